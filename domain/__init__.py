@@ -1,0 +1,1 @@
+"""The business of LendGraph: one package per bounded context, no GraphQL, no HTTP."""

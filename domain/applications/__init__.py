@@ -1,0 +1,1 @@
+"""Applications for financing and the decisions taken on them."""

@@ -1,0 +1,147 @@
+"""Declarative base and the column types every context shares.
+
+Money and rates are exact: ``Numeric(18, 2)`` / ``Numeric(9, 6)`` on PostgreSQL; on
+SQLite, which has no exact decimal type, they are stored as scaled integers (cents,
+millionths) so comparisons and sums in SQL stay exact there too.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Enum, MetaData, Numeric
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ScaledDecimal(TypeDecorator[Decimal]):
+    """An exact decimal with a fixed scale; refuses values with more precision."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int) -> None:
+        super().__init__()
+        self.precision = precision
+        self.scale = scale
+        self._quantum = Decimal(1).scaleb(-scale)
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+        exact = number.quantize(self._quantum)
+        if exact != number:
+            raise ValueError(f"{value} has more than {self.scale} decimal places")
+        if dialect.name == "sqlite":
+            return int(exact.scaleb(self.scale))
+        return exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-self.scale).quantize(self._quantum)
+        return Decimal(value).quantize(self._quantum)
+
+    def __repr__(self) -> str:
+        return f"ScaledDecimal({self.precision}, {self.scale})"
+
+
+def Money() -> ScaledDecimal:  # noqa: N802 - reads like a column type
+    return ScaledDecimal(18, 2)
+
+
+def Rate() -> ScaledDecimal:  # noqa: N802
+    return ScaledDecimal(9, 6)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on both databases (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def __repr__(self) -> str:
+        return "UTCDateTime()"
+
+
+def StrEnum(enum_cls: type[enum.Enum], length: int = 32) -> Enum:  # noqa: N802
+    """A portable enum: VARCHAR plus a CHECK constraint, storing the member values."""
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+_UUID_MASK_48 = (1 << 48) - 1
+
+
+def new_id(at: datetime | None = None, entropy: int | None = None) -> uuid.UUID:
+    """A UUIDv7: time-ordered, so primary keys double as a stable creation order.
+
+    Written here because the standard library gains uuid7 only in Python 3.14.
+    ``at`` and ``entropy`` make ids deterministic for seeded data.
+    """
+    millis = int(at.timestamp() * 1000) if at else time.time_ns() // 1_000_000
+    bits = entropy if entropy is not None else int.from_bytes(os.urandom(10), "big")
+    value = (millis & _UUID_MASK_48) << 80
+    value |= 0x7 << 76
+    value |= ((bits >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= bits & ((1 << 62) - 1)
+    return uuid.UUID(int=value)
+
+
+class IdMixin:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

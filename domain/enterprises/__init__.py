@@ -1,0 +1,1 @@
+"""SME profiles and their yearly financial statements."""

@@ -1,0 +1,1 @@
+"""Users, institutions and the roles users hold in them."""

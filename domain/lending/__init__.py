@@ -1,0 +1,1 @@
+"""Loans, their repayment schedules, repayments and delinquency."""

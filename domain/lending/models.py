@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from domain.base import Base, IdMixin, Money, Rate, StrEnum, TimestampMixin
+from domain.products.models import RepaymentMethod
+
+
+class LoanStatus(enum.Enum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+    WRITTEN_OFF = "written_off"
+
+
+class DelinquencyBucket(enum.Enum):
+    CURRENT = "current"
+    DPD_1_30 = "dpd_1_30"
+    DPD_31_60 = "dpd_31_60"
+    DPD_61_90 = "dpd_61_90"
+    DPD_90_PLUS = "dpd_90_plus"
+
+
+class Loan(IdMixin, TimestampMixin, Base):
+    __tablename__ = "loans"
+    __table_args__ = (
+        CheckConstraint("principal > 0", name="principal_positive"),
+        CheckConstraint("outstanding_principal >= 0", name="outstanding_non_negative"),
+        CheckConstraint("days_past_due >= 0", name="dpd_non_negative"),
+        Index(None, "institution_id", "id"),
+        Index(None, "enterprise_id", "id"),
+        Index(None, "status", "delinquency_bucket"),
+    )
+
+    application_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("applications.id", ondelete="RESTRICT"), unique=True
+    )
+    enterprise_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="RESTRICT")
+    )
+    institution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("institutions.id", ondelete="RESTRICT")
+    )
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
+    principal: Mapped[Decimal] = mapped_column(Money())
+    annual_rate: Mapped[Decimal] = mapped_column(Rate())
+    term_months: Mapped[int] = mapped_column()
+    repayment_method: Mapped[RepaymentMethod] = mapped_column(StrEnum(RepaymentMethod))
+    disbursed_on: Mapped[date] = mapped_column(Date)
+    maturity_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[LoanStatus] = mapped_column(StrEnum(LoanStatus))
+    outstanding_principal: Mapped[Decimal] = mapped_column(Money())
+    days_past_due: Mapped[int] = mapped_column(default=0)
+    delinquency_bucket: Mapped[DelinquencyBucket] = mapped_column(StrEnum(DelinquencyBucket))
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Installment(IdMixin, Base):
+    """One row of a loan's repayment schedule."""
+
+    __tablename__ = "schedule_installments"
+    __table_args__ = (
+        UniqueConstraint("loan_id", "sequence"),
+        CheckConstraint("principal_paid <= principal_due", name="principal_not_overpaid"),
+        CheckConstraint("interest_paid <= interest_due", name="interest_not_overpaid"),
+        CheckConstraint("fee_paid <= fee_due", name="fee_not_overpaid"),
+    )
+
+    loan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column()
+    due_on: Mapped[date] = mapped_column(Date)
+    principal_due: Mapped[Decimal] = mapped_column(Money())
+    interest_due: Mapped[Decimal] = mapped_column(Money())
+    fee_due: Mapped[Decimal] = mapped_column(Money())
+    principal_paid: Mapped[Decimal] = mapped_column(Money())
+    interest_paid: Mapped[Decimal] = mapped_column(Money())
+    fee_paid: Mapped[Decimal] = mapped_column(Money())
+    settled_on: Mapped[date | None] = mapped_column(Date)
+
+
+class Repayment(IdMixin, TimestampMixin, Base):
+    __tablename__ = "repayments"
+    __table_args__ = (
+        UniqueConstraint("loan_id", "idempotency_key"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(
+            "principal_part + interest_part + fee_part = amount", name="allocation_adds_up"
+        ),
+        Index(None, "loan_id", "paid_on"),
+    )
+
+    loan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    paid_on: Mapped[date] = mapped_column(Date)
+    principal_part: Mapped[Decimal] = mapped_column(Money())
+    interest_part: Mapped[Decimal] = mapped_column(Money())
+    fee_part: Mapped[Decimal] = mapped_column(Money())

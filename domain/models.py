@@ -1,0 +1,40 @@
+"""Every model, imported once so alembic and the tests see the whole schema."""
+
+from domain.applications.models import Application, ApplicationStatus, Decision, DecisionOutcome
+from domain.audit.models import AuditEntry
+from domain.base import Base
+from domain.enterprises.models import Enterprise, FinancialStatement
+from domain.identity.models import Institution, InstitutionKind, Membership, Role, User, UserStatus
+from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
+from domain.products.models import Product, ProductStatus, ProductType, RepaymentMethod
+from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert, RiskAssessment
+
+__all__ = [
+    "AlertSeverity",
+    "AlertStatus",
+    "Application",
+    "ApplicationStatus",
+    "AuditEntry",
+    "Base",
+    "Decision",
+    "DecisionOutcome",
+    "DelinquencyBucket",
+    "Enterprise",
+    "FinancialStatement",
+    "Installment",
+    "Institution",
+    "InstitutionKind",
+    "Loan",
+    "LoanStatus",
+    "Membership",
+    "Product",
+    "ProductStatus",
+    "ProductType",
+    "RepaymentMethod",
+    "Repayment",
+    "RiskAlert",
+    "RiskAssessment",
+    "Role",
+    "User",
+    "UserStatus",
+]

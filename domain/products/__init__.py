@@ -1,0 +1,1 @@
+"""The catalog of financing products institutions offer."""

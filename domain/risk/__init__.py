@@ -1,0 +1,1 @@
+"""Risk assessments of applications and early-warning alerts on loans."""

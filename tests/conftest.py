@@ -1,0 +1,81 @@
+"""Shared fixtures: a real database built by alembic, emptied after every test that used it.
+
+``LENDGRAPH_TEST_DATABASE_URL`` selects the database (PostgreSQL in CI's second leg);
+without it the suite runs on a throwaway SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from domain.db import create_engine, session_factory
+from domain.models import Base
+from migrations.runner import upgrade
+
+PG_ENV = "LENDGRAPH_TEST_DATABASE_URL"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get(PG_ENV)
+    if url:
+        return url
+    path: Path = tmp_path_factory.mktemp("db") / "test.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("postgres_only"):
+        url = os.environ.get(PG_ENV, "")
+        if not url.startswith("postgresql"):
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"{PG_ENV} must point at PostgreSQL in CI for this test")
+            pytest.skip(f"needs PostgreSQL: set {PG_ENV}=postgresql+asyncpg://...")
+    yield
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(database_url)
+    if eng.dialect.name == "postgresql":
+        # In CI an unreachable PostgreSQL must fail the run here, loudly, never skip.
+        async with eng.begin() as conn:
+            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    await upgrade(eng)
+    yield eng
+    await eng.dispose()
+
+
+async def truncate_all(eng: AsyncEngine) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with eng.begin() as conn:
+        if eng.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for name in tables:
+                await conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - fixed table names
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The migrated database, emptied after the test."""
+    yield engine
+    await truncate_all(engine)
+
+
+@pytest.fixture
+def sessions(db: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(db)
