@@ -45,6 +45,10 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         self.scale = scale
         self._quantum = Decimal(1).scaleb(-scale)
 
+    @property
+    def python_type(self) -> type[Decimal]:
+        return Decimal
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
@@ -72,11 +76,11 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         return f"ScaledDecimal({self.precision}, {self.scale})"
 
 
-def Money() -> ScaledDecimal:  # noqa: N802 - reads like a column type
+def Money() -> ScaledDecimal:
     return ScaledDecimal(18, 2)
 
 
-def Rate() -> ScaledDecimal:  # noqa: N802
+def Rate() -> ScaledDecimal:
     return ScaledDecimal(9, 6)
 
 
@@ -85,6 +89,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    @property
+    def python_type(self) -> type[datetime]:
+        return datetime
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
@@ -104,7 +112,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return "UTCDateTime()"
 
 
-def StrEnum(enum_cls: type[enum.Enum], length: int = 32) -> Enum:  # noqa: N802
+def StrEnum(enum_cls: type[enum.Enum], length: int = 32) -> Enum:
     """A portable enum: VARCHAR plus a CHECK constraint, storing the member values."""
     return Enum(
         enum_cls,

@@ -7,7 +7,7 @@ without it the suite runs on a throwaway SQLite file.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -36,14 +36,13 @@ def is_postgres(database_url: str) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _postgres_only(request: pytest.FixtureRequest) -> Iterator[None]:
+def _postgres_only(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("postgres_only"):
         url = os.environ.get(PG_ENV, "")
         if not url.startswith("postgresql"):
             if os.environ.get("CI") == "true":
                 pytest.fail(f"{PG_ENV} must point at PostgreSQL in CI for this test")
             pytest.skip(f"needs PostgreSQL: set {PG_ENV}=postgresql+asyncpg://...")
-    yield
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""HTTP and GraphQL: a thin adapter over domain/."""

@@ -1,0 +1,74 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from api.middleware import RequestLog
+from api.schema import build_schema
+from api.view import GraphQLView
+from domain.db import create_engine, session_factory
+from domain.settings import Settings, get_settings
+
+log = logging.getLogger("lendgraph")
+
+
+def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
+    settings = settings or get_settings()
+    owns_engine = engine is None
+    db = engine or create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    view = GraphQLView(build_schema(settings), settings=settings, sessions=session_factory(db))
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        try:
+            async with db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("database not reachable", extra={"error": type(exc).__name__})
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if settings.open_access:
+            log.warning(
+                "development open access is on: anonymous requests read every row "
+                "(LENDGRAPH_DEV_OPEN_ACCESS=false to turn it off)"
+            )
+        yield
+        if owns_engine:
+            await db.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", view),
+            WebSocketRoute("/graphql", view),
+        ],
+        middleware=[Middleware(RequestLog)],
+        lifespan=lifespan,
+    )
+    app.state.engine = db
+    app.state.settings = settings
+    app.state.view = view
+    return app
+
+
+def app_factory() -> Starlette:
+    """Entry point for ``uvicorn --factory`` and worker processes: reads the environment."""
+    return create_app()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import strawberry
+
+from api.access import classified
+from api.applications.inputs import ApplicationFilter
+from api.applications.types import Application
+from api.context import Context
+from api.relay import Connection, connection, decode_after, decode_pk, page_size
+from domain.applications import repository as repo
+
+
+def _domain_filter(flt: ApplicationFilter | None) -> repo.ApplicationFilter:
+    if flt is None:
+        return repo.ApplicationFilter()
+    return repo.ApplicationFilter(
+        statuses=flt.statuses,
+        institution_id=decode_pk(flt.institution_id, "Institution"),
+        enterprise_id=decode_pk(flt.enterprise_id, "Enterprise"),
+        product_id=decode_pk(flt.product_id, "Product"),
+    )
+
+
+@classified(public=["applications"])
+@strawberry.type
+class ApplicationQueries:
+    @strawberry.field(description="Applications you may see, newest first.")
+    async def applications(
+        self,
+        info: strawberry.Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        filter: ApplicationFilter | None = None,
+    ) -> Connection[Application]:
+        ctx = info.context
+        size = page_size(first, ctx.settings.page_size_max)
+        flt = _domain_filter(filter)
+        after_key = decode_after(repo.NEWEST, after)
+        async with ctx.sessions() as session:
+            page = await repo.list_applications(
+                session, viewer=ctx.viewer, flt=flt, first=size, after=after_key
+            )
+
+        async def count() -> int:
+            async with ctx.sessions() as session:
+                return await repo.count_applications(session, viewer=ctx.viewer, flt=flt)
+
+        return connection(
+            page, keyset=repo.NEWEST, to_node=Application.from_row, count=count, after=after
+        )

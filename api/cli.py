@@ -1,0 +1,168 @@
+"""``lendgraph``: serve, migrate, seed, export the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from domain.db import create_engine, session_factory
+from domain.settings import ConfigurationError, Settings, get_settings
+from migrations.runner import current_revision, head_revision, upgrade
+
+app = typer.Typer(help="LendGraph: SME lending and credit risk over GraphQL.", no_args_is_help=True)
+console = Console(stderr=True)
+
+DEMO_ENTERPRISES = 1000
+SCHEMA_FILE = Path("schema.graphql")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigurationError as exc:
+        console.print(f"[red]Invalid configuration[/red]\n{exc}")
+        raise typer.Exit(2) from None
+
+
+async def _migrate(settings: Settings) -> str | None:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _seed(settings: Settings, *, enterprises: int, seed: int, locale: str) -> bool:
+    from seed import database_is_empty, seed_population
+
+    engine = create_engine(settings.database_url)
+    try:
+        sessions = session_factory(engine)
+        if not await database_is_empty(sessions):
+            return False
+        with Progress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def report(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = progress.add_task(stage, total=total)
+                progress.update(tasks[stage], completed=done, total=total)
+
+            summary = await seed_population(
+                sessions, enterprises=enterprises, seed=seed, locale=locale, progress=report
+            )
+        console.print(f"seeded: {summary}")
+        return True
+    finally:
+        await engine.dispose()
+
+
+async def _schema_is_current(settings: Settings) -> bool:
+    engine = create_engine(settings.database_url)
+    try:
+        return await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    revision = asyncio.run(_migrate(settings))
+    console.print(f"database at revision {revision}")
+
+
+@app.command()
+def seed(
+    enterprises: Annotated[int, typer.Option(min=1, max=1_000_000)] = DEMO_ENTERPRISES,
+    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
+    locale: Annotated[str, typer.Option(help="Faker locale for names.")] = "zh_CN",
+) -> None:
+    """Fill an empty database with a synthetic, believable population."""
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    if not asyncio.run(_seed(settings, enterprises=enterprises, seed=seed, locale=locale)):
+        console.print("[yellow]the database already holds data; nothing seeded[/yellow]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides LENDGRAPH_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides LENDGRAPH_PORT.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    demo: Annotated[
+        bool, typer.Option(help="Migrate, and seed demo data when the database is empty.")
+    ] = False,
+) -> None:
+    """Run the GraphQL service."""
+    import uvicorn
+
+    from api.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    if workers > 1 and settings.is_sqlite:
+        console.print("[red]--workers > 1 needs PostgreSQL (LENDGRAPH_DATABASE_URL)[/red]")
+        raise typer.Exit(2)
+    if demo:
+        asyncio.run(_migrate(settings))
+        asyncio.run(_seed(settings, enterprises=DEMO_ENTERPRISES, seed=42, locale="zh_CN"))
+    elif not asyncio.run(_schema_is_current(settings)):
+        console.print("[red]the database schema is not current: run `lendgraph migrate`[/red]")
+        raise typer.Exit(2)
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    console.print(f"GraphQL endpoint: http://{bind_host}:{bind_port}/graphql")
+    if settings.is_development:
+        console.print(f"GraphiQL (development): open http://{bind_host}:{bind_port}/graphql")
+    uvicorn.run(
+        "api.app:app_factory",
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command("export-schema")
+def export_schema(
+    out: Annotated[Path, typer.Option(help="Where to write the SDL.")] = SCHEMA_FILE,
+) -> None:
+    """Write the GraphQL schema (SDL) that frontends build against."""
+    from api.schema import build_schema
+
+    out.write_text(build_schema(_settings()).as_str() + "\n", encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+def main() -> None:
+    logging.captureWarnings(True)
+    app(prog_name="lendgraph")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""The per-request context: who asks, how to read, and the request's caches."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
+from strawberry.dataloader import DataLoader
+
+from api.access import FieldKey
+from api.loading import many_per_key, one_per_key
+from domain.applications import repository as applications
+from domain.applications.models import Application, Decision
+from domain.enterprises import repository as enterprises
+from domain.enterprises.models import Enterprise, FinancialStatement
+from domain.identity import repository as identity
+from domain.identity.models import Institution
+from domain.identity.viewer import Viewer
+from domain.lending import repository as lending
+from domain.lending.models import Installment, Loan, Repayment
+from domain.products import repository as products
+from domain.products.models import Product
+from domain.risk import repository as risk
+from domain.risk.models import RiskAssessment
+from domain.settings import Settings
+
+K = TypeVar("K")
+R = TypeVar("R")
+V = TypeVar("V")
+
+ApplicationPageKey = tuple[uuid.UUID, int, str | None]
+
+
+class Loaders:
+    """One DataLoader per relation crossed in GraphQL, made per request.
+
+    Each batch opens its own short read session: graphql-core resolves sibling
+    fields concurrently, and an AsyncSession must never be shared between them.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], viewer: Viewer) -> None:
+        self._sessions = sessions
+        self._viewer = viewer
+
+    def _loader(
+        self,
+        fetch: Callable[[AsyncSession, list[K]], Awaitable[Sequence[R]]],
+        shape: Callable[[Sequence[R], list[K]], list[V]],
+    ) -> DataLoader[K, V]:
+        async def load(keys: list[K]) -> list[V]:
+            async with self._sessions() as session:
+                rows = await fetch(session, keys)
+            return shape(rows, keys)
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def institution(self) -> DataLoader[uuid.UUID, Institution | None]:
+        return self._loader(
+            lambda s, ids: identity.institutions_by_ids(s, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def product(self) -> DataLoader[uuid.UUID, Product | None]:
+        return self._loader(
+            lambda s, ids: products.products_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def enterprise(self) -> DataLoader[uuid.UUID, Enterprise | None]:
+        return self._loader(
+            lambda s, ids: enterprises.enterprises_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def statements(self) -> DataLoader[uuid.UUID, list[FinancialStatement]]:
+        return self._loader(
+            lambda s, ids: enterprises.statements_by_enterprise_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "enterprise_id"),
+        )
+
+    @cached_property
+    def application(self) -> DataLoader[uuid.UUID, Application | None]:
+        return self._loader(
+            lambda s, ids: applications.applications_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def applications_of_enterprise(self) -> DataLoader[ApplicationPageKey, list[Application]]:
+        """Pages of each enterprise's applications; keys sharing (first, after) batch."""
+
+        async def load(keys: list[ApplicationPageKey]) -> list[list[Application]]:
+            groups: dict[tuple[int, str | None], list[uuid.UUID]] = {}
+            for enterprise_id, first, after in keys:
+                groups.setdefault((first, after), []).append(enterprise_id)
+            found: dict[ApplicationPageKey, list[Application]] = {}
+            async with self._sessions() as session:
+                for (first, after), ids in groups.items():
+                    after_key = applications.NEWEST.decode(after) if after else None
+                    rows = await applications.first_applications_per_enterprise(
+                        session,
+                        viewer=self._viewer,
+                        enterprise_ids=ids,
+                        first=first,
+                        after=after_key,
+                    )
+                    for eid, page in zip(
+                        ids, many_per_key(rows, ids, "enterprise_id"), strict=True
+                    ):
+                        found[(eid, first, after)] = page
+            return [found[key] for key in keys]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def decisions(self) -> DataLoader[uuid.UUID, list[Decision]]:
+        return self._loader(
+            lambda s, ids: applications.decisions_by_application_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "application_id"),
+        )
+
+    @cached_property
+    def latest_assessment(self) -> DataLoader[uuid.UUID, RiskAssessment | None]:
+        return self._loader(
+            lambda s, ids: risk.latest_assessments_by_application_ids(s, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "application_id"),
+        )
+
+    @cached_property
+    def assessment(self) -> DataLoader[uuid.UUID, RiskAssessment | None]:
+        return self._loader(
+            lambda s, ids: risk.assessments_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def loan(self) -> DataLoader[uuid.UUID, Loan | None]:
+        return self._loader(
+            lambda s, ids: lending.loans_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def loan_of_application(self) -> DataLoader[uuid.UUID, Loan | None]:
+        return self._loader(
+            lambda s, ids: lending.loans_by_application_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "application_id"),
+        )
+
+    @cached_property
+    def installments(self) -> DataLoader[uuid.UUID, list[Installment]]:
+        return self._loader(
+            lambda s, ids: lending.installments_by_loan_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
+        )
+
+    @cached_property
+    def repayments(self) -> DataLoader[uuid.UUID, list[Repayment]]:
+        return self._loader(
+            lambda s, ids: lending.repayments_by_loan_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
+        )
+
+
+@dataclass(eq=False)
+class Context:
+    request: HTTPConnection
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    viewer: Viewer
+    request_id: str
+    response: Any = None
+    # (type, field) -> allowed, decided once per request by api.access.
+    field_access: dict[FieldKey, bool] = field(default_factory=dict)
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        return Loaders(self.sessions, self.viewer)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import strawberry
+
+from api.access import classified
+from api.context import Context
+from api.enterprises.inputs import EnterpriseFilter
+from api.enterprises.types import Enterprise
+from api.relay import Connection, connection, decode_after, page_size
+from domain.enterprises import repository as repo
+
+
+@classified(public=["enterprises"])
+@strawberry.type
+class EnterpriseQueries:
+    @strawberry.field(description="Enterprises you may see, newest first.")
+    async def enterprises(
+        self,
+        info: strawberry.Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        filter: EnterpriseFilter | None = None,
+    ) -> Connection[Enterprise]:
+        ctx = info.context
+        size = page_size(first, ctx.settings.page_size_max)
+        flt = repo.EnterpriseFilter(
+            industry=filter.industry if filter else None,
+            region=filter.region if filter else None,
+        )
+        after_key = decode_after(repo.NEWEST, after)
+        async with ctx.sessions() as session:
+            page = await repo.list_enterprises(
+                session, viewer=ctx.viewer, flt=flt, first=size, after=after_key
+            )
+
+        async def count() -> int:
+            async with ctx.sessions() as session:
+                return await repo.count_enterprises(session, viewer=ctx.viewer, flt=flt)
+
+        return connection(
+            page, keyset=repo.NEWEST, to_node=Enterprise.from_row, count=count, after=after
+        )

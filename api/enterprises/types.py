@@ -1,0 +1,155 @@
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Self
+
+import strawberry
+from strawberry import relay
+
+from api.access import classified
+from api.context import Context
+from api.relay import Connection, connection, page_size
+from domain.applications import repository as applications_repo
+from domain.enterprises.models import Enterprise as EnterpriseRow
+from domain.enterprises.models import FinancialStatement as StatementRow
+from domain.pagination import page_from
+
+if TYPE_CHECKING:
+    from api.applications.types import Application
+
+
+@classified(
+    internal=[
+        "fiscal_year",
+        "revenue",
+        "cost_of_sales",
+        "operating_profit",
+        "interest_expense",
+        "net_profit",
+        "total_assets",
+        "current_assets",
+        "total_liabilities",
+        "current_liabilities",
+        "equity",
+        "operating_cash_flow",
+    ]
+)
+@strawberry.type(description="One fiscal year of an enterprise's accounts (CNY).")
+class FinancialStatement:
+    fiscal_year: int
+    revenue: Decimal
+    cost_of_sales: Decimal
+    operating_profit: Decimal
+    interest_expense: Decimal
+    net_profit: Decimal
+    total_assets: Decimal
+    current_assets: Decimal
+    total_liabilities: Decimal
+    current_liabilities: Decimal
+    equity: Decimal
+    operating_cash_flow: Decimal
+
+    @classmethod
+    def from_row(cls, row: StatementRow) -> Self:
+        return cls(
+            fiscal_year=row.fiscal_year,
+            revenue=row.revenue,
+            cost_of_sales=row.cost_of_sales,
+            operating_profit=row.operating_profit,
+            interest_expense=row.interest_expense,
+            net_profit=row.net_profit,
+            total_assets=row.total_assets,
+            current_assets=row.current_assets,
+            total_liabilities=row.total_liabilities,
+            current_liabilities=row.current_liabilities,
+            equity=row.equity,
+            operating_cash_flow=row.operating_cash_flow,
+        )
+
+
+@classified(
+    public=["id", "name", "industry", "region"],
+    internal=[
+        "unified_social_credit_code",
+        "founded_on",
+        "employee_count",
+        "financial_statements",
+        "applications",
+    ],
+    personal=["legal_representative_name", "contact_phone", "contact_email"],
+    sensitive=["annual_revenue", "legal_representative_id_number", "bank_account_number"],
+)
+@strawberry.type(description="A small or micro enterprise seeking financing.")
+class Enterprise(relay.Node):
+    pk: relay.NodeID[uuid.UUID]
+    name: str
+    unified_social_credit_code: str = strawberry.field(
+        description="18 characters, check digit per GB 32100-2015."
+    )
+    industry: str
+    region: str
+    founded_on: date
+    employee_count: int
+    annual_revenue: Decimal | None
+    legal_representative_name: str | None
+    legal_representative_id_number: str | None
+    contact_phone: str | None
+    contact_email: str | None
+    bank_account_number: str | None
+
+    @strawberry.field(description="Yearly statements, newest first.")
+    async def financial_statements(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[FinancialStatement]:
+        rows = await info.context.loaders.statements.load(self.pk)
+        return [FinancialStatement.from_row(r) for r in rows]
+
+    @strawberry.field(description="This enterprise's applications you may see, newest first.")
+    async def applications(
+        self,
+        info: strawberry.Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Annotated["Application", strawberry.lazy("api.applications.types")]]:
+        from api.applications.types import Application
+
+        ctx = info.context
+        size = page_size(first, ctx.settings.page_size_max)
+        if after is not None:
+            applications_repo.NEWEST.decode(after)  # a malformed cursor fails before batching
+        rows = await ctx.loaders.applications_of_enterprise.load((self.pk, size, after))
+        enterprise_id = self.pk
+
+        async def count() -> int:
+            async with ctx.sessions() as session:
+                return await applications_repo.count_applications(
+                    session,
+                    viewer=ctx.viewer,
+                    flt=applications_repo.ApplicationFilter(enterprise_id=enterprise_id),
+                )
+
+        return connection(
+            page_from(rows, size),
+            keyset=applications_repo.NEWEST,
+            to_node=Application.from_row,
+            count=count,
+            after=after,
+        )
+
+    @classmethod
+    def from_row(cls, row: EnterpriseRow) -> Self:
+        return cls(
+            pk=row.id,
+            name=row.name,
+            unified_social_credit_code=row.unified_social_credit_code,
+            industry=row.industry,
+            region=row.region,
+            founded_on=row.founded_on,
+            employee_count=row.employee_count,
+            annual_revenue=row.annual_revenue,
+            legal_representative_name=row.legal_representative_name,
+            legal_representative_id_number=row.legal_representative_id_number,
+            contact_phone=row.contact_phone,
+            contact_email=row.contact_email,
+            bank_account_number=row.bank_account_number,
+        )

@@ -1,0 +1,198 @@
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Self
+
+import strawberry
+from strawberry import relay
+
+from api.access import classified
+from api.context import Context
+from api.identity.types import Institution
+from api.products.types import Product
+from domain.errors import NotFound
+from domain.lending.models import DelinquencyBucket, LoanStatus
+from domain.lending.models import Installment as InstallmentRow
+from domain.lending.models import Loan as LoanRow
+from domain.lending.models import Repayment as RepaymentRow
+from domain.products.models import RepaymentMethod
+
+if TYPE_CHECKING:
+    from api.applications.types import Application
+    from api.enterprises.types import Enterprise
+
+LoanStatusGQL = strawberry.enum(LoanStatus, name="LoanStatus")
+DelinquencyBucketGQL = strawberry.enum(DelinquencyBucket, name="DelinquencyBucket")
+
+
+@classified(
+    internal=[
+        "sequence",
+        "due_on",
+        "principal_due",
+        "interest_due",
+        "fee_due",
+        "principal_paid",
+        "interest_paid",
+        "fee_paid",
+        "settled_on",
+    ]
+)
+@strawberry.type(description="One row of a repayment schedule.")
+class Installment:
+    sequence: int
+    due_on: date
+    principal_due: Decimal
+    interest_due: Decimal
+    fee_due: Decimal
+    principal_paid: Decimal
+    interest_paid: Decimal
+    fee_paid: Decimal
+    settled_on: date | None
+
+    @classmethod
+    def from_row(cls, row: InstallmentRow) -> Self:
+        return cls(
+            sequence=row.sequence,
+            due_on=row.due_on,
+            principal_due=row.principal_due,
+            interest_due=row.interest_due,
+            fee_due=row.fee_due,
+            principal_paid=row.principal_paid,
+            interest_paid=row.interest_paid,
+            fee_paid=row.fee_paid,
+            settled_on=row.settled_on,
+        )
+
+
+@classified(
+    internal=["amount", "paid_on", "principal_part", "interest_part", "fee_part", "recorded_at"]
+)
+@strawberry.type(description="Money received against a loan, as it was allocated.")
+class Repayment:
+    amount: Decimal
+    paid_on: date
+    principal_part: Decimal
+    interest_part: Decimal
+    fee_part: Decimal
+    recorded_at: datetime
+
+    @classmethod
+    def from_row(cls, row: RepaymentRow) -> Self:
+        return cls(
+            amount=row.amount,
+            paid_on=row.paid_on,
+            principal_part=row.principal_part,
+            interest_part=row.interest_part,
+            fee_part=row.fee_part,
+            recorded_at=row.created_at,
+        )
+
+
+@classified(
+    public=["id"],
+    internal=[
+        "principal",
+        "annual_rate",
+        "term_months",
+        "repayment_method",
+        "disbursed_on",
+        "maturity_on",
+        "status",
+        "outstanding_principal",
+        "days_past_due",
+        "delinquency_bucket",
+        "closed_on",
+        "application",
+        "enterprise",
+        "product",
+        "institution",
+        "schedule",
+        "repayments",
+    ],
+)
+@strawberry.type(description="A disbursed loan and where its repayment stands.")
+class Loan(relay.Node):
+    pk: relay.NodeID[uuid.UUID]
+    principal: Decimal
+    annual_rate: Decimal
+    term_months: int
+    repayment_method: RepaymentMethod
+    disbursed_on: date
+    maturity_on: date
+    status: LoanStatus
+    outstanding_principal: Decimal
+    days_past_due: int
+    delinquency_bucket: DelinquencyBucket
+    closed_on: date | None
+    application_id: strawberry.Private[uuid.UUID]
+    enterprise_id: strawberry.Private[uuid.UUID]
+    product_id: strawberry.Private[uuid.UUID]
+    institution_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def application(
+        self, info: strawberry.Info[Context, None]
+    ) -> Annotated["Application", strawberry.lazy("api.applications.types")]:
+        from api.applications.types import Application
+
+        row = await info.context.loaders.application.load(self.application_id)
+        if row is None:
+            raise NotFound("application not found")
+        return Application.from_row(row)
+
+    @strawberry.field
+    async def enterprise(
+        self, info: strawberry.Info[Context, None]
+    ) -> Annotated["Enterprise", strawberry.lazy("api.enterprises.types")]:
+        from api.enterprises.types import Enterprise
+
+        row = await info.context.loaders.enterprise.load(self.enterprise_id)
+        if row is None:
+            raise NotFound("enterprise not found")
+        return Enterprise.from_row(row)
+
+    @strawberry.field
+    async def product(self, info: strawberry.Info[Context, None]) -> Product:
+        row = await info.context.loaders.product.load(self.product_id)
+        if row is None:
+            raise NotFound("product not found")
+        return Product.from_row(row)
+
+    @strawberry.field
+    async def institution(self, info: strawberry.Info[Context, None]) -> Institution:
+        row = await info.context.loaders.institution.load(self.institution_id)
+        if row is None:
+            raise NotFound("institution not found")
+        return Institution.from_row(row)
+
+    @strawberry.field(description="The repayment schedule, in order.")
+    async def schedule(self, info: strawberry.Info[Context, None]) -> list[Installment]:
+        rows = await info.context.loaders.installments.load(self.pk)
+        return [Installment.from_row(r) for r in rows]
+
+    @strawberry.field(description="Repayments received, oldest first.")
+    async def repayments(self, info: strawberry.Info[Context, None]) -> list[Repayment]:
+        rows = await info.context.loaders.repayments.load(self.pk)
+        return [Repayment.from_row(r) for r in rows]
+
+    @classmethod
+    def from_row(cls, row: LoanRow) -> Self:
+        return cls(
+            pk=row.id,
+            principal=row.principal,
+            annual_rate=row.annual_rate,
+            term_months=row.term_months,
+            repayment_method=row.repayment_method,
+            disbursed_on=row.disbursed_on,
+            maturity_on=row.maturity_on,
+            status=row.status,
+            outstanding_principal=row.outstanding_principal,
+            days_past_due=row.days_past_due,
+            delinquency_bucket=row.delinquency_bucket,
+            closed_on=row.closed_on,
+            application_id=row.application_id,
+            enterprise_id=row.enterprise_id,
+            product_id=row.product_id,
+            institution_id=row.institution_id,
+        )

@@ -1,0 +1,51 @@
+"""``node(id:)``: any object by global id, under the same row rules as every list."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.dataloader import DataLoader
+
+from api.access import classified
+from api.applications.types import Application
+from api.context import Context, Loaders
+from api.enterprises.types import Enterprise
+from api.identity.types import Institution
+from api.lending.types import Loan
+from api.products.types import Product
+from api.relay import decode_global_id
+from api.risk.types import RiskAssessment
+from domain.errors import NotFound
+
+_Resolver = tuple[Callable[[Loaders], DataLoader[uuid.UUID, Any]], Callable[[Any], relay.Node]]
+
+_NODES: dict[str, _Resolver] = {
+    "Institution": (lambda loaders: loaders.institution, Institution.from_row),
+    "Product": (lambda loaders: loaders.product, Product.from_row),
+    "Enterprise": (lambda loaders: loaders.enterprise, Enterprise.from_row),
+    "Application": (lambda loaders: loaders.application, Application.from_row),
+    "Loan": (lambda loaders: loaders.loan, Loan.from_row),
+    "RiskAssessment": (lambda loaders: loaders.assessment, RiskAssessment.from_row),
+}
+
+
+@classified(public=["node"])
+@strawberry.type
+class NodeQueries:
+    @strawberry.field(description="Fetch any object by its global id, if you may see it.")
+    async def node(
+        self,
+        info: strawberry.Info[Context, None],
+        id: strawberry.ID,
+    ) -> relay.Node | None:
+        type_name, pk = decode_global_id(id, expected=tuple(_NODES))
+        loader, to_node = _NODES[type_name]
+        row = await loader(info.context.loaders).load(pk)
+        if row is None:
+            # The same answer whether the row is absent or hidden: ids leak nothing.
+            raise NotFound(f"no {type_name} with id {id}")
+        return to_node(row)

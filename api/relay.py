@@ -1,0 +1,96 @@
+"""Relay connections over keyset pages, and global ids."""
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from strawberry import relay
+
+from api.access import classified
+from domain.errors import InvalidInput
+from domain.pagination import Keyset, Page
+
+NodeT = TypeVar("NodeT")
+RowT = TypeVar("RowT")
+
+DEFAULT_PAGE_SIZE = 20
+
+
+@classified(public=["has_next_page", "has_previous_page", "start_cursor", "end_cursor"])
+@strawberry.type(description="Where this page starts and ends, and whether more follow.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@classified(public=["cursor", "node"])
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@classified(public=["edges", "page_info", "total_count"])
+@strawberry.type
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many rows match, across all pages (one extra query).")
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+def page_size(first: int | None, maximum: int) -> int:
+    size = DEFAULT_PAGE_SIZE if first is None else first
+    if size < 1 or size > maximum:
+        raise InvalidInput(f"first must be between 1 and {maximum}")
+    return size
+
+
+def decode_after(keyset: Keyset, after: str | None) -> tuple[Any, ...] | None:
+    return None if after is None else keyset.decode(after)
+
+
+def connection(
+    page: Page[RowT],
+    *,
+    keyset: Keyset,
+    to_node: Callable[[RowT], NodeT],
+    count: Callable[[], Awaitable[int]],
+    after: str | None,
+) -> Connection[NodeT]:
+    edges = [Edge(cursor=keyset.encode(row), node=to_node(row)) for row in page.rows]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        count=count,
+    )
+
+
+def decode_global_id(
+    value: str, *, expected: str | Sequence[str] | None = None
+) -> tuple[str, uuid.UUID]:
+    """(type name, primary key) of a global id; BAD_USER_INPUT if it is not one of ours."""
+    try:
+        gid = relay.GlobalID.from_id(value)
+        pk = uuid.UUID(gid.node_id)
+    except (ValueError, TypeError):
+        raise InvalidInput(f"{value!r} is not a valid id") from None
+    allowed = (expected,) if isinstance(expected, str) else expected
+    if allowed is not None and gid.type_name not in allowed:
+        raise InvalidInput(f"{value!r} is not the id of a {' or '.join(allowed)}")
+    return gid.type_name, pk
+
+
+def decode_pk(value: str | None, type_name: str) -> uuid.UUID | None:
+    return None if value is None else decode_global_id(value, expected=type_name)[1]

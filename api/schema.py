@@ -1,0 +1,61 @@
+"""The GraphQL schema: per-context query classes composed, with the request guards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from api.applications.queries import ApplicationQueries
+from api.enterprises.queries import EnterpriseQueries
+from api.errors import ErrorShaping, log_unexpected
+from api.lending.queries import LoanQueries
+from api.node import NodeQueries
+from api.products.queries import ProductQueries
+from api.telemetry import OperationName
+from domain.settings import Settings
+
+
+@strawberry.type
+class Query(NodeQueries, ProductQueries, EnterpriseQueries, ApplicationQueries, LoanQueries):
+    pass
+
+
+class LendGraphSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        context = execution_context.context if execution_context else None
+        log_unexpected(errors, getattr(context, "request_id", None))
+
+
+def build_schema(settings: Settings) -> LendGraphSchema:
+    # Factories, not instances: Strawberry builds fresh extensions per request
+    # (the parse and validation caches behind them are shared process-wide).
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        partial(ErrorShaping, mask=not settings.is_development),
+        OperationName,
+        partial(ParserCache, maxsize=512),
+        partial(ValidationCache, maxsize=512),
+        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+    ]
+    if not settings.is_development:
+        extensions.append(DisableIntrospection)
+    config: Any = StrawberryConfig(disable_field_suggestions=not settings.is_development)
+    return LendGraphSchema(query=Query, extensions=extensions, config=config)

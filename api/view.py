@@ -1,0 +1,145 @@
+"""GraphQL over HTTP: Strawberry's ASGI view, held to the GraphQL-over-HTTP spec.
+
+- ``application/graphql-response+json`` when the client accepts it (then a request
+  error, i.e. a response without ``data``, is HTTP 400), ``application/json``
+  otherwise; 406 when the client accepts neither.
+- Every SQL statement run for the request is counted; development responses carry
+  the count in ``extensions.debug.sqlStatements``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema import BaseSchema
+from strawberry.types import ExecutionResult
+
+from api.context import Context
+from domain.db import StatementCounter, current_statement_counter
+from domain.identity.viewer import Viewer
+from domain.settings import Settings
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an Accept header, or None if none fits."""
+    if not accept:
+        return JSON
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept.split(",")):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranked.append((-quality, position, media.lower()))
+    for _, _, media in sorted(ranked):
+        if media == GRAPHQL_RESPONSE:
+            return GRAPHQL_RESPONSE
+        if media in (JSON, "application/*", "*/*"):
+            return JSON
+    return None
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.is_development else None,
+            allow_queries_via_get=True,
+        )
+        self.settings = settings
+        self.sessions = sessions
+
+    def viewer_for(self, connection: HTTPConnection) -> Viewer:
+        return Viewer.anonymous(open_access=self.settings.open_access)
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        return Context(
+            request=request,
+            response=response,
+            settings=self.settings,
+            sessions=self.sessions,
+            viewer=self.viewer_for(request),
+            request_id=request.state.request_id,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        accept = headers.get("accept")
+        wants_ide = scope["method"] == "GET" and "text/html" in (accept or "")
+        media_type = negotiate(accept)
+        if media_type is None and not wants_ide:
+            refusal = PlainTextResponse(f"Accept {GRAPHQL_RESPONSE} or {JSON}", status_code=406)
+            await refusal(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["media_type"] = media_type or JSON
+        counter = StatementCounter()
+        state["sql_counter"] = counter
+        token = current_statement_counter.set(counter)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            current_statement_counter.reset(token)
+            state["sql_statements"] = counter.count
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = getattr(request.state, "media_type", JSON)
+        return sub_response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        if result.data is None and result.errors and all(e.path is None for e in result.errors):
+            # A request error: execution never began, so the spec wants no data entry.
+            response.pop("data", None)
+        if self.settings.is_development:
+            counter = getattr(request.state, "sql_counter", None)
+            if counter is not None:
+                extensions = dict(response.get("extensions") or {})
+                extensions["debug"] = {"sqlStatements": counter.count}
+                response["extensions"] = extensions
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        media_type = sub_response.media_type or JSON
+        response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        if (
+            media_type == GRAPHQL_RESPONSE
+            and isinstance(response_data, dict)
+            and "data" not in response_data
+        ):
+            response.status_code = 400
+        return response

@@ -1,0 +1,111 @@
+"""Every SQL statement of the applications context. Row scoping happens here, in SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.applications.models import Application, ApplicationStatus, Decision
+from domain.enterprises.models import Enterprise
+from domain.identity.viewer import Viewer
+from domain.pagination import Keyset, Page, first_n_per_group, page_from
+
+NEWEST = Keyset("newest", (Application.id,), descending=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationFilter:
+    statuses: Sequence[ApplicationStatus] | None = None
+    institution_id: uuid.UUID | None = None
+    enterprise_id: uuid.UUID | None = None
+    product_id: uuid.UUID | None = None
+
+
+def scoped(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
+    """Staff see applications routed to their institution; owners see their own."""
+    if viewer.sees_all_tenants:
+        return stmt
+    conditions = []
+    if viewer.institution_ids:
+        conditions.append(Application.institution_id.in_(viewer.institution_ids))
+    if viewer.user_id is not None:
+        owned = select(Enterprise.id).where(Enterprise.owner_id == viewer.user_id)
+        conditions.append(Application.enterprise_id.in_(owned))
+    return stmt.where(or_(*conditions) if conditions else false())
+
+
+def _listing(viewer: Viewer, flt: ApplicationFilter) -> Select[Any]:
+    stmt = scoped(select(Application), viewer)
+    if flt.statuses:
+        stmt = stmt.where(Application.status.in_(flt.statuses))
+    if flt.institution_id is not None:
+        stmt = stmt.where(Application.institution_id == flt.institution_id)
+    if flt.enterprise_id is not None:
+        stmt = stmt.where(Application.enterprise_id == flt.enterprise_id)
+    if flt.product_id is not None:
+        stmt = stmt.where(Application.product_id == flt.product_id)
+    return stmt
+
+
+async def list_applications(
+    session: AsyncSession,
+    *,
+    viewer: Viewer,
+    flt: ApplicationFilter,
+    first: int,
+    after: tuple[Any, ...] | None,
+) -> Page[Application]:
+    stmt = NEWEST.apply(_listing(viewer, flt), after=after, limit=first + 1)
+    return page_from((await session.scalars(stmt)).all(), first)
+
+
+async def count_applications(
+    session: AsyncSession, *, viewer: Viewer, flt: ApplicationFilter
+) -> int:
+    stmt = select(func.count()).select_from(_listing(viewer, flt).subquery())
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def applications_by_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[Application]:
+    stmt = scoped(select(Application).where(Application.id.in_(ids)), viewer)
+    return (await session.scalars(stmt)).all()
+
+
+async def first_applications_per_enterprise(
+    session: AsyncSession,
+    *,
+    viewer: Viewer,
+    enterprise_ids: Sequence[uuid.UUID],
+    first: int,
+    after: tuple[Any, ...] | None,
+) -> Sequence[Application]:
+    """The first ``first + 1`` visible applications of each enterprise, in one statement."""
+    stmt = scoped(select(Application).where(Application.enterprise_id.in_(enterprise_ids)), viewer)
+    if after is not None:
+        stmt = stmt.where(NEWEST.after_condition(after))
+    stmt = first_n_per_group(
+        stmt,
+        entity=Application,
+        partition_by=Application.enterprise_id,
+        keyset=NEWEST,
+        limit=first + 1,
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def decisions_by_application_ids(
+    session: AsyncSession, *, ids: Sequence[uuid.UUID]
+) -> Sequence[Decision]:
+    stmt = (
+        select(Decision)
+        .where(Decision.application_id.in_(ids))
+        .order_by(Decision.application_id, Decision.created_at, Decision.id)
+    )
+    return (await session.scalars(stmt)).all()

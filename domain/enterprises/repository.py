@@ -1,0 +1,89 @@
+"""Every SQL statement of the enterprises context. Row scoping happens here, in SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, exists, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.applications.models import Application
+from domain.enterprises.models import Enterprise, FinancialStatement
+from domain.identity.viewer import Viewer
+from domain.pagination import Keyset, Page, page_from
+
+NEWEST = Keyset("newest", (Enterprise.id,), descending=True)
+
+
+@dataclass(frozen=True, slots=True)
+class EnterpriseFilter:
+    industry: str | None = None
+    region: str | None = None
+    owner_id: uuid.UUID | None = None
+
+
+def scoped(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
+    """Owners see their enterprises; institution staff see those that applied to them."""
+    if viewer.sees_all_tenants:
+        return stmt
+    conditions = []
+    if viewer.user_id is not None:
+        conditions.append(Enterprise.owner_id == viewer.user_id)
+    if viewer.institution_ids:
+        conditions.append(
+            exists().where(
+                Application.enterprise_id == Enterprise.id,
+                Application.institution_id.in_(viewer.institution_ids),
+            )
+        )
+    return stmt.where(or_(*conditions) if conditions else false())
+
+
+def _listing(viewer: Viewer, flt: EnterpriseFilter) -> Select[Any]:
+    stmt = scoped(select(Enterprise), viewer)
+    if flt.industry is not None:
+        stmt = stmt.where(Enterprise.industry == flt.industry)
+    if flt.region is not None:
+        stmt = stmt.where(Enterprise.region == flt.region)
+    if flt.owner_id is not None:
+        stmt = stmt.where(Enterprise.owner_id == flt.owner_id)
+    return stmt
+
+
+async def list_enterprises(
+    session: AsyncSession,
+    *,
+    viewer: Viewer,
+    flt: EnterpriseFilter,
+    first: int,
+    after: tuple[Any, ...] | None,
+) -> Page[Enterprise]:
+    stmt = NEWEST.apply(_listing(viewer, flt), after=after, limit=first + 1)
+    return page_from((await session.scalars(stmt)).all(), first)
+
+
+async def count_enterprises(session: AsyncSession, *, viewer: Viewer, flt: EnterpriseFilter) -> int:
+    stmt = select(func.count()).select_from(_listing(viewer, flt).subquery())
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def enterprises_by_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[Enterprise]:
+    stmt = scoped(select(Enterprise).where(Enterprise.id.in_(ids)), viewer)
+    return (await session.scalars(stmt)).all()
+
+
+async def statements_by_enterprise_ids(
+    session: AsyncSession, *, ids: Sequence[uuid.UUID]
+) -> Sequence[FinancialStatement]:
+    """Statements of enterprises the caller already holds, newest year first."""
+    stmt = (
+        select(FinancialStatement)
+        .where(FinancialStatement.enterprise_id.in_(ids))
+        .order_by(FinancialStatement.enterprise_id, FinancialStatement.fiscal_year.desc())
+    )
+    return (await session.scalars(stmt)).all()

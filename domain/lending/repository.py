@@ -1,0 +1,105 @@
+"""Every SQL statement of the lending context. Row scoping happens here, in SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.enterprises.models import Enterprise
+from domain.identity.viewer import Viewer
+from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
+from domain.pagination import Keyset, Page, page_from
+
+NEWEST = Keyset("newest", (Loan.id,), descending=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LoanFilter:
+    statuses: Sequence[LoanStatus] | None = None
+    buckets: Sequence[DelinquencyBucket] | None = None
+    institution_id: uuid.UUID | None = None
+    enterprise_id: uuid.UUID | None = None
+
+
+def scoped(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
+    """Staff see their institution's loans; owners see their enterprises' loans."""
+    if viewer.sees_all_tenants:
+        return stmt
+    conditions = []
+    if viewer.institution_ids:
+        conditions.append(Loan.institution_id.in_(viewer.institution_ids))
+    if viewer.user_id is not None:
+        owned = select(Enterprise.id).where(Enterprise.owner_id == viewer.user_id)
+        conditions.append(Loan.enterprise_id.in_(owned))
+    return stmt.where(or_(*conditions) if conditions else false())
+
+
+def _listing(viewer: Viewer, flt: LoanFilter) -> Select[Any]:
+    stmt = scoped(select(Loan), viewer)
+    if flt.statuses:
+        stmt = stmt.where(Loan.status.in_(flt.statuses))
+    if flt.buckets:
+        stmt = stmt.where(Loan.delinquency_bucket.in_(flt.buckets))
+    if flt.institution_id is not None:
+        stmt = stmt.where(Loan.institution_id == flt.institution_id)
+    if flt.enterprise_id is not None:
+        stmt = stmt.where(Loan.enterprise_id == flt.enterprise_id)
+    return stmt
+
+
+async def list_loans(
+    session: AsyncSession,
+    *,
+    viewer: Viewer,
+    flt: LoanFilter,
+    first: int,
+    after: tuple[Any, ...] | None,
+) -> Page[Loan]:
+    stmt = NEWEST.apply(_listing(viewer, flt), after=after, limit=first + 1)
+    return page_from((await session.scalars(stmt)).all(), first)
+
+
+async def count_loans(session: AsyncSession, *, viewer: Viewer, flt: LoanFilter) -> int:
+    stmt = select(func.count()).select_from(_listing(viewer, flt).subquery())
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def loans_by_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[Loan]:
+    stmt = scoped(select(Loan).where(Loan.id.in_(ids)), viewer)
+    return (await session.scalars(stmt)).all()
+
+
+async def loans_by_application_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[Loan]:
+    stmt = scoped(select(Loan).where(Loan.application_id.in_(ids)), viewer)
+    return (await session.scalars(stmt)).all()
+
+
+async def installments_by_loan_ids(
+    session: AsyncSession, *, ids: Sequence[uuid.UUID]
+) -> Sequence[Installment]:
+    stmt = (
+        select(Installment)
+        .where(Installment.loan_id.in_(ids))
+        .order_by(Installment.loan_id, Installment.sequence)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def repayments_by_loan_ids(
+    session: AsyncSession, *, ids: Sequence[uuid.UUID]
+) -> Sequence[Repayment]:
+    stmt = (
+        select(Repayment)
+        .where(Repayment.loan_id.in_(ids))
+        .order_by(Repayment.loan_id, Repayment.paid_on, Repayment.id)
+    )
+    return (await session.scalars(stmt)).all()

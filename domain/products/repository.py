@@ -1,0 +1,86 @@
+"""Every SQL statement of the product catalog."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.identity.viewer import Viewer
+from domain.pagination import Keyset, Page, page_from
+from domain.products.models import Product, ProductStatus, ProductType
+
+NEWEST = Keyset("newest", (Product.id,), descending=True)
+RATE_ASC = Keyset("rate_asc", (Product.min_rate, Product.id))
+RATE_DESC = Keyset("rate_desc", (Product.min_rate, Product.id), descending=True)
+AMOUNT_ASC = Keyset("amount_asc", (Product.max_amount, Product.id))
+AMOUNT_DESC = Keyset("amount_desc", (Product.max_amount, Product.id), descending=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFilter:
+    types: Sequence[ProductType] | None = None
+    institution_id: uuid.UUID | None = None
+    amount: Decimal | None = None
+    term_months: int | None = None
+    max_rate: Decimal | None = None
+    collateral_required: bool | None = None
+
+
+def _catalog(flt: ProductFilter) -> Select[Any]:
+    stmt = select(Product).where(Product.status == ProductStatus.PUBLISHED)
+    if flt.types:
+        stmt = stmt.where(Product.type.in_(flt.types))
+    if flt.institution_id is not None:
+        stmt = stmt.where(Product.institution_id == flt.institution_id)
+    if flt.amount is not None:
+        stmt = stmt.where(Product.min_amount <= flt.amount, Product.max_amount >= flt.amount)
+    if flt.term_months is not None:
+        stmt = stmt.where(
+            Product.min_term_months <= flt.term_months, Product.max_term_months >= flt.term_months
+        )
+    if flt.max_rate is not None:
+        stmt = stmt.where(Product.min_rate <= flt.max_rate)
+    if flt.collateral_required is not None:
+        stmt = stmt.where(Product.collateral_required == flt.collateral_required)
+    return stmt
+
+
+async def list_catalog(
+    session: AsyncSession,
+    *,
+    flt: ProductFilter,
+    keyset: Keyset,
+    first: int,
+    after: tuple[Any, ...] | None,
+) -> Page[Product]:
+    stmt = keyset.apply(_catalog(flt), after=after, limit=first + 1)
+    rows = (await session.scalars(stmt)).all()
+    return page_from(rows, first)
+
+
+async def count_catalog(session: AsyncSession, *, flt: ProductFilter) -> int:
+    stmt = select(func.count()).select_from(_catalog(flt).subquery())
+    return int((await session.execute(stmt)).scalar_one())
+
+
+def _visible(viewer: Viewer) -> Any:
+    # The published and retired catalog is public; drafts stay with their institution.
+    public = Product.status != ProductStatus.DRAFT
+    if viewer.sees_all_tenants:
+        return true()
+    if viewer.institution_ids:
+        return or_(public, Product.institution_id.in_(viewer.institution_ids))
+    return public
+
+
+async def products_by_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[Product]:
+    stmt = select(Product).where(Product.id.in_(ids), _visible(viewer))
+    return (await session.scalars(stmt)).all()

@@ -1,0 +1,1 @@
+"""Classification of data, and (with the privacy issue) encryption, masking and consent."""

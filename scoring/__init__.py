@@ -1,0 +1,1 @@
+"""Credit scoring: features, CatBoost training, registry and inference (scoring issue)."""
