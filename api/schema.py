@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -39,6 +39,11 @@ class LendGraphSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        # A syntax error raised by the parser cache escapes ErrorShaping: give it
+        # the same stable code the spec's parse phase would.
+        for error in errors:
+            if isinstance(error, GraphQLSyntaxError) and not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_PARSE_FAILED"}
         context = execution_context.context if execution_context else None
         log_unexpected(errors, getattr(context, "request_id", None))
 

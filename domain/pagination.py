@@ -93,7 +93,7 @@ def _from_json(value: Any, column: InstrumentedAttribute[Any]) -> Any:
     if python_type is uuid.UUID:
         return uuid.UUID(str(value))
     if python_type is Decimal:
-        return Decimal(str(value))
+        return _decimal_for(str(value), column)
     if python_type is datetime:
         return datetime.fromisoformat(str(value))
     if python_type is date:
@@ -103,6 +103,22 @@ def _from_json(value: Any, column: InstrumentedAttribute[Any]) -> Any:
     if python_type is str and isinstance(value, str):
         return value
     raise ValueError("unexpected cursor value")
+
+
+def _decimal_for(text: str, column: InstrumentedAttribute[Any]) -> Decimal:
+    """A cursor decimal must fit the column exactly, or the keyset comparison lies."""
+    number = Decimal(text)
+    if not number.is_finite():
+        raise ValueError("non-finite decimal")
+    scale = getattr(column.type, "scale", None)
+    precision = getattr(column.type, "precision", None)
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite, checked above
+    if scale is not None and -exponent > scale:
+        raise ValueError("decimal has more places than the column")
+    if precision is not None and number.adjusted() >= precision - (scale or 0):
+        raise ValueError("decimal is larger than the column")
+    return number
 
 
 def first_n_per_group(

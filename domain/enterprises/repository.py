@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,8 @@ from domain.pagination import Keyset, Page, page_from
 
 NEWEST = Keyset("newest", (Enterprise.id,), descending=True)
 
+Ts = TypeVarTuple("Ts")
+
 
 @dataclass(frozen=True, slots=True)
 class EnterpriseFilter:
@@ -25,7 +27,7 @@ class EnterpriseFilter:
     owner_id: uuid.UUID | None = None
 
 
-def scoped(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
+def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
     """Owners see their enterprises; institution staff see those that applied to them."""
     if viewer.sees_all_tenants:
         return stmt

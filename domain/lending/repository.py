@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,8 @@ from domain.pagination import Keyset, Page, page_from
 
 NEWEST = Keyset("newest", (Loan.id,), descending=True)
 
+Ts = TypeVarTuple("Ts")
+
 
 @dataclass(frozen=True, slots=True)
 class LoanFilter:
@@ -26,7 +28,7 @@ class LoanFilter:
     enterprise_id: uuid.UUID | None = None
 
 
-def scoped(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
+def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
     """Staff see their institution's loans; owners see their enterprises' loans."""
     if viewer.sees_all_tenants:
         return stmt
