@@ -1,0 +1,274 @@
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from domain.enterprises.uscc import is_valid_uscc
+from domain.lending.delinquency import bucket_for
+from domain.models import (
+    Application,
+    ApplicationStatus,
+    Base,
+    Decision,
+    Enterprise,
+    FinancialStatement,
+    Installment,
+    Institution,
+    Loan,
+    LoanStatus,
+    Membership,
+    Product,
+    ProductStatus,
+    ProductType,
+    Repayment,
+    RiskAssessment,
+    User,
+)
+from seed import SeedSummary, database_is_empty, seed_population
+from seed.catalog import institution_count
+from seed.credit import credit_logit, ratios_of
+from seed.people import resident_id_check_character
+from seed.reference import INDUSTRIES
+from tests.conftest import truncate_all
+
+SEED = 20261101
+AS_OF = date(2026, 11, 1)
+SMALL = 60
+INDUSTRY_RISK = {industry.code: industry.risk for industry in INDUSTRIES}
+
+
+async def seeded(
+    sessions: async_sessionmaker[AsyncSession], *, enterprises: int = SMALL, seed: int = SEED
+) -> SeedSummary:
+    return await seed_population(sessions, enterprises=enterprises, seed=seed, as_of=AS_OF)
+
+
+async def all_rows(sessions: async_sessionmaker[AsyncSession], model: Any) -> list[Any]:
+    async with sessions() as session:
+        return list((await session.scalars(select(model).order_by(model.id))).all())
+
+
+async def digest(sessions: async_sessionmaker[AsyncSession]) -> str:
+    hasher = hashlib.sha256()
+    async with sessions() as session:
+        for table in Base.metadata.sorted_tables:
+            assert isinstance(table, Table)
+            for row in await session.execute(select(table).order_by(table.c.id)):
+                hasher.update(repr(tuple(row)).encode())
+    return hasher.hexdigest()
+
+
+async def test_the_same_seed_gives_the_same_rows(
+    db: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # given
+    first_summary = await seeded(sessions)
+    first = await digest(sessions)
+    await truncate_all(db)
+
+    # when
+    second_summary = await seeded(sessions)
+    second = await digest(sessions)
+    await truncate_all(db)
+    await seeded(sessions, seed=SEED + 1)
+    other = await digest(sessions)
+
+    # then
+    assert first_summary == second_summary
+    assert first == second
+    assert other != first
+
+
+async def test_an_empty_database_is_recognised(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given
+    empty_before = await database_is_empty(sessions)
+
+    # when
+    await seeded(sessions, enterprises=3)
+
+    # then
+    assert empty_before
+    assert not await database_is_empty(sessions)
+
+
+async def test_the_population_covers_every_status_and_type(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # when
+    summary = await seeded(sessions)
+
+    # then
+    applications = await all_rows(sessions, Application)
+    products = await all_rows(sessions, Product)
+    assert {a.status for a in applications} == set(ApplicationStatus)
+    assert {p.type for p in products} == set(ProductType)
+    assert {p.status for p in products} == set(ProductStatus)
+    assert summary.institutions == 5
+    assert "BK001" in {i.code for i in await all_rows(sessions, Institution)}
+    assert summary.enterprises == SMALL
+    assert summary.applications == len(applications)
+    assert summary.total > summary.enterprises * 10
+    async with sessions() as session:
+        emails = set(await session.scalars(select(User.email)))
+        owners_without_membership = await session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.email.like("owner%"))
+            .where(~User.id.in_(select(Membership.user_id)))
+        )
+    assert {
+        "admin@demo.lendgraph.test",
+        "privacy@demo.lendgraph.test",
+        "officer1.bk001@demo.lendgraph.test",
+        "risk.bk001@demo.lendgraph.test",
+        "owner0001@demo.lendgraph.test",
+    } <= emails
+    assert owners_without_membership == 0
+
+
+async def test_enterprises_have_valid_identities_and_balanced_accounts(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # when
+    await seeded(sessions)
+
+    # then
+    enterprises = await all_rows(sessions, Enterprise)
+    statements = await all_rows(sessions, FinancialStatement)
+    codes = [e.unified_social_credit_code for e in enterprises]
+    assert all(is_valid_uscc(code) for code in codes)
+    assert len(set(codes)) == len(codes)
+    for e in enterprises:
+        number = e.legal_representative_id_number
+        assert number[17] == resident_id_check_character(number[:17])
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+        assert (AS_OF - born).days >= 18 * 366
+        assert e.owner_id is not None
+    by_enterprise: dict[Any, list[FinancialStatement]] = defaultdict(list)
+    for s in statements:
+        assert s.total_assets == s.total_liabilities + s.equity
+        assert s.current_assets <= s.total_assets
+        assert s.current_liabilities <= s.total_liabilities
+        assert s.net_profit <= s.operating_profit - s.interest_expense
+        by_enterprise[s.enterprise_id].append(s)
+    for e in enterprises:
+        years = sorted(s.fiscal_year for s in by_enterprise[e.id])
+        assert 1 <= len(years) <= 5
+        assert years == list(range(AS_OF.year - len(years), AS_OF.year))
+        latest = max(by_enterprise[e.id], key=lambda s: s.fiscal_year)
+        assert e.annual_revenue == latest.revenue
+
+
+async def test_applications_follow_their_products_and_history(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # when
+    await seeded(sessions)
+
+    # then
+    applications = await all_rows(sessions, Application)
+    products = {p.id: p for p in await all_rows(sessions, Product)}
+    assessed = {a.application_id for a in await all_rows(sessions, RiskAssessment)}
+    decisions = await all_rows(sessions, Decision)
+    staff = {(m.user_id, m.institution_id) for m in await all_rows(sessions, Membership)}
+    by_id = {a.id: a for a in applications}
+    for a in applications:
+        product = products[a.product_id]
+        assert product.status is ProductStatus.PUBLISHED
+        assert a.institution_id == product.institution_id
+        assert product.min_amount <= a.amount <= product.max_amount
+        assert product.min_term_months <= a.term_months <= product.max_term_months
+        assert a.repayment_method.value in product.repayment_methods
+        assert (a.submitted_at is None) == (a.status is ApplicationStatus.DRAFT)
+        assert (a.id in assessed) == (a.status is not ApplicationStatus.DRAFT)
+        if a.decided_at is not None:
+            assert a.submitted_at is not None
+            assert a.submitted_at < a.decided_at
+        assert a.created_at <= (a.submitted_at or a.created_at) <= a.updated_at
+    for d in decisions:
+        assert (d.officer_id, by_id[d.application_id].institution_id) in staff
+
+
+async def test_loans_add_up_to_the_cent(sessions: async_sessionmaker[AsyncSession]) -> None:
+    # when
+    summary = await seeded(sessions)
+
+    # then
+    loans = await all_rows(sessions, Loan)
+    installments = await all_rows(sessions, Installment)
+    repayments = await all_rows(sessions, Repayment)
+    schedule: dict[Any, list[Installment]] = defaultdict(list)
+    for i in sorted(installments, key=lambda i: i.sequence):
+        schedule[i.loan_id].append(i)
+    paid: dict[Any, Decimal] = defaultdict(Decimal)
+    for r in repayments:
+        assert r.principal_part + r.interest_part + r.fee_part == r.amount
+        assert r.paid_on < AS_OF
+        paid[r.loan_id] += r.amount
+    assert summary.loans == len(loans) > 0
+    for loan in loans:
+        rows = schedule[loan.id]
+        assert [i.sequence for i in rows] == list(range(1, loan.term_months + 1))
+        assert sum(i.principal_due for i in rows) == loan.principal
+        principal_paid = sum((i.principal_paid for i in rows), Decimal(0))
+        assert loan.outstanding_principal == loan.principal - principal_paid
+        assert paid[loan.id] == sum(i.principal_paid + i.interest_paid + i.fee_paid for i in rows)
+        unpaid = [i for i in rows if i.settled_on is None]
+        overdue = [i for i in unpaid if i.due_on < AS_OF]
+        expected_dpd = (AS_OF - overdue[0].due_on).days if overdue else 0
+        assert loan.days_past_due == expected_dpd
+        assert loan.delinquency_bucket is bucket_for(expected_dpd)
+        assert (loan.status is LoanStatus.CLOSED) == (not unpaid)
+        assert loan.maturity_on == rows[-1].due_on
+
+
+async def test_delinquency_follows_credit_quality(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given: enough loans for terciles to mean something; the seed is fixed
+    await seeded(sessions, enterprises=400)
+    enterprises = {e.id: e for e in await all_rows(sessions, Enterprise)}
+    latest: dict[Any, FinancialStatement] = {}
+    for s in sorted(await all_rows(sessions, FinancialStatement), key=lambda s: s.fiscal_year):
+        latest[s.enterprise_id] = s
+    loans = await all_rows(sessions, Loan)
+
+    # when: loans are ranked by the risk visible in the borrower's accounts alone
+    def visible_risk(loan: Loan) -> float:
+        e, s = enterprises[loan.enterprise_id], latest[loan.enterprise_id]
+        return credit_logit(
+            ratios_of(
+                s,
+                age_years=(AS_OF - e.founded_on).days / 365.25,
+                industry_risk=INDUSTRY_RISK[e.industry],
+            )
+        )
+
+    ranked = sorted(loans, key=lambda loan: (visible_risk(loan), loan.id))
+    third = len(ranked) // 3
+    best, worst = ranked[:third], ranked[-third:]
+
+    # then
+    def delinquent_share(group: list[Loan]) -> float:
+        return sum(loan.days_past_due > 0 for loan in group) / len(group)
+
+    def mean_days(group: list[Loan]) -> float:
+        return sum(loan.days_past_due for loan in group) / len(group)
+
+    assert third >= 100
+    assert delinquent_share(worst) >= 3 * delinquent_share(best) + 0.03
+    assert mean_days(worst) > 3 * mean_days(best) + 3
+
+
+def test_institutions_scale_with_the_population() -> None:
+    assert [institution_count(n) for n in (0, 60, 2999, 3000, 10_000, 50_000)] == [
+        5, 5, 5, 6, 20, 20,
+    ]  # fmt: skip
