@@ -122,6 +122,17 @@ class Loaders:
         return DataLoader(load_fn=load)
 
     @cached_property
+    def application_count_of_enterprise(self) -> DataLoader[uuid.UUID, int]:
+        async def load(ids: list[uuid.UUID]) -> list[int]:
+            async with self._sessions() as session:
+                counts = await applications.count_applications_per_enterprise(
+                    session, viewer=self._viewer, enterprise_ids=ids
+                )
+            return [counts.get(i, 0) for i in ids]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
     def decisions(self) -> DataLoader[uuid.UUID, list[Decision]]:
         return self._loader(
             lambda s, ids: applications.decisions_by_application_ids(s, ids=ids),

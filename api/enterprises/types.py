@@ -121,12 +121,7 @@ class Enterprise(relay.Node):
         enterprise_id = self.pk
 
         async def count() -> int:
-            async with ctx.sessions() as session:
-                return await applications_repo.count_applications(
-                    session,
-                    viewer=ctx.viewer,
-                    flt=applications_repo.ApplicationFilter(enterprise_id=enterprise_id),
-                )
+            return await ctx.loaders.application_count_of_enterprise.load(enterprise_id)
 
         return connection(
             page_from(rows, size),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,8 @@ from domain.pagination import Keyset, Page, first_n_per_group, page_from
 
 NEWEST = Keyset("newest", (Application.id,), descending=True)
 
+Ts = TypeVarTuple("Ts")
+
 
 @dataclass(frozen=True, slots=True)
 class ApplicationFilter:
@@ -26,7 +28,7 @@ class ApplicationFilter:
     product_id: uuid.UUID | None = None
 
 
-def scoped(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
+def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
     """Staff see applications routed to their institution; owners see their own."""
     if viewer.sees_all_tenants:
         return stmt
@@ -109,3 +111,16 @@ async def decisions_by_application_ids(
         .order_by(Decision.application_id, Decision.created_at, Decision.id)
     )
     return (await session.scalars(stmt)).all()
+
+
+async def count_applications_per_enterprise(
+    session: AsyncSession, *, viewer: Viewer, enterprise_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Visible applications per enterprise, in one grouped statement."""
+    stmt = scoped(
+        select(Application.enterprise_id, func.count())
+        .where(Application.enterprise_id.in_(enterprise_ids))
+        .group_by(Application.enterprise_id),
+        viewer,
+    )
+    return {eid: int(n) for eid, n in (await session.execute(stmt)).all()}

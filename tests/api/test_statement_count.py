@@ -63,3 +63,37 @@ async def test_a_page_of_100_costs_the_same_statements_as_a_page_of_10(
     # then: one statement for the page, one per relation crossed, whatever the size
     assert small == large
     assert large <= 12
+
+
+NESTED = """
+query Nested($first: Int!) {
+  enterprises(first: $first) {
+    edges { node {
+      name
+      applications(first: 2) { totalCount edges { node { id product { name } } } }
+    } }
+  }
+}
+"""
+
+
+async def test_nested_connections_and_their_counts_are_batched(
+    gql: GraphQLClient, db: AsyncEngine
+) -> None:
+    # given
+    await _population(db)
+
+    # when
+    small = await gql.post(NESTED, {"first": 5})
+    large = await gql.post(NESTED, {"first": 30})
+
+    # then
+    assert "errors" not in large, large["errors"]
+    counts = [
+        e["node"]["applications"]["totalCount"] for e in large["data"]["enterprises"]["edges"]
+    ]
+    assert sum(counts) == 120
+    assert all(
+        len(e["node"]["applications"]["edges"]) == 2 for e in large["data"]["enterprises"]["edges"]
+    )
+    assert small["extensions"]["debug"] == large["extensions"]["debug"]
