@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from domain.db import create_engine, session_factory
-from domain.settings import ConfigurationError, Settings, get_settings
+from domain.settings import ConfigurationError, Settings, load_settings
 from migrations.runner import current_revision, head_revision, upgrade
 
 app = typer.Typer(help="LendGraph: SME lending and credit risk over GraphQL.", no_args_is_help=True)
@@ -31,7 +31,7 @@ SCHEMA_FILE = Path("schema.graphql")
 
 def _settings() -> Settings:
     try:
-        return get_settings()
+        return load_settings()
     except ConfigurationError as exc:
         console.print(f"[red]Invalid configuration[/red]\n{exc}")
         raise typer.Exit(2) from None
