@@ -1,24 +1,32 @@
-"""Field access, decided in one place.
+"""Field and operation access, decided in one place.
 
 Every field of every GraphQL type is classified where the type is declared; the
-classification is attached to the field together with :class:`FieldAccess`, the one
-extension that allows or denies it. The decision is made once per request per
-(type, field) and memoised in the request context, so the per-row cost is a
-dictionary lookup. An unclassified field makes the schema fail to build.
+classification is attached to the field together with :class:`FieldAccess`, the
+one extension that allows, masks or denies it. Every mutation declares its
+permission with :func:`mutation`, which attaches :class:`MutationPermission`.
+
+Both ask Casbin (``domain.identity.authorization``) with the object ``Type.field``
+or ``Mutation.name``: ``read`` to see a field at all, ``reveal`` to see a personal
+or sensitive value unmasked, ``write`` to call a mutation. A decision is made once
+per request per field and memoised in the request context, so what is paid per
+row is one dictionary lookup. An unclassified field makes the schema fail to build.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import strawberry
 from strawberry import relay
 from strawberry.extensions import FieldExtension
 from strawberry.types.field import StrawberryField
+from strawberry.utils.str_converters import to_camel_case
 
-from domain.errors import Forbidden
-from domain.identity.viewer import Viewer
+from domain.errors import Forbidden, Unauthenticated
 from privacy.classification import Classification
+from privacy.masking import mask
 
 if TYPE_CHECKING:
     from strawberry.types import Info
@@ -30,29 +38,69 @@ T = TypeVar("T")
 FieldKey = tuple[str, str]
 
 
-def decide(viewer: Viewer, classification: Classification) -> bool:
-    """May this viewer read a field of this classification?
+class Access(enum.Enum):
+    ALLOW = "allow"
+    MASK = "mask"
+    DENY = "deny"
 
-    Public data is open to all. Until identity and its Casbin policy arrive, anything
-    else is readable only under the development open-access switch.
-    """
-    if classification is Classification.PUBLIC:
-        return True
-    return viewer.open_access
+
+PROTECTED = frozenset({Classification.PERSONAL, Classification.SENSITIVE})
+
+
+def decide(context: Context, obj: str, classification: Classification) -> Access:
+    """Casbin's answer for one field: read, then (for personal data) reveal."""
+    if not context.allows(obj, "read"):
+        return Access.DENY
+    if classification in PROTECTED and not context.allows(obj, "reveal"):
+        return Access.MASK
+    return Access.ALLOW
 
 
 class FieldAccess(FieldExtension):
     def __init__(self, type_name: str, field_name: str, classification: Classification) -> None:
         self.key: FieldKey = (type_name, field_name)
+        self.object = f"{type_name}.{field_name}"
         self.classification = classification
 
+    def _access(self, context: Context) -> Access:
+        access = context.field_access.get(self.key)
+        if access is None:
+            access = decide(context, self.object, self.classification)
+            context.field_access[self.key] = access
+        if access is Access.DENY:
+            raise Forbidden(f"not allowed to read {self.object}")
+        return access
+
+    def resolve(
+        self, next_: Callable[..., Any], source: Any, info: Info[Context, Any], **kwargs: Any
+    ) -> Any:
+        access = self._access(info.context)
+        value = next_(source, info, **kwargs)
+        return mask(value, self.key[1]) if access is Access.MASK else value
+
+    async def resolve_async(
+        self,
+        next_: Callable[..., Awaitable[Any]],
+        source: Any,
+        info: Info[Context, Any],
+        **kwargs: Any,
+    ) -> Any:
+        access = self._access(info.context)
+        value = await next_(source, info, **kwargs)
+        return mask(value, self.key[1]) if access is Access.MASK else value
+
+
+class MutationPermission(FieldExtension):
+    """The permission a mutation declares: ``write`` on ``Mutation.<name>``."""
+
+    def __init__(self, name: str) -> None:
+        self.object = f"Mutation.{name}"
+
     def _check(self, context: Context) -> None:
-        allowed = context.field_access.get(self.key)
-        if allowed is None:
-            allowed = decide(context.viewer, self.classification)
-            context.field_access[self.key] = allowed
-        if not allowed:
-            raise Forbidden(f"not allowed to read {self.key[0]}.{self.key[1]}")
+        if not context.allows(self.object, "write"):
+            if context.viewer.is_anonymous:
+                raise Unauthenticated("sign in first")
+            raise Forbidden(f"not allowed to call {self.object.split('.', 1)[1]}")
 
     def resolve(
         self, next_: Callable[..., Any], source: Any, info: Info[Context, Any], **kwargs: Any
@@ -69,6 +117,13 @@ class FieldAccess(FieldExtension):
     ) -> Any:
         self._check(info.context)
         return await next_(source, info, **kwargs)
+
+
+def mutation(name: str, *, description: str) -> Any:
+    """Declare a mutation and its permission in one place: ``@mutation("login", ...)``."""
+    return strawberry.mutation(
+        name=name, description=description, extensions=[MutationPermission(name)]
+    )
 
 
 def _field_name(field: StrawberryField) -> str:
@@ -102,6 +157,8 @@ def classified(
     def apply(cls: type[T]) -> type[T]:
         definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
         remaining = dict(levels)
+        # Per-context query mixins (EnterpriseQueries, ...) are composed into Query.
+        owner = "Query" if definition.name.endswith("Queries") else definition.name
         # A relay NodeID attribute is not served; the global ``id`` stands for it.
         hidden = cls.resolve_id_attr() if issubclass(cls, relay.Node) else None
         for field in definition.fields:
@@ -111,7 +168,8 @@ def classified(
             level = remaining.pop(name, None)
             if level is None:
                 raise TypeError(f"{definition.name}.{name} has no classification")
-            field.extensions.append(FieldAccess(definition.name, name, level))
+            graphql_name = field.graphql_name or to_camel_case(field.python_name)
+            field.extensions.append(FieldAccess(owner, graphql_name, level))
             field.metadata = {**(field.metadata or {}), "classification": level}
         if remaining:
             raise TypeError(f"{definition.name} has no fields named {sorted(remaining)}")

@@ -44,11 +44,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if settings.open_access:
-            log.warning(
-                "development open access is on: anonymous requests read every row "
-                "(LENDGRAPH_DEV_OPEN_ACCESS=false to turn it off)"
-            )
+        settings.signing_key()  # fail at start, not at the first sign-in
         yield
         if owns_engine:
             await db.dispose()

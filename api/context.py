@@ -12,14 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 
-from api.access import FieldKey
+from api.access import Access, FieldKey
 from api.loading import many_per_key, one_per_key
 from domain.applications import repository as applications
 from domain.applications.models import Application, Decision
 from domain.enterprises import repository as enterprises
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.identity import repository as identity
+from domain.identity.authorization import Action, Authorizer, Principal
 from domain.identity.models import Institution
+from domain.identity.service import Origin
 from domain.identity.viewer import Viewer
 from domain.lending import repository as lending
 from domain.lending.models import Installment, Loan, Repayment
@@ -189,9 +191,26 @@ class Context:
     sessions: async_sessionmaker[AsyncSession]
     viewer: Viewer
     request_id: str
+    authorizer: Authorizer
     response: Any = None
-    # (type, field) -> allowed, decided once per request by api.access.
-    field_access: dict[FieldKey, bool] = field(default_factory=dict)
+    # (type, field) -> allow / mask / deny, decided once per request by api.access.
+    field_access: dict[FieldKey, Access] = field(default_factory=dict)
+    # Casbin evaluations this request cost (memoised answers cost none).
+    authz_evaluations: int = 0
+
+    @cached_property
+    def principal(self) -> Principal:
+        return self.viewer.principal()
+
+    def allows(self, obj: str, act: Action) -> bool:
+        allowed, evaluations = self.authorizer.allows(self.principal, obj, act)
+        self.authz_evaluations += evaluations
+        return allowed
+
+    @property
+    def origin(self) -> Origin:
+        client = self.request.client
+        return Origin(address=client.host if client else None, request_id=self.request_id)
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -21,8 +21,11 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api.applications.queries import ApplicationQueries
+from api.enterprises.mutations import EnterpriseMutations
 from api.enterprises.queries import EnterpriseQueries
 from api.errors import ErrorShaping, log_unexpected
+from api.identity.mutations import IdentityMutations
+from api.identity.queries import IdentityQueries
 from api.lending.queries import LoanQueries
 from api.node import NodeQueries
 from api.products.queries import ProductQueries
@@ -31,7 +34,19 @@ from domain.settings import Settings
 
 
 @strawberry.type
-class Query(NodeQueries, ProductQueries, EnterpriseQueries, ApplicationQueries, LoanQueries):
+class Query(
+    NodeQueries,
+    IdentityQueries,
+    ProductQueries,
+    EnterpriseQueries,
+    ApplicationQueries,
+    LoanQueries,
+):
+    pass
+
+
+@strawberry.type
+class Mutation(IdentityMutations, EnterpriseMutations):
     pass
 
 
@@ -63,4 +78,4 @@ def build_schema(settings: Settings) -> LendGraphSchema:
     if not settings.is_development:
         extensions.append(DisableIntrospection)
     config: Any = StrawberryConfig(disable_field_suggestions=not settings.is_development)
-    return LendGraphSchema(query=Query, extensions=extensions, config=config)
+    return LendGraphSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -24,6 +24,9 @@ from strawberry.types import ExecutionResult
 
 from api.context import Context
 from domain.db import StatementCounter, current_statement_counter
+from domain.errors import Unauthenticated
+from domain.identity.authorization import Authorizer
+from domain.identity.service import viewer_from_token
 from domain.identity.viewer import Viewer
 from domain.settings import Settings
 
@@ -71,19 +74,39 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.sessions = sessions
+        self.authorizer = Authorizer()
 
-    def viewer_for(self, connection: HTTPConnection) -> Viewer:
-        return Viewer.anonymous(open_access=self.settings.open_access)
+    async def authenticate(self, headers: Headers) -> Viewer:
+        """The viewer behind the Authorization header; also brings the policy up to date.
+
+        One short session: the policy version (one primary-key read) and, with a
+        token, the account, its login session and its roles.
+        """
+        header = headers.get("authorization")
+        async with self.sessions() as session:
+            await self.authorizer.sync(session)
+            if header is None:
+                return Viewer.anonymous()
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("send Authorization: Bearer <access token>")
+            return await viewer_from_token(session, self.settings, token.strip())
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(
+        viewer = getattr(request.state, "viewer", None)
+        if viewer is None:  # a WebSocket: authenticated when it connects
+            viewer = await self.authenticate(request.headers)
+        context = Context(
             request=request,
             response=response,
             settings=self.settings,
             sessions=self.sessions,
-            viewer=self.viewer_for(request),
+            viewer=viewer,
             request_id=request.state.request_id,
+            authorizer=self.authorizer,
         )
+        request.state.context = context
+        return context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,6 +126,17 @@ class GraphQLView(GraphQL[Context, None]):
         state["sql_counter"] = counter
         token = current_statement_counter.set(counter)
         try:
+            try:
+                state["viewer"] = await self.authenticate(headers)
+            except Unauthenticated as exc:
+                denial = JSONResponse(
+                    {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
+                    status_code=401,
+                    media_type=media_type or JSON,
+                    headers={"www-authenticate": 'Bearer error="invalid_token"'},
+                )
+                await denial(scope, receive, send)
+                return
             await super().__call__(scope, receive, send)
         finally:
             current_statement_counter.reset(token)
@@ -124,7 +158,11 @@ class GraphQLView(GraphQL[Context, None]):
             counter = getattr(request.state, "sql_counter", None)
             if counter is not None:
                 extensions = dict(response.get("extensions") or {})
-                extensions["debug"] = {"sqlStatements": counter.count}
+                context = getattr(request.state, "context", None)
+                extensions["debug"] = {
+                    "sqlStatements": counter.count,
+                    "authzEvaluations": context.authz_evaluations if context else 0,
+                }
                 response["extensions"] = extensions
         return response
 

@@ -4,7 +4,24 @@ from domain.applications.models import Application, ApplicationStatus, Decision,
 from domain.audit.models import AuditEntry
 from domain.base import Base
 from domain.enterprises.models import Enterprise, FinancialStatement
-from domain.identity.models import Institution, InstitutionKind, Membership, Role, User, UserStatus
+from domain.identity.models import (
+    AuthSession,
+    Institution,
+    InstitutionKind,
+    LoginThrottle,
+    Membership,
+    OneTimeToken,
+    OutboxMessage,
+    PolicyRule,
+    PolicyVersion,
+    RecoveryCode,
+    RefreshToken,
+    Role,
+    ServiceAccount,
+    TokenPurpose,
+    User,
+    UserStatus,
+)
 from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
 from domain.products.models import Product, ProductStatus, ProductType, RepaymentMethod
 from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert, RiskAssessment
@@ -15,6 +32,7 @@ __all__ = [
     "Application",
     "ApplicationStatus",
     "AuditEntry",
+    "AuthSession",
     "Base",
     "Decision",
     "DecisionOutcome",
@@ -26,15 +44,24 @@ __all__ = [
     "InstitutionKind",
     "Loan",
     "LoanStatus",
+    "LoginThrottle",
     "Membership",
+    "OneTimeToken",
+    "OutboxMessage",
+    "PolicyRule",
+    "PolicyVersion",
     "Product",
     "ProductStatus",
     "ProductType",
+    "RecoveryCode",
+    "RefreshToken",
     "Repayment",
     "RepaymentMethod",
     "RiskAlert",
     "RiskAssessment",
     "Role",
+    "ServiceAccount",
+    "TokenPurpose",
     "User",
     "UserStatus",
 ]

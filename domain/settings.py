@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger("lendgraph")
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -23,9 +29,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # Until identity lands, anonymous development requests may read every row.
-    # Refused in production; the identity issue replaces it with real viewers.
-    dev_open_access: bool | None = None
+    # Signs access tokens (HMAC-SHA256). Required in production; development keeps a
+    # generated one in ``secret_key_file`` so the CLI and the server agree.
+    secret_key: SecretStr | None = None
+    secret_key_file: Path = Path(".lendgraph-secret")
+    access_token_ttl: int = Field(default=900, ge=60, le=86_400)
+    refresh_token_ttl: int = Field(default=14 * 86_400, ge=3600, le=90 * 86_400)
     page_size_max: int = Field(default=100, ge=1, le=1000)
     max_query_depth: int = Field(default=12, ge=2, le=50)
     max_aliases: int = Field(default=30, ge=1, le=1000)
@@ -42,21 +51,34 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
     @model_validator(mode="after")
-    def _open_access_only_in_development(self) -> Settings:
-        if self.dev_open_access and self.env == "production":
-            raise ValueError("LENDGRAPH_DEV_OPEN_ACCESS cannot be enabled in production")
+    def _secret_in_production(self) -> Settings:
+        if self.secret_key is None and self.env == "production":
+            raise ValueError("LENDGRAPH_SECRET_KEY is required in production")
         return self
 
     @property
     def is_development(self) -> bool:
         return self.env == "development"
 
-    @property
-    def open_access(self) -> bool:
-        if self.dev_open_access is None:
-            return self.is_development
-        return self.dev_open_access
+    def signing_key(self) -> bytes:
+        """The token signing key; in development, generated once into a 0600 file."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.secret_key_file
+        if not path.exists():
+            log.warning("generated a development signing key in %s", path)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
 
     @property
     def is_sqlite(self) -> bool:

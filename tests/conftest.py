@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.db import create_engine, session_factory
+from domain.identity.authorization import DEFAULT_POLICY_PATH, install_policy
+from domain.identity.models import PolicyVersion
 from domain.models import Base
 from migrations.runner import upgrade
 
@@ -58,14 +60,29 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
+# Reference data the migrations install: kept, and put back if a test changed it.
+POLICY_TABLES = ("authz_rules", "authz_version")
+
+
 async def truncate_all(eng: AsyncEngine) -> None:
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in POLICY_TABLES]
+    await restore_default_policy(eng)
     async with eng.begin() as conn:
         if eng.dialect.name == "postgresql":
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
         else:
             for name in tables:
                 await conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - fixed table names
+
+
+async def restore_default_policy(eng: AsyncEngine) -> None:
+    """Back to the policy a fresh migration installs, at version 1, if a test moved it."""
+    async with session_factory(eng)() as session, session.begin():
+        version = await session.scalar(select(PolicyVersion.version).where(PolicyVersion.id == 1))
+        if version == 1:
+            return
+        await install_policy(session, DEFAULT_POLICY_PATH.read_text(), detail={"restored": "tests"})
+        await session.execute(update(PolicyVersion).where(PolicyVersion.id == 1).values(version=1))
 
 
 @pytest.fixture

@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.base import utcnow
+from domain.identity import security
 from domain.models import (
     Application,
     ApplicationStatus,
+    AuthSession,
     DelinquencyBucket,
     Enterprise,
     Institution,
     InstitutionKind,
     Loan,
     LoanStatus,
+    Membership,
     Product,
     ProductStatus,
     ProductType,
     RepaymentMethod,
+    Role,
     User,
     UserStatus,
 )
+from domain.settings import Settings
 
 FIXED_NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 _seq = itertools.count(1)
@@ -45,17 +52,46 @@ async def institution(session: AsyncSession, *, code: str | None = None) -> Inst
     return row
 
 
-async def user(session: AsyncSession, *, email: str | None = None) -> User:
+async def user(
+    session: AsyncSession,
+    *,
+    email: str | None = None,
+    password: str | None = None,
+    roles: Sequence[tuple[Role, uuid.UUID | None]] = (),
+    mfa_secret: str | None = None,
+) -> User:
+    """An active user holding ``roles`` (institution None: platform-wide)."""
     n = next(_seq)
     row = User(
         email=email or f"user{n}@example.test",
         display_name=f"User {n}",
         status=UserStatus.ACTIVE,
+        password_hash=security.hash_password(password) if password else None,
+        mfa_secret=mfa_secret,
+        mfa_enrolled_at=FIXED_NOW if mfa_secret else None,
         created_at=FIXED_NOW,
     )
     session.add(row)
     await session.flush()
+    for role, institution_id in roles:
+        session.add(Membership(user_id=row.id, institution_id=institution_id, role=role))
+    await session.flush()
     return row
+
+
+async def access_token(session: AsyncSession, settings: Settings, user_row: User) -> str:
+    """A signed-in session for ``user_row``, as login would leave it (MFA passed)."""
+    auth = AuthSession(user_id=user_row.id)
+    session.add(auth)
+    await session.flush()
+    return security.mint_token(
+        settings.signing_key(),
+        subject=str(user_row.id),
+        type="access",
+        now=utcnow(),
+        ttl=settings.access_token_ttl,
+        session_id=auth.id,
+    )
 
 
 async def product(

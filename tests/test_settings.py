@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from domain.settings import ConfigurationError, load_settings
@@ -20,7 +22,7 @@ def test_defaults_are_the_embedded_development_setup() -> None:
     settings = load_settings()
     assert settings.database_url == "sqlite+aiosqlite:///./lendgraph.db"
     assert settings.is_development
-    assert settings.open_access
+    assert settings.secret_key is None  # development generates its own
 
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,13 +30,13 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("LENDGRAPH_ENV", "production")
     monkeypatch.setenv("LENDGRAPH_PORT", "9001")
     monkeypatch.setenv("LENDGRAPH_DATABASE_URL", "postgresql+asyncpg://app@db/lendgraph")
+    monkeypatch.setenv("LENDGRAPH_SECRET_KEY", "k" * 40)
 
     # when
     settings = load_settings()
 
     # then
     assert (settings.env, settings.port, settings.is_sqlite) == ("production", 9001, False)
-    assert not settings.open_access
 
 
 def test_every_bad_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,6 +56,21 @@ def test_every_bad_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "LENDGRAPH_ENV" in message
 
 
-def test_open_access_is_refused_in_production() -> None:
-    with pytest.raises(ConfigurationError, match="cannot be enabled in production"):
-        load_settings(env="production", dev_open_access=True)
+def test_production_needs_a_long_signing_key() -> None:
+    with pytest.raises(ConfigurationError, match="LENDGRAPH_SECRET_KEY is required"):
+        load_settings(env="production")
+    with pytest.raises(ConfigurationError, match=r"LENDGRAPH_SECRET_KEY: .*at least 32"):
+        load_settings(env="production", secret_key="short")
+
+
+def test_development_key_is_generated_once_and_private(tmp_path: Path) -> None:
+    # given
+    settings = load_settings(secret_key_file=tmp_path / "key")
+
+    # when
+    first, second = settings.signing_key(), settings.signing_key()
+
+    # then
+    assert first == second
+    assert len(first) >= 32
+    assert (tmp_path / "key").stat().st_mode & 0o777 == 0o600

@@ -1,12 +1,17 @@
+import enum
 import uuid
-from typing import Self
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Self
 
 import strawberry
 from strawberry import relay
 
 from api.access import classified
 from domain.identity.models import Institution as InstitutionRow
-from domain.identity.models import InstitutionKind
+from domain.identity.models import InstitutionKind, Role, UserStatus
+from domain.identity.models import PolicyRule as PolicyRuleRow
+from domain.identity.models import User as UserRow
 
 InstitutionKindGQL = strawberry.enum(InstitutionKind, name="InstitutionKind")
 
@@ -23,3 +28,220 @@ class Institution(relay.Node):
     @classmethod
     def from_row(cls, row: InstitutionRow) -> Self:
         return cls(pk=row.id, code=row.code, name=row.name, kind=row.kind, region=row.region)
+
+
+RoleGQL = strawberry.enum(Role, name="Role")
+UserStatusGQL = strawberry.enum(UserStatus, name="UserStatus")
+
+
+@classified(internal=["role", "institution_id", "institution_code"])
+@strawberry.type(description="A role held platform-wide (no institution) or within one.")
+class RoleGrant:
+    role: Role
+    institution_id: strawberry.ID | None
+    institution_code: str | None
+
+
+@classified(
+    public=["id"],
+    personal=["email", "display_name"],
+    internal=["status", "mfa_enabled", "roles", "last_login_at"],
+)
+@strawberry.type(description="A person with an account.")
+class User(relay.Node):
+    pk: relay.NodeID[uuid.UUID]
+    email: str
+    display_name: str
+    status: UserStatus
+    mfa_enabled: bool
+    last_login_at: datetime | None
+    roles: list[RoleGrant]
+
+    @classmethod
+    def from_row(
+        cls, row: UserRow, grants: Sequence[tuple[Role, uuid.UUID | None, str | None]]
+    ) -> Self:
+        return cls(
+            pk=row.id,
+            email=row.email,
+            display_name=row.display_name,
+            status=row.status,
+            mfa_enabled=row.mfa_enrolled_at is not None,
+            last_login_at=row.last_login_at,
+            roles=[
+                RoleGrant(
+                    role=role,
+                    institution_id=(
+                        strawberry.ID(relay.to_base64("Institution", str(iid))) if iid else None
+                    ),
+                    institution_code=code,
+                )
+                for role, iid, code in grants
+            ],
+        )
+
+
+@strawberry.enum
+class PolicyEffect(enum.Enum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+@strawberry.enum
+class PolicyAction(enum.Enum):
+    READ = "read"
+    WRITE = "write"
+    REVEAL = "reveal"
+
+
+@classified(internal=["id", "kind", "subject", "domain", "object", "action", "effect"])
+@strawberry.type(
+    description="One line of the authorization policy: p (permission) or g (role inheritance)."
+)
+class AuthorizationRule:
+    id: strawberry.ID
+    kind: str = strawberry.field(description="p: a permission; g: role inherits role.")
+    subject: str = strawberry.field(description="A role, or scope:<name> for service tokens.")
+    domain: str = strawberry.field(description="An institution code, or * for all.")
+    object: str = strawberry.field(description="Type.field or Mutation.name; globs allowed.")
+    action: str
+    effect: str
+
+    @classmethod
+    def from_row(cls, row: PolicyRuleRow) -> Self:
+        if row.ptype == "g":
+            return cls(
+                id=strawberry.ID(str(row.id)),
+                kind="g",
+                subject=row.v0,
+                domain=row.v2,
+                object=row.v1,
+                action="inherit",
+                effect="allow",
+            )
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            kind="p",
+            subject=row.v0,
+            domain=row.v1,
+            object=row.v2,
+            action=row.v3,
+            effect=row.v4,
+        )
+
+
+# ------------------------------------------------------------ payloads and their errors
+
+
+@strawberry.interface(description="An expected refusal, with a stable code.")
+class UserError:
+    message: str
+    code: str
+
+
+@classified(public=["message", "code", "field"])
+@strawberry.type(name="InvalidInput", description="The input broke a rule; `field` names it.")
+class InvalidInputError(UserError):
+    field: str | None = None
+
+
+@classified(public=["message", "code"])
+@strawberry.type(description="Wrong email or password, or the account is not active.")
+class InvalidCredentials(UserError):
+    pass
+
+
+@classified(public=["message", "code", "retry_after_seconds"])
+@strawberry.type(description="Too many failed attempts: wait before trying again.")
+class LoginThrottled(UserError):
+    retry_after_seconds: int
+
+
+@classified(public=["message", "code"])
+@strawberry.type(description="The token is unknown, spent, revoked or expired.")
+class InvalidToken(UserError):
+    pass
+
+
+@classified(public=["access_token", "refresh_token", "token_type", "expires_in", "recovery_codes"])
+@strawberry.type(description="Signed in. Send `Authorization: Bearer <accessToken>`.")
+class LoginSuccess:
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int = strawberry.field(description="Seconds the access token is valid.")
+    recovery_codes: list[str] = strawberry.field(
+        description="Shown once, when a second factor was just enrolled: keep them safe."
+    )
+
+
+@classified(public=["secret", "otpauth_uri"])
+@strawberry.type(description="Add this secret to an authenticator app, then send a code.")
+class MfaEnrollment:
+    secret: str
+    otpauth_uri: str
+
+
+@classified(public=["mfa_token", "enrollment"])
+@strawberry.type(description="Staff sign in with a second factor: send `verifyMfa` a code.")
+class MfaRequired:
+    mfa_token: str
+    enrollment: MfaEnrollment | None
+
+
+@classified(public=["email"])
+@strawberry.type(description="A confirmation mail is on its way to the address.")
+class RegistrationPending:
+    email: str
+
+
+@classified(public=["confirmed"])
+@strawberry.type(description="The account is confirmed; sign in.")
+class AccountConfirmed:
+    confirmed: bool
+
+
+@classified(public=["accepted"])
+@strawberry.type(description="The role is granted; sign in (and enrol a second factor).")
+class InvitationAccepted:
+    accepted: bool
+
+
+@classified(internal=["email", "expires_at"])
+@strawberry.type(description="The invitation is in the outbox.")
+class StaffInvited:
+    email: str
+    expires_at: datetime
+
+
+@classified(internal=["client_id", "client_secret", "scopes"])
+@strawberry.type(description="Keep the secret: it is shown only now.")
+class ServiceAccountCreated:
+    client_id: str
+    client_secret: str
+    scopes: list[str]
+
+
+LoginResult = Annotated[
+    LoginSuccess | MfaRequired | InvalidCredentials | LoginThrottled | InvalidToken,
+    strawberry.union("LoginResult"),
+]
+RegisterResult = Annotated[
+    RegistrationPending | InvalidInputError, strawberry.union("RegisterResult")
+]
+ConfirmAccountResult = Annotated[
+    AccountConfirmed | InvalidToken, strawberry.union("ConfirmAccountResult")
+]
+AcceptInvitationResult = Annotated[
+    InvitationAccepted | InvalidToken | InvalidInputError,
+    strawberry.union("AcceptInvitationResult"),
+]
+InviteStaffResult = Annotated[
+    StaffInvited | InvalidInputError, strawberry.union("InviteStaffResult")
+]
+CreateServiceAccountResult = Annotated[
+    ServiceAccountCreated | InvalidInputError, strawberry.union("CreateServiceAccountResult")
+]
+PolicyRuleResult = Annotated[
+    AuthorizationRule | InvalidInputError, strawberry.union("PolicyRuleResult")
+]

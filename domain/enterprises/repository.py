@@ -89,3 +89,8 @@ async def statements_by_enterprise_ids(
         .order_by(FinancialStatement.enterprise_id, FinancialStatement.fiscal_year.desc())
     )
     return (await session.scalars(stmt)).all()
+
+
+async def uscc_taken(session: AsyncSession, code: str) -> bool:
+    stmt = select(Enterprise.id).where(Enterprise.unified_social_credit_code == code).limit(1)
+    return (await session.scalar(stmt)) is not None

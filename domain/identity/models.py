@@ -4,11 +4,12 @@ import enum
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, Money, StrEnum, TimestampMixin, UTCDateTime
+from domain.base import Base, IdMixin, Money, StrEnum, TimestampMixin, UTCDateTime, utcnow
 
 
 class InstitutionKind(enum.Enum):
@@ -60,6 +61,11 @@ class User(IdMixin, TimestampMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[UserStatus] = mapped_column(StrEnum(UserStatus))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Base32 TOTP secret; set when enrolment starts, trusted once mfa_enrolled_at is set.
+    mfa_secret: Mapped[str | None] = mapped_column(String(64))
+    mfa_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The TOTP time step last accepted: a code is good once.
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Membership(IdMixin, TimestampMixin, Base):
@@ -76,3 +82,127 @@ class Membership(IdMixin, TimestampMixin, Base):
         ForeignKey("institutions.id", ondelete="CASCADE")
     )
     role: Mapped[Role] = mapped_column(StrEnum(Role))
+
+
+class AuthSession(IdMixin, TimestampMixin, Base):
+    """One login: the family its refresh tokens rotate within. Revoking it ends them all."""
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (Index(None, "user_id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class RefreshToken(IdMixin, TimestampMixin, Base):
+    """A refresh token, stored as its SHA-256; ``used_at`` marks it rotated."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (Index(None, "session_id"),)
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("auth_sessions.id", ondelete="CASCADE")
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TokenPurpose(enum.Enum):
+    CONFIRM_ACCOUNT = "confirm_account"
+    STAFF_INVITATION = "staff_invitation"
+
+
+class OneTimeToken(IdMixin, TimestampMixin, Base):
+    """An emailed token (account confirmation, staff invitation): single use, expiring."""
+
+    __tablename__ = "one_time_tokens"
+
+    purpose: Mapped[TokenPurpose] = mapped_column(StrEnum(TokenPurpose))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    institution_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("institutions.id", ondelete="CASCADE")
+    )
+    role: Mapped[Role | None] = mapped_column(StrEnum(Role))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxMessage(IdMixin, TimestampMixin, Base):
+    """Mail waiting for a sender. No mail server exists; ``lendgraph outbox`` reads it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index(None, "sent_at", "created_at"),)
+
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(String(4000))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RecoveryCode(IdMixin, TimestampMixin, Base):
+    __tablename__ = "recovery_codes"
+    __table_args__ = (Index(None, "user_id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ServiceAccount(IdMixin, TimestampMixin, Base):
+    """A partner institution's system: client credentials and the scopes it may ask for."""
+
+    __tablename__ = "service_accounts"
+    __table_args__ = (Index(None, "institution_id"),)
+
+    institution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("institutions.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginThrottle(Base):
+    """Failed logins per key (``account:<email>`` or ``address:<ip>``) and the lock they earn.
+
+    Keyed by the email asked for, not the user, so an unknown address is throttled
+    exactly like a known one and the answer tells nothing about who has an account.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PolicyRule(IdMixin, Base):
+    """One Casbin line (``p`` or ``g``), in the column layout Casbin adapters share."""
+
+    __tablename__ = "authz_rules"
+    __table_args__ = (UniqueConstraint("ptype", "v0", "v1", "v2", "v3", "v4"),)
+
+    ptype: Mapped[str] = mapped_column(String(2))
+    v0: Mapped[str] = mapped_column(String(128))
+    v1: Mapped[str] = mapped_column(String(128))
+    v2: Mapped[str] = mapped_column(String(128))
+    v3: Mapped[str] = mapped_column(String(128), default="")
+    v4: Mapped[str] = mapped_column(String(128), default="")
+
+
+class PolicyVersion(Base):
+    """A counter every worker reads per request; a policy change bumps it."""
+
+    __tablename__ = "authz_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column()
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

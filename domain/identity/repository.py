@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.identity.models import Institution
+from domain.identity.models import (
+    AuthSession,
+    Institution,
+    LoginThrottle,
+    Membership,
+    OneTimeToken,
+    OutboxMessage,
+    PolicyRule,
+    RecoveryCode,
+    RefreshToken,
+    Role,
+    ServiceAccount,
+    TokenPurpose,
+    User,
+    UserStatus,
+)
 
 
 async def institutions_by_ids(
@@ -16,3 +32,158 @@ async def institutions_by_ids(
 ) -> Sequence[Institution]:
     # Institutions are public: their name, code, kind and region head the catalog.
     return (await session.scalars(select(Institution).where(Institution.id.in_(ids)))).all()
+
+
+async def institution_by_code(session: AsyncSession, code: str) -> Institution | None:
+    return await session.scalar(select(Institution).where(Institution.code == code))
+
+
+async def institution_codes(session: AsyncSession) -> Sequence[str]:
+    return (await session.scalars(select(Institution.code))).all()
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email))
+
+
+async def memberships_of(
+    session: AsyncSession, user_id: uuid.UUID
+) -> Sequence[tuple[Role, uuid.UUID | None, str | None]]:
+    """(role, institution id, institution code) for every role the user holds."""
+    stmt = (
+        select(Membership.role, Membership.institution_id, Institution.code)
+        .outerjoin(Institution, Institution.id == Membership.institution_id)
+        .where(Membership.user_id == user_id)
+    )
+    return [(r, i, c) for r, i, c in (await session.execute(stmt)).all()]
+
+
+async def active_user_in_session(
+    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID
+) -> tuple[User, list[tuple[Role, uuid.UUID | None, str | None]]] | None:
+    """The user and its roles, if active and its login session is not revoked.
+
+    One statement: the account, the session check and every role at once.
+    """
+    stmt = (
+        select(User, Membership.role, Membership.institution_id, Institution.code)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .outerjoin(Institution, Institution.id == Membership.institution_id)
+        .where(
+            User.id == user_id,
+            User.status == UserStatus.ACTIVE,
+            AuthSession.id == session_id,
+            AuthSession.revoked_at.is_(None),
+        )
+    )
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return None
+    grants: list[tuple[Role, uuid.UUID | None, str | None]] = [
+        (role, iid, code) for _, role, iid, code in rows if role is not None
+    ]
+    return rows[0][0], grants
+
+
+async def active_service_account(
+    session: AsyncSession, account_id: uuid.UUID
+) -> tuple[ServiceAccount, str] | None:
+    stmt = (
+        select(ServiceAccount, Institution.code)
+        .join(Institution, Institution.id == ServiceAccount.institution_id)
+        .where(ServiceAccount.id == account_id, ServiceAccount.disabled_at.is_(None))
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def service_account_by_client_id(
+    session: AsyncSession, client_id: str
+) -> ServiceAccount | None:
+    return await session.scalar(select(ServiceAccount).where(ServiceAccount.client_id == client_id))
+
+
+async def refresh_token_by_hash(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+
+
+async def one_time_token_by_hash(
+    session: AsyncSession, token_hash: str, purpose: TokenPurpose
+) -> OneTimeToken | None:
+    stmt = select(OneTimeToken).where(
+        OneTimeToken.token_hash == token_hash, OneTimeToken.purpose == purpose
+    )
+    return await session.scalar(stmt)
+
+
+async def unused_recovery_codes(
+    session: AsyncSession, user_id: uuid.UUID
+) -> Sequence[RecoveryCode]:
+    stmt = select(RecoveryCode).where(
+        RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def revoke_session(
+    session: AsyncSession, session_id: uuid.UUID, *, reason: str, now: datetime
+) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+async def throttle_rows(session: AsyncSession, keys: Sequence[str]) -> Sequence[LoginThrottle]:
+    return (await session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))).all()
+
+
+async def count_failure(session: AsyncSession, key: str, *, now: datetime) -> int:
+    """Add one failure to ``key`` atomically; the new count."""
+    result = await session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .values(failures=LoginThrottle.failures + 1, updated_at=now)
+        .returning(LoginThrottle.failures)
+    )
+    failures = result.scalar()
+    if failures is None:
+        session.add(LoginThrottle(key=key, failures=1, updated_at=now))
+        await session.flush()
+        return 1
+    return int(failures)
+
+
+async def lock(session: AsyncSession, key: str, *, until: datetime) -> None:
+    await session.execute(
+        update(LoginThrottle).where(LoginThrottle.key == key).values(locked_until=until)
+    )
+
+
+async def clear_throttle(session: AsyncSession, key: str) -> None:
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+
+
+async def outbox(session: AsyncSession, *, unsent_only: bool) -> Sequence[OutboxMessage]:
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id)
+    if unsent_only:
+        stmt = stmt.where(OutboxMessage.sent_at.is_(None))
+    return (await session.scalars(stmt)).all()
+
+
+async def policy_rules(session: AsyncSession) -> Sequence[PolicyRule]:
+    stmt = select(PolicyRule).order_by(
+        PolicyRule.ptype, PolicyRule.v0, PolicyRule.v2, PolicyRule.id
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def policy_rule_exists(session: AsyncSession, values: dict[str, str]) -> bool:
+    stmt = select(PolicyRule.id).filter_by(**values).limit(1)
+    return (await session.scalar(stmt)) is not None
+
+
+async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)

@@ -6,12 +6,15 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from domain.identity.authorization import ANONYMOUS, AUTHENTICATED, PLATFORM, Principal
 from domain.identity.models import Role
 
 # Platform roles that look across every institution (reads only; writes are per mutation).
 CROSS_TENANT_ROLES = frozenset(
     {Role.PLATFORM_ADMIN, Role.PLATFORM_RISK_OFFICER, Role.PRIVACY_OFFICER, Role.AUDITOR}
 )
+# Every role but the SME owner's is staff, and staff sign in with a second factor.
+STAFF_ROLES = frozenset(Role) - {Role.SME_OWNER}
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,22 +22,35 @@ class Viewer:
     user_id: uuid.UUID | None = None
     platform_roles: frozenset[Role] = frozenset()
     institution_roles: Mapping[uuid.UUID, frozenset[Role]] = field(default_factory=dict)
-    # The development switch (LENDGRAPH_DEV_OPEN_ACCESS): an anonymous development
-    # request reads every row until authentication exists. Never set in production.
-    open_access: bool = False
+    # Institution codes name the Casbin domain of each institution role.
+    institution_codes: Mapping[uuid.UUID, str] = field(default_factory=dict)
+    session_id: uuid.UUID | None = None
+    service_account_id: uuid.UUID | None = None
+    # A service token's scopes; None for people, whose roles alone decide.
+    scopes: frozenset[str] | None = None
 
     @classmethod
-    def anonymous(cls, *, open_access: bool = False) -> Viewer:
-        return cls(open_access=open_access)
+    def anonymous(cls) -> Viewer:
+        return cls()
 
     @property
     def is_anonymous(self) -> bool:
-        return self.user_id is None
+        return self.user_id is None and self.service_account_id is None
 
     @property
     def sees_all_tenants(self) -> bool:
-        return self.open_access or bool(self.platform_roles & CROSS_TENANT_ROLES)
+        return bool(self.platform_roles & CROSS_TENANT_ROLES)
 
     @property
     def institution_ids(self) -> frozenset[uuid.UUID]:
         return frozenset(self.institution_roles)
+
+    def principal(self) -> Principal:
+        if self.is_anonymous:
+            return Principal(grants=((ANONYMOUS, PLATFORM),))
+        grants = {(AUTHENTICATED, PLATFORM)}
+        grants.update((role.value, PLATFORM) for role in self.platform_roles)
+        for institution_id, roles in self.institution_roles.items():
+            domain = self.institution_codes.get(institution_id, str(institution_id))
+            grants.update((role.value, domain) for role in roles)
+        return Principal(grants=tuple(sorted(grants)), scopes=self.scopes)

@@ -11,16 +11,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from api.app import create_app
+from domain.db import session_factory
+from domain.identity.models import Role
 from domain.settings import Settings, load_settings
+from tests import factories as f
 
 
 class GraphQLClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, token: str | None = None) -> None:
         self.http = http
+        self.token = token
+
+    def as_(self, token: str | None) -> GraphQLClient:
+        """The same client, sending ``Authorization: Bearer <token>`` (None: anonymous)."""
+        return GraphQLClient(self.http, token)
 
     async def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
         response = await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
         )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
@@ -34,7 +43,11 @@ class GraphQLClient:
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": database_url, "env": "development"}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "env": "development",
+        "secret_key": "test-signing-key-" + "x" * 32,
+    }
     values.update(overrides)
     return load_settings(**values)
 
@@ -59,3 +72,12 @@ async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def gql(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
+
+
+@pytest.fixture
+async def admin_gql(gql: GraphQLClient, db: AsyncEngine, settings: Settings) -> GraphQLClient:
+    """A platform admin: reads every institution's rows, personal values masked."""
+    async with session_factory(db)() as session, session.begin():
+        admin = await f.user(session, roles=[(Role.PLATFORM_ADMIN, None)])
+        token = await f.access_token(session, settings, admin)
+    return gql.as_(token)

@@ -6,15 +6,12 @@ import base64
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.applications import Starlette
-from starlette.requests import HTTPConnection
 from strawberry.types.base import StrawberryObjectDefinition
 
-from api.access import FieldAccess
+from api.access import FieldAccess, MutationPermission
 from api.schema import build_schema
 from domain.db import session_factory
-from domain.identity.models import Role
-from domain.identity.viewer import Viewer
+from domain.identity.models import Role, User
 from domain.settings import Settings
 from privacy.classification import Classification
 from tests import factories as f
@@ -34,7 +31,7 @@ def _object_definitions(settings: Settings) -> list[StrawberryObjectDefinition]:
 def test_every_field_of_every_type_is_classified_and_guarded(settings: Settings) -> None:
     # given
     definitions = _object_definitions(settings)
-    assert {"Query", "Enterprise", "Application", "Loan", "Product"} <= {
+    assert {"Query", "Enterprise", "Application", "Loan", "Product", "User"} <= {
         d.name for d in definitions
     }
 
@@ -42,7 +39,7 @@ def test_every_field_of_every_type_is_classified_and_guarded(settings: Settings)
     unguarded = [
         f"{d.name}.{field.python_name}"
         for d in definitions
-        if not d.is_interface
+        if not d.is_interface and d.name != "Mutation"
         for field in d.fields
         if not any(isinstance(e, FieldAccess) for e in field.extensions)
         or not isinstance((field.metadata or {}).get("classification"), Classification)
@@ -50,6 +47,23 @@ def test_every_field_of_every_type_is_classified_and_guarded(settings: Settings)
 
     # then
     assert unguarded == []
+
+
+def test_every_mutation_declares_its_permission(settings: Settings) -> None:
+    # given
+    mutation = next(d for d in _object_definitions(settings) if d.name == "Mutation")
+
+    # when
+    declared = {
+        field.graphql_name: [
+            e.object for e in field.extensions if isinstance(e, MutationPermission)
+        ]
+        for field in mutation.fields
+    }
+
+    # then
+    assert len(declared) >= 12
+    assert all(objects == [f"Mutation.{name}"] for name, objects in declared.items()), declared
 
 
 def test_personal_and_sensitive_fields_are_declared_as_such(settings: Settings) -> None:
@@ -70,19 +84,12 @@ def test_personal_and_sensitive_fields_are_declared_as_such(settings: Settings) 
     assert levels["name"] is Classification.PUBLIC
 
 
-def _act_as(app: Starlette, viewer: Viewer) -> None:
-    def viewer_for(_: HTTPConnection) -> Viewer:
-        return viewer
-
-    app.state.view.viewer_for = viewer_for
-
-
 async def _two_tenants(db: AsyncEngine) -> dict[str, uuid.UUID]:
     async with session_factory(db)() as s, s.begin():
         bank_a, bank_b = await f.institution(s), await f.institution(s)
         product_a = await f.product(s, institution_id=bank_a.id)
         product_b = await f.product(s, institution_id=bank_b.id)
-        owner = await f.user(s)
+        owner = await f.user(s, roles=[(Role.SME_OWNER, None)])
         mine = await f.enterprise(s, owner_id=owner.id, name="Mine")
         theirs = await f.enterprise(s, name="Theirs")
         mine_app = await f.application(s, enterprise_id=mine.id, product_row=product_a)
@@ -111,12 +118,9 @@ LISTS = """
 """
 
 
-async def test_anonymous_without_open_access_sees_no_private_rows(
-    gql: GraphQLClient, db: AsyncEngine, app: Starlette
-) -> None:
+async def test_anonymous_sees_no_private_rows(gql: GraphQLClient, db: AsyncEngine) -> None:
     # given
     await _two_tenants(db)
-    _act_as(app, Viewer.anonymous(open_access=False))
 
     # when
     data = await gql.data(LISTS)
@@ -127,16 +131,29 @@ async def test_anonymous_without_open_access_sees_no_private_rows(
     assert data["loans"]["totalCount"] == 0
 
 
+async def _token(db: AsyncEngine, settings: Settings, user_id: uuid.UUID) -> str:
+    async with session_factory(db)() as s, s.begin():
+        row = await s.get(User, user_id)
+        assert row is not None
+        return await f.access_token(s, settings, row)
+
+
+async def _staff(db: AsyncEngine, settings: Settings, role: Role, bank: uuid.UUID) -> str:
+    async with session_factory(db)() as s, s.begin():
+        row = await f.user(s, roles=[(role, bank)])
+        return await f.access_token(s, settings, row)
+
+
 async def test_an_owner_sees_only_own_rows_whatever_the_path(
-    gql: GraphQLClient, db: AsyncEngine, app: Starlette
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
 ) -> None:
     # given
     ids = await _two_tenants(db)
-    _act_as(app, Viewer(user_id=ids["owner"], platform_roles=frozenset({Role.SME_OWNER})))
+    owner = gql.as_(await _token(db, settings, ids["owner"]))
 
     # when
-    data = await gql.data(LISTS)
-    hidden = await gql.post(
+    data = await owner.data(LISTS)
+    hidden = await owner.post(
         "query($id: ID!) { node(id: $id) { id } }",
         {"id": _global_id("Application", ids["theirs_app"])},
     )
@@ -152,18 +169,14 @@ async def test_an_owner_sees_only_own_rows_whatever_the_path(
 
 
 async def test_staff_of_one_institution_see_only_what_was_routed_to_it(
-    gql: GraphQLClient, db: AsyncEngine, app: Starlette
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
 ) -> None:
     # given
     ids = await _two_tenants(db)
-    staff = uuid.uuid4()
-    _act_as(
-        app,
-        Viewer(user_id=staff, institution_roles={ids["bank_b"]: frozenset({Role.LOAN_OFFICER})}),
-    )
+    officer = gql.as_(await _staff(db, settings, Role.LOAN_OFFICER, ids["bank_b"]))
 
     # when
-    data = await gql.data(LISTS)
+    data = await officer.data(LISTS)
 
     # then
     assert [e["node"]["name"] for e in data["enterprises"]["edges"]] == ["Theirs"]
@@ -174,34 +187,39 @@ async def test_staff_of_one_institution_see_only_what_was_routed_to_it(
 
 
 async def test_a_denied_field_is_null_with_forbidden_and_the_rest_still_answers(
-    gql: GraphQLClient, db: AsyncEngine, app: Starlette
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
 ) -> None:
-    # given: an owner, whose non-public fields stay closed until the identity policy
+    # given: the default policy never shows a risk officer a bank account number
     ids = await _two_tenants(db)
-    _act_as(app, Viewer(user_id=ids["owner"]))
+    officer = gql.as_(await _staff(db, settings, Role.RISK_OFFICER, ids["bank_a"]))
 
     # when
-    body = await gql.post("{ enterprises { edges { node { name contactPhone } } } }")
+    body = await officer.post("{ enterprises { edges { node { name bankAccountNumber } } } }")
 
     # then
     node = body["data"]["enterprises"]["edges"][0]["node"]
-    assert node == {"name": "Mine", "contactPhone": None}
+    assert node == {"name": "Mine", "bankAccountNumber": None}
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
-    assert body["errors"][0]["path"] == ["enterprises", "edges", 0, "node", "contactPhone"]
+    assert body["errors"][0]["path"] == ["enterprises", "edges", 0, "node", "bankAccountNumber"]
 
 
-async def test_open_access_in_development_reveals_every_row_and_field(
-    gql: GraphQLClient, db: AsyncEngine
+async def test_read_without_reveal_masks_and_reveal_shows(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
 ) -> None:
-    # given
-    await _two_tenants(db)
+    # given: a loan officer reveals contact details but not identity documents
+    ids = await _two_tenants(db)
+    officer = gql.as_(await _staff(db, settings, Role.LOAN_OFFICER, ids["bank_a"]))
+    owner = gql.as_(await _token(db, settings, ids["owner"]))
+    query = "{ enterprises { edges { node { contactPhone legalRepresentativeIdNumber } } } }"
 
     # when
-    data = await gql.data("{ enterprises { totalCount edges { node { contactPhone } } } }")
+    seen_by_officer = (await officer.data(query))["enterprises"]["edges"][0]["node"]
+    seen_by_owner = (await owner.data(query))["enterprises"]["edges"][0]["node"]
 
     # then
-    assert data["enterprises"]["totalCount"] == 2
-    assert {e["node"]["contactPhone"] for e in data["enterprises"]["edges"]} == {"13812345678"}
+    assert seen_by_officer["contactPhone"] == "13812345678"
+    assert seen_by_officer["legalRepresentativeIdNumber"] == "110101********1234"
+    assert seen_by_owner["legalRepresentativeIdNumber"] == "110101199003071234"
 
 
 def _global_id(type_name: str, pk: uuid.UUID) -> str:

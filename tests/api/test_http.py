@@ -494,6 +494,7 @@ async def test_readyz_is_503_when_the_database_is_unreachable() -> None:
 async def test_development_reports_sql_statements(http: httpx.AsyncClient, db: AsyncEngine) -> None:
     # given
     await _one_product(db)
+    await post(http, "{ products { totalCount } }")  # loads the policy once
 
     # when
     with_count = (await post(http, "{ products { totalCount } }")).json()

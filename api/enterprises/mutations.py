@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+import strawberry
+
+from api.access import mutation
+from api.context import Context
+from api.enterprises.types import Enterprise
+from api.identity.types import InvalidInputError
+from domain.db import unit_of_work
+from domain.enterprises import service
+from domain.errors import Conflict, InvalidInput
+
+
+@strawberry.input
+class CreateEnterpriseInput:
+    name: str
+    unified_social_credit_code: str
+    industry: str
+    region: str
+    founded_on: date
+    employee_count: int
+    annual_revenue: Decimal | None = None
+    legal_representative_name: str | None = None
+    legal_representative_id_number: str | None = None
+    contact_phone: str | None = None
+    contact_email: str | None = None
+    bank_account_number: str | None = None
+
+
+CreateEnterpriseResult = Annotated[
+    Enterprise | InvalidInputError, strawberry.union("CreateEnterpriseResult")
+]
+
+
+@strawberry.type
+class EnterpriseMutations:
+    @mutation("createEnterprise", description="Register an enterprise you own.")
+    async def create_enterprise(
+        self, info: strawberry.Info[Context, None], input: CreateEnterpriseInput
+    ) -> CreateEnterpriseResult:
+        ctx = info.context
+        profile = service.EnterpriseProfile(
+            **{
+                f.name: getattr(input, f.name)
+                for f in dataclasses.fields(service.EnterpriseProfile)
+            }
+        )
+        try:
+            async with unit_of_work(ctx.sessions) as session:
+                row = await service.create_enterprise(
+                    session, viewer=ctx.viewer, profile=profile, request_id=ctx.request_id
+                )
+        except (InvalidInput, Conflict) as exc:
+            return InvalidInputError(message=exc.message, code=exc.code)
+        return Enterprise.from_row(row)
