@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from api.middleware import RequestLog
+from api.oauth import token_endpoint
 from api.schema import build_schema
 from api.view import GraphQLView
 from domain.db import create_engine, session_factory
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", view),
+            Route("/oauth/token", token_endpoint(settings, view.sessions), methods=["POST"]),
             WebSocketRoute("/graphql", view),
         ],
         middleware=[Middleware(RequestLog)],

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,10 +18,20 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.db import create_engine, session_factory
+from domain.base import utcnow
+from domain.db import create_engine, session_factory, unit_of_work
+from domain.errors import DomainError
+from domain.identity.models import Role
 from domain.settings import ConfigurationError, Settings, load_settings
 from migrations.runner import current_revision, head_revision, upgrade
+
+if TYPE_CHECKING:
+    from seed.demo import DemoLogin
+
+T = TypeVar("T")
 
 app = typer.Typer(help="LendGraph: SME lending and credit risk over GraphQL.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -46,8 +57,24 @@ async def _migrate(settings: Settings) -> str | None:
         await engine.dispose()
 
 
-async def _seed(settings: Settings, *, enterprises: int, seed: int, locale: str) -> bool:
+def _print_demo_logins(logins: list[DemoLogin]) -> None:
+    table = Table(title="Demo logins (shown once; staff sign in with a TOTP code)")
+    for column in ("email", "password", "role", "TOTP secret"):
+        table.add_column(column)
+    for login in logins:
+        table.add_row(login.email, login.password, login.role, login.totp_secret or "-")
+    console.print(table)
+    console.print(
+        "Sign in with the `login` mutation; staff then send `verifyMfa` a code from the "
+        "secret. Later: `lendgraph users token --email E` mints a token for any account."
+    )
+
+
+async def _seed(
+    settings: Settings, *, enterprises: int, seed: int, locale: str, print_logins: bool = False
+) -> bool:
     from seed import database_is_empty, seed_population
+    from seed.demo import demo_logins
 
     engine = create_engine(settings.database_url)
     try:
@@ -72,6 +99,8 @@ async def _seed(settings: Settings, *, enterprises: int, seed: int, locale: str)
                 sessions, enterprises=enterprises, seed=seed, locale=locale, progress=report
             )
         console.print(f"seeded: {summary}")
+        if print_logins:
+            _print_demo_logins(await demo_logins(sessions))
         return True
     finally:
         await engine.dispose()
@@ -128,7 +157,11 @@ def serve(
         raise typer.Exit(2)
     if demo:
         asyncio.run(_migrate(settings))
-        asyncio.run(_seed(settings, enterprises=DEMO_ENTERPRISES, seed=42, locale="zh_CN"))
+        asyncio.run(
+            _seed(
+                settings, enterprises=DEMO_ENTERPRISES, seed=42, locale="zh_CN", print_logins=True
+            )
+        )
     elif not asyncio.run(_schema_is_current(settings)):
         console.print("[red]the database schema is not current: run `lendgraph migrate`[/red]")
         raise typer.Exit(2)
@@ -157,6 +190,92 @@ def export_schema(
 
     out.write_text(build_schema(_settings()).as_str() + "\n", encoding="utf-8")
     console.print(f"wrote {out}")
+
+
+users = typer.Typer(help="Accounts, for operators.", no_args_is_help=True)
+app.add_typer(users, name="users")
+
+
+async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    engine = create_engine(settings.database_url)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    if not asyncio.run(_schema_is_current(settings)):
+        console.print("[red]the database schema is not current: run `lendgraph migrate`[/red]")
+        raise typer.Exit(2)
+    try:
+        return asyncio.run(_in_transaction(settings, work))
+    except DomainError as exc:
+        console.print(f"[red]{exc.code}[/red]: {exc.message}")
+        raise typer.Exit(1) from None
+
+
+@users.command("create")
+def users_create(
+    email: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option(help="At least 12 characters.")],
+    role: Annotated[Role, typer.Option(help="The role to grant.")],
+    institution: Annotated[
+        str | None, typer.Option(help="Institution code, for institution roles.")
+    ] = None,
+) -> None:
+    """Create (or update) an active account holding a role: bootstrap admins and staff."""
+    from domain.identity import service
+
+    settings = _settings()
+    user = _run(
+        settings,
+        lambda s: service.create_user(
+            s, email=email, password=password, role=role, institution_code=institution
+        ),
+    )
+    console.print(
+        f"{user.email} holds {role.value}" + (f" in {institution}" if institution else "")
+    )
+
+
+@users.command("token")
+def users_token(
+    email: Annotated[str, typer.Option()],
+    ttl: Annotated[int, typer.Option(min=60, max=86_400, help="Seconds.")] = 900,
+) -> None:
+    """Mint a short-lived access token for an account; printed as the last line.
+
+    The token carries the account's own roles: it sees exactly what the account sees.
+    """
+    from domain.identity import service
+
+    settings = _settings()
+    token = _run(settings, lambda s: service.operator_token(s, settings, email=email, ttl=ttl))
+    typer.echo(token)
+
+
+@app.command("outbox")
+def outbox(
+    all_messages: Annotated[bool, typer.Option("--all", help="Sent ones too.")] = False,
+    mark_sent: Annotated[bool, typer.Option(help="Mark the listed messages sent.")] = False,
+) -> None:
+    """List the mail waiting to be sent (confirmations, invitations), oldest first."""
+    from domain.identity import repository
+
+    settings = _settings()
+
+    async def listing(session: AsyncSession) -> list[tuple[str, str, str, str]]:
+        rows = await repository.outbox(session, unsent_only=not all_messages)
+        now = utcnow()
+        if mark_sent:
+            for row in rows:
+                row.sent_at = row.sent_at or now
+        return [(r.created_at.isoformat(), r.recipient, r.subject, r.body) for r in rows]
+
+    for created, recipient, subject, body in _run(settings, listing):
+        typer.echo(f"{created}  to: {recipient}\n  subject: {subject}\n  {body}\n")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import uuid
 from collections.abc import Sequence
@@ -203,3 +204,8 @@ async def loan(session: AsyncSession, *, application_row: Application) -> Loan:
     session.add(row)
     await session.flush()
     return row
+
+
+def global_id(type_name: str, pk: uuid.UUID) -> str:
+    """The Relay global id the API gives a row."""
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()

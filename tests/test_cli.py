@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,9 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.schema import build_schema
+from domain.base import utcnow
+from domain.db import create_engine, session_factory, unit_of_work
+from domain.identity import security, service
 from domain.settings import load_settings
 
 runner = CliRunner()
@@ -71,3 +75,100 @@ def test_export_schema_writes_the_live_sdl(tmp_path: Path) -> None:
     # then
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8") == build_schema(load_settings()).as_str() + "\n"
+
+
+@pytest.fixture
+def signing_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    key = "cli-test-signing-key-" + "k" * 32
+    monkeypatch.setenv("LENDGRAPH_SECRET_KEY", key)
+    return key
+
+
+def test_an_operator_bootstraps_an_admin_and_mints_a_token_that_carries_its_role(
+    database: Path, signing_key: str
+) -> None:
+    # given
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+
+    # when
+    created = runner.invoke(
+        app,
+        [
+            "users",
+            "create",
+            "--email",
+            "Root@Example.test",
+            "--password",
+            "a long enough passphrase",
+            "--role",
+            "platform_admin",
+        ],
+    )
+    minted = runner.invoke(app, ["users", "token", "--email", "root@example.test", "--ttl", "120"])
+
+    # then
+    assert created.exit_code == 0, created.output
+    assert "root@example.test holds platform_admin" in created.output
+    assert minted.exit_code == 0, minted.output
+    token = minted.stdout.strip().splitlines()[-1]
+    claims = security.read_token(signing_key.encode(), token, expected="access", now=utcnow())
+    assert (claims.expires_at - utcnow()).total_seconds() <= 120
+    assert claims.session_id is not None
+
+
+def test_institution_roles_need_a_known_institution(database: Path, signing_key: str) -> None:
+    # given
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    base = [
+        "users",
+        "create",
+        "--email",
+        "o@example.test",
+        "--password",
+        "a long enough passphrase",
+    ]
+
+    # when
+    missing = runner.invoke(app, [*base, "--role", "loan_officer"])
+    unknown = runner.invoke(app, [*base, "--role", "loan_officer", "--institution", "NOPE"])
+    no_such_user = runner.invoke(app, ["users", "token", "--email", "ghost@example.test"])
+
+    # then
+    assert missing.exit_code == 1
+    assert "give --institution" in missing.output
+    assert unknown.exit_code == 1
+    assert "no institution with code 'NOPE'" in unknown.output
+    assert no_such_user.exit_code == 1
+
+
+def test_the_outbox_lists_mail_a_sender_would_read(database: Path, signing_key: str) -> None:
+    # given: a registration waiting for confirmation
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+
+    async def register() -> None:
+        engine = create_engine(load_settings().database_url)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                await service.register(
+                    session,
+                    email="owner@example.test",
+                    password="a long enough passphrase",
+                    display_name="Owner",
+                    origin=service.Origin(),
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(register())
+
+    # when
+    listed = runner.invoke(app, ["outbox", "--mark-sent"])
+    again = runner.invoke(app, ["outbox"])
+    everything = runner.invoke(app, ["outbox", "--all"])
+
+    # then
+    assert listed.exit_code == 0, listed.output
+    assert "to: owner@example.test" in listed.stdout
+    assert "Confirm your LendGraph account" in listed.stdout
+    assert again.stdout.strip() == ""
+    assert "owner@example.test" in everything.stdout

@@ -1,0 +1,64 @@
+"""Sign-in details for a few seeded accounts, made when the demo population is seeded.
+
+Seeded accounts have no password. For the demo, a handful get a fresh random
+password (printed once, never stored in the repository), and staff among them a
+TOTP secret already enrolled, so the second factor works from the printed secret
+(`python -c "import pyotp; print(pyotp.TOTP('SECRET').now())"` or any authenticator).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.base import utcnow
+from domain.identity import security
+from domain.identity.models import Institution, Membership, Role, User
+from seed.catalog import DEMO_DOMAIN
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    email: str
+    password: str
+    role: str
+    totp_secret: str | None
+
+
+async def demo_logins(sessions: async_sessionmaker[AsyncSession]) -> list[DemoLogin]:
+    async with sessions() as session, session.begin():
+        first_code = await session.scalar(select(Institution.code).order_by(Institution.code))
+        handle = (first_code or "").lower()
+        wanted = [
+            (f"owner0001@{DEMO_DOMAIN}", Role.SME_OWNER),
+            (f"officer1.{handle}@{DEMO_DOMAIN}", Role.LOAN_OFFICER),
+            (f"admin.{handle}@{DEMO_DOMAIN}", Role.INSTITUTION_ADMIN),
+            (f"risk@{DEMO_DOMAIN}", Role.PLATFORM_RISK_OFFICER),
+            (f"admin@{DEMO_DOMAIN}", Role.PLATFORM_ADMIN),
+        ]
+        logins = []
+        for email, role in wanted:
+            user = await session.scalar(select(User).where(User.email == email))
+            if user is None:
+                continue
+            held = await session.scalar(
+                select(Membership.id).where(Membership.user_id == user.id, Membership.role == role)
+            )
+            if held is None:
+                continue
+            password = secrets.token_urlsafe(12)
+            user.password_hash = security.hash_password(password)
+            secret = None
+            if role is not Role.SME_OWNER:
+                secret = security.new_totp_secret()
+                user.mfa_secret = secret
+                user.mfa_enrolled_at = utcnow()
+            label = f"{role.value} ({first_code})" if role in _IN_INSTITUTION else role.value
+            logins.append(DemoLogin(email, password, label, secret))
+        return logins
+
+
+_IN_INSTITUTION = frozenset({Role.LOAN_OFFICER, Role.INSTITUTION_ADMIN})
