@@ -18,7 +18,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.base import utcnow
@@ -58,15 +57,20 @@ async def _migrate(settings: Settings) -> str | None:
 
 
 def _print_demo_logins(logins: list[DemoLogin]) -> None:
-    table = Table(title="Demo logins (shown once; staff sign in with a TOTP code)")
-    for column in ("email", "password", "role", "TOTP secret"):
-        table.add_column(column)
+    # Plain lines, not a table: secrets must never be cut to the terminal's width.
+    console.print("Demo logins (shown once; staff sign in with a TOTP code from the secret):")
     for login in logins:
-        table.add_row(login.email, login.password, login.role, login.totp_secret or "-")
-    console.print(table)
+        totp = f"  totp-secret {login.totp_secret}" if login.totp_secret else ""
+        console.print(
+            f"  {login.email}  password {login.password}  [{login.role}]{totp}",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
     console.print(
-        "Sign in with the `login` mutation; staff then send `verifyMfa` a code from the "
-        "secret. Later: `lendgraph users token --email E` mints a token for any account."
+        "Sign in with the `login` mutation; staff then send `verifyMfa` a code. "
+        "Later, `lendgraph users token --email E` mints a token for any account.",
+        soft_wrap=True,
     )
 
 

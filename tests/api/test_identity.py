@@ -603,3 +603,23 @@ async def test_a_mutation_is_never_run_over_get(http: httpx.AsyncClient, db: Asy
     assert response.status_code == 405
     async with session_factory(db)() as s:
         assert await s.scalar(select(func.count()).select_from(Membership)) == 0
+
+
+async def test_many_failures_from_one_address_lock_that_address(
+    gql: GraphQLClient, db: AsyncEngine
+) -> None:
+    # given: someone sprays one password over many accounts from one address
+    async with session_factory(db)() as s, s.begin():
+        await f.user(
+            s, email="real@example.test", password=PASSWORD, roles=[(Role.SME_OWNER, None)]
+        )
+    for n in range(20):
+        await gql.post(LOGIN, {"email": f"guess{n}@example.test", "password": "Spring2026!!"})
+
+    # when: a real account, right password, same address
+    answer = _payload(
+        await gql.post(LOGIN, {"email": "real@example.test", "password": PASSWORD}), "login"
+    )
+
+    # then
+    assert answer["__typename"] == "LoginThrottled"
