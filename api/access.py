@@ -57,24 +57,37 @@ def decide(context: Context, obj: str, classification: Classification) -> Access
 
 
 class FieldAccess(FieldExtension):
-    def __init__(self, type_name: str, field_name: str, classification: Classification) -> None:
+    def __init__(
+        self,
+        type_name: str,
+        field_name: str,
+        classification: Classification,
+        *,
+        generic: bool = False,
+    ) -> None:
         self.key: FieldKey = (type_name, field_name)
-        self.object = f"{type_name}.{field_name}"
+        self.field_name = field_name
         self.classification = classification
+        # A generic type (Connection[T], Edge[T]) is served under each specialised
+        # name (ApplicationConnection, ...); the policy speaks of those names.
+        self.generic = generic
 
-    def _access(self, context: Context) -> Access:
-        access = context.field_access.get(self.key)
+    def _access(self, info: Info[Context, Any]) -> Access:
+        # Strawberry exposes the GraphQL parent type only on the raw graphql-core info.
+        key = (info._raw_info.parent_type.name, self.field_name) if self.generic else self.key
+        context = info.context
+        access = context.field_access.get(key)
         if access is None:
-            access = decide(context, self.object, self.classification)
-            context.field_access[self.key] = access
+            access = decide(context, f"{key[0]}.{key[1]}", self.classification)
+            context.field_access[key] = access
         if access is Access.DENY:
-            raise Forbidden(f"not allowed to read {self.object}")
+            raise Forbidden(f"not allowed to read {key[0]}.{key[1]}")
         return access
 
     def resolve(
         self, next_: Callable[..., Any], source: Any, info: Info[Context, Any], **kwargs: Any
     ) -> Any:
-        access = self._access(info.context)
+        access = self._access(info)
         value = next_(source, info, **kwargs)
         return mask(value, self.key[1]) if access is Access.MASK else value
 
@@ -85,7 +98,7 @@ class FieldAccess(FieldExtension):
         info: Info[Context, Any],
         **kwargs: Any,
     ) -> Any:
-        access = self._access(info.context)
+        access = self._access(info)
         value = await next_(source, info, **kwargs)
         return mask(value, self.key[1]) if access is Access.MASK else value
 
@@ -169,7 +182,9 @@ def classified(
             if level is None:
                 raise TypeError(f"{definition.name}.{name} has no classification")
             graphql_name = field.graphql_name or to_camel_case(field.python_name)
-            field.extensions.append(FieldAccess(owner, graphql_name, level))
+            field.extensions.append(
+                FieldAccess(owner, graphql_name, level, generic=definition.is_graphql_generic)
+            )
             field.metadata = {**(field.metadata or {}), "classification": level}
         if remaining:
             raise TypeError(f"{definition.name} has no fields named {sorted(remaining)}")

@@ -24,11 +24,15 @@ class ScoreReason:
 @strawberry.type(description="A credit risk assessment of an application.")
 class RiskAssessment(relay.Node):
     pk: relay.NodeID[uuid.UUID]
-    probability_of_default: float
-    score: int = strawberry.field(description="Scorecard points.")
+    # Nullable: the default policy withholds these from applicants, and a withheld
+    # non-null field would take its whole parent down with it.
+    probability_of_default: float | None = strawberry.field(
+        description="Probability of default within 12 months; staff only."
+    )
+    score: int | None = strawberry.field(description="Scorecard points; staff only.")
     grade: str = strawberry.field(description="Rating grade, AAA (best) to C.")
     reasons: list[ScoreReason]
-    model_version: str
+    model_version: str | None = strawberry.field(description="The scoring model; staff only.")
     assessed_at: datetime
 
     @classmethod

@@ -75,18 +75,23 @@ class Authorizer:
         return current
 
     def allows(self, principal: Principal, obj: str, act: Action) -> tuple[bool, int]:
-        """The answer and how many Casbin evaluations it cost (0 when memoised)."""
+        """The answer and how many Casbin evaluations it cost (0 when memoised).
+
+        Allowed when some grant of the viewer allows and no grant is explicitly denied:
+        a deny written for one of the viewer's roles beats what its other roles allow.
+        """
         key = (principal, obj, act)
         answer = self._answers.get(key)
         if answer is not None:
             return answer, 0
         evaluations = 0
-        answer = False
+        allowed = denied = False
         for subject, domain in principal.grants:
             evaluations += 1
-            if self._enforcer.enforce(subject, domain, obj, act):
-                answer = True
-                break
+            ok, rule = self._enforcer.enforce_ex(subject, domain, obj, act)
+            allowed = allowed or ok
+            denied = denied or (not ok and bool(rule) and rule[-1] == "deny")
+        answer = allowed and not denied
         if answer and principal.scopes is not None:
             # A service token is further held to its scopes; reveal follows read.
             scope_act = "read" if act == "reveal" else act

@@ -141,3 +141,36 @@ async def test_only_platform_admins_change_the_policy_and_bad_rules_are_named(
     assert {"subject": "sme_owner", "object": "Mutation.createEnterprise", "action": "write"} in (
         listing["authorizationRules"]
     )
+
+
+async def test_rules_name_the_specialised_connection_types(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: a deny on one connection type's field only
+    async with session_factory(db)() as s, s.begin():
+        bank = await f.institution(s)
+        officer = await f.access_token(
+            s, settings, await f.user(s, roles=[(Role.LOAN_OFFICER, bank.id)])
+        )
+        admin = await f.access_token(
+            s, settings, await f.user(s, roles=[(Role.PLATFORM_ADMIN, None)])
+        )
+    rule = {
+        "role": "loan_officer",
+        "object": "ApplicationConnection.totalCount",
+        "action": "READ",
+        "effect": "DENY",
+    }
+    assert (await gql.as_(admin).data(ADD, {"input": rule}))["addPolicyRule"]["object"] == (
+        "ApplicationConnection.totalCount"
+    )
+
+    # when
+    denied = await gql.as_(officer).post("{ applications { totalCount } }")
+    other = await gql.as_(officer).post("{ enterprises { totalCount } }")
+
+    # then
+    assert [(e["path"], e["extensions"]["code"]) for e in denied["errors"]] == [
+        (["applications", "totalCount"], "FORBIDDEN")
+    ]
+    assert other == {"data": {"enterprises": {"totalCount": 0}}, "extensions": other["extensions"]}
