@@ -11,7 +11,7 @@ from domain.identity import repository as repo
 @classified(public=["me", "authorization_rules"])
 @strawberry.type
 class IdentityQueries:
-    @strawberry.field(description="The signed-in user; null when anonymous (no scope of a service covers it).")
+    @strawberry.field(description="The signed-in user; null when anonymous. Not for services.")
     async def me(self, info: strawberry.Info[Context, None]) -> User | None:
         ctx = info.context
         if ctx.viewer.user_id is None:
