@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.models import Application, ApplicationStatus, Decision
@@ -29,12 +29,20 @@ class ApplicationFilter:
 
 
 def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
-    """Staff see applications routed to their institution; owners see their own."""
+    """Staff see applications routed to their institution once submitted; owners their own.
+
+    A draft is the applicant's own until it is submitted: no institution sees it.
+    """
     if viewer.sees_all_tenants:
         return stmt
     conditions = []
     if viewer.institution_ids:
-        conditions.append(Application.institution_id.in_(viewer.institution_ids))
+        conditions.append(
+            and_(
+                Application.institution_id.in_(viewer.institution_ids),
+                Application.status != ApplicationStatus.DRAFT,
+            )
+        )
     if viewer.user_id is not None:
         owned = select(Enterprise.id).where(Enterprise.owner_id == viewer.user_id)
         conditions.append(Application.enterprise_id.in_(owned))

@@ -10,7 +10,7 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import Select, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.applications.models import Application
+from domain.applications.models import Application, ApplicationStatus
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.identity.viewer import Viewer
 from domain.pagination import Keyset, Page, page_from
@@ -39,6 +39,7 @@ def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
             exists().where(
                 Application.enterprise_id == Enterprise.id,
                 Application.institution_id.in_(viewer.institution_ids),
+                Application.status != ApplicationStatus.DRAFT,
             )
         )
     return stmt.where(or_(*conditions) if conditions else false())

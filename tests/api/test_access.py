@@ -10,6 +10,7 @@ from strawberry.types.base import StrawberryObjectDefinition
 
 from api.access import FieldAccess, MutationPermission
 from api.schema import build_schema
+from domain.applications.models import ApplicationStatus
 from domain.db import session_factory
 from domain.identity.models import Role, User
 from domain.settings import Settings
@@ -224,3 +225,32 @@ async def test_read_without_reveal_masks_and_reveal_shows(
 
 def _global_id(type_name: str, pk: uuid.UUID) -> str:
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+async def test_a_draft_stays_the_applicants_until_submitted(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: an enterprise whose only application to bank A is a draft
+    async with session_factory(db)() as s, s.begin():
+        bank = await f.institution(s)
+        product = await f.product(s, institution_id=bank.id)
+        owner = await f.user(s, roles=[(Role.SME_OWNER, None)])
+        enterprise = await f.enterprise(s, owner_id=owner.id, name="Drafting")
+        draft = await f.application(
+            s, enterprise_id=enterprise.id, product_row=product, status=ApplicationStatus.DRAFT
+        )
+    officer = gql.as_(await _staff(db, settings, Role.LOAN_OFFICER, bank.id))
+    applicant = gql.as_(await _token(db, settings, owner.id))
+
+    # when
+    seen_by_officer = await officer.data(LISTS)
+    by_id = await officer.post(
+        "query($id: ID!) { node(id: $id) { id } }", {"id": _global_id("Application", draft.id)}
+    )
+    seen_by_owner = await applicant.data(LISTS)
+
+    # then
+    assert seen_by_officer["applications"]["totalCount"] == 0
+    assert seen_by_officer["enterprises"]["totalCount"] == 0
+    assert by_id["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert seen_by_owner["applications"]["totalCount"] == 1

@@ -1,0 +1,704 @@
+"""Tenant isolation as a property: whatever the query's shape, no row of another tenant.
+
+Hypothesis draws whole GraphQL documents -- aliases, named and inline fragments,
+``node(id:)`` on any row of any tenant, list filters naming other tenants' rows,
+and paths that wander enterprise -> applications -> loan -> application ->
+enterprise and back -- and sends each as one of four viewers: a loan officer of
+bank A, one of bank B, and two SME owners. Every Enterprise, Application and Loan
+anywhere in the answer must be one the viewer may see, computed here from the
+tenancy rules alone (not from the repositories), and every list, count, relation
+and ``node`` answer must be exactly what those rules say.
+
+Hypothesis runs in a worker thread while the test's event loop serves the app, so
+a failure is shrunk to the smallest document that leaks, with the query as a note.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, note
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.relay import DEFAULT_PAGE_SIZE
+from domain.db import session_factory
+from domain.identity.models import Role
+from domain.settings import Settings
+from tests import factories as f
+from tests.api.conftest import GraphQLClient
+
+# ---------------------------------------------------------------- the population, by name
+
+BANKS = ("bank_a", "bank_b", "bank_c")
+PRODUCT_OF_BANK = {"bank_a": "product_a", "bank_b": "product_b", "bank_c": "product_c"}
+OWNERS = ("owner_1", "owner_2")
+# enterprise -> owner; ent_0 belongs to nobody and applied nowhere.
+ENTERPRISES: dict[str, str | None] = {
+    "ent_1a": "owner_1",
+    "ent_1b": "owner_1",
+    "ent_2a": "owner_2",
+    "ent_2b": "owner_2",
+    "ent_0": None,
+}
+# application -> (enterprise, bank it was routed to): owner 1's ent_1a applied to
+# bank A and bank B, owner 2's ent_2a to bank B and to bank C, where no viewer works.
+APPLICATIONS: dict[str, tuple[str, str]] = {
+    "app_1a_a": ("ent_1a", "bank_a"),
+    "app_1a_b": ("ent_1a", "bank_b"),
+    "app_1b_a": ("ent_1b", "bank_a"),
+    "app_2a_b": ("ent_2a", "bank_b"),
+    "app_2a_c": ("ent_2a", "bank_c"),
+    "app_2b_a": ("ent_2b", "bank_a"),
+}
+# loan -> application it disbursed
+LOANS: dict[str, str] = {
+    "loan_1a_a": "app_1a_a",
+    "loan_1a_b": "app_1a_b",
+    "loan_2a_b": "app_2a_b",
+    "loan_2a_c": "app_2a_c",
+}
+# viewer -> ("owner", owner name) or ("staff", bank name)
+VIEWERS: dict[str, tuple[str, str]] = {
+    "officer_a": ("staff", "bank_a"),
+    "officer_b": ("staff", "bank_b"),
+    "owner_1": ("owner", "owner_1"),
+    "owner_2": ("owner", "owner_2"),
+}
+
+TYPE_OF: dict[str, str] = {
+    **dict.fromkeys(BANKS, "Institution"),
+    **dict.fromkeys(PRODUCT_OF_BANK.values(), "Product"),
+    **dict.fromkeys(ENTERPRISES, "Enterprise"),
+    **dict.fromkeys(APPLICATIONS, "Application"),
+    **dict.fromkeys(LOANS, "Loan"),
+}
+TENANT_TYPES = ("Enterprise", "Application", "Loan")
+CATALOG_TYPES = frozenset({"Institution", "Product"})
+
+
+def loan_enterprise(loan: str) -> str:
+    return APPLICATIONS[LOANS[loan]][0]
+
+
+def loan_bank(loan: str) -> str:
+    return APPLICATIONS[LOANS[loan]][1]
+
+
+def loan_of(application: str) -> str | None:
+    return next((loan for loan, app in LOANS.items() if app == application), None)
+
+
+def visible_rows(viewer: str) -> frozenset[str]:
+    """The tenancy rules, stated on the names above."""
+    kind, who = VIEWERS[viewer]
+    if kind == "owner":
+        enterprises = {e for e, owner in ENTERPRISES.items() if owner == who}
+        applications = {a for a, (e, _) in APPLICATIONS.items() if e in enterprises}
+        loans = {loan for loan in LOANS if loan_enterprise(loan) in enterprises}
+    else:
+        applications = {a for a, (_, bank) in APPLICATIONS.items() if bank == who}
+        loans = {loan for loan in LOANS if loan_bank(loan) == who}
+        enterprises = {e for e in ENTERPRISES if any(APPLICATIONS[a][0] == e for a in applications)}
+    return frozenset(enterprises | applications | loans)
+
+
+VISIBLE = {viewer: visible_rows(viewer) for viewer in VIEWERS}
+
+
+def global_id(type_name: str, pk: uuid.UUID) -> str:
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+@dataclass(frozen=True)
+class World:
+    """The population as inserted: names to primary keys, and a token per viewer."""
+
+    ids: dict[str, uuid.UUID]
+    tokens: dict[str, str]
+
+    def gid(self, name: str) -> str:
+        return global_id(TYPE_OF[name], self.ids[name])
+
+    def newest_first(self, names: set[str]) -> list[str]:
+        # Lists are ordered by id, descending (UUIDv7: newest first).
+        return sorted(names, key=lambda n: self.ids[n], reverse=True)
+
+
+async def populate(db: AsyncEngine, settings: Settings) -> World:
+    ids: dict[str, uuid.UUID] = {}
+    tokens: dict[str, str] = {}
+    async with session_factory(db)() as s, s.begin():
+        products = {}
+        for bank in BANKS:
+            ids[bank] = (await f.institution(s)).id
+            products[bank] = await f.product(s, institution_id=ids[bank])
+            ids[PRODUCT_OF_BANK[bank]] = products[bank].id
+        owners = {}
+        for owner in OWNERS:
+            owners[owner] = await f.user(s, roles=[(Role.SME_OWNER, None)])
+            tokens[owner] = await f.access_token(s, settings, owners[owner])
+        for name, owner_name in ENTERPRISES.items():
+            owner_id = owners[owner_name].id if owner_name else None
+            ids[name] = (await f.enterprise(s, owner_id=owner_id, name=name)).id
+        applications = {}
+        for name, (enterprise, bank) in APPLICATIONS.items():
+            applications[name] = await f.application(
+                s, enterprise_id=ids[enterprise], product_row=products[bank]
+            )
+            ids[name] = applications[name].id
+        for name, application in LOANS.items():
+            ids[name] = (await f.loan(s, application_row=applications[application])).id
+        for viewer, (kind, who) in VIEWERS.items():
+            if kind == "staff":
+                officer = await f.user(s, roles=[(Role.LOAN_OFFICER, ids[who])])
+                tokens[viewer] = await f.access_token(s, settings, officer)
+    return World(ids=ids, tokens=tokens)
+
+
+# ---------------------------------------------------------------- query specifications
+
+
+@dataclass(frozen=True)
+class Relation:
+    field: str
+    target: str
+    # How much deeper the target's fields sit: 1 for an object, 3 for a connection.
+    cost: int
+
+    @property
+    def is_connection(self) -> bool:
+        return self.cost == 3
+
+
+RELATIONS: dict[str, tuple[Relation, ...]] = {
+    "Enterprise": (Relation("applications", "Application", 3),),
+    "Application": (
+        Relation("enterprise", "Enterprise", 1),
+        Relation("loan", "Loan", 1),
+        Relation("institution", "Institution", 1),
+        Relation("product", "Product", 1),
+    ),
+    "Loan": (
+        Relation("application", "Application", 1),
+        Relation("enterprise", "Enterprise", 1),
+        Relation("institution", "Institution", 1),
+    ),
+}
+SCALAR_OF = {"Enterprise": "name", "Application": "status", "Loan": "principal"}
+CATALOG_FIELDS = {"Institution": "code", "Product": "name"}
+# plain: fields in the parent's selection; inline: ``... on T {}``; named: ``...F3``
+STYLES = ("plain", "inline", "named")
+
+
+@dataclass(frozen=True)
+class Sel:
+    """What to select on one object of a tenant type."""
+
+    type_name: str
+    style: str
+    alias_scalar: bool
+    relations: tuple[Rel, ...]
+
+
+@dataclass(frozen=True)
+class Rel:
+    relation: Relation
+    alias: bool
+    first: int | None
+    total: bool
+    child: Sel | None  # None for catalog targets
+
+
+@dataclass(frozen=True)
+class NodeRoot:
+    target: str
+    alias: bool
+    variable: bool
+    sels: tuple[Sel, ...]
+
+
+@dataclass(frozen=True)
+class ListRoot:
+    field: str
+    alias: bool
+    variable: bool
+    # (argument, row name or literal); institutionId and the like take row names
+    filter: tuple[tuple[str, str], ...] | None
+    first: int | None
+    sel: Sel
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    viewer: str
+    roots: tuple[NodeRoot | ListRoot, ...]
+
+
+LIST_TYPES = {"enterprises": "Enterprise", "applications": "Application", "loans": "Loan"}
+FILTER_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
+    "enterprises": {"industry": ("manufacturing", "retail")},
+    "applications": {
+        "institutionId": BANKS,
+        "enterpriseId": tuple(ENTERPRISES),
+        "productId": tuple(PRODUCT_OF_BANK.values()),
+    },
+    "loans": {"institutionId": BANKS, "enterpriseId": tuple(ENTERPRISES)},
+}
+FILTER_TYPES = {
+    "enterprises": "EnterpriseFilter",
+    "applications": "ApplicationFilter",
+    "loans": "LoanFilter",
+}
+# Most node lookups aim at tenant rows; a few at the public catalog.
+NODE_TARGETS = (*ENTERPRISES, *APPLICATIONS, *LOANS, "bank_a", "product_c")
+# Relations drawn per query, across all its roots: keeps documents under the token limit.
+RELATION_BUDGET = 14
+
+
+@st.composite
+def selections(
+    draw: st.DrawFn, type_name: str, level: int, budget: list[int], max_level: int
+) -> Sel:
+    """A selection on ``type_name`` whose fields sit at depth ``level``."""
+    style = draw(st.sampled_from(STYLES))
+    alias_scalar = draw(st.booleans())
+    options = [r for r in RELATIONS[type_name] if level + r.cost <= max_level]
+    relations: list[Rel] = []
+    if options:
+        for relation in draw(st.lists(st.sampled_from(options), max_size=2)):
+            if budget[0] <= 0:
+                break
+            budget[0] -= 1
+            child = (
+                None
+                if relation.target in CATALOG_TYPES
+                else draw(selections(relation.target, level + relation.cost, budget, max_level))
+            )
+            first = draw(st.none() | st.integers(1, 3)) if relation.is_connection else None
+            total = relation.is_connection and draw(st.booleans())
+            relations.append(Rel(relation, draw(st.booleans()), first, total, child))
+    return Sel(type_name, style, alias_scalar, tuple(relations))
+
+
+@st.composite
+def roots(draw: st.DrawFn, budget: list[int], max_level: int) -> NodeRoot | ListRoot:
+    kind = draw(st.sampled_from(("node", *LIST_TYPES)))
+    alias, variable = draw(st.booleans()), draw(st.booleans())
+    if kind == "node":
+        target = draw(st.sampled_from(NODE_TARGETS))
+        types = draw(st.lists(st.sampled_from(TENANT_TYPES), unique=True, max_size=3))
+        # Aim the fragments at the row's own type often, so deep paths get walked.
+        if TYPE_OF[target] in TENANT_TYPES and TYPE_OF[target] not in types and draw(st.booleans()):
+            types.append(TYPE_OF[target])
+        sels = tuple(draw(selections(t, 1, budget, max_level)) for t in types)
+        return NodeRoot(target, alias, variable, sels)
+    filter_ = None
+    if draw(st.booleans()):
+        arguments = FILTER_VALUES[kind]
+        chosen = draw(st.lists(st.sampled_from(sorted(arguments)), unique=True))
+        filter_ = tuple((arg, draw(st.sampled_from(arguments[arg]))) for arg in sorted(chosen))
+    first = draw(st.none() | st.integers(1, 4))
+    sel = draw(selections(LIST_TYPES[kind], 3, budget, max_level))
+    return ListRoot(kind, alias, variable, filter_, first, sel)
+
+
+@st.composite
+def query_specs(draw: st.DrawFn, max_level: int) -> QuerySpec:
+    viewer = draw(st.sampled_from(sorted(VIEWERS)))
+    budget = [RELATION_BUDGET]
+    count = draw(st.integers(1, 4))
+    return QuerySpec(viewer, tuple(draw(roots(budget, max_level)) for _ in range(count)))
+
+
+# ---------------------------------------------------------------- rendering
+
+
+@dataclass
+class RenderedRel:
+    key: str
+    rel: Rel
+    first: int | None  # as sent: dropped when no alias was left to carry it
+    child: RenderedSel | None
+
+
+@dataclass
+class RenderedSel:
+    type_name: str
+    relations: list[RenderedRel] = field(default_factory=list)
+
+
+@dataclass
+class RenderedRoot:
+    key: str
+    root: NodeRoot | ListRoot
+    sels: list[RenderedSel]
+
+
+@dataclass
+class Document:
+    text: str
+    variables: dict[str, Any]
+    roots: list[RenderedRoot]
+
+
+class Renderer:
+    """Spec to GraphQL text, held to the schema's limits on aliases.
+
+    A field with arguments always carries a unique alias (or is the only bare use of
+    its name at the root), so no two fields can ever conflict when fragments merge.
+    """
+
+    def __init__(self, world: World, max_aliases: int, roots: int) -> None:
+        self.world = world
+        self.aliases = 0
+        # Keep one alias per root in reserve: a root with arguments may need it.
+        self.optional_limit = max_aliases - roots
+        self.fragments: list[str] = []
+        self.variable_defs: list[str] = []
+        self.variables: dict[str, Any] = {}
+        self.bare_roots: set[str] = set()
+
+    def _alias(self, *, mandatory: bool = False) -> str | None:
+        if not mandatory and self.aliases >= self.optional_limit:
+            return None
+        self.aliases += 1
+        return f"a{self.aliases}"
+
+    def _variable(self, type_: str, value: Any) -> str:
+        name = f"v{len(self.variable_defs)}"
+        self.variable_defs.append(f"${name}: {type_}")
+        self.variables[name] = value
+        return f"${name}"
+
+    def render(self, spec: QuerySpec) -> Document:
+        fields: list[str] = []
+        rendered: list[RenderedRoot] = []
+        for root in spec.roots:
+            text, key, sels = self._root(root)
+            fields.append(text)
+            rendered.append(RenderedRoot(key, root, sels))
+        head = f"query Q({', '.join(self.variable_defs)})" if self.variable_defs else "query Q"
+        body = " ".join(fields)
+        text = f"{head} {{ {body} }}" + "".join(f"\n{frag}" for frag in self.fragments)
+        return Document(text, self.variables, rendered)
+
+    def _root(self, root: NodeRoot | ListRoot) -> tuple[str, str, list[RenderedSel]]:
+        name = "node" if isinstance(root, NodeRoot) else root.field
+        if not root.alias and name not in self.bare_roots:
+            self.bare_roots.add(name)
+            key, prefix = name, ""
+        else:
+            key = self._alias(mandatory=True) or name
+            prefix = f"{key}: "
+        if isinstance(root, NodeRoot):
+            gid = self.world.gid(root.target)
+            arg = self._variable("ID!", gid) if root.variable else f'"{gid}"'
+            parts = ["__typename", "id"]
+            sels = []
+            for sel in root.sels:
+                text, shown = self._object(sel, parent_type="Node")
+                parts.append(text)
+                sels.append(shown)
+            return f"{prefix}node(id: {arg}) {{ {' '.join(parts)} }}", key, sels
+        args = []
+        if root.first is not None:
+            args.append(f"first: {root.first}")
+        if root.filter is not None:
+            values = {
+                arg: self.world.gid(value) if arg.endswith("Id") else value
+                for arg, value in root.filter
+            }
+            if root.variable:
+                args.append(f"filter: {self._variable(FILTER_TYPES[root.field], values)}")
+            else:
+                literal = ", ".join(f'{arg}: "{value}"' for arg, value in values.items())
+                args.append(f"filter: {{{literal}}}")
+        text, shown = self._object(root.sel, parent_type=LIST_TYPES[root.field])
+        arguments = f"({', '.join(args)})" if args else ""
+        connection = f"totalCount pageInfo {{ hasNextPage }} edges {{ node {{ {text} }} }}"
+        return f"{prefix}{root.field}{arguments} {{ {connection} }}", key, [shown]
+
+    def _object(self, sel: Sel, *, parent_type: str) -> tuple[str, RenderedSel]:
+        rendered = RenderedSel(sel.type_name)
+        scalar = SCALAR_OF[sel.type_name]
+        scalar_alias = self._alias() if sel.alias_scalar else None
+        parts = ["__typename", "id", f"{scalar_alias}: {scalar}" if scalar_alias else scalar]
+        for rel in sel.relations:
+            text, rendered_rel = self._relation(rel)
+            parts.append(text)
+            rendered.relations.append(rendered_rel)
+        inner = " ".join(parts)
+        if sel.style == "named":
+            name = f"F{len(self.fragments)}"
+            self.fragments.append(f"fragment {name} on {sel.type_name} {{ {inner} }}")
+            return f"...{name}", rendered
+        if sel.style == "inline" or parent_type != sel.type_name:
+            return f"... on {sel.type_name} {{ {inner} }}", rendered
+        return inner, rendered
+
+    def _relation(self, rel: Rel) -> tuple[str, RenderedRel]:
+        name = rel.relation.field
+        alias = self._alias() if rel.alias or rel.first is not None else None
+        first = rel.first if alias else None
+        head = f"{alias}: {name}" if alias else name
+        if rel.child is None:
+            catalog = CATALOG_FIELDS[rel.relation.target]
+            return f"{head} {{ __typename id {catalog} }}", RenderedRel(
+                alias or name, rel, first, None
+            )
+        text, child = self._object(rel.child, parent_type=rel.relation.target)
+        rendered = RenderedRel(alias or name, rel, first, child)
+        if not rel.relation.is_connection:
+            return f"{head} {{ {text} }}", rendered
+        arguments = f"(first: {first})" if first is not None else ""
+        total = "totalCount " if rel.total else ""
+        return f"{head}{arguments} {{ {total}edges {{ node {{ {text} }} }} }}", rendered
+
+
+# ---------------------------------------------------------------- what the answer must be
+
+
+def expected_list(field: str, filter_: tuple[tuple[str, str], ...] | None) -> set[str]:
+    """Rows of the whole database a list with this filter matches, before scoping."""
+    given = dict(filter_ or ())
+    if field == "enterprises":
+        return (
+            set(ENTERPRISES) if given.get("industry", "manufacturing") == "manufacturing" else set()
+        )
+    if field == "applications":
+        return {
+            app
+            for app, (enterprise, bank) in APPLICATIONS.items()
+            if given.get("institutionId", bank) == bank
+            and given.get("enterpriseId", enterprise) == enterprise
+            and given.get("productId", PRODUCT_OF_BANK[bank]) == PRODUCT_OF_BANK[bank]
+        }
+    return {
+        loan
+        for loan in LOANS
+        if given.get("institutionId", loan_bank(loan)) == loan_bank(loan)
+        and given.get("enterpriseId", loan_enterprise(loan)) == loan_enterprise(loan)
+    }
+
+
+def tenant_objects(value: Any) -> Iterator[tuple[str, str]]:
+    """Every (typename, id) of a tenant row anywhere in a response."""
+    if isinstance(value, dict):
+        if value.get("__typename") in TENANT_TYPES:
+            yield value["__typename"], value["id"]
+        for item in value.values():
+            yield from tenant_objects(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from tenant_objects(item)
+
+
+@dataclass
+class Tally:
+    """What the run exercised, so the property cannot hold vacuously."""
+
+    seen: dict[str, set[str]] = field(default_factory=lambda: {v: set() for v in VIEWERS})
+    hidden_nodes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VIEWERS, 0))
+    hidden_filters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VIEWERS, 0))
+    examples: int = 0
+    depth: int = 0
+
+
+class Checker:
+    def __init__(self, world: World, viewer: str, tally: Tally) -> None:
+        self.world = world
+        self.viewer = viewer
+        self.visible = VISIBLE[viewer]
+        self.tally = tally
+        self.name_of = {pk: name for name, pk in world.ids.items()}
+
+    def no_foreign_rows(self, data: Any) -> None:
+        for typename, gid in tenant_objects(data):
+            type_name, _, pk = base64.b64decode(gid).decode().partition(":")
+            name = self.name_of.get(uuid.UUID(pk))
+            assert type_name == typename, f"{gid} answered as a {typename}"
+            assert name in self.visible, f"{self.viewer} was shown {typename} {name} ({pk})"
+            self.tally.seen[self.viewer].add(name)
+
+    def errors(self, document: Document, errors: list[dict[str, Any]]) -> None:
+        hidden = [
+            [r.key]
+            for r in document.roots
+            if isinstance(r.root, NodeRoot)
+            and TYPE_OF[r.root.target] in TENANT_TYPES
+            and r.root.target not in self.visible
+        ]
+        self.tally.hidden_nodes[self.viewer] += len(hidden)
+        got = sorted((e.get("path"), (e.get("extensions") or {}).get("code")) for e in errors)
+        assert got == sorted((path, "NOT_FOUND") for path in hidden), errors
+
+    def root(self, rendered: RenderedRoot, data: dict[str, Any]) -> None:
+        value = data[rendered.key]
+        root = rendered.root
+        if isinstance(root, NodeRoot):
+            if TYPE_OF[root.target] in TENANT_TYPES and root.target not in self.visible:
+                assert value is None
+                return
+            assert value["__typename"] == TYPE_OF[root.target]
+            assert value["id"] == self.world.gid(root.target)
+            for sel in rendered.sels:
+                if sel.type_name == TYPE_OF[root.target]:
+                    self.object(sel, value, root.target, depth=1)
+            return
+        matching = expected_list(root.field, root.filter)
+        expected = self.world.newest_first(matching & self.visible)
+        if matching and not expected:
+            self.tally.hidden_filters[self.viewer] += 1
+        first = DEFAULT_PAGE_SIZE if root.first is None else root.first
+        assert value["totalCount"] == len(expected)
+        assert value["pageInfo"]["hasNextPage"] == (len(expected) > first)
+        nodes = [edge["node"] for edge in value["edges"]]
+        assert [n["id"] for n in nodes] == [self.world.gid(n) for n in expected[:first]]
+        for node, name in zip(nodes, expected, strict=False):
+            self.object(rendered.sels[0], node, name, depth=1)
+
+    def object(self, sel: RenderedSel, value: dict[str, Any], name: str, *, depth: int) -> None:
+        assert value["__typename"] == sel.type_name == TYPE_OF[name]
+        assert value["id"] == self.world.gid(name)
+        self.tally.depth = max(self.tally.depth, depth)
+        for rendered in sel.relations:
+            related = value[rendered.key]
+            field_name = rendered.rel.relation.field
+            if rendered.rel.relation.is_connection:
+                apps = {a for a, (e, _) in APPLICATIONS.items() if e == name}
+                expected = self.world.newest_first(apps & self.visible)
+                first = DEFAULT_PAGE_SIZE if rendered.first is None else rendered.first
+                if rendered.rel.total:
+                    assert related["totalCount"] == len(expected), (name, related)
+                nodes = [edge["node"] for edge in related["edges"]]
+                assert [n["id"] for n in nodes] == [self.world.gid(a) for a in expected[:first]]
+                assert rendered.child is not None
+                for node, app in zip(nodes, expected, strict=False):
+                    self.object(rendered.child, node, app, depth=depth + 1)
+                continue
+            target = self._related(name, field_name)
+            if target is None:
+                assert related is None, (name, field_name, related)
+                continue
+            assert target in self.visible or TYPE_OF[target] in CATALOG_TYPES
+            assert related["id"] == self.world.gid(target), (name, field_name, related)
+            if rendered.child is not None:
+                self.object(rendered.child, related, target, depth=depth + 1)
+
+    @staticmethod
+    def _related(name: str, field_name: str) -> str | None:
+        if TYPE_OF[name] == "Application":
+            enterprise, bank = APPLICATIONS[name]
+            return {
+                "enterprise": enterprise,
+                "loan": loan_of(name),
+                "institution": bank,
+                "product": PRODUCT_OF_BANK[bank],
+            }[field_name]
+        return {
+            "application": LOANS[name],
+            "enterprise": loan_enterprise(name),
+            "institution": loan_bank(name),
+        }[field_name]
+
+
+# ---------------------------------------------------------------- the property
+
+EXAMPLES = 150
+
+
+def probe(viewer: str, *, enterprise: str, loans: tuple[str, str], node: str) -> QuerySpec:
+    """An explicit example: list every row of one's own, and reach for another tenant's."""
+
+    def leaf(type_name: str, style: str = "plain") -> Sel:
+        return Sel(type_name, style, alias_scalar=False, relations=())
+
+    def listing(field: str, filter_: tuple[tuple[str, str], ...] | None, sel: Sel) -> ListRoot:
+        return ListRoot(field, alias=False, variable=True, filter=filter_, first=None, sel=sel)
+
+    loan = Rel(
+        RELATIONS["Application"][1], alias=False, first=None, total=False, child=leaf("Loan")
+    )
+    with_loan = Sel("Application", "plain", alias_scalar=False, relations=(loan,))
+    applications = Rel(
+        RELATIONS["Enterprise"][0], alias=False, first=None, total=True, child=with_loan
+    )
+    return QuerySpec(
+        viewer,
+        (
+            listing("enterprises", None, Sel("Enterprise", "plain", False, (applications,))),
+            listing("applications", (("enterpriseId", enterprise),), leaf("Application")),
+            listing("loans", (loans,), leaf("Loan")),
+            NodeRoot(node, alias=False, variable=True, sels=(leaf(TYPE_OF[node], "inline"),)),
+        ),
+    )
+
+
+# Each viewer's own rows all listed, and another tenant's rows asked for by filter and id,
+# whatever Hypothesis happens to draw.
+PROBES = (
+    probe("officer_a", enterprise="ent_2a", loans=("institutionId", "bank_b"), node="loan_2a_b"),
+    probe("officer_b", enterprise="ent_2b", loans=("institutionId", "bank_a"), node="app_1b_a"),
+    probe("owner_1", enterprise="ent_2a", loans=("enterpriseId", "ent_2a"), node="loan_2a_c"),
+    probe("owner_2", enterprise="ent_1a", loans=("enterpriseId", "ent_1a"), node="ent_1b"),
+)
+
+
+async def test_no_query_shape_shows_a_row_of_another_tenant(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: two banks' officers and two owners, with applications crossing tenants
+    world = await populate(db, settings)
+    clients = {viewer: gql.as_(token) for viewer, token in world.tokens.items()}
+    loop = asyncio.get_running_loop()
+    tally = Tally()
+
+    def send(viewer: str, document: Document) -> dict[str, Any]:
+        # Called from Hypothesis' thread; the app and database live on the test's loop.
+        request = clients[viewer].post(document.text, document.variables)
+        return asyncio.run_coroutine_threadsafe(request, loop).result(timeout=60)
+
+    @hypothesis_settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        # Each example is an HTTP round trip through the whole app: slow by design.
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @example(spec=PROBES[0])
+    @example(spec=PROBES[1])
+    @example(spec=PROBES[2])
+    @example(spec=PROBES[3])
+    @given(spec=query_specs(max_level=settings.max_query_depth))
+    def no_foreign_rows(spec: QuerySpec) -> None:
+        document = Renderer(world, settings.max_aliases, len(spec.roots)).render(spec)
+        note(f"as {spec.viewer}:\n{document.text}\nvariables: {document.variables}")
+        body = send(spec.viewer, document)
+        note(f"answer: {body}")
+        checker = Checker(world, spec.viewer, tally)
+        tally.examples += 1
+        # nothing of another tenant anywhere in the answer; a hidden row is NOT_FOUND
+        # through node(id:), the only error there may be; every list, count and
+        # relation exactly what the rules say
+        checker.no_foreign_rows(body.get("data"))
+        checker.errors(document, body.get("errors", []))
+        for rendered in document.roots:
+            checker.root(rendered, body["data"])
+
+    # when / then: Hypothesis draws documents, sends each and checks its answer
+    await asyncio.to_thread(no_foreign_rows)
+
+    # and: every viewer met all of its own rows and reached for other tenants' rows
+    assert tally.examples >= EXAMPLES + len(PROBES)
+    assert tally.seen == VISIBLE
+    assert all(n > 0 for n in tally.hidden_nodes.values()), tally.hidden_nodes
+    assert all(n > 0 for n in tally.hidden_filters.values()), tally.hidden_filters
+    assert tally.depth >= 4
