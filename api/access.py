@@ -27,6 +27,7 @@ from strawberry.utils.str_converters import to_camel_case
 from domain.errors import Forbidden, Unauthenticated
 from privacy.classification import Classification
 from privacy.masking import mask
+from privacy.vault import unseal
 
 if TYPE_CHECKING:
     from strawberry.types import Info
@@ -64,10 +65,16 @@ class FieldAccess(FieldExtension):
         classification: Classification,
         *,
         generic: bool = False,
+        sealed_in: str | None = None,
+        column: str | None = None,
     ) -> None:
         self.key: FieldKey = (type_name, field_name)
         self.field_name = field_name
         self.classification = classification
+        # A sealed field holds ciphertext of table ``sealed_in``, column ``column``, row
+        # ``source.pk`` (also the subject whose data key seals it).
+        self.sealed_in = sealed_in
+        self.column = column
         # A generic type (Connection[T], Edge[T]) is served under each specialised
         # name (ApplicationConnection, ...); the policy speaks of those names.
         self.generic = generic
@@ -89,7 +96,23 @@ class FieldAccess(FieldExtension):
     ) -> Any:
         access = self._access(info)
         value = next_(source, info, **kwargs)
+        if self.sealed_in is not None and value is not None:
+            return self._reveal(value, source, info.context, access)
         return mask(value, self.key[1]) if access is Access.MASK else value
+
+    async def _reveal(self, sealed: str, source: Any, context: Context, access: Access) -> Any:
+        """Open a sealed value, here and only here, after access has said yes."""
+        assert self.sealed_in is not None
+        assert self.column is not None
+        row_id = source.pk
+        key = await context.loaders.data_key.load(row_id)
+        if key is None:  # the subject was erased: its key is gone, and the value with it
+            return None
+        value = unseal(key, sealed, table=self.sealed_in, column=self.column, row_id=row_id)
+        if access is Access.MASK:
+            return mask(value, self.key[1])
+        context.reveals.append((row_id, f"{self.key[0]}.{self.key[1]}"))
+        return value
 
     async def resolve_async(
         self,
@@ -100,6 +123,8 @@ class FieldAccess(FieldExtension):
     ) -> Any:
         access = self._access(info)
         value = await next_(source, info, **kwargs)
+        if self.sealed_in is not None and value is not None:
+            return await self._reveal(value, source, info.context, access)
         return mask(value, self.key[1]) if access is Access.MASK else value
 
 
@@ -149,12 +174,17 @@ def classified(
     internal: Iterable[str] = (),
     personal: Iterable[str] = (),
     sensitive: Iterable[str] = (),
+    sealed_in: str | None = None,
+    sealed: Iterable[str] = (),
 ) -> Callable[[type[T]], type[T]]:
     """Classify every field of a Strawberry type (python names) and guard it.
 
     Apply above ``@strawberry.type``. Raises at import time if a field is left out
     or a name does not exist, so an unclassified field can never be served.
     """
+    sealed_fields = frozenset(sealed)
+    if sealed_fields and sealed_in is None:
+        raise TypeError("sealed fields need sealed_in, the table that holds them")
     levels: dict[str, Classification] = {}
     for names, level in (
         (public, Classification.PUBLIC),
@@ -182,8 +212,18 @@ def classified(
             if level is None:
                 raise TypeError(f"{definition.name}.{name} has no classification")
             graphql_name = field.graphql_name or to_camel_case(field.python_name)
+            is_sealed = field.python_name in sealed_fields
+            if is_sealed and level not in PROTECTED:
+                raise TypeError(f"{definition.name}.{name} is sealed, so personal or sensitive")
             field.extensions.append(
-                FieldAccess(owner, graphql_name, level, generic=definition.is_graphql_generic)
+                FieldAccess(
+                    owner,
+                    graphql_name,
+                    level,
+                    generic=definition.is_graphql_generic,
+                    sealed_in=sealed_in if is_sealed else None,
+                    column=field.python_name if is_sealed else None,
+                )
             )
             field.metadata = {**(field.metadata or {}), "classification": level}
         if remaining:

@@ -100,11 +100,16 @@ async def _seed(
                 progress.update(tasks[stage], completed=done, total=total)
 
             summary = await seed_population(
-                sessions, enterprises=enterprises, seed=seed, locale=locale, progress=report
+                sessions,
+                enterprises=enterprises,
+                seed=seed,
+                locale=locale,
+                keys=settings.keys(),
+                progress=report,
             )
         console.print(f"seeded: {summary}")
         if print_logins:
-            _print_demo_logins(await demo_logins(sessions))
+            _print_demo_logins(await demo_logins(sessions, settings.keys()))
         return True
     finally:
         await engine.dispose()
@@ -233,15 +238,19 @@ def users_create(
     from domain.identity import service
 
     settings = _settings()
-    user = _run(
+    _run(
         settings,
         lambda s: service.create_user(
-            s, email=email, password=password, role=role, institution_code=institution
+            s,
+            settings.keys(),
+            email=email,
+            password=password,
+            role=role,
+            institution_code=institution,
         ),
     )
-    console.print(
-        f"{user.email} holds {role.value}" + (f" in {institution}" if institution else "")
-    )
+    held = f"{email.strip().lower()} holds {role.value}"
+    console.print(held + (f" in {institution}" if institution else ""))
 
 
 @users.command("token")

@@ -30,6 +30,8 @@ from domain.products.models import Product
 from domain.risk import repository as risk
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
+from privacy import keystore
+from privacy.keys import KeyProvider
 
 K = TypeVar("K")
 R = TypeVar("R")
@@ -45,9 +47,23 @@ class Loaders:
     fields concurrently, and an AsyncSession must never be shared between them.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], viewer: Viewer) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], viewer: Viewer, keys: KeyProvider
+    ) -> None:
         self._sessions = sessions
         self._viewer = viewer
+        self._keys = keys
+
+    @cached_property
+    def data_key(self) -> DataLoader[uuid.UUID, bytes | None]:
+        """Subjects' data keys, unwrapped in one batch per request (None: shredded)."""
+
+        async def load(ids: list[uuid.UUID]) -> list[bytes | None]:
+            async with self._sessions() as session:
+                found = await keystore.unwrap_many(session, self._keys, ids)
+            return [found[i] for i in ids]
+
+        return DataLoader(load_fn=load)
 
     def _loader(
         self,
@@ -197,6 +213,8 @@ class Context:
     field_access: dict[FieldKey, Access] = field(default_factory=dict)
     # Casbin evaluations this request cost (memoised answers cost none).
     authz_evaluations: int = 0
+    # Personal values revealed by this request, for the access log: (subject, object).
+    reveals: list[tuple[uuid.UUID, str]] = field(default_factory=list)
 
     @cached_property
     def principal(self) -> Principal:
@@ -214,4 +232,4 @@ class Context:
 
     @cached_property
     def loaders(self) -> Loaders:
-        return Loaders(self.sessions, self.viewer)
+        return Loaders(self.sessions, self.viewer, self.settings.keys())

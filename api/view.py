@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -25,12 +26,18 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from api.context import Context
+from domain.base import new_id, utcnow
 from domain.db import StatementCounter, current_statement_counter
 from domain.errors import Unauthenticated
 from domain.identity.authorization import Authorizer
 from domain.identity.service import viewer_from_token
 from domain.identity.viewer import Viewer
 from domain.settings import Settings
+from privacy.models import AccessLogEntry
+from privacy.purposes import HEADER as PURPOSE_HEADER
+from privacy.purposes import UnknownPurpose, purpose_for
+
+access_log: Table = AccessLogEntry.__table__  # type: ignore[assignment]
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -110,6 +117,28 @@ class GraphQLView(GraphQL[Context, None]):
         request.state.context = context
         return context
 
+    async def log_reveals(self, request: Request) -> None:
+        """The request's reveals, in one INSERT (DESIGN rule 2)."""
+        context: Context | None = getattr(request.state, "context", None)
+        if context is None or not context.reveals:
+            return
+        viewer = context.viewer
+        common = {
+            "at": utcnow(),
+            "viewer_id": viewer.user_id or viewer.service_account_id,
+            "viewer_kind": "service" if viewer.service_account_id else "user",
+            "institution_codes": ",".join(sorted(viewer.institution_codes.values())),
+            "purpose": getattr(request.state, "purpose", "own_data"),
+            "request_id": context.request_id,
+        }
+        rows = [
+            {"id": new_id(), "subject_id": subject, "object": obj, **common}
+            for subject, obj in context.reveals
+        ]
+        context.reveals.clear()
+        async with self.sessions() as session, session.begin():
+            await session.execute(insert(access_log), rows)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
@@ -129,7 +158,16 @@ class GraphQLView(GraphQL[Context, None]):
         token = current_statement_counter.set(counter)
         try:
             try:
-                state["viewer"] = await self.authenticate(headers)
+                viewer = state["viewer"] = await self.authenticate(headers)
+                state["purpose"] = purpose_for(viewer, headers.get(PURPOSE_HEADER))
+            except UnknownPurpose as exc:
+                bad_purpose = JSONResponse(
+                    {"errors": [{"message": str(exc), "extensions": {"code": "BAD_USER_INPUT"}}]},
+                    status_code=400,
+                    media_type=media_type or JSON,
+                )
+                await bad_purpose(scope, receive, send)
+                return
             except Unauthenticated as exc:
                 denial = JSONResponse(
                     {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
@@ -179,6 +217,7 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
+        await self.log_reveals(request)
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             # A request error: execution never began, so the spec wants no data entry.
             response.pop("data", None)

@@ -27,11 +27,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from api.app import create_app
+from domain.base import utcnow
 from domain.db import create_engine, session_factory
+from domain.identity.models import AuthSession, Membership, Role, User, UserStatus
+from domain.identity.security import mint_token
 from domain.models import Application, Enterprise, Institution, Product
-from domain.settings import load_settings
+from domain.settings import Settings, load_settings
 from migrations.runner import upgrade
+from privacy.keys import generate
 from seed import seed_population
+
+# One set of keys for the seed and the app it serves (never written anywhere).
+KEYS = generate()
 
 QUERY = """
 query Page($first: Int!) {
@@ -97,6 +104,26 @@ def floor_app(sessions: async_sessionmaker[AsyncSession]) -> Starlette:
     return Starlette(routes=[Route("/page", page)])
 
 
+async def _reader_token(engine: AsyncEngine, settings: Settings) -> str:
+    """A signed-in platform risk officer: reads every institution's applications."""
+    async with session_factory(engine)() as s, s.begin():
+        user = User(email="bench@example.test", display_name="Bench", status=UserStatus.ACTIVE)
+        s.add(user)
+        await s.flush()
+        s.add(Membership(user_id=user.id, institution_id=None, role=Role.PLATFORM_RISK_OFFICER))
+        auth = AuthSession(user_id=user.id)
+        s.add(auth)
+        await s.flush()
+    return mint_token(
+        settings.signing_key(),
+        subject=str(user.id),
+        type="access",
+        now=utcnow(),
+        ttl=3600,
+        session_id=auth.id,
+    )
+
+
 async def _prepare(url: str, enterprises: int) -> AsyncEngine:
     engine = create_engine(url)
     if engine.dialect.name == "postgresql":
@@ -104,7 +131,7 @@ async def _prepare(url: str, enterprises: int) -> AsyncEngine:
             await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             await conn.execute(text("CREATE SCHEMA public"))
     await upgrade(engine)
-    await seed_population(session_factory(engine), enterprises=enterprises, seed=7)
+    await seed_population(session_factory(engine), enterprises=enterprises, seed=7, keys=KEYS)
     return engine
 
 
@@ -137,8 +164,14 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         engine = await _prepare(url, args.enterprises)
-        settings = load_settings(database_url=url, env="development")
+        settings = load_settings(
+            database_url=url,
+            env="development",
+            secret_key="bench-" + "k" * 40,
+            **KEYS.env_values(),
+        )
         graphql = create_app(settings, engine=engine)
+        headers = {"authorization": f"Bearer {await _reader_token(engine, settings)}"}
         combined = Starlette(
             routes=[
                 Mount("/floor", app=floor_app(session_factory(engine))),
@@ -151,15 +184,20 @@ async def main() -> None:
             for first in (10, 100):
                 body = (
                     await client.post(
-                        "/graphql", json={"query": QUERY, "variables": {"first": first}}
+                        "/graphql",
+                        json={"query": QUERY, "variables": {"first": first}},
+                        headers=headers,
                     )
                 ).json()
                 assert "errors" not in body, body
+                assert len(body["data"]["applications"]["edges"]) == first
                 statements = body["extensions"]["debug"]["sqlStatements"]
 
                 async def gql(c: httpx.AsyncClient, first: int = first) -> None:
                     r = await c.post(
-                        "/graphql", json={"query": QUERY, "variables": {"first": first}}
+                        "/graphql",
+                        json={"query": QUERY, "variables": {"first": first}},
+                        headers=headers,
                     )
                     r.raise_for_status()
 

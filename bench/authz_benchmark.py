@@ -45,7 +45,11 @@ from domain.identity.security import mint_token
 from domain.models import Application, Institution
 from domain.settings import Settings, load_settings
 from migrations.runner import upgrade
+from privacy.keys import generate
 from seed import seed_population
+
+# One set of keys for the seed and the app it serves (never written anywhere).
+KEYS = generate()
 
 PAGE = 100
 QUERY = """
@@ -113,7 +117,7 @@ async def _prepare(url: str, enterprises: int) -> AsyncEngine:
             await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             await conn.execute(text("CREATE SCHEMA public"))
     await upgrade(engine)
-    await seed_population(session_factory(engine), enterprises=enterprises, seed=7)
+    await seed_population(session_factory(engine), enterprises=enterprises, seed=7, keys=KEYS)
     return engine
 
 
@@ -280,7 +284,9 @@ async def main() -> None:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         engine = await _prepare(url, args.enterprises)
         secret = "bench-" + "k" * 40
-        settings = load_settings(database_url=url, env="development", secret_key=secret)
+        settings = load_settings(
+            database_url=url, env="development", secret_key=secret, **KEYS.env_values()
+        )
         viewers = await _viewers(engine, settings)
         print(
             f"database {engine.dialect.name}, {args.enterprises} enterprises seeded, "

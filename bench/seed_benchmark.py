@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from domain.db import create_engine, session_factory
 from migrations.runner import upgrade
+from privacy.keys import generate
 from seed import SeedSummary, seed_population
 
 
@@ -32,7 +33,9 @@ async def run(*, url: str, enterprises: int, seed: int) -> tuple[SeedSummary, fl
                 await conn.execute(text("CREATE SCHEMA public"))
         await upgrade(engine)
         started = time.perf_counter()
-        summary = await seed_population(session_factory(engine), enterprises=enterprises, seed=seed)
+        summary = await seed_population(
+            session_factory(engine), enterprises=enterprises, seed=seed, keys=generate()
+        )
         return summary, time.perf_counter() - started, engine.dialect.name
     finally:
         await engine.dispose()

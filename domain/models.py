@@ -25,8 +25,10 @@ from domain.identity.models import (
 from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
 from domain.products.models import Product, ProductStatus, ProductType, RepaymentMethod
 from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert, RiskAssessment
+from privacy.models import AccessLogEntry, DataKey
 
 __all__ = [
+    "AccessLogEntry",
     "AlertSeverity",
     "AlertStatus",
     "Application",
@@ -34,6 +36,7 @@ __all__ = [
     "AuditEntry",
     "AuthSession",
     "Base",
+    "DataKey",
     "Decision",
     "DecisionOutcome",
     "DelinquencyBucket",

@@ -12,6 +12,15 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from privacy.keys import (
+    KeyConfigurationError,
+    StaticKeys,
+    generate,
+    load_file,
+    parse_env,
+    write_file,
+)
+
 log = logging.getLogger("lendgraph")
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -33,6 +42,11 @@ class Settings(BaseSettings):
     # generated one in ``secret_key_file`` so the CLI and the server agree.
     secret_key: SecretStr | None = None
     secret_key_file: Path = Path(".lendgraph-secret")
+    # Master keys for personal data ("kid:base64,kid:base64", newest first) and the
+    # blind index key (base64); or a key file. Development creates the file.
+    master_keys: SecretStr | None = None
+    blind_index_key: SecretStr | None = None
+    key_file: Path = Path(".lendgraph-keys.json")
     access_token_ttl: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl: int = Field(default=14 * 86_400, ge=3600, le=90 * 86_400)
     page_size_max: int = Field(default=100, ge=1, le=1000)
@@ -62,7 +76,26 @@ class Settings(BaseSettings):
     def _secret_in_production(self) -> Settings:
         if self.secret_key is None and self.env == "production":
             raise ValueError("LENDGRAPH_SECRET_KEY is required in production")
+        if (self.master_keys is None) != (self.blind_index_key is None):
+            raise ValueError("LENDGRAPH_MASTER_KEYS and LENDGRAPH_BLIND_INDEX_KEY are set together")
         return self
+
+    def keys(self) -> StaticKeys:
+        """The master and blind index keys (read once per process per source)."""
+        if self.master_keys is not None and self.blind_index_key is not None:
+            return _env_keys(
+                self.master_keys.get_secret_value(), self.blind_index_key.get_secret_value()
+            )
+        path = self.key_file.resolve()
+        if not path.exists():
+            if not self.is_development:
+                raise KeyConfigurationError(
+                    "production needs LENDGRAPH_MASTER_KEYS and LENDGRAPH_BLIND_INDEX_KEY, "
+                    f"or a key file at LENDGRAPH_KEY_FILE ({path})"
+                )
+            log.warning("generated development encryption keys in %s", path)
+            write_file(path, generate())
+        return _file_keys(path, path.stat().st_mtime_ns)
 
     @property
     def is_development(self) -> bool:
@@ -83,6 +116,17 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=8)
+def _env_keys(master: str, blind_index: str) -> StaticKeys:
+    return parse_env(master, blind_index)
+
+
+@lru_cache(maxsize=8)
+def _file_keys(path: Path, modified: int) -> StaticKeys:
+    # Keyed by modification time too: `lendgraph keys rotate` rewrites the file.
+    return load_file(path)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.base import utcnow
-from domain.identity import security
-from domain.identity.models import Institution, Membership, Role, User
+from domain.identity import people, security
+from domain.identity.models import Institution, Membership, Role
+from privacy.keys import KeyProvider
 from seed.catalog import DEMO_DOMAIN
 
 
@@ -28,7 +29,9 @@ class DemoLogin:
     totp_secret: str | None
 
 
-async def demo_logins(sessions: async_sessionmaker[AsyncSession]) -> list[DemoLogin]:
+async def demo_logins(
+    sessions: async_sessionmaker[AsyncSession], keys: KeyProvider
+) -> list[DemoLogin]:
     async with sessions() as session, session.begin():
         first_code = await session.scalar(select(Institution.code).order_by(Institution.code))
         handle = (first_code or "").lower()
@@ -41,7 +44,7 @@ async def demo_logins(sessions: async_sessionmaker[AsyncSession]) -> list[DemoLo
         ]
         logins = []
         for email, role in wanted:
-            user = await session.scalar(select(User).where(User.email == email))
+            user = await people.find_by_email(session, keys, email)
             if user is None:
                 continue
             held = await session.scalar(

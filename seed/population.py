@@ -20,11 +20,16 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.applications.models import Application, ApplicationStatus, Decision
-from domain.enterprises.models import Enterprise, FinancialStatement
+from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
+from domain.enterprises.service import ID_NUMBER_INDEX
+from domain.identity import people
 from domain.identity.models import Institution, Membership, Role, User
 from domain.lending.models import Installment, Loan, Repayment
 from domain.products.models import Product
 from domain.risk.models import RiskAlert, RiskAssessment
+from privacy import keystore, vault
+from privacy.keys import KeyProvider
+from privacy.models import DataKey
 from seed.applications import build_applications
 from seed.catalog import (
     DEMO_DOMAIN,
@@ -84,17 +89,46 @@ _TABLES: tuple[tuple[str, type[Any]], ...] = (
 
 
 class _Writer:
-    """Buffers rows per table and writes them in foreign-key order, in chunks."""
+    """Buffers rows per table and writes them in foreign-key order, in chunks.
 
-    def __init__(self, session: AsyncSession) -> None:
+    Enterprises' personal values are sealed on the way in, each enterprise under a
+    data key of its own, like every other write of personal data.
+    """
+
+    def __init__(self, session: AsyncSession, keys: KeyProvider) -> None:
         self._session = session
+        self._keys = keys
         self.buffers: dict[str, list[Row]] = {name: [] for name, _ in _TABLES}
         self.counts: dict[str, int] = dict.fromkeys(self.buffers, 0)
 
     def add(self, table: str, rows: Sequence[Row]) -> None:
         self.buffers[table].extend(rows)
 
+    def _seal_enterprises(self, rows: list[Row]) -> list[Row]:
+        key_rows, plain = keystore.new_key_rows(self._keys, [(r["id"], "enterprise") for r in rows])
+        for row in rows:
+            key = plain[row["id"]]
+            id_number = row.get("legal_representative_id_number")
+            row["legal_representative_id_bidx"] = (
+                vault.blind_index(self._keys, id_number, column=ID_NUMBER_INDEX)
+                if id_number
+                else None
+            )
+            for column in SEALED_COLUMNS:
+                if row.get(column):
+                    row[column] = vault.seal(
+                        key, row[column], table="enterprises", column=column, row_id=row["id"]
+                    )
+        return key_rows
+
     async def flush(self) -> None:
+        data_keys: Table = DataKey.__table__  # type: ignore[assignment]
+        if self.buffers["users"]:
+            user_keys = people.seal_rows(self._keys, self.buffers["users"])
+            await self._session.execute(insert(data_keys), user_keys)
+        if self.buffers["enterprises"]:
+            key_rows = self._seal_enterprises(self.buffers["enterprises"])
+            await self._session.execute(insert(data_keys), key_rows)
         for name, model in _TABLES:
             rows = self.buffers[name]
             # Core inserts on the table: the ORM's bulk path adds per-row work (version
@@ -118,6 +152,7 @@ async def seed_population(
     enterprises: int,
     seed: int,
     locale: str = "zh_CN",
+    keys: KeyProvider,
     as_of: date = date(2026, 11, 1),
     progress: Progress | None = None,
 ) -> SeedSummary:
@@ -137,7 +172,7 @@ async def seed_population(
     owner_serial = 0
 
     async with factory() as session, session.begin():
-        writer = _Writer(session)
+        writer = _Writer(session, keys)
         writer.add("institutions", catalog.institutions)
         writer.add("products", catalog.products)
         writer.add("users", catalog.users)

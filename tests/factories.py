@@ -12,7 +12,9 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.base import utcnow
-from domain.identity import security
+from domain.enterprises import service as enterprise_service
+from domain.enterprises.service import EnterpriseProfile
+from domain.identity import people, security
 from domain.models import (
     Application,
     ApplicationStatus,
@@ -33,6 +35,7 @@ from domain.models import (
     UserStatus,
 )
 from domain.settings import Settings
+from privacy.keys import parse_env
 
 FIXED_NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 _seq = itertools.count(1)
@@ -61,23 +64,41 @@ async def user(
     roles: Sequence[tuple[Role, uuid.UUID | None]] = (),
     mfa_secret: str | None = None,
 ) -> User:
-    """An active user holding ``roles`` (institution None: platform-wide)."""
+    """An active user holding ``roles`` (institution None: platform-wide).
+
+    Its email and name are sealed like any person's; ``email_of(row)`` gives the email.
+    """
     n = next(_seq)
-    row = User(
-        email=email or f"user{n}@example.test",
-        display_name=f"User {n}",
+    address = email or f"user{n}@example.test"
+    row = await people.new_user(
+        session,
+        KEYS,
+        email=address,
+        display_name=display_name_for(address),
         status=UserStatus.ACTIVE,
         password_hash=security.hash_password(password) if password else None,
-        mfa_secret=mfa_secret,
-        mfa_enrolled_at=FIXED_NOW if mfa_secret else None,
-        created_at=FIXED_NOW,
     )
-    session.add(row)
-    await session.flush()
+    row.mfa_secret = mfa_secret
+    row.mfa_enrolled_at = FIXED_NOW if mfa_secret else None
+    row.created_at = FIXED_NOW
+    _EMAILS[row.id] = address
     for role, institution_id in roles:
         session.add(Membership(user_id=row.id, institution_id=institution_id, role=role))
     await session.flush()
     return row
+
+
+_EMAILS: dict[uuid.UUID, str] = {}
+
+
+def display_name_for(email: str) -> str:
+    """The display name a factory user with this email has."""
+    return email.split("@")[0].title()
+
+
+def email_of(row: User) -> str:
+    """The email a factory user was made with (the row holds it sealed)."""
+    return _EMAILS[row.id]
 
 
 async def access_token(session: AsyncSession, settings: Settings, user_row: User) -> str:
@@ -133,29 +154,45 @@ async def product(
     return row
 
 
+# Fixed test keys: every test database's personal values are sealed under them.
+TEST_MASTER_KEYS = "test-1:" + base64.b64encode(bytes(range(32))).decode()
+TEST_BLIND_INDEX_KEY = base64.b64encode(bytes(range(32, 64))).decode()
+KEYS = parse_env(TEST_MASTER_KEYS, TEST_BLIND_INDEX_KEY)
+
+# The personal values every factory enterprise holds (sealed in the database).
+PERSONAL = {
+    "legal_representative_name": "Zhang Wei",
+    "legal_representative_id_number": "110101199003071234",
+    "contact_phone": "13812345678",
+    "bank_account_number": "6222020200112233445",
+}
+
+
+def contact_email(name: str) -> str:
+    """The contact email a factory enterprise of this name holds."""
+    return f"contact.{name.lower().replace(' ', '-')}@example.test"
+
+
 async def enterprise(
     session: AsyncSession, *, owner_id: uuid.UUID | None = None, name: str | None = None
 ) -> Enterprise:
+    """An enterprise whose personal values are sealed, as the service writes them."""
     n = next(_seq)
-    row = Enterprise(
-        owner_id=owner_id,
+    name = name or f"Enterprise {n}"
+    profile = EnterpriseProfile(
+        name=name,
         unified_social_credit_code=f"91330100{n:09d}X"[:18],
-        name=name or f"Enterprise {n}",
         industry="manufacturing",
         region="Zhejiang",
         founded_on=date(2015, 3, 1),
         employee_count=25,
         annual_revenue=Decimal("3200000.00"),
-        legal_representative_name="Zhang Wei",
-        legal_representative_id_number="110101199003071234",
-        contact_phone="13812345678",
-        contact_email=f"contact{n}@example.test",
-        bank_account_number="6222020200112233445",
-        created_at=FIXED_NOW,
+        contact_email=contact_email(name),
+        **PERSONAL,
     )
-    session.add(row)
-    await session.flush()
-    return row
+    return await enterprise_service.insert_enterprise(
+        session, KEYS, owner_id=owner_id, profile=profile, created_at=FIXED_NOW
+    )
 
 
 async def application(

@@ -22,6 +22,8 @@ runner = CliRunner()
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "cli.db"
     monkeypatch.setenv("LENDGRAPH_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    monkeypatch.setenv("LENDGRAPH_KEY_FILE", str(tmp_path / "keys.json"))
+    monkeypatch.setenv("LENDGRAPH_SECRET_KEY_FILE", str(tmp_path / "secret"))
     return path
 
 
@@ -151,6 +153,7 @@ def test_the_outbox_lists_mail_a_sender_would_read(database: Path, signing_key: 
             async with unit_of_work(session_factory(engine)) as session:
                 await service.register(
                     session,
+                    load_settings().keys(),
                     email="owner@example.test",
                     password="a long enough passphrase",
                     display_name="Owner",

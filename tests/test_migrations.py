@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.models import Base
-from migrations.runner import current_revision, head_revision
+from domain.db import create_engine, session_factory
+from domain.enterprises.service import id_number_index
+from domain.identity import people
+from domain.models import Base, Enterprise
+from migrations.runner import current_revision, head_revision, upgrade
+from privacy import keystore, vault
+from tests import factories as f
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -35,3 +44,63 @@ async def test_autogenerate_finds_no_difference_between_models_and_migrations(
 
 async def test_the_database_is_at_the_single_head(engine: AsyncEngine) -> None:
     assert await current_revision(engine) == head_revision()
+
+
+async def test_revision_0003_seals_personal_values_written_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a database at 0002 holding plaintext personal values
+    for name, value in f.KEYS.env_values().items():
+        monkeypatch.setenv(f"LENDGRAPH_{name.upper()}", value)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    await upgrade(engine, "0002")
+    user_id, enterprise_id = uuid.uuid4(), uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO users (id, email, display_name, status, created_at) "
+                "VALUES (:id, 'old@example.test', 'Old Timer', 'active', '2026-01-01 00:00:00')"
+            ),
+            {"id": user_id.hex},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO enterprises (id, unified_social_credit_code, name, industry, region,"
+                " founded_on, employee_count, contact_phone, legal_representative_id_number,"
+                " created_at, updated_at) VALUES (:id, '91330100000000001X', 'Old Co', 'retail',"
+                " 'Zhejiang', '2010-01-01', 3, '13900001111', '110101199003071234',"
+                " '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            ),
+            {"id": enterprise_id.hex},
+        )
+
+    # when
+    await upgrade(engine)
+
+    # then
+    async with session_factory(engine)() as session:
+        user = await people.find_by_email(session, f.KEYS, "old@example.test")
+        assert user is not None
+        assert await people.opened(session, f.KEYS, user) == {
+            "email": "old@example.test",
+            "display_name": "Old Timer",
+        }
+        found = (
+            await session.scalars(
+                select(Enterprise).where(
+                    Enterprise.legal_representative_id_bidx
+                    == id_number_index(f.KEYS, "110101199003071234")
+                )
+            )
+        ).one()
+        key = (await keystore.unwrap_many(session, f.KEYS, [found.id]))[found.id]
+    assert key is not None
+    assert found.contact_phone is not None
+    assert found.contact_phone.startswith("v1.")
+    assert (
+        vault.unseal(
+            key, found.contact_phone, table="enterprises", column="contact_phone", row_id=found.id
+        )
+        == "13900001111"
+    )
+    await engine.dispose()

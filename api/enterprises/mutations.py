@@ -53,7 +53,11 @@ class EnterpriseMutations:
         try:
             async with unit_of_work(ctx.sessions) as session:
                 row = await service.create_enterprise(
-                    session, viewer=ctx.viewer, profile=profile, request_id=ctx.request_id
+                    session,
+                    ctx.settings.keys(),
+                    viewer=ctx.viewer,
+                    profile=profile,
+                    request_id=ctx.request_id,
                 )
         except (InvalidInput, Conflict) as exc:
             return InvalidInputError(message=exc.message, code=exc.code)

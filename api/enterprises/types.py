@@ -10,6 +10,7 @@ from api.access import classified
 from api.context import Context
 from api.relay import Connection, connection, page_size
 from domain.applications import repository as applications_repo
+from domain.enterprises.models import SEALED_COLUMNS
 from domain.enterprises.models import Enterprise as EnterpriseRow
 from domain.enterprises.models import FinancialStatement as StatementRow
 from domain.pagination import page_from
@@ -78,6 +79,8 @@ class FinancialStatement:
     ],
     personal=["legal_representative_name", "contact_phone", "contact_email"],
     sensitive=["annual_revenue", "legal_representative_id_number", "bank_account_number"],
+    sealed_in="enterprises",
+    sealed=SEALED_COLUMNS,
 )
 @strawberry.type(description="A small or micro enterprise seeking financing.")
 class Enterprise(relay.Node):

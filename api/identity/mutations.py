@@ -95,6 +95,7 @@ class IdentityMutations:
             async with unit_of_work(ctx.sessions) as session:
                 email = await service.register(
                     session,
+                    ctx.settings.keys(),
                     email=input.email,
                     password=input.password,
                     display_name=input.display_name,
@@ -173,6 +174,7 @@ class IdentityMutations:
                 invitation = await service.invite_staff(
                     session,
                     ctx.authorizer,
+                    ctx.settings.keys(),
                     viewer=ctx.viewer,
                     email=input.email,
                     role=input.role,
@@ -192,6 +194,7 @@ class IdentityMutations:
             async with unit_of_work(ctx.sessions) as session:
                 outcome = await service.accept_invitation(
                     session,
+                    ctx.settings.keys(),
                     token=input.token,
                     password=input.password,
                     display_name=input.display_name,

@@ -8,8 +8,8 @@ import strawberry
 from strawberry import relay
 
 from api.access import classified
+from domain.identity.models import USER_SEALED_COLUMNS, InstitutionKind, Role, UserStatus
 from domain.identity.models import Institution as InstitutionRow
-from domain.identity.models import InstitutionKind, Role, UserStatus
 from domain.identity.models import PolicyRule as PolicyRuleRow
 from domain.identity.models import User as UserRow
 
@@ -46,6 +46,8 @@ class RoleGrant:
     public=["id"],
     personal=["email", "display_name"],
     internal=["status", "mfa_enabled", "roles", "last_login_at"],
+    sealed_in="users",
+    sealed=USER_SEALED_COLUMNS,
 )
 @strawberry.type(description="A person with an account.")
 class User(relay.Node):

@@ -8,6 +8,17 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.base import Base, IdMixin, Money, TimestampMixin, UTCDateTime, utcnow
+from domain.identity.models import SEALED_LENGTH
+
+# The enterprise columns holding sealed personal values, and the plaintext length
+# each accepts.
+SEALED_COLUMNS: dict[str, int] = {
+    "legal_representative_name": 100,
+    "legal_representative_id_number": 18,
+    "contact_phone": 20,
+    "contact_email": 254,
+    "bank_account_number": 32,
+}
 
 
 class Enterprise(IdMixin, TimestampMixin, Base):
@@ -29,11 +40,15 @@ class Enterprise(IdMixin, TimestampMixin, Base):
     founded_on: Mapped[date] = mapped_column(Date)
     employee_count: Mapped[int] = mapped_column()
     annual_revenue: Mapped[Decimal | None] = mapped_column(Money())
-    legal_representative_name: Mapped[str | None] = mapped_column(String(100))
-    legal_representative_id_number: Mapped[str | None] = mapped_column(String(18))
-    contact_phone: Mapped[str | None] = mapped_column(String(20))
-    contact_email: Mapped[str | None] = mapped_column(String(254))
-    bank_account_number: Mapped[str | None] = mapped_column(String(32))
+    # Personal values, sealed with the enterprise's data key (privacy.vault): what is
+    # stored is ciphertext bound to this table, column and row, never the value.
+    legal_representative_name: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    legal_representative_id_number: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    contact_phone: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    contact_email: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    bank_account_number: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    # Blind index of the legal representative's id number: exact lookups, no decryption.
+    legal_representative_id_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
-from domain.base import utcnow
+from domain.base import new_id, utcnow
 from domain.enterprises import repository as repo
-from domain.enterprises.models import Enterprise
+from domain.enterprises.models import SEALED_COLUMNS, Enterprise
 from domain.enterprises.uscc import is_valid_uscc
 from domain.errors import Conflict, Forbidden, InvalidInput
 from domain.identity.viewer import Viewer
+from privacy import keystore, vault
+from privacy.keys import KeyProvider
+
+ID_NUMBER_INDEX = "enterprises.legal_representative_id_number"
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _RESIDENT_ID = re.compile(r"^\d{17}[\dX]$")
@@ -70,9 +75,14 @@ def _check(profile: EnterpriseProfile, today: date) -> list[str]:
 
 
 async def create_enterprise(
-    session: AsyncSession, *, viewer: Viewer, profile: EnterpriseProfile, request_id: str | None
+    session: AsyncSession,
+    keys: KeyProvider,
+    *,
+    viewer: Viewer,
+    profile: EnterpriseProfile,
+    request_id: str | None,
 ) -> Enterprise:
-    """An SME owner registers an enterprise it owns."""
+    """An SME owner registers an enterprise it owns; personal values are sealed."""
     if viewer.user_id is None:
         raise Forbidden("only a signed-in owner can register an enterprise")
     problems = _check(profile, utcnow().date())
@@ -80,23 +90,7 @@ async def create_enterprise(
         raise InvalidInput("; ".join(problems))
     if await repo.uscc_taken(session, profile.unified_social_credit_code):
         raise Conflict("an enterprise with this unified social credit code is registered")
-    enterprise = Enterprise(
-        owner_id=viewer.user_id,
-        name=profile.name.strip(),
-        unified_social_credit_code=profile.unified_social_credit_code,
-        industry=profile.industry.strip(),
-        region=profile.region.strip(),
-        founded_on=profile.founded_on,
-        employee_count=profile.employee_count,
-        annual_revenue=profile.annual_revenue,
-        legal_representative_name=profile.legal_representative_name,
-        legal_representative_id_number=profile.legal_representative_id_number,
-        contact_phone=profile.contact_phone,
-        contact_email=profile.contact_email,
-        bank_account_number=profile.bank_account_number,
-    )
-    session.add(enterprise)
-    await session.flush()
+    enterprise = await insert_enterprise(session, keys, owner_id=viewer.user_id, profile=profile)
     record(
         session,
         action="enterprise.created",
@@ -106,3 +100,48 @@ async def create_enterprise(
         request_id=request_id,
     )
     return enterprise
+
+
+async def insert_enterprise(
+    session: AsyncSession,
+    keys: KeyProvider,
+    *,
+    owner_id: uuid.UUID | None,
+    profile: EnterpriseProfile,
+    created_at: datetime | None = None,
+) -> Enterprise:
+    """Write a checked profile: a fresh data key, personal values sealed under it."""
+    enterprise_id = new_id()
+    key = await keystore.create(session, keys, enterprise_id, "enterprise")
+    sealed = {
+        column: vault.seal(key, value, table="enterprises", column=column, row_id=enterprise_id)
+        if value
+        else None
+        for column in SEALED_COLUMNS
+        for value in [getattr(profile, column)]
+    }
+    id_number = profile.legal_representative_id_number
+    enterprise = Enterprise(
+        id=enterprise_id,
+        owner_id=owner_id,
+        created_at=created_at or utcnow(),
+        name=profile.name.strip(),
+        unified_social_credit_code=profile.unified_social_credit_code,
+        industry=profile.industry.strip(),
+        region=profile.region.strip(),
+        founded_on=profile.founded_on,
+        employee_count=profile.employee_count,
+        annual_revenue=profile.annual_revenue,
+        legal_representative_id_bidx=(
+            vault.blind_index(keys, id_number, column=ID_NUMBER_INDEX) if id_number else None
+        ),
+        **sealed,
+    )
+    session.add(enterprise)
+    await session.flush()
+    return enterprise
+
+
+def id_number_index(keys: KeyProvider, id_number: str) -> str:
+    """The blind index to find enterprises by their legal representative's id number."""
+    return vault.blind_index(keys, id_number, column=ID_NUMBER_INDEX)

@@ -11,6 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.base import Base, IdMixin, Money, StrEnum, TimestampMixin, UTCDateTime, utcnow
 
+# Room for the longest plaintext (an email, 254 characters) once sealed and encoded.
+SEALED_LENGTH = 400
+# The user columns holding sealed personal values.
+USER_SEALED_COLUMNS = ("email", "display_name")
+
 
 class InstitutionKind(enum.Enum):
     BANK = "bank"
@@ -56,8 +61,10 @@ class Institution(IdMixin, TimestampMixin, Base):
 class User(IdMixin, TimestampMixin, Base):
     __tablename__ = "users"
 
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    display_name: Mapped[str] = mapped_column(String(100))
+    # Sealed with the person's data key (privacy.vault); found by the blind index.
+    email: Mapped[str] = mapped_column(String(SEALED_LENGTH))
+    email_bidx: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(SEALED_LENGTH))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[UserStatus] = mapped_column(StrEnum(UserStatus))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

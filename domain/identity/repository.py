@@ -42,8 +42,8 @@ async def institution_codes(session: AsyncSession) -> Sequence[str]:
     return (await session.scalars(select(Institution.code))).all()
 
 
-async def user_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(User.email == email))
+async def user_by_email_index(session: AsyncSession, email_bidx: str) -> User | None:
+    return await session.scalar(select(User).where(User.email_bidx == email_bidx))
 
 
 async def memberships_of(

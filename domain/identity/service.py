@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit.service import record
 from domain.base import utcnow
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from domain.identity import people, security
 from domain.identity import repository as repo
-from domain.identity import security
 from domain.identity.authorization import (
     SCOPES,
     Authorizer,
@@ -42,6 +42,7 @@ from domain.identity.models import (
 )
 from domain.identity.viewer import STAFF_ROLES, Viewer
 from domain.settings import Settings
+from privacy.keys import KeyProvider
 
 CONFIRMATION_TTL = timedelta(hours=24)
 INVITATION_TTL = timedelta(days=7)
@@ -136,6 +137,7 @@ async def _one_time_token(
 
 async def register(
     session: AsyncSession,
+    keys: KeyProvider,
     *,
     email: str,
     password: str,
@@ -150,7 +152,7 @@ async def register(
     display_name = display_name.strip()
     if not 1 <= len(display_name) <= 100:
         raise InvalidInput("the display name needs 1 to 100 characters")
-    existing = await repo.user_by_email(session, email)
+    existing = await people.find_by_email(session, keys, email)
     if existing is not None:
         _mail(
             session,
@@ -159,14 +161,14 @@ async def register(
             body="An account already exists for this address. Sign in, or ignore this mail.",
         )
         return email
-    user = User(
+    user = await people.new_user(
+        session,
+        keys,
         email=email,
         display_name=display_name,
-        password_hash=security.hash_password(password),
         status=UserStatus.PENDING,
+        password_hash=security.hash_password(password),
     )
-    session.add(user)
-    await session.flush()
     session.add(Membership(user_id=user.id, institution_id=None, role=Role.SME_OWNER))
     token = await _one_time_token(
         session, user=user, purpose=TokenPurpose.CONFIRM_ACCOUNT, ttl=CONFIRMATION_TTL, now=now
@@ -231,8 +233,9 @@ def _lock_for(failures: int, threshold: int) -> timedelta | None:
     return lock
 
 
-def _throttle_keys(email: str, origin: Origin) -> list[str]:
-    keys = [f"account:{email}"]
+def _throttle_keys(email_bidx: str, origin: Origin) -> list[str]:
+    # The account is named by the email's blind index: no address at rest in plaintext.
+    keys = [f"account:{email_bidx}"]
     if origin.address:
         keys.append(f"address:{origin.address}")
     return keys
@@ -255,7 +258,6 @@ async def _fail(
     *,
     now: datetime,
     origin: Origin,
-    email: str,
     user: User | None,
     reason: str,
 ) -> None:
@@ -269,7 +271,8 @@ async def _fail(
         session,
         action="login.failed",
         entity_type="user",
-        entity_id=user.id if user else security.digest(email)[:32],
+        # An unknown account is named by its throttle key (the email's blind index).
+        entity_id=user.id if user else keys[0].removeprefix("account:")[:32],
         request_id=origin.request_id,
         reason=reason,
         address=origin.address,
@@ -338,15 +341,15 @@ async def login(
 ) -> LoginOutcome:
     now = now or utcnow()
     email = email.strip().lower()
-    keys = _throttle_keys(email, origin)
+    keys = _throttle_keys(people.email_index(settings.keys(), email), origin)
     throttled = await _throttled(session, keys, now)
     if throttled is not None:
         return throttled
-    user = await repo.user_by_email(session, email)
+    user = await people.find_by_email(session, settings.keys(), email)
     ok = security.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or user.status is not UserStatus.ACTIVE:
         reason = "unknown" if user is None else ("password" if not ok else user.status.value)
-        await _fail(session, keys, now=now, origin=origin, email=email, user=user, reason=reason)
+        await _fail(session, keys, now=now, origin=origin, user=user, reason=reason)
         return Refused("the email or the password is wrong, or the account is not active")
     if await _is_staff(session, user):
         enrolling = user.mfa_enrolled_at is None
@@ -383,7 +386,7 @@ async def verify_mfa(
     user = await session.get(User, uuid.UUID(claims.subject))
     if user is None or user.status is not UserStatus.ACTIVE or user.mfa_secret is None:
         return Refused("the sign-in has expired; start again")
-    keys = _throttle_keys(user.email, origin)
+    keys = _throttle_keys(user.email_bidx, origin)
     throttled = await _throttled(session, keys, now)
     if throttled is not None:
         return throttled
@@ -402,9 +405,7 @@ async def verify_mfa(
                 accepted = True
                 break
     if not accepted:
-        await _fail(
-            session, keys, now=now, origin=origin, email=user.email, user=user, reason="mfa"
-        )
+        await _fail(session, keys, now=now, origin=origin, user=user, reason="mfa")
         return Refused("the code is wrong or was already used")
     codes: list[str] = []
     if enrolling:
@@ -587,6 +588,7 @@ class Invitation:
 async def invite_staff(
     session: AsyncSession,
     authorizer: Authorizer,
+    keys: KeyProvider,
     *,
     viewer: Viewer,
     email: str,
@@ -604,11 +606,15 @@ async def invite_staff(
     code = await _authorised_in(
         session, authorizer, viewer, institution_id=institution_id, operation="Mutation.inviteStaff"
     )
-    user = await repo.user_by_email(session, email)
+    user = await people.find_by_email(session, keys, email)
     if user is None:
-        user = User(email=email, display_name=email.split("@")[0], status=UserStatus.PENDING)
-        session.add(user)
-        await session.flush()
+        user = await people.new_user(
+            session,
+            keys,
+            email=email,
+            display_name=email.split("@")[0],
+            status=UserStatus.PENDING,
+        )
     token = await _one_time_token(
         session,
         user=user,
@@ -639,6 +645,7 @@ async def invite_staff(
 
 async def accept_invitation(
     session: AsyncSession,
+    keys: KeyProvider,
     *,
     token: str,
     password: str,
@@ -653,12 +660,13 @@ async def accept_invitation(
     user = await session.get(User, row.user_id)
     assert user is not None
     if user.password_hash is None:
-        security.check_password_policy(password, email=user.email)
+        own = await people.opened(session, keys, user)
+        security.check_password_policy(password, email=own.get("email", ""))
         user.password_hash = security.hash_password(password)
     elif not security.verify_password(user.password_hash, password):
         return Refused("give the password of your existing account to accept")
-    if display_name:
-        user.display_name = display_name.strip()[:100]
+    if display_name and display_name.strip():
+        await people.set_display_name(session, keys, user, display_name.strip()[:100])
     user.status = UserStatus.ACTIVE
     held = {(r, i) for r, i, _ in await repo.memberships_of(session, user.id)}
     if (row.role, row.institution_id) not in held:
@@ -780,6 +788,7 @@ async def client_credentials(
 
 async def create_user(
     session: AsyncSession,
+    keys: KeyProvider,
     *,
     email: str,
     password: str,
@@ -805,12 +814,15 @@ async def create_user(
         institution_id = institution.id
     elif institution_code is not None:
         raise InvalidInput(f"{role.value} is a platform role: leave out --institution")
-    user = await repo.user_by_email(session, email)
+    user = await people.find_by_email(session, keys, email)
     if user is None:
-        user = User(
-            email=email, display_name=display_name or email.split("@")[0], status=UserStatus.ACTIVE
+        user = await people.new_user(
+            session,
+            keys,
+            email=email,
+            display_name=display_name or email.split("@")[0],
+            status=UserStatus.ACTIVE,
         )
-        session.add(user)
     user.password_hash = security.hash_password(password)
     user.status = UserStatus.ACTIVE
     await session.flush()
@@ -840,7 +852,7 @@ async def operator_token(
 ) -> str:
     """A short-lived access token for an existing active user, in a session of its own."""
     now = now or utcnow()
-    user = await repo.user_by_email(session, _normalise_email(email))
+    user = await people.find_by_email(session, settings.keys(), _normalise_email(email))
     if user is None or user.status is not UserStatus.ACTIVE:
         raise NotFound("no active user with that email")
     auth = AuthSession(user_id=user.id, client_address="cli")

@@ -266,7 +266,7 @@ def _enterprise_truth(row: Enterprise) -> dict[str, Any]:
         "legalRepresentativeName": "Zhang Wei",
         "legalRepresentativeIdNumber": "110101199003071234",
         "contactPhone": "13812345678",
-        "contactEmail": row.contact_email,
+        "contactEmail": f.contact_email(row.name),
         "bankAccountNumber": "6222020200112233445",
         "financialStatements": [],
         "applications": {"__typename": "ApplicationConnection"},
@@ -331,8 +331,8 @@ def _assessment_truth(row: RiskAssessment) -> dict[str, Any]:
 def _user_truth(row: User) -> dict[str, Any]:
     return {
         "id": _gid("User", row.id),
-        "email": row.email,
-        "displayName": row.display_name,
+        "email": f.email_of(row),
+        "displayName": f.display_name_for(f.email_of(row)),
         "status": "ACTIVE",
         "mfaEnabled": False,
         "lastLoginAt": None,

@@ -9,15 +9,16 @@ from domain.identity import service
 from domain.settings import load_settings
 from seed import seed_population
 from seed.demo import demo_logins
+from tests import factories as f
 
 
 async def test_every_demo_login_signs_in(sessions: async_sessionmaker[AsyncSession]) -> None:
     # given
-    await seed_population(sessions, enterprises=20, seed=5)
-    settings = load_settings(secret_key="demo-test-key-" + "d" * 32)
+    await seed_population(sessions, enterprises=20, seed=5, keys=f.KEYS)
+    settings = load_settings(secret_key="demo-test-key-" + "d" * 32, **f.KEYS.env_values())
 
     # when
-    logins = await demo_logins(sessions)
+    logins = await demo_logins(sessions, f.KEYS)
     outcomes = []
     async with sessions() as session, session.begin():
         for login in logins:

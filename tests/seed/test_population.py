@@ -9,7 +9,11 @@ from typing import Any
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from domain.enterprises.models import SEALED_COLUMNS
+from domain.enterprises.service import id_number_index
 from domain.enterprises.uscc import is_valid_uscc
+from domain.identity.models import USER_SEALED_COLUMNS
+from domain.identity.people import email_index
 from domain.lending.delinquency import bucket_for
 from domain.models import (
     Application,
@@ -30,11 +34,13 @@ from domain.models import (
     RiskAssessment,
     User,
 )
+from privacy import keystore, vault
 from seed import SeedSummary, database_is_empty, seed_population
 from seed.catalog import institution_count
 from seed.credit import credit_logit, ratios_of
 from seed.people import resident_id_check_character
 from seed.reference import INDUSTRIES
+from tests import factories as f
 from tests.conftest import POLICY_TABLES, truncate_all
 
 SEED = 20261101
@@ -46,7 +52,9 @@ INDUSTRY_RISK = {industry.code: industry.risk for industry in INDUSTRIES}
 async def seeded(
     sessions: async_sessionmaker[AsyncSession], *, enterprises: int = SMALL, seed: int = SEED
 ) -> SeedSummary:
-    return await seed_population(sessions, enterprises=enterprises, seed=seed, as_of=AS_OF)
+    return await seed_population(
+        sessions, enterprises=enterprises, seed=seed, as_of=AS_OF, keys=f.KEYS
+    )
 
 
 async def all_rows(sessions: async_sessionmaker[AsyncSession], model: Any) -> list[Any]:
@@ -54,15 +62,42 @@ async def all_rows(sessions: async_sessionmaker[AsyncSession], model: Any) -> li
         return list((await session.scalars(select(model).order_by(model.id))).all())
 
 
+async def opened(
+    sessions: async_sessionmaker[AsyncSession], enterprises: list[Enterprise]
+) -> dict[Any, dict[str, str | None]]:
+    """Each enterprise's sealed values, opened with its data key."""
+    async with sessions() as session:
+        keys = await keystore.unwrap_many(session, f.KEYS, [e.id for e in enterprises])
+    found: dict[Any, dict[str, str | None]] = {}
+    for e in enterprises:
+        key = keys[e.id]
+        assert key is not None
+        found[e.id] = {
+            column: vault.unseal(key, sealed, table="enterprises", column=column, row_id=e.id)
+            if (sealed := getattr(e, column))
+            else None
+            for column in SEALED_COLUMNS
+        }
+    return found
+
+
 async def digest(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """Every seeded row; sealed values as opened (their ciphertext is random by design)."""
     hasher = hashlib.sha256()
     async with sessions() as session:
         for table in Base.metadata.sorted_tables:
             assert isinstance(table, Table)
-            if table.name in POLICY_TABLES:  # installed by the migration, not the seed
+            if table.name in (*POLICY_TABLES, "data_keys"):  # not the seed's, or random keys
                 continue
-            for row in await session.execute(select(table).order_by(*table.primary_key.columns)):
+            sealed = {"enterprises": SEALED_COLUMNS, "users": USER_SEALED_COLUMNS}.get(
+                table.name, ()
+            )
+            columns = [c for c in table.columns if c.name not in sealed]
+            stmt = select(*columns).order_by(*table.primary_key.columns)
+            for row in await session.execute(stmt):
                 hasher.update(repr(tuple(row)).encode())
+    plain = await opened(sessions, await all_rows(sessions, Enterprise))
+    hasher.update(repr(sorted((str(k), sorted(v.items())) for k, v in plain.items())).encode())
     return hasher.hexdigest()
 
 
@@ -119,21 +154,21 @@ async def test_the_population_covers_every_status_and_type(
     assert summary.applications == len(applications)
     assert summary.total > summary.enterprises * 10
     async with sessions() as session:
-        emails = set(await session.scalars(select(User.email)))
-        owners_without_membership = await session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.email.like("owner%"))
-            .where(~User.id.in_(select(Membership.user_id)))
+        indexes = set(await session.scalars(select(User.email_bidx)))
+        users_without_membership = await session.scalar(
+            select(func.count()).select_from(User).where(~User.id.in_(select(Membership.user_id)))
         )
     assert {
-        "admin@demo.lendgraph.test",
-        "privacy@demo.lendgraph.test",
-        "officer1.bk001@demo.lendgraph.test",
-        "risk.bk001@demo.lendgraph.test",
-        "owner0001@demo.lendgraph.test",
-    } <= emails
-    assert owners_without_membership == 0
+        email_index(f.KEYS, address)
+        for address in (
+            "admin@demo.lendgraph.test",
+            "privacy@demo.lendgraph.test",
+            "officer1.bk001@demo.lendgraph.test",
+            "risk.bk001@demo.lendgraph.test",
+            "owner0001@demo.lendgraph.test",
+        )
+    } <= indexes
+    assert users_without_membership == 0
 
 
 async def test_enterprises_have_valid_identities_and_balanced_accounts(
@@ -145,11 +180,14 @@ async def test_enterprises_have_valid_identities_and_balanced_accounts(
     # then
     enterprises = await all_rows(sessions, Enterprise)
     statements = await all_rows(sessions, FinancialStatement)
+    plain = await opened(sessions, enterprises)
     codes = [e.unified_social_credit_code for e in enterprises]
     assert all(is_valid_uscc(code) for code in codes)
     assert len(set(codes)) == len(codes)
     for e in enterprises:
-        number = e.legal_representative_id_number
+        number = plain[e.id]["legal_representative_id_number"]
+        assert number is not None
+        assert e.legal_representative_id_bidx == id_number_index(f.KEYS, number)
         assert number[17] == resident_id_check_character(number[:17])
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
         assert (AS_OF - born).days >= 18 * 366

@@ -1,0 +1,91 @@
+"""People's personal values: sealed under each person's own data key, found by blind index."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.base import new_id
+from domain.identity import repository as repo
+from domain.identity.models import USER_SEALED_COLUMNS, User, UserStatus
+from privacy import keystore, vault
+from privacy.keys import KeyProvider
+
+EMAIL_INDEX = "users.email"
+
+
+def email_index(keys: KeyProvider, email: str) -> str:
+    return vault.blind_index(keys, email.strip().lower(), column=EMAIL_INDEX)
+
+
+async def find_by_email(session: AsyncSession, keys: KeyProvider, email: str) -> User | None:
+    return await repo.user_by_email_index(session, email_index(keys, email))
+
+
+async def new_user(
+    session: AsyncSession,
+    keys: KeyProvider,
+    *,
+    email: str,
+    display_name: str,
+    status: UserStatus,
+    password_hash: str | None = None,
+) -> User:
+    user_id = new_id()
+    key = await keystore.create(session, keys, user_id, "user")
+    user = User(
+        id=user_id,
+        email=vault.seal(key, email, table="users", column="email", row_id=user_id),
+        email_bidx=email_index(keys, email),
+        display_name=vault.seal(
+            key, display_name, table="users", column="display_name", row_id=user_id
+        ),
+        status=status,
+        password_hash=password_hash,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def set_display_name(
+    session: AsyncSession, keys: KeyProvider, user: User, display_name: str
+) -> None:
+    key = (await keystore.unwrap_many(session, keys, [user.id]))[user.id]
+    if key is not None:
+        user.display_name = vault.seal(
+            key, display_name, table="users", column="display_name", row_id=user.id
+        )
+
+
+async def opened(session: AsyncSession, keys: KeyProvider, user: User) -> dict[str, str]:
+    """The person's own values, for the rules that need them (mail, password policy)."""
+    key = (await keystore.unwrap_many(session, keys, [user.id]))[user.id]
+    if key is None:
+        return {}
+    return {
+        column: vault.unseal(
+            key, getattr(user, column), table="users", column=column, row_id=user.id
+        )
+        for column in USER_SEALED_COLUMNS
+    }
+
+
+def seal_rows(keys: KeyProvider, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Bulk writes (the seed): seal each user row in place; the data key rows to insert."""
+    key_rows, plain = keystore.new_key_rows(
+        keys, [(row["id"], "user") for row in rows if isinstance(row["id"], uuid.UUID)]
+    )
+    for row in rows:
+        row_id = row["id"]
+        assert isinstance(row_id, uuid.UUID)
+        email, name = str(row["email"]), str(row["display_name"])
+        row["email_bidx"] = email_index(keys, email)
+        row["email"] = vault.seal(
+            plain[row_id], email, table="users", column="email", row_id=row_id
+        )
+        row["display_name"] = vault.seal(
+            plain[row_id], name, table="users", column="display_name", row_id=row_id
+        )
+    return key_rows

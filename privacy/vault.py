@@ -1,0 +1,99 @@
+"""Envelope encryption of personal values, and blind indexes to find them.
+
+Threat model and choices:
+- Each subject (an enterprise, a person) has its own 256-bit data key. Values are
+  sealed with AES-256-GCM under it; erasing the subject destroys the key, which
+  makes every copy of its values unreadable (crypto-shredding).
+- Data keys are stored wrapped (AES-256-GCM) by a master key named by its key id;
+  the wrap is bound to the subject id, so a wrapped key moved to another subject
+  does not unwrap.
+- A sealed value is bound to its table, column and row by the associated data, so a
+  ciphertext copied into another row or column does not open.
+- Sealed values carry a version prefix (``v1.``) so the format can change.
+- Blind indexes are HMAC-SHA256 under a separate key over a normalised value, per
+  column, for exact lookups without decrypting; they reveal equality, nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import uuid
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from privacy.keys import KeyProvider
+
+VERSION = "v1"
+NONCE_BYTES = 12
+
+
+class SealBroken(Exception):
+    """The value does not open: wrong key, wrong row, tampered, or shredded."""
+
+
+def _aad(table: str, column: str, row_id: uuid.UUID) -> bytes:
+    return f"{VERSION}|{table}|{column}|{row_id}".encode()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def new_data_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+def seal(key: bytes, value: str, *, table: str, column: str, row_id: uuid.UUID) -> str:
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(key).encrypt(nonce, value.encode(), _aad(table, column, row_id))
+    return f"{VERSION}.{_b64(nonce + sealed)}"
+
+
+def unseal(key: bytes, token: str, *, table: str, column: str, row_id: uuid.UUID) -> str:
+    version, _, body = token.partition(".")
+    if version != VERSION or not body:
+        raise SealBroken("not a sealed value")
+    try:
+        raw = _unb64(body)
+        plain = AESGCM(key).decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(table, column, row_id)
+        )
+    except (InvalidTag, ValueError) as exc:
+        raise SealBroken("the value does not open") from exc
+    return plain.decode()
+
+
+def wrap(keys: KeyProvider, data_key: bytes, *, subject_id: uuid.UUID) -> tuple[str, str]:
+    """(key id, wrapped key) under the current master key."""
+    kid = keys.current_kid
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(keys.master_key(kid)).encrypt(nonce, data_key, b"dek|" + subject_id.bytes)
+    return kid, _b64(nonce + sealed)
+
+
+def unwrap(keys: KeyProvider, kid: str, wrapped: str, *, subject_id: uuid.UUID) -> bytes:
+    raw = _unb64(wrapped)
+    try:
+        return AESGCM(keys.master_key(kid)).decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], b"dek|" + subject_id.bytes
+        )
+    except InvalidTag as exc:
+        raise SealBroken("the data key does not unwrap") from exc
+
+
+def normalise(value: str) -> str:
+    return "".join(value.split()).upper()
+
+
+def blind_index(keys: KeyProvider, value: str, *, column: str) -> str:
+    """Equal values give equal indexes per column; nothing else can be read from it."""
+    message = f"{column}|{normalise(value)}".encode()
+    return hmac.new(keys.blind_index_key, message, hashlib.sha256).hexdigest()
