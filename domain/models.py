@@ -25,7 +25,13 @@ from domain.identity.models import (
 from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
 from domain.products.models import Product, ProductStatus, ProductType, RepaymentMethod
 from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert, RiskAssessment
-from privacy.models import AccessLogEntry, DataKey
+from privacy.models import (
+    AccessLogEntry,
+    BreakGlassGrant,
+    ConsentRecord,
+    DataKey,
+    MaskingPolicy,
+)
 
 __all__ = [
     "AccessLogEntry",
@@ -36,6 +42,8 @@ __all__ = [
     "AuditEntry",
     "AuthSession",
     "Base",
+    "BreakGlassGrant",
+    "ConsentRecord",
     "DataKey",
     "Decision",
     "DecisionOutcome",
@@ -48,6 +56,7 @@ __all__ = [
     "Loan",
     "LoanStatus",
     "LoginThrottle",
+    "MaskingPolicy",
     "Membership",
     "OneTimeToken",
     "OutboxMessage",

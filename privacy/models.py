@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.base import Base, UTCDateTime, new_id, utcnow
@@ -44,3 +45,79 @@ class AccessLogEntry(Base):
     object: Mapped[str] = mapped_column(String(100))
     purpose: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ConsentRecord(Base):
+    """One grant or withdrawal of consent. Append-only, and chained per subject.
+
+    ``hash`` covers the record's content and ``previous_hash`` (the subject's record
+    before it), so an edited, removed or reordered record breaks the chain; the
+    unique (subject, previous) pair makes a fork (two records claiming the same
+    predecessor) impossible.
+    """
+
+    __tablename__ = "consent_records"
+    __table_args__ = (
+        UniqueConstraint("subject_id", "previous_hash"),
+        Index(None, "subject_id", "purpose", "recipient_institution_id", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    subject_id: Mapped[uuid.UUID] = mapped_column()
+    purpose: Mapped[str] = mapped_column(String(32))
+    # NULL: every institution (e.g. marketing by the platform itself).
+    recipient_institution_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("institutions.id", ondelete="RESTRICT")
+    )
+    action: Mapped[str] = mapped_column(String(8))  # grant | withdraw
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Evidence: who recorded it, through which channel, agreeing to which text.
+    actor_id: Mapped[uuid.UUID | None] = mapped_column()
+    channel: Mapped[str] = mapped_column(String(16))
+    text_version: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    previous_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class MaskingPolicy(Base):
+    """How a personal field is shown to a role for a purpose. Versioned, never edited.
+
+    ``status``: pending (a widening waits for a second privacy officer), active,
+    superseded (a later version took its place), rejected, or rolled_back.
+    """
+
+    __tablename__ = "masking_policies"
+    __table_args__ = (
+        UniqueConstraint("object", "role", "purpose", "version"),
+        Index(None, "status", "object"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    object: Mapped[str] = mapped_column(String(100))  # Type.field
+    role: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(32))  # a purpose, or * for any
+    strategy: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class BreakGlassGrant(Base):
+    """An emergency reveal: who, of whose data, why, until when, and who reviewed it."""
+
+    __tablename__ = "break_glass_grants"
+    __table_args__ = (Index(None, "viewer_id", "subject_id", "expires_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    viewer_id: Mapped[uuid.UUID] = mapped_column()
+    subject_id: Mapped[uuid.UUID] = mapped_column()
+    reason: Mapped[str] = mapped_column(String(500))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[uuid.UUID | None] = mapped_column()
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -56,12 +56,17 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
             await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             await conn.execute(text("CREATE SCHEMA public"))
     await upgrade(eng)
+    async with eng.connect() as conn:
+        _MIGRATED["policy_version"] = int(
+            await conn.scalar(select(PolicyVersion.version).where(PolicyVersion.id == 1)) or 0
+        )
     yield eng
     await eng.dispose()
 
 
 # Reference data the migrations install: kept, and put back if a test changed it.
 POLICY_TABLES = ("authz_rules", "authz_version")
+_MIGRATED: dict[str, int] = {}
 
 
 async def truncate_all(eng: AsyncEngine) -> None:
@@ -76,13 +81,16 @@ async def truncate_all(eng: AsyncEngine) -> None:
 
 
 async def restore_default_policy(eng: AsyncEngine) -> None:
-    """Back to the policy a fresh migration installs, at version 1, if a test moved it."""
+    """Back to the policy a fresh migration installs, at its version, if a test moved it."""
+    baseline = _MIGRATED["policy_version"]
     async with session_factory(eng)() as session, session.begin():
         version = await session.scalar(select(PolicyVersion.version).where(PolicyVersion.id == 1))
-        if version == 1:
+        if version == baseline:
             return
         await install_policy(session, DEFAULT_POLICY_PATH.read_text(), detail={"restored": "tests"})
-        await session.execute(update(PolicyVersion).where(PolicyVersion.id == 1).values(version=1))
+        await session.execute(
+            update(PolicyVersion).where(PolicyVersion.id == 1).values(version=baseline)
+        )
 
 
 @pytest.fixture
