@@ -115,3 +115,9 @@ async def rotate(
             progress(done, total)
         if moved == 0:
             return done
+
+
+async def usage(session: AsyncSession) -> dict[str, int]:
+    """Live (not shredded) data keys per master key id."""
+    stmt = select(DataKey.kid, func.count()).where(DataKey.kid.is_not(None)).group_by(DataKey.kid)
+    return {str(kid): int(n) for kid, n in (await session.execute(stmt)).all()}

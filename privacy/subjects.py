@@ -1,0 +1,475 @@
+"""Data-subject requests: a copy of everything held about an enterprise, and its erasure.
+
+Export: every row that is about the enterprise, sealed values opened with its data
+key, as one JSON-ready document. Nothing is left out to spare a query; what the
+lender keeps after an erasure is exported too (with the personal values gone).
+
+Erasure is crypto-shredding. The enterprise's data key is destroyed, its sealed
+columns and the blind index of its legal representative's id number are set to
+NULL (the ciphertext is useless without the key, but it is not kept either), and
+an audit entry records who erased it and why. What the lender must keep by law
+(applications, decisions, loans, schedules, repayments, statements, assessments:
+amounts and dates, no personal values) stays. An enterprise with an ACTIVE loan is
+not erased: the lender must keep the contract and its contact details until the
+loan is closed (legal retention). The owner's user account is a subject of its own
+and is not touched here.
+
+Backups, honestly: a database backup taken before the erasure still holds the
+subject's data key, wrapped under the master key that was current then, and the
+ciphertext. Anyone holding that backup *and* that master key can still open the
+values. The erasure becomes complete for backups only once every data key has been
+rewrapped under a new master key (``lendgraph keys rotate``) and the old master key
+is retired (removed from every configuration and key store): from then on no
+backup's wrapped keys unwrap. Until that retirement, the erasure holds for the live
+database (and for backups taken after it) only. Backups taken after the erasure
+hold no key for the subject at all.
+
+Copies that left the database (an export already handed over, a value a viewer
+wrote down) are beyond any erasure; the access log says who saw what, and when.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.applications.models import Application, Decision
+from domain.audit.models import AuditEntry
+from domain.base import new_id, utcnow
+from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.identity.viewer import Viewer
+from domain.lending.models import Installment, Loan, LoanStatus, Repayment
+from domain.pagination import Keyset, Page, page_from
+from domain.risk.models import RiskAlert, RiskAssessment
+from privacy import keystore, vault
+from privacy.keys import KeyProvider
+from privacy.models import AccessLogEntry, ConsentRecord, DataKey
+
+TABLE = "enterprises"
+BLIND_INDEX_COLUMN = "legal_representative_id_bidx"
+EXPORT_OBJECT = "Enterprise.*"
+EXPORT_PURPOSE = "data_subject_request"
+MIN_REASON = 10
+
+NEWEST = Keyset("newest", (AccessLogEntry.id,), descending=True)
+
+
+class ErasureRefused(Conflict):
+    """The lender must keep the subject's data for now (an active loan)."""
+
+    code = "ERASURE_REFUSED"
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReceipt:
+    id: uuid.UUID  # the audit entry's
+    subject_id: uuid.UUID
+    erased_at: datetime
+    removed: tuple[str, ...]
+    kept: Mapping[str, int] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------- export
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _json(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return _json(value.value)
+    if isinstance(value, Mapping):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, Iterable):
+        return [_json(v) for v in value]
+    raise TypeError(f"cannot export a {type(value).__name__}")
+
+
+def _row(obj: Any, **opened: Any) -> dict[str, Any]:
+    """Every mapped column of ``obj``, camelCased; ``opened`` replaces sealed ones."""
+    out: dict[str, Any] = {}
+    for attr in sa_inspect(type(obj)).column_attrs:
+        value = opened[attr.key] if attr.key in opened else getattr(obj, attr.key)
+        out[_camel(attr.key)] = _json(value)
+    return out
+
+
+def _open(row: Enterprise, key: bytes | None) -> dict[str, str | None]:
+    opened: dict[str, str | None] = {}
+    for column in SEALED_COLUMNS:
+        sealed = getattr(row, column)
+        opened[column] = (
+            vault.unseal(key, sealed, table=TABLE, column=column, row_id=row.id)
+            if key is not None and sealed is not None
+            else None
+        )
+    return opened
+
+
+def _key_state(row: DataKey | None) -> str:
+    if row is None:
+        return "absent"
+    if row.shredded_at is not None:
+        return f"shredded at {row.shredded_at.isoformat()}"
+    return "active"
+
+
+async def _all(session: AsyncSession, stmt: Select[Any]) -> list[Any]:
+    return list((await session.scalars(stmt)).all())
+
+
+async def _enterprise(
+    session: AsyncSession, subject_id: uuid.UUID, *, lock: bool = False
+) -> Enterprise:
+    stmt = select(Enterprise).where(Enterprise.id == subject_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = await session.scalar(stmt)
+    if row is None:
+        raise NotFound(f"no enterprise with id {subject_id}")
+    return row
+
+
+async def export_subject(
+    session: AsyncSession, keys: KeyProvider, *, subject_id: uuid.UUID
+) -> dict[str, Any]:
+    """Everything held about an enterprise, decrypted and JSON-ready.
+
+    Decimals are strings, timestamps and dates ISO 8601, keys camelCase. Sealed values
+    are null once the data key is shredded. A fixed number of queries, whatever the size.
+    """
+    enterprise = await _enterprise(session, subject_id)
+    key_row = await session.get(DataKey, subject_id)
+    key = (await keystore.unwrap_many(session, keys, [subject_id]))[subject_id]
+
+    statements = await _all(
+        session,
+        select(FinancialStatement)
+        .where(FinancialStatement.enterprise_id == subject_id)
+        .order_by(FinancialStatement.fiscal_year),
+    )
+    applications = await _all(
+        session,
+        select(Application).where(Application.enterprise_id == subject_id).order_by(Application.id),
+    )
+    decisions = await _all(
+        session,
+        select(Decision)
+        .join(Application, Application.id == Decision.application_id)
+        .where(Application.enterprise_id == subject_id)
+        .order_by(Decision.created_at, Decision.id),
+    )
+    assessments = await _all(
+        session,
+        select(RiskAssessment)
+        .where(RiskAssessment.enterprise_id == subject_id)
+        .order_by(RiskAssessment.assessed_at, RiskAssessment.id),
+    )
+    loans = await _all(
+        session, select(Loan).where(Loan.enterprise_id == subject_id).order_by(Loan.id)
+    )
+    installments = await _all(
+        session,
+        select(Installment)
+        .join(Loan, Loan.id == Installment.loan_id)
+        .where(Loan.enterprise_id == subject_id)
+        .order_by(Installment.loan_id, Installment.sequence),
+    )
+    repayments = await _all(
+        session,
+        select(Repayment)
+        .join(Loan, Loan.id == Repayment.loan_id)
+        .where(Loan.enterprise_id == subject_id)
+        .order_by(Repayment.paid_on, Repayment.id),
+    )
+    alerts = await _all(
+        session,
+        select(RiskAlert).where(RiskAlert.enterprise_id == subject_id).order_by(RiskAlert.id),
+    )
+    consents = await _all(
+        session,
+        select(ConsentRecord)
+        .where(ConsentRecord.subject_id == subject_id)
+        .order_by(ConsentRecord.recorded_at, ConsentRecord.id),
+    )
+    accesses = await _all(
+        session,
+        select(AccessLogEntry)
+        .where(AccessLogEntry.subject_id == subject_id)
+        .order_by(AccessLogEntry.id),
+    )
+
+    decisions_of: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    for decision in decisions:
+        decisions_of[decision.application_id].append(_row(decision))
+    assessments_of: dict[uuid.UUID | None, list[dict[str, Any]]] = defaultdict(list)
+    for assessment in assessments:
+        assessments_of[assessment.application_id].append(_row(assessment))
+    schedule_of: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    for installment in installments:
+        schedule_of[installment.loan_id].append(_row(installment))
+    repayments_of: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    for repayment in repayments:
+        repayments_of[repayment.loan_id].append(_row(repayment))
+
+    return {
+        "subjectId": str(subject_id),
+        "subjectType": "enterprise",
+        "exportedAt": utcnow().isoformat(),
+        "dataKey": _key_state(key_row),
+        "profile": _row(enterprise, **_open(enterprise, key)),
+        "financialStatements": [_row(s) for s in statements],
+        "applications": [
+            {
+                **_row(a),
+                "decisions": decisions_of[a.id],
+                "riskAssessments": assessments_of[a.id],
+            }
+            for a in applications
+        ],
+        # Assessments of the enterprise itself, outside any application.
+        "riskAssessments": assessments_of[None],
+        "loans": [
+            {**_row(loan), "schedule": schedule_of[loan.id], "repayments": repayments_of[loan.id]}
+            for loan in loans
+        ],
+        "riskAlerts": [_row(a) for a in alerts],
+        "consents": [_row(c) for c in consents],
+        "accessLog": [_row(e) for e in accesses],
+    }
+
+
+def record_export(
+    session: AsyncSession,
+    *,
+    viewer: Viewer,
+    subject_id: uuid.UUID,
+    request_id: str | None,
+    at: datetime | None = None,
+) -> None:
+    """An export reveals every personal value at once: one access-log row, one audit entry."""
+    at = at or utcnow()
+    session.add(
+        AccessLogEntry(
+            id=new_id(),
+            at=at,
+            viewer_id=viewer.user_id or viewer.service_account_id,
+            viewer_kind="service" if viewer.service_account_id else "user",
+            institution_codes=",".join(sorted(viewer.institution_codes.values())),
+            subject_id=subject_id,
+            object=EXPORT_OBJECT,
+            purpose=EXPORT_PURPOSE,
+            request_id=request_id,
+        )
+    )
+    session.add(
+        AuditEntry(
+            at=at,
+            actor_id=viewer.user_id or viewer.service_account_id,
+            action="subject.exported",
+            entity_type="enterprise",
+            entity_id=str(subject_id),
+            detail={},
+            request_id=request_id,
+        )
+    )
+
+
+# ------------------------------------------------------------------------ erasure
+
+
+def _kept_counts_statements(subject_id: uuid.UUID) -> list[tuple[str, Select[Any]]]:
+    """What the lender keeps about the subject, per table: the receipt's counts."""
+    return [
+        ("enterprises", select(func.count(Enterprise.id)).where(Enterprise.id == subject_id)),
+        (
+            "financial_statements",
+            select(func.count(FinancialStatement.id)).where(
+                FinancialStatement.enterprise_id == subject_id
+            ),
+        ),
+        (
+            "applications",
+            select(func.count(Application.id)).where(Application.enterprise_id == subject_id),
+        ),
+        (
+            "decisions",
+            select(func.count(Decision.id))
+            .join(Application, Application.id == Decision.application_id)
+            .where(Application.enterprise_id == subject_id),
+        ),
+        (
+            "risk_assessments",
+            select(func.count(RiskAssessment.id)).where(RiskAssessment.enterprise_id == subject_id),
+        ),
+        ("loans", select(func.count(Loan.id)).where(Loan.enterprise_id == subject_id)),
+        (
+            "schedule_installments",
+            select(func.count(Installment.id))
+            .join(Loan, Loan.id == Installment.loan_id)
+            .where(Loan.enterprise_id == subject_id),
+        ),
+        (
+            "repayments",
+            select(func.count(Repayment.id))
+            .join(Loan, Loan.id == Repayment.loan_id)
+            .where(Loan.enterprise_id == subject_id),
+        ),
+        (
+            "risk_alerts",
+            select(func.count(RiskAlert.id)).where(RiskAlert.enterprise_id == subject_id),
+        ),
+        (
+            "consent_records",
+            select(func.count(ConsentRecord.id)).where(ConsentRecord.subject_id == subject_id),
+        ),
+        (
+            "access_log",
+            select(func.count(AccessLogEntry.id)).where(AccessLogEntry.subject_id == subject_id),
+        ),
+    ]
+
+
+async def _kept_counts(session: AsyncSession, subject_id: uuid.UUID) -> dict[str, int]:
+    """Rows about the subject that stay, per table, in one statement."""
+    named = _kept_counts_statements(subject_id)
+    row = (await session.execute(select(*(stmt.scalar_subquery() for _, stmt in named)))).one()
+    return {name: int(n or 0) for (name, _), n in zip(named, row, strict=True)}
+
+
+async def erase_subject(
+    session: AsyncSession,
+    keys: KeyProvider,
+    *,
+    viewer: Viewer,
+    subject_id: uuid.UUID,
+    reason: str,
+    now: datetime | None = None,
+    request_id: str | None = None,
+) -> ErasureReceipt:
+    """Crypto-shred an enterprise's personal data, keeping what the lender must keep.
+
+    ``keys`` is not needed to destroy a key; it is taken so every subject request has
+    the same shape (and a future KMS-backed shred can use it).
+    """
+    del keys
+    reason = reason.strip()
+    if len(reason) < MIN_REASON:
+        raise InvalidInput(f"reason: give at least {MIN_REASON} characters")
+    at = now or utcnow()
+    enterprise = await _enterprise(session, subject_id, lock=True)
+    key_row = await session.get(DataKey, subject_id)
+    if key_row is not None and key_row.shredded_at is not None:
+        raise Conflict("the subject is already erased")
+    active = await session.scalar(
+        select(func.count(Loan.id)).where(
+            Loan.enterprise_id == subject_id, Loan.status == LoanStatus.ACTIVE
+        )
+    )
+    if active:
+        raise ErasureRefused(
+            "enterprise has an active loan; the lender must keep it until it is closed "
+            "(legal retention)"
+        )
+    # The conditional UPDATE settles a race between two erasures: one shreds, one finds none.
+    if key_row is not None and not await keystore.shred(session, subject_id, now=at):
+        raise Conflict("the subject is already erased")
+    removed_columns = [*SEALED_COLUMNS, BLIND_INDEX_COLUMN]
+    await session.execute(
+        update(Enterprise)
+        .where(Enterprise.id == enterprise.id)
+        .values(dict.fromkeys(removed_columns))
+        .execution_options(synchronize_session="fetch")
+    )
+    removed = tuple(
+        [f"{TABLE}.{c}" for c in removed_columns]
+        + (["data_keys.wrapped"] if key_row is not None else [])
+    )
+    kept = await _kept_counts(session, subject_id)
+    entry = AuditEntry(
+        id=new_id(),
+        at=at,
+        actor_id=viewer.user_id or viewer.service_account_id,
+        action="subject.erased",
+        entity_type="enterprise",
+        entity_id=str(subject_id),
+        detail={"reason": reason, "removed": list(removed), "kept": kept},
+        request_id=request_id,
+    )
+    session.add(entry)
+    await session.flush()
+    return ErasureReceipt(
+        id=entry.id, subject_id=subject_id, erased_at=at, removed=removed, kept=kept
+    )
+
+
+# --------------------------------------------------------------------- access log
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogFilter:
+    subject_id: uuid.UUID | None = None
+    viewer_id: uuid.UUID | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+
+def _access_listing(flt: AccessLogFilter) -> Select[Any]:
+    stmt = select(AccessLogEntry)
+    if flt.subject_id is not None:
+        stmt = stmt.where(AccessLogEntry.subject_id == flt.subject_id)
+    if flt.viewer_id is not None:
+        stmt = stmt.where(AccessLogEntry.viewer_id == flt.viewer_id)
+    if flt.since is not None:
+        stmt = stmt.where(AccessLogEntry.at >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(AccessLogEntry.at < flt.until)
+    return stmt
+
+
+async def access_log(
+    session: AsyncSession,
+    *,
+    subject_id: uuid.UUID | None = None,
+    viewer_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    first: int,
+    after: tuple[Any, ...] | None,
+) -> Page[AccessLogEntry]:
+    """Reveals, newest first (ids are time-ordered), filtered in SQL."""
+    flt = AccessLogFilter(subject_id=subject_id, viewer_id=viewer_id, since=since, until=until)
+    stmt = NEWEST.apply(_access_listing(flt), after=after, limit=first + 1)
+    return page_from((await session.scalars(stmt)).all(), first)
+
+
+async def count_access_log(
+    session: AsyncSession,
+    *,
+    subject_id: uuid.UUID | None = None,
+    viewer_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    flt = AccessLogFilter(subject_id=subject_id, viewer_id=viewer_id, since=since, until=until)
+    stmt = select(func.count()).select_from(_access_listing(flt).subquery())
+    return int((await session.execute(stmt)).scalar_one())
