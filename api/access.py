@@ -26,7 +26,6 @@ from strawberry.utils.str_converters import to_camel_case
 
 from domain.errors import Forbidden, Unauthenticated
 from privacy.classification import Classification
-from privacy.masking import mask
 from privacy.vault import unseal
 
 if TYPE_CHECKING:
@@ -96,23 +95,28 @@ class FieldAccess(FieldExtension):
     ) -> Any:
         access = self._access(info)
         value = next_(source, info, **kwargs)
-        if self.sealed_in is not None and value is not None:
-            return self._reveal(value, source, info.context, access)
-        return mask(value, self.key[1]) if access is Access.MASK else value
-
-    async def _reveal(self, sealed: str, source: Any, context: Context, access: Access) -> Any:
-        """Open a sealed value, here and only here, after access has said yes."""
-        assert self.sealed_in is not None
-        assert self.column is not None
-        row_id = source.pk
-        key = await context.loaders.data_key.load(row_id)
-        if key is None:  # the subject was erased: its key is gone, and the value with it
-            return None
-        value = unseal(key, sealed, table=self.sealed_in, column=self.column, row_id=row_id)
-        if access is Access.MASK:
-            return mask(value, self.key[1])
-        context.reveals.append((row_id, f"{self.key[0]}.{self.key[1]}"))
+        if self.classification in PROTECTED and value is not None:
+            return self._disclose(value, source, info.context, access)
         return value
+
+    async def _disclose(self, value: Any, source: Any, context: Context, access: Access) -> Any:
+        """Open a sealed value (here and only here), then show it as disclosure decides."""
+        subject_id = getattr(source, "pk", None)
+        if self.sealed_in is not None:
+            assert self.column is not None
+            assert subject_id is not None
+            key = await context.loaders.data_key.load(subject_id)
+            if key is None:  # the subject was erased: its key is gone, and the value with it
+                return None
+            value = unseal(key, value, table=self.sealed_in, column=self.column, row_id=subject_id)
+        return await context.disclosure.show(
+            obj=f"{self.key[0]}.{self.key[1]}",
+            field_name=self.key[1],
+            revealable=access is Access.ALLOW,
+            subject_id=subject_id,
+            owner_id=getattr(source, "owner_id", None),
+            value=value,
+        )
 
     async def resolve_async(
         self,
@@ -123,9 +127,9 @@ class FieldAccess(FieldExtension):
     ) -> Any:
         access = self._access(info)
         value = await next_(source, info, **kwargs)
-        if self.sealed_in is not None and value is not None:
-            return await self._reveal(value, source, info.context, access)
-        return mask(value, self.key[1]) if access is Access.MASK else value
+        if self.classification in PROTECTED and value is not None:
+            return await self._disclose(value, source, info.context, access)
+        return value
 
 
 class MutationPermission(FieldExtension):

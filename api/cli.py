@@ -269,6 +269,111 @@ def users_token(
     typer.echo(token)
 
 
+keys_cli = typer.Typer(help="Master keys of personal data.", no_args_is_help=True)
+app.add_typer(keys_cli, name="keys")
+
+
+async def _key_usage(settings: Settings) -> dict[str, int]:
+    from privacy import keystore
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            return await keystore.usage(session)
+    finally:
+        await engine.dispose()
+
+
+@keys_cli.command("status")
+def keys_status() -> None:
+    """Which master key wraps how many data keys."""
+    settings = _settings()
+    current = settings.keys().current_kid
+    usage = asyncio.run(_key_usage(settings))
+    for kid, count in sorted(usage.items()):
+        typer.echo(f"{kid}  {count} data keys" + ("  (current)" if kid == current else ""))
+    if current not in usage:
+        typer.echo(f"{current}  0 data keys  (current)")
+
+
+@keys_cli.command("rotate")
+def keys_rotate(
+    retire: Annotated[
+        bool, typer.Option(help="Afterwards, drop master keys that no data key uses.")
+    ] = False,
+) -> None:
+    """Introduce a new master key and rewrap every data key under it, online.
+
+    With a key file, the new key is added to it; with LENDGRAPH_MASTER_KEYS, put the
+    new key first there and restart the workers before running this. Until the
+    rewrap finishes, every listed key still unwraps, so service goes on.
+    """
+    from privacy import keys as key_files
+    from privacy import keystore
+
+    settings = _settings()
+    from_file = settings.master_keys is None
+    keys = settings.keys()
+    if from_file:
+        keys = key_files.with_new_current(keys)
+        key_files.write_file(settings.key_file, keys)
+        console.print(f"new master key {keys.current_kid} written to {settings.key_file}")
+
+    async def rewrap() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            with Progress(
+                TextColumn("rewrapping data keys"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("rewrap", total=None)
+
+                def report(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                return await keystore.rotate(session_factory(engine), keys, progress=report)
+        finally:
+            await engine.dispose()
+
+    moved = asyncio.run(rewrap())
+    console.print(f"{moved} data keys now under {keys.current_kid}")
+    if retire:
+        usage = asyncio.run(_key_usage(settings))
+        if set(usage) - {keys.current_kid}:
+            console.print("[red]some data keys are still under older keys; nothing retired[/red]")
+            raise typer.Exit(1)
+        if not from_file:
+            console.print("remove the older keys from LENDGRAPH_MASTER_KEYS to retire them")
+            return
+        key_files.write_file(settings.key_file, key_files.retire_all_but_current(keys))
+        console.print(
+            "older master keys retired: backups made before this rotation can no longer "
+            "unwrap their data keys"
+        )
+
+
+audit_cli = typer.Typer(help="Checks of the records the law asks us to keep.", no_args_is_help=True)
+app.add_typer(audit_cli, name="audit")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check the consent ledger's hash chains; name the first broken link of each."""
+    from privacy import consent
+
+    settings = _settings()
+    breaks = _run(settings, consent.verify_chains)
+    if not breaks:
+        typer.echo("consent ledger intact")
+        return
+    for found in breaks:
+        typer.echo(f"BROKEN subject {found.subject_id} at record {found.record_id}: {found.reason}")
+    raise typer.Exit(1)
+
+
 @app.command("outbox")
 def outbox(
     all_messages: Annotated[bool, typer.Option("--all", help="Sent ones too.")] = False,

@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 
 from api.access import Access, FieldKey
+from api.disclosure import Disclosure, DisclosureLoaders
 from api.loading import many_per_key, one_per_key
 from domain.applications import repository as applications
 from domain.applications.models import Application, Decision
@@ -32,6 +33,8 @@ from domain.risk.models import RiskAssessment
 from domain.settings import Settings
 from privacy import keystore
 from privacy.keys import KeyProvider
+from privacy.policies import MaskingRules
+from privacy.purposes import purpose_for
 
 K = TypeVar("K")
 R = TypeVar("R")
@@ -208,6 +211,7 @@ class Context:
     viewer: Viewer
     request_id: str
     authorizer: Authorizer
+    masking_rules: MaskingRules
     response: Any = None
     # (type, field) -> allow / mask / deny, decided once per request by api.access.
     field_access: dict[FieldKey, Access] = field(default_factory=dict)
@@ -229,6 +233,18 @@ class Context:
     def origin(self) -> Origin:
         client = self.request.client
         return Origin(address=client.host if client else None, request_id=self.request_id)
+
+    @cached_property
+    def purpose(self) -> str:
+        return str(getattr(self.request.state, "purpose", None) or purpose_for(self.viewer, None))
+
+    @cached_property
+    def disclosure(self) -> Disclosure:
+        return Disclosure(context=self, rules=self.masking_rules, purpose=self.purpose)
+
+    @cached_property
+    def disclosure_loaders(self) -> DisclosureLoaders:
+        return DisclosureLoaders(self, self.purpose)
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -28,6 +28,10 @@ from api.identity.mutations import IdentityMutations
 from api.identity.queries import IdentityQueries
 from api.lending.queries import LoanQueries
 from api.node import NodeQueries
+from api.privacy.consent import ConsentMutations, ConsentQueries
+from api.privacy.masking import MaskingMutations, MaskingQueries
+from api.privacy.oversight import OversightMutations, OversightQueries
+from api.privacy.subjects import SubjectsMutations, SubjectsQueries
 from api.products.queries import ProductQueries
 from api.telemetry import OperationName
 from domain.settings import Settings
@@ -41,12 +45,23 @@ class Query(
     EnterpriseQueries,
     ApplicationQueries,
     LoanQueries,
+    ConsentQueries,
+    MaskingQueries,
+    SubjectsQueries,
+    OversightQueries,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(IdentityMutations, EnterpriseMutations):
+class Mutation(
+    IdentityMutations,
+    EnterpriseMutations,
+    ConsentMutations,
+    MaskingMutations,
+    SubjectsMutations,
+    OversightMutations,
+):
     pass
 
 

@@ -26,10 +26,11 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from api.context import Context
+from api.disclosure import MaskingCache
 from domain.base import new_id, utcnow
 from domain.db import StatementCounter, current_statement_counter
 from domain.errors import Unauthenticated
-from domain.identity.authorization import Authorizer
+from domain.identity.authorization import MASKING_COUNTER, Authorizer
 from domain.identity.service import viewer_from_token
 from domain.identity.viewer import Viewer
 from domain.settings import Settings
@@ -84,6 +85,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.settings = settings
         self.sessions = sessions
         self.authorizer = Authorizer()
+        self.masking = MaskingCache()
 
     async def authenticate(self, headers: Headers) -> Viewer:
         """The viewer behind the Authorization header; also brings the policy up to date.
@@ -93,7 +95,8 @@ class GraphQLView(GraphQL[Context, None]):
         """
         header = headers.get("authorization")
         async with self.sessions() as session:
-            await self.authorizer.sync(session)
+            counters = await self.authorizer.sync(session)
+            await self.masking.sync(session, counters.get(MASKING_COUNTER, 0))
             if header is None:
                 return Viewer.anonymous()
             scheme, _, token = header.partition(" ")
@@ -113,6 +116,7 @@ class GraphQLView(GraphQL[Context, None]):
             viewer=viewer,
             request_id=request.state.request_id,
             authorizer=self.authorizer,
+            masking_rules=self.masking.rules,
         )
         request.state.context = context
         return context

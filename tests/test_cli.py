@@ -12,7 +12,7 @@ from api.cli import app
 from api.schema import build_schema
 from domain.base import utcnow
 from domain.db import create_engine, session_factory, unit_of_work
-from domain.identity import security, service
+from domain.identity import people, security, service
 from domain.settings import load_settings
 
 runner = CliRunner()
@@ -175,3 +175,39 @@ def test_the_outbox_lists_mail_a_sender_would_read(database: Path, signing_key: 
     assert "Confirm your LendGraph account" in listed.stdout
     assert again.stdout.strip() == ""
     assert "owner@example.test" in everything.stdout
+
+
+def test_keys_rotate_rewraps_every_data_key_and_retires_the_old_master(
+    database: Path, signing_key: str
+) -> None:
+    # given: a seeded database under a first master key
+    assert runner.invoke(app, ["seed", "--enterprises", "12", "--seed", "3"]).exit_code == 0
+    before = load_settings().keys()
+    token = runner.invoke(app, ["users", "token", "--email", "admin@demo.lendgraph.test"])
+    assert token.exit_code == 0, token.output
+
+    # when
+    rotated = runner.invoke(app, ["keys", "rotate", "--retire"])
+    status = runner.invoke(app, ["keys", "status"])
+
+    # then
+    after = load_settings().keys()
+    assert rotated.exit_code == 0, rotated.output
+    assert after.current_kid != before.current_kid
+    assert list(after.keys) == [after.current_kid]  # the old master key is gone
+    lines = status.stdout.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(after.current_kid)
+    assert "(current)" in lines[0]
+
+    async def still_opens() -> str:
+        engine = create_engine(load_settings().database_url)
+        try:
+            async with session_factory(engine)() as session:
+                user = await people.find_by_email(session, after, "admin@demo.lendgraph.test")
+                assert user is not None
+                return (await people.opened(session, after, user))["email"]
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(still_opens()) == "admin@demo.lendgraph.test"

@@ -85,6 +85,8 @@ class FinancialStatement:
 @strawberry.type(description="A small or micro enterprise seeking financing.")
 class Enterprise(relay.Node):
     pk: relay.NodeID[uuid.UUID]
+    # Whose enterprise it is: its owner's own data is lawfully shown to that owner.
+    owner_id: strawberry.Private[uuid.UUID | None]
     name: str
     unified_social_credit_code: str = strawberry.field(
         description="18 characters, check digit per GB 32100-2015."
@@ -138,6 +140,7 @@ class Enterprise(relay.Node):
     def from_row(cls, row: EnterpriseRow) -> Self:
         return cls(
             pk=row.id,
+            owner_id=row.owner_id,
             name=row.name,
             unified_social_credit_code=row.unified_social_credit_code,
             industry=row.industry,

@@ -52,6 +52,8 @@ class RoleGrant:
 @strawberry.type(description="A person with an account.")
 class User(relay.Node):
     pk: relay.NodeID[uuid.UUID]
+    # A person is the owner of their own data.
+    owner_id: strawberry.Private[uuid.UUID | None]
     email: str
     display_name: str
     status: UserStatus
@@ -65,6 +67,7 @@ class User(relay.Node):
     ) -> Self:
         return cls(
             pk=row.id,
+            owner_id=row.id,
             email=row.email,
             display_name=row.display_name,
             status=row.status,

@@ -32,6 +32,10 @@ AUTHENTICATED = "authenticated"
 PLATFORM = "*"
 SCOPE_PREFIX = "scope:"
 
+# Rows of authz_version: one change counter per per-process cache.
+AUTHZ_COUNTER = 1
+MASKING_COUNTER = 2
+
 Action = Literal["read", "write", "reveal"]
 ACTIONS: frozenset[str] = frozenset({"read", "write", "reveal"})
 EFFECTS: frozenset[str] = frozenset({"allow", "deny"})
@@ -61,10 +65,17 @@ class Authorizer:
         self._answers: dict[tuple[Principal, str, str], bool] = {}
         self._lock = asyncio.Lock()
 
-    async def sync(self, session: AsyncSession) -> int:
-        """Reload the rules if another worker (or this one) changed them."""
-        current = await session.scalar(select(PolicyVersion.version).where(PolicyVersion.id == 1))
-        current = current or 0
+    async def sync(self, session: AsyncSession) -> dict[int, int]:
+        """Reload the rules if another worker (or this one) changed them.
+
+        Reads every change counter in one statement ({1: authorization, 2: masking})
+        so other per-process caches can check theirs without a statement of their own.
+        """
+        counters = {
+            int(i): int(v)
+            for i, v in (await session.execute(select(PolicyVersion.id, PolicyVersion.version)))
+        }
+        current = counters.get(AUTHZ_COUNTER, 0)
         if current != self.version:
             async with self._lock:
                 if current != self.version:
@@ -72,7 +83,7 @@ class Authorizer:
                     self._enforcer = _new_enforcer(rules)
                     self._answers = {}
                     self.version = current
-        return current
+        return counters
 
     def allows(self, principal: Principal, obj: str, act: Action) -> tuple[bool, int]:
         """The answer and how many Casbin evaluations it cost (0 when memoised).
@@ -105,6 +116,22 @@ class Authorizer:
             self._answers.clear()
         self._answers[key] = answer
         return answer, evaluations
+
+
+def explain(authorizer: Authorizer, principal: Principal, obj: str, act: Action) -> str:
+    """The rule that decides ``act`` on ``obj`` for these grants, as a policy line."""
+    allowing = denying = None
+    for subject, domain in principal.grants:
+        ok, rule = authorizer._enforcer.enforce_ex(subject, domain, obj, act)
+        if rule and not ok and rule[-1] == "deny":
+            denying = denying or rule
+        elif ok and rule:
+            allowing = allowing or rule
+    if denying:
+        return "p, " + ", ".join(denying)
+    if allowing:
+        return "p, " + ", ".join(allowing)
+    return f"no rule allows {act} of {obj} to {', '.join(s for s, _ in principal.grants)}"
 
 
 def _new_enforcer(rules: Iterable[PolicyRule]) -> casbin.Enforcer:

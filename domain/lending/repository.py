@@ -105,3 +105,16 @@ async def repayments_by_loan_ids(
         .order_by(Repayment.loan_id, Repayment.paid_on, Repayment.id)
     )
     return (await session.scalars(stmt)).all()
+
+
+async def active_loan_institutions(
+    session: AsyncSession, enterprise_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """Institutions each enterprise has an active loan with (a contract being performed)."""
+    stmt = select(Loan.enterprise_id, Loan.institution_id).where(
+        Loan.enterprise_id.in_(enterprise_ids), Loan.status == LoanStatus.ACTIVE
+    )
+    found: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for enterprise_id, institution_id in (await session.execute(stmt)).all():
+        found.setdefault(enterprise_id, set()).add(institution_id)
+    return found

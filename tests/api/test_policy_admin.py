@@ -61,7 +61,13 @@ async def test_a_deny_added_by_an_admin_applies_at_once_on_every_worker_and_is_a
     async with session_factory(db)() as s, s.begin():
         bank = await f.institution(s)
         product = await f.product(s, institution_id=bank.id)
-        await f.application(s, enterprise_id=(await f.enterprise(s)).id, product_row=product)
+        # an active loan with the bank: the lawful basis for its officers to see the phone
+        await f.loan(
+            s,
+            application_row=await f.application(
+                s, enterprise_id=(await f.enterprise(s)).id, product_row=product
+            ),
+        )
         officer = await f.access_token(
             s, settings, await f.user(s, roles=[(Role.LOAN_OFFICER, bank.id)])
         )

@@ -1,0 +1,186 @@
+"""How one personal value is shown to the viewer: revealed, masked by policy, or withheld.
+
+Called by the field-access extension (api.access) for personal and sensitive
+values the viewer may read, after Casbin has answered ``read`` and ``reveal``:
+
+1. A break-glass grant of this viewer for this subject reveals (it is audited and
+   reviewed; field permissions still applied before we got here).
+2. A reveal needs a lawful basis besides the permission: it is the subject's own
+   data; or the viewer works across institutions under a platform role; or, for
+   institution staff, the subject consented to the request's purpose for their
+   institution, or has an active loan with it (performance of a contract).
+3. A masking policy for (field, role, purpose) decides the form: what it says is
+   shown if it does not reveal more than the two answers above allow; a policy that
+   reveals falls back to the default mask when reveal or the lawful basis is missing.
+4. Without a policy: the value when revealed, else the default partial mask.
+
+Every value revealed is added to the request's access-log batch. Lookups per row
+are loader hits and dictionary reads; each fact is fetched once per request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.dataloader import DataLoader
+
+from domain.base import utcnow
+from domain.identity.models import Role
+from domain.lending import repository as lending
+from privacy import break_glass, consent
+from privacy.masking import Strategy, mask
+from privacy.policies import MaskingRules
+
+if TYPE_CHECKING:
+    from api.context import Context
+
+GLASS_ROLES = frozenset({Role.PRIVACY_OFFICER, Role.PLATFORM_ADMIN})
+
+
+class MaskingCache:
+    """The active masking policies of this process, reloaded when their counter moves."""
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.rules = MaskingRules.empty()
+
+    async def sync(self, session: AsyncSession, version: int) -> MaskingRules:
+        if version != self.version:
+            self.rules = await MaskingRules.load(session)
+            self.version = version
+        return self.rules
+
+
+@dataclass
+class Disclosure:
+    context: Context
+    rules: MaskingRules
+    purpose: str
+    # The request's own loaders unless asked about another purpose (explainFieldAccess).
+    own_loaders: DisclosureLoaders | None = None
+    _strategies: dict[str, Strategy | None] = field(default_factory=dict)
+
+    @property
+    def viewer_roles(self) -> set[str]:
+        viewer = self.context.viewer
+        roles = {r.value for r in viewer.platform_roles}
+        for held in viewer.institution_roles.values():
+            roles.update(r.value for r in held)
+        return roles
+
+    def strategy(self, obj: str) -> Strategy | None:
+        if obj not in self._strategies:
+            self._strategies[obj] = self.rules.strategy_for(obj, self.viewer_roles, self.purpose)
+        return self._strategies[obj]
+
+    async def lawful(self, subject_id: uuid.UUID | None, owner_id: uuid.UUID | None) -> bool:
+        viewer = self.context.viewer
+        if viewer.user_id is not None and viewer.user_id in (owner_id, subject_id):
+            return True
+        if viewer.sees_all_tenants:
+            return True
+        if not viewer.institution_ids or subject_id is None:
+            return False
+        consented = await self.loaders.consented.load(subject_id)
+        if None in consented or consented & viewer.institution_ids:
+            return True
+        contracted = await self.loaders.contracted.load(subject_id)
+        return bool(contracted & viewer.institution_ids)
+
+    async def basis(self, subject_id: uuid.UUID, owner_id: uuid.UUID | None) -> str | None:
+        """The lawful basis for a reveal, in words (None: there is none)."""
+        viewer = self.context.viewer
+        if viewer.user_id is not None and viewer.user_id in (owner_id, subject_id):
+            return "the subject's own data"
+        if viewer.sees_all_tenants:
+            return "platform oversight under a platform role"
+        mine = viewer.institution_ids
+        consented = await self.loaders.consented.load(subject_id) if mine else frozenset()
+        if None in consented or consented & mine:
+            return f"consent to {self.purpose} for your institution"
+        contracted = await self.loaders.contracted.load(subject_id) if mine else set()
+        if contracted & mine:
+            return "an active loan with your institution (performance of a contract)"
+        return None
+
+    async def glass(self, subject_id: uuid.UUID | None) -> bool:
+        viewer = self.context.viewer
+        if subject_id is None or viewer.user_id is None:
+            return False
+        if not viewer.platform_roles & GLASS_ROLES:
+            return False
+        return subject_id in await self.loaders.glass.load(subject_id)
+
+    async def show(
+        self,
+        *,
+        obj: str,
+        field_name: str,
+        revealable: bool,
+        subject_id: uuid.UUID | None,
+        owner_id: uuid.UUID | None,
+        value: Any,
+    ) -> Any:
+        """``revealable``: Casbin allowed read and reveal (else read only)."""
+        if revealable and await self.glass(subject_id):
+            self._log(subject_id, obj)
+            return value
+        policy = self.strategy(obj)
+        reveal = revealable and await self.lawful(subject_id, owner_id)
+        if policy is not None and (policy.name != "reveal" or reveal):
+            shown = policy.apply(value, object=obj, keys=self.context.settings.keys())
+            if policy.name == "reveal":
+                self._log(subject_id, obj)
+            return shown
+        if reveal:
+            self._log(subject_id, obj)
+            return value
+        return mask(value, field_name)
+
+    def _log(self, subject_id: uuid.UUID | None, obj: str) -> None:
+        if subject_id is not None:
+            self.context.reveals.append((subject_id, obj))
+
+    @property
+    def loaders(self) -> DisclosureLoaders:
+        return self.own_loaders or self.context.disclosure_loaders
+
+
+class DisclosureLoaders:
+    """The facts a disclosure needs, each fetched in one batch per request."""
+
+    def __init__(self, context: Context, purpose: str) -> None:
+        self._sessions: async_sessionmaker[AsyncSession] = context.sessions
+        self._viewer = context.viewer
+        self._purpose = purpose
+        self.consented: DataLoader[uuid.UUID, frozenset[uuid.UUID | None]] = DataLoader(
+            load_fn=self._consented
+        )
+        self.contracted: DataLoader[uuid.UUID, set[uuid.UUID]] = DataLoader(
+            load_fn=self._contracted
+        )
+        self.glass: DataLoader[uuid.UUID, set[uuid.UUID]] = DataLoader(load_fn=self._glass)
+
+    async def _consented(self, ids: Sequence[uuid.UUID]) -> list[frozenset[uuid.UUID | None]]:
+        async with self._sessions() as session:
+            found = await consent.consented(
+                session, subject_ids=list(ids), purpose=self._purpose, now=utcnow()
+            )
+        return [found.get(i, frozenset()) for i in ids]
+
+    async def _contracted(self, ids: Sequence[uuid.UUID]) -> list[set[uuid.UUID]]:
+        async with self._sessions() as session:
+            found = await lending.active_loan_institutions(session, list(ids))
+        return [found.get(i, set()) for i in ids]
+
+    async def _glass(self, ids: Sequence[uuid.UUID]) -> list[set[uuid.UUID]]:
+        assert self._viewer.user_id is not None
+        async with self._sessions() as session:
+            found = await break_glass.open_for(
+                session, viewer_id=self._viewer.user_id, subject_ids=list(ids), now=utcnow()
+            )
+        return [found for _ in ids]

@@ -1,0 +1,275 @@
+"""Masking policies: list every version, set one, decide a widening, roll back."""
+
+from __future__ import annotations
+
+import enum
+import json
+import uuid
+import weakref
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from graphql import GraphQLObjectType, get_named_type
+from strawberry.types.field import StrawberryField
+
+from api.access import PROTECTED, classified, mutation
+from api.context import Context
+from api.identity.types import InvalidInputError
+from domain.db import unit_of_work
+from domain.errors import Conflict, InvalidInput, NotFound
+from privacy import policies
+from privacy.classification import Classification
+from privacy.models import MaskingPolicy as PolicyRow
+
+
+@strawberry.enum(description="Where a version of a masking policy stands.")
+class MaskingPolicyStatus(enum.Enum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
+    REJECTED = "rejected"
+    ROLLED_BACK = "rolled_back"
+
+
+def _id(value: uuid.UUID | None) -> strawberry.ID | None:
+    return strawberry.ID(str(value)) if value else None
+
+
+@classified(
+    internal=[
+        "id",
+        "object",
+        "role",
+        "purpose",
+        "strategy",
+        "params",
+        "version",
+        "status",
+        "created_by",
+        "created_at",
+        "decided_by",
+        "decided_at",
+    ]
+)
+@strawberry.type(description="How a personal field is shown to a role for a purpose; versioned.")
+class MaskingPolicy:
+    id: strawberry.ID
+    object: str = strawberry.field(description="Type.field, e.g. Enterprise.contactPhone.")
+    role: str
+    purpose: str = strawberry.field(description="A purpose, or * for any.")
+    strategy: str = strawberry.field(
+        description="null, redact, hash, band, partial or reveal (least to most revealing)."
+    )
+    params: str = strawberry.field(description="The strategy's parameters, as a JSON object.")
+    version: int
+    status: MaskingPolicyStatus
+    created_by: strawberry.ID | None
+    created_at: datetime
+    decided_by: strawberry.ID | None = strawberry.field(
+        description="Who approved or rejected it (a widening needs a second officer)."
+    )
+    decided_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: PolicyRow) -> MaskingPolicy:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            object=row.object,
+            role=row.role,
+            purpose=row.purpose,
+            strategy=row.strategy,
+            params=json.dumps(row.params or {}, sort_keys=True),
+            version=row.version,
+            status=MaskingPolicyStatus(row.status),
+            created_by=_id(row.created_by),
+            created_at=row.created_at,
+            decided_by=_id(row.decided_by),
+            decided_at=row.decided_at,
+        )
+
+
+@classified(internal=["restored"])
+@strawberry.type(description="The active version was rolled back.")
+class MaskingPolicyRolledBack:
+    restored: MaskingPolicy | None = strawberry.field(
+        description="The version active again; null: the built-in default applies."
+    )
+
+
+@strawberry.input
+class SetMaskingPolicyInput:
+    object: str = strawberry.field(description="A personal or sensitive Type.field.")
+    role: str = strawberry.field(description="A role, e.g. loan_officer.")
+    purpose: str = strawberry.field(default="*", description="A purpose, or * for any.")
+    strategy: str = strawberry.field(
+        description="null, redact, hash, band, partial or reveal (least to most revealing)."
+    )
+    params: str = strawberry.field(
+        default="{}",
+        description=(
+            'A JSON object: partial {"preset": "mobile"} (resident_id, mobile, bank_card, '
+            'email) or {"keep_first": 1, "keep_last": 2}; band {"edges": ["0", "1000000"]}.'
+        ),
+    )
+
+
+@strawberry.input
+class DecideMaskingPolicyInput:
+    id: strawberry.ID
+    approve: bool = True
+
+
+@strawberry.input
+class RollbackMaskingPolicyInput:
+    object: str
+    role: str
+    purpose: str = "*"
+
+
+SetMaskingPolicyResult = Annotated[
+    MaskingPolicy | InvalidInputError, strawberry.union("SetMaskingPolicyResult")
+]
+DecideMaskingPolicyResult = Annotated[
+    MaskingPolicy | InvalidInputError, strawberry.union("DecideMaskingPolicyResult")
+]
+RollbackMaskingPolicyResult = Annotated[
+    MaskingPolicyRolledBack | InvalidInputError, strawberry.union("RollbackMaskingPolicyResult")
+]
+
+# The schema's personal and sensitive fields ("Type.field" -> GraphQL scalar name),
+# worked out once per schema.
+_PERSONAL: weakref.WeakKeyDictionary[Any, Mapping[str, str]] = weakref.WeakKeyDictionary()
+
+
+def personal_fields(info: strawberry.Info[Context, None]) -> Mapping[str, str]:
+    schema = info.schema
+    cached = _PERSONAL.get(schema)
+    if cached is not None:
+        return cached
+    found: dict[str, str] = {}
+    for graphql_type in schema._schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for name, graphql_field in graphql_type.fields.items():
+            definition = (graphql_field.extensions or {}).get("strawberry-definition")
+            if not isinstance(definition, StrawberryField) or not definition.metadata:
+                continue
+            level = definition.metadata.get("classification")
+            if isinstance(level, Classification) and level in PROTECTED:
+                found[f"{graphql_type.name}.{name}"] = get_named_type(graphql_field.type).name
+    _PERSONAL[schema] = found
+    return found
+
+
+def _params(text: str) -> dict[str, Any]:
+    try:
+        params = json.loads(text)
+    except ValueError:
+        raise InvalidInput("params must be a JSON object") from None
+    if not isinstance(params, dict):
+        raise InvalidInput("params must be a JSON object")
+    return params
+
+
+def _invalid(exc: InvalidInput | Conflict) -> InvalidInputError:
+    return InvalidInputError(message=exc.message, code=exc.code)
+
+
+@classified(internal=["masking_policies"])
+@strawberry.type
+class MaskingQueries:
+    @strawberry.field(
+        description="Every version of every masking policy, newest first per field, role "
+        "and purpose. Platform roles only; empty for anyone else."
+    )
+    async def masking_policies(self, info: strawberry.Info[Context, None]) -> list[MaskingPolicy]:
+        ctx = info.context
+        if not ctx.viewer.sees_all_tenants:
+            return []
+        async with ctx.sessions() as session:
+            rows = await policies.all_versions(session)
+        return [MaskingPolicy.from_row(r) for r in rows]
+
+
+@strawberry.type
+class MaskingMutations:
+    @mutation(
+        "setMaskingPolicy",
+        description="A new version of a masking policy. Showing less applies at once; "
+        "showing more waits for a second privacy officer's approval.",
+    )
+    async def set_masking_policy(
+        self, info: strawberry.Info[Context, None], input: SetMaskingPolicyInput
+    ) -> SetMaskingPolicyResult:
+        ctx = info.context
+        fields = personal_fields(info)
+        try:
+            params = _params(input.params)
+            async with unit_of_work(ctx.sessions) as session:
+                row = await policies.set_policy(
+                    session,
+                    viewer=ctx.viewer,
+                    object=input.object,
+                    role=input.role,
+                    purpose=input.purpose,
+                    strategy=input.strategy,
+                    params=params,
+                    field_type=fields.get(input.object, ""),
+                    personal_fields=fields.keys(),
+                    request_id=ctx.request_id,
+                )
+        except (InvalidInput, Conflict) as exc:
+            return _invalid(exc)
+        return MaskingPolicy.from_row(row)
+
+    @mutation(
+        "approveMaskingPolicy",
+        description="Approve (or, with approve: false, reject) a pending masking policy "
+        "another privacy officer set.",
+    )
+    async def approve_masking_policy(
+        self, info: strawberry.Info[Context, None], input: DecideMaskingPolicyInput
+    ) -> DecideMaskingPolicyResult:
+        ctx = info.context
+        try:
+            policy_id = uuid.UUID(str(input.id))
+        except ValueError:
+            raise NotFound("no such masking policy") from None
+        try:
+            async with unit_of_work(ctx.sessions) as session:
+                row = await policies.decide(
+                    session,
+                    viewer=ctx.viewer,
+                    policy_id=policy_id,
+                    approve=input.approve,
+                    request_id=ctx.request_id,
+                )
+        except (InvalidInput, Conflict) as exc:
+            return _invalid(exc)
+        return MaskingPolicy.from_row(row)
+
+    @mutation(
+        "rollbackMaskingPolicy",
+        description="Roll back the active version; the version active before it applies again.",
+    )
+    async def rollback_masking_policy(
+        self, info: strawberry.Info[Context, None], input: RollbackMaskingPolicyInput
+    ) -> RollbackMaskingPolicyResult:
+        ctx = info.context
+        try:
+            async with unit_of_work(ctx.sessions) as session:
+                restored = await policies.roll_back(
+                    session,
+                    viewer=ctx.viewer,
+                    object=input.object,
+                    role=input.role,
+                    purpose=input.purpose,
+                    request_id=ctx.request_id,
+                )
+        except (InvalidInput, Conflict) as exc:
+            return _invalid(exc)
+        return MaskingPolicyRolledBack(
+            restored=MaskingPolicy.from_row(restored) if restored else None
+        )
