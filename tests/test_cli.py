@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -13,7 +14,9 @@ from api.schema import build_schema
 from domain.base import utcnow
 from domain.db import create_engine, session_factory, unit_of_work
 from domain.identity import people, security, service
+from domain.models import ConsentRecord, Enterprise, Role
 from domain.settings import load_settings
+from privacy import consent
 
 runner = CliRunner()
 
@@ -211,3 +214,54 @@ def test_keys_rotate_rewraps_every_data_key_and_retires_the_old_master(
             await engine.dispose()
 
     assert asyncio.run(still_opens()) == "admin@demo.lendgraph.test"
+
+
+def test_audit_verify_reports_an_intact_ledger_and_names_a_broken_link(
+    database: Path, signing_key: str
+) -> None:
+    # given: one consent on record
+    assert runner.invoke(app, ["seed", "--enterprises", "12", "--seed", "3"]).exit_code == 0
+
+    async def consent_then_tamper(tamper: bool) -> None:
+        engine = create_engine(load_settings().database_url)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                if not tamper:
+                    owner = await people.find_by_email(
+                        session, load_settings().keys(), "owner0001@demo.lendgraph.test"
+                    )
+                    assert owner is not None
+                    enterprise = await session.scalar(
+                        select(Enterprise).where(Enterprise.owner_id == owner.id).limit(1)
+                    )
+                    assert enterprise is not None
+                    viewer = service.viewer_for_user(
+                        owner, [(Role.SME_OWNER, None, None)], session_id=None
+                    )
+                    await consent.grant(
+                        session,
+                        viewer=viewer,
+                        subject_id=enterprise.id,
+                        purpose="marketing",
+                        recipient_institution_id=None,
+                        expires_at=None,
+                        text_version="v1",
+                        channel="cli",
+                    )
+                else:
+                    await session.execute(update(ConsentRecord).values(purpose="credit_assessment"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(consent_then_tamper(tamper=False))
+
+    # when
+    intact = runner.invoke(app, ["audit", "verify"])
+    asyncio.run(consent_then_tamper(tamper=True))
+    broken = runner.invoke(app, ["audit", "verify"])
+
+    # then
+    assert intact.exit_code == 0, intact.output
+    assert "consent ledger intact" in intact.stdout
+    assert broken.exit_code == 1
+    assert "BROKEN subject" in broken.stdout
