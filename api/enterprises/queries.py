@@ -8,6 +8,7 @@ from api.enterprises.inputs import EnterpriseFilter
 from api.enterprises.types import Enterprise
 from api.relay import Connection, connection, decode_after, page_size
 from domain.enterprises import repository as repo
+from domain.enterprises.service import id_number_index
 
 
 @classified(public=["enterprises"])
@@ -23,9 +24,13 @@ class EnterpriseQueries:
     ) -> Connection[Enterprise]:
         ctx = info.context
         size = page_size(first, ctx.settings.page_size_max)
+        id_number = filter.legal_representative_id_number if filter else None
         flt = repo.EnterpriseFilter(
             industry=filter.industry if filter else None,
             region=filter.region if filter else None,
+            legal_representative_id_bidx=(
+                id_number_index(ctx.settings.keys(), id_number) if id_number else None
+            ),
         )
         after_key = decode_after(repo.NEWEST, after)
         async with ctx.sessions() as session:

@@ -25,6 +25,8 @@ class EnterpriseFilter:
     industry: str | None = None
     region: str | None = None
     owner_id: uuid.UUID | None = None
+    # The blind index of a legal representative's id number: an exact match, no decryption.
+    legal_representative_id_bidx: str | None = None
 
 
 def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
@@ -53,6 +55,10 @@ def _listing(viewer: Viewer, flt: EnterpriseFilter) -> Select[Any]:
         stmt = stmt.where(Enterprise.region == flt.region)
     if flt.owner_id is not None:
         stmt = stmt.where(Enterprise.owner_id == flt.owner_id)
+    if flt.legal_representative_id_bidx is not None:
+        stmt = stmt.where(
+            Enterprise.legal_representative_id_bidx == flt.legal_representative_id_bidx
+        )
     return stmt
 
 

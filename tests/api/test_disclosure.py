@@ -274,3 +274,27 @@ async def test_explain_names_the_rule_the_policy_and_the_basis(
     assert for_marketing["outcome"] == "MASKED"
     assert owner_view["outcome"] == "REVEALED"
     assert owner_view["lawfulBasis"] == "the subject's own data"
+
+
+async def test_staff_find_an_applicant_by_id_number_without_decrypting(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: the officer's applicant, and another enterprise with another id number
+    world = await _applied(db, settings)
+    query = """
+    query($number: String!) {
+      enterprises(filter: { legalRepresentativeIdNumber: $number }) {
+        totalCount edges { node { id } }
+      }
+    }
+    """
+    officer = gql.as_(world["officer"])
+
+    # when
+    found = await officer.data(query, {"number": " 110101199003071234 "})
+    none = await officer.data(query, {"number": "110101199003079999"})
+
+    # then
+    assert [e["node"]["id"] for e in found["enterprises"]["edges"]] == [world["enterprise"]]
+    assert found["enterprises"]["totalCount"] == 1
+    assert none["enterprises"]["totalCount"] == 0
