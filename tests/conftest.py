@@ -39,11 +39,11 @@ def is_postgres(database_url: str) -> bool:
 
 @pytest.fixture(autouse=True)
 def _postgres_only(request: pytest.FixtureRequest) -> None:
+    # Skipped on the SQLite run, CI's included: CI's PostgreSQL run executes them, and
+    # fails loudly there if the database cannot be reached (see ``engine``).
     if request.node.get_closest_marker("postgres_only"):
         url = os.environ.get(PG_ENV, "")
         if not url.startswith("postgresql"):
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{PG_ENV} must point at PostgreSQL in CI for this test")
             pytest.skip(f"needs PostgreSQL: set {PG_ENV}=postgresql+asyncpg://...")
 
 
