@@ -7,16 +7,17 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import ASTValidationRule, GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -80,14 +81,19 @@ class LendGraphSchema(strawberry.Schema):
 
 def build_schema(settings: Settings) -> LendGraphSchema:
     # Factories, not instances: Strawberry builds fresh extensions per request
-    # (the parse and validation caches behind them are shared process-wide).
+    # (the parse and validation caches behind them are shared process-wide). The depth
+    # and alias rules are made once: the validation cache is keyed by the rule classes,
+    # and Strawberry's limiter extensions would make new ones per request (never a hit).
+    limits: list[type[ASTValidationRule]] = [
+        depth_rule(settings.max_query_depth, None, None),
+        alias_rule(settings.max_aliases),
+    ]
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         partial(ErrorShaping, mask=not settings.is_development),
         OperationName,
         partial(ParserCache, maxsize=512),
         partial(ValidationCache, maxsize=512),
-        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        partial(AddValidationRules, limits),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
     ]
     if not settings.is_development:

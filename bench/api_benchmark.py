@@ -29,7 +29,8 @@ from starlette.routing import Mount, Route
 from api.app import create_app
 from domain.base import utcnow
 from domain.db import create_engine, session_factory
-from domain.identity.models import AuthSession, Membership, Role, User, UserStatus
+from domain.identity import people
+from domain.identity.models import AuthSession, Membership, Role, UserStatus
 from domain.identity.security import mint_token
 from domain.models import Application, Enterprise, Institution, Product
 from domain.settings import Settings, load_settings
@@ -107,9 +108,13 @@ def floor_app(sessions: async_sessionmaker[AsyncSession]) -> Starlette:
 async def _reader_token(engine: AsyncEngine, settings: Settings) -> str:
     """A signed-in platform risk officer: reads every institution's applications."""
     async with session_factory(engine)() as s, s.begin():
-        user = User(email="bench@example.test", display_name="Bench", status=UserStatus.ACTIVE)
-        s.add(user)
-        await s.flush()
+        user = await people.new_user(
+            s,
+            settings.keys(),
+            email="bench@example.test",
+            display_name="Bench",
+            status=UserStatus.ACTIVE,
+        )
         s.add(Membership(user_id=user.id, institution_id=None, role=Role.PLATFORM_RISK_OFFICER))
         auth = AuthSession(user_id=user.id)
         s.add(auth)

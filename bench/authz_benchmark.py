@@ -39,8 +39,9 @@ from api.access import FieldAccess
 from api.app import create_app
 from domain.base import utcnow
 from domain.db import create_engine, session_factory
+from domain.identity import people
 from domain.identity.authorization import Authorizer
-from domain.identity.models import AuthSession, Membership, Role, User, UserStatus
+from domain.identity.models import AuthSession, Membership, Role, UserStatus
 from domain.identity.security import mint_token
 from domain.models import Application, Institution
 from domain.settings import Settings, load_settings
@@ -138,13 +139,13 @@ async def _viewers(engine: AsyncEngine, settings: Settings) -> list[tuple[str, s
             (f"loan officer of {busiest.code}", Role.LOAN_OFFICER, busiest.id),
             ("platform risk officer", Role.PLATFORM_RISK_OFFICER, None),
         ):
-            user = User(
+            user = await people.new_user(
+                s,
+                settings.keys(),
                 email=f"bench-{role.value}@example.test",
                 display_name=who,
                 status=UserStatus.ACTIVE,
             )
-            s.add(user)
-            await s.flush()
             auth_session = AuthSession(user_id=user.id)
             s.add(Membership(user_id=user.id, institution_id=institution_id, role=role))
             s.add(auth_session)

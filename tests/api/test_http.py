@@ -521,3 +521,21 @@ async def test_production_reports_no_debug_figures(
     assert body["data"]["products"]["totalCount"] == 1
     assert "debug" not in (body.get("extensions") or {})
     assert "sqlStatements" not in response.text
+
+
+async def test_the_validation_cache_hits_for_a_repeated_document(
+    http: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    # given: the request limits are validation rules; made per request, they would
+    # make every request's cache key new (Strawberry's cache is keyed by the rules)
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    query = "{ products(first: 3) { totalCount } }"
+    await post(http, query)
+    before = _get_validate_cache(512).cache_info().hits
+
+    # when
+    await post(http, query)
+
+    # then
+    assert _get_validate_cache(512).cache_info().hits == before + 1
