@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from strawberry.types import Info
 
     from api.context import Context
+    from api.disclosure import Facts
 
 T = TypeVar("T")
 
@@ -96,25 +97,37 @@ class FieldAccess(FieldExtension):
         access = self._access(info)
         value = next_(source, info, **kwargs)
         if self.classification in PROTECTED and value is not None:
+            facts = info.context.disclosure.known(getattr(source, "pk", None))
+            if facts is not None:  # prefetched with its page: decided here, synchronously
+                return self._show(value, source, info.context, access, facts)
             return self._disclose(value, source, info.context, access)
         return value
 
     async def _disclose(self, value: Any, source: Any, context: Context, access: Access) -> Any:
+        subject_id = getattr(source, "pk", None)
+        facts = await context.disclosure.facts(subject_id) if subject_id is not None else None
+        return self._show(value, source, context, access, facts)
+
+    def _show(
+        self, value: Any, source: Any, context: Context, access: Access, facts: Facts | None
+    ) -> Any:
         """Open a sealed value (here and only here), then show it as disclosure decides."""
         subject_id = getattr(source, "pk", None)
         if self.sealed_in is not None:
             assert self.column is not None
             assert subject_id is not None
-            key = await context.loaders.data_key.load(subject_id)
-            if key is None:  # the subject was erased: its key is gone, and the value with it
+            if facts is None or facts.key is None:  # erased: its key is gone, and the value
                 return None
-            value = unseal(key, value, table=self.sealed_in, column=self.column, row_id=subject_id)
-        return await context.disclosure.show(
+            value = unseal(
+                facts.key, value, table=self.sealed_in, column=self.column, row_id=subject_id
+            )
+        return context.disclosure.show(
             obj=f"{self.key[0]}.{self.key[1]}",
             field_name=self.key[1],
             revealable=access is Access.ALLOW,
             subject_id=subject_id,
             owner_id=getattr(source, "owner_id", None),
+            facts=facts,
             value=value,
         )
 
@@ -235,3 +248,12 @@ def classified(
         return cls
 
     return apply
+
+
+def protected_fields(cls: type[Any]) -> frozenset[str]:
+    """The GraphQL names of a classified type's personal and sensitive fields."""
+    return frozenset(
+        field.graphql_name or to_camel_case(field.python_name)
+        for field in cls.__strawberry_definition__.fields
+        if (field.metadata or {}).get("classification") in PROTECTED
+    )

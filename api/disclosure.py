@@ -21,7 +21,7 @@ are loader hits and dictionary reads; each fact is fetched once per request.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,16 @@ class MaskingCache:
         return self.rules
 
 
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a disclosure needs to know about one subject, fetched once per request."""
+
+    key: bytes | None
+    consented: frozenset[uuid.UUID | None]
+    contracted: frozenset[uuid.UUID]
+    glass: bool
+
+
 @dataclass
 class Disclosure:
     context: Context
@@ -63,6 +73,37 @@ class Disclosure:
     # The request's own loaders unless asked about another purpose (explainFieldAccess).
     own_loaders: DisclosureLoaders | None = None
     _strategies: dict[str, Strategy | None] = field(default_factory=dict)
+    _facts: dict[uuid.UUID, Facts] = field(default_factory=dict)
+
+    async def prefetch(self, subject_ids: Sequence[uuid.UUID]) -> None:
+        """Fetch a page's facts up front, so its personal fields resolve synchronously.
+
+        Each kind of fact is one batched load, and only the kinds this viewer needs.
+        """
+        ids = [i for i in dict.fromkeys(subject_ids) if i not in self._facts]
+        if not ids:
+            return
+        viewer = self.context.viewer
+        staff = bool(viewer.institution_ids) and not viewer.sees_all_tenants
+        glass = viewer.user_id is not None and bool(viewer.platform_roles & GLASS_ROLES)
+        keys = await self.context.loaders.data_key.load_many(ids)
+        consented = await self.loaders.consented.load_many(ids) if staff else None
+        contracted = await self.loaders.contracted.load_many(ids) if staff else None
+        opened = await self.loaders.glass.load_many(ids) if glass else None
+        for n, subject_id in enumerate(ids):
+            self._facts[subject_id] = Facts(
+                key=keys[n],
+                consented=consented[n] if consented else frozenset(),
+                contracted=frozenset(contracted[n]) if contracted else frozenset(),
+                glass=bool(opened) and subject_id in opened[n],  # type: ignore[index]
+            )
+
+    def known(self, subject_id: uuid.UUID | None) -> Facts | None:
+        return None if subject_id is None else self._facts.get(subject_id)
+
+    async def facts(self, subject_id: uuid.UUID) -> Facts:
+        await self.prefetch([subject_id])  # batched with concurrent callers by the loaders
+        return self._facts[subject_id]
 
     @property
     def viewer_roles(self) -> set[str]:
@@ -77,21 +118,9 @@ class Disclosure:
             self._strategies[obj] = self.rules.strategy_for(obj, self.viewer_roles, self.purpose)
         return self._strategies[obj]
 
-    async def lawful(self, subject_id: uuid.UUID | None, owner_id: uuid.UUID | None) -> bool:
-        viewer = self.context.viewer
-        if viewer.user_id is not None and viewer.user_id in (owner_id, subject_id):
-            return True
-        if viewer.sees_all_tenants:
-            return True
-        if not viewer.institution_ids or subject_id is None:
-            return False
-        consented = await self.loaders.consented.load(subject_id)
-        if None in consented or consented & viewer.institution_ids:
-            return True
-        contracted = await self.loaders.contracted.load(subject_id)
-        return bool(contracted & viewer.institution_ids)
-
-    async def basis(self, subject_id: uuid.UUID, owner_id: uuid.UUID | None) -> str | None:
+    def _lawful(
+        self, subject_id: uuid.UUID | None, owner_id: uuid.UUID | None, facts: Facts | None
+    ) -> str | None:
         """The lawful basis for a reveal, in words (None: there is none)."""
         viewer = self.context.viewer
         if viewer.user_id is not None and viewer.user_id in (owner_id, subject_id):
@@ -99,23 +128,24 @@ class Disclosure:
         if viewer.sees_all_tenants:
             return "platform oversight under a platform role"
         mine = viewer.institution_ids
-        consented = await self.loaders.consented.load(subject_id) if mine else frozenset()
-        if None in consented or consented & mine:
+        if not mine or facts is None:
+            return None
+        if None in facts.consented or facts.consented & mine:
             return f"consent to {self.purpose} for your institution"
-        contracted = await self.loaders.contracted.load(subject_id) if mine else set()
-        if contracted & mine:
+        if facts.contracted & mine:
             return "an active loan with your institution (performance of a contract)"
         return None
 
-    async def glass(self, subject_id: uuid.UUID | None) -> bool:
-        viewer = self.context.viewer
-        if subject_id is None or viewer.user_id is None:
-            return False
-        if not viewer.platform_roles & GLASS_ROLES:
-            return False
-        return subject_id in await self.loaders.glass.load(subject_id)
+    async def basis(self, subject_id: uuid.UUID, owner_id: uuid.UUID | None) -> str | None:
+        return self._lawful(subject_id, owner_id, await self.facts(subject_id))
 
-    async def show(
+    async def lawful(self, subject_id: uuid.UUID, owner_id: uuid.UUID | None) -> bool:
+        return await self.basis(subject_id, owner_id) is not None
+
+    async def glass(self, subject_id: uuid.UUID) -> bool:
+        return (await self.facts(subject_id)).glass
+
+    def show(
         self,
         *,
         obj: str,
@@ -123,14 +153,18 @@ class Disclosure:
         revealable: bool,
         subject_id: uuid.UUID | None,
         owner_id: uuid.UUID | None,
+        facts: Facts | None,
         value: Any,
     ) -> Any:
-        """``revealable``: Casbin allowed read and reveal (else read only)."""
-        if revealable and await self.glass(subject_id):
+        """``revealable``: Casbin allowed read and reveal (else read only).
+
+        ``facts``: the subject's, fetched before (None only when there is no subject).
+        """
+        if revealable and facts is not None and facts.glass:
             self._log(subject_id, obj)
             return value
         policy = self.strategy(obj)
-        reveal = revealable and await self.lawful(subject_id, owner_id)
+        reveal = revealable and self._lawful(subject_id, owner_id, facts) is not None
         if policy is not None and (policy.name != "reveal" or reveal):
             shown = policy.apply(value, object=obj, keys=self.context.settings.keys())
             if policy.name == "reveal":
@@ -148,6 +182,16 @@ class Disclosure:
     @property
     def loaders(self) -> DisclosureLoaders:
         return self.own_loaders or self.context.disclosure_loaders
+
+
+def selects_any(selections: Iterable[Any], names: frozenset[str]) -> bool:
+    """Whether a selection (fields, fragments, nested) asks for any of ``names``."""
+    for selection in selections:
+        if getattr(selection, "name", None) in names:
+            return True
+        if selects_any(getattr(selection, "selections", ()), names):
+            return True
+    return False
 
 
 class DisclosureLoaders:

@@ -4,8 +4,9 @@ import strawberry
 
 from api.access import classified
 from api.context import Context
+from api.disclosure import selects_any
 from api.enterprises.inputs import EnterpriseFilter
-from api.enterprises.types import Enterprise
+from api.enterprises.types import PROTECTED_FIELDS, Enterprise
 from api.relay import Connection, connection, decode_after, page_size
 from domain.enterprises import repository as repo
 from domain.enterprises.service import id_number_index
@@ -37,6 +38,10 @@ class EnterpriseQueries:
             page = await repo.list_enterprises(
                 session, viewer=ctx.viewer, flt=flt, first=size, after=after_key
             )
+        if selects_any(info.selected_fields, PROTECTED_FIELDS):
+            # One batch for the page's keys and consents: its personal fields then
+            # resolve synchronously instead of one awaited lookup per value.
+            await ctx.disclosure.prefetch([row.id for row in page.rows])
 
         async def count() -> int:
             async with ctx.sessions() as session:

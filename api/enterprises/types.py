@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Self
 import strawberry
 from strawberry import relay
 
-from api.access import classified
+from api.access import classified, protected_fields
 from api.context import Context
 from api.relay import Connection, connection, page_size
 from domain.applications import repository as applications_repo
@@ -154,3 +154,7 @@ class Enterprise(relay.Node):
             contact_email=row.contact_email,
             bank_account_number=row.bank_account_number,
         )
+
+
+# The GraphQL names of Enterprise's personal and sensitive fields, from their classification.
+PROTECTED_FIELDS = protected_fields(Enterprise)
