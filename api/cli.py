@@ -380,17 +380,21 @@ def outbox(
     mark_sent: Annotated[bool, typer.Option(help="Mark the listed messages sent.")] = False,
 ) -> None:
     """List the mail waiting to be sent (confirmations, invitations), oldest first."""
-    from domain.identity import repository
+    from domain.identity import people, repository
 
     settings = _settings()
 
     async def listing(session: AsyncSession) -> list[tuple[str, str, str, str]]:
-        rows = await repository.outbox(session, unsent_only=not all_messages)
+        rows = list(await repository.outbox(session, unsent_only=not all_messages))
+        opened = await people.read_mail(session, settings.keys(), rows)
         now = utcnow()
         if mark_sent:
             for row in rows:
                 row.sent_at = row.sent_at or now
-        return [(r.created_at.isoformat(), r.recipient, r.subject, r.body) for r in rows]
+        return [
+            (r.created_at.isoformat(), to, r.subject, body)
+            for r, (to, body) in zip(rows, opened, strict=True)
+        ]
 
     for created, recipient, subject, body in _run(settings, listing):
         typer.echo(f"{created}  to: {recipient}\n  subject: {subject}\n  {body}\n")

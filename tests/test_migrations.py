@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.db import create_engine, session_factory
 from domain.enterprises.service import id_number_index
 from domain.identity import people
-from domain.models import Base, Enterprise
+from domain.models import Base, Enterprise, OutboxMessage
 from migrations.runner import current_revision, head_revision, upgrade
 from privacy import keystore, vault
 from tests import factories as f
@@ -46,7 +46,7 @@ async def test_the_database_is_at_the_single_head(engine: AsyncEngine) -> None:
     assert await current_revision(engine) == head_revision()
 
 
-async def test_revision_0003_seals_personal_values_written_before_it(
+async def test_revisions_0003_and_0005_seal_personal_values_written_before_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: a database at 0002 holding plaintext personal values
@@ -73,6 +73,13 @@ async def test_revision_0003_seals_personal_values_written_before_it(
             ),
             {"id": enterprise_id.hex},
         )
+        await conn.execute(
+            text(
+                "INSERT INTO outbox (id, recipient, subject, body, created_at) VALUES (:id,"
+                " 'old@example.test', 'Confirm', 'Your token: abc123', '2026-01-01 00:00:00')"
+            ),
+            {"id": uuid.uuid4().hex},
+        )
 
     # when
     await upgrade(engine)
@@ -94,6 +101,10 @@ async def test_revision_0003_seals_personal_values_written_before_it(
             )
         ).one()
         key = (await keystore.unwrap_many(session, f.KEYS, [found.id]))[found.id]
+        mail = (await session.scalars(select(OutboxMessage))).all()
+        opened_mail = await people.read_mail(session, f.KEYS, list(mail))
+    assert opened_mail == [("old@example.test", "Your token: abc123")]
+    assert mail[0].recipient.startswith("v1.")
     assert key is not None
     assert found.contact_phone is not None
     assert found.contact_phone.startswith("v1.")

@@ -139,14 +139,21 @@ class OneTimeToken(IdMixin, TimestampMixin, Base):
 
 
 class OutboxMessage(IdMixin, TimestampMixin, Base):
-    """Mail waiting for a sender. No mail server exists; ``lendgraph outbox`` reads it."""
+    """Mail waiting for a sender. No mail server exists; ``lendgraph outbox`` reads it.
+
+    The address and the body (which carries a token) are sealed under the recipient's
+    data key, like every personal value; the subject line holds nothing personal.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index(None, "sent_at", "created_at"),)
 
-    recipient: Mapped[str] = mapped_column(String(254))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    recipient: Mapped[str] = mapped_column(String(SEALED_LENGTH))
     subject: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(String(4000))
+    body: Mapped[str] = mapped_column(String(6000))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.base import new_id
 from domain.identity import repository as repo
-from domain.identity.models import USER_SEALED_COLUMNS, User, UserStatus
+from domain.identity.models import USER_SEALED_COLUMNS, OutboxMessage, User, UserStatus
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 
@@ -89,3 +89,45 @@ def seal_rows(keys: KeyProvider, rows: list[dict[str, object]]) -> list[dict[str
             plain[row_id], name, table="users", column="display_name", row_id=row_id
         )
     return key_rows
+
+
+async def send_mail(
+    session: AsyncSession, keys: KeyProvider, user: User, *, to: str, subject: str, body: str
+) -> None:
+    """Queue a mail to a person, its address and body sealed under their data key."""
+    key = (await keystore.unwrap_many(session, keys, [user.id]))[user.id]
+    if key is None:  # the person was erased: no mail
+        return
+    message_id = new_id()
+    session.add(
+        OutboxMessage(
+            id=message_id,
+            user_id=user.id,
+            recipient=vault.seal(key, to, table="outbox", column="recipient", row_id=message_id),
+            subject=subject,
+            body=vault.seal(key, body, table="outbox", column="body", row_id=message_id),
+        )
+    )
+
+
+async def read_mail(
+    session: AsyncSession, keys: KeyProvider, messages: list[OutboxMessage]
+) -> list[tuple[str, str]]:
+    """(recipient, body) of each message, opened; ("", "") when its person was erased."""
+    owners = [m.user_id for m in messages if m.user_id is not None]
+    opened = await keystore.unwrap_many(session, keys, owners)
+    result = []
+    for message in messages:
+        key = opened.get(message.user_id) if message.user_id else None
+        if key is None:
+            result.append(("", ""))
+            continue
+        result.append(
+            tuple(  # type: ignore[arg-type]
+                vault.unseal(
+                    key, getattr(message, column), table="outbox", column=column, row_id=message.id
+                )
+                for column in ("recipient", "body")
+            )
+        )
+    return result

@@ -30,7 +30,6 @@ from domain.identity.models import (
     AuthSession,
     Membership,
     OneTimeToken,
-    OutboxMessage,
     PolicyRule,
     RecoveryCode,
     RefreshToken,
@@ -106,10 +105,6 @@ def _normalise_email(email: str) -> str:
     return email
 
 
-def _mail(session: AsyncSession, *, to: str, subject: str, body: str) -> None:
-    session.add(OutboxMessage(recipient=to, subject=subject, body=body))
-
-
 async def _one_time_token(
     session: AsyncSession,
     *,
@@ -154,8 +149,10 @@ async def register(
         raise InvalidInput("the display name needs 1 to 100 characters")
     existing = await people.find_by_email(session, keys, email)
     if existing is not None:
-        _mail(
+        await people.send_mail(
             session,
+            keys,
+            existing,
             to=email,
             subject="Someone tried to register with your address",
             body="An account already exists for this address. Sign in, or ignore this mail.",
@@ -173,8 +170,10 @@ async def register(
     token = await _one_time_token(
         session, user=user, purpose=TokenPurpose.CONFIRM_ACCOUNT, ttl=CONFIRMATION_TTL, now=now
     )
-    _mail(
+    await people.send_mail(
         session,
+        keys,
+        user,
         to=email,
         subject="Confirm your LendGraph account",
         body=f"Confirm your account with this token (valid 24 hours): {token}",
@@ -624,8 +623,10 @@ async def invite_staff(
         institution_id=institution_id,
         role=role,
     )
-    _mail(
+    await people.send_mail(
         session,
+        keys,
+        user,
         to=email,
         subject=f"You are invited to {code} on LendGraph",
         body=f"Accept the invitation as {role.value} with this token (valid 7 days): {token}",

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.base import utcnow
 from domain.db import session_factory
 from domain.enterprises.uscc import generate_uscc
-from domain.identity import security
+from domain.identity import people, security
 from domain.models import AuditEntry, Membership, OutboxMessage, Role, User
 from domain.settings import Settings
 from tests import factories as f
@@ -85,14 +85,20 @@ mutation($input: CreateEnterpriseInput!) {
 
 
 async def _outbox_token(db: AsyncEngine, recipient: str) -> str:
+    """The token in the newest mail to ``recipient``, read as the mail sender would."""
     async with session_factory(db)() as s:
-        body = await s.scalar(
-            select(OutboxMessage.body)
-            .where(OutboxMessage.recipient == recipient)
+        user = await people.find_by_email(s, f.KEYS, recipient)
+        assert user is not None, f"no account for {recipient}"
+        message = await s.scalar(
+            select(OutboxMessage)
+            .where(OutboxMessage.user_id == user.id)
             .order_by(OutboxMessage.id.desc())
             .limit(1)
         )
-    assert body is not None, f"no mail to {recipient}"
+        assert message is not None, f"no mail to {recipient}"
+        [(to, body)] = await people.read_mail(s, f.KEYS, [message])
+    assert to == recipient
+    assert "@" not in message.recipient  # sealed at rest
     match = re.search(r": (\S+)$", body)
     assert match
     return match.group(1)
