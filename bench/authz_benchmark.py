@@ -17,25 +17,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import httpx
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from strawberry.types.base import StrawberryObjectDefinition
-from strawberry.types.field import StrawberryField
+from unguarded import guarded_fields, unguarded_app
 
 import api.schema
-from api.access import FieldAccess
 from api.app import create_app
 from domain.base import utcnow
 from domain.db import create_engine, session_factory
@@ -65,50 +61,6 @@ query Page($first: Int!) {
   }
 }
 """
-
-
-class UnguardedSchema(api.schema.LendGraphSchema):
-    """The schema build_schema makes, converted from fields stripped of FieldAccess.
-
-    Strawberry chains a field's extensions into its resolver while converting the field,
-    so dropping them from a schema already built changes nothing. ``get_fields`` is what
-    conversion reads every type's fields through (specialised connections included); the
-    copies leave the shared type definitions, and so the normal app, untouched.
-    """
-
-    def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
-        fields = []
-        for guarded in super().get_fields(type_definition):
-            kept = [e for e in guarded.extensions if not isinstance(e, FieldAccess)]
-            if len(kept) == len(guarded.extensions):
-                fields.append(guarded)
-                continue
-            stripped = copy.copy(guarded)
-            stripped.extensions = kept
-            fields.append(stripped)
-        return fields
-
-
-def guarded_fields(schema: api.schema.LendGraphSchema) -> int:
-    """How many fields of the built schema carry FieldAccess."""
-    count = 0
-    for graphql_type in schema._schema.type_map.values():
-        for graphql_field in getattr(graphql_type, "fields", {}).values():
-            definition = (graphql_field.extensions or {}).get("strawberry-definition")
-            extensions = getattr(definition, "extensions", None) or ()
-            count += any(isinstance(e, FieldAccess) for e in extensions)
-    return count
-
-
-def unguarded_app(settings: Settings, engine: AsyncEngine) -> Starlette:
-    app = create_app(settings, engine=engine)
-    # build_schema itself, so extensions and config stay those of the normal app.
-    with mock.patch.object(api.schema, "LendGraphSchema", UnguardedSchema):
-        schema = api.schema.build_schema(settings)
-    assert isinstance(schema, UnguardedSchema)
-    assert guarded_fields(schema) == 0, "FieldAccess survived the rebuild"
-    app.state.view.schema = schema
-    return app
 
 
 async def _prepare(url: str, enterprises: int) -> AsyncEngine:

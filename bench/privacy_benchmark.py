@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import gc
 import statistics
 import tempfile
@@ -32,7 +31,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import httpx
 from sqlalchemy import func, select, text
@@ -41,11 +39,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Mount
 from strawberry import relay
-from strawberry.types.base import StrawberryObjectDefinition
-from strawberry.types.field import StrawberryField
+from unguarded import guarded_fields, unguarded_app
 
 import api.schema
-from api.access import FieldAccess
 from api.app import create_app
 from domain.base import utcnow
 from domain.db import create_engine, session_factory
@@ -108,47 +104,6 @@ class FullCollections:
 
 
 FULL_GC = FullCollections()
-
-
-class UnguardedSchema(api.schema.LendGraphSchema):
-    """The schema build_schema makes, converted from fields stripped of FieldAccess.
-
-    As in bench/authz_benchmark.py: conversion reads every type's fields through
-    ``get_fields``, and the copies leave the normal app's type definitions untouched.
-    """
-
-    def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
-        fields = []
-        for guarded in super().get_fields(type_definition):
-            kept = [e for e in guarded.extensions if not isinstance(e, FieldAccess)]
-            if len(kept) == len(guarded.extensions):
-                fields.append(guarded)
-                continue
-            stripped = copy.copy(guarded)
-            stripped.extensions = kept
-            fields.append(stripped)
-        return fields
-
-
-def guarded_fields(schema: api.schema.LendGraphSchema) -> int:
-    """How many fields of the built schema carry FieldAccess."""
-    count = 0
-    for graphql_type in schema._schema.type_map.values():
-        for graphql_field in getattr(graphql_type, "fields", {}).values():
-            definition = (graphql_field.extensions or {}).get("strawberry-definition")
-            extensions = getattr(definition, "extensions", None) or ()
-            count += any(isinstance(e, FieldAccess) for e in extensions)
-    return count
-
-
-def unguarded_app(settings: Settings, engine: AsyncEngine) -> Starlette:
-    app = create_app(settings, engine=engine)
-    with mock.patch.object(api.schema, "LendGraphSchema", UnguardedSchema):
-        schema = api.schema.build_schema(settings)
-    assert isinstance(schema, UnguardedSchema)
-    assert guarded_fields(schema) == 0, "FieldAccess survived the rebuild"
-    app.state.view.schema = schema
-    return app
 
 
 async def _no_access_log(request: Request) -> None:
