@@ -7,6 +7,7 @@ which puts this folder on the import path).
 from __future__ import annotations
 
 import copy
+from typing import Any
 from unittest import mock
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -61,4 +62,19 @@ def unguarded_app(settings: Settings, engine: AsyncEngine) -> Starlette:
     assert isinstance(schema, UnguardedSchema)
     assert guarded_fields(schema) == 0, "FieldAccess survived the rebuild"
     app.state.view.schema = schema
+    view = app.state.view
+    contextualise = view.get_context
+
+    async def get_context(request: Any, response: Any) -> Any:
+        # Without field access nothing is disclosed: skip the page's prefetch of
+        # data keys and consents too, so "off" costs what serving stored values costs.
+        context = await contextualise(request, response)
+
+        async def nothing(subject_ids: Any) -> None:
+            return None
+
+        context.disclosure.prefetch = nothing
+        return context
+
+    view.get_context = get_context
     return app
