@@ -8,11 +8,13 @@ from strawberry import relay
 
 from api.access import classified, protected_fields
 from api.context import Context
+from api.disclosure import selects_any
 from api.relay import Connection, connection, page_size
 from domain.applications import repository as applications_repo
 from domain.enterprises.models import SEALED_COLUMNS
 from domain.enterprises.models import Enterprise as EnterpriseRow
 from domain.enterprises.models import FinancialStatement as StatementRow
+from domain.errors import NotFound
 from domain.pagination import page_from
 
 if TYPE_CHECKING:
@@ -135,6 +137,21 @@ class Enterprise(relay.Node):
             count=count,
             after=after,
         )
+
+    @classmethod
+    async def load(cls, info: strawberry.Info[Context, None], enterprise_id: uuid.UUID) -> Self:
+        """The enterprise a relation points at, through the request's batched loader.
+
+        When its personal fields are asked for, their facts are fetched with the other
+        rows' (one batch), so the fields themselves resolve synchronously.
+        """
+        ctx = info.context
+        row = await ctx.loaders.enterprise.load(enterprise_id)
+        if row is None:
+            raise NotFound("enterprise not found")
+        if selects_any(info.selected_fields, PROTECTED_FIELDS):
+            await ctx.disclosure.prefetch([row.id])
+        return cls.from_row(row)
 
     @classmethod
     def from_row(cls, row: EnterpriseRow) -> Self:

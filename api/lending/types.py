@@ -147,10 +147,7 @@ class Loan(relay.Node):
     ) -> Annotated["Enterprise", strawberry.lazy("api.enterprises.types")]:
         from api.enterprises.types import Enterprise
 
-        row = await info.context.loaders.enterprise.load(self.enterprise_id)
-        if row is None:
-            raise NotFound("enterprise not found")
-        return Enterprise.from_row(row)
+        return await Enterprise.load(info, self.enterprise_id)
 
     @strawberry.field
     async def product(self, info: strawberry.Info[Context, None]) -> Product:
