@@ -41,6 +41,7 @@ from domain.identity.models import (
 )
 from domain.identity.viewer import STAFF_ROLES, Viewer
 from domain.settings import Settings
+from privacy import vault
 from privacy.keys import KeyProvider
 
 CONFIRMATION_TTL = timedelta(hours=24)
@@ -232,12 +233,12 @@ def _lock_for(failures: int, threshold: int) -> timedelta | None:
     return lock
 
 
-def _throttle_keys(email_bidx: str, origin: Origin) -> list[str]:
-    # The account is named by the email's blind index: no address at rest in plaintext.
-    keys = [f"account:{email_bidx}"]
+def _throttle_keys(keys: KeyProvider, email_bidx: str, origin: Origin) -> list[str]:
+    # Named by blind indexes: neither the email nor the client address at rest in clear.
+    throttle = [f"account:{email_bidx}"]
     if origin.address:
-        keys.append(f"address:{origin.address}")
-    return keys
+        throttle.append(f"address:{vault.blind_index(keys, origin.address, column='address')}")
+    return throttle
 
 
 async def _throttled(session: AsyncSession, keys: list[str], now: datetime) -> Throttled | None:
@@ -340,7 +341,7 @@ async def login(
 ) -> LoginOutcome:
     now = now or utcnow()
     email = email.strip().lower()
-    keys = _throttle_keys(people.email_index(settings.keys(), email), origin)
+    keys = _throttle_keys(settings.keys(), people.email_index(settings.keys(), email), origin)
     throttled = await _throttled(session, keys, now)
     if throttled is not None:
         return throttled
@@ -385,7 +386,7 @@ async def verify_mfa(
     user = await session.get(User, uuid.UUID(claims.subject))
     if user is None or user.status is not UserStatus.ACTIVE or user.mfa_secret is None:
         return Refused("the sign-in has expired; start again")
-    keys = _throttle_keys(user.email_bidx, origin)
+    keys = _throttle_keys(settings.keys(), user.email_bidx, origin)
     throttled = await _throttled(session, keys, now)
     if throttled is not None:
         return throttled
