@@ -12,6 +12,7 @@ from api.identity.types import Institution
 from domain.errors import NotFound
 from domain.products.models import Product as ProductRow
 from domain.products.models import ProductStatus, ProductType, RepaymentMethod
+from domain.products.pricing import Quote, Unavailable
 
 ProductTypeGQL = strawberry.enum(ProductType, name="ProductType")
 ProductStatusGQL = strawberry.enum(ProductStatus, name="ProductStatus")
@@ -122,3 +123,72 @@ class Product(relay.Node):
 
 def _decimal(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
+
+
+@classified(
+    public=[
+        "product",
+        "available",
+        "reasons",
+        "repayment_method",
+        "annual_rate",
+        "first_instalment",
+        "largest_instalment",
+        "total_interest",
+        "fees",
+        "total_cost",
+        "total_repaid",
+        "effective_annual_rate",
+    ]
+)
+@strawberry.type(
+    description="What a product would cost for an amount and term, at its lowest rate and "
+    "with its cheapest repayment method; or why it does not fit."
+)
+class ProductQuote:
+    product: Product
+    available: bool
+    reasons: list[str] = strawberry.field(description="Why the product does not fit, if not.")
+    repayment_method: RepaymentMethod | None
+    annual_rate: Decimal | None = strawberry.field(description="Nominal, the product's 'from'.")
+    first_instalment: Decimal | None
+    largest_instalment: Decimal | None
+    total_interest: Decimal | None
+    fees: Decimal | None
+    total_cost: Decimal | None = strawberry.field(description="Interest and fees.")
+    total_repaid: Decimal | None
+    effective_annual_rate: Decimal | None = strawberry.field(
+        description="The annual rate the payments, fees included, really cost."
+    )
+
+    @classmethod
+    def of(cls, product: Product, found: Quote | Unavailable) -> Self:
+        if isinstance(found, Unavailable):
+            return cls(
+                product=product,
+                available=False,
+                reasons=list(found.reasons),
+                repayment_method=None,
+                annual_rate=None,
+                first_instalment=None,
+                largest_instalment=None,
+                total_interest=None,
+                fees=None,
+                total_cost=None,
+                total_repaid=None,
+                effective_annual_rate=None,
+            )
+        return cls(
+            product=product,
+            available=True,
+            reasons=[],
+            repayment_method=found.method,
+            annual_rate=found.annual_rate,
+            first_instalment=found.first_instalment,
+            largest_instalment=found.largest_instalment,
+            total_interest=found.total_interest,
+            fees=found.fees,
+            total_cost=found.total_cost,
+            total_repaid=found.total_repaid,
+            effective_annual_rate=found.effective_annual_rate,
+        )
