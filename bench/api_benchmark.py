@@ -19,27 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from common import bench_settings, prepare, signed_in
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from api.app import create_app
-from domain.base import utcnow
-from domain.db import create_engine, session_factory
-from domain.identity import people
-from domain.identity.models import AuthSession, Membership, Role, UserStatus
-from domain.identity.security import mint_token
+from domain.db import session_factory
+from domain.identity.models import Role
 from domain.models import Application, Enterprise, Institution, Product
-from domain.settings import Settings, load_settings
-from migrations.runner import upgrade
-from privacy.keys import generate
-from seed import seed_population
-
-# One set of keys for the seed and the app it serves (never written anywhere).
-KEYS = generate()
 
 QUERY = """
 query Page($first: Int!) {
@@ -105,41 +96,6 @@ def floor_app(sessions: async_sessionmaker[AsyncSession]) -> Starlette:
     return Starlette(routes=[Route("/page", page)])
 
 
-async def _reader_token(engine: AsyncEngine, settings: Settings) -> str:
-    """A signed-in platform risk officer: reads every institution's applications."""
-    async with session_factory(engine)() as s, s.begin():
-        user = await people.new_user(
-            s,
-            settings.keys(),
-            email="bench@example.test",
-            display_name="Bench",
-            status=UserStatus.ACTIVE,
-        )
-        s.add(Membership(user_id=user.id, institution_id=None, role=Role.PLATFORM_RISK_OFFICER))
-        auth = AuthSession(user_id=user.id)
-        s.add(auth)
-        await s.flush()
-    return mint_token(
-        settings.signing_key(),
-        subject=str(user.id),
-        type="access",
-        now=utcnow(),
-        ttl=3600,
-        session_id=auth.id,
-    )
-
-
-async def _prepare(url: str, enterprises: int) -> AsyncEngine:
-    engine = create_engine(url)
-    if engine.dialect.name == "postgresql":
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    await upgrade(engine)
-    await seed_population(session_factory(engine), enterprises=enterprises, seed=7, keys=KEYS)
-    return engine
-
-
 async def _time(client: httpx.AsyncClient, send: Any, rounds: int) -> list[float]:
     for _ in range(max(3, rounds // 10)):  # warm caches and the pool
         await send(client)
@@ -168,15 +124,12 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        engine = await _prepare(url, args.enterprises)
-        settings = load_settings(
-            database_url=url,
-            env="development",
-            secret_key="bench-" + "k" * 40,
-            **KEYS.env_values(),
-        )
+        engine = await prepare(url, args.enterprises)
+        settings = bench_settings(url)
         graphql = create_app(settings, engine=engine)
-        headers = {"authorization": f"Bearer {await _reader_token(engine, settings)}"}
+        # A platform risk officer reads every institution's applications.
+        reader = await signed_in(engine, settings, Role.PLATFORM_RISK_OFFICER, None)
+        headers = {"authorization": f"Bearer {reader}"}
         combined = Starlette(
             routes=[
                 Mount("/floor", app=floor_app(session_factory(engine))),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -25,28 +24,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, text
+from common import (
+    bench_settings,
+    busiest_institution,
+    guarded_fields,
+    overhead,
+    prepare,
+    signed_in,
+    summary,
+    unguarded_app,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from unguarded import guarded_fields, unguarded_app
 
 import api.schema
 from api.app import create_app
-from domain.base import utcnow
-from domain.db import create_engine, session_factory
-from domain.identity import people
 from domain.identity.authorization import Authorizer
-from domain.identity.models import AuthSession, Membership, Role, UserStatus
-from domain.identity.security import mint_token
-from domain.models import Application, Institution
-from domain.settings import Settings, load_settings
-from migrations.runner import upgrade
-from privacy.keys import generate
-from seed import seed_population
-
-# One set of keys for the seed and the app it serves (never written anywhere).
-KEYS = generate()
+from domain.identity.models import Role
+from domain.settings import Settings
 
 PAGE = 100
 QUERY = """
@@ -61,57 +57,6 @@ query Page($first: Int!) {
   }
 }
 """
-
-
-async def _prepare(url: str, enterprises: int) -> AsyncEngine:
-    engine = create_engine(url)
-    if engine.dialect.name == "postgresql":
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    await upgrade(engine)
-    await seed_population(session_factory(engine), enterprises=enterprises, seed=7, keys=KEYS)
-    return engine
-
-
-async def _viewers(engine: AsyncEngine, settings: Settings) -> list[tuple[str, str]]:
-    """(who, access token): a loan officer of the busiest institution, a platform risk officer."""
-    async with session_factory(engine)() as s, s.begin():
-        busiest = (
-            await s.execute(
-                select(Institution.id, Institution.code)
-                .join(Application, Application.institution_id == Institution.id)
-                .group_by(Institution.id, Institution.code)
-                .order_by(func.count().desc(), Institution.code)
-                .limit(1)
-            )
-        ).one()
-        viewers = []
-        for who, role, institution_id in (
-            (f"loan officer of {busiest.code}", Role.LOAN_OFFICER, busiest.id),
-            ("platform risk officer", Role.PLATFORM_RISK_OFFICER, None),
-        ):
-            user = await people.new_user(
-                s,
-                settings.keys(),
-                email=f"bench-{role.value}@example.test",
-                display_name=who,
-                status=UserStatus.ACTIVE,
-            )
-            auth_session = AuthSession(user_id=user.id)
-            s.add(Membership(user_id=user.id, institution_id=institution_id, role=role))
-            s.add(auth_session)
-            await s.flush()
-            token = mint_token(
-                settings.signing_key(),
-                subject=str(user.id),
-                type="access",
-                now=utcnow(),
-                ttl=3600,
-                session_id=auth_session.id,
-            )
-            viewers.append((who, token))
-    return viewers
 
 
 @dataclass
@@ -159,26 +104,8 @@ def _check(guarded: dict[str, Any], unguarded: dict[str, Any], cold: dict[str, A
     return sum(1 for m, c in zip(masked, clear, strict=True) if c and m != c)
 
 
-def _summary(c: Configuration) -> str:
-    p90 = statistics.quantiles(c.samples, n=10)[-1]
-    return (
-        f"{statistics.median(c.samples):7.2f} ms {p90:7.2f} ms {statistics.median(c.cpu):7.2f} ms"
-    )
-
-
 def _counts(debug: dict[str, int]) -> str:
     return f"{debug['sqlStatements']:3d} SQL {debug['authzEvaluations']:3d} Casbin"
-
-
-def _overhead(slower: Configuration, floor: Configuration) -> str:
-    """Difference and ratio of wall medians, median of the differences within a round, CPU."""
-    a, b = statistics.median(slower.samples), statistics.median(floor.samples)
-    paired = statistics.median(s - f for s, f in zip(slower.samples, floor.samples, strict=True))
-    cpu = statistics.median(slower.cpu) - statistics.median(floor.cpu)
-    return (
-        f"{a - b:7.2f} ms  {a / b:5.2f}x (medians)   "
-        f"paired per round {paired:6.2f} ms   cpu {cpu:6.2f} ms"
-    )
 
 
 async def _measure(
@@ -218,9 +145,10 @@ async def _measure(
         "cold": "cold authorizer",
     }
     for c in configurations:
-        print(f"  {names[c.label]:<22}{_summary(c)}   {_counts(c.first)}   {_counts(c.warm)}")
-    print(f"  authorization adds    {_overhead(configurations[0], configurations[1])}")
-    print(f"  cold authorizer adds  {_overhead(configurations[2], configurations[1])}")
+        figures = summary(c.samples, c.cpu)
+        print(f"  {names[c.label]:<22}{figures}   {_counts(c.first)}   {_counts(c.warm)}")
+    print(f"  authorization adds    {overhead(configurations[0], configurations[1])}")
+    print(f"  cold authorizer adds  {overhead(configurations[2], configurations[1])}")
 
 
 async def main() -> None:
@@ -235,12 +163,19 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        engine = await _prepare(url, args.enterprises)
-        secret = "bench-" + "k" * 40
-        settings = load_settings(
-            database_url=url, env="development", secret_key=secret, **KEYS.env_values()
-        )
-        viewers = await _viewers(engine, settings)
+        engine = await prepare(url, args.enterprises)
+        settings = bench_settings(url)
+        institution_id, code = await busiest_institution(engine)
+        viewers = [
+            (
+                f"loan officer of {code}",
+                await signed_in(engine, settings, Role.LOAN_OFFICER, institution_id),
+            ),
+            (
+                "platform risk officer",
+                await signed_in(engine, settings, Role.PLATFORM_RISK_OFFICER, None),
+            ),
+        ]
         print(
             f"database {engine.dialect.name}, {args.enterprises} enterprises seeded, "
             f"{args.requests} timed requests per app, FieldAccess on "

@@ -33,35 +33,37 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, text
+from common import (
+    bench_settings,
+    busiest_institution,
+    guarded_fields,
+    overhead,
+    prepare,
+    signed_in,
+    summary,
+    unguarded_app,
+)
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Mount
 from strawberry import relay
-from unguarded import guarded_fields, unguarded_app
 
 import api.schema
 from api.app import create_app
 from domain.base import utcnow
-from domain.db import create_engine, session_factory
+from domain.db import session_factory
 from domain.enterprises.models import SEALED_COLUMNS
-from domain.identity import people
-from domain.identity.models import AuthSession, Membership, Role, UserStatus
-from domain.identity.security import mint_token
+from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.lending import repository as lending
-from domain.models import Application, Enterprise, Institution
-from domain.settings import Settings, load_settings
-from migrations.runner import upgrade
+from domain.models import Application, Enterprise
+from domain.settings import Settings
 from privacy import consent, vault
-from privacy.keys import KeyProvider, generate
+from privacy.keys import KeyProvider
 from privacy.masking import mask
 from privacy.models import AccessLogEntry, DataKey
-from seed import seed_population
-
-# One set of keys for the seed and the app it serves (never written anywhere).
-KEYS = generate()
 
 PAGE = 100
 QUERY = """
@@ -116,32 +118,6 @@ def unlogged_app(settings: Settings, engine: AsyncEngine) -> Starlette:
     return app
 
 
-async def _prepare(url: str, enterprises: int) -> AsyncEngine:
-    engine = create_engine(url)
-    if engine.dialect.name == "postgresql":
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    await upgrade(engine)
-    await seed_population(session_factory(engine), enterprises=enterprises, seed=7, keys=KEYS)
-    return engine
-
-
-async def _busiest(engine: AsyncEngine) -> tuple[uuid.UUID, str]:
-    """The institution with the most applications: (id, code)."""
-    async with session_factory(engine)() as s:
-        row = (
-            await s.execute(
-                select(Institution.id, Institution.code)
-                .join(Application, Application.institution_id == Institution.id)
-                .group_by(Institution.id, Institution.code)
-                .order_by(func.count().desc(), Institution.code)
-                .limit(1)
-            )
-        ).one()
-    return row.id, row.code
-
-
 async def _grant_consents(engine: AsyncEngine, institution_id: uuid.UUID) -> int:
     """Every other applicant to the institution without an active loan with it consents
     (the seed records no consent), so both lawful bases occur among the officer's rows."""
@@ -174,35 +150,6 @@ async def _grant_consents(engine: AsyncEngine, institution_id: uuid.UUID) -> int
                 channel="bench",
             )
     return len(without[::2])
-
-
-async def _viewer(
-    engine: AsyncEngine,
-    settings: Settings,
-    role: Role,
-    institution_id: uuid.UUID | None,
-) -> str:
-    """A signed-in user with one role; its access token."""
-    async with session_factory(engine)() as s, s.begin():
-        user = await people.new_user(
-            s,
-            settings.keys(),
-            email=f"bench-{role.value}@example.test",
-            display_name=role.value,
-            status=UserStatus.ACTIVE,
-        )
-        auth_session = AuthSession(user_id=user.id)
-        s.add(Membership(user_id=user.id, institution_id=institution_id, role=role))
-        s.add(auth_session)
-        await s.flush()
-    return mint_token(
-        settings.signing_key(),
-        subject=str(user.id),
-        type="access",
-        now=utcnow(),
-        ttl=3600,
-        session_id=auth_session.id,
-    )
 
 
 @dataclass
@@ -375,24 +322,6 @@ def _crypto(keys: KeyProvider, stored: Stored, repeats: int) -> tuple[float, flo
     return statistics.median(unwraps), statistics.median(unseals), len(sealed)
 
 
-def _summary(c: Configuration) -> str:
-    p90 = statistics.quantiles(c.samples, n=10)[-1]
-    return (
-        f"{statistics.median(c.samples):7.2f} ms {p90:7.2f} ms {statistics.median(c.cpu):7.2f} ms"
-    )
-
-
-def _overhead(slower: Configuration, floor: Configuration) -> str:
-    """Difference and ratio of wall medians, median of the differences within a round, CPU."""
-    a, b = statistics.median(slower.samples), statistics.median(floor.samples)
-    paired = statistics.median(s - f for s, f in zip(slower.samples, floor.samples, strict=True))
-    cpu = statistics.median(slower.cpu) - statistics.median(floor.cpu)
-    return (
-        f"{a - b:7.2f} ms  {a / b:5.2f}x (medians)   "
-        f"paired per round {paired:6.2f} ms   cpu {cpu:6.2f} ms"
-    )
-
-
 async def _measure(
     settings: Settings,
     engine: AsyncEngine,
@@ -463,12 +392,12 @@ async def _measure(
     )
     for c in configurations:
         print(
-            f"  {c.name:<20}{_summary(c)}   {c.first:9d} {c.warm:9d} {c.logged:9d}"
+            f"  {c.name:<20}{summary(c.samples, c.cpu)}   {c.first:9d} {c.warm:9d} {c.logged:9d}"
             f"   {c.full_gcs:3d} {c.full_gc_ms:6.0f} ms"
         )
-    print(f"  privacy adds      {_overhead(on, off)}")
-    print(f"  the log adds      {_overhead(on, unlogged)}")
-    print(f"  checks alone add  {_overhead(unlogged, off)}")
+    print(f"  privacy adds      {overhead(on, off)}")
+    print(f"  the log adds      {overhead(on, unlogged)}")
+    print(f"  checks alone add  {overhead(unlogged, off)}")
     print(
         f"  crypto alone, outside a request: unwrap {len(stored.wrapped)} data keys "
         f"{unwrap:5.2f} ms, unseal {sealed} values {unseal:5.2f} ms "
@@ -489,21 +418,19 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        engine = await _prepare(url, args.enterprises)
-        settings = load_settings(
-            database_url=url, env="development", secret_key="bench-" + "k" * 40, **KEYS.env_values()
-        )
-        institution_id, code = await _busiest(engine)
+        engine = await prepare(url, args.enterprises)
+        settings = bench_settings(url)
+        institution_id, code = await busiest_institution(engine)
         consents = await _grant_consents(engine, institution_id)
         viewers = [
             (
                 f"loan officer of {code}",
-                await _viewer(engine, settings, Role.LOAN_OFFICER, institution_id),
+                await signed_in(engine, settings, Role.LOAN_OFFICER, institution_id),
                 institution_id,
             ),
             (
                 "privacy officer",
-                await _viewer(engine, settings, Role.PRIVACY_OFFICER, None),
+                await signed_in(engine, settings, Role.PRIVACY_OFFICER, None),
                 None,
             ),
         ]
