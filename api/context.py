@@ -235,6 +235,11 @@ class Context:
         return Origin(address=client.host if client else None, request_id=self.request_id)
 
     @cached_property
+    def keys(self) -> KeyProvider:
+        """The keys of personal data, read once per request (the key file may rotate)."""
+        return self.settings.keys()
+
+    @cached_property
     def purpose(self) -> str:
         return str(getattr(self.request.state, "purpose", None) or purpose_for(self.viewer, None))
 
@@ -248,4 +253,4 @@ class Context:
 
     @cached_property
     def loaders(self) -> Loaders:
-        return Loaders(self.sessions, self.viewer, self.settings.keys())
+        return Loaders(self.sessions, self.viewer, self.keys)

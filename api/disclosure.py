@@ -166,7 +166,7 @@ class Disclosure:
         policy = self.strategy(obj)
         reveal = revealable and self._lawful(subject_id, owner_id, facts) is not None
         if policy is not None and (policy.name != "reveal" or reveal):
-            shown = policy.apply(value, object=obj, keys=self.context.settings.keys())
+            shown = policy.apply(value, object=obj, keys=self.context.keys)
             if policy.name == "reveal":
                 self._log(subject_id, obj)
             return shown

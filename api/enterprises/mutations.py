@@ -54,11 +54,11 @@ class EnterpriseMutations:
             async with unit_of_work(ctx.sessions) as session:
                 row = await service.create_enterprise(
                     session,
-                    ctx.settings.keys(),
+                    ctx.keys,
                     viewer=ctx.viewer,
                     profile=profile,
                     request_id=ctx.request_id,
                 )
         except (InvalidInput, Conflict) as exc:
-            return InvalidInputError(message=exc.message, code=exc.code)
+            return InvalidInputError.of(exc)
         return Enterprise.from_row(row)

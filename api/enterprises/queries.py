@@ -30,7 +30,7 @@ class EnterpriseQueries:
             industry=filter.industry if filter else None,
             region=filter.region if filter else None,
             legal_representative_id_bidx=(
-                id_number_index(ctx.settings.keys(), id_number) if id_number else None
+                id_number_index(ctx.keys, id_number) if id_number else None
             ),
         )
         after_key = decode_after(repo.NEWEST, after)

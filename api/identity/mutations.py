@@ -76,10 +76,6 @@ def _login_result(outcome: LoginOutcome) -> LoginResult:
             return InvalidCredentials(message=outcome.message, code="INVALID_CREDENTIALS")
 
 
-def _invalid(exc: InvalidInput) -> InvalidInputError:
-    return InvalidInputError(message=exc.message, code=exc.code)
-
-
 def _institution_pk(global_id: strawberry.ID) -> uuid.UUID:
     return decode_global_id(global_id, expected="Institution")[1]
 
@@ -95,14 +91,14 @@ class IdentityMutations:
             async with unit_of_work(ctx.sessions) as session:
                 email = await service.register(
                     session,
-                    ctx.settings.keys(),
+                    ctx.keys,
                     email=input.email,
                     password=input.password,
                     display_name=input.display_name,
                     origin=ctx.origin,
                 )
         except InvalidInput as exc:
-            return _invalid(exc)
+            return InvalidInputError.of(exc)
         return RegistrationPending(email=email)
 
     @mutation("confirmAccount", description="Confirm an account with the mailed token.")
@@ -174,7 +170,7 @@ class IdentityMutations:
                 invitation = await service.invite_staff(
                     session,
                     ctx.authorizer,
-                    ctx.settings.keys(),
+                    ctx.keys,
                     viewer=ctx.viewer,
                     email=input.email,
                     role=input.role,
@@ -182,7 +178,7 @@ class IdentityMutations:
                     origin=ctx.origin,
                 )
         except InvalidInput as exc:
-            return _invalid(exc)
+            return InvalidInputError.of(exc)
         return StaffInvited(email=invitation.email, expires_at=invitation.expires_at)
 
     @mutation("acceptInvitation", description="Accept a staff invitation with its token.")
@@ -194,14 +190,14 @@ class IdentityMutations:
             async with unit_of_work(ctx.sessions) as session:
                 outcome = await service.accept_invitation(
                     session,
-                    ctx.settings.keys(),
+                    ctx.keys,
                     token=input.token,
                     password=input.password,
                     display_name=input.display_name,
                     origin=ctx.origin,
                 )
         except InvalidInput as exc:
-            return _invalid(exc)
+            return InvalidInputError.of(exc)
         if isinstance(outcome, service.Refused):
             return InvalidToken(message=outcome.message, code="INVALID_TOKEN")
         return InvitationAccepted(accepted=True)
@@ -223,7 +219,7 @@ class IdentityMutations:
                     origin=ctx.origin,
                 )
         except InvalidInput as exc:
-            return _invalid(exc)
+            return InvalidInputError.of(exc)
         return ServiceAccountCreated(
             client_id=created.account.client_id,
             client_secret=created.client_secret,
@@ -248,7 +244,7 @@ class IdentityMutations:
                     origin=ctx.origin,
                 )
         except InvalidInput as exc:
-            return _invalid(exc)
+            return InvalidInputError.of(exc)
         return AuthorizationRule.from_row(rule)
 
     @mutation("removePolicyRule", description="Remove a rule by id; applies at once everywhere.")

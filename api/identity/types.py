@@ -8,6 +8,7 @@ import strawberry
 from strawberry import relay
 
 from api.access import classified
+from domain.errors import DomainError
 from domain.identity.models import USER_SEALED_COLUMNS, InstitutionKind, Role, UserStatus
 from domain.identity.models import Institution as InstitutionRow
 from domain.identity.models import PolicyRule as PolicyRuleRow
@@ -148,6 +149,11 @@ class UserError:
 @strawberry.type(name="InvalidInput", description="The input broke a rule; `field` names it.")
 class InvalidInputError(UserError):
     field: str | None = None
+
+    @classmethod
+    def of(cls, error: DomainError, *, field: str | None = None) -> Self:
+        """The union member for an expected refusal raised by a service."""
+        return cls(message=error.message, code=error.code, field=field)
 
 
 @classified(public=["message", "code"])

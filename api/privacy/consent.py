@@ -120,7 +120,7 @@ def _invalid(exc: InvalidInput | Conflict) -> InvalidInputError:
         field = exc.field
     elif isinstance(exc, InvalidInput):  # the one id not decoded in _ids' own terms
         field = "subjectId"
-    return InvalidInputError(message=exc.message, code=exc.code, field=field)
+    return InvalidInputError.of(exc, field=field)
 
 
 def _ids(

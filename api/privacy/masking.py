@@ -173,10 +173,6 @@ def _params(text: str) -> dict[str, Any]:
     return params
 
 
-def _invalid(exc: InvalidInput | Conflict) -> InvalidInputError:
-    return InvalidInputError(message=exc.message, code=exc.code)
-
-
 @classified(internal=["masking_policies"])
 @strawberry.type
 class MaskingQueries:
@@ -221,7 +217,7 @@ class MaskingMutations:
                     request_id=ctx.request_id,
                 )
         except (InvalidInput, Conflict) as exc:
-            return _invalid(exc)
+            return InvalidInputError.of(exc)
         return MaskingPolicy.from_row(row)
 
     @mutation(
@@ -247,7 +243,7 @@ class MaskingMutations:
                     request_id=ctx.request_id,
                 )
         except (InvalidInput, Conflict) as exc:
-            return _invalid(exc)
+            return InvalidInputError.of(exc)
         return MaskingPolicy.from_row(row)
 
     @mutation(
@@ -269,7 +265,7 @@ class MaskingMutations:
                     request_id=ctx.request_id,
                 )
         except (InvalidInput, Conflict) as exc:
-            return _invalid(exc)
+            return InvalidInputError.of(exc)
         return MaskingPolicyRolledBack(
             restored=MaskingPolicy.from_row(restored) if restored else None
         )

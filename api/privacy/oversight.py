@@ -257,7 +257,7 @@ class OversightMutations:
                     request_id=ctx.request_id,
                 )
         except InvalidInput as exc:
-            return InvalidInputError(message=exc.message, code=exc.code)
+            return InvalidInputError.of(exc)
         return BreakGlassGrant.from_row(row)
 
     @mutation("acknowledgeBreakGlass", description="Review another officer's break-glass grant.")
@@ -279,5 +279,5 @@ class OversightMutations:
                     request_id=ctx.request_id,
                 )
         except Conflict as exc:
-            return InvalidInputError(message=exc.message, code=exc.code)
+            return InvalidInputError.of(exc)
         return BreakGlassGrant.from_row(row)

@@ -251,9 +251,7 @@ class SubjectsMutations:
         try:
             _, subject_id = decode_global_id(input.subject_id, expected="Enterprise")
             async with unit_of_work(ctx.sessions) as session:
-                document = await service.export_subject(
-                    session, ctx.settings.keys(), subject_id=subject_id
-                )
+                document = await service.export_subject(session, ctx.keys, subject_id=subject_id)
                 service.record_export(
                     session,
                     viewer=ctx.viewer,
@@ -261,7 +259,7 @@ class SubjectsMutations:
                     request_id=ctx.request_id,
                 )
         except (InvalidInput, NotFound) as exc:
-            return InvalidInputError(message=exc.message, code=exc.code, field="subjectId")
+            return InvalidInputError.of(exc, field="subjectId")
         return SubjectExport(
             subject_id=input.subject_id,
             exported_at=datetime.fromisoformat(document["exportedAt"]),
@@ -282,7 +280,7 @@ class SubjectsMutations:
             async with unit_of_work(ctx.sessions) as session:
                 receipt = await service.erase_subject(
                     session,
-                    ctx.settings.keys(),
+                    ctx.keys,
                     viewer=ctx.viewer,
                     subject_id=subject_id,
                     reason=input.reason,
@@ -292,7 +290,7 @@ class SubjectsMutations:
             return ErasureRefused(message=exc.message, code=exc.code)
         except InvalidInput as exc:
             field = "reason" if exc.message.startswith("reason") else "subjectId"
-            return InvalidInputError(message=exc.message, code=exc.code, field=field)
+            return InvalidInputError.of(exc, field=field)
         except NotFound as exc:
-            return InvalidInputError(message=exc.message, code=exc.code, field="subjectId")
+            return InvalidInputError.of(exc, field="subjectId")
         return ErasureReceipt.from_receipt(receipt)

@@ -23,6 +23,7 @@ from domain.identity import repository as repo
 from domain.identity.authorization import (
     SCOPES,
     Authorizer,
+    Principal,
     bump_version,
     validate_rule,
 )
@@ -341,11 +342,12 @@ async def login(
 ) -> LoginOutcome:
     now = now or utcnow()
     email = email.strip().lower()
-    keys = _throttle_keys(settings.keys(), people.email_index(settings.keys(), email), origin)
+    personal_keys = settings.keys()
+    keys = _throttle_keys(personal_keys, people.email_index(personal_keys, email), origin)
     throttled = await _throttled(session, keys, now)
     if throttled is not None:
         return throttled
-    user = await people.find_by_email(session, settings.keys(), email)
+    user = await people.find_by_email(session, personal_keys, email)
     ok = security.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or user.status is not UserStatus.ACTIVE:
         reason = "unknown" if user is None else ("password" if not ok else user.status.value)
@@ -572,7 +574,7 @@ async def _authorised_in(
         (subject, domain) for subject, domain in principal.grants if domain in ("*", code)
     )
     allowed, _ = authorizer.allows(
-        type(principal)(grants=in_domain, scopes=principal.scopes), operation, "write"
+        Principal(grants=in_domain, scopes=principal.scopes), operation, "write"
     )
     if not allowed:
         raise Forbidden(f"not allowed to {operation.split('.')[-1]} for this institution")
