@@ -19,7 +19,7 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 MAX_TERM_MONTHS = 600
 # (1 + r)^600 at r < 1/12 stays below 1e21; 50 digits leave ample room for the quotient.
-_PRECISION = 50
+PRECISION = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ def add_months(d: date, months: int) -> date:
     return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 
-def _cents(value: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
+def cents(value: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
     return value.quantize(CENT, rounding=rounding)
 
 
@@ -67,7 +67,7 @@ def _validate(principal: Decimal, annual_rate: Decimal, term_months: int, fee: D
 def annuity_payment(*, principal: Decimal, monthly_rate: Decimal, term_months: int) -> Decimal:
     """The exact level payment ``P r / (1 - (1 + r)^-n)``, unrounded."""
     with localcontext() as ctx:
-        ctx.prec = _PRECISION
+        ctx.prec = PRECISION
         if monthly_rate == 0:
             return principal / term_months
         return principal * monthly_rate / (1 - (1 + monthly_rate) ** -term_months)
@@ -85,25 +85,25 @@ def _principal_parts(
         exact = annuity_payment(
             principal=principal, monthly_rate=monthly_rate, term_months=term_months
         )
-        parts = _amortise(principal, monthly_rate, term_months, _cents(exact), strict=True)
+        parts = amortise(principal, monthly_rate, term_months, cents(exact), strict=True)
         if parts is None:
             # Rounding the payment up would repay the loan early (tiny principals, extreme
             # rates): round it down instead so the last instalment absorbs the remainder.
-            parts = _amortise(
-                principal, monthly_rate, term_months, _cents(exact, ROUND_DOWN), strict=False
+            parts = amortise(
+                principal, monthly_rate, term_months, cents(exact, ROUND_DOWN), strict=False
             )
         assert parts is not None
         return parts
     if method is RepaymentMethod.EQUAL_PRINCIPAL:
         # Rounded down so the first n-1 parts can never exceed the principal.
-        share = _cents(principal / term_months, ROUND_DOWN)
-        return _fixed_principal(principal, monthly_rate, term_months, share)
+        share = cents(principal / term_months, ROUND_DOWN)
+        return fixed_principal(principal, monthly_rate, term_months, share)
     if method is RepaymentMethod.INTEREST_ONLY:
-        return _fixed_principal(principal, monthly_rate, term_months, ZERO)
+        return fixed_principal(principal, monthly_rate, term_months, ZERO)
     raise InvalidInput(f"unknown repayment method {method!r}")
 
 
-def _amortise(
+def amortise(
     principal: Decimal,
     monthly_rate: Decimal,
     term_months: int,
@@ -115,7 +115,7 @@ def _amortise(
     balance = principal
     parts: list[tuple[Decimal, Decimal]] = []
     for month in range(1, term_months + 1):
-        interest = _cents(balance * monthly_rate)
+        interest = cents(balance * monthly_rate)
         if month == term_months:
             parts.append((balance, interest))
             break
@@ -131,13 +131,13 @@ def _amortise(
     return parts
 
 
-def _fixed_principal(
+def fixed_principal(
     principal: Decimal, monthly_rate: Decimal, term_months: int, share: Decimal
 ) -> list[tuple[Decimal, Decimal]]:
     balance = principal
     parts: list[tuple[Decimal, Decimal]] = []
     for month in range(1, term_months + 1):
-        interest = _cents(balance * monthly_rate)
+        interest = cents(balance * monthly_rate)
         part = balance if month == term_months else share
         parts.append((part, interest))
         balance -= part
@@ -156,7 +156,7 @@ def build_schedule(
     """Monthly instalments from ``first_due_on``; ``fee`` is charged with the first."""
     _validate(principal, annual_rate, term_months, fee)
     with localcontext() as ctx:
-        ctx.prec = _PRECISION
+        ctx.prec = PRECISION
         monthly_rate = annual_rate / 12
     parts = _principal_parts(
         principal=principal, monthly_rate=monthly_rate, term_months=term_months, method=method

@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.products.models import Product, ProductStatus, ProductType, RepaymentMethod
+from domain.products.models import Product, RepaymentMethod
 from domain.products.pricing import Quote, Unavailable, cheapest_quote, quote, why_not
+from tests.domain.products.builders import unsaved_product
 
 START = date(2026, 12, 1)
 
 
 def _product(**overrides: object) -> Product:
-    values: dict[str, object] = {
-        "id": uuid.uuid4(),
-        "institution_id": uuid.uuid4(),
-        "code": "WCL",
-        "name": "Working capital",
-        "type": ProductType.WORKING_CAPITAL_LOAN,
-        "status": ProductStatus.PUBLISHED,
-        "min_amount": Decimal("50000.00"),
-        "max_amount": Decimal("2000000.00"),
-        "min_term_months": 6,
-        "max_term_months": 36,
-        "min_rate": Decimal("0.060000"),
-        "max_rate": Decimal("0.120000"),
-        "origination_fee_rate": Decimal("0.000000"),
-        "repayment_methods": ["annuity", "equal_principal"],
-        "eligibility": {},
-    }
-    values.update(overrides)
-    return Product(**values)
+    return unsaved_product(**overrides)
 
 
 def test_a_fee_free_annuity_costs_its_nominal_rate_compounded() -> None:
