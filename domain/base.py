@@ -113,10 +113,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return "UTCDateTime()"
 
 
-def StrEnum(enum_cls: type[enum.Enum], length: int = 32) -> Enum:
-    """A portable enum: VARCHAR plus a CHECK constraint, storing the member values."""
+def StrEnum(enum_cls: type[enum.Enum], length: int = 32, *, name: str | None = None) -> Enum:
+    """A portable enum: VARCHAR plus a CHECK constraint, storing the member values.
+
+    ``name`` names the constraint where one table holds two columns of the same enum.
+    """
     return Enum(
         enum_cls,
+        name=name,
         native_enum=False,
         create_constraint=True,
         length=length,

@@ -1,6 +1,13 @@
 """Every model, imported once so alembic and the tests see the whole schema."""
 
-from domain.applications.models import Application, ApplicationStatus, Decision, DecisionOutcome
+from domain.applications.models import (
+    Application,
+    ApplicationStatus,
+    Contract,
+    Decision,
+    DecisionOutcome,
+    Transition,
+)
 from domain.audit.models import AuditEntry
 from domain.base import Base
 from domain.enterprises.models import Enterprise, FinancialStatement
@@ -22,8 +29,21 @@ from domain.identity.models import (
     User,
     UserStatus,
 )
-from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
-from domain.products.models import Product, ProductStatus, ProductType, RepaymentMethod
+from domain.lending.models import (
+    DelinquencyBucket,
+    EarlyRepaymentChoice,
+    Installment,
+    Loan,
+    LoanStatus,
+    Repayment,
+)
+from domain.products.models import (
+    Product,
+    ProductMarket,
+    ProductStatus,
+    ProductType,
+    RepaymentMethod,
+)
 from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert, RiskAssessment
 from privacy.models import (
     AccessLogEntry,
@@ -44,10 +64,12 @@ __all__ = [
     "Base",
     "BreakGlassGrant",
     "ConsentRecord",
+    "Contract",
     "DataKey",
     "Decision",
     "DecisionOutcome",
     "DelinquencyBucket",
+    "EarlyRepaymentChoice",
     "Enterprise",
     "FinancialStatement",
     "Installment",
@@ -63,6 +85,7 @@ __all__ = [
     "PolicyRule",
     "PolicyVersion",
     "Product",
+    "ProductMarket",
     "ProductStatus",
     "ProductType",
     "RecoveryCode",
@@ -74,6 +97,7 @@ __all__ = [
     "Role",
     "ServiceAccount",
     "TokenPurpose",
+    "Transition",
     "User",
     "UserStatus",
 ]

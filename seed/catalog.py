@@ -103,12 +103,15 @@ class Staff:
     four_eyes_threshold: Decimal
     officers: tuple[uuid.UUID, uuid.UUID]
     risk_officer: uuid.UUID
+    # Decides too: the third pair of eyes an appeal above the threshold needs.
+    admin: uuid.UUID
 
 
 @dataclass(slots=True)
 class Catalog:
     institutions: list[Row] = field(default_factory=list)
     products: list[Row] = field(default_factory=list)
+    markets: list[Row] = field(default_factory=list)
     users: list[Row] = field(default_factory=list)
     memberships: list[Row] = field(default_factory=list)
     published: list[ProductInfo] = field(default_factory=list)
@@ -253,6 +256,7 @@ def _add_institution(
         four_eyes_threshold=_FOUR_EYES[kind],
         officers=(people[0], people[1]),
         risk_officer=people[2],
+        admin=people[3],
     )
 
     types = list(_KIND_PRODUCTS[kind])
@@ -360,6 +364,11 @@ def _add_product(
             "published_at": published_at,
             "created_at": product_created,
         }
+    )
+    catalog.markets.extend(
+        {"product_id": product_id, "dimension": dimension, "value": value}
+        for dimension, values in (("industry", industries), ("region", regions))
+        for value in dict.fromkeys(values)
     )
     if status is ProductStatus.PUBLISHED:
         catalog.published.append(

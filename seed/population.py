@@ -25,7 +25,7 @@ from domain.enterprises.service import ID_NUMBER_INDEX
 from domain.identity import people
 from domain.identity.models import Institution, Membership, Role, User
 from domain.lending.models import Installment, Loan, Repayment
-from domain.products.models import Product
+from domain.products.models import Product, ProductMarket
 from domain.risk.models import RiskAlert, RiskAssessment
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
@@ -53,6 +53,7 @@ CHUNK_ROWS = 4000
 class SeedSummary:
     institutions: int = 0
     products: int = 0
+    product_markets: int = 0
     users: int = 0
     memberships: int = 0
     enterprises: int = 0
@@ -74,6 +75,7 @@ class SeedSummary:
 _TABLES: tuple[tuple[str, type[Any]], ...] = (
     ("institutions", Institution),
     ("products", Product),
+    ("product_markets", ProductMarket),
     ("users", User),
     ("memberships", Membership),
     ("enterprises", Enterprise),
@@ -175,6 +177,7 @@ async def seed_population(
         writer = _Writer(session, keys)
         writer.add("institutions", catalog.institutions)
         writer.add("products", catalog.products)
+        writer.add("product_markets", catalog.markets)
         writer.add("users", catalog.users)
         writer.add("memberships", catalog.memberships)
         await writer.flush()

@@ -40,7 +40,9 @@ Action = Literal["read", "write", "reveal"]
 ACTIONS: frozenset[str] = frozenset({"read", "write", "reveal"})
 EFFECTS: frozenset[str] = frozenset({"allow", "deny"})
 # Scopes a partner institution may grant its service accounts.
-SCOPES: frozenset[str] = frozenset({"applications:read", "applications:decide", "loans:read"})
+SCOPES: frozenset[str] = frozenset(
+    {"applications:read", "applications:decide", "loans:read", "loans:write"}
+)
 SUBJECTS: frozenset[str] = frozenset(
     {ANONYMOUS, AUTHENTICATED} | {r.value for r in Role} | {SCOPE_PREFIX + s for s in SCOPES}
 )

@@ -5,11 +5,16 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.base import Base, IdMixin, Money, Rate, StrEnum, TimestampMixin
 from domain.products.models import RepaymentMethod
+
+
+class EarlyRepaymentChoice(enum.Enum):
+    SHORTER_TERM = "shorter_term"
+    LOWER_INSTALMENT = "lower_instalment"
 
 
 class LoanStatus(enum.Enum):
@@ -58,6 +63,13 @@ class Loan(IdMixin, TimestampMixin, Base):
     days_past_due: Mapped[int] = mapped_column(default=0)
     delinquency_bucket: Mapped[DelinquencyBucket] = mapped_column(StrEnum(DelinquencyBucket))
     closed_on: Mapped[date | None] = mapped_column(Date)
+    # The day the ageing job last brought days past due up to date.
+    aged_on: Mapped[date | None] = mapped_column(Date)
+    written_off_on: Mapped[date | None] = mapped_column(Date)
+    write_off_reason: Mapped[str | None] = mapped_column(Text)
+    written_off_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -104,3 +116,9 @@ class Repayment(IdMixin, TimestampMixin, Base):
     principal_part: Mapped[Decimal] = mapped_column(Money())
     interest_part: Mapped[Decimal] = mapped_column(Money())
     fee_part: Mapped[Decimal] = mapped_column(Money())
+    # Principal paid ahead of its due dates, and how the schedule was recomputed for it.
+    prepaid_principal: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
+    early_choice: Mapped[EarlyRepaymentChoice | None] = mapped_column(StrEnum(EarlyRepaymentChoice))
+    recorded_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )

@@ -68,3 +68,20 @@ class Product(IdMixin, TimestampMixin, Base):
     # min_annual_revenue and max_debt_to_asset (decimals as strings).
     eligibility: Mapped[dict[str, Any]] = mapped_column(JSON)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ProductMarket(Base):
+    """An industry or region a product serves, one row each, so the catalog filters in SQL.
+
+    A product with no row for a dimension serves all of it. The rows mirror the
+    ``industries`` and ``regions`` of its eligibility rules.
+    """
+
+    __tablename__ = "product_markets"
+    __table_args__ = (Index(None, "dimension", "value"),)
+
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)

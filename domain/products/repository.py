@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.identity.viewer import Viewer
 from domain.pagination import Keyset, Page, page_from
-from domain.products.models import Product, ProductStatus, ProductType
+from domain.products.models import Product, ProductMarket, ProductStatus, ProductType
 
 NEWEST = Keyset("newest", (Product.id,), descending=True)
 RATE_ASC = Keyset("rate_asc", (Product.min_rate, Product.id))
@@ -30,6 +30,16 @@ class ProductFilter:
     term_months: int | None = None
     max_rate: Decimal | None = None
     collateral_required: bool | None = None
+    industry: str | None = None
+    region: str | None = None
+
+
+def _serves(dimension: str, value: str) -> Any:
+    """The product serves ``value``: it lists it, or lists nothing for the dimension."""
+    listed = select(ProductMarket.product_id).where(
+        ProductMarket.product_id == Product.id, ProductMarket.dimension == dimension
+    )
+    return or_(~listed.exists(), listed.where(ProductMarket.value == value).exists())
 
 
 def _catalog(flt: ProductFilter) -> Select[Any]:
@@ -48,6 +58,10 @@ def _catalog(flt: ProductFilter) -> Select[Any]:
         stmt = stmt.where(Product.min_rate <= flt.max_rate)
     if flt.collateral_required is not None:
         stmt = stmt.where(Product.collateral_required == flt.collateral_required)
+    if flt.industry is not None:
+        stmt = stmt.where(_serves("industry", flt.industry))
+    if flt.region is not None:
+        stmt = stmt.where(_serves("region", flt.region))
     return stmt
 
 
@@ -83,4 +97,15 @@ async def products_by_ids(
     session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
 ) -> Sequence[Product]:
     stmt = select(Product).where(Product.id.in_(ids), _visible(viewer))
+    return (await session.scalars(stmt)).all()
+
+
+async def published_products(session: AsyncSession, *, limit: int) -> Sequence[Product]:
+    """The open catalog, for recommendations: small by nature, capped all the same."""
+    stmt = (
+        select(Product)
+        .where(Product.status == ProductStatus.PUBLISHED)
+        .order_by(Product.min_rate, Product.id)
+        .limit(limit)
+    )
     return (await session.scalars(stmt)).all()
