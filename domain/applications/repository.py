@@ -10,7 +10,14 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.applications.models import Application, ApplicationStatus, Decision
+from domain.applications.models import (
+    Application,
+    ApplicationStatus,
+    Contract,
+    Decision,
+    DecisionOutcome,
+    Transition,
+)
 from domain.enterprises.models import Enterprise
 from domain.identity.viewer import Viewer
 from domain.pagination import Keyset, Page, first_n_per_group, page_from
@@ -132,3 +139,43 @@ async def count_applications_per_enterprise(
         viewer,
     )
     return {eid: int(n) for eid, n in (await session.execute(stmt)).all()}
+
+
+async def application_for_change(
+    session: AsyncSession, *, viewer: Viewer, application_id: uuid.UUID
+) -> Application | None:
+    """One application the viewer may see, loaded to be changed under its version."""
+    stmt = scoped(select(Application).where(Application.id == application_id), viewer)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def deciders(session: AsyncSession, application_id: uuid.UUID) -> set[uuid.UUID]:
+    """Officers who approved or rejected the application so far (requests for more
+    information are not decisions on the credit)."""
+    stmt = select(Decision.officer_id).where(
+        Decision.application_id == application_id,
+        Decision.outcome.in_((DecisionOutcome.APPROVE, DecisionOutcome.REJECT)),
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def transitions_by_application_ids(
+    session: AsyncSession, *, ids: Sequence[uuid.UUID]
+) -> Sequence[Transition]:
+    stmt = (
+        select(Transition)
+        .where(Transition.application_id.in_(ids))
+        .order_by(Transition.application_id, Transition.at, Transition.id)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def contracts_by_application_ids(
+    session: AsyncSession, *, ids: Sequence[uuid.UUID]
+) -> Sequence[Contract]:
+    return (await session.scalars(select(Contract).where(Contract.application_id.in_(ids)))).all()
+
+
+async def contract_of(session: AsyncSession, application_id: uuid.UUID) -> Contract | None:
+    stmt = select(Contract).where(Contract.application_id == application_id)
+    return (await session.scalars(stmt)).one_or_none()

@@ -101,3 +101,13 @@ async def statements_by_enterprise_ids(
 async def uscc_taken(session: AsyncSession, code: str) -> bool:
     stmt = select(Enterprise.id).where(Enterprise.unified_social_credit_code == code).limit(1)
     return (await session.scalar(stmt)) is not None
+
+
+async def statement_for_year(
+    session: AsyncSession, enterprise_id: uuid.UUID, fiscal_year: int
+) -> FinancialStatement | None:
+    stmt = select(FinancialStatement).where(
+        FinancialStatement.enterprise_id == enterprise_id,
+        FinancialStatement.fiscal_year == fiscal_year,
+    )
+    return (await session.scalars(stmt)).one_or_none()

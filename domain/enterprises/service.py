@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit.service import record
 from domain.base import new_id, utcnow
 from domain.enterprises import repository as repo
-from domain.enterprises.models import SEALED_COLUMNS, Enterprise
+from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
 from domain.enterprises.uscc import is_valid_uscc
 from domain.errors import Conflict, Forbidden, InvalidInput
 from domain.identity.viewer import Viewer
@@ -145,3 +146,95 @@ async def insert_enterprise(
 def id_number_index(keys: KeyProvider, id_number: str) -> str:
     """The blind index to find enterprises by their legal representative's id number."""
     return vault.blind_index(keys, id_number, column=ID_NUMBER_INDEX)
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One fiscal year of accounts, as the owner files it (CNY)."""
+
+    fiscal_year: int
+    revenue: Decimal
+    cost_of_sales: Decimal
+    operating_profit: Decimal
+    interest_expense: Decimal
+    net_profit: Decimal
+    total_assets: Decimal
+    current_assets: Decimal
+    total_liabilities: Decimal
+    current_liabilities: Decimal
+    equity: Decimal
+    operating_cash_flow: Decimal
+
+
+_NON_NEGATIVE = (
+    "revenue",
+    "cost_of_sales",
+    "interest_expense",
+    "total_assets",
+    "current_assets",
+    "total_liabilities",
+    "current_liabilities",
+)
+
+
+def _check_statement(statement: Statement, founded_on: date, today: date) -> list[str]:
+    problems = []
+    for name in (f.name for f in dataclasses.fields(Statement) if f.name != "fiscal_year"):
+        value: Decimal = getattr(statement, name)
+        if not value.is_finite() or value != value.quantize(Decimal("0.01")):
+            problems.append(f"{name}: an amount with at most 2 decimals")
+        elif name in _NON_NEGATIVE and value < 0:
+            problems.append(f"{name}: not negative")
+    if problems:
+        return problems
+    if not founded_on.year <= statement.fiscal_year < today.year + (today.month > 3):
+        problems.append(
+            f"fiscalYear: from the founding year {founded_on.year} to the last closed year"
+        )
+    if statement.total_assets != statement.total_liabilities + statement.equity:
+        problems.append(
+            f"totalAssets: {statement.total_assets:,.2f} must equal liabilities plus equity "
+            f"({statement.total_liabilities + statement.equity:,.2f})"
+        )
+    if statement.current_assets > statement.total_assets:
+        problems.append("currentAssets: more than totalAssets")
+    if statement.current_liabilities > statement.total_liabilities:
+        problems.append("currentLiabilities: more than totalLiabilities")
+    return problems
+
+
+async def submit_statement(
+    session: AsyncSession,
+    *,
+    viewer: Viewer,
+    enterprise_id: uuid.UUID,
+    statement: Statement,
+    request_id: str | None,
+) -> FinancialStatement:
+    """File (or restate) a year's accounts for an enterprise the viewer owns."""
+    enterprise = await session.get(Enterprise, enterprise_id)
+    if enterprise is None or viewer.user_id is None or enterprise.owner_id != viewer.user_id:
+        raise Forbidden("only the enterprise's owner files its statements")
+    problems = _check_statement(statement, enterprise.founded_on, utcnow().date())
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    values = dataclasses.asdict(statement)
+    row = await repo.statement_for_year(session, enterprise_id, statement.fiscal_year)
+    restated = row is not None
+    if row is None:
+        row = FinancialStatement(enterprise_id=enterprise_id, **values)
+        session.add(row)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    await session.flush()
+    record(
+        session,
+        action="statement.restated" if restated else "statement.filed",
+        entity_type="enterprise",
+        entity_id=enterprise_id,
+        actor_id=viewer.user_id,
+        request_id=request_id,
+        fiscal_year=statement.fiscal_year,
+    )
+    return row

@@ -118,3 +118,15 @@ async def active_loan_institutions(
     for enterprise_id, institution_id in (await session.execute(stmt)).all():
         found.setdefault(enterprise_id, set()).add(institution_id)
     return found
+
+
+async def repayment_by_key(
+    session: AsyncSession, *, loan_id: uuid.UUID, key: str
+) -> Repayment | None:
+    stmt = select(Repayment).where(Repayment.loan_id == loan_id, Repayment.idempotency_key == key)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def installments_of(session: AsyncSession, loan_id: uuid.UUID) -> Sequence[Installment]:
+    stmt = select(Installment).where(Installment.loan_id == loan_id).order_by(Installment.sequence)
+    return (await session.scalars(stmt)).all()
