@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -372,6 +373,30 @@ def audit_verify() -> None:
     for found in breaks:
         typer.echo(f"BROKEN subject {found.subject_id} at record {found.record_id}: {found.reason}")
     raise typer.Exit(1)
+
+
+loans_cli = typer.Typer(help="Loan servicing jobs.", no_args_is_help=True)
+app.add_typer(loans_cli, name="loans")
+
+
+@loans_cli.command("age")
+def loans_age(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The day to age to, YYYY-MM-DD (today).")
+    ] = None,
+) -> None:
+    """Bring every active loan's days past due and delinquency bucket up to a day (daily job)."""
+    from domain.lending.service import age_loans
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else utcnow().date()
+    except ValueError:
+        console.print(f"[red]BAD_USER_INPUT[/red]: --as-of {as_of!r} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from None
+    aged = _run(_settings(), lambda session: age_loans(session, as_of=day))
+    typer.echo(f"aged {aged.loans} active loans to {aged.as_of}: {aged.changed} changed")
+    for bucket, count in aged.buckets.items():
+        typer.echo(f"  {bucket.value:<12} {count}")
 
 
 @app.command("outbox")

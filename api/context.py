@@ -16,7 +16,7 @@ from api.access import Access, FieldKey
 from api.disclosure import Disclosure, DisclosureLoaders
 from api.loading import many_per_key, one_per_key
 from domain.applications import repository as applications
-from domain.applications.models import Application, Decision
+from domain.applications.models import Application, Contract, Decision, Transition
 from domain.enterprises import repository as enterprises
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.identity import repository as identity
@@ -158,6 +158,20 @@ class Loaders:
         return self._loader(
             lambda s, ids: applications.decisions_by_application_ids(s, ids=ids),
             lambda rows, ids: many_per_key(rows, ids, "application_id"),
+        )
+
+    @cached_property
+    def transitions(self) -> DataLoader[uuid.UUID, list[Transition]]:
+        return self._loader(
+            lambda s, ids: applications.transitions_by_application_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "application_id"),
+        )
+
+    @cached_property
+    def contract(self) -> DataLoader[uuid.UUID, Contract | None]:
+        return self._loader(
+            lambda s, ids: applications.contracts_by_application_ids(s, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "application_id"),
         )
 
     @cached_property

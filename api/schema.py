@@ -21,18 +21,21 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
-from api.enterprises.mutations import EnterpriseMutations
+from api.enterprises.mutations import EnterpriseMutations, StatementMutations
 from api.enterprises.queries import EnterpriseQueries
 from api.errors import ErrorShaping, log_unexpected
 from api.identity.mutations import IdentityMutations
 from api.identity.queries import IdentityQueries
+from api.lending.mutations import LoanMutations
 from api.lending.queries import LoanQueries
 from api.node import NodeQueries
 from api.privacy.consent import ConsentMutations, ConsentQueries
 from api.privacy.masking import MaskingMutations, MaskingQueries
 from api.privacy.oversight import OversightMutations, OversightQueries
 from api.privacy.subjects import SubjectsMutations, SubjectsQueries
+from api.products.mutations import ProductMutations
 from api.products.queries import ProductQueries
 from api.telemetry import OperationName
 from domain.settings import Settings
@@ -58,6 +61,10 @@ class Query(
 class Mutation(
     IdentityMutations,
     EnterpriseMutations,
+    StatementMutations,
+    ProductMutations,
+    ApplicationMutations,
+    LoanMutations,
     ConsentMutations,
     MaskingMutations,
     SubjectsMutations,

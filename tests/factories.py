@@ -15,12 +15,14 @@ from domain.base import utcnow
 from domain.enterprises import service as enterprise_service
 from domain.enterprises.service import EnterpriseProfile
 from domain.identity import people, security
+from domain.lending.schedule import add_months, build_schedule
 from domain.models import (
     Application,
     ApplicationStatus,
     AuthSession,
     DelinquencyBucket,
     Enterprise,
+    Installment,
     Institution,
     InstitutionKind,
     Loan,
@@ -246,3 +248,44 @@ async def loan(session: AsyncSession, *, application_row: Application) -> Loan:
 def global_id(type_name: str, pk: uuid.UUID) -> str:
     """The Relay global id the API gives a row."""
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+async def booked_loan(
+    session: AsyncSession,
+    *,
+    application_row: Application,
+    disbursed_on: date,
+    annual_rate: str = "0.060000",
+    fee: str = "0.00",
+) -> Loan:
+    """A loan with its schedule booked as disbursement books it, on a day in the past."""
+    schedule = build_schedule(
+        principal=application_row.amount,
+        annual_rate=Decimal(annual_rate),
+        term_months=application_row.term_months,
+        method=application_row.repayment_method,
+        first_due_on=add_months(disbursed_on, 1),
+        fee=Decimal(fee),
+    )
+    row = await loan(session, application_row=application_row)
+    row.annual_rate = Decimal(annual_rate)
+    row.disbursed_on = disbursed_on
+    row.maturity_on = schedule[-1].due_on
+    row.aged_on = disbursed_on
+    application_row.status = ApplicationStatus.DISBURSED
+    session.add_all(
+        Installment(
+            loan_id=row.id,
+            sequence=i.sequence,
+            due_on=i.due_on,
+            principal_due=i.principal,
+            interest_due=i.interest,
+            fee_due=i.fee,
+            principal_paid=Decimal("0.00"),
+            interest_paid=Decimal("0.00"),
+            fee_paid=Decimal("0.00"),
+        )
+        for i in schedule
+    )
+    await session.flush()
+    return row

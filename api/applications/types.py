@@ -1,10 +1,11 @@
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self, cast
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 
 from api.access import classified
 from api.context import Context
@@ -13,7 +14,9 @@ from api.products.types import Product
 from api.risk.types import RiskAssessment
 from domain.applications.models import Application as ApplicationRow
 from domain.applications.models import ApplicationStatus, DecisionOutcome
+from domain.applications.models import Contract as ContractRow
 from domain.applications.models import Decision as DecisionRow
+from domain.applications.models import Transition as TransitionRow
 from domain.errors import NotFound
 from domain.products.models import RepaymentMethod
 
@@ -25,16 +28,66 @@ ApplicationStatusGQL = strawberry.enum(ApplicationStatus, name="ApplicationStatu
 DecisionOutcomeGQL = strawberry.enum(DecisionOutcome, name="DecisionOutcome")
 
 
-@classified(internal=["outcome", "reasons", "decided_at"])
+@classified(
+    internal=["outcome", "reasons", "decided_at", "on_appeal", "awaits_second", "annual_rate"]
+)
 @strawberry.type(description="An officer's decision on an application.")
 class Decision:
     outcome: DecisionOutcome
     reasons: str
     decided_at: datetime
+    on_appeal: bool = strawberry.field(description="Taken on the re-review of an appeal.")
+    awaits_second: bool = strawberry.field(
+        description="The first of the two approvals four eyes needed."
+    )
+    annual_rate: Decimal | None
 
     @classmethod
     def from_row(cls, row: DecisionRow) -> Self:
-        return cls(outcome=row.outcome, reasons=row.reasons, decided_at=row.created_at)
+        return cls(
+            outcome=row.outcome,
+            reasons=row.reasons,
+            decided_at=row.created_at,
+            on_appeal=row.on_appeal,
+            awaits_second=row.awaits_second,
+            annual_rate=row.annual_rate,
+        )
+
+
+@classified(public=["from_status", "to_status", "at", "note"])
+@strawberry.type(description="One move of an application's status, when it happened.")
+class ApplicationTransition:
+    from_status: ApplicationStatus | None
+    to_status: ApplicationStatus
+    at: datetime
+    note: str
+
+    @classmethod
+    def from_row(cls, row: TransitionRow) -> Self:
+        return cls(from_status=row.from_status, to_status=row.to_status, at=row.at, note=row.note)
+
+
+@classified(
+    public=["terms_hash", "terms", "generated_at", "accepted_at"],
+)
+@strawberry.type(
+    description="The terms an approval offers. Sign them by passing `termsHash` to "
+    "signContract: the hash proves which terms were accepted."
+)
+class Contract:
+    terms_hash: str = strawberry.field(description="SHA-256 of the terms as canonical JSON.")
+    terms: JSON = strawberry.field(description="Amount, rate, fee and every instalment.")
+    generated_at: datetime
+    accepted_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: ContractRow) -> Self:
+        return cls(
+            terms_hash=row.terms_hash,
+            terms=cast(JSON, row.terms),
+            generated_at=row.generated_at,
+            accepted_at=row.accepted_at,
+        )
 
 
 @classified(
@@ -54,6 +107,13 @@ class Decision:
         "risk_assessment",
         "decisions",
         "loan",
+        "version",
+        "approved_rate",
+        "awaiting_second_approval",
+        "appeal_reason",
+        "appealed_at",
+        "timeline",
+        "contract",
     ],
 )
 @strawberry.type(description="An enterprise's application for a product.")
@@ -67,6 +127,15 @@ class Application(relay.Node):
     created_at: datetime
     submitted_at: datetime | None
     decided_at: datetime | None
+    version: int = strawberry.field(
+        description="Changes with every change; pass it as expectedVersion to act on what you saw."
+    )
+    approved_rate: Decimal | None
+    awaiting_second_approval: bool = strawberry.field(
+        description="One officer approved; four eyes wait for a second, different one."
+    )
+    appeal_reason: str | None
+    appealed_at: datetime | None
     enterprise_id: strawberry.Private[uuid.UUID]
     product_id: strawberry.Private[uuid.UUID]
     institution_id: strawberry.Private[uuid.UUID]
@@ -112,10 +181,25 @@ class Application(relay.Node):
         row = await info.context.loaders.loan_of_application.load(self.pk)
         return None if row is None else Loan.from_row(row)
 
+    @strawberry.field(description="Every status the application went through, oldest first.")
+    async def timeline(self, info: strawberry.Info[Context, None]) -> list[ApplicationTransition]:
+        rows = await info.context.loaders.transitions.load(self.pk)
+        return [ApplicationTransition.from_row(r) for r in rows]
+
+    @strawberry.field(description="The contract an approval generated, once there is one.")
+    async def contract(self, info: strawberry.Info[Context, None]) -> Contract | None:
+        row = await info.context.loaders.contract.load(self.pk)
+        return None if row is None else Contract.from_row(row)
+
     @classmethod
     def from_row(cls, row: ApplicationRow) -> Self:
         return cls(
             pk=row.id,
+            version=row.version,
+            approved_rate=row.approved_rate,
+            awaiting_second_approval=row.pending_approval_by is not None,
+            appeal_reason=row.appeal_reason,
+            appealed_at=row.appealed_at,
             amount=row.amount,
             term_months=row.term_months,
             repayment_method=row.repayment_method,

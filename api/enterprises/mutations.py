@@ -9,8 +9,9 @@ import strawberry
 
 from api.access import mutation
 from api.context import Context
-from api.enterprises.types import Enterprise
+from api.enterprises.types import Enterprise, FinancialStatement
 from api.identity.types import InvalidInputError
+from api.relay import decode_global_id
 from domain.db import unit_of_work
 from domain.enterprises import service
 from domain.errors import Conflict, InvalidInput
@@ -62,3 +63,55 @@ class EnterpriseMutations:
         except (InvalidInput, Conflict) as exc:
             return InvalidInputError.of(exc)
         return Enterprise.from_row(row)
+
+
+@strawberry.input(
+    description="One fiscal year of accounts, in CNY. Filing a year again restates it."
+)
+class SubmitFinancialStatementInput:
+    enterprise_id: strawberry.ID
+    fiscal_year: int
+    revenue: Decimal
+    cost_of_sales: Decimal
+    operating_profit: Decimal
+    interest_expense: Decimal
+    net_profit: Decimal
+    total_assets: Decimal
+    current_assets: Decimal
+    total_liabilities: Decimal
+    current_liabilities: Decimal
+    equity: Decimal
+    operating_cash_flow: Decimal
+
+
+SubmitFinancialStatementResult = Annotated[
+    FinancialStatement | InvalidInputError, strawberry.union("SubmitFinancialStatementResult")
+]
+
+
+@strawberry.type
+class StatementMutations:
+    @mutation(
+        "submitFinancialStatement",
+        description="File a year's accounts for an enterprise you own; eligibility reads the "
+        "latest year.",
+    )
+    async def submit_financial_statement(
+        self, info: strawberry.Info[Context, None], input: SubmitFinancialStatementInput
+    ) -> SubmitFinancialStatementResult:
+        ctx = info.context
+        statement = service.Statement(
+            **{f.name: getattr(input, f.name) for f in dataclasses.fields(service.Statement)}
+        )
+        try:
+            async with unit_of_work(ctx.sessions) as session:
+                row = await service.submit_statement(
+                    session,
+                    viewer=ctx.viewer,
+                    enterprise_id=decode_global_id(input.enterprise_id, expected="Enterprise")[1],
+                    statement=statement,
+                    request_id=ctx.request_id,
+                )
+        except InvalidInput as exc:
+            return InvalidInputError.of(exc)
+        return FinancialStatement.from_row(row)

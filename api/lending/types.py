@@ -10,11 +10,14 @@ from api.access import classified
 from api.context import Context
 from api.identity.types import Institution
 from api.products.types import Product
+from domain.base import utcnow
 from domain.errors import NotFound
-from domain.lending.models import DelinquencyBucket, LoanStatus
+from domain.lending import repayment
+from domain.lending.models import DelinquencyBucket, EarlyRepaymentChoice, LoanStatus
 from domain.lending.models import Installment as InstallmentRow
 from domain.lending.models import Loan as LoanRow
 from domain.lending.models import Repayment as RepaymentRow
+from domain.lending.service import line_of
 from domain.products.models import RepaymentMethod
 
 if TYPE_CHECKING:
@@ -23,6 +26,11 @@ if TYPE_CHECKING:
 
 LoanStatusGQL = strawberry.enum(LoanStatus, name="LoanStatus")
 DelinquencyBucketGQL = strawberry.enum(DelinquencyBucket, name="DelinquencyBucket")
+EarlyRepaymentChoiceGQL = strawberry.enum(
+    EarlyRepaymentChoice,
+    name="EarlyRepaymentChoice",
+    description="After an early repayment: finish sooner, or pay less each month.",
+)
 
 
 @classified(
@@ -66,7 +74,17 @@ class Installment:
 
 
 @classified(
-    internal=["amount", "paid_on", "principal_part", "interest_part", "fee_part", "recorded_at"]
+    internal=[
+        "amount",
+        "paid_on",
+        "principal_part",
+        "interest_part",
+        "fee_part",
+        "prepaid_principal",
+        "early_repayment",
+        "idempotency_key",
+        "recorded_at",
+    ]
 )
 @strawberry.type(description="Money received against a loan, as it was allocated.")
 class Repayment:
@@ -75,6 +93,13 @@ class Repayment:
     principal_part: Decimal
     interest_part: Decimal
     fee_part: Decimal
+    prepaid_principal: Decimal = strawberry.field(
+        description="Principal paid ahead of its due dates (part of principalPart)."
+    )
+    early_repayment: EarlyRepaymentChoice | None = strawberry.field(
+        description="How the schedule was recomputed for the prepaid principal."
+    )
+    idempotency_key: str
     recorded_at: datetime
 
     @classmethod
@@ -85,6 +110,9 @@ class Repayment:
             principal_part=row.principal_part,
             interest_part=row.interest_part,
             fee_part=row.fee_part,
+            prepaid_principal=row.prepaid_principal,
+            early_repayment=row.early_choice,
+            idempotency_key=row.idempotency_key,
             recorded_at=row.created_at,
         )
 
@@ -103,12 +131,17 @@ class Repayment:
         "days_past_due",
         "delinquency_bucket",
         "closed_on",
+        "aged_on",
+        "written_off_on",
+        "write_off_reason",
+        "version",
         "application",
         "enterprise",
         "product",
         "institution",
         "schedule",
         "repayments",
+        "payoff_amount",
     ],
 )
 @strawberry.type(description="A disbursed loan and where its repayment stands.")
@@ -125,6 +158,10 @@ class Loan(relay.Node):
     days_past_due: int
     delinquency_bucket: DelinquencyBucket
     closed_on: date | None
+    aged_on: date | None = strawberry.field(description="Days past due are as of this day.")
+    written_off_on: date | None
+    write_off_reason: str | None
+    version: int
     application_id: strawberry.Private[uuid.UUID]
     enterprise_id: strawberry.Private[uuid.UUID]
     product_id: strawberry.Private[uuid.UUID]
@@ -168,6 +205,18 @@ class Loan(relay.Node):
         rows = await info.context.loaders.installments.load(self.pk)
         return [Installment.from_row(r) for r in rows]
 
+    @strawberry.field(
+        description="What settles the loan on a day (today when left out): everything due "
+        "by then and the principal not yet due; interest not yet earned is waived."
+    )
+    async def payoff_amount(
+        self, info: strawberry.Info[Context, None], as_of: date | None = None
+    ) -> Decimal:
+        if self.status is not LoanStatus.ACTIVE:
+            return Decimal("0.00")
+        rows = await info.context.loaders.installments.load(self.pk)
+        return repayment.payoff_amount([line_of(r) for r in rows], paid_on=as_of or utcnow().date())
+
     @strawberry.field(description="Repayments received, oldest first.")
     async def repayments(self, info: strawberry.Info[Context, None]) -> list[Repayment]:
         rows = await info.context.loaders.repayments.load(self.pk)
@@ -188,6 +237,10 @@ class Loan(relay.Node):
             days_past_due=row.days_past_due,
             delinquency_bucket=row.delinquency_bucket,
             closed_on=row.closed_on,
+            aged_on=row.aged_on,
+            written_off_on=row.written_off_on,
+            write_off_reason=row.write_off_reason,
+            version=row.version,
             application_id=row.application_id,
             enterprise_id=row.enterprise_id,
             product_id=row.product_id,

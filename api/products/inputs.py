@@ -23,6 +23,12 @@ class ProductFilter:
         default=None, description="Only products whose lowest rate is at most this."
     )
     collateral_required: bool | None = None
+    industry: str | None = strawberry.field(
+        default=None, description="Only products serving this industry."
+    )
+    region: str | None = strawberry.field(
+        default=None, description="Only products serving this region."
+    )
 
 
 @strawberry.enum

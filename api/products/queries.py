@@ -8,7 +8,7 @@ from api.access import classified
 from api.context import Context
 from api.inputs import OrderDirection
 from api.products.inputs import ProductFilter, ProductOrder, ProductOrderField
-from api.products.types import Product, ProductQuote
+from api.products.types import Product, ProductQuote, ProductRecommendation
 from api.relay import (
     Connection,
     connection,
@@ -17,12 +17,15 @@ from api.relay import (
     decode_pk,
     page_size,
 )
+from domain.applications.service import enterprise_facts
 from domain.base import utcnow
+from domain.enterprises import repository as enterprises
 from domain.errors import InvalidInput, NotFound
 from domain.lending.schedule import MAX_TERM_MONTHS, add_months
 from domain.pagination import Keyset
 from domain.products import repository as repo
 from domain.products.pricing import cheapest_quote
+from domain.products.recommend import recommend
 
 _ORDERINGS: dict[tuple[ProductOrderField, OrderDirection], Keyset] = {
     (ProductOrderField.NEWEST, OrderDirection.ASC): repo.NEWEST,
@@ -44,13 +47,20 @@ def _domain_filter(flt: ProductFilter | None) -> repo.ProductFilter:
         term_months=flt.term_months,
         max_rate=flt.max_rate,
         collateral_required=flt.collateral_required,
+        industry=flt.industry,
+        region=flt.region,
     )
 
 
 MAX_COMPARED = 5
 
 
-@classified(public=["products", "compare_products"])
+MAX_RECOMMENDED = 50
+# Recommendations weigh the whole open catalog; it is small by nature, and capped.
+CATALOG_CAP = 1000
+
+
+@classified(public=["products", "compare_products", "recommended_products"])
 @strawberry.type
 class ProductQueries:
     @strawberry.field(description="The public catalog of published products.")
@@ -111,3 +121,43 @@ class ProductQueries:
             found = cheapest_quote(row, amount=amount, term_months=term_months, start=start)
             quotes.append(ProductQuote.of(Product.from_row(row), found))
         return quotes
+
+    @strawberry.field(
+        description="Products ranked for an enterprise you may see: eligible first, then by "
+        "what they would cost for the amount and term (when given), each with its reasons; "
+        "ineligible ones say why not."
+    )
+    async def recommended_products(
+        self,
+        info: strawberry.Info[Context, None],
+        enterprise_id: strawberry.ID,
+        first: int | None = 10,
+        amount: Decimal | None = None,
+        term_months: int | None = None,
+    ) -> list[ProductRecommendation]:
+        ctx = info.context
+        size = first if first is not None else 10
+        if not 1 <= size <= MAX_RECOMMENDED:
+            raise InvalidInput(f"first: 1 to {MAX_RECOMMENDED}")
+        if amount is not None and (amount <= 0 or amount != amount.quantize(Decimal("0.01"))):
+            raise InvalidInput("the amount must be positive, to the cent")
+        if term_months is not None and not 1 <= term_months <= MAX_TERM_MONTHS:
+            raise InvalidInput(f"the term must be 1 to {MAX_TERM_MONTHS} months")
+        pk = decode_global_id(enterprise_id, expected="Enterprise")[1]
+        async with ctx.sessions() as session:
+            found = await enterprises.enterprises_by_ids(session, viewer=ctx.viewer, ids=[pk])
+            if not found:
+                raise NotFound("no such enterprise")
+            facts = await enterprise_facts(session, found[0])
+            catalog = await repo.published_products(session, limit=CATALOG_CAP)
+        today = utcnow().date()
+        ranked = recommend(
+            catalog,
+            facts,
+            amount=amount,
+            term_months=term_months,
+            as_of=today,
+            start=add_months(today.replace(day=1), 1),
+            limit=size,
+        )
+        return [ProductRecommendation.of(r) for r in ranked]

@@ -13,6 +13,7 @@ from domain.errors import NotFound
 from domain.products.models import Product as ProductRow
 from domain.products.models import ProductStatus, ProductType, RepaymentMethod
 from domain.products.pricing import Quote, Unavailable
+from domain.products.recommend import Recommendation
 
 ProductTypeGQL = strawberry.enum(ProductType, name="ProductType")
 ProductStatusGQL = strawberry.enum(ProductStatus, name="ProductStatus")
@@ -191,4 +192,30 @@ class ProductQuote:
             total_cost=found.total_cost,
             total_repaid=found.total_repaid,
             effective_annual_rate=found.effective_annual_rate,
+        )
+
+
+@classified(public=["product", "eligible", "rank", "reasons", "quote"])
+@strawberry.type(
+    description="A product ranked for an enterprise: eligible ones first, cheapest first; "
+    "with the reasons it is recommended, or why the enterprise may not apply."
+)
+class ProductRecommendation:
+    product: Product
+    eligible: bool
+    rank: int
+    reasons: list[str]
+    quote: ProductQuote | None = strawberry.field(
+        description="What it would cost, when an amount and term were given and fit."
+    )
+
+    @classmethod
+    def of(cls, found: Recommendation) -> Self:
+        product = Product.from_row(found.product)
+        return cls(
+            product=product,
+            eligible=found.eligible,
+            rank=found.rank,
+            reasons=list(found.reasons),
+            quote=None if found.quote is None else ProductQuote.of(product, found.quote),
         )

@@ -290,6 +290,13 @@ def _application_truth(row: Application) -> dict[str, Any]:
         "riskAssessment": {"__typename": "RiskAssessment"},
         "decisions": [],
         "loan": {"__typename": "Loan"},
+        "version": 1,
+        "approvedRate": None,
+        "awaitingSecondApproval": False,
+        "appealReason": None,
+        "appealedAt": None,
+        "timeline": [],
+        "contract": None,
     }
 
 
@@ -313,6 +320,11 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "institution": {"__typename": "Institution"},
         "schedule": [],
         "repayments": [],
+        "payoffAmount": "0.00",
+        "agedOn": None,
+        "writtenOffOn": None,
+        "writeOffReason": None,
+        "version": 1,
     }
 
 

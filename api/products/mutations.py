@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+import strawberry
+
+from api.access import classified, mutation
+from api.context import Context
+from api.identity.types import Institution, InvalidInputError
+from api.outcomes import ConflictError, perform, pk_of
+from api.products.types import Product
+from domain.identity.models import Institution as InstitutionRow
+from domain.products import service
+from domain.products.models import Product as ProductRow
+from domain.products.models import ProductType, RepaymentMethod
+
+
+@strawberry.input(description="Everything about a product its institution decides.")
+class ProductTermsInput:
+    name: str
+    type: ProductType
+    min_amount: Decimal
+    max_amount: Decimal
+    min_term_months: int
+    max_term_months: int
+    min_rate: Decimal = strawberry.field(description="Lowest annual rate, a decimal fraction.")
+    max_rate: Decimal = strawberry.field(description="Highest annual rate, a decimal fraction.")
+    repayment_methods: list[RepaymentMethod]
+    description: str = ""
+    origination_fee_rate: Decimal = Decimal("0")
+    collateral_required: bool = False
+    min_years_in_business: int | None = None
+    industries: list[str] = strawberry.field(
+        default_factory=list, description="Industries served; empty serves all."
+    )
+    regions: list[str] = strawberry.field(
+        default_factory=list, description="Regions served; empty serves all."
+    )
+    min_annual_revenue: Decimal | None = None
+    max_debt_to_asset: Decimal | None = None
+
+    def terms(self) -> service.Terms:
+        return service.Terms(
+            name=self.name,
+            type=self.type,
+            min_amount=self.min_amount,
+            max_amount=self.max_amount,
+            min_term_months=self.min_term_months,
+            max_term_months=self.max_term_months,
+            min_rate=self.min_rate,
+            max_rate=self.max_rate,
+            repayment_methods=tuple(self.repayment_methods),
+            description=self.description,
+            origination_fee_rate=self.origination_fee_rate,
+            collateral_required=self.collateral_required,
+            min_years_in_business=self.min_years_in_business,
+            industries=tuple(self.industries),
+            regions=tuple(self.regions),
+            min_annual_revenue=self.min_annual_revenue,
+            max_debt_to_asset=self.max_debt_to_asset,
+        )
+
+
+@strawberry.input
+class CreateProductInput:
+    institution_id: strawberry.ID
+    code: str = strawberry.field(description="The institution's own code; versions share it.")
+    terms: ProductTermsInput
+
+
+@strawberry.input
+class ChangeProductInput:
+    product_id: strawberry.ID
+    terms: ProductTermsInput
+
+
+@strawberry.input
+class ProductActionInput:
+    product_id: strawberry.ID
+
+
+@strawberry.input
+class SetFourEyesThresholdInput:
+    institution_id: strawberry.ID
+    threshold: Decimal = strawberry.field(
+        description="Approvals of larger amounts need a second, different officer."
+    )
+
+
+ProductResult = Annotated[
+    Product | ConflictError | InvalidInputError, strawberry.union("ProductResult")
+]
+
+
+@classified(public=["institution", "threshold"])
+@strawberry.type(description="The institution's four-eyes threshold as it now stands.")
+class FourEyesThresholdSet:
+    institution: Institution
+    threshold: Decimal
+
+
+SetFourEyesThresholdResult = Annotated[
+    FourEyesThresholdSet | InvalidInputError, strawberry.union("SetFourEyesThresholdResult")
+]
+
+
+def _shown(result: Any) -> Any:
+    return Product.from_row(result) if isinstance(result, ProductRow) else result
+
+
+@strawberry.type
+class ProductMutations:
+    @mutation("createProduct", description="Draft a new product for your institution.")
+    async def create_product(
+        self, info: strawberry.Info[Context, None], input: CreateProductInput
+    ) -> ProductResult:
+        institution_id = pk_of(input.institution_id, "Institution")
+        terms = input.terms.terms()
+        return _shown(
+            await perform(
+                info,
+                lambda s, a: service.create_product(
+                    s,
+                    viewer=a.viewer,
+                    institution_id=institution_id,
+                    code=input.code,
+                    terms=terms,
+                    request_id=a.request_id,
+                ),
+            )
+        )
+
+    @mutation(
+        "changeProduct",
+        description="Change a draft in place; changing a published product drafts its next "
+        "version, and applications keep the version they were made against.",
+    )
+    async def change_product(
+        self, info: strawberry.Info[Context, None], input: ChangeProductInput
+    ) -> ProductResult:
+        pk = pk_of(input.product_id, "Product")
+        terms = input.terms.terms()
+        return _shown(
+            await perform(
+                info,
+                lambda s, a: service.change_product(
+                    s, viewer=a.viewer, product_id=pk, terms=terms, request_id=a.request_id
+                ),
+            )
+        )
+
+    @mutation(
+        "publishProduct",
+        description="Open a draft for applications; it retires the version it replaces.",
+    )
+    async def publish_product(
+        self, info: strawberry.Info[Context, None], input: ProductActionInput
+    ) -> ProductResult:
+        pk = pk_of(input.product_id, "Product")
+        return _shown(
+            await perform(
+                info,
+                lambda s, a: service.publish_product(
+                    s, viewer=a.viewer, product_id=pk, request_id=a.request_id
+                ),
+            )
+        )
+
+    @mutation("retireProduct", description="Close a product to new applications.")
+    async def retire_product(
+        self, info: strawberry.Info[Context, None], input: ProductActionInput
+    ) -> ProductResult:
+        pk = pk_of(input.product_id, "Product")
+        return _shown(
+            await perform(
+                info,
+                lambda s, a: service.retire_product(
+                    s, viewer=a.viewer, product_id=pk, request_id=a.request_id
+                ),
+            )
+        )
+
+    @mutation(
+        "setFourEyesThreshold",
+        description="Set the amount above which an approval needs two officers.",
+    )
+    async def set_four_eyes_threshold(
+        self, info: strawberry.Info[Context, None], input: SetFourEyesThresholdInput
+    ) -> SetFourEyesThresholdResult:
+        pk = pk_of(input.institution_id, "Institution")
+        result = await perform(
+            info,
+            lambda s, a: service.set_four_eyes_threshold(
+                s,
+                viewer=a.viewer,
+                institution_id=pk,
+                threshold=input.threshold,
+                request_id=a.request_id,
+            ),
+        )
+        if isinstance(result, InstitutionRow):
+            return FourEyesThresholdSet(
+                institution=Institution.from_row(result), threshold=result.four_eyes_threshold
+            )
+        return result
