@@ -265,3 +265,21 @@ def test_audit_verify_reports_an_intact_ledger_and_names_a_broken_link(
     assert "consent ledger intact" in intact.stdout
     assert broken.exit_code == 1
     assert "BROKEN subject" in broken.stdout
+
+
+def test_loans_age_brings_the_seeded_loans_up_to_a_day(database: Path) -> None:
+    # given
+    assert runner.invoke(app, ["seed", "--enterprises", "30", "--seed", "5"]).exit_code == 0
+
+    # when
+    aged = runner.invoke(app, ["loans", "age", "--as-of", "2027-06-30"])
+    again = runner.invoke(app, ["loans", "age", "--as-of", "2027-06-30"])
+    bad = runner.invoke(app, ["loans", "age", "--as-of", "2027-13-01"])
+
+    # then: the second run on the same day finds nothing to change
+    assert aged.exit_code == 0, aged.output
+    assert "active loans to 2027-06-30" in aged.output
+    assert "dpd_90_plus" in aged.output
+    assert again.output.split(":")[1].strip().startswith("0 changed")
+    assert bad.exit_code == 2
+    assert "not a date" in bad.output
