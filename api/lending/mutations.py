@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
+from sqlalchemy.exc import IntegrityError
 
 from api.access import classified, mutation
 from api.applications.types import Application
@@ -115,18 +116,27 @@ class LoanMutations:
         self, info: strawberry.Info[Context, None], input: RecordRepaymentInput
     ) -> RecordRepaymentResult:
         pk = pk_of(input.loan_id, "Loan")
-        result = await perform(
-            info,
-            lambda s, a: service.record_repayment(
-                s,
-                a,
-                pk,
-                idempotency_key=input.idempotency_key,
-                amount=input.amount,
-                paid_on=input.paid_on,
-                early_choice=input.early_repayment,
-            ),
-        )
+
+        async def record() -> Any:
+            return await perform(
+                info,
+                lambda s, a: service.record_repayment(
+                    s,
+                    a,
+                    pk,
+                    idempotency_key=input.idempotency_key,
+                    amount=input.amount,
+                    paid_on=input.paid_on,
+                    early_choice=input.early_repayment,
+                ),
+            )
+
+        try:
+            result = await record()
+        except IntegrityError:
+            # The same key arrived twice at once and the other copy committed first:
+            # asking again finds it and answers its result, as any retry would.
+            result = await record()
         if isinstance(result, service.Recorded):
             return RepaymentRecorded(
                 repayment=Repayment.from_row(result.repayment),

@@ -120,9 +120,7 @@ async def create_draft(session: AsyncSession, actor: Actor, request: Request) ->
     session.add(application)
     await session.flush()
     session.add(
-        Transition(
-            application_id=application.id, to_status=S.DRAFT, actor_id=actor.user_id, at=now
-        )
+        Transition(application_id=application.id, to_status=S.DRAFT, actor_id=actor.user_id, at=now)
     )
     record(
         session,
@@ -594,7 +592,7 @@ def require_role(
     viewer: Viewer, institution_id: uuid.UUID, roles: frozenset[Role], doing: str
 ) -> None:
     if not viewer.institution_roles.get(institution_id, frozenset()) & roles:
-        raise Forbidden(f"only the receiving institution's officers may {doing}")
+        raise Forbidden(f"only the institution's own staff in the right role may {doing}")
 
 
 def _require_person(actor: Actor, application: Application, doing: str) -> uuid.UUID:

@@ -137,7 +137,7 @@ async def record_repayment(
     key = idempotency_key.strip()
     if not 1 <= len(key) <= MAX_KEY:
         raise InvalidInput(f"idempotencyKey: 1 to {MAX_KEY} characters")
-    loan = await _loan(session, actor, loan_id)
+    loan = await _loan(session, actor, loan_id, roles=REVIEWERS, doing="record repayments")
     earlier = await repo.repayment_by_key(session, loan_id=loan.id, key=key)
     if earlier is not None:
         if earlier.amount != amount:
@@ -209,9 +209,7 @@ async def write_off(
     written_off_on: date | None = None,
 ) -> Loan:
     """Only a decision with a reason, by an institution admin or risk officer, writes off."""
-    loan = await _loan(session, actor, loan_id)
-    if not actor.viewer.institution_roles.get(loan.institution_id, frozenset()) & WRITERS_OFF:
-        raise Forbidden("only the institution's admin or risk officer may write a loan off")
+    loan = await _loan(session, actor, loan_id, roles=WRITERS_OFF, doing="write a loan off")
     if actor.user_id is None:
         raise Forbidden("only a person may write a loan off")
     if not 10 <= len(reason.strip()) <= 2000:
@@ -301,13 +299,14 @@ async def age_loans(session: AsyncSession, *, as_of: date, batch: int = 5000) ->
 # -------------------------------------------------------------------------------- helpers
 
 
-async def _loan(session: AsyncSession, actor: Actor, loan_id: uuid.UUID) -> Loan:
+async def _loan(
+    session: AsyncSession, actor: Actor, loan_id: uuid.UUID, *, roles: frozenset[Role], doing: str
+) -> Loan:
     found = await repo.loans_by_ids(session, viewer=actor.viewer, ids=[loan_id])
     if not found:
         raise NotFound("no such loan")
     loan = found[0]
-    if not actor.viewer.institution_roles.get(loan.institution_id, frozenset()) & REVIEWERS:
-        raise Forbidden("only the lending institution records repayments on its loans")
+    require_role(actor.viewer, loan.institution_id, roles, doing)
     return loan
 
 

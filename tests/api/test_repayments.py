@@ -74,6 +74,7 @@ async def _loan_in_arrears(
         people = {
             "officer": await f.user(s, roles=[(Role.LOAN_OFFICER, bank.id)]),
             "admin": await f.user(s, roles=[(Role.INSTITUTION_ADMIN, bank.id)]),
+            "risk": await f.user(s, roles=[(Role.RISK_OFFICER, bank.id)]),
             "owner": owner,
         }
         tokens = {k: await f.access_token(s, settings, u) for k, u in people.items()}
@@ -160,12 +161,13 @@ async def test_only_a_decision_with_a_reason_writes_a_loan_off(
     loan, tokens, _ = await _loan_in_arrears(db, settings, months_ago=4)
     loan_id = f.global_id("Loan", loan.id)
     admin, officer = gql.as_(tokens["admin"]), gql.as_(tokens["officer"])
+    risk = gql.as_(tokens["risk"])
     reason = "Borrower insolvent; court ruling 2026-11-03, no recoverable collateral."
 
     # when
     by_officer = await officer.post(WRITE_OFF, {"input": {"loanId": loan_id, "reason": reason}})
     no_reason = await admin.data(WRITE_OFF, {"input": {"loanId": loan_id, "reason": "bad"}})
-    written = await admin.data(WRITE_OFF, {"input": {"loanId": loan_id, "reason": reason}})
+    written = await risk.data(WRITE_OFF, {"input": {"loanId": loan_id, "reason": reason}})
     twice = await admin.data(WRITE_OFF, {"input": {"loanId": loan_id, "reason": reason}})
     repay = await officer.data(
         REPAY, {"input": {"loanId": loan_id, "idempotencyKey": "k1", "amount": "100.00"}}
