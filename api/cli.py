@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -167,11 +168,17 @@ def serve(
         raise typer.Exit(2)
     if demo:
         asyncio.run(_migrate(settings))
-        asyncio.run(
+        seeded = asyncio.run(
             _seed(
                 settings, enterprises=DEMO_ENTERPRISES, seed=42, locale="zh_CN", print_logins=True
             )
         )
+        if seeded:
+            # A champion from the demo history, so new applications are assessed at once;
+            # `lendgraph model train` gives the full cross-validated report.
+            console.print("training the first scoring model on the demo history")
+            trained = _train_model(settings, promote=True, validate=False)
+            console.print(f"model {trained['version']} is the champion")
     elif not asyncio.run(_schema_is_current(settings)):
         console.print("[red]the database schema is not current: run `lendgraph migrate`[/red]")
         raise typer.Exit(2)
@@ -216,6 +223,8 @@ async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awa
 
 
 def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    import domain.models  # noqa: F401 - every mapper known before a command's first query
+
     if not asyncio.run(_schema_is_current(settings)):
         console.print("[red]the database schema is not current: run `lendgraph migrate`[/red]")
         raise typer.Exit(2)
@@ -397,6 +406,252 @@ def loans_age(
     typer.echo(f"aged {aged.loans} active loans to {aged.as_of}: {aged.changed} changed")
     for bucket, count in aged.buckets.items():
         typer.echo(f"  {bucket.value:<12} {count}")
+
+
+VALIDATION_FILE = "validation.json"
+model_cli = typer.Typer(help="Credit scoring models: train, evaluate, promote, score.")
+app.add_typer(model_cli, name="model")
+
+
+def _print_json(value: object) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+@model_cli.command("evaluate")
+def model_evaluate(
+    csv: Annotated[Path, typer.Option("--csv", exists=True, dir_okay=False)],
+    target: Annotated[str, typer.Option("--target", help="The outcome column.")],
+    bad_value: Annotated[str, typer.Option("--bad-value", help="Its value for a default.")],
+    folds: Annotated[int, typer.Option(min=2, max=20)] = 5,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """Cross-validate the training pipeline on any CSV; print the figures as JSON."""
+    from scoring.tabular import TabularError
+    from scoring.training import evaluate_csv
+
+    try:
+        _print_json(evaluate_csv(csv, target, bad_value, folds=folds, seed=seed))
+    except (TabularError, ValueError) as exc:
+        console.print(f"[red]BAD_USER_INPUT[/red]: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _train_model(
+    settings: Settings,
+    *,
+    csv: Path | None = None,
+    target: str | None = None,
+    bad_value: str | None = None,
+    folds: int = 5,
+    seed: int = 42,
+    promote: bool = False,
+    validate: bool = True,
+) -> dict[str, object]:
+    """Sample, validate (k-fold), fit, record the drift reference, register, promote."""
+    from domain.risk.assessment import training_sample
+    from scoring.drift import training_reference
+    from scoring.features import PLATFORM_FEATURES
+    from scoring.registry import promote as promote_model
+    from scoring.registry import register
+    from scoring.scorecard import Scorecard
+    from scoring.tabular import read_csv
+    from scoring.training import cross_validate, fit
+
+    if csv is not None:
+        if not target or bad_value is None:
+            raise ValueError("--csv needs --target and --bad-value")
+        table = read_csv(csv, target=target, bad_value=bad_value)
+        rows, labels, specs = table.rows, table.labels, tuple(table.specs)
+        source = f"csv {csv.name}"
+    else:
+        sample = _run(settings, lambda session: training_sample(session))
+        rows, labels, specs = list(sample.rows), sample.labels, PLATFORM_FEATURES
+        source = f"platform loan history as of {sample.as_of}"
+    console.print(f"training on {len(rows)} loans ({sum(labels)} defaults) from {source}")
+    validation = (
+        cross_validate(rows, labels, specs, folds=folds, seed=seed, keep_predictions=True)
+        if validate
+        else None
+    )
+    predictions = None if validation is None else validation.pop("predictions")
+    model = fit(rows, labels, specs, seed=seed)
+    if validation is not None:
+        model.metrics["cross_validation"] = validation
+    model.metrics["reference"] = training_reference(model, rows, Scorecard())
+
+    async def store(session: AsyncSession) -> str:
+        row = await register(session, model, settings.model_dir, source=source)
+        if predictions is not None:
+            # The out-of-fold predictions the validation report draws its charts from.
+            (settings.model_dir / row.version / VALIDATION_FILE).write_text(
+                json.dumps(predictions), encoding="utf-8"
+            )
+        if promote:
+            await promote_model(session, row.version, features=PLATFORM_FEATURES)
+        return row.version
+
+    return {
+        "version": _run(settings, store),
+        "promoted": promote,
+        "rows": len(rows),
+        "defaults": sum(labels),
+        "auc_mean": None if validation is None else validation["auc_mean"],
+        "auc_std": None if validation is None else validation["auc_std"],
+        "baseline_auc_mean": None if validation is None else validation["baseline"]["auc_mean"],
+    }
+
+
+@model_cli.command("train")
+def model_train(
+    csv: Annotated[
+        Path | None,
+        typer.Option("--csv", exists=True, dir_okay=False, help="A lender's file (else: ours)."),
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target")] = None,
+    bad_value: Annotated[str | None, typer.Option("--bad-value")] = None,
+    folds: Annotated[int, typer.Option(min=2, max=20, help="For the validation report.")] = 5,
+    seed: Annotated[int, typer.Option()] = 42,
+    promote: Annotated[bool, typer.Option(help="Make it the champion at once.")] = False,
+) -> None:
+    """Train on the platform's loan history (or a CSV), validate, and register a candidate."""
+    from scoring.tabular import TabularError
+
+    try:
+        result = _train_model(
+            _settings(),
+            csv=csv,
+            target=target,
+            bad_value=bad_value,
+            folds=folds,
+            seed=seed,
+            promote=promote,
+        )
+    except (TabularError, ValueError) as exc:
+        console.print(f"[red]BAD_USER_INPUT[/red]: {exc}")
+        raise typer.Exit(2) from None
+    _print_json(result)
+
+
+@model_cli.command("report")
+def model_report(
+    version: str,
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Directory to write to.")],
+) -> None:
+    """Write the model's validation report: one HTML page with its charts, for offline use."""
+    from scoring.registry import by_version, features_of, load
+    from scoring.report import render
+    from scoring.scorecard import MasterScale, Scorecard
+
+    settings = _settings()
+    row = _run(settings, lambda session: by_version(session, version))
+    found = settings.model_dir / row.version / VALIDATION_FILE
+    if not found.is_file():
+        console.print(
+            f"[red]NOT_FOUND[/red]: {row.version} has no cross-validation predictions "
+            "(trained without validation); train it with `lendgraph model train`"
+        )
+        raise typer.Exit(1)
+    predictions = json.loads(found.read_text(encoding="utf-8"))
+    model = load(row, settings.model_dir)
+    scorecard, scale = Scorecard(), MasterScale()
+    pds = [min(max(p, 1e-9), 1 - 1e-9) for p in predictions["pd"]]
+    names = [f.name for f in features_of(row)]
+    importance = sorted(
+        zip(names, (float(v) for v in model.booster.get_feature_importance()), strict=True),
+        key=lambda pair: -pair[1],
+    )
+    page = render(
+        version=row.version,
+        source=row.source,
+        metrics=row.metrics,
+        labels=predictions["labels"],
+        pds=pds,
+        scores=[float(scorecard.points(p)) for p in pds],
+        grades=[scale.grade(p) for p in pds],
+        grade_order=list(scale.names),
+        importance=importance,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"model-{row.version}.html"
+    target.write_text(page, encoding="utf-8")
+    typer.echo(f"wrote {target}")
+
+
+@model_cli.command("list")
+def model_list() -> None:
+    """Registered models, newest first."""
+    from scoring.registry import listing
+
+    for row in _run(_settings(), listing):
+        auc = (row.metrics.get("cross_validation") or {}).get("auc_mean")
+        shown = f"{auc:.4f}" if isinstance(auc, float) else "-"
+        typer.echo(f"{row.version:<24} {row.status.value:<10} auc {shown}  {row.source}")
+
+
+@model_cli.command("promote")
+def model_promote(
+    version: str,
+    retire_previous: Annotated[
+        bool, typer.Option(help="Retire the champion it replaces instead of keeping it.")
+    ] = False,
+) -> None:
+    """Make a registered model the champion; the previous one scores on in shadow."""
+    from scoring.features import PLATFORM_FEATURES
+    from scoring.registry import promote
+
+    row = _run(
+        _settings(),
+        lambda session: promote(
+            session,
+            version,
+            keep_previous_as_challenger=not retire_previous,
+            features=PLATFORM_FEATURES,
+        ),
+    )
+    typer.echo(f"{row.version} is the champion")
+
+
+@model_cli.command("score-portfolio")
+def model_score_portfolio() -> None:
+    """Re-score every active loan with the champion model."""
+    from domain.risk.assessment import score_portfolio, scoring_for
+
+    settings = _settings()
+    with Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("loans", total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        scored = _run(
+            settings,
+            lambda session: score_portfolio(
+                session, scoring_for(settings.model_dir), progress=report
+            ),
+        )
+    typer.echo(f"scored {scored} active loans")
+
+
+@model_cli.command("drift")
+def model_drift(
+    days: Annotated[int, typer.Option(min=1, max=3650, help="Recent window.")] = 90,
+) -> None:
+    """Population stability of the score and each feature; alerts when unstable."""
+    from domain.risk.monitoring import model_drift as measure
+    from scoring.drift import verdict
+
+    found = _run(_settings(), lambda session: measure(session, days=days))
+    typer.echo(f"model {found.version}: {found.assessments} assessments in the last {days} days")
+    for name, index in sorted(found.indices.items(), key=lambda item: -item[1]):
+        typer.echo(f"  {name:<36} PSI {index:7.4f}  {verdict(index)}")
+    if found.alert_raised:
+        typer.echo("unstable: a risk alert was raised")
 
 
 @app.command("outbox")

@@ -29,6 +29,7 @@ from domain.lending.models import Installment, Loan, Repayment
 from domain.products import repository as products
 from domain.products.models import Product
 from domain.risk import repository as risk
+from domain.risk.assessment import Scoring, scoring_for
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
 from privacy import keystore
@@ -252,6 +253,11 @@ class Context:
     def keys(self) -> KeyProvider:
         """The keys of personal data, read once per request (the key file may rotate)."""
         return self.settings.keys()
+
+    @property
+    def scoring(self) -> Scoring:
+        """The process's models in service, loaded once per version."""
+        return scoring_for(self.settings.model_dir)
 
     @cached_property
     def purpose(self) -> str:

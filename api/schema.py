@@ -37,6 +37,7 @@ from api.privacy.oversight import OversightMutations, OversightQueries
 from api.privacy.subjects import SubjectsMutations, SubjectsQueries
 from api.products.mutations import ProductMutations
 from api.products.queries import ProductQueries
+from api.risk.scoring import ScoringMutations, ScoringQueries
 from api.telemetry import OperationName
 from domain.settings import Settings
 
@@ -53,6 +54,7 @@ class Query(
     MaskingQueries,
     SubjectsQueries,
     OversightQueries,
+    ScoringQueries,
 ):
     pass
 
@@ -69,6 +71,7 @@ class Mutation(
     MaskingMutations,
     SubjectsMutations,
     OversightMutations,
+    ScoringMutations,
 ):
     pass
 

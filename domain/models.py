@@ -52,6 +52,7 @@ from privacy.models import (
     DataKey,
     MaskingPolicy,
 )
+from scoring.models import ModelStatus, ScoringModelRecord
 
 __all__ = [
     "AccessLogEntry",
@@ -80,6 +81,7 @@ __all__ = [
     "LoginThrottle",
     "MaskingPolicy",
     "Membership",
+    "ModelStatus",
     "OneTimeToken",
     "OutboxMessage",
     "PolicyRule",
@@ -95,6 +97,7 @@ __all__ = [
     "RiskAlert",
     "RiskAssessment",
     "Role",
+    "ScoringModelRecord",
     "ServiceAccount",
     "TokenPurpose",
     "Transition",

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     master_keys: SecretStr | None = None
     blind_index_key: SecretStr | None = None
     key_file: Path = Path(".lendgraph-keys.json")
+    # Where scoring model artifacts live (CatBoost files); the registry rows point here.
+    model_dir: Path = Path(".lendgraph-models")
     access_token_ttl: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl: int = Field(default=14 * 86_400, ge=3600, le=90 * 86_400)
     page_size_max: int = Field(default=100, ge=1, le=1000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,88 @@ def test_loans_age_brings_the_seeded_loans_up_to_a_day(database: Path) -> None:
     assert again.output.split(":")[1].strip().startswith("0 changed")
     assert bad.exit_code == 2
     assert "not a date" in bad.output
+
+
+GERMAN_CREDIT = Path(__file__).resolve().parents[1] / "scoring" / "data" / "german_credit.csv"
+
+
+def test_a_lenders_file_is_evaluated_trained_registered_and_reported(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    monkeypatch.setenv("LENDGRAPH_MODEL_DIR", str(tmp_path / "models"))
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    csv = ["--csv", str(GERMAN_CREDIT), "--target", "class", "--bad-value", "bad"]
+
+    # when
+    evaluated = runner.invoke(app, ["model", "evaluate", *csv, "--folds", "2"])
+    trained = runner.invoke(app, ["model", "train", *csv, "--folds", "2"])
+    listed = runner.invoke(app, ["model", "list"])
+    version = json.loads(trained.output[trained.output.index("{") :])["version"]
+    promoted = runner.invoke(app, ["model", "promote", version])
+    reported = runner.invoke(app, ["model", "report", version, "--out", str(tmp_path / "r")])
+    missing = runner.invoke(
+        app, ["model", "evaluate", *csv[:2], "--target", "nope", "--bad-value", "x"]
+    )
+
+    # then
+    assert evaluated.exit_code == 0, evaluated.output
+    figures = json.loads(evaluated.output)
+    assert figures["n_rows"] == 1000
+    assert figures["auc_mean"] > 0.7
+    assert {"auc_std", "ks", "brier", "baseline"} <= set(figures)
+    assert trained.exit_code == 0, trained.output
+    assert listed.output.split()[:2] == [version, "candidate"]
+    # its columns are the lender's, not an application's: it is never put in service
+    assert promoted.exit_code == 1
+    assert "reads other features" in promoted.output
+    assert reported.exit_code == 0, reported.output
+    page = (tmp_path / "r" / f"model-{version}.html").read_text(encoding="utf-8")
+    assert page.count("<svg") == 4
+    assert missing.exit_code == 2
+    assert "BAD_USER_INPUT" in missing.output
+
+
+def test_the_portfolio_is_rescored_and_drift_measured(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a seeded book and a champion trained on it (stand-in outcome: the most
+    # indebted fifth; model quality is not what this test is about)
+    from domain.risk.assessment import training_sample
+    from scoring.drift import training_reference
+    from scoring.features import PLATFORM_FEATURES
+    from scoring.registry import promote, register
+    from scoring.scorecard import Scorecard
+    from scoring.training import fit
+
+    store = tmp_path / "models"
+    monkeypatch.setenv("LENDGRAPH_MODEL_DIR", str(store))
+    assert runner.invoke(app, ["seed", "--enterprises", "120", "--seed", "9"]).exit_code == 0
+
+    async def champion() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{database}")
+        try:
+            async with session_factory(engine)() as s:
+                sample = await training_sample(s)
+            cut = sorted(r["debt_to_asset"] or 0.0 for r in sample.rows)[len(sample.rows) * 4 // 5]
+            labels = [int((r["debt_to_asset"] or 0.0) > cut) for r in sample.rows]
+            model = fit(sample.rows, labels, PLATFORM_FEATURES, params={"iterations": 40})
+            model.metrics["reference"] = training_reference(model, sample.rows, Scorecard())
+            async with unit_of_work(session_factory(engine)) as s:
+                row = await register(s, model, store, source="test")
+                await promote(s, row.version, features=PLATFORM_FEATURES)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(champion())
+
+    # when
+    scored = runner.invoke(app, ["model", "score-portfolio"])
+    drift = runner.invoke(app, ["model", "drift", "--days", "30"])
+
+    # then
+    assert scored.exit_code == 0, scored.output
+    assert "active loans" in scored.output
+    assert drift.exit_code == 0, drift.output
+    assert "PSI" in drift.output
+    assert "debt_to_asset" in drift.output

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +50,9 @@ from domain.products.pricing import CENT, why_not
 from domain.risk.models import RiskAssessment
 from privacy.consent import consented
 from privacy.keys import KeyProvider
+
+if TYPE_CHECKING:
+    from domain.risk.assessment import Scoring
 
 S = ApplicationStatus
 CREDIT_ASSESSMENT = "credit_assessment"
@@ -91,6 +94,8 @@ class Actor:
     viewer: Viewer
     keys: KeyProvider
     request_id: str | None = None
+    # Scores what is submitted, when a model is in service; None: no assessment.
+    scoring: Scoring | None = None
 
     @property
     def user_id(self) -> uuid.UUID | None:
@@ -156,6 +161,10 @@ async def submit(
         raise ConsentMissing(purpose=CREDIT_ASSESSMENT, institution_id=application.institution_id)
     application.submitted_at = now
     await move(session, actor, application, S.SUBMITTED, at=now)
+    if actor.scoring is not None:
+        from domain.risk.assessment import assess_application
+
+        await assess_application(session, application, actor.scoring)
     return application
 
 

@@ -34,6 +34,11 @@ class RiskAssessment(IdMixin, Base):
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     model_version: Mapped[str] = mapped_column(String(64))
     assessed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A challenger's opinion, kept beside the champion's and never shown as the latest.
+    shadow: Mapped[bool] = mapped_column(default=False)
+    # The feature values scored (ratios and categories, nothing personal): what the
+    # decision relied on, and what drift monitoring compares with the training sample.
+    features: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class AlertSeverity(enum.Enum):
@@ -58,11 +63,12 @@ class RiskAlert(IdMixin, Base):
         Index(None, "loan_id", "rule_code", "status"),
     )
 
-    institution_id: Mapped[uuid.UUID] = mapped_column(
+    # None for a platform-wide alert (a scoring model drifting), seen by platform roles.
+    institution_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("institutions.id", ondelete="CASCADE")
     )
     loan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
-    enterprise_id: Mapped[uuid.UUID] = mapped_column(
+    enterprise_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("enterprises.id", ondelete="CASCADE")
     )
     rule_code: Mapped[str] = mapped_column(String(64))

@@ -22,7 +22,9 @@ async def latest_assessments_by_application_ids(
 ) -> Sequence[RiskAssessment]:
     """The newest assessment of each application the caller already holds."""
     stmt = first_n_per_group(
-        select(RiskAssessment).where(RiskAssessment.application_id.in_(ids)),
+        select(RiskAssessment).where(
+            RiskAssessment.application_id.in_(ids), RiskAssessment.shadow.is_(False)
+        ),
         entity=RiskAssessment,
         partition_by=RiskAssessment.application_id,
         keyset=LATEST,

@@ -1,0 +1,380 @@
+"""From stored rows to credit assessments: the one place the database meets the scoring code.
+
+Features are computed by ``scoring.features.features`` for training and for live
+scoring alike; this module only gathers what that function reads, set-wise (a handful
+of statements for any number of applications), as it was known when each application
+was submitted: statements of earlier fiscal years, loans disbursed before it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.applications.models import Application
+from domain.base import new_id, utcnow
+from domain.enterprises.models import Enterprise, FinancialStatement
+from domain.errors import Forbidden, InvalidInput, NotFound
+from domain.identity.models import Role
+from domain.identity.viewer import Viewer
+from domain.lending.models import Installment, Loan, LoanStatus
+from domain.products.models import Product
+from domain.risk.models import RiskAssessment
+from scoring import features as feat
+from scoring import registry
+from scoring.inference import Scorer
+from scoring.models import ScoringModelRecord
+from scoring.registry import ModelCache
+from scoring.scorecard import MasterScale, Scorecard
+
+# Who may ask for a fresh assessment: the institution's credit staff, platform risk.
+ASSESSORS = frozenset(
+    {Role.LOAN_OFFICER, Role.RISK_OFFICER, Role.INSTITUTION_ADMIN, Role.PARTNER_SERVICE}
+)
+# A loan counts as defaulted once 90 days past due or written off (Basel's definition).
+DEFAULT_DAYS = 90
+# Loans younger than this have not had time to show how they perform.
+SEASONED = timedelta(days=180)
+
+
+@dataclass
+class Scoring:
+    """The process's scoring: the models in service, each loaded once per version."""
+
+    store: Path
+    scorecard: Scorecard = field(default_factory=Scorecard)
+    scale: MasterScale = field(default_factory=MasterScale)
+    cache: ModelCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = ModelCache(self.store)
+
+    async def scorers(self, session: AsyncSession) -> list[tuple[ScoringModelRecord, Scorer]]:
+        """The champion first, then the challengers; empty when no model is in service."""
+        return [
+            (row, Scorer(self.cache.get(row), self.scorecard, self.scale, version=row.version))
+            for row in await registry.in_service(session)
+        ]
+
+
+_PROCESS_SCORING: dict[Path, Scoring] = {}
+
+
+def scoring_for(store: Path) -> Scoring:
+    """One Scoring per model store per process: models are read from disk once."""
+    key = store.resolve()
+    found = _PROCESS_SCORING.get(key)
+    if found is None:
+        found = _PROCESS_SCORING[key] = Scoring(store)
+    return found
+
+
+# ------------------------------------------------------------------------------ features
+
+
+async def feature_rows(
+    session: AsyncSession, application_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Each application's features as they stood when it was submitted; five statements."""
+    ids = list(dict.fromkeys(application_ids))
+    if not ids:
+        return {}
+    applications = (await session.scalars(select(Application).where(Application.id.in_(ids)))).all()
+    enterprise_ids = {a.enterprise_id for a in applications}
+    enterprises = {
+        e.id: e
+        for e in (
+            await session.scalars(select(Enterprise).where(Enterprise.id.in_(enterprise_ids)))
+        ).all()
+    }
+    statements: dict[uuid.UUID, list[FinancialStatement]] = defaultdict(list)
+    for s in (
+        await session.scalars(
+            select(FinancialStatement)
+            .where(FinancialStatement.enterprise_id.in_(enterprise_ids))
+            .order_by(FinancialStatement.enterprise_id, FinancialStatement.fiscal_year.desc())
+        )
+    ).all():
+        statements[s.enterprise_id].append(s)
+    product_types = dict(
+        (
+            await session.execute(
+                select(Product.id, Product.type).where(
+                    Product.id.in_({a.product_id for a in applications})
+                )
+            )
+        ).all()
+    )
+    history = await _histories(session, enterprise_ids)
+    rows = {}
+    for application in applications:
+        moment = application.submitted_at or application.created_at
+        as_of = moment.date()
+        enterprise = enterprises[application.enterprise_id]
+        rows[application.id] = feat.features(
+            _profile(enterprise),
+            [_statement(s) for s in statements[enterprise.id] if s.fiscal_year < as_of.year],
+            feat.Request(
+                amount=application.amount,
+                term_months=application.term_months,
+                product_type=product_types[application.product_id].value,
+                repayment_method=application.repayment_method.value,
+            ),
+            _history_before(history.get(enterprise.id, []), as_of, application.id),
+            as_of=as_of,
+        )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class _PastLoan:
+    application_id: uuid.UUID
+    disbursed_on: date
+    # (due, settled) of each instalment: enough to replay the loan as of any day.
+    instalments: tuple[tuple[date, date | None], ...]
+
+
+async def _histories(
+    session: AsyncSession, enterprise_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[_PastLoan]]:
+    """Every loan of these enterprises with its instalments' due and settlement days."""
+    stmt = (
+        select(
+            Loan.enterprise_id,
+            Loan.id,
+            Loan.application_id,
+            Loan.disbursed_on,
+            Installment.due_on,
+            Installment.settled_on,
+        )
+        .join(Installment, Installment.loan_id == Loan.id)
+        .where(Loan.enterprise_id.in_(list(enterprise_ids)))
+        .order_by(Loan.id, Installment.sequence)
+    )
+    grouped: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID, date, list[tuple[date, date | None]]]]
+    grouped = {}
+    for enterprise_id, loan_id, application_id, disbursed_on, due, settled in (
+        await session.execute(stmt)
+    ).all():
+        entry = grouped.setdefault(loan_id, (enterprise_id, application_id, disbursed_on, []))
+        entry[3].append((due, settled))
+    found: dict[uuid.UUID, list[_PastLoan]] = defaultdict(list)
+    for enterprise_id, application_id, disbursed_on, lines in grouped.values():
+        found[enterprise_id].append(_PastLoan(application_id, disbursed_on, tuple(lines)))
+    return found
+
+
+def _history_before(
+    loans: list[_PastLoan], as_of: date, application_id: uuid.UUID
+) -> feat.History | None:
+    """The enterprise's record with earlier loans as it stood on ``as_of``: nothing that
+    happened later may leak into what a model learns or scores."""
+    earlier = [
+        loan
+        for loan in loans
+        if loan.disbursed_on < as_of and loan.application_id != application_id
+    ]
+    if not earlier:
+        return None
+    worst, late = 0, 0
+    for loan in earlier:
+        for due, settled in loan.instalments:
+            if due >= as_of:
+                continue
+            if settled is None or settled >= as_of:  # still unpaid on that day
+                worst = max(worst, (as_of - due).days)
+            elif settled > due:  # paid, late
+                late += 1
+                worst = max(worst, (settled - due).days)
+    return feat.History(max_days_past_due=worst, late_instalments=late, loans_before=len(earlier))
+
+
+def _profile(enterprise: Enterprise) -> feat.Profile:
+    return feat.Profile(
+        industry=enterprise.industry,
+        region=enterprise.region,
+        founded_on=enterprise.founded_on,
+        employee_count=enterprise.employee_count,
+        annual_revenue=enterprise.annual_revenue,
+    )
+
+
+def _statement(row: FinancialStatement) -> feat.Statement:
+    return feat.Statement(**{f.name: getattr(row, f.name) for f in fields(feat.Statement)})
+
+
+# ---------------------------------------------------------------------------- assessing
+
+
+async def assess_application(
+    session: AsyncSession, application: Application, scoring: Scoring
+) -> RiskAssessment | None:
+    """Score with the champion (stored as the assessment) and challengers (in shadow).
+
+    None when no model is in service: the application goes on without an assessment.
+    """
+    scorers = await scoring.scorers(session)
+    if not scorers:
+        return None
+    row = (await feature_rows(session, [application.id]))[application.id]
+    now = utcnow()
+    stored: list[RiskAssessment] = []
+    for rank, (model, scorer) in enumerate(scorers):
+        result = scorer.assess(row, with_reasons=True)
+        stored.append(
+            RiskAssessment(
+                application_id=application.id,
+                enterprise_id=application.enterprise_id,
+                probability_of_default=result.pd,
+                score=result.score,
+                grade=result.grade,
+                reasons=list(result.reasons),
+                model_version=model.version,
+                assessed_at=now,
+                shadow=rank > 0,
+                features=_jsonable(row),
+            )
+        )
+    session.add_all(stored)
+    await session.flush()
+    return stored[0]
+
+
+async def reassess(
+    session: AsyncSession, actor: Any, application_id: uuid.UUID, *, scoring: Scoring
+) -> RiskAssessment:
+    """An officer asks for a fresh assessment (new statements filed, a new champion)."""
+    from domain.applications import repository as applications
+
+    viewer: Viewer = actor.viewer
+    application = await applications.application_for_change(
+        session, viewer=viewer, application_id=application_id
+    )
+    if application is None:
+        raise NotFound("no such application")
+    if not (
+        viewer.institution_roles.get(application.institution_id, frozenset()) & ASSESSORS
+        or Role.PLATFORM_RISK_OFFICER in viewer.platform_roles
+    ):
+        raise Forbidden("only the institution's credit staff or platform risk officers assess")
+    assessed = await assess_application(session, application, scoring)
+    if assessed is None:
+        raise InvalidInput(
+            "no scoring model is in service: train one (`lendgraph model train`) and promote it"
+        )
+    return assessed
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (v if isinstance(v, str | int | float) or v is None else str(v)) for k, v in row.items()
+    }
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    rows: list[dict[str, Any]]
+    labels: list[int]
+    application_ids: list[uuid.UUID]
+    as_of: date
+
+
+async def training_sample(session: AsyncSession, *, as_of: date | None = None) -> Sample:
+    """Every seasoned loan with its outcome: 1 when it defaulted (90+ days past due or
+    written off), else 0; features as they stood when its application was submitted."""
+    day = as_of or utcnow().date()
+    stmt = select(Loan.application_id, Loan.status, Loan.days_past_due).where(
+        Loan.disbursed_on <= day - SEASONED
+    )
+    outcomes = {
+        application_id: int(status is LoanStatus.WRITTEN_OFF or dpd >= DEFAULT_DAYS)
+        for application_id, status, dpd in (await session.execute(stmt)).all()
+    }
+    ids = sorted(outcomes)
+    rows: dict[uuid.UUID, dict[str, Any]] = {}
+    for start in range(0, len(ids), 2000):
+        rows.update(await feature_rows(session, ids[start : start + 2000]))
+    return Sample(
+        rows=[rows[i] for i in ids],
+        labels=[outcomes[i] for i in ids],
+        application_ids=ids,
+        as_of=day,
+    )
+
+
+async def score_portfolio(
+    session: AsyncSession,
+    scoring: Scoring,
+    *,
+    chunk: int = 2000,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Re-score every active loan's application with the champion, in chunks.
+
+    Only the ids are held; features, scores and inserts go chunk by chunk. The new
+    assessments become each application's latest.
+    """
+    scorers = await scoring.scorers(session)
+    if not scorers:
+        raise InvalidInput("no scoring model is in service: train one and promote it")
+    model, scorer = scorers[0]
+    ids = list(
+        (
+            await session.scalars(
+                select(Loan.application_id)
+                .where(Loan.status == LoanStatus.ACTIVE)
+                .order_by(Loan.application_id)
+            )
+        ).all()
+    )
+    enterprise_of = dict(
+        (
+            await session.execute(
+                select(Application.id, Application.enterprise_id).where(
+                    Application.id.in_(
+                        select(Loan.application_id).where(Loan.status == LoanStatus.ACTIVE)
+                    )
+                )
+            )
+        ).all()
+    )
+    now = utcnow()
+    done = 0
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        rows = await feature_rows(session, part)
+        ordered = [rows[i] for i in part]
+        values = [
+            {
+                "id": new_id(),
+                "application_id": application_id,
+                "enterprise_id": enterprise_of[application_id],
+                "probability_of_default": result.pd,
+                "score": result.score,
+                "grade": result.grade,
+                "reasons": list(result.reasons),
+                "model_version": model.version,
+                "assessed_at": now,
+                "shadow": False,
+                "features": _jsonable(row),
+            }
+            for application_id, row, result in zip(
+                part, ordered, scorer.assess_many(ordered, with_reasons=True), strict=True
+            )
+        ]
+        await session.execute(insert(RiskAssessment), values)
+        done += len(part)
+        if progress is not None:
+            progress(done, len(ids))
+    return done
