@@ -1,7 +1,5 @@
-"""Applications with a believable history: assessments, decisions, and what to disburse."""
-
-# Chinese text is written with its own, full-width punctuation.
-# ruff: noqa: RUF001
+"""Applications with a believable history: time line, assessments, decisions, contracts,
+and what to disburse."""
 
 from __future__ import annotations
 
@@ -12,22 +10,27 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from domain.applications import states
 from domain.applications.models import ApplicationStatus, DecisionOutcome
 from domain.products.models import RepaymentMethod
-from seed.catalog import ProductInfo, Staff, moment, row_id
+from seed.catalog import ProductInfo, Staff, row_id
 from seed.credit import grade_for, reasons, score_for, sigmoid
 from seed.enterprises import Borrower
+from seed.history import CHINESE, ENGLISH, Lenders, instants, plan
 
 Row = dict[str, Any]
 MODEL_VERSION = "seed-synthetic-1"
 ASSESSMENT_NOISE = 0.35
+BASIS_POINT = Decimal("0.0001")
+RATE_SCALE = Decimal("0.000001")
 _S = ApplicationStatus
 
 # (weight, status) before the credit decision; DECIDED is split by the assessed PD.
 _STAGES = ((6, _S.DRAFT), (6, _S.WITHDRAWN), (5, _S.SUBMITTED), (7, _S.UNDER_REVIEW),
            (4, _S.MORE_INFO_REQUESTED), (72, None))  # fmt: skip
 _APPROVED_LATER = ((8, _S.APPROVED), (7, _S.CONTRACT_SIGNED), (85, _S.DISBURSED))
-# Days before as_of in which the status' defining event falls (earliest, latest).
+# Days before as_of in which the move to the final status falls (earliest, latest); for a
+# draft, the day it would have been submitted.
 _WINDOWS = {
     _S.DRAFT: (60, 1),
     _S.SUBMITTED: (6, 1),
@@ -41,17 +44,6 @@ _WINDOWS = {
     _S.DISBURSED: (1095, 90),
 }
 _TERMS = (1, 2, 3, 6, 9, 12, 18, 24, 36, 48, 60)
-_APPROVE_ZH = ("经营稳定，还款来源充足，同意。", "财务状况良好，符合准入条件，同意。")
-_APPROVE_EN = ("Stable operations and sufficient repayment capacity.", "Meets all criteria.")
-_REJECT_ZH = (
-    "资产负债率偏高，偿债能力不足。",
-    "经营亏损，现金流无法覆盖还款。",
-    "行业风险较高，暂不受理。",
-)
-_REJECT_EN = ("Leverage too high for the requested amount.", "Losses leave no repayment capacity.",
-              "Sector risk outside appetite.")  # fmt: skip
-_INFO_ZH = "请补充最近一期财务报表及主要客户合同。"
-_INFO_EN = "Please provide the latest management accounts and main customer contracts."
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +57,8 @@ class LoanPlan:
     annual_rate: Decimal
     disbursed_on: date
     disbursed_at: datetime
+    # (principal, interest, fee) of each instalment, as the signed contract says.
+    instalments: tuple[tuple[Decimal, Decimal, Decimal], ...]
 
 
 @dataclass(slots=True)
@@ -72,8 +66,9 @@ class ApplicationRows:
     applications: list[Row] = field(default_factory=list)
     decisions: list[Row] = field(default_factory=list)
     assessments: list[Row] = field(default_factory=list)
+    transitions: list[Row] = field(default_factory=list)
+    contracts: list[Row] = field(default_factory=list)
     loans: list[LoanPlan] = field(default_factory=list)
-    first_activity: datetime | None = None
 
 
 def _pick(rng: random.Random, table: tuple[tuple[int, _S | None], ...]) -> _S | None:
@@ -111,8 +106,10 @@ def build_applications(
     rng: random.Random,
     *,
     borrower: Borrower,
+    owner_id: uuid.UUID,
     candidates: list[ProductInfo],
     staff: dict[uuid.UUID, Staff],
+    lenders: Lenders,
     forced: list[ApplicationStatus],
     chinese: bool,
     as_of: date,
@@ -127,7 +124,7 @@ def build_applications(
         )
         status = forced.pop(0) if forced else _status(rng, assessed_pd)
         _one(rng, out, borrower, product, staff[product.institution_id], status, assessed_pd,
-             chinese=chinese, as_of=as_of)  # fmt: skip
+             owner_id=owner_id, lenders=lenders, chinese=chinese, as_of=as_of)  # fmt: skip
     return out
 
 
@@ -140,63 +137,74 @@ def _one(
     status: ApplicationStatus,
     assessed_pd: float,
     *,
+    owner_id: uuid.UUID,
+    lenders: Lenders,
     chinese: bool,
     as_of: date,
 ) -> None:
+    amount = _amount(rng, product, borrower.revenue)
+    term = _term(rng, product)
+    method = rng.choice(product.methods)
+    purpose = rng.choice(product.template.purposes_zh if chinese else product.template.purposes_en)
+    four_eyes = amount > staff.four_eyes_threshold  # approving needs two officers
+    texts = CHINESE if chinese else ENGLISH
+    path = plan(rng, status, owner=owner_id, staff=staff, four_eyes=four_eyes, texts=texts)
+
+    # The final status is reached on a day in its window; the path there starts after
+    # the enterprise registered.
     earliest, latest = _WINDOWS[status]
-    lead = 30 if status is _S.DISBURSED else 1
+    after_registration = borrower.registered_on + timedelta(days=1 + path.day)
     key_day = _day_between(
         rng,
-        max(as_of - timedelta(days=earliest), borrower.registered_on + timedelta(days=lead)),
+        max(as_of - timedelta(days=earliest), after_registration),
         as_of - timedelta(days=latest),
     )
-    disbursed_on: date | None = None
-    decided_day: date | None = None
-    if status is _S.DISBURSED:
-        disbursed_on = key_day
-        decided_day = key_day - timedelta(days=rng.randint(2, 14))
-        submitted_day = decided_day - timedelta(days=rng.randint(1, 10))
-    elif status in (_S.APPROVED, _S.CONTRACT_SIGNED, _S.REJECTED, _S.APPEALED):
-        submitted_day = key_day
-        decided_day = key_day + timedelta(days=rng.randint(1, 4))
-    else:
-        submitted_day = key_day
-
-    submitted_at = moment(rng, submitted_day)
+    submitted_day = key_day - timedelta(days=path.day)
+    days = [submitted_day + timedelta(days=e.day) for e in path.events]
+    times = instants(rng, [submitted_day, *days])
+    submitted_at, event_times = times[0], times[1:]
     created_at = max(
         submitted_at - timedelta(days=rng.randint(0, 3), minutes=rng.randint(5, 180)),
         borrower.registered_at + timedelta(minutes=rng.randint(10, 60)),
     )
-    decided_at = moment(rng, decided_day) if decided_day else None
     application_id = row_id(rng, created_at)
-    amount = _amount(rng, product, borrower.revenue)
-    term = _term(rng, product)
-    method = rng.choice(product.methods)
-    purposes = product.template.purposes_zh if chinese else product.template.purposes_en
-    updated_at = decided_at or (created_at if status is _S.DRAFT else submitted_at)
-    disbursed_at = moment(rng, disbursed_on) if disbursed_on else None
-    out.applications.append(
-        {
-            "id": application_id,
-            "enterprise_id": borrower.id,
-            "product_id": product.id,
-            "institution_id": product.institution_id,
-            "amount": amount,
-            "term_months": term,
-            "repayment_method": method,
-            "purpose": rng.choice(purposes),
-            "status": status,
-            "submitted_at": None if status is _S.DRAFT else submitted_at,
-            "decided_at": decided_at,
-            "updated_at": disbursed_at or updated_at,
-            "version": 1,
-            "created_at": created_at,
-        }
-    )
-    if out.first_activity is None or created_at < out.first_activity:
-        out.first_activity = created_at
+    rate: Decimal | None = None
+    if any(e.outcome is DecisionOutcome.APPROVE for e in path.events):
+        # Priced for the risk assessed: riskier borrowers pay nearer the product's maximum.
+        position = min(max(assessed_pd * 5 + rng.uniform(0, 0.25), 0.0), 1.0)
+        spread = (product.max_rate - product.min_rate) * Decimal(position)
+        # To the basis point, at the column's scale: the contract's terms say the rate as
+        # the database gives it back, so they read the same as a live approval's.
+        rate = (product.min_rate + spread).quantize(BASIS_POINT).quantize(RATE_SCALE)
+
+    application: Row = {
+        "id": application_id,
+        "enterprise_id": borrower.id,
+        "product_id": product.id,
+        "institution_id": product.institution_id,
+        "amount": amount,
+        "term_months": term,
+        "repayment_method": method,
+        "purpose": purpose,
+        "status": status,
+        "submitted_at": None if status is _S.DRAFT else submitted_at,
+        "decided_at": None,
+        "approved_rate": rate,
+        "pending_approval_by": None,
+        "appeal_reason": None,
+        "appealed_at": None,
+        "updated_at": event_times[-1] if event_times else submitted_at,
+        "version": 1,
+        "created_at": created_at,
+    }
+    out.applications.append(application)
+    out.transitions.append(_transition(rng, application_id, None, _S.DRAFT, owner_id, created_at))
     if status is _S.DRAFT:
+        application["updated_at"] = created_at
         return
+    out.transitions.append(
+        _transition(rng, application_id, _S.DRAFT, _S.SUBMITTED, owner_id, submitted_at)
+    )
 
     assessed_at = submitted_at + timedelta(seconds=rng.randint(5, 300))
     assessment_id = row_id(rng, assessed_at)
@@ -213,14 +221,56 @@ def _one(
             "assessed_at": assessed_at,
         }
     )
-    _decide(rng, out, status, staff, application_id, assessment_id, submitted_day, decided_at,
-            amount, chinese=chinese)  # fmt: skip
+
+    current = _S.SUBMITTED
+    contract: Row | None = None
+    for event, at in zip(path.events, event_times, strict=True):
+        if event.outcome is not None:
+            assert event.actor is not None
+            out.decisions.append(
+                {
+                    "id": row_id(rng, at),
+                    "application_id": application_id,
+                    "officer_id": event.actor,
+                    "outcome": event.outcome,
+                    "reasons": event.note,
+                    "risk_assessment_id": assessment_id,
+                    "on_appeal": event.on_appeal,
+                    "awaits_second": event.awaits_second,
+                    "annual_rate": rate if event.outcome is DecisionOutcome.APPROVE else None,
+                    "created_at": at,
+                }
+            )
+            # The first of four eyes waits; any other decision ends the wait.
+            application["pending_approval_by"] = event.actor if event.awaits_second else None
+        if event.status is None:
+            continue
+        states.check(current, event.status)
+        out.transitions.append(
+            _transition(rng, application_id, current, event.status, event.actor, at, event.note)
+        )
+        current = event.status
+        if event.status in (_S.APPROVED, _S.REJECTED):
+            application["decided_at"] = at
+        if event.status is _S.APPROVED:
+            contract = lenders.contract(application, contract_id=row_id(rng, at), generated_at=at)
+            out.contracts.append(contract)
+        elif event.status is _S.APPEALED:
+            application["appeal_reason"] = event.note
+            application["appealed_at"] = at
+        elif event.status is _S.CONTRACT_SIGNED:
+            assert contract is not None
+            contract["accepted_at"] = at
+            contract["accepted_by"] = owner_id
+        elif event.status is _S.WITHDRAWN:
+            application["pending_approval_by"] = None
+    assert current is status
 
     if status is _S.DISBURSED:
-        assert disbursed_on is not None
-        assert disbursed_at is not None
-        position = min(max(assessed_pd * 5 + rng.uniform(0, 0.25), 0.0), 1.0)
-        rate = product.min_rate + (product.max_rate - product.min_rate) * Decimal(position)
+        assert rate is not None
+        assert contract is not None
+        disbursed_at = event_times[-1]
+        lines = contract["terms"]["instalments"]
         out.loans.append(
             LoanPlan(
                 application_id=application_id,
@@ -229,57 +279,32 @@ def _one(
                 amount=amount,
                 term_months=term,
                 method=method,
-                annual_rate=rate.quantize(Decimal("0.0001")),
-                disbursed_on=disbursed_on,
+                annual_rate=rate,
+                disbursed_on=disbursed_at.date(),
                 disbursed_at=disbursed_at,
+                instalments=tuple(
+                    (Decimal(line["principal"]), Decimal(line["interest"]), Decimal(line["fee"]))
+                    for line in lines
+                ),
             )
         )
 
 
-def _decide(
+def _transition(
     rng: random.Random,
-    out: ApplicationRows,
-    status: ApplicationStatus,
-    staff: Staff,
     application_id: uuid.UUID,
-    assessment_id: uuid.UUID,
-    submitted_day: date,
-    decided_at: datetime | None,
-    amount: Decimal,
-    *,
-    chinese: bool,
-) -> None:
-    def add(officer: uuid.UUID, outcome: DecisionOutcome, text: str, at: datetime) -> None:
-        out.decisions.append(
-            {
-                "id": row_id(rng, at),
-                "application_id": application_id,
-                "officer_id": officer,
-                "outcome": outcome,
-                "reasons": text,
-                "risk_assessment_id": assessment_id,
-                "created_at": at,
-            }
-        )
-
-    if status is _S.MORE_INFO_REQUESTED:
-        at = moment(rng, submitted_day + timedelta(days=rng.randint(1, 3)))
-        add(rng.choice(staff.officers), DecisionOutcome.REQUEST_INFO,
-            _INFO_ZH if chinese else _INFO_EN, at)  # fmt: skip
-        return
-    if decided_at is None:
-        return
-    if status in (_S.REJECTED, _S.APPEALED):
-        text = rng.choice(_REJECT_ZH if chinese else _REJECT_EN)
-        add(rng.choice(staff.officers), DecisionOutcome.REJECT, text, decided_at)
-        return
-    text = rng.choice(_APPROVE_ZH if chinese else _APPROVE_EN)
-    officers = list(staff.officers)
-    rng.shuffle(officers)
-    if amount > staff.four_eyes_threshold:
-        # Four eyes: a second, different officer confirms large approvals.
-        first_at = decided_at - timedelta(minutes=rng.randint(30, 300))
-        add(officers[0], DecisionOutcome.APPROVE, text, first_at)
-        add(officers[1], DecisionOutcome.APPROVE, text, decided_at)
-    else:
-        add(officers[0], DecisionOutcome.APPROVE, text, decided_at)
+    current: ApplicationStatus | None,
+    target: ApplicationStatus,
+    actor: uuid.UUID | None,
+    at: datetime,
+    note: str = "",
+) -> Row:
+    return {
+        "id": row_id(rng, at),
+        "application_id": application_id,
+        "from_status": current,
+        "to_status": target,
+        "actor_id": actor,
+        "at": at,
+        "note": note,
+    }

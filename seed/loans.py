@@ -16,7 +16,7 @@ from typing import Any
 
 from domain.lending.delinquency import bucket_for, days_past_due
 from domain.lending.models import DelinquencyBucket, LoanStatus
-from domain.lending.schedule import ScheduledInstallment, add_months, build_schedule
+from domain.lending.schedule import ScheduledInstallment, add_months
 from domain.risk.models import AlertSeverity, AlertStatus
 from seed.applications import LoanPlan
 from seed.catalog import Staff, moment, row_id
@@ -141,15 +141,18 @@ def _payment_events(
 def build_loan(
     rng: random.Random, plan: LoanPlan, *, staff: Staff, chinese: bool, as_of: date
 ) -> LoanRows:
-    fee = (plan.amount * plan.product.fee_rate).quantize(CENT)
-    schedule = build_schedule(
-        principal=plan.amount,
-        annual_rate=plan.annual_rate,
-        term_months=plan.term_months,
-        method=plan.method,
-        first_due_on=add_months(plan.disbursed_on, 1),
-        fee=fee,
-    )
+    # Booked as signed, the way the lending service books a disbursement: the contract's
+    # amounts, falling due monthly from the day the money was paid out.
+    schedule: list[ScheduledInstallment] = []
+    balance = plan.amount
+    for sequence, (principal, interest, fee) in enumerate(plan.instalments, start=1):
+        due_on = add_months(plan.disbursed_on, sequence)
+        schedule.append(
+            ScheduledInstallment(
+                sequence, due_on, principal, interest, fee, balance, balance - principal
+            )
+        )
+        balance -= principal
     loan_id = row_id(rng, plan.disbursed_at)
     dues = [_Due(item) for item in schedule]
     events = _payment_events(rng, schedule, plan.borrower.pd, as_of)
@@ -218,6 +221,8 @@ def build_loan(
         "days_past_due": dpd,
         "delinquency_bucket": bucket,
         "closed_on": closed_on,
+        # Days past due above are counted to as_of: the ageing is up to date.
+        "aged_on": as_of,
         "version": 1,
         "created_at": plan.disbursed_at,
     }

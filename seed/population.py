@@ -19,7 +19,13 @@ from faker import Faker
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.applications.models import Application, ApplicationStatus, Decision
+from domain.applications.models import (
+    Application,
+    ApplicationStatus,
+    Contract,
+    Decision,
+    Transition,
+)
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
 from domain.enterprises.service import ID_NUMBER_INDEX
 from domain.identity import people
@@ -40,6 +46,7 @@ from seed.catalog import (
     user_row,
 )
 from seed.enterprises import EnterpriseRows, build_enterprise
+from seed.history import Lenders
 from seed.loans import build_loan
 from seed.people import NamePools
 
@@ -60,6 +67,8 @@ class SeedSummary:
     financial_statements: int = 0
     applications: int = 0
     decisions: int = 0
+    application_transitions: int = 0
+    contracts: int = 0
     risk_assessments: int = 0
     loans: int = 0
     installments: int = 0
@@ -83,6 +92,8 @@ _TABLES: tuple[tuple[str, type[Any]], ...] = (
     ("applications", Application),
     ("risk_assessments", RiskAssessment),
     ("decisions", Decision),
+    ("application_transitions", Transition),
+    ("contracts", Contract),
     ("loans", Loan),
     ("installments", Installment),
     ("repayments", Repayment),
@@ -167,6 +178,7 @@ async def seed_population(
     fake.seed_instance(seed)
     pools = NamePools.build(fake, chinese=locale.lower().startswith("zh"))
     catalog = build_catalog(rng, pools, institutions=institution_count(enterprises), as_of=as_of)
+    lenders = Lenders(catalog)
     candidates: dict[tuple[str, str], list[ProductInfo]] = {}
     # Every status shows up early, so even a dozen enterprises demonstrate them all.
     forced = list(ApplicationStatus)
@@ -185,9 +197,13 @@ async def seed_population(
 
         for batch_start in range(0, enterprises, BATCH_ENTERPRISES):
             batch_end = min(batch_start + BATCH_ENTERPRISES, enterprises)
-            owned: list[EnterpriseRows] = []
-            for index in range(batch_start, batch_end):
-                made = build_enterprise(rng, pools, index=index, as_of=as_of, used_codes=used_codes)
+            owned = [
+                build_enterprise(rng, pools, index=index, as_of=as_of, used_codes=used_codes)
+                for index in range(batch_start, batch_end)
+            ]
+            # Owners first: an application's time line names who submitted and signed it.
+            owner_serial = _add_owners(rng, writer, owned, owner_serial)
+            for made in owned:
                 borrower = made.borrower
                 key = (borrower.industry.code, borrower.place.region)
                 if key not in candidates:
@@ -197,8 +213,10 @@ async def seed_population(
                 apps = build_applications(
                     rng,
                     borrower=borrower,
+                    owner_id=made.enterprise["owner_id"],
                     candidates=candidates[key],
                     staff=catalog.staff,
+                    lenders=lenders,
                     forced=forced,
                     chinese=pools.chinese,
                     as_of=as_of,
@@ -207,6 +225,8 @@ async def seed_population(
                 writer.add("applications", apps.applications)
                 writer.add("risk_assessments", apps.assessments)
                 writer.add("decisions", apps.decisions)
+                writer.add("application_transitions", apps.transitions)
+                writer.add("contracts", apps.contracts)
                 for plan in apps.loans:
                     loan = build_loan(
                         rng,
@@ -219,8 +239,6 @@ async def seed_population(
                     writer.add("installments", loan.installments)
                     writer.add("repayments", loan.repayments)
                     writer.add("risk_alerts", loan.alerts)
-                owned.append(made)
-            owner_serial = _add_owners(rng, writer, owned, owner_serial)
             await writer.flush()
             report("enterprises", batch_end, enterprises)
 
