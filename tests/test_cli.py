@@ -301,7 +301,7 @@ def test_a_lenders_file_is_evaluated_trained_registered_and_reported(
     evaluated = runner.invoke(app, ["model", "evaluate", *csv, "--folds", "2"])
     trained = runner.invoke(app, ["model", "train", *csv, "--folds", "2"])
     listed = runner.invoke(app, ["model", "list"])
-    version = json.loads(trained.output[trained.output.index("{") :])["version"]
+    version = json.JSONDecoder().raw_decode(trained.output, trained.output.index("{"))[0]["version"]
     promoted = runner.invoke(app, ["model", "promote", version])
     reported = runner.invoke(app, ["model", "report", version, "--out", str(tmp_path / "r")])
     missing = runner.invoke(
