@@ -8,6 +8,7 @@ was submitted: statements of earlier fiscal years, loans disbursed before it.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -31,9 +32,12 @@ from domain.risk.models import RiskAssessment
 from scoring import features as feat
 from scoring import registry
 from scoring.inference import Scorer
-from scoring.models import ScoringModelRecord
+from scoring.model import ModelMismatch
+from scoring.models import ModelStatus, ScoringModelRecord
 from scoring.registry import ModelCache
 from scoring.scorecard import MasterScale, Scorecard
+
+log = logging.getLogger("lendgraph.scoring")
 
 # Who may ask for a fresh assessment: the institution's credit staff, platform risk.
 ASSESSORS = frozenset(
@@ -58,11 +62,21 @@ class Scoring:
         self.cache = ModelCache(self.store)
 
     async def scorers(self, session: AsyncSession) -> list[tuple[ScoringModelRecord, Scorer]]:
-        """The champion first, then the challengers; empty when no model is in service."""
-        return [
-            (row, Scorer(self.cache.get(row), self.scorecard, self.scale, version=row.version))
-            for row in await registry.in_service(session)
-        ]
+        """The champion first, then the challengers; empty when no model is in service.
+
+        A model whose artifact is missing or altered is left out and logged: an applicant
+        is never turned away because a file went astray, and nothing scores with a model
+        that is not the one registered.
+        """
+        found = []
+        for row in await registry.in_service(session):
+            try:
+                model = self.cache.get(row)
+            except (registry.ArtifactMismatch, ModelMismatch):
+                log.exception("scoring model %s cannot be loaded; not scoring with it", row.version)
+                continue
+            found.append((row, Scorer(model, self.scorecard, self.scale, version=row.version)))
+        return found
 
 
 _PROCESS_SCORING: dict[Path, Scoring] = {}
@@ -227,7 +241,7 @@ async def assess_application(
     row = (await feature_rows(session, [application.id]))[application.id]
     now = utcnow()
     stored: list[RiskAssessment] = []
-    for rank, (model, scorer) in enumerate(scorers):
+    for model, scorer in scorers:
         result = scorer.assess(row, with_reasons=True)
         stored.append(
             RiskAssessment(
@@ -239,13 +253,13 @@ async def assess_application(
                 reasons=list(result.reasons),
                 model_version=model.version,
                 assessed_at=now,
-                shadow=rank > 0,
+                shadow=model.status is not ModelStatus.CHAMPION,
                 features=_jsonable(row),
             )
         )
     session.add_all(stored)
     await session.flush()
-    return stored[0]
+    return next((a for a in stored if not a.shadow), None)
 
 
 async def reassess(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -220,3 +221,50 @@ async def test_risk_officers_read_the_models_and_promote_a_challenger(
             )
         )
     assert shadows == 1  # the old champion, now a challenger, scored in shadow
+
+
+async def test_a_missing_artifact_never_turns_an_applicant_away(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings, population: None
+) -> None:
+    # given: the champion's file is gone from the store
+    trained = await _train(db, settings)
+    shutil.rmtree(settings.model_dir / trained.version)
+    async with session_factory(db)() as s, s.begin():
+        bank = await f.institution(s)
+        product = await f.product(s, institution_id=bank.id)
+        owner = await f.user(s, roles=[(Role.SME_OWNER, None)])
+        enterprise = await f.enterprise(s, owner_id=owner.id)
+        token = await f.access_token(s, settings, owner)
+    as_owner = gql.as_(token)
+    enterprise_id = f.global_id("Enterprise", enterprise.id)
+    await as_owner.data(
+        GRANT,
+        {
+            "input": {
+                "subjectId": enterprise_id,
+                "purpose": "credit_assessment",
+                "recipientInstitutionId": f.global_id("Institution", bank.id),
+                "textVersion": "t1",
+            }
+        },
+    )
+
+    # when
+    submitted = await as_owner.data(
+        SUBMIT,
+        {
+            "input": {
+                "enterpriseId": enterprise_id,
+                "productId": f.global_id("Product", product.id),
+                "amount": "150000.00",
+                "termMonths": 12,
+                "repaymentMethod": "ANNUITY",
+                "purpose": "delivery van",
+            }
+        },
+    )
+    seen = await as_owner.data(ASSESSMENT, {"id": submitted["submitApplication"]["id"]})
+
+    # then: submitted, unassessed; nothing scored with an unverified model
+    assert submitted["submitApplication"]["__typename"] == "Application"
+    assert seen["node"]["riskAssessment"] is None
