@@ -254,7 +254,7 @@ class Context:
         """The keys of personal data, read once per request (the key file may rotate)."""
         return self.settings.keys()
 
-    @property
+    @cached_property
     def scoring(self) -> Scoring:
         """The process's models in service, loaded once per version."""
         return scoring_for(self.settings.model_dir)

@@ -84,10 +84,9 @@ _PROCESS_SCORING: dict[Path, Scoring] = {}
 
 def scoring_for(store: Path) -> Scoring:
     """One Scoring per model store per process: models are read from disk once."""
-    key = store.resolve()
-    found = _PROCESS_SCORING.get(key)
+    found = _PROCESS_SCORING.get(store)
     if found is None:
-        found = _PROCESS_SCORING[key] = Scoring(store)
+        found = _PROCESS_SCORING[store] = Scoring(store)
     return found
 
 
