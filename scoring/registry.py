@@ -152,15 +152,24 @@ async def by_version(session: AsyncSession, version: str) -> ScoringModelRecord:
     return row
 
 
-async def in_service(session: AsyncSession) -> list[ScoringModelRecord]:
-    """The champion first, then the challengers."""
-    rows = (
-        await session.scalars(
-            select(ScoringModelRecord).where(
-                ScoringModelRecord.status.in_((ModelStatus.CHAMPION, ModelStatus.CHALLENGER))
-            )
+async def in_service(session: AsyncSession, *, lock: bool = False) -> list[ScoringModelRecord]:
+    """The champion first, then the challengers.
+
+    ``lock`` locks every registered row (a handful) until commit, whatever its status:
+    a promotion waiting on another then sees the champion that one made, not the old one.
+    """
+    serving = (ModelStatus.CHAMPION, ModelStatus.CHALLENGER)
+    if lock:
+        every = (await session.scalars(select(ScoringModelRecord).with_for_update())).all()
+        rows = [r for r in every if r.status in serving]
+    else:
+        rows = list(
+            (
+                await session.scalars(
+                    select(ScoringModelRecord).where(ScoringModelRecord.status.in_(serving))
+                )
+            ).all()
         )
-    ).all()
     return sorted(rows, key=lambda r: (r.status is not ModelStatus.CHAMPION, r.version))
 
 
@@ -194,7 +203,8 @@ async def promote(
     if row.status is ModelStatus.RETIRED:
         raise InvalidInput(f"{version} is retired; register a new model instead")
     now = utcnow()
-    previous = [r for r in await in_service(session) if r.status is ModelStatus.CHAMPION]
+    # Locked: two promotions at once must not both find the old champion and leave two.
+    previous = [r for r in await in_service(session, lock=True) if r.status is ModelStatus.CHAMPION]
     for old in previous:
         if keep_previous_as_challenger:
             old.status = ModelStatus.CHALLENGER

@@ -126,7 +126,12 @@ async def _act(
 
 
 SubmitApplicationResult = Annotated[
-    Application | NotEligible | ConsentRequired | InvalidTransition | InvalidInputError,
+    Application
+    | NotEligible
+    | ConsentRequired
+    | InvalidTransition
+    | ConflictError
+    | InvalidInputError,
     strawberry.union("SubmitApplicationResult"),
 ]
 ReviewApplicationResult = Annotated[

@@ -185,6 +185,14 @@ async def provide_information(
     application = await load_for_change(session, actor.viewer, application_id, expected_version)
     await _owned_enterprise(session, actor.viewer, application.enterprise_id)
     _check_text("answer", answer)
+    if application.status is not S.MORE_INFO_REQUESTED:
+        # The state machine allows SUBMITTED -> UNDER_REVIEW too, but that is the
+        # institution's step, not the applicant's.
+        raise InvalidTransition(
+            "an answer is only taken when more information was asked for",
+            current=application.status,
+            target=S.UNDER_REVIEW,
+        )
     await move(session, actor, application, S.UNDER_REVIEW, note=answer.strip())
     return application
 
@@ -576,6 +584,8 @@ async def _open_product(session: AsyncSession, product_id: uuid.UUID) -> Product
 
 
 def _check_request(product: Product, request: Request) -> None:
+    if not request.amount.is_finite() or request.amount.adjusted() >= 15:
+        raise InvalidInput("amount: a finite amount below 10^15")
     problems = list(why_not(product, amount=request.amount, term_months=request.term_months))
     if request.amount != request.amount.quantize(CENT):
         problems.append("amount: at most 2 decimals")
@@ -632,7 +642,7 @@ async def _latest_assessment_id(
 ) -> uuid.UUID | None:
     stmt = (
         select(RiskAssessment.id)
-        .where(RiskAssessment.application_id == application_id)
+        .where(RiskAssessment.application_id == application_id, RiskAssessment.shadow.is_(False))
         .order_by(RiskAssessment.assessed_at.desc(), RiskAssessment.id.desc())
         .limit(1)
     )

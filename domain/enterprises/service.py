@@ -166,6 +166,8 @@ class Statement:
     operating_cash_flow: Decimal
 
 
+# Numeric(18, 2) holds 16 digits before the point; anything near that is a typing slip.
+_LARGEST = Decimal("1e15")
 _NON_NEGATIVE = (
     "revenue",
     "cost_of_sales",
@@ -181,13 +183,15 @@ def _check_statement(statement: Statement, founded_on: date, today: date) -> lis
     problems = []
     for name in (f.name for f in dataclasses.fields(Statement) if f.name != "fiscal_year"):
         value: Decimal = getattr(statement, name)
-        if not value.is_finite() or value != value.quantize(Decimal("0.01")):
+        if not value.is_finite() or abs(value) >= _LARGEST:
+            problems.append(f"{name}: an amount below 10^15 in size")
+        elif value != value.quantize(Decimal("0.01")):
             problems.append(f"{name}: an amount with at most 2 decimals")
         elif name in _NON_NEGATIVE and value < 0:
             problems.append(f"{name}: not negative")
     if problems:
         return problems
-    if not founded_on.year <= statement.fiscal_year < today.year + (today.month > 3):
+    if not founded_on.year <= statement.fiscal_year < today.year:
         problems.append(
             f"fiscalYear: from the founding year {founded_on.year} to the last closed year"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, false, func, or_, select
@@ -130,3 +131,9 @@ async def repayment_by_key(
 async def installments_of(session: AsyncSession, loan_id: uuid.UUID) -> Sequence[Installment]:
     stmt = select(Installment).where(Installment.loan_id == loan_id).order_by(Installment.sequence)
     return (await session.scalars(stmt)).all()
+
+
+async def latest_repayment_day(session: AsyncSession, loan_id: uuid.UUID) -> date | None:
+    stmt = select(func.max(Repayment.paid_on)).where(Repayment.loan_id == loan_id)
+    found: date | None = await session.scalar(stmt)
+    return found

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from domain.applications import repository as applications
 from domain.applications import states
@@ -151,6 +152,11 @@ async def record_repayment(
     day = paid_on or today
     if day > today or day < loan.disbursed_on:
         raise InvalidInput("paidOn: between the disbursement and today")
+    latest = await repo.latest_repayment_day(session, loan.id)
+    if latest is not None and day < latest:
+        # Allocation replays the schedule forward in time; an earlier day would rewrite
+        # what later payments already settled.
+        raise InvalidInput(f"paidOn: not before the latest repayment recorded ({latest})")
     rows = await repo.installments_of(session, loan.id)
     allocation = money.allocate(
         [line_of(r) for r in rows],
@@ -175,6 +181,9 @@ async def record_repayment(
     )
     session.add(repayment)
     loan.outstanding_principal -= allocation.principal
+    # A payment of fees or interest alone changes no loan column; the version must move
+    # all the same, so two payments racing on one loan collide instead of both landing.
+    flag_modified(loan, "outstanding_principal")
     unpaid = [line.due_on for line in allocation.lines if not line.settled]
     loan.days_past_due = days_past_due(unpaid, as_of=max(day, loan.aged_on or day))
     loan.delinquency_bucket = bucket_for(loan.days_past_due)
@@ -216,8 +225,11 @@ async def write_off(
         raise InvalidInput("reason: 10 to 2000 characters; say why the loan is lost")
     if loan.status is not LoanStatus.ACTIVE:
         raise InvalidInput(f"the loan is {loan.status.value}; only an active loan is written off")
+    day = written_off_on or utcnow().date()
+    if not loan.disbursed_on <= day <= utcnow().date():
+        raise InvalidInput("writtenOffOn: between the disbursement and today")
     loan.status = LoanStatus.WRITTEN_OFF
-    loan.written_off_on = written_off_on or utcnow().date()
+    loan.written_off_on = day
     loan.write_off_reason = reason.strip()
     loan.written_off_by = actor.user_id
     await session.flush()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.base import utcnow
 from domain.db import session_factory
 from domain.identity.models import Role
 from domain.products.models import ProductStatus
@@ -260,6 +261,10 @@ async def test_filed_accounts_make_an_enterprise_eligible_and_ranked(
     unbalanced = await bank.owner.data(
         STATEMENT, {"input": {"enterpriseId": bank.enterprise_id, **statement(equity="1.00")}}
     )
+    open_year = await bank.owner.data(
+        STATEMENT,
+        {"input": {"enterpriseId": bank.enterprise_id, **statement(fiscalYear=utcnow().year)}},
+    )
     filed = await bank.owner.data(
         STATEMENT, {"input": {"enterpriseId": bank.enterprise_id, **statement()}}
     )
@@ -269,6 +274,7 @@ async def test_filed_accounts_make_an_enterprise_eligible_and_ranked(
     # then
     assert unbalanced["submitFinancialStatement"]["code"] == "BAD_USER_INPUT"
     assert "liabilities plus equity" in unbalanced["submitFinancialStatement"]["message"]
+    assert "fiscalYear" in open_year["submitFinancialStatement"]["message"]
     assert filed["submitFinancialStatement"]["totalAssets"] == "2500000.00"
     assert [r["eligible"] for r in before] == [False, False]
     assert {r["product"]["code"]: r["reasons"] for r in before}[capped.code] == [

@@ -526,6 +526,7 @@ async def test_other_institutions_and_owners_cannot_move_an_application(world: W
     app_id = await submitted(world, amount="100000.00")
 
     # when
+    self_review = await act(world.owner, ANSWER, applicationId=app_id, answer="Review it now.")
     stranger = await world.stranger.post(START, {"input": {"applicationId": app_id}})
     owner_decides = await world.owner.post(
         DECIDE, {"input": {"applicationId": app_id, "decision": "APPROVE", "reasons": "mine"}}
@@ -534,7 +535,10 @@ async def test_other_institutions_and_owners_cannot_move_an_application(world: W
         SIGN, {"input": {"applicationId": app_id, "termsHash": "0" * 64}}
     )
 
-    # then: the stranger does not even see it; the others lack the permission
+    # then: an answer nobody asked for moves nothing; the stranger does not even see
+    # the application; the others lack the permission
+    assert self_review["__typename"] == "InvalidTransition"
+    assert self_review["currentStatus"] == "SUBMITTED"
     assert stranger["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert owner_decides["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert officer_signs["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -40,6 +40,7 @@ mutation($input: WriteOffLoanInput!) {
   }
 }
 """
+VERSION = "query($id: ID!) { node(id: $id) { ... on Loan { version } } }"
 LOAN = """
 query($id: ID!) {
   node(id: $id) {
@@ -167,6 +168,10 @@ async def test_only_a_decision_with_a_reason_writes_a_loan_off(
     # when
     by_officer = await officer.post(WRITE_OFF, {"input": {"loanId": loan_id, "reason": reason}})
     no_reason = await admin.data(WRITE_OFF, {"input": {"loanId": loan_id, "reason": "bad"}})
+    tomorrow = (utcnow().date() + timedelta(days=1)).isoformat()
+    future = await admin.data(
+        WRITE_OFF, {"input": {"loanId": loan_id, "reason": reason, "writtenOffOn": tomorrow}}
+    )
     written = await risk.data(WRITE_OFF, {"input": {"loanId": loan_id, "reason": reason}})
     twice = await admin.data(WRITE_OFF, {"input": {"loanId": loan_id, "reason": reason}})
     repay = await officer.data(
@@ -176,6 +181,7 @@ async def test_only_a_decision_with_a_reason_writes_a_loan_off(
     # then
     assert by_officer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert no_reason["writeOffLoan"]["code"] == "BAD_USER_INPUT"
+    assert "writtenOffOn" in future["writeOffLoan"]["message"]
     assert written["writeOffLoan"] == {
         "__typename": "Loan",
         "status": "WRITTEN_OFF",
@@ -207,8 +213,20 @@ async def test_the_owner_cannot_record_repayments_and_bad_amounts_are_refused(
     future = await officer.data(
         REPAY, pay("10.00", paidOn=(utcnow().date() + timedelta(days=2)).isoformat())
     )
+    await officer.data(REPAY, pay("10.00"))  # brings days past due up to date
+    before = (await officer.data(VERSION, {"id": loan_id}))["node"]["version"]
+    fee_only = await officer.data(REPAY, pay("11.00"))
+    after = (await officer.data(VERSION, {"id": loan_id}))["node"]["version"]
+    earlier = await officer.data(
+        REPAY, pay("20.00", paidOn=(utcnow().date() - timedelta(days=1)).isoformat())
+    )
 
     # then
     assert owner["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    for refused in (negative, fraction, future):
+    for refused in (negative, fraction, future, earlier):
         assert refused["recordRepayment"]["code"] == "BAD_USER_INPUT", refused
+    assert "not before the latest repayment" in earlier["recordRepayment"]["message"]
+    # 11.00 more of the 500.00 fee changes no loan column, yet the loan's version moves:
+    # a payment racing it on the same loan collides instead of overwriting it
+    assert fee_only["recordRepayment"]["repayment"]["feePart"] == "11.00"
+    assert after == before + 1
