@@ -5,13 +5,13 @@ Revises: 0003
 Create Date: 2026-11-25 19:23:44.507903
 """
 
-import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import domain.base
+from migrations.policy import add_rules
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -121,20 +121,7 @@ def upgrade() -> None:
         )
 
     # ### end Alembic commands ###
-    rules = sa.table(
-        "authz_rules",
-        sa.column("id", sa.Uuid()),
-        sa.column("ptype", sa.String()),
-        *(sa.column(f"v{i}", sa.String()) for i in range(5)),
-    )
-    op.bulk_insert(
-        rules,
-        [
-            {"id": uuid.uuid4(), "ptype": r[0], **{f"v{i}": v for i, v in enumerate(r[1:])}}
-            for r in NEW_RULES
-        ],
-    )
-    op.execute("UPDATE authz_version SET version = version + 1 WHERE id = 1")
+    add_rules(NEW_RULES)
 
 
 def downgrade() -> None:

@@ -5,11 +5,9 @@ Revises: 0005
 Create Date: 2026-11-25 20:40:00
 """
 
-import uuid
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from migrations.policy import add_rules, remove_rules
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -21,31 +19,10 @@ NEW_RULES: list[tuple[str, ...]] = [
     ("p", "anonymous", "*", "ProductQuote.*", "read", "allow"),
 ]
 
-rules = sa.table(
-    "authz_rules",
-    sa.column("id", sa.Uuid()),
-    sa.column("ptype", sa.String()),
-    *(sa.column(f"v{i}", sa.String()) for i in range(5)),
-)
-
 
 def upgrade() -> None:
-    op.bulk_insert(
-        rules,
-        [
-            {"id": uuid.uuid4(), "ptype": r[0], **{f"v{i}": v for i, v in enumerate(r[1:])}}
-            for r in NEW_RULES
-        ],
-    )
-    op.execute("UPDATE authz_version SET version = version + 1 WHERE id = 1")
+    add_rules(NEW_RULES)
 
 
 def downgrade() -> None:
-    for rule in NEW_RULES:
-        op.execute(
-            rules.delete().where(
-                rules.c.ptype == rule[0],
-                *(rules.c[f"v{i}"] == v for i, v in enumerate(rule[1:])),
-            )
-        )
-    op.execute("UPDATE authz_version SET version = version + 1 WHERE id = 1")
+    remove_rules(NEW_RULES)
