@@ -115,3 +115,43 @@ async def test_revisions_0003_and_0005_seal_personal_values_written_before_them(
         == "13900001111"
     )
     await engine.dispose()
+
+
+async def test_the_lending_and_scoring_revisions_downgrade_and_upgrade_again(
+    tmp_path: Path,
+) -> None:
+    # given: a fresh database at head
+    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'roundtrip.db'}")
+    try:
+        await upgrade(eng)
+
+        async def rules() -> int:
+            async with eng.connect() as conn:
+                return int(await conn.scalar(text("SELECT count(*) FROM authz_rules")) or 0)
+
+        at_head = await rules()
+
+        # when: back to before the lending lifecycle, then forward again
+        async with eng.begin() as conn:
+            await conn.run_sync(_downgrade, "0005")
+        before = await rules()
+        await upgrade(eng)
+
+        # then: the rules those revisions added left and came back; the schema is whole
+        assert before < at_head
+        assert await rules() == at_head
+        assert await current_revision(eng) == head_revision()
+        async with eng.connect() as conn:
+            assert await conn.run_sync(_differences) == []
+    finally:
+        await eng.dispose()
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
+    from migrations.runner import alembic_config
+
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)

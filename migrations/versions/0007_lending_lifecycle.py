@@ -310,6 +310,7 @@ def downgrade() -> None:
     with op.batch_alter_table("repayments", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_repayments_recorded_by_users"), type_="foreignkey")
         batch_op.drop_column("recorded_by")
+        batch_op.drop_constraint("earlyrepaymentchoice", type_="check")
         batch_op.drop_column("early_choice")
         batch_op.drop_column("prepaid_principal")
 
