@@ -39,14 +39,15 @@ from domain.applications.models import (
 from domain.audit.service import record
 from domain.base import utcnow
 from domain.enterprises.models import Enterprise, FinancialStatement
+from domain.enterprises.service import owned_enterprise
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity import people
 from domain.identity.models import Institution, Role, User
 from domain.identity.viewer import Viewer
-from domain.lending.schedule import MAX_TERM_MONTHS, add_months, build_schedule
+from domain.lending.schedule import CENT, MAX_TERM_MONTHS, add_months, build_schedule
 from domain.products.eligibility import EnterpriseFacts, ineligibility
 from domain.products.models import Product, ProductStatus, RepaymentMethod
-from domain.products.pricing import CENT, why_not
+from domain.products.pricing import why_not
 from domain.risk.models import RiskAssessment
 from privacy.consent import consented
 from privacy.keys import KeyProvider
@@ -107,7 +108,7 @@ class Actor:
 
 async def create_draft(session: AsyncSession, actor: Actor, request: Request) -> Application:
     """An owner starts an application; nobody else sees it until it is submitted."""
-    enterprise = await _owned_enterprise(session, actor.viewer, request.enterprise_id)
+    enterprise = await owned_enterprise(session, actor.viewer, request.enterprise_id, doing="apply")
     product = await _open_product(session, request.product_id)
     _check_request(product, request)
     now = utcnow()
@@ -147,7 +148,9 @@ async def submit(
 ) -> Application:
     """Send a draft to the institution: the enterprise must be eligible and have consented."""
     application = await load_for_change(session, actor.viewer, application_id, expected_version)
-    enterprise = await _owned_enterprise(session, actor.viewer, application.enterprise_id)
+    enterprise = await owned_enterprise(
+        session, actor.viewer, application.enterprise_id, doing="act for the applicant"
+    )
     states.check(application.status, S.SUBMITTED)
     product = await _open_product(session, application.product_id)
     now = utcnow()
@@ -183,7 +186,9 @@ async def provide_information(
     expected_version: int | None = None,
 ) -> Application:
     application = await load_for_change(session, actor.viewer, application_id, expected_version)
-    await _owned_enterprise(session, actor.viewer, application.enterprise_id)
+    await owned_enterprise(
+        session, actor.viewer, application.enterprise_id, doing="act for the applicant"
+    )
     _check_text("answer", answer)
     if application.status is not S.MORE_INFO_REQUESTED:
         # The state machine allows SUBMITTED -> UNDER_REVIEW too, but that is the
@@ -207,7 +212,9 @@ async def appeal(
 ) -> Application:
     """A rejected applicant asks, once, for another officer to look again."""
     application = await load_for_change(session, actor.viewer, application_id, expected_version)
-    await _owned_enterprise(session, actor.viewer, application.enterprise_id)
+    await owned_enterprise(
+        session, actor.viewer, application.enterprise_id, doing="act for the applicant"
+    )
     _check_text("reason", reason)
     if application.status is S.REJECTED and application.appealed_at is not None:
         raise InvalidTransition(
@@ -232,7 +239,9 @@ async def withdraw(
     expected_version: int | None = None,
 ) -> Application:
     application = await load_for_change(session, actor.viewer, application_id, expected_version)
-    await _owned_enterprise(session, actor.viewer, application.enterprise_id)
+    await owned_enterprise(
+        session, actor.viewer, application.enterprise_id, doing="act for the applicant"
+    )
     application.pending_approval_by = None
     await move(session, actor, application, S.WITHDRAWN, note=reason.strip()[:MAX_TEXT])
     return application
@@ -248,7 +257,9 @@ async def sign_contract(
 ) -> tuple[Application, Contract]:
     """The applicant accepts exactly the terms they were shown, proved by their hash."""
     application = await load_for_change(session, actor.viewer, application_id, expected_version)
-    await _owned_enterprise(session, actor.viewer, application.enterprise_id)
+    await owned_enterprise(
+        session, actor.viewer, application.enterprise_id, doing="act for the applicant"
+    )
     states.check(application.status, S.CONTRACT_SIGNED)
     contract = await repo.contract_of(session, application.id)
     if contract is None:  # an approval always writes one; its absence is a broken invariant
@@ -563,15 +574,6 @@ async def load_for_change(
             f"{application.version}); reload it and decide again"
         )
     return application
-
-
-async def _owned_enterprise(
-    session: AsyncSession, viewer: Viewer, enterprise_id: uuid.UUID
-) -> Enterprise:
-    enterprise = await session.get(Enterprise, enterprise_id)
-    if enterprise is None or viewer.user_id is None or enterprise.owner_id != viewer.user_id:
-        raise Forbidden("only the enterprise's owner may do this")
-    return enterprise
 
 
 async def _open_product(session: AsyncSession, product_id: uuid.UUID) -> Product:

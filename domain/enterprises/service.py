@@ -216,9 +216,7 @@ async def submit_statement(
     request_id: str | None,
 ) -> FinancialStatement:
     """File (or restate) a year's accounts for an enterprise the viewer owns."""
-    enterprise = await session.get(Enterprise, enterprise_id)
-    if enterprise is None or viewer.user_id is None or enterprise.owner_id != viewer.user_id:
-        raise Forbidden("only the enterprise's owner files its statements")
+    enterprise = await owned_enterprise(session, viewer, enterprise_id, doing="file statements")
     problems = _check_statement(statement, enterprise.founded_on, utcnow().date())
     if problems:
         raise InvalidInput("; ".join(problems))
@@ -242,3 +240,13 @@ async def submit_statement(
         fiscal_year=statement.fiscal_year,
     )
     return row
+
+
+async def owned_enterprise(
+    session: AsyncSession, viewer: Viewer, enterprise_id: uuid.UUID, *, doing: str
+) -> Enterprise:
+    """The enterprise, when the viewer owns it; otherwise FORBIDDEN."""
+    enterprise = await session.get(Enterprise, enterprise_id)
+    if enterprise is None or viewer.user_id is None or enterprise.owner_id != viewer.user_id:
+        raise Forbidden(f"only the enterprise's owner may {doing}")
+    return enterprise

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
-from domain.lending.schedule import ScheduledInstallment, build_schedule
+from domain.lending.schedule import CENT, ScheduledInstallment, build_schedule
 from domain.products.models import Product, RepaymentMethod
 
-CENT = Decimal("0.01")
 RATE_PLACES = Decimal("0.000001")
 
 

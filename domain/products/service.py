@@ -20,7 +20,7 @@ from domain.base import utcnow
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import Institution, Role
 from domain.identity.viewer import Viewer
-from domain.lending.schedule import MAX_TERM_MONTHS
+from domain.lending.schedule import CENT, MAX_TERM_MONTHS
 from domain.products.models import (
     Product,
     ProductMarket,
@@ -30,7 +30,6 @@ from domain.products.models import (
 )
 
 CATALOG_KEEPERS = frozenset({Role.INSTITUTION_ADMIN})
-CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("1000000000.00")
 
 
