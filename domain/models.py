@@ -44,7 +44,20 @@ from domain.products.models import (
     ProductType,
     RepaymentMethod,
 )
-from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert, RiskAssessment
+from domain.risk.models import (
+    AlertActionKind,
+    AlertSeverity,
+    AlertStatus,
+    CreditRating,
+    DisposalAction,
+    LoanWarning,
+    RiskAlert,
+    RiskAlertAction,
+    RiskAssessment,
+    RiskRule,
+    RiskScan,
+    WarningSystemVersion,
+)
 from privacy.models import (
     AccessLogEntry,
     BreakGlassGrant,
@@ -56,6 +69,7 @@ from scoring.models import ModelStatus, ScoringModelRecord
 
 __all__ = [
     "AccessLogEntry",
+    "AlertActionKind",
     "AlertSeverity",
     "AlertStatus",
     "Application",
@@ -66,10 +80,12 @@ __all__ = [
     "BreakGlassGrant",
     "ConsentRecord",
     "Contract",
+    "CreditRating",
     "DataKey",
     "Decision",
     "DecisionOutcome",
     "DelinquencyBucket",
+    "DisposalAction",
     "EarlyRepaymentChoice",
     "Enterprise",
     "FinancialStatement",
@@ -78,6 +94,7 @@ __all__ = [
     "InstitutionKind",
     "Loan",
     "LoanStatus",
+    "LoanWarning",
     "LoginThrottle",
     "MaskingPolicy",
     "Membership",
@@ -95,7 +112,10 @@ __all__ = [
     "Repayment",
     "RepaymentMethod",
     "RiskAlert",
+    "RiskAlertAction",
     "RiskAssessment",
+    "RiskRule",
+    "RiskScan",
     "Role",
     "ScoringModelRecord",
     "ServiceAccount",
@@ -103,4 +123,5 @@ __all__ = [
     "Transition",
     "User",
     "UserStatus",
+    "WarningSystemVersion",
 ]

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, Money, Rate, StrEnum, TimestampMixin
+from domain.base import Base, IdMixin, Money, Rate, StrEnum, TimestampMixin, UTCDateTime, utcnow
 from domain.products.models import RepaymentMethod
 
 
@@ -40,6 +40,7 @@ class Loan(IdMixin, TimestampMixin, Base):
         Index(None, "institution_id", "id"),
         Index(None, "enterprise_id", "id"),
         Index(None, "status", "delinquency_bucket"),
+        Index(None, "updated_at"),
     )
 
     application_id: Mapped[uuid.UUID] = mapped_column(
@@ -71,6 +72,8 @@ class Loan(IdMixin, TimestampMixin, Base):
         ForeignKey("users.id", ondelete="RESTRICT")
     )
     version: Mapped[int] = mapped_column(default=1)
+    # Moved by every change, ORM or bulk: what an incremental risk scan looks at.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     __mapper_args__ = {"version_id_col": version}
 
