@@ -15,6 +15,7 @@ row is one dictionary lookup. An unclassified field makes the schema fail to bui
 from __future__ import annotations
 
 import enum
+import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -139,7 +140,10 @@ class FieldAccess(FieldExtension):
         **kwargs: Any,
     ) -> Any:
         access = self._access(info)
-        value = await next_(source, info, **kwargs)
+        result = next_(source, info, **kwargs)
+        if inspect.isasyncgen(result):  # a subscription: decided once, for the whole stream
+            return result
+        value = await result
         if self.classification in PROTECTED and value is not None:
             return await self._disclose(value, source, info.context, access)
         return value

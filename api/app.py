@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,7 +21,9 @@ from api.middleware import RequestLog
 from api.oauth import token_endpoint
 from api.schema import build_schema
 from api.view import GraphQLView
+from domain import events
 from domain.db import create_engine, session_factory
+from domain.risk import jobs as risk_jobs
 from domain.settings import Settings, get_settings
 
 log = logging.getLogger("lendgraph")
@@ -52,7 +55,21 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         # collector's full passes, which otherwise pause requests for 100 ms and more.
         gc.collect()
         gc.freeze()
+        # Alerts raised in any process reach this one's subscribers (LISTEN on PostgreSQL).
+        previous_hub = events.set_hub(events.EventHub(settings.database_url))
+        job = None
+        if settings.risk_scan_interval:
+            job = asyncio.create_task(
+                risk_jobs.every(view.sessions, seconds=settings.risk_scan_interval),
+                name="early-warning",
+            )
         yield
+        if job is not None:
+            job.cancel()
+            with suppress(asyncio.CancelledError):
+                await job
+        await events.hub().aclose()
+        events.set_hub(previous_hub)
         if owns_engine:
             await db.dispose()
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.base import utcnow
 from domain.db import create_engine, session_factory, unit_of_work
@@ -79,8 +79,10 @@ def _print_demo_logins(logins: list[DemoLogin]) -> None:
 async def _seed(
     settings: Settings, *, enterprises: int, seed: int, locale: str, print_logins: bool = False
 ) -> bool:
+    from domain.risk.scan import run_scan
     from seed import database_is_empty, seed_population
     from seed.demo import demo_logins
+    from seed.risk_rules import install_default_rules
 
     engine = create_engine(settings.database_url)
     try:
@@ -110,6 +112,13 @@ async def _seed(
                 progress=report,
             )
         console.print(f"seeded: {summary}")
+        async with unit_of_work(sessions) as session:
+            rules = await install_default_rules(session)
+        scan = await run_scan(sessions, as_of=utcnow().date(), full=True, trigger="seed")
+        console.print(
+            f"early warning: {rules} rules, {scan.alerts_raised} alerts raised on "
+            f"{scan.loans_scanned} active loans"
+        )
         if print_logins:
             _print_demo_logins(await demo_logins(sessions, settings.keys()))
         return True
@@ -222,17 +231,31 @@ async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awa
         await engine.dispose()
 
 
-def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def _guarded(settings: Settings, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a command's job on a current schema; an expected refusal exits 1 with its code."""
     import domain.models  # noqa: F401 - every mapper known before a command's first query
 
     if not asyncio.run(_schema_is_current(settings)):
         console.print("[red]the database schema is not current: run `lendgraph migrate`[/red]")
         raise typer.Exit(2)
     try:
-        return asyncio.run(_in_transaction(settings, work))
+        return asyncio.run(job())
     except DomainError as exc:
         console.print(f"[red]{exc.code}[/red]: {exc.message}")
         raise typer.Exit(1) from None
+
+
+def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    return _guarded(settings, lambda: _in_transaction(settings, work))
+
+
+def _day(as_of: str | None) -> date:
+    """An --as-of option: a YYYY-MM-DD day, today when left out; exits 2 otherwise."""
+    try:
+        return date.fromisoformat(as_of) if as_of else utcnow().date()
+    except ValueError:
+        console.print(f"[red]BAD_USER_INPUT[/red]: --as-of {as_of!r} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from None
 
 
 @users.command("create")
@@ -397,15 +420,57 @@ def loans_age(
     """Bring every active loan's days past due and delinquency bucket up to a day (daily job)."""
     from domain.lending.service import age_loans
 
-    try:
-        day = date.fromisoformat(as_of) if as_of else utcnow().date()
-    except ValueError:
-        console.print(f"[red]BAD_USER_INPUT[/red]: --as-of {as_of!r} is not a date (YYYY-MM-DD)")
-        raise typer.Exit(2) from None
+    day = _day(as_of)
     aged = _run(_settings(), lambda session: age_loans(session, as_of=day))
     typer.echo(f"aged {aged.loans} active loans to {aged.as_of}: {aged.changed} changed")
     for bucket, count in aged.buckets.items():
         typer.echo(f"  {bucket.value:<12} {count}")
+
+
+risk_cli = typer.Typer(help="Early warning: portfolio scans and alert escalation.")
+app.add_typer(risk_cli, name="risk")
+
+
+async def _with_sessions(
+    settings: Settings, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
+) -> T:
+    engine = create_engine(settings.database_url)
+    try:
+        return await work(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+@risk_cli.command("scan")
+def risk_scan(
+    full: Annotated[
+        bool, typer.Option("--full", help="Every active loan, changed or not.")
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The day to judge, YYYY-MM-DD (today).")
+    ] = None,
+) -> None:
+    """Evaluate the rules and warning indicators on the active loans; raise new alerts."""
+    from domain.risk.alerts import escalate_overdue
+    from domain.risk.scan import ScanReport, run_scan
+
+    day = _day(as_of)
+    settings = _settings()
+
+    async def scan(sessions: async_sessionmaker[AsyncSession]) -> tuple[ScanReport, int]:
+        report = await run_scan(sessions, as_of=day, full=full, trigger="cli")
+        async with unit_of_work(sessions) as session:
+            return report, await escalate_overdue(session)
+
+    report, escalated = _guarded(settings, lambda: _with_sessions(settings, scan))
+    kind = "full" if report.full else "incremental"
+    typer.echo(
+        f"{kind} scan as of {report.as_of}: {report.loans_scanned} loans, {report.rules} rules, "
+        f"{report.alerts_raised} new alerts, {report.warnings_written} warning scores written "
+        f"in {report.seconds:.2f} s; {escalated} overdue alerts escalated"
+    )
+    for level, count in report.levels.items():
+        typer.echo(f"  {level:<8} {count}")
 
 
 VALIDATION_FILE = "validation.json"

@@ -28,9 +28,11 @@ from domain.lending import repository as lending
 from domain.lending.models import Installment, Loan, Repayment
 from domain.products import repository as products
 from domain.products.models import Product
+from domain.risk import alerts
+from domain.risk import queries as risk_queries
 from domain.risk import repository as risk
 from domain.risk.assessment import Scoring, scoring_for
-from domain.risk.models import RiskAssessment
+from domain.risk.models import CreditRating, LoanWarning, RiskAlert, RiskAlertAction, RiskAssessment
 from domain.settings import Settings
 from privacy import keystore
 from privacy.keys import KeyProvider
@@ -190,6 +192,20 @@ class Loaders:
         )
 
     @cached_property
+    def latest_rating(self) -> DataLoader[uuid.UUID, CreditRating | None]:
+        return self._loader(
+            lambda s, ids: risk.latest_ratings_by_enterprise_ids(s, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "enterprise_id"),
+        )
+
+    @cached_property
+    def rating_history(self) -> DataLoader[uuid.UUID, list[CreditRating]]:
+        return self._loader(
+            lambda s, ids: risk.ratings_by_enterprise_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "enterprise_id"),
+        )
+
+    @cached_property
     def loan(self) -> DataLoader[uuid.UUID, Loan | None]:
         return self._loader(
             lambda s, ids: lending.loans_by_ids(s, viewer=self._viewer, ids=ids),
@@ -217,6 +233,27 @@ class Loaders:
             lambda rows, ids: many_per_key(rows, ids, "loan_id"),
         )
 
+    @cached_property
+    def loan_warning(self) -> DataLoader[uuid.UUID, LoanWarning | None]:
+        return self._loader(
+            lambda s, ids: risk_queries.warnings_by_loan_ids(s, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "loan_id"),
+        )
+
+    @cached_property
+    def alert_history(self) -> DataLoader[uuid.UUID, list[RiskAlertAction]]:
+        return self._loader(
+            lambda s, ids: alerts.actions_by_alert_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "alert_id"),
+        )
+
+    @cached_property
+    def alert(self) -> DataLoader[uuid.UUID, RiskAlert | None]:
+        return self._loader(
+            lambda s, ids: alerts.alerts_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
 
 @dataclass(eq=False)
 class Context:
@@ -234,6 +271,19 @@ class Context:
     authz_evaluations: int = 0
     # Personal values revealed by this request, for the access log: (subject, object).
     reveals: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    # A WebSocket's connection_init payload; strawberry sets it when the client sends it.
+    connection_params: dict[str, object] | None = None
+
+    def replace_viewer(self, viewer: Viewer) -> None:
+        """Act for another viewer from now on (a WebSocket signed in at connection_init).
+
+        Everything worked out for the previous viewer is forgotten: access decisions,
+        and every cached property (loaders filter rows by viewer, the principal, purpose).
+        """
+        self.viewer = viewer
+        self.field_access.clear()
+        for name in _CACHED_PROPERTIES:
+            self.__dict__.pop(name, None)
 
     @cached_property
     def principal(self) -> Principal:
@@ -274,3 +324,8 @@ class Context:
     @cached_property
     def loaders(self) -> Loaders:
         return Loaders(self.sessions, self.viewer, self.keys)
+
+
+_CACHED_PROPERTIES = tuple(
+    name for name, value in vars(Context).items() if isinstance(value, cached_property)
+)

@@ -18,6 +18,7 @@ from api.identity.types import Institution
 from api.lending.types import Loan
 from api.products.types import Product
 from api.relay import decode_global_id
+from api.risk.alerts import RiskAlert
 from api.risk.types import RiskAssessment
 from domain.errors import NotFound
 
@@ -30,6 +31,7 @@ _NODES: dict[str, _Resolver] = {
     "Application": (lambda loaders: loaders.application, Application.from_row),
     "Loan": (lambda loaders: loaders.loan, Loan.from_row),
     "RiskAssessment": (lambda loaders: loaders.assessment, RiskAssessment.from_row),
+    "RiskAlert": (lambda loaders: loaders.alert, RiskAlert.from_row),
 }
 
 

@@ -37,8 +37,12 @@ from api.privacy.oversight import OversightMutations, OversightQueries
 from api.privacy.subjects import SubjectsMutations, SubjectsQueries
 from api.products.mutations import ProductMutations
 from api.products.queries import ProductQueries
+from api.risk.alerts import RiskAlertMutations, RiskAlertQueries, Subscription
+from api.risk.ratings import RatingQueries
+from api.risk.rules import RiskRuleMutations, RiskRuleQueries
 from api.risk.scoring import ScoringMutations, ScoringQueries
 from api.telemetry import OperationName
+from domain.errors import DomainError
 from domain.settings import Settings
 
 
@@ -55,6 +59,9 @@ class Query(
     SubjectsQueries,
     OversightQueries,
     ScoringQueries,
+    RatingQueries,
+    RiskRuleQueries,
+    RiskAlertQueries,
 ):
     pass
 
@@ -72,6 +79,8 @@ class Mutation(
     SubjectsMutations,
     OversightMutations,
     ScoringMutations,
+    RiskRuleMutations,
+    RiskAlertMutations,
 ):
     pass
 
@@ -85,6 +94,10 @@ class LendGraphSchema(strawberry.Schema):
         for error in errors:
             if isinstance(error, GraphQLSyntaxError) and not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_PARSE_FAILED"}
+            # A subscription's refusal is reported before ErrorShaping's operation ends.
+            original = error.original_error
+            if isinstance(original, DomainError) and not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": original.code}
         context = execution_context.context if execution_context else None
         log_unexpected(errors, getattr(context, "request_id", None))
 
@@ -109,4 +122,10 @@ def build_schema(settings: Settings) -> LendGraphSchema:
     if not settings.is_development:
         extensions.append(DisableIntrospection)
     config: Any = StrawberryConfig(disable_field_suggestions=not settings.is_development)
-    return LendGraphSchema(query=Query, mutation=Mutation, extensions=extensions, config=config)
+    return LendGraphSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        config=config,
+    )

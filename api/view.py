@@ -5,6 +5,9 @@
   otherwise; 406 when the client accepts neither.
 - Every SQL statement run for the request is counted; development responses carry
   the count in ``extensions.debug.sqlStatements``.
+- WebSockets speak graphql-transport-ws only. Browsers cannot set headers on a
+  WebSocket, so a client may sign in with the connection_init payload
+  (``{"Authorization": "Bearer <token>"}``); a token that fails closes it with 4403.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UnsetType
 
 from api.context import Context
 from api.disclosure import MaskingCache
@@ -81,33 +87,38 @@ class GraphQLView(GraphQL[Context, None]):
             schema,
             graphql_ide="graphiql" if settings.is_development else None,
             allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.settings = settings
         self.sessions = sessions
         self.authorizer = Authorizer()
         self.masking = MaskingCache()
 
-    async def authenticate(self, headers: Headers) -> Viewer:
-        """The viewer behind the Authorization header; also brings the policy up to date.
+    async def authenticate(self, authorization: str | None) -> Viewer:
+        """The viewer behind an Authorization value (None: anonymous); syncs the policy too.
 
         One short session: the policy version (one primary-key read) and, with a
         token, the account, its login session and its roles.
         """
-        header = headers.get("authorization")
         async with self.sessions() as session:
             counters = await self.authorizer.sync(session)
             await self.masking.sync(session, counters.get(MASKING_COUNTER, 0))
-            if header is None:
+            if authorization is None:
                 return Viewer.anonymous()
-            scheme, _, token = header.partition(" ")
+            scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("send Authorization: Bearer <access token>")
             return await viewer_from_token(session, self.settings, token.strip())
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         viewer = getattr(request.state, "viewer", None)
-        if viewer is None:  # a WebSocket: authenticated when it connects
-            viewer = await self.authenticate(request.headers)
+        if viewer is None:  # a WebSocket: its handshake headers, then on_ws_connect
+            try:
+                viewer = await self.authenticate(request.headers.get("authorization"))
+            except Unauthenticated as exc:
+                # Refused at connection_init, unless its payload brings a valid token.
+                request.state.handshake_refusal = exc
+                viewer = Viewer.anonymous()
         context = Context(
             request=request,
             response=response,
@@ -120,6 +131,26 @@ class GraphQLView(GraphQL[Context, None]):
         )
         request.state.context = context
         return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType:
+        """connection_init: a token in the payload names the viewer for the connection.
+
+        Without one the handshake's Authorization header holds (anonymous if none).
+        The acknowledgement carries no payload.
+        """
+        params = context.connection_params or {}
+        authorization = params.get("Authorization", params.get("authorization"))
+        if authorization is None:
+            if getattr(context.request.state, "handshake_refusal", None) is not None:
+                raise ConnectionRejectionError
+        elif isinstance(authorization, str):
+            try:
+                context.replace_viewer(await self.authenticate(authorization))
+            except Unauthenticated as exc:
+                raise ConnectionRejectionError({"message": exc.message}) from None
+        else:
+            raise ConnectionRejectionError
+        return UnsetType()  # the UNSET singleton, typed
 
     async def log_reveals(self, request: Request) -> None:
         """The request's reveals, in one INSERT (DESIGN rule 2)."""
@@ -162,7 +193,7 @@ class GraphQLView(GraphQL[Context, None]):
         token = current_statement_counter.set(counter)
         try:
             try:
-                viewer = state["viewer"] = await self.authenticate(headers)
+                viewer = state["viewer"] = await self.authenticate(headers.get("authorization"))
                 state["purpose"] = purpose_for(viewer, headers.get(PURPOSE_HEADER))
             except UnknownPurpose as exc:
                 bad_purpose = JSONResponse(

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1, le=1000)
     max_tokens: int = Field(default=5000, ge=100, le=100_000)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Seconds between the service's own early-warning runs (incremental scan, then
+    # escalation of overdue alerts; full once a day); 0 leaves it to `lendgraph risk scan`.
+    risk_scan_interval: int = Field(default=900, ge=0, le=86_400)
 
     @field_validator("database_url")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from domain.lending.delinquency import bucket_for, days_past_due
 from domain.lending.models import DelinquencyBucket, LoanStatus
 from domain.lending.schedule import ScheduledInstallment, add_months
 from domain.risk.models import AlertSeverity, AlertStatus
+from domain.risk.scan import SLA
 from seed.applications import LoanPlan
 from seed.catalog import Staff, moment, row_id
 
@@ -225,6 +226,8 @@ def build_loan(
         "aged_on": as_of,
         "version": 1,
         "created_at": plan.disbursed_at,
+        # Last touched by the nightly ageing of as_of (no draw: the seed stays repeatable).
+        "updated_at": datetime.combine(as_of, time(2, 0), tzinfo=UTC),
     }
     if status is LoanStatus.ACTIVE and bucket in _ALERT_RULES:
         rule, severity = _ALERT_RULES[bucket]
@@ -248,6 +251,7 @@ def build_loan(
                 ),
                 "assignee_id": None if alert_status is AlertStatus.OPEN else staff.risk_officer,
                 "opened_at": opened_at,
+                "due_at": opened_at + SLA[severity],
                 "resolved_at": None,
             }
         )

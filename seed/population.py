@@ -32,6 +32,7 @@ from domain.identity import people
 from domain.identity.models import Institution, Membership, Role, User
 from domain.lending.models import Installment, Loan, Repayment
 from domain.products.models import Product, ProductMarket
+from domain.risk import ratings
 from domain.risk.models import RiskAlert, RiskAssessment
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
@@ -70,6 +71,7 @@ class SeedSummary:
     application_transitions: int = 0
     contracts: int = 0
     risk_assessments: int = 0
+    credit_ratings: int = 0
     loans: int = 0
     installments: int = 0
     repayments: int = 0
@@ -241,8 +243,10 @@ async def seed_population(
                     writer.add("risk_alerts", loan.alerts)
             await writer.flush()
             report("enterprises", batch_end, enterprises)
+        # The rating history follows from the assessments, as the migration derives it.
+        credit_ratings = await ratings.backfill(session)
 
-    return SeedSummary(**writer.counts)
+    return SeedSummary(**writer.counts, credit_ratings=credit_ratings)
 
 
 def _add_owners(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,17 @@ from domain.settings import load_settings
 from privacy import consent
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_found() -> Iterator[None]:
+    """`serve` configures the root logger onto the runner's captured stderr, which the
+    runner closes: later commands' log lines would land in their output as errors."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
@@ -284,6 +297,27 @@ def test_loans_age_brings_the_seeded_loans_up_to_a_day(database: Path) -> None:
     assert again.output.split(":")[1].strip().startswith("0 changed")
     assert bad.exit_code == 2
     assert "not a date" in bad.output
+
+
+def test_risk_scan_judges_the_seeded_book_and_then_only_what_changed(database: Path) -> None:
+    # given: seeding installs the default rules and runs a first full scan
+    seeded = runner.invoke(app, ["seed", "--enterprises", "30", "--seed", "5"])
+    assert seeded.exit_code == 0, seeded.output
+    assert "early warning: 8 rules" in seeded.output
+
+    # when
+    quiet = runner.invoke(app, ["risk", "scan"])
+    full = runner.invoke(app, ["risk", "scan", "--full"])
+    bad = runner.invoke(app, ["risk", "scan", "--as-of", "someday"])
+
+    # then: nothing changed since the seed's scan; a full one raises nothing twice
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.output.startswith("incremental scan")
+    assert ": 0 loans," in quiet.output
+    assert full.output.startswith("full scan")
+    assert " 0 new alerts" in full.output
+    assert "green" in full.output
+    assert bad.exit_code == 2
 
 
 GERMAN_CREDIT = Path(__file__).resolve().parents[1] / "scoring" / "data" / "german_credit.csv"

@@ -10,6 +10,7 @@ from api.access import classified, protected_fields
 from api.context import Context
 from api.disclosure import selects_any
 from api.relay import Connection, connection, page_size
+from api.risk.ratings import CreditRating
 from domain.applications import repository as applications_repo
 from domain.enterprises.models import SEALED_COLUMNS
 from domain.enterprises.models import Enterprise as EnterpriseRow
@@ -78,6 +79,8 @@ class FinancialStatement:
         "employee_count",
         "financial_statements",
         "applications",
+        "latest_rating",
+        "rating_history",
     ],
     personal=["legal_representative_name", "contact_phone", "contact_email"],
     sensitive=["annual_revenue", "legal_representative_id_number", "bank_account_number"],
@@ -110,6 +113,16 @@ class Enterprise(relay.Node):
     ) -> list[FinancialStatement]:
         rows = await info.context.loaders.statements.load(self.pk)
         return [FinancialStatement.from_row(r) for r in rows]
+
+    @strawberry.field(description="The grade in force: the newest rating; null until rated.")
+    async def latest_rating(self, info: strawberry.Info[Context, None]) -> CreditRating | None:
+        row = await info.context.loaders.latest_rating.load(self.pk)
+        return None if row is None else CreditRating.from_row(row)
+
+    @strawberry.field(description="Every change of grade, newest first.")
+    async def rating_history(self, info: strawberry.Info[Context, None]) -> list[CreditRating]:
+        rows = await info.context.loaders.rating_history.load(self.pk)
+        return [CreditRating.from_row(r) for r in rows]
 
     @strawberry.field(description="This enterprise's applications you may see, newest first.")
     async def applications(

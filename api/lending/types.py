@@ -23,6 +23,7 @@ from domain.products.models import RepaymentMethod
 if TYPE_CHECKING:
     from api.applications.types import Application
     from api.enterprises.types import Enterprise
+    from api.risk.alerts import LoanWarning
 
 LoanStatusGQL = strawberry.enum(LoanStatus, name="LoanStatus")
 DelinquencyBucketGQL = strawberry.enum(DelinquencyBucket, name="DelinquencyBucket")
@@ -142,6 +143,7 @@ class Repayment:
         "schedule",
         "repayments",
         "payoff_amount",
+        "warning",
     ],
 )
 @strawberry.type(description="A disbursed loan and where its repayment stands.")
@@ -221,6 +223,15 @@ class Loan(relay.Node):
     async def repayments(self, info: strawberry.Info[Context, None]) -> list[Repayment]:
         rows = await info.context.loaders.repayments.load(self.pk)
         return [Repayment.from_row(r) for r in rows]
+
+    @strawberry.field(description="The early-warning score of the last scan; none before one.")
+    async def warning(
+        self, info: strawberry.Info[Context, None]
+    ) -> Annotated["LoanWarning", strawberry.lazy("api.risk.alerts")] | None:
+        from api.risk.alerts import LoanWarning
+
+        row = await info.context.loaders.loan_warning.load(self.pk)
+        return None if row is None else LoanWarning.from_row(row)
 
     @classmethod
     def from_row(cls, row: LoanRow) -> Self:

@@ -83,6 +83,7 @@ class AlertFilter:
     rule_code: str | None = None
     assignee_id: uuid.UUID | None = None
     overdue_at: datetime | None = None  # only alerts past their due time at this moment
+    ids: Sequence[uuid.UUID] | None = None
 
 
 def _listing(viewer: Viewer, flt: AlertFilter) -> Select[Any]:
@@ -99,6 +100,8 @@ def _listing(viewer: Viewer, flt: AlertFilter) -> Select[Any]:
         stmt = stmt.where(RiskAlert.rule_code == flt.rule_code)
     if flt.assignee_id is not None:
         stmt = stmt.where(RiskAlert.assignee_id == flt.assignee_id)
+    if flt.ids is not None:
+        stmt = stmt.where(RiskAlert.id.in_(flt.ids))
     if flt.overdue_at is not None:
         stmt = stmt.where(RiskAlert.status.in_(UNRESOLVED), RiskAlert.due_at < flt.overdue_at)
     return stmt
@@ -126,6 +129,14 @@ async def alerts_by_ids(
 ) -> Sequence[RiskAlert]:
     stmt = scoped(select(RiskAlert).where(RiskAlert.id.in_(ids)), viewer)
     return (await session.scalars(stmt.order_by(RiskAlert.id))).all()
+
+
+async def matching(
+    session: AsyncSession, *, viewer: Viewer, flt: AlertFilter
+) -> Sequence[RiskAlert]:
+    """Every alert the viewer may see that passes the filter, oldest first (a live feed)."""
+    stmt = _listing(viewer, flt).order_by(RiskAlert.id)
+    return (await session.scalars(stmt)).all()
 
 
 async def actions_by_alert_ids(

@@ -28,6 +28,7 @@ from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.lending.models import Installment, Loan, LoanStatus
 from domain.products.models import Product
+from domain.risk import ratings
 from domain.risk.models import RiskAssessment
 from scoring import features as feat
 from scoring import registry
@@ -258,7 +259,10 @@ async def assess_application(
         )
     session.add_all(stored)
     await session.flush()
-    return next((a for a in stored if not a.shadow), None)
+    champion = next((a for a in stored if not a.shadow), None)
+    if champion is not None:
+        await ratings.record(session, champion)
+    return champion
 
 
 async def reassess(
@@ -336,7 +340,8 @@ async def score_portfolio(
     """Re-score every active loan's application with the champion, in chunks.
 
     Only the ids are held; features, scores and inserts go chunk by chunk. The new
-    assessments become each application's latest.
+    assessments become each application's latest, and the ratings of the enterprises
+    whose grade they change.
     """
     scorers = await scoring.scorers(session)
     if not scorers:
@@ -387,6 +392,7 @@ async def score_portfolio(
             )
         ]
         await session.execute(insert(RiskAssessment), values)
+        await ratings.record_many(session, values)
         done += len(part)
         if progress is not None:
             progress(done, len(ids))

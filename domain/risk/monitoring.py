@@ -10,7 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.base import utcnow
 from domain.errors import InvalidInput
-from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert, RiskAssessment
+from domain.risk.models import (
+    AlertSeverity,
+    AlertStatus,
+    DisposalAction,
+    RiskAlert,
+    RiskAssessment,
+)
+from domain.risk.scan import SLA
 from scoring import drift, registry
 from scoring.models import ModelStatus
 
@@ -78,6 +85,8 @@ async def model_drift(session: AsyncSession, *, days: int = 90, raise_alert: boo
                 title=f"Scoring model {champion.version} sees a shifted population",
                 detail=f"Population stability over the last {days} days above 0.25: {worst}. "
                 "Re-validate the model before relying on its grades.",
+                action=DisposalAction.MONITOR,
+                due_at=utcnow() + SLA[AlertSeverity.HIGH],
             )
         )
         await session.flush()

@@ -380,3 +380,10 @@ async def last_full_scan(session: AsyncSession) -> RiskScan | None:
         .limit(1)
     )
     return await session.scalar(stmt)
+
+
+async def warnings_by_loan_ids(
+    session: AsyncSession, *, ids: Collection[uuid.UUID]
+) -> Sequence[LoanWarning]:
+    """Warnings of loans the caller already holds (their rows were scoped when loaded)."""
+    return (await session.scalars(select(LoanWarning).where(LoanWarning.loan_id.in_(ids)))).all()

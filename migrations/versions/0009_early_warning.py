@@ -20,7 +20,42 @@ depends_on: str | Sequence[str] | None = None
 
 # Frozen here, as the earlier revisions' rules are; the same lines are in the default
 # policy file.
-NEW_RULES: list[tuple[str, ...]] = []
+NEW_RULES: list[tuple[str, ...]] = [
+    ("p", "risk_officer", "*", "CreditRating.*", "read", "allow"),
+    ("p", "risk_officer", "*", "RatingMigration*", "read", "allow"),
+    ("p", "loan_officer", "*", "CreditRating.*", "read", "allow"),
+    ("p", "loan_officer", "*", "RatingMigration*", "read", "allow"),
+    ("p", "sme_owner", "*", "CreditRating.*", "read", "allow"),
+    ("p", "sme_owner", "*", "CreditRating.probabilityOfDefault", "read", "deny"),
+    ("p", "sme_owner", "*", "CreditRating.score", "read", "deny"),
+    ("p", "sme_owner", "*", "CreditRating.modelVersion", "read", "deny"),
+    ("p", "scope:applications:read", "*", "CreditRating.*", "read", "allow"),
+    ("p", "loan_officer", "*", "RiskAlert.*", "read", "allow"),
+    ("p", "loan_officer", "*", "RiskAlertAction.*", "read", "allow"),
+    ("p", "loan_officer", "*", "LoanWarning.*", "read", "allow"),
+    ("p", "loan_officer", "*", "Mutation.updateRiskAlert", "write", "allow"),
+    ("p", "risk_officer", "*", "RiskAlert.*", "read", "allow"),
+    ("p", "risk_officer", "*", "RiskAlertAction.*", "read", "allow"),
+    ("p", "risk_officer", "*", "LoanWarning.*", "read", "allow"),
+    ("p", "risk_officer", "*", "RiskRule.*", "read", "allow"),
+    ("p", "risk_officer", "*", "RiskIndicator.*", "read", "allow"),
+    ("p", "risk_officer", "*", "RiskRuleDryRun.*", "read", "allow"),
+    ("p", "risk_officer", "*", "WarningSystem.*", "read", "allow"),
+    ("p", "risk_officer", "*", "WarningIndicator.*", "read", "allow"),
+    ("p", "risk_officer", "*", "Mutation.updateRiskAlert", "write", "allow"),
+    ("p", "risk_officer", "*", "Mutation.upsertRiskRule", "write", "allow"),
+    ("p", "institution_admin", "*", "RiskRule.*", "read", "allow"),
+    ("p", "institution_admin", "*", "RiskIndicator.*", "read", "allow"),
+    ("p", "institution_admin", "*", "RiskRuleDryRun.*", "read", "allow"),
+    ("p", "institution_admin", "*", "Mutation.upsertRiskRule", "write", "allow"),
+    ("p", "platform_risk_officer", "*", "Mutation.upsertRiskRule", "write", "allow"),
+    ("p", "platform_risk_officer", "*", "Mutation.setWarningSystem", "write", "allow"),
+    ("p", "platform_risk_officer", "*", "Mutation.updateRiskAlert", "write", "allow"),
+    ("p", "authenticated", "*", "Subscription.riskAlerts", "read", "allow"),
+    ("p", "authenticated", "*", "InvalidRule.*", "read", "allow"),
+    ("p", "authenticated", "*", "InconsistentComparisons.*", "read", "allow"),
+    ("p", "authenticated", "*", "OffendingComparison.*", "read", "allow"),
+]
 
 
 def upgrade() -> None:

@@ -269,6 +269,8 @@ def _enterprise_truth(row: Enterprise) -> dict[str, Any]:
         "contactEmail": f.contact_email(row.name),
         "bankAccountNumber": "6222020200112233445",
         "financialStatements": [],
+        "latestRating": None,
+        "ratingHistory": [],
         "applications": {"__typename": "ApplicationConnection"},
     }
 
@@ -325,6 +327,7 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "writtenOffOn": None,
         "writeOffReason": None,
         "version": 1,
+        "warning": None,
     }
 
 

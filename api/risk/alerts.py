@@ -1,0 +1,331 @@
+"""Risk alerts over GraphQL: the list, the work on one, the live feed, and loans' warnings."""
+
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Self, cast
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from api.access import classified, mutation
+from api.context import Context
+from api.identity.types import InvalidInputError
+from api.outcomes import ConflictError, perform, pk_of
+from api.relay import Connection, connection, decode_after, decode_pk, page_size
+from domain import events
+from domain.base import utcnow
+from domain.errors import Unauthenticated
+from domain.risk import alerts
+from domain.risk.models import (
+    AlertActionKind,
+    AlertSeverity,
+    AlertStatus,
+    DisposalAction,
+)
+from domain.risk.models import LoanWarning as LoanWarningRow
+from domain.risk.models import RiskAlert as RiskAlertRow
+from domain.risk.models import RiskAlertAction as RiskAlertActionRow
+
+if TYPE_CHECKING:
+    from api.lending.types import Loan
+
+AlertStatusGQL = strawberry.enum(AlertStatus, name="AlertStatus")
+AlertActionKindGQL = strawberry.enum(AlertActionKind, name="AlertActionKind")
+
+
+def _global(type_name: str, pk: uuid.UUID | None) -> strawberry.ID | None:
+    return None if pk is None else strawberry.ID(str(relay.GlobalID(type_name, str(pk))))
+
+
+@classified(
+    internal=[
+        "kind",
+        "from_status",
+        "to_status",
+        "disposal",
+        "assignee_id",
+        "note",
+        "actor_id",
+        "at",
+    ]
+)
+@strawberry.type(description="One step in an alert's life.")
+class RiskAlertAction:
+    kind: AlertActionKind
+    from_status: AlertStatus | None
+    to_status: AlertStatus
+    disposal: DisposalAction | None
+    assignee_id: strawberry.ID | None
+    note: str
+    actor_id: strawberry.ID | None = strawberry.field(description="None: the system did it.")
+    at: datetime
+
+    @classmethod
+    def from_row(cls, row: RiskAlertActionRow) -> Self:
+        return cls(
+            kind=row.kind,
+            from_status=row.from_status,
+            to_status=row.to_status,
+            disposal=row.disposal,
+            assignee_id=_global("User", row.assignee_id),
+            note=row.note,
+            actor_id=_global("User", row.actor_id),
+            at=row.at,
+        )
+
+
+@classified(
+    public=["id"],
+    internal=[
+        "rule_code",
+        "rule_version",
+        "severity",
+        "status",
+        "title",
+        "detail",
+        "action",
+        "disposal",
+        "indicators",
+        "opened_at",
+        "due_at",
+        "acknowledged_at",
+        "escalated_at",
+        "escalations",
+        "resolved_at",
+        "assignee_id",
+        "institution_id",
+        "version",
+        "overdue",
+        "loan",
+        "history",
+    ],
+)
+@strawberry.type(description="An early warning raised on a loan (or, platform-wide, a model).")
+class RiskAlert(relay.Node):
+    pk: relay.NodeID[uuid.UUID]
+    rule_code: str
+    rule_version: int | None
+    severity: AlertSeverity
+    status: AlertStatus
+    title: str
+    detail: str = strawberry.field(description="The rule and the values that made it fire.")
+    action: DisposalAction | None = strawberry.field(description="What the rule recommends.")
+    disposal: DisposalAction | None = strawberry.field(description="What staff last did.")
+    indicators: JSON | None
+    opened_at: datetime
+    due_at: datetime | None = strawberry.field(description="Escalates by itself after this.")
+    acknowledged_at: datetime | None
+    escalated_at: datetime | None
+    escalations: int
+    resolved_at: datetime | None
+    assignee_id: strawberry.ID | None
+    institution_id: strawberry.ID | None
+    version: int
+    loan_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="Unresolved and past its due time.")
+    def overdue(self) -> bool:
+        return (
+            self.status is not AlertStatus.RESOLVED
+            and self.due_at is not None
+            and self.due_at < utcnow()
+        )
+
+    @strawberry.field
+    async def loan(
+        self, info: strawberry.Info[Context, None]
+    ) -> Annotated["Loan", strawberry.lazy("api.lending.types")] | None:
+        from api.lending.types import Loan
+
+        if self.loan_id is None:
+            return None
+        row = await info.context.loaders.loan.load(self.loan_id)
+        return None if row is None else Loan.from_row(row)
+
+    @strawberry.field(description="Every step taken on the alert, oldest first.")
+    async def history(self, info: strawberry.Info[Context, None]) -> list[RiskAlertAction]:
+        rows = await info.context.loaders.alert_history.load(self.pk)
+        return [RiskAlertAction.from_row(r) for r in rows]
+
+    @classmethod
+    def from_row(cls, row: RiskAlertRow) -> Self:
+        return cls(
+            pk=row.id,
+            rule_code=row.rule_code,
+            rule_version=row.rule_version,
+            severity=row.severity,
+            status=row.status,
+            title=row.title,
+            detail=row.detail,
+            action=row.action,
+            disposal=row.disposal,
+            indicators=cast(JSON, row.indicators),
+            opened_at=row.opened_at,
+            due_at=row.due_at,
+            acknowledged_at=row.acknowledged_at,
+            escalated_at=row.escalated_at,
+            escalations=row.escalations,
+            resolved_at=row.resolved_at,
+            assignee_id=_global("User", row.assignee_id),
+            institution_id=_global("Institution", row.institution_id),
+            version=row.version,
+            loan_id=row.loan_id,
+        )
+
+
+@classified(internal=["score", "level", "levels", "indicators", "system_version", "scanned_at"])
+@strawberry.type(description="A loan's composite early-warning score, as the last scan found it.")
+class LoanWarning:
+    score: float = strawberry.field(description="0 (all green) to 100 (all red).")
+    level: str = strawberry.field(description="green, yellow, orange or red.")
+    levels: JSON = strawberry.field(description="Each weighed indicator's level.")
+    indicators: JSON = strawberry.field(description="Every catalogue indicator's value.")
+    system_version: int
+    scanned_at: datetime
+
+    @classmethod
+    def from_row(cls, row: LoanWarningRow) -> Self:
+        return cls(
+            score=row.score,
+            level=row.level,
+            levels=cast(JSON, row.levels),
+            indicators=cast(JSON, row.indicators),
+            system_version=row.system_version,
+            scanned_at=row.scanned_at,
+        )
+
+
+@strawberry.input
+class RiskAlertFilter:
+    statuses: list[AlertStatus] | None = None
+    severities: list[AlertSeverity] | None = None
+    institution_id: strawberry.ID | None = None
+    loan_id: strawberry.ID | None = None
+    rule_code: str | None = None
+    assignee_id: strawberry.ID | None = None
+    overdue: bool | None = strawberry.field(
+        default=None, description="Only unresolved alerts past their due time."
+    )
+
+
+def _domain_filter(flt: RiskAlertFilter | None) -> alerts.AlertFilter:
+    if flt is None:
+        return alerts.AlertFilter()
+    return alerts.AlertFilter(
+        statuses=flt.statuses,
+        severities=flt.severities,
+        institution_id=decode_pk(flt.institution_id, "Institution"),
+        loan_id=decode_pk(flt.loan_id, "Loan"),
+        rule_code=flt.rule_code,
+        assignee_id=decode_pk(flt.assignee_id, "User"),
+        overdue_at=utcnow() if flt.overdue else None,
+    )
+
+
+@strawberry.input
+class UpdateRiskAlertInput:
+    alert_id: strawberry.ID
+    action: AlertActionKind = strawberry.field(
+        description="ACKNOWLEDGE, ASSIGN (with assigneeId), DISPOSE (with disposal and a "
+        "note), ESCALATE, or RESOLVE (with a note). RAISE is the scan's own."
+    )
+    note: str = ""
+    assignee_id: strawberry.ID | None = None
+    disposal: DisposalAction | None = None
+    expected_version: int | None = None
+
+
+UpdateRiskAlertResult = Annotated[
+    RiskAlert | ConflictError | InvalidInputError, strawberry.union("UpdateRiskAlertResult")
+]
+
+
+@classified(internal=["risk_alerts"])
+@strawberry.type
+class RiskAlertQueries:
+    @strawberry.field(description="Alerts you may see, newest first.")
+    async def risk_alerts(
+        self,
+        info: strawberry.Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        filter: RiskAlertFilter | None = None,
+    ) -> Connection[RiskAlert]:
+        ctx = info.context
+        size = page_size(first, ctx.settings.page_size_max)
+        flt = _domain_filter(filter)
+        after_key = decode_after(alerts.NEWEST, after)
+        async with ctx.sessions() as session:
+            page = await alerts.list_alerts(
+                session, viewer=ctx.viewer, flt=flt, first=size, after=after_key
+            )
+
+        async def count() -> int:
+            async with ctx.sessions() as session:
+                return await alerts.count_alerts(session, viewer=ctx.viewer, flt=flt)
+
+        return connection(
+            page, keyset=alerts.NEWEST, to_node=RiskAlert.from_row, count=count, after=after
+        )
+
+
+@strawberry.type
+class RiskAlertMutations:
+    @mutation(
+        "updateRiskAlert",
+        description="Work an alert: acknowledge, assign, record a disposal, escalate, resolve.",
+    )
+    async def update_risk_alert(
+        self, info: strawberry.Info[Context, None], input: UpdateRiskAlertInput
+    ) -> UpdateRiskAlertResult:
+        if input.action is AlertActionKind.RAISE:
+            return InvalidInputError(message="alerts are raised by scans", code="BAD_USER_INPUT")
+        change = alerts.AlertChange(
+            alert_id=pk_of(input.alert_id, "RiskAlert"),
+            action=input.action,
+            note=input.note,
+            assignee_id=decode_pk(input.assignee_id, "User"),
+            disposal=input.disposal,
+            expected_version=input.expected_version,
+        )
+        result: Any = await perform(
+            info,
+            lambda s, a: alerts.update_alert(s, a.viewer, change, request_id=a.request_id),
+        )
+        return RiskAlert.from_row(result) if isinstance(result, RiskAlertRow) else result
+
+
+@classified(internal=["risk_alerts"])
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="New and escalated alerts you may see, as they happen (graphql-transport-ws)."
+    )
+    async def risk_alerts(
+        self, info: strawberry.Info[Context, None], filter: RiskAlertFilter | None = None
+    ) -> AsyncGenerator[RiskAlert, None]:
+        ctx = info.context
+        if ctx.viewer.is_anonymous:
+            raise Unauthenticated("sign in to follow alerts")
+        flt = _domain_filter(filter)
+        async with events.hub().subscribe(events.ALERTS_CHANNEL) as feed:
+            async for payload in feed:
+                ids = [uuid.UUID(i) for i in payload.get("alerts", "").split(",") if i]
+                if not ids:
+                    continue
+                # Loaded as this viewer, through the same row scope as the list: an
+                # alert of another institution is never read, whatever the event says.
+                async with ctx.sessions() as session:
+                    rows = await alerts.matching(
+                        session, viewer=ctx.viewer, flt=_with_ids(flt, ids)
+                    )
+                ctx.__dict__.pop("loaders", None)  # each event reads fresh data
+                for row in rows:
+                    yield RiskAlert.from_row(row)
+
+
+def _with_ids(flt: alerts.AlertFilter, ids: list[uuid.UUID]) -> alerts.AlertFilter:
+    return replace(flt, ids=ids)
