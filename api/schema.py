@@ -40,6 +40,7 @@ from api.products.queries import ProductQueries
 from api.risk.alerts import RiskAlertMutations, RiskAlertQueries, Subscription
 from api.risk.ratings import RatingQueries
 from api.risk.rules import RiskRuleMutations, RiskRuleQueries
+from api.risk.whatif import WhatIfQueries
 from api.risk.scoring import ScoringMutations, ScoringQueries
 from api.telemetry import OperationName
 from domain.errors import DomainError
@@ -62,6 +63,7 @@ class Query(
     RatingQueries,
     RiskRuleQueries,
     RiskAlertQueries,
+    WhatIfQueries,
 ):
     pass
 

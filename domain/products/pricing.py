@@ -69,11 +69,14 @@ def quote(
     term_months: int,
     method: RepaymentMethod,
     start: date,
+    annual_rate: Decimal | None = None,
 ) -> Quote:
+    """The product's cost at its "from" rate, or at ``annual_rate`` (an offered rate)."""
+    rate = product.min_rate if annual_rate is None else annual_rate
     fee = (amount * product.origination_fee_rate).quantize(CENT, rounding=ROUND_HALF_UP)
     schedule = build_schedule(
         principal=amount,
-        annual_rate=product.min_rate,
+        annual_rate=rate,
         term_months=term_months,
         method=method,
         first_due_on=start,
@@ -86,7 +89,7 @@ def quote(
         method=method,
         amount=amount,
         term_months=term_months,
-        annual_rate=product.min_rate,
+        annual_rate=rate,
         first_instalment=schedule[0].total,
         largest_instalment=max(i.total for i in schedule),
         total_interest=interest,

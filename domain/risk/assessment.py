@@ -94,10 +94,31 @@ def scoring_for(store: Path) -> Scoring:
 # ------------------------------------------------------------------------------ features
 
 
-async def feature_rows(
+@dataclass(frozen=True, slots=True)
+class FeatureInputs:
+    """What ``scoring.features.features`` reads for one application, as of its submission."""
+
+    profile: feat.Profile
+    statements: tuple[feat.Statement, ...]
+    request: feat.Request
+    history: feat.History | None
+    as_of: date
+
+    def row(self, request: feat.Request | None = None) -> dict[str, Any]:
+        """The model row; with ``request``, the row had the application asked for that."""
+        return feat.features(
+            self.profile,
+            self.statements,
+            request or self.request,
+            self.history,
+            as_of=self.as_of,
+        )
+
+
+async def feature_inputs(
     session: AsyncSession, application_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, dict[str, Any]]:
-    """Each application's features as they stood when it was submitted; five statements."""
+) -> dict[uuid.UUID, FeatureInputs]:
+    """Each application's feature inputs as they stood when it was submitted; five statements."""
     ids = list(dict.fromkeys(application_ids))
     if not ids:
         return {}
@@ -128,24 +149,34 @@ async def feature_rows(
         ).all()
     )
     history = await _histories(session, enterprise_ids)
-    rows = {}
+    found = {}
     for application in applications:
         moment = application.submitted_at or application.created_at
         as_of = moment.date()
         enterprise = enterprises[application.enterprise_id]
-        rows[application.id] = feat.features(
-            _profile(enterprise),
-            [_statement(s) for s in statements[enterprise.id] if s.fiscal_year < as_of.year],
-            feat.Request(
+        found[application.id] = FeatureInputs(
+            profile=_profile(enterprise),
+            statements=tuple(
+                _statement(s) for s in statements[enterprise.id] if s.fiscal_year < as_of.year
+            ),
+            request=feat.Request(
                 amount=application.amount,
                 term_months=application.term_months,
                 product_type=product_types[application.product_id].value,
                 repayment_method=application.repayment_method.value,
             ),
-            _history_before(history.get(enterprise.id, []), as_of, application.id),
+            history=_history_before(history.get(enterprise.id, []), as_of, application.id),
             as_of=as_of,
         )
-    return rows
+    return found
+
+
+async def feature_rows(
+    session: AsyncSession, application_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Each application's features as they stood when it was submitted; five statements."""
+    inputs = await feature_inputs(session, application_ids)
+    return {application_id: given.row() for application_id, given in inputs.items()}
 
 
 @dataclass(frozen=True, slots=True)
