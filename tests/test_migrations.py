@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from domain.db import create_engine, session_factory
 from domain.enterprises.service import id_number_index
 from domain.identity import people
 from domain.models import Base, Enterprise, OutboxMessage
-from migrations.runner import current_revision, head_revision, upgrade
+from migrations.runner import current_revision, downgrade, head_revision, upgrade
 from privacy import keystore, vault
 from tests import factories as f
 
@@ -132,8 +133,7 @@ async def test_the_lending_and_scoring_revisions_downgrade_and_upgrade_again(
         at_head = await rules()
 
         # when: back to before the lending lifecycle, then forward again
-        async with eng.begin() as conn:
-            await conn.run_sync(_downgrade, "0005")
+        await downgrade(eng, "0005")
         before = await rules()
         await upgrade(eng)
 
@@ -147,11 +147,36 @@ async def test_the_lending_and_scoring_revisions_downgrade_and_upgrade_again(
         await eng.dispose()
 
 
-def _downgrade(connection: Connection, revision: str) -> None:
-    from alembic import command
+async def test_migrating_a_live_sqlite_database_keeps_the_rows_that_reference_rebuilt_tables(
+    tmp_path: Path,
+) -> None:
+    # given: a booked loan, its schedule and a repayment, at head
+    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'live.db'}")
+    try:
+        await upgrade(eng)
+        async with session_factory(eng)() as s, s.begin():
+            bank = await f.institution(s)
+            product = await f.product(s, institution_id=bank.id)
+            firm = await f.enterprise(s)
+            app = await f.application(s, enterprise_id=firm.id, product_row=product)
+            await f.booked_loan(s, application_row=app, disbursed_on=date(2026, 1, 15))
 
-    from migrations.runner import alembic_config
+        async def counts() -> tuple[int, int]:
+            async with eng.connect() as conn:
+                loans = await conn.scalar(text("SELECT count(*) FROM loans"))
+                lines = await conn.scalar(text("SELECT count(*) FROM schedule_installments"))
+                return int(loans or 0), int(lines or 0)
 
-    cfg = alembic_config()
-    cfg.attributes["connection"] = connection
-    command.downgrade(cfg, revision)
+        booked = await counts()
+
+        # when: down past the revisions that rebuild the loans table, and up again
+        await downgrade(eng, "0006")
+        down = await counts()
+        await upgrade(eng)
+
+        # then: SQLite's copy-and-drop took no referencing row with it
+        assert booked == (1, 12)
+        assert down == booked
+        assert await counts() == booked
+    finally:
+        await eng.dispose()
