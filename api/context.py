@@ -19,10 +19,11 @@ from domain.applications import repository as applications
 from domain.applications.models import Application, Contract, Decision, Transition
 from domain.enterprises import repository as enterprises
 from domain.enterprises.models import Enterprise, FinancialStatement
+from domain.errors import Unauthenticated
 from domain.identity import repository as identity
 from domain.identity.authorization import Action, Authorizer, Principal
 from domain.identity.models import Institution
-from domain.identity.service import Origin
+from domain.identity.service import Origin, viewer_from_token
 from domain.identity.viewer import Viewer
 from domain.lending import repository as lending
 from domain.lending.models import Installment, Loan, Repayment
@@ -273,6 +274,21 @@ class Context:
     reveals: list[tuple[uuid.UUID, str]] = field(default_factory=list)
     # A WebSocket's connection_init payload; strawberry sets it when the client sends it.
     connection_params: dict[str, object] | None = None
+    # A WebSocket's Authorization value, for long subscriptions to check it again.
+    credential: str | None = None
+
+    async def still_signed_in(self) -> None:
+        """Check a long-lived connection's sign-in again: a revoked session, an expired
+        token or changed roles take effect on the next event, as on the next request."""
+        if self.credential is None:
+            raise Unauthenticated("sign in to follow this feed")
+        scheme, _, token = self.credential.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("send Authorization: Bearer <access token>")
+        async with self.sessions() as session:
+            fresh = await viewer_from_token(session, self.settings, token.strip())
+        if fresh != self.viewer:
+            self.replace_viewer(fresh)
 
     def replace_viewer(self, viewer: Viewer) -> None:
         """Act for another viewer from now on (a WebSocket signed in at connection_init).

@@ -75,6 +75,9 @@ def negotiate(accept: str | None) -> str | None:
     return None
 
 
+MAX_SUBSCRIPTIONS = 10  # per WebSocket: a feed or two per screen, not a fan-out amplifier
+
+
 class GraphQLView(GraphQL[Context, None]):
     def __init__(
         self,
@@ -88,6 +91,8 @@ class GraphQLView(GraphQL[Context, None]):
             graphql_ide="graphiql" if settings.is_development else None,
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            # importEnterprises takes a file. Safe from CSRF: a bearer token, never a cookie.
+            multipart_uploads_enabled=True,
         )
         self.settings = settings
         self.sessions = sessions
@@ -129,6 +134,8 @@ class GraphQLView(GraphQL[Context, None]):
             authorizer=self.authorizer,
             masking_rules=self.masking.rules,
         )
+        if isinstance(request, WebSocket) and not viewer.is_anonymous:
+            context.credential = request.headers.get("authorization")
         request.state.context = context
         return context
 
@@ -148,6 +155,7 @@ class GraphQLView(GraphQL[Context, None]):
                 context.replace_viewer(await self.authenticate(authorization))
             except Unauthenticated as exc:
                 raise ConnectionRejectionError({"message": exc.message}) from None
+            context.credential = authorization
         else:
             raise ConnectionRejectionError
         return UnsetType()  # the UNSET singleton, typed
@@ -216,6 +224,9 @@ class GraphQLView(GraphQL[Context, None]):
         finally:
             current_statement_counter.reset(token)
             state["sql_statements"] = counter.count
+            context = state.get("context")
+            if context is not None:  # an upload's temporary files, read or refused
+                await context.request.close()
 
     async def execute_single(
         self,

@@ -132,6 +132,7 @@ def build_enterprise(
                 "equity": account.equity,
                 "operating_cash_flow": account.operating_cash_flow,
                 "created_at": filed,
+                "updated_at": filed,
             }
         )
     borrower = Borrower(

@@ -17,7 +17,7 @@ from api.outcomes import ConflictError, perform, pk_of
 from api.relay import Connection, connection, decode_after, decode_pk, page_size
 from domain import events
 from domain.base import utcnow
-from domain.errors import Unauthenticated
+from domain.errors import Forbidden, Unauthenticated
 from domain.risk import alerts
 from domain.risk.models import (
     AlertActionKind,
@@ -310,12 +310,21 @@ class Subscription:
         ctx = info.context
         if ctx.viewer.is_anonymous:
             raise Unauthenticated("sign in to follow alerts")
-        flt = _domain_filter(filter)
+        if not ctx.viewer.sees_all_tenants and not ctx.viewer.institution_ids:
+            raise Forbidden("the alert feed is for institution staff and platform risk officers")
+        # "Overdue" is a moment, not a stream: new and escalated alerts are never overdue.
+        flt = replace(_domain_filter(filter), overdue_at=None)
         async with events.hub().subscribe(events.ALERTS_CHANNEL) as feed:
             async for payload in feed:
+                institution = payload.get("institution", "")
+                if not ctx.viewer.sees_all_tenants and (
+                    not institution or uuid.UUID(institution) not in ctx.viewer.institution_ids
+                ):
+                    continue  # another tenant's event: skipped without reading anything
                 ids = [uuid.UUID(i) for i in payload.get("alerts", "").split(",") if i]
                 if not ids:
                     continue
+                await ctx.still_signed_in()  # a revoked session ends the feed here
                 # Loaded as this viewer, through the same row scope as the list: an
                 # alert of another institution is never read, whatever the event says.
                 async with ctx.sessions() as session:

@@ -27,6 +27,7 @@ class Enterprise(IdMixin, TimestampMixin, Base):
         CheckConstraint("employee_count >= 0", name="employee_count_non_negative"),
         Index(None, "industry", "id"),
         Index(None, "region", "id"),
+        Index(None, "updated_at"),
     )
 
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -64,8 +65,11 @@ class FinancialStatement(IdMixin, TimestampMixin, Base):
         CheckConstraint(
             "current_liabilities <= total_liabilities", name="current_liabilities_within_total"
         ),
+        Index(None, "updated_at"),
     )
 
+    # A restated year changes in place: the risk scan looks for it by this.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     enterprise_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("enterprises.id", ondelete="CASCADE")
     )

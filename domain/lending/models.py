@@ -41,6 +41,7 @@ class Loan(IdMixin, TimestampMixin, Base):
         Index(None, "enterprise_id", "id"),
         Index(None, "status", "delinquency_bucket"),
         Index(None, "updated_at"),
+        Index(None, "status", "id"),
     )
 
     application_id: Mapped[uuid.UUID] = mapped_column(

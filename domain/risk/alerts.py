@@ -21,17 +21,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, false, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import events
 from domain.audit import service as audit
 from domain.audit.models import AuditEntry
 from domain.base import new_id, utcnow
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import INSTITUTION_ROLES, Membership, Role
 from domain.identity.viewer import Viewer
+from domain.lending.models import Loan, LoanStatus
 from domain.pagination import Keyset, Page, page_from
+from domain.risk.feed import announce
 from domain.risk.models import (
     AlertActionKind,
     AlertSeverity,
@@ -182,12 +183,16 @@ _MOVES: dict[AlertActionKind, dict[AlertStatus, AlertStatus]] = {
 }
 
 
-async def _staff_of(session: AsyncSession, institution_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    stmt = select(Membership.id).where(
-        Membership.institution_id == institution_id,
-        Membership.user_id == user_id,
-        Membership.role.in_(_STAFF),
-    )
+async def _staff_of(
+    session: AsyncSession, institution_id: uuid.UUID | None, user_id: uuid.UUID
+) -> bool:
+    """Whether a user works the alerts of an institution (None: the platform's own)."""
+    holds: tuple[ColumnElement[bool], ...]
+    if institution_id is None:
+        holds = Membership.institution_id.is_(None), Membership.role == Role.PLATFORM_RISK_OFFICER
+    else:
+        holds = Membership.institution_id == institution_id, Membership.role.in_(_STAFF)
+    stmt = select(Membership.id).where(Membership.user_id == user_id, *holds)
     return (await session.scalar(stmt.limit(1))) is not None
 
 
@@ -221,9 +226,7 @@ async def update_alert(
         case AlertActionKind.ASSIGN:
             if change.assignee_id is None:
                 raise InvalidInput("say whom to assign the alert to")
-            if alert.institution_id is not None and not await _staff_of(
-                session, alert.institution_id, change.assignee_id
-            ):
+            if not await _staff_of(session, alert.institution_id, change.assignee_id):
                 raise InvalidInput("an alert is assigned to staff of its own institution")
             alert.assignee_id = change.assignee_id
         case AlertActionKind.DISPOSE:
@@ -271,31 +274,39 @@ async def update_alert(
         assignee=str(change.assignee_id) if change.assignee_id else None,
     )
     if target is AlertStatus.ESCALATED:
-        await events.publish(session, events.ALERTS_CHANNEL, {"alerts": str(alert.id)})
+        await announce(session, [(alert.id, alert.institution_id)])
     return alert
 
 
 async def escalate_overdue(session: AsyncSession, *, now: datetime | None = None) -> int:
-    """Escalate every unresolved alert past its due time, set-wise; returns how many."""
+    """Escalate every unresolved alert past its due time, set-wise; returns how many.
+
+    The conditions are in the UPDATE itself, so an alert resolved (or escalated by another
+    worker) between the read and the write is left alone; alerts of loans no longer
+    active wait for staff instead of escalating on.
+    """
     now = now or utcnow()
+    live = select(Loan.id).where(Loan.status == LoanStatus.ACTIVE)
+    overdue = (
+        RiskAlert.status.in_(UNRESOLVED),
+        RiskAlert.due_at < now,
+        RiskAlert.escalations < MAX_ESCALATIONS,
+        or_(RiskAlert.loan_id.is_(None), RiskAlert.loan_id.in_(live)),
+    )
     due = (
         await session.execute(
-            select(RiskAlert.id, RiskAlert.status, RiskAlert.severity)
-            .where(
-                RiskAlert.status.in_(UNRESOLVED),
-                RiskAlert.due_at < now,
-                RiskAlert.escalations < MAX_ESCALATIONS,
-            )
-            .with_for_update(skip_locked=True)
+            select(RiskAlert.id, RiskAlert.status, RiskAlert.severity).where(*overdue)
         )
     ).all()
     if not due:
         return 0
+    was = {row.id: row.status for row in due}
+    moved: list[tuple[uuid.UUID, uuid.UUID | None]] = []
     for severity in {row.severity for row in due}:
         ids = [row.id for row in due if row.severity is severity]
-        await session.execute(
+        result = await session.execute(
             update(RiskAlert)
-            .where(RiskAlert.id.in_(ids))
+            .where(RiskAlert.id.in_(ids), *overdue)
             .values(
                 status=AlertStatus.ESCALATED,
                 escalated_at=now,
@@ -303,21 +314,25 @@ async def escalate_overdue(session: AsyncSession, *, now: datetime | None = None
                 due_at=now + SLA[severity] / 2,
                 version=RiskAlert.version + 1,
             )
+            .returning(RiskAlert.id, RiskAlert.institution_id)
             .execution_options(synchronize_session=False)
         )
+        moved.extend((row[0], row[1]) for row in result)
+    if not moved:
+        return 0
     await session.execute(
         insert(RiskAlertAction),
         [
             {
                 "id": new_id(),
-                "alert_id": row.id,
+                "alert_id": alert_id,
                 "kind": AlertActionKind.ESCALATE,
-                "from_status": row.status,
+                "from_status": was[alert_id],
                 "to_status": AlertStatus.ESCALATED,
                 "note": "past its SLA",
                 "at": now,
             }
-            for row in due
+            for alert_id, _ in moved
         ],
     )
     await session.execute(
@@ -325,19 +340,16 @@ async def escalate_overdue(session: AsyncSession, *, now: datetime | None = None
         [
             {
                 "id": new_id(),
+                "at": now,
                 "actor_id": None,
                 "action": "risk_alert.escalate",
                 "entity_type": "RiskAlert",
-                "entity_id": str(row.id),
-                "detail": {"from_status": row.status.value, "reason": "past its SLA"},
+                "entity_id": str(alert_id),
+                "detail": {"from_status": was[alert_id].value, "reason": "past its SLA"},
                 "request_id": None,
             }
-            for row in due
+            for alert_id, _ in moved
         ],
     )
-    ids = [str(row.id) for row in due]
-    for start in range(0, len(ids), 100):
-        await events.publish(
-            session, events.ALERTS_CHANNEL, {"alerts": ",".join(ids[start : start + 100])}
-        )
-    return len(due)
+    await announce(session, moved)
+    return len(moved)

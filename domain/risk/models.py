@@ -29,6 +29,7 @@ class RiskAssessment(IdMixin, Base):
         ),
         Index(None, "application_id", "assessed_at"),
         Index(None, "enterprise_id", "assessed_at"),
+        Index(None, "assessed_at"),
     )
 
     application_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -148,6 +149,8 @@ class LoanWarning(Base):
     # The indicator values the scan computed (ratios, counts and categories).
     indicators: Mapped[dict[str, Any]] = mapped_column(JSON)
     system_version: Mapped[int] = mapped_column()
+    # Of the levels and indicator values: a rescan that finds them moved writes the row.
+    digest: Mapped[str] = mapped_column(String(32))
     scanned_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -57,13 +57,15 @@ class StatementFacts:
 
 
 def _changed_since(since: datetime) -> ColumnElement[bool]:
-    """Loans whose own row, borrower's assessments or borrower's statements moved."""
+    """Loans whose own row, or borrower's profile, assessments or statements, moved."""
     assessed = select(RiskAssessment.enterprise_id).where(RiskAssessment.assessed_at >= since)
-    filed = select(FinancialStatement.enterprise_id).where(FinancialStatement.created_at >= since)
+    filed = select(FinancialStatement.enterprise_id).where(FinancialStatement.updated_at >= since)
+    profiled = select(Enterprise.id).where(Enterprise.updated_at >= since)
     return or_(
         Loan.updated_at >= since,
         Loan.enterprise_id.in_(assessed),
         Loan.enterprise_id.in_(filed),
+        Loan.enterprise_id.in_(profiled),
     )
 
 
@@ -266,15 +268,13 @@ async def open_alert_keys(
     return {(r[0], r[1]) for r in rows if r[0] is not None}
 
 
-async def previous_warnings(
+async def previous_digests(
     session: AsyncSession, *, loan_ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, tuple[float, str, int]]:
+) -> dict[uuid.UUID, str]:
     rows = await session.execute(
-        select(
-            LoanWarning.loan_id, LoanWarning.score, LoanWarning.level, LoanWarning.system_version
-        ).where(LoanWarning.loan_id.in_(loan_ids))
+        select(LoanWarning.loan_id, LoanWarning.digest).where(LoanWarning.loan_id.in_(loan_ids))
     )
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+    return {r[0]: r[1] for r in rows}
 
 
 def _insert_for(session: AsyncSession, table: Any) -> Any:
@@ -298,6 +298,7 @@ async def upsert_warnings(session: AsyncSession, rows: Sequence[Mapping[str, Any
                 "levels",
                 "indicators",
                 "system_version",
+                "digest",
                 "scanned_at",
             )
         },

@@ -32,11 +32,12 @@ import numpy as np
 from sqlalchemy import insert, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from domain import events
+from domain.audit.models import AuditEntry
 from domain.base import new_id, utcnow
 from domain.errors import DomainError
 from domain.risk import queries
 from domain.risk.catalogue import CATALOGUE, default_warning_system
+from domain.risk.feed import announce
 from domain.risk.indicators import IndicatorRule, Level, WarningSystem
 from domain.risk.models import (
     AlertActionKind,
@@ -60,7 +61,7 @@ SLA: Mapping[AlertSeverity, timedelta] = {
     AlertSeverity.LOW: timedelta(days=7),
 }
 CHUNK = 5000
-_NOTIFY_BATCH = 100  # alert ids per notification: far below PostgreSQL's 8000-byte payload
+COMMIT_LAG = timedelta(hours=1)
 _SCAN_LOCK_KEY = 0x4C47_5343  # "LGSC": one scan at a time across processes (PostgreSQL)
 _local_lock = asyncio.Lock()  # the same within one process (SQLite)
 _GRADES = {name: rank for rank, name in enumerate(MasterScale().names)}
@@ -122,8 +123,17 @@ def warning_system_of(row: WarningSystemVersion | None) -> tuple[WarningSystem, 
     return WarningSystem(rules, row.weights, cut), row.version  # type: ignore[arg-type]
 
 
-def _ratio(num: Decimal, den: Decimal) -> float | None:
-    return float(num / den) if den > 0 else None
+# Where a denominator is zero or below, a ratio is not unknown when the numerator says
+# which way it goes: owing with nothing to own is the worst leverage there is, earning with
+# no interest to pay the best coverage. Capped values stand for "beyond any threshold".
+RATIO_CAP = 1000.0
+
+
+def _ratio(num: Decimal, den: Decimal, *, when_zero: float | None = None) -> float | None:
+    """num / den; when den <= 0, ``when_zero`` if num > 0, else unknown."""
+    if den > 0:
+        return min(float(num / den), RATIO_CAP)
+    return when_zero if num > 0 else None
 
 
 def _day_start(day: date) -> datetime:
@@ -187,11 +197,20 @@ async def chunk_values(
             "repayment_to_revenue": None,
         }
         if latest is not None:
-            values["debt_to_asset"] = _ratio(latest.total_liabilities, latest.total_assets)
-            values["current_ratio"] = _ratio(latest.current_assets, latest.current_liabilities)
-            values["interest_coverage"] = _ratio(latest.operating_profit, latest.interest_expense)
-            values["repayment_to_revenue"] = _ratio(dues.get(loan.id, Decimal(0)), latest.revenue)
-            if len(filed) > 1:
+            values["debt_to_asset"] = _ratio(
+                latest.total_liabilities, latest.total_assets, when_zero=RATIO_CAP
+            )
+            values["current_ratio"] = _ratio(
+                latest.current_assets, latest.current_liabilities, when_zero=RATIO_CAP
+            )
+            values["interest_coverage"] = _ratio(
+                latest.operating_profit, latest.interest_expense, when_zero=RATIO_CAP
+            )
+            values["repayment_to_revenue"] = _ratio(
+                dues.get(loan.id, Decimal(0)), latest.revenue, when_zero=RATIO_CAP
+            )
+            # Growth is year on year: a gap in the filings leaves it unknown.
+            if len(filed) > 1 and filed[1].fiscal_year == latest.fiscal_year - 1:
                 growth = _ratio(latest.revenue, filed[1].revenue)
                 values["revenue_change"] = None if growth is None else growth - 1.0
         out.append(values)
@@ -277,10 +296,13 @@ async def run_scan(
     full: bool = False,
     trigger: str = "manual",
     chunk_size: int = CHUNK,
+    commit_lag: timedelta = COMMIT_LAG,
 ) -> ScanReport:
     """Scan the active portfolio; see the module doc. Raises ScanRunning if one is running."""
     async with _exclusive(sessions):
-        return await _scan(sessions, as_of=as_of, full=full, trigger=trigger, chunk=chunk_size)
+        return await _scan(
+            sessions, as_of=as_of, full=full, trigger=trigger, chunk=chunk_size, lag=commit_lag
+        )
 
 
 async def _scan(
@@ -290,6 +312,7 @@ async def _scan(
     full: bool,
     trigger: str,
     chunk: int,
+    lag: timedelta,
 ) -> ScanReport:
     started = time.perf_counter()
     begun = utcnow()
@@ -306,7 +329,10 @@ async def _scan(
         session.add(scan)
         await session.flush()
         scan_id = scan.id
-    since = None if full or previous is None else previous.started_at
+    # Rows are stamped when written but seen when committed: a writer's transaction open
+    # across the previous scan's start is caught by looking back this far (alerts are
+    # deduplicated, so rescanning a loan costs nothing else).
+    since = None if full or previous is None else previous.started_at - lag
     shares = Shares(industry, region)
     report = ScanReport(
         scan_id=scan_id, as_of=as_of, full=full, rules=len(rules), system_version=system_version
@@ -355,14 +381,21 @@ async def _scan_chunk(
     ids = [loan.id for loan in loans]
     values = await chunk_values(session, loans, as_of=report.as_of, shares=shares)
     scores, overall, levels = score_chunk(system, values)
-    before = await queries.previous_warnings(session, loan_ids=ids)
+    before = await queries.previous_digests(session, loan_ids=ids)
     now = utcnow()
     warnings: list[dict[str, Any]] = []
     for k, loan in enumerate(loans):
         score = round(float(scores[k]), 4)
         level = overall[k].name.lower()
         report.levels[level] += 1
-        if before.get(loan.id) == (score, level, system_version):
+        shown = _json_safe(values[k])
+        digest = hashlib.blake2b(
+            repr(
+                (score, level, system_version, sorted(levels[k].items()), sorted(shown.items()))
+            ).encode(),
+            digest_size=16,
+        ).hexdigest()
+        if before.get(loan.id) == digest:
             continue
         warnings.append(
             {
@@ -371,8 +404,9 @@ async def _scan_chunk(
                 "score": score,
                 "level": level,
                 "levels": levels[k],
-                "indicators": _json_safe(values[k]),
+                "indicators": shown,
                 "system_version": system_version,
+                "digest": digest,
                 "scanned_at": now,
             }
         )
@@ -406,11 +440,24 @@ async def _scan_chunk(
                 for alert_id in raised
             ],
         )
-        for start in range(0, len(raised), _NOTIFY_BATCH):
-            batch = raised[start : start + _NOTIFY_BATCH]
-            await events.publish(
-                session, events.ALERTS_CHANNEL, {"alerts": ",".join(str(i) for i in batch)}
-            )
+        owner = {row["id"]: row["institution_id"] for row in alerts}
+        await session.execute(
+            insert(AuditEntry),
+            [
+                {
+                    "id": new_id(),
+                    "at": now,
+                    "actor_id": None,
+                    "action": "risk_alert.raise",
+                    "entity_type": "RiskAlert",
+                    "entity_id": str(alert_id),
+                    "detail": {"scan": str(report.scan_id)},
+                    "request_id": None,
+                }
+                for alert_id in raised
+            ],
+        )
+        await announce(session, ((alert_id, owner[alert_id]) for alert_id in raised))
     report.alerts_raised += len(raised)
     report.alert_ids.extend(raised[: max(0, 1000 - len(report.alert_ids))])
 

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
-from domain.errors import Forbidden, InvalidInput, NotFound
+from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.risk import queries
@@ -63,6 +64,14 @@ class RuleDraft:
     action: DisposalAction
     enabled: bool = True
     institution_id: uuid.UUID | None = None
+
+
+async def _flush_or_conflict(session: AsyncSession, message: str) -> None:
+    """Two saves racing for the same next version: the loser is told, not failed."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(message) from None
 
 
 def _may_keep(viewer: Viewer, institution_id: uuid.UUID | None) -> None:
@@ -117,7 +126,7 @@ async def upsert_rule(
         author_id=viewer.user_id,
     )
     session.add(row)
-    await session.flush()
+    await _flush_or_conflict(session, f"rule {draft.code!r} was saved by someone else just now")
     audit.record(
         session,
         action="risk_rule.saved",
@@ -167,13 +176,15 @@ async def dry_run(
     if viewer.sees_all_tenants:
         scope = None if institution_id is None else frozenset({institution_id})
     else:
-        scope = viewer.institution_ids
+        scope = frozenset(
+            i for i, roles in viewer.institution_roles.items() if roles & RULE_KEEPERS
+        )
         if institution_id is not None:
-            if institution_id not in scope:
+            if institution_id not in viewer.institution_ids:
                 raise NotFound("no such institution among yours")
-            scope = frozenset({institution_id})
+            scope &= frozenset({institution_id})
         if not scope:
-            raise Forbidden("a dry run needs institution staff or a platform risk officer")
+            raise Forbidden("a dry run is for risk officers, of an institution or the platform")
     industry, region = await queries.concentrations(session)
     shares = Shares(industry, region)
     matched = unknown = scanned = 0
@@ -258,7 +269,7 @@ async def set_warning_system(
         author_id=viewer.user_id,
     )
     session.add(row)
-    await session.flush()
+    await _flush_or_conflict(session, "the warning system was changed by someone else just now")
     audit.record(
         session,
         action="warning_system.saved",

@@ -204,6 +204,7 @@ def upgrade() -> None:
         sa.Column("levels", sa.JSON(), nullable=False),
         sa.Column("indicators", sa.JSON(), nullable=False),
         sa.Column("system_version", sa.Integer(), nullable=False),
+        sa.Column("digest", sa.String(length=32), nullable=False),
         sa.Column("scanned_at", domain.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["institution_id"],
@@ -331,6 +332,27 @@ def upgrade() -> None:
             )
         )
         batch_op.create_index(batch_op.f("ix_loans_updated_at"), ["updated_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_loans_status_id"), ["status", "id"], unique=False)
+
+    # What an incremental scan asks: whose profile, accounts or assessments moved lately.
+    with op.batch_alter_table("enterprises", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_enterprises_updated_at"), ["updated_at"], unique=False)
+    with op.batch_alter_table("financial_statements", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "updated_at",
+                domain.base.UTCDateTime(),
+                nullable=False,
+                server_default=sa.func.current_timestamp(),
+            )
+        )
+        batch_op.create_index(
+            batch_op.f("ix_financial_statements_updated_at"), ["updated_at"], unique=False
+        )
+    with op.batch_alter_table("risk_assessments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_risk_assessments_assessed_at"), ["assessed_at"], unique=False
+        )
 
     with op.batch_alter_table("risk_alerts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("rule_version", sa.Integer(), nullable=True))
@@ -392,6 +414,8 @@ def upgrade() -> None:
     # The defaults only filled the rows that already existed.
     with op.batch_alter_table("loans", schema=None) as batch_op:
         batch_op.alter_column("updated_at", server_default=None)
+    with op.batch_alter_table("financial_statements", schema=None) as batch_op:
+        batch_op.alter_column("updated_at", server_default=None)
     with op.batch_alter_table("risk_alerts", schema=None) as batch_op:
         batch_op.alter_column("escalations", server_default=None)
         batch_op.alter_column("version", server_default=None)
@@ -441,7 +465,15 @@ def downgrade() -> None:
         batch_op.drop_column("action")
         batch_op.drop_column("rule_version")
 
+    with op.batch_alter_table("risk_assessments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_risk_assessments_assessed_at"))
+    with op.batch_alter_table("financial_statements", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_financial_statements_updated_at"))
+        batch_op.drop_column("updated_at")
+    with op.batch_alter_table("enterprises", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_enterprises_updated_at"))
     with op.batch_alter_table("loans", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_loans_status_id"))
         batch_op.drop_index(batch_op.f("ix_loans_updated_at"))
         batch_op.drop_column("updated_at")
 

@@ -168,6 +168,8 @@ async def test_a_dry_run_counts_only_the_viewer_loans_and_writes_nothing(
         "dryRunRiskRule"
     ]
 
+    officer = await gql.as_(book.tokens["officer_a"]).post(DRY_RUN, query)
+    assert officer["errors"][0]["extensions"]["code"] == "FORBIDDEN"  # before any work
     assert (mine["loansScanned"], mine["matched"]) == (1, 1)
     assert mine["sample"] == [f.global_id("Loan", book.loans["a"].id)]
     assert (everyone["loansScanned"], everyone["matched"]) == (2, 2)
@@ -298,7 +300,14 @@ async def test_staff_work_their_own_alerts_step_by_step(
             await s.scalars(select(AuditEntry.action).where(AuditEntry.entity_type == "RiskAlert"))
         ).all()
     assert sorted(audited) == sorted(
-        ["risk_alert.acknowledge", "risk_alert.assign", "risk_alert.dispose", "risk_alert.resolve"]
+        [
+            "risk_alert.raise",  # bank A's alert
+            "risk_alert.raise",  # bank B's
+            "risk_alert.acknowledge",
+            "risk_alert.assign",
+            "risk_alert.dispose",
+            "risk_alert.resolve",
+        ]
     )
 
 

@@ -99,3 +99,28 @@ async def test_the_feed_refuses_anonymous_followers(app: Starlette, hub: events.
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "FORBIDDEN"
     assert hub.subscribers(events.ALERTS_CHANNEL) == 0
+
+
+async def test_signing_out_ends_the_feed_before_the_next_alert(
+    app: Starlette,
+    gql: GraphQLClient,
+    book: Book,
+    db: AsyncEngine,
+    hub: events.EventHub,
+) -> None:
+    # given: bank A's officer follows the feed, then signs out elsewhere
+    await gql.as_(book.tokens["platform"]).data(UPSERT, {"input": LATE_RULE})
+    feed = follow(app, book.tokens["officer_a"])
+    socket = await anext(feed)
+    await subscribed(hub, 1)
+    assert (await gql.as_(book.tokens["officer_a"]).data("mutation { logout }"))["logout"]
+
+    # when: an alert of bank A is raised
+    await run_scan(session_factory(db), as_of=utcnow().date())
+
+    # then: the feed ends with UNAUTHENTICATED instead of delivering it
+    message = await socket.receive()
+    assert message["type"] == "next", message
+    assert message["payload"]["data"] is None
+    assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    await feed.aclose()

@@ -198,18 +198,20 @@ async def test_indicators_come_from_the_loan_its_borrower_and_the_lender_book(
 async def test_scans_never_duplicate_an_open_alert_and_rescan_only_what_changed(
     sessions: async_sessionmaker[AsyncSession], book_of_three: dict[str, Loan]
 ) -> None:
+    exact = timedelta(0)  # no look-back: what changed since the last scan began, only
     await run_scan(sessions, as_of=AS_OF)
 
     # an incremental scan with nothing changed reads no loan
-    quiet = await run_scan(sessions, as_of=AS_OF)
+    quiet = await run_scan(sessions, as_of=AS_OF, commit_lag=exact)
     assert not quiet.full
     assert quiet.loans_scanned == 0
     assert quiet.alerts_raised == 0
 
-    # a full scan reads them all and still raises nothing new
+    # a full scan reads them all and still raises nothing new, nor rewrites a warning
     again = await run_scan(sessions, as_of=AS_OF, full=True)
     assert again.loans_scanned == 3
     assert again.alerts_raised == 0
+    assert again.warnings_written == 0
     assert len(await alerts(sessions)) == 2
 
     # the sound loan falls behind: only it is rescanned
@@ -217,10 +219,99 @@ async def test_scans_never_duplicate_an_open_alert_and_rescan_only_what_changed(
         sound = await session.get(Loan, book_of_three["sound"].id)
         assert sound is not None
         sound.days_past_due, sound.delinquency_bucket = 10, DelinquencyBucket.DPD_1_30
-    moved = await run_scan(sessions, as_of=AS_OF)
+    moved = await run_scan(sessions, as_of=AS_OF, commit_lag=exact)
     assert not moved.full
     assert moved.loans_scanned == 1
     assert moved.warnings_written == 1
+
+    # the builder restates last year's accounts, the late one's profile changes: both seen
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(FinancialStatement)
+            .where(
+                FinancialStatement.enterprise_id == book_of_three["sound"].enterprise_id,
+                FinancialStatement.fiscal_year == 2025,
+            )
+            .values(
+                total_liabilities=Decimal("950000.00"),
+                equity=Decimal("50000.00"),
+            )
+        )
+        await session.execute(
+            update(Enterprise)
+            .where(Enterprise.id == book_of_three["late"].enterprise_id)
+            .values(industry="real_estate")
+        )
+    restated = await run_scan(sessions, as_of=AS_OF, commit_lag=exact)
+    assert restated.loans_scanned == 2
+    async with sessions() as session:
+        sound_warning = await session.get(LoanWarning, book_of_three["sound"].id)
+    assert sound_warning is not None
+    assert sound_warning.indicators["debt_to_asset"] == pytest.approx(0.95)
+
+
+async def test_a_change_committed_while_a_scan_ran_is_caught_by_the_next(
+    sessions: async_sessionmaker[AsyncSession], book_of_three: dict[str, Loan]
+) -> None:
+    # given: a write stamped before the scan started, but committed after it
+    first = await run_scan(sessions, as_of=AS_OF)
+    async with sessions() as session:
+        started = await session.scalar(
+            select(scanner.RiskScan.started_at).where(scanner.RiskScan.id == first.scan_id)
+        )
+    assert started is not None
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Loan)
+            .where(Loan.id == book_of_three["sound"].id)
+            .values(
+                days_past_due=40,
+                delinquency_bucket=DelinquencyBucket.DPD_31_60,
+                updated_at=started - timedelta(seconds=5),
+            )
+        )
+
+    # when / then: without a look-back it is lost; with the default one it is caught
+    assert (await run_scan(sessions, as_of=AS_OF, commit_lag=timedelta(0))).loans_scanned == 0
+    caught = await run_scan(sessions, as_of=AS_OF)
+    assert caught.loans_scanned >= 1
+    async with sessions() as session:
+        warning = await session.get(LoanWarning, book_of_three["sound"].id)
+    assert warning is not None
+    assert warning.indicators["days_past_due"] == 40
+
+
+async def test_owing_with_nothing_to_own_is_the_worst_leverage_not_an_unknown(
+    sessions: async_sessionmaker[AsyncSession], book_of_three: dict[str, Loan]
+) -> None:
+    async with sessions() as session, session.begin():
+        session.add(
+            FinancialStatement(
+                enterprise_id=book_of_three["late"].enterprise_id,
+                fiscal_year=2025,
+                revenue=Decimal("0.00"),
+                cost_of_sales=Decimal("0.00"),
+                operating_profit=Decimal("-10000.00"),
+                interest_expense=Decimal("0.00"),
+                net_profit=Decimal("-10000.00"),
+                total_assets=Decimal("0.00"),
+                current_assets=Decimal("0.00"),
+                total_liabilities=Decimal("500000.00"),
+                current_liabilities=Decimal("100000.00"),
+                equity=Decimal("-500000.00"),
+                operating_cash_flow=Decimal("0.00"),
+            )
+        )
+
+    await run_scan(sessions, as_of=AS_OF)
+
+    async with sessions() as session:
+        warning = await session.get(LoanWarning, book_of_three["late"].id)
+    assert warning is not None
+    assert warning.indicators["debt_to_asset"] == scanner.RATIO_CAP
+    assert warning.indicators["repayment_to_revenue"] == scanner.RATIO_CAP
+    assert warning.indicators["interest_coverage"] is None  # no interest, no profit either
+    assert warning.levels["debt_to_asset"] == "red"
 
 
 async def test_a_resolved_alert_can_be_raised_again_and_a_new_rule_version_forces_a_full_scan(
