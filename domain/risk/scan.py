@@ -149,21 +149,24 @@ class Shares:
 async def chunk_values(
     session: AsyncSession, loans: Sequence[queries.LoanFacts], *, as_of: date, shares: Shares
 ) -> list[dict[str, object]]:
-    """Every catalogue indicator of each loan, in five statements for the whole chunk."""
+    """Every catalogue indicator of each loan, in three statements for the whole chunk
+    (loans in id order, as ``queries.loan_chunk`` gives them)."""
     enterprises = {loan.enterprise_id for loan in loans}
     end = _day_start(as_of + timedelta(days=1))
-    now = await queries.assessments_before(session, enterprise_ids=enterprises, before=end)
-    d30 = await queries.assessments_before(
-        session, enterprise_ids=enterprises, before=end - timedelta(days=30)
-    )
-    d90 = await queries.assessments_before(
-        session, enterprise_ids=enterprises, before=end - timedelta(days=90)
+    now, d30, d90 = await queries.assessments_in_force(
+        session,
+        enterprise_ids=enterprises,
+        cutoffs=(end, end - timedelta(days=30), end - timedelta(days=90)),
     )
     statements = await queries.latest_statements(
         session, enterprise_ids=enterprises, through_year=as_of.year
     )
     dues = await queries.dues_within(
-        session, loan_ids=[loan.id for loan in loans], start=as_of, end=as_of + timedelta(days=365)
+        session,
+        first=loans[0].id,
+        last=loans[-1].id,
+        start=as_of,
+        end=as_of + timedelta(days=365),
     )
     out: list[dict[str, object]] = []
     for loan in loans:
