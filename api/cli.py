@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.base import utcnow
 from domain.db import create_engine, session_factory, unit_of_work
-from domain.errors import DomainError
+from domain.errors import DomainError, NotFound
 from domain.identity.models import Role
 from domain.settings import ConfigurationError, Settings, load_settings
 from migrations.runner import current_revision, head_revision, upgrade
@@ -473,6 +473,47 @@ def risk_scan(
         typer.echo(f"  {level:<8} {count}")
 
 
+report_cli = typer.Typer(help="Reports for people who would rather look than read tables.")
+app.add_typer(report_cli, name="report")
+
+
+@report_cli.command("portfolio")
+def report_portfolio(
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD (a year before --to).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (today).")] = None,
+    institution: Annotated[
+        str | None, typer.Option(help="Institution code: its book only (all when left out).")
+    ] = None,
+) -> None:
+    """The portfolio's figures and charts as one self-contained HTML page."""
+    from domain.analytics.report import render
+    from domain.analytics.service import PortfolioFilter, portfolio_summary
+    from domain.identity.repository import institution_by_code
+    from domain.identity.viewer import Viewer
+
+    first, last = (_day(start) if start else None), _day(end)
+    operator = Viewer(platform_roles=frozenset({Role.PLATFORM_RISK_OFFICER}))
+
+    async def build(session: AsyncSession) -> str:
+        institution_id = None
+        if institution is not None:
+            found = await institution_by_code(session, institution)
+            if found is None:
+                raise NotFound(f"no institution with code {institution!r}")
+            institution_id = found.id
+        flt = PortfolioFilter(start=first, end=last, institution_id=institution_id)
+        summary = await portfolio_summary(session, operator, flt)
+        scope = f"Institution {institution}" if institution else "All institutions"
+        return render(summary, scope=scope)
+
+    page = _run(_settings(), build)
+    out.write_text(page, encoding="utf-8")
+    typer.echo(f"wrote {out} ({len(page) // 1024} KiB)")
+
+
 VALIDATION_FILE = "validation.json"
 model_cli = typer.Typer(help="Credit scoring models: train, evaluate, promote, score.")
 app.add_typer(model_cli, name="model")
@@ -717,6 +758,93 @@ def model_drift(
         typer.echo(f"  {name:<36} PSI {index:7.4f}  {verdict(index)}")
     if found.alert_raised:
         typer.echo("unstable: a risk alert was raised")
+
+
+import_cli = typer.Typer(help="Bulk imports: rows cleaned, merged and reported.")
+app.add_typer(import_cli, name="import")
+
+
+@import_cli.command("enterprises")
+def import_enterprises_command(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="A CSV (UTF-8) or .xlsx file.")
+    ],
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Rows per transaction.")
+    ] = 1000,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Write every row's outcome and notes here (.json, else CSV)."),
+    ] = None,
+    delimiter: Annotated[str, typer.Option(help="The CSV delimiter (\\t for a tab).")] = ",",
+) -> None:
+    """Import enterprises and their statements, cleaned; the same file again changes nothing.
+
+    Rows are merged by unified social credit code; each is accepted, fixed, flagged or
+    rejected by documented rules (domain/imports/cleaning.py), one transaction per batch.
+    """
+    from domain.imports.cleaning import Outcome
+    from domain.imports.models import RowEffect
+    from domain.imports.report import ReportFile
+    from domain.imports.service import ImportReport, import_enterprises
+
+    settings = _settings()
+    rows = ReportFile(report) if report else None
+
+    async def job() -> ImportReport:
+        engine = create_engine(settings.database_url)
+        try:
+            with (
+                file.open("rb") as stream,
+                Progress(
+                    TextColumn("importing {task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                ) as bar,
+            ):
+                task = bar.add_task(file.name, total=None)
+                return await import_enterprises(
+                    session_factory(engine),
+                    stream,
+                    name=file.name,
+                    keys=settings.keys(),
+                    delimiter="\t" if delimiter in ("\\t", "tab") else delimiter,
+                    batch_size=batch_size,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    on_row=rows.add if rows else None,
+                )
+        finally:
+            await engine.dispose()
+
+    summary: dict[str, object] | None = None
+    try:
+        done = _guarded(settings, job)
+        summary = {**done.run_values(), "run_id": str(done.run_id), "status": done.status.value}
+    finally:
+        if rows is not None:
+            rows.close(summary)
+    typer.echo(
+        f"{done.source_name} ({done.format.value}): {done.rows_total} rows; "
+        f"run {done.run_id} {done.status.value}"
+    )
+    typer.echo("  rows " + ", ".join(f"{o.value} {done.outcomes[o]}" for o in Outcome))
+    effects = [e for e in RowEffect if e is not RowEffect.NONE]
+    typer.echo("  rows " + ", ".join(f"{e.value} {done.effects[e]}" for e in effects))
+    typer.echo(f"  batches {done.batches_landed} landed, {done.batches_failed} failed")
+    for batch in done.batches:
+        if not batch.landed:
+            typer.echo(
+                f"    batch {batch.index} (rows {batch.first_row}-{batch.last_row}): {batch.error}"
+            )
+    if done.ignored_columns:
+        typer.echo(f"  ignored columns: {', '.join(done.ignored_columns)}")
+    if report:
+        typer.echo(f"  every row's outcome: {report}")
+    if done.batches_failed:
+        console.print("[red]some batches did not land: import the same file again to finish[/red]")
+        raise typer.Exit(1)
 
 
 @app.command("outbox")

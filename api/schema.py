@@ -21,6 +21,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
 from api.enterprises.mutations import EnterpriseMutations, StatementMutations
@@ -28,6 +29,8 @@ from api.enterprises.queries import EnterpriseQueries
 from api.errors import ErrorShaping, log_unexpected
 from api.identity.mutations import IdentityMutations
 from api.identity.queries import IdentityQueries
+from api.imports.mutations import ImportMutations
+from api.imports.queries import ImportQueries
 from api.lending.mutations import LoanMutations
 from api.lending.queries import LoanQueries
 from api.node import NodeQueries
@@ -40,8 +43,8 @@ from api.products.queries import ProductQueries
 from api.risk.alerts import RiskAlertMutations, RiskAlertQueries, Subscription
 from api.risk.ratings import RatingQueries
 from api.risk.rules import RiskRuleMutations, RiskRuleQueries
-from api.risk.whatif import WhatIfQueries
 from api.risk.scoring import ScoringMutations, ScoringQueries
+from api.risk.whatif import WhatIfQueries
 from api.telemetry import OperationName
 from domain.errors import DomainError
 from domain.settings import Settings
@@ -63,7 +66,9 @@ class Query(
     RatingQueries,
     RiskRuleQueries,
     RiskAlertQueries,
+    ImportQueries,
     WhatIfQueries,
+    AnalyticsQueries,
 ):
     pass
 
@@ -83,6 +88,7 @@ class Mutation(
     ScoringMutations,
     RiskRuleMutations,
     RiskAlertMutations,
+    ImportMutations,
 ):
     pass
 

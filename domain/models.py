@@ -1,5 +1,6 @@
 """Every model, imported once so alembic and the tests see the whole schema."""
 
+from domain.analytics.models import LoanBucketSnapshot
 from domain.applications.models import (
     Application,
     ApplicationStatus,
@@ -29,6 +30,7 @@ from domain.identity.models import (
     User,
     UserStatus,
 )
+from domain.imports.models import ImportRowResult, ImportRun, ImportStatus, RowEffect
 from domain.lending.models import (
     DelinquencyBucket,
     EarlyRepaymentChoice,
@@ -89,10 +91,14 @@ __all__ = [
     "EarlyRepaymentChoice",
     "Enterprise",
     "FinancialStatement",
+    "ImportRowResult",
+    "ImportRun",
+    "ImportStatus",
     "Installment",
     "Institution",
     "InstitutionKind",
     "Loan",
+    "LoanBucketSnapshot",
     "LoanStatus",
     "LoanWarning",
     "LoginThrottle",
@@ -117,6 +123,7 @@ __all__ = [
     "RiskRule",
     "RiskScan",
     "Role",
+    "RowEffect",
     "ScoringModelRecord",
     "ServiceAccount",
     "TokenPurpose",

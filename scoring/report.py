@@ -100,7 +100,7 @@ def score_histogram(
     return edges, good, bad
 
 
-def _svg(draw: Any) -> str:
+def svg_figure(draw: Any) -> str:
     figure, axes = plt.subplots(figsize=(5.2, 3.6), dpi=100)
     try:
         draw(axes)
@@ -159,10 +159,10 @@ def render(
         ax.set_xlabel("importance")
 
     figures = {
-        "ROC curve": _svg(roc),
-        "Calibration": _svg(calibrated),
-        "Score distribution by outcome": _svg(distribution),
-        "Feature importance": _svg(important),
+        "ROC curve": svg_figure(roc),
+        "Calibration": svg_figure(calibrated),
+        "Score distribution by outcome": svg_figure(distribution),
+        "Feature importance": svg_figure(important),
     }
     cv = metrics.get("cross_validation") or {}
     headline = [

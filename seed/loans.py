@@ -75,6 +75,53 @@ class LoanRows:
     installments: list[Row] = field(default_factory=list)
     repayments: list[Row] = field(default_factory=list)
     alerts: list[Row] = field(default_factory=list)
+    snapshots: list[Row] = field(default_factory=list)
+
+
+def _month_ends(first: date, before: date) -> list[date]:
+    """The last day of every month from ``first``'s on, those before ``before``."""
+    found: list[date] = []
+    month = first.replace(day=1)
+    while True:
+        following = add_months(month, 1)
+        end = following - timedelta(days=1)
+        if end >= before:
+            return found
+        found.append(end)
+        month = following
+
+
+def _snapshots(loan: Row, dues: list[_Due], repayments: list[Row], *, as_of: date) -> list[Row]:
+    """The loan at each month end it was on the book, as the ageing job would have kept it.
+
+    Derived from the payments simulated (no random draw). Payments settle the oldest
+    instalment first, so the instalments settled by a day are always the first ones.
+    """
+    left_on = loan["closed_on"] or loan["written_off_on"]
+    rows: list[Row] = []
+    unpaid = paid = 0
+    principal_paid = ZERO
+    for month_end in _month_ends(loan["disbursed_on"], as_of):
+        if left_on is not None and left_on <= month_end:
+            break
+        while unpaid < len(dues) and (dues[unpaid].settled_on or as_of) <= month_end:
+            unpaid += 1
+        while paid < len(repayments) and repayments[paid]["paid_on"] <= month_end:
+            principal_paid += repayments[paid]["principal_part"]
+            paid += 1
+        oldest = dues[unpaid].plan.due_on if unpaid < len(dues) else month_end
+        dpd = (month_end - oldest).days if oldest < month_end else 0
+        rows.append(
+            {
+                "loan_id": loan["id"],
+                "month_end": month_end,
+                "institution_id": loan["institution_id"],
+                "delinquency_bucket": bucket_for(dpd),
+                "days_past_due": dpd,
+                "outstanding_principal": loan["principal"] - principal_paid,
+            }
+        )
+    return rows
 
 
 def _allocate(dues: list[_Due], amount: Decimal, paid_on: date) -> tuple[Decimal, ...]:
@@ -199,10 +246,13 @@ def build_loan(
     dpd = days_past_due((due.plan.due_on for due in unpaid), as_of=as_of)
     bucket = bucket_for(dpd)
     closed_on = max(d.settled_on for d in dues if d.settled_on) if not unpaid else None
+    written_off_on = None
     if not unpaid:
         status = LoanStatus.CLOSED
     elif dpd > WRITE_OFF_AFTER_DAYS and rng.random() < 0.6:
         status = LoanStatus.WRITTEN_OFF
+        # Written off the day it went past the threshold (no draw: the seed stays the same).
+        written_off_on = unpaid[0].plan.due_on + timedelta(days=WRITE_OFF_AFTER_DAYS + 1)
     else:
         status = LoanStatus.ACTIVE
     rows.loan = {
@@ -222,6 +272,7 @@ def build_loan(
         "days_past_due": dpd,
         "delinquency_bucket": bucket,
         "closed_on": closed_on,
+        "written_off_on": written_off_on,
         # Days past due above are counted to as_of: the ageing is up to date.
         "aged_on": as_of,
         "version": 1,
@@ -229,6 +280,7 @@ def build_loan(
         # Last touched by the nightly ageing of as_of (no draw: the seed stays repeatable).
         "updated_at": datetime.combine(as_of, time(2, 0), tzinfo=UTC),
     }
+    rows.snapshots = _snapshots(rows.loan, dues, rows.repayments, as_of=as_of)
     if status is LoanStatus.ACTIVE and bucket in _ALERT_RULES:
         rule, severity = _ALERT_RULES[bucket]
         oldest = unpaid[0].plan

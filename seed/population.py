@@ -19,6 +19,7 @@ from faker import Faker
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.analytics.models import LoanBucketSnapshot
 from domain.applications.models import (
     Application,
     ApplicationStatus,
@@ -76,6 +77,7 @@ class SeedSummary:
     installments: int = 0
     repayments: int = 0
     risk_alerts: int = 0
+    loan_bucket_snapshots: int = 0
 
     @property
     def total(self) -> int:
@@ -100,6 +102,7 @@ _TABLES: tuple[tuple[str, type[Any]], ...] = (
     ("installments", Installment),
     ("repayments", Repayment),
     ("risk_alerts", RiskAlert),
+    ("loan_bucket_snapshots", LoanBucketSnapshot),
 )
 
 
@@ -241,6 +244,7 @@ async def seed_population(
                     writer.add("installments", loan.installments)
                     writer.add("repayments", loan.repayments)
                     writer.add("risk_alerts", loan.alerts)
+                    writer.add("loan_bucket_snapshots", loan.snapshots)
             await writer.flush()
             report("enterprises", batch_end, enterprises)
         # The rating history follows from the assessments, as the migration derives it.

@@ -403,3 +403,77 @@ def test_the_portfolio_is_rescored_and_drift_measured(
     assert drift.exit_code == 0, drift.output
     assert "PSI" in drift.output
     assert "debt_to_asset" in drift.output
+
+
+def test_import_enterprises_cleans_reports_every_row_and_changes_nothing_the_second_time(
+    database: Path, tmp_path: Path
+) -> None:
+    from tests.domain.imports.rows import base_row, codes, csv_bytes
+
+    # given: a migrated database and a file with a clean, a fixed and a rejected row
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    first, second = codes(2)
+    source = tmp_path / "enterprises.csv"
+    source.write_bytes(
+        csv_bytes(
+            [
+                base_row(unified_social_credit_code=first),
+                base_row(unified_social_credit_code=second, equity=""),
+                base_row(unified_social_credit_code=first[:17] + "?"),
+            ]
+        )
+    )
+    report = tmp_path / "report.json"
+
+    # when
+    imported = runner.invoke(
+        app, ["import", "enterprises", str(source), "--batch-size", "2", "--report", str(report)]
+    )
+    again = runner.invoke(app, ["import", "enterprises", str(source)])
+
+    # then
+    assert imported.exit_code == 0, imported.output
+    assert "accepted 1, fixed 1, flagged 0, rejected 1" in imported.output
+    assert "created 2, updated 0, unchanged 0, failed 0" in imported.output
+    assert "batches 2 landed, 0 failed" in imported.output
+    written = json.loads(report.read_text(encoding="utf-8"))
+    assert [(r["row"], r["outcome"], r["effect"]) for r in written["rows"]] == [
+        (2, "accepted", "created"),
+        (3, "fixed", "created"),
+        (4, "rejected", "none"),
+    ]
+    assert written["rows"][1]["notes"][0]["text"].startswith("[F1] 2024: equity missing")
+    assert written["summary"]["status"] == "completed"
+    assert again.exit_code == 0, again.output
+    assert "created 0, updated 0, unchanged 2, failed 0" in again.output
+
+    # and a malformed file is refused with its reason, exit 1
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(source.read_bytes().decode().encode("gbk"))
+    refused = runner.invoke(app, ["import", "enterprises", str(broken)])
+    assert refused.exit_code == 1
+    assert "MALFORMED_FILE" in refused.output
+    assert "not UTF-8" in refused.output
+
+
+def test_the_portfolio_report_is_one_offline_page(database: Path, tmp_path: Path) -> None:
+    # given
+    assert runner.invoke(app, ["seed", "--enterprises", "30", "--seed", "5"]).exit_code == 0
+    out = tmp_path / "portfolio.html"
+
+    # when
+    made = runner.invoke(
+        app,
+        ["report", "portfolio", "--from", "2025-11-01", "--to", "2026-10-31", "--out", str(out)],
+    )
+    unknown = runner.invoke(
+        app, ["report", "portfolio", "--institution", "NOPE", "--out", str(tmp_path / "x.html")]
+    )
+
+    # then
+    assert made.exit_code == 0, made.output
+    page = out.read_text(encoding="utf-8")
+    assert "<h1>Portfolio 2025-11-01 to 2026-10-31</h1>" in page
+    assert page.count("<svg") == 7
+    assert unknown.exit_code == 1
+    assert "NOT_FOUND" in unknown.output

@@ -16,6 +16,7 @@ from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
+from domain.analytics import service as analytics
 from domain.applications import repository as applications
 from domain.applications import states
 from domain.applications.models import ApplicationStatus
@@ -252,6 +253,7 @@ class Aged:
     loans: int  # active loans looked at
     changed: int  # loans whose days past due or bucket moved
     buckets: dict[DelinquencyBucket, int]
+    snapshots: int = 0  # month-end snapshot rows written (as_of the last day of a month)
 
 
 async def age_loans(session: AsyncSession, *, as_of: date, batch: int = 5000) -> Aged:
@@ -259,7 +261,9 @@ async def age_loans(session: AsyncSession, *, as_of: date, batch: int = 5000) ->
 
     Two grouped reads and one batched UPDATE per ``batch`` changed loans; run daily.
     Each update is guarded by the loan's version, so a repayment recorded meanwhile wins
-    and the loan is left for the next run (it recomputed its own figures).
+    and the loan is left for the next run (it recomputed its own figures). On the last
+    day of a month the aged book is also kept as that month's snapshot (the history
+    roll rates and vintage curves read).
     """
     oldest = (
         select(Installment.loan_id, func.min(Installment.due_on).label("oldest"))
@@ -297,6 +301,11 @@ async def age_loans(session: AsyncSession, *, as_of: date, batch: int = 5000) ->
     )
     for start in range(0, len(changes), batch):
         await session.execute(guarded, changes[start : start + batch])
+    snapshots = (
+        await analytics.snapshot_month(session, month_end=as_of)
+        if analytics.is_month_end(as_of)
+        else 0
+    )
     record(
         session,
         action="loans.aged",
@@ -304,8 +313,11 @@ async def age_loans(session: AsyncSession, *, as_of: date, batch: int = 5000) ->
         entity_id=as_of.isoformat(),
         looked=looked,
         changed=len(changes),
+        snapshots=snapshots,
     )
-    return Aged(as_of=as_of, loans=looked, changed=len(changes), buckets=buckets)
+    return Aged(
+        as_of=as_of, loans=looked, changed=len(changes), buckets=buckets, snapshots=snapshots
+    )
 
 
 # -------------------------------------------------------------------------------- helpers

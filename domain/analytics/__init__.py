@@ -1,0 +1,1 @@
+"""Portfolio analytics: the figures a credit committee reads, as SQL aggregations."""

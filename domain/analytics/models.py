@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from domain.base import Base, Money, StrEnum
+from domain.lending.models import DelinquencyBucket
+
+
+class LoanBucketSnapshot(Base):
+    """An active loan as the ageing job left it at the end of a month.
+
+    The loans table keeps only the present; roll rates and vintage curves need the
+    past, so every month end keeps one row per loan then active (written set-wise by
+    ``domain.analytics.service.snapshot_month``, and by the seed).
+    """
+
+    __tablename__ = "loan_bucket_snapshots"
+    __table_args__ = (
+        Index(None, "month_end", "institution_id"),
+        # Vintage curves ask each loan's first month end in default: only those rows.
+        Index(
+            "ix_loan_bucket_snapshots_defaulted",
+            "loan_id",
+            "month_end",
+            sqlite_where=text("delinquency_bucket = 'dpd_90_plus'"),
+            postgresql_where=text("delinquency_bucket = 'dpd_90_plus'"),
+        ),
+    )
+
+    loan_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("loans.id", ondelete="CASCADE"), primary_key=True
+    )
+    month_end: Mapped[date] = mapped_column(Date, primary_key=True)
+    # Copied from the loan so tenant scoping is one indexed column, not a join.
+    institution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("institutions.id", ondelete="CASCADE")
+    )
+    delinquency_bucket: Mapped[DelinquencyBucket] = mapped_column(StrEnum(DelinquencyBucket))
+    days_past_due: Mapped[int] = mapped_column()
+    outstanding_principal: Mapped[Decimal] = mapped_column(Money())

@@ -1,0 +1,681 @@
+"""Every SQL statement of the analytics context: aggregations, row-scoped in SQL.
+
+Each figure group is one or two grouped statements whatever the size of the book; what
+comes back is a handful of rows (a bucket, a month, a cohort), never the loans. What
+differs between the databases is written once here: the seconds between two timestamps,
+month arithmetic on dates, and percentiles (PostgreSQL's ``percentile_cont``; elsewhere
+the ranks either side of each percentile, found with ROW_NUMBER and COUNT windows over
+the sorted values and interpolated as ``percentile_cont`` does).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVarTuple
+
+from sqlalchemy import (
+    Date,
+    Float,
+    Integer,
+    Select,
+    String,
+    Subquery,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import ScalarSelect
+
+from domain.analytics.models import LoanBucketSnapshot
+from domain.applications.models import Application, ApplicationStatus, Transition
+from domain.enterprises.models import Enterprise
+from domain.lending.models import DelinquencyBucket, Loan, LoanStatus
+from domain.lending.schedule import add_months
+from domain.products.models import Product, ProductType
+from domain.risk.models import RiskAssessment
+
+Snapshot = LoanBucketSnapshot
+S = ApplicationStatus
+DEFAULTED = DelinquencyBucket.DPD_90_PLUS
+Ts = TypeVarTuple("Ts")
+WRITTEN_OFF = "written_off"
+CLOSED = "closed"
+
+# --------------------------------------------------------------- portable expressions
+
+
+class seconds_between(FunctionElement[float]):
+    """``later - earlier`` in seconds, for two UTC timestamp columns."""
+
+    type = Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(seconds_between)
+def _seconds_between(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_between_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+class yuan(FunctionElement[float]):
+    """A money column as a float of yuan (SQLite keeps money as integer cents)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "yuan"
+
+
+@compiles(yuan)
+def _yuan(element: yuan, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DOUBLE PRECISION)"
+
+
+@compiles(yuan, "sqlite")
+def _yuan_sqlite(element: yuan, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(CAST({compiler.process(element.clauses, **kw)} AS REAL) / 100.0)"
+
+
+class month_start(FunctionElement[date]):
+    """The first day of a date column's month."""
+
+    type = Date()
+    inherit_cache = True
+    name = "month_start"
+
+
+@compiles(month_start)
+def _month_start(element: month_start, compiler: SQLCompiler, **kw: Any) -> str:
+    day = compiler.process(element.clauses, **kw)
+    return f"CAST(date_trunc('month', CAST({day} AS TIMESTAMP)) AS DATE)"
+
+
+@compiles(month_start, "sqlite")
+def _month_start_sqlite(element: month_start, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)}, 'start of month')"
+
+
+class next_month_end(FunctionElement[date]):
+    """The last day of the month after a date column's."""
+
+    type = Date()
+    inherit_cache = True
+    name = "next_month_end"
+
+
+@compiles(next_month_end)
+def _next_month_end(element: next_month_end, compiler: SQLCompiler, **kw: Any) -> str:
+    day = compiler.process(element.clauses, **kw)
+    return (
+        f"CAST(date_trunc('month', CAST({day} AS TIMESTAMP))"
+        " + INTERVAL '2 months' - INTERVAL '1 day' AS DATE)"
+    )
+
+
+@compiles(next_month_end, "sqlite")
+def _next_month_end_sqlite(element: next_month_end, compiler: SQLCompiler, **kw: Any) -> str:
+    day = compiler.process(element.clauses, **kw)
+    return f"date({day}, 'start of month', '+2 months', '-1 day')"
+
+
+def month_number(day: date) -> int:
+    """Months since the year 0: consecutive months differ by one."""
+    return day.year * 12 + day.month - 1
+
+
+# ---------------------------------------------------------------------------- slices
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Which rows count: the viewer's institutions (None: every one) and the filter's
+    dimensions. A filter narrows the viewer's rows and never widens them."""
+
+    institutions: frozenset[uuid.UUID] | None = None
+    institution_id: uuid.UUID | None = None
+    product_type: ProductType | None = None
+    industry: str | None = None
+    region: str | None = None
+
+    @property
+    def needs_loan(self) -> bool:
+        """Whether a snapshot must be joined to its loan to be filtered."""
+        return (self.product_type, self.industry, self.region) != (None, None, None)
+
+    def narrow(
+        self, stmt: Select[*Ts], *, institution: Any, product: Any, enterprise: Any
+    ) -> Select[*Ts]:
+        if self.institutions is not None:
+            stmt = stmt.where(institution.in_(self.institutions) if self.institutions else false())
+        if self.institution_id is not None:
+            stmt = stmt.where(institution == self.institution_id)
+        if self.product_type is not None:
+            products = select(Product.id).where(Product.type == self.product_type)
+            stmt = stmt.where(product.in_(products.correlate(None)))
+        if self.industry is not None or self.region is not None:
+            firms = select(Enterprise.id)
+            if self.industry is not None:
+                firms = firms.where(Enterprise.industry == self.industry)
+            if self.region is not None:
+                firms = firms.where(Enterprise.region == self.region)
+            stmt = stmt.where(enterprise.in_(firms.correlate(None)))
+        return stmt
+
+
+def _applications(slc: Slice, stmt: Select[*Ts], since: datetime, until: datetime) -> Select[*Ts]:
+    a = Application
+    stmt = stmt.where(a.submitted_at >= since, a.submitted_at < until)
+    return slc.narrow(
+        stmt, institution=a.institution_id, product=a.product_id, enterprise=a.enterprise_id
+    )
+
+
+def _loans(slc: Slice, stmt: Select[*Ts]) -> Select[*Ts]:
+    return slc.narrow(
+        stmt,
+        institution=Loan.institution_id,
+        product=Loan.product_id,
+        enterprise=Loan.enterprise_id,
+    )
+
+
+def book(slc: Slice, at: date | None, *, with_enterprise: bool = False) -> Subquery:
+    """The loans on the book: (loan_id, enterprise_id?, bucket, outstanding).
+
+    ``at`` None: the loans table as the ageing job last left it (active loans only);
+    a month end: that month's snapshot.
+    """
+    if at is None:
+        columns: list[Any] = [
+            Loan.id.label("loan_id"),
+            Loan.delinquency_bucket.label("bucket"),
+            Loan.outstanding_principal.label("outstanding"),
+        ]
+        if with_enterprise:
+            columns.append(Loan.enterprise_id.label("enterprise_id"))
+        return _loans(slc, select(*columns).where(Loan.status == LoanStatus.ACTIVE)).subquery()
+    columns = [
+        Snapshot.loan_id.label("loan_id"),
+        Snapshot.delinquency_bucket.label("bucket"),
+        Snapshot.outstanding_principal.label("outstanding"),
+    ]
+    if with_enterprise:
+        columns.append(Loan.enterprise_id.label("enterprise_id"))
+    stmt = select(*columns).where(Snapshot.month_end == at)
+    if with_enterprise or slc.needs_loan:
+        stmt = stmt.join(Loan, Loan.id == Snapshot.loan_id)
+    return slc.narrow(
+        stmt,
+        institution=Snapshot.institution_id,
+        product=Loan.product_id,
+        enterprise=Loan.enterprise_id,
+    ).subquery()
+
+
+# ---------------------------------------------------------------------- applications
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelCounts:
+    submitted: int
+    reviewed: int
+    info_requested: int
+    approved: int
+    decided: int
+    appealed: int
+    contract_signed: int
+    disbursed: int
+    withdrawn: int
+    pending: int
+
+
+PENDING = (S.SUBMITTED, S.UNDER_REVIEW, S.MORE_INFO_REQUESTED, S.APPEALED)
+# FunnelCounts' fields after ``submitted`` and before ``pending``: the moves that count.
+FUNNEL_STAGES: tuple[tuple[ApplicationStatus, ...], ...] = (
+    (S.UNDER_REVIEW,),
+    (S.MORE_INFO_REQUESTED,),
+    (S.APPROVED,),
+    (S.APPROVED, S.REJECTED),
+    (S.APPEALED,),
+    (S.CONTRACT_SIGNED,),
+    (S.DISBURSED,),
+    (S.WITHDRAWN,),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Durations:
+    count: int
+    mean: float | None
+    percentiles: dict[float, float]  # quantile -> value; empty when count is 0
+
+
+async def applications(
+    session: AsyncSession,
+    slc: Slice,
+    *,
+    since: datetime,
+    until: datetime,
+    quantiles: Sequence[float],
+) -> tuple[FunnelCounts, Durations]:
+    """Applications submitted in [since, until): the stages their time lines reached, and
+    the seconds from submission to the first credit decision (approval or rejection) of
+    those that have one.
+
+    One pass over the applications and their transitions: a row per application with a
+    flag per stage and its first decision (a hash aggregate), then the flags summed and
+    the durations' percentiles taken. PostgreSQL does it all in one statement; elsewhere
+    the percentiles are a second (``_portable_durations``).
+    """
+    a, t = Application, Transition
+    flags = [
+        func.max(case((t.to_status.in_(statuses), 1), else_=0)).label(f"stage{i}")
+        for i, statuses in enumerate(FUNNEL_STAGES)
+    ]
+    decided_at = func.min(case((t.to_status.in_((S.APPROVED, S.REJECTED)), t.at)))
+    per_application = _applications(
+        slc,
+        select(
+            a.submitted_at,
+            case((a.status.in_(PENDING), 1), else_=0).label("pending"),
+            decided_at.label("decided_at"),
+            *flags,
+        )
+        .select_from(a)
+        # Every move that counts comes after the submission: older rows need no probe.
+        .outerjoin(t, and_(t.application_id == a.id, t.at >= since))
+        .group_by(a.id, a.status, a.submitted_at),
+        since,
+        until,
+    ).subquery()
+    seconds = seconds_between(per_application.c.decided_at, per_application.c.submitted_at)
+    totals: list[ColumnElement[Any]] = [
+        func.count(),
+        *(func.sum(per_application.c[f"stage{i}"]) for i in range(len(FUNNEL_STAGES))),
+        func.sum(per_application.c.pending),
+        func.count(per_application.c.decided_at),
+        func.avg(seconds),
+    ]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # percentile_cont skips the NULLs of the applications not decided yet.
+        totals += [func.percentile_cont(q).within_group(seconds) for q in quantiles]
+    row = (await session.execute(select(*totals))).one()
+    counts = FunnelCounts(*(int(n or 0) for n in row[: len(FUNNEL_STAGES) + 2]))
+    decided, mean, *values = row[len(FUNNEL_STAGES) + 2 :]
+    if not decided:
+        return counts, Durations(0, None, {})
+    if postgres:
+        found = {q: float(v) for q, v in zip(quantiles, values, strict=True)}
+    else:
+        found = await _portable_percentiles(
+            session, select(seconds.label("value")).where(seconds.is_not(None)), quantiles
+        )
+    return counts, Durations(int(decided), float(mean), found)
+
+
+async def _portable_percentiles(
+    session: AsyncSession, values: Select[Any], quantiles: Sequence[float]
+) -> dict[float, float]:
+    """Percentiles where the database has no percentile_cont: only the rows at the ranks
+    either side of each percentile come back, interpolated as percentile_cont does."""
+    sub = values.subquery()
+    ranked = select(
+        sub.c.value,
+        func.row_number().over(order_by=sub.c.value).label("rn"),
+        func.count().over().label("n"),
+    ).subquery()
+    wanted = []
+    for q in quantiles:
+        lower = cast((ranked.c.n - 1) * q, Integer) + 1
+        wanted += [ranked.c.rn == lower, ranked.c.rn == lower + 1]
+    stmt = select(ranked.c.rn, ranked.c.n, ranked.c.value).where(or_(*wanted))
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return {}
+    by_rank = {int(rn): float(value) for rn, _n, value in rows}
+    n = int(rows[0].n)
+    found = {}
+    for q in quantiles:
+        position = (n - 1) * q
+        below = math.floor(position)
+        low = by_rank[below + 1]
+        high = by_rank.get(below + 2, low)
+        found[q] = low + (high - low) * (position - below)
+    return found
+
+
+# ---------------------------------------------------------------------------- loans
+
+
+async def disbursed(
+    session: AsyncSession, slc: Slice, *, start: date, end: date
+) -> tuple[int, Decimal]:
+    """Loans paid out from ``start`` to ``end`` (both included): how many, how much."""
+    stmt = _loans(
+        slc,
+        select(func.count(), func.sum(Loan.principal)).where(
+            Loan.disbursed_on >= start, Loan.disbursed_on <= end
+        ),
+    )
+    count, amount = (await session.execute(stmt)).one()
+    return int(count), amount or Decimal("0.00")
+
+
+async def book_by_bucket(
+    session: AsyncSession, slc: Slice, *, at: date | None
+) -> list[tuple[DelinquencyBucket, int, Decimal]]:
+    """(bucket, loans, outstanding principal) of the book at ``at`` (None: now)."""
+    b = book(slc, at)
+    stmt = select(b.c.bucket, func.count(), func.sum(b.c.outstanding)).group_by(b.c.bucket)
+    return [(bucket, int(n), total) for bucket, n, total in (await session.execute(stmt)).all()]
+
+
+async def latest_snapshot(session: AsyncSession, *, until: date) -> date | None:
+    """The newest month end kept, on or before ``until`` (an index's last entry)."""
+    found: date | None = await session.scalar(
+        select(func.max(Snapshot.month_end)).where(Snapshot.month_end <= until)
+    )
+    return found
+
+
+def month_ends(after: date, until: date) -> list[date]:
+    """Every month end from ``after`` to ``until`` (both month ends, both included)."""
+    found = [after]
+    while found[-1] < until:
+        following = found[-1] + timedelta(days=1)
+        found.append(add_months(following, 1) - timedelta(days=1))
+    return found
+
+
+async def roll_counts(
+    session: AsyncSession, slc: Slice, *, after: date, until: date
+) -> list[tuple[DelinquencyBucket, str, int, Decimal]]:
+    """Month-on-month moves of the snapshots: (bucket at a month end, where the loan was at
+    the next one, loans, outstanding at the first), pooled over the months whose later
+    month end falls in (after, until]. Where a loan was: its bucket, or ``closed`` /
+    ``written_off`` once off the book. Months whose snapshot is not taken yet are left out.
+
+    The month ends are named one by one (not a range): the planner then knows how many
+    rows a month holds, and hash-joins the two slices instead of probing loan by loan.
+    """
+    latest = await latest_snapshot(session, until=until)
+    if latest is None or latest <= after:
+        return []
+    ends = month_ends(after, latest)
+    s0, s1 = aliased(Snapshot), aliased(Snapshot)
+    # Looked up only for the loans that left the book (a few), not joined for all of them.
+    gone = aliased(Loan)
+    written_off = exists().where(gone.id == s0.loan_id, gone.status == LoanStatus.WRITTEN_OFF)
+    to_state = case(
+        (s1.loan_id.is_not(None), type_coerce(s1.delinquency_bucket, String)),
+        (written_off, literal(WRITTEN_OFF)),
+        else_=literal(CLOSED),
+    ).label("to_state")
+    stmt = (
+        select(s0.delinquency_bucket, to_state, func.count(), func.sum(s0.outstanding_principal))
+        .select_from(s0)
+        .outerjoin(
+            s1,
+            and_(
+                s1.loan_id == s0.loan_id,
+                s1.month_end.in_(ends[1:]),
+                s1.month_end == next_month_end(s0.month_end),
+            ),
+        )
+        .where(s0.month_end.in_(ends[:-1]))
+        .group_by(s0.delinquency_bucket, to_state)
+    )
+    if slc.needs_loan:
+        stmt = stmt.join(Loan, Loan.id == s0.loan_id)
+    stmt = slc.narrow(
+        stmt, institution=s0.institution_id, product=Loan.product_id, enterprise=Loan.enterprise_id
+    )
+    return [
+        (bucket, str(state), int(n), total)
+        for bucket, state, n, total in (await session.execute(stmt)).all()
+    ]
+
+
+async def vintage_counts(
+    session: AsyncSession,
+    slc: Slice,
+    *,
+    start: date,
+    end: date,
+    observed_until: date,
+    live_month: int | None,
+) -> list[tuple[int, int | None, int, Decimal]]:
+    """(disbursement month, months on book at default or None, loans, principal) of the
+    loans disbursed from ``start`` to ``end``; months as ``month_number``.
+
+    A loan defaults at its first month-end snapshot over 90 days past due, or at the month
+    it was written off if that comes first, up to ``observed_until``. ``live_month``: also
+    count a loan over 90 days past due in the loans table now as defaulting in that month.
+    The statement groups by those months as they are (a few hundred groups); which comes
+    first is settled here.
+    """
+    first_default = (
+        select(Snapshot.loan_id, func.min(Snapshot.month_end).label("month_end"))
+        .where(Snapshot.delinquency_bucket == DEFAULTED, Snapshot.month_end <= observed_until)
+        .group_by(Snapshot.loan_id)
+        .subquery()
+    )
+    opened = month_start(Loan.disbursed_on).label("opened")
+    written_off = case(
+        (Loan.written_off_on <= observed_until, month_start(Loan.written_off_on))
+    ).label("written_off")
+    live = case(
+        (and_(Loan.status == LoanStatus.ACTIVE, Loan.delinquency_bucket == DEFAULTED), 1),
+        else_=0,
+    ).label("live")
+    defaulted = first_default.c.month_end.label("defaulted")
+    stmt = _loans(
+        slc,
+        select(opened, defaulted, written_off, live, func.count(), func.sum(Loan.principal))
+        .select_from(Loan)
+        .outerjoin(first_default, first_default.c.loan_id == Loan.id)
+        .where(Loan.disbursed_on >= start, Loan.disbursed_on <= end)
+        .group_by(opened, defaulted, written_off, live),
+    )
+    found = []
+    for day, by_snapshot, by_write_off, now, n, total in (await session.execute(stmt)).all():
+        first = month_number(day)
+        months = [month_number(d) - first for d in (by_snapshot, by_write_off) if d is not None]
+        if not months and now and live_month is not None:
+            months = [live_month - first]
+        found.append((first, min(months) if months else None, int(n), total))
+    return found
+
+
+# -------------------------------------------------------------------- concentration
+
+
+@dataclass(frozen=True, slots=True)
+class Borrowers:
+    borrowers: int
+    outstanding: Decimal
+    hhi: float  # sum of the borrowers' squared shares of the outstanding
+    top: list[tuple[uuid.UUID, str, Decimal]]  # (enterprise, name, outstanding), largest first
+
+
+async def borrowers(session: AsyncSession, slc: Slice, *, at: date | None, top: int) -> Borrowers:
+    """Outstanding per borrower: the ``top`` largest, and the totals over all of them.
+
+    The largest are a top-N (no sort of every borrower); the totals one aggregate of the
+    same per-borrower rows, computed once.
+    """
+    b = book(slc, at, with_enterprise=True)
+    per = (
+        select(b.c.enterprise_id, func.sum(b.c.outstanding).label("x"))
+        .group_by(b.c.enterprise_id)
+        .cte("per_borrower")
+    )
+    as_float = cast(per.c.x, Float)
+    totals = select(
+        func.count().label("n"),
+        func.sum(per.c.x).label("total"),
+        # Shares are the same in any unit: the square of the total is taken alike.
+        (
+            func.sum(as_float * as_float) / func.nullif(func.sum(as_float) * func.sum(as_float), 0)
+        ).label("hhi"),
+    ).subquery()
+    largest = (
+        select(per.c.enterprise_id, per.c.x)
+        .order_by(per.c.x.desc(), per.c.enterprise_id)
+        .limit(top)
+        .subquery()
+    )
+    stmt = (
+        select(
+            largest.c.enterprise_id,
+            Enterprise.name,
+            largest.c.x,
+            totals.c.n,
+            totals.c.total,
+            totals.c.hhi,
+        )
+        .select_from(totals)
+        .outerjoin(largest, true())
+        .outerjoin(Enterprise, Enterprise.id == largest.c.enterprise_id)
+        .order_by(largest.c.x.desc(), largest.c.enterprise_id)
+    )
+    rows = (await session.execute(stmt)).all()
+    first = rows[0]
+    if not first.n:
+        return Borrowers(0, Decimal("0.00"), 0.0, [])
+    return Borrowers(
+        borrowers=int(first.n),
+        outstanding=first.total,
+        hhi=float(first.hhi or 0.0),
+        top=[(r.enterprise_id, r.name, r.x) for r in rows],
+    )
+
+
+async def by_industry_and_region(
+    session: AsyncSession, slc: Slice, *, at: date | None
+) -> list[tuple[str, str, int, Decimal]]:
+    """(industry, region, loans, outstanding) of the book at ``at``."""
+    b = book(slc, at, with_enterprise=True)
+    stmt = (
+        select(Enterprise.industry, Enterprise.region, func.count(), func.sum(b.c.outstanding))
+        .select_from(b)
+        .join(Enterprise, Enterprise.id == b.c.enterprise_id)
+        .group_by(Enterprise.industry, Enterprise.region)
+    )
+    return [(i, r, int(n), total) for i, r, n, total in (await session.execute(stmt)).all()]
+
+
+# ------------------------------------------------------------------- expected loss
+
+
+def _pd_in_force(enterprise_id: Any, before: datetime | None) -> ScalarSelect[Any]:
+    """The newest champion (non-shadow) PD of ``enterprise_id`` assessed before ``before``
+    (None: the newest): one probe of the (enterprise, assessed_at) index per borrower."""
+    ra = RiskAssessment
+    stmt = select(ra.probability_of_default).where(
+        ra.enterprise_id == enterprise_id, ra.shadow.is_(False)
+    )
+    if before is not None:
+        stmt = stmt.where(ra.assessed_at < before)
+    return stmt.order_by(ra.assessed_at.desc(), ra.id.desc()).limit(1).scalar_subquery()
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    loans: int
+    outstanding: Decimal
+    rated_outstanding: Decimal  # of borrowers with a PD in force
+    pd_weighted: float  # sum of PD x outstanding (yuan) over the rated loans
+
+
+async def exposure(
+    session: AsyncSession, slc: Slice, *, at: date | None, pd_before: datetime | None
+) -> Exposure:
+    """The book at ``at`` with each borrower's PD in force before ``pd_before``."""
+    b = book(slc, at, with_enterprise=True)
+    # Looked up per group: a grouped subquery is not flattened into the query around it,
+    # so the lookup runs once per borrower however often ``pd`` is named there.
+    rated = (
+        select(
+            func.count().label("loans"),
+            func.sum(b.c.outstanding).label("outstanding"),
+            _pd_in_force(b.c.enterprise_id, pd_before).label("pd"),
+        )
+        .group_by(b.c.enterprise_id)
+        .subquery()
+    )
+    stmt = select(
+        func.sum(rated.c.loans),
+        func.sum(rated.c.outstanding),
+        func.sum(case((rated.c.pd.is_not(None), rated.c.outstanding))),
+        func.sum(rated.c.pd * yuan(rated.c.outstanding)),
+    )
+    loans, outstanding, with_pd, weighted = (await session.execute(stmt)).one()
+    zero = Decimal("0.00")
+    return Exposure(int(loans or 0), outstanding or zero, with_pd or zero, float(weighted or 0.0))
+
+
+# ------------------------------------------------------------------------ snapshots
+
+
+async def write_snapshots(session: AsyncSession, *, month_end: date) -> int:
+    """One row per active loan at ``month_end``, as the loans table holds it now (set-wise;
+    a rerun replaces the month's rows, and drops those of loans no longer active)."""
+    columns = [
+        "loan_id",
+        "month_end",
+        "institution_id",
+        "delinquency_bucket",
+        "days_past_due",
+        "outstanding_principal",
+    ]
+    source = select(
+        Loan.id,
+        literal(month_end, Date),
+        Loan.institution_id,
+        Loan.delinquency_bucket,
+        Loan.days_past_due,
+        Loan.outstanding_principal,
+    ).where(Loan.status == LoanStatus.ACTIVE)
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(Snapshot).from_select(columns, source)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["loan_id", "month_end"],
+        set_={name: stmt.excluded[name] for name in columns[2:]},
+    )
+    written = await session.execute(stmt)
+    await session.execute(
+        delete(Snapshot).where(
+            Snapshot.month_end == month_end,
+            Snapshot.loan_id.in_(select(Loan.id).where(Loan.status != LoanStatus.ACTIVE)),
+        )
+    )
+    return int(getattr(written, "rowcount", 0) or 0)

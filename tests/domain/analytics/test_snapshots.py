@@ -1,0 +1,131 @@
+"""Month-end snapshots: written by the ageing job on a month's last day, and by the seed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.analytics.models import LoanBucketSnapshot
+from domain.analytics.service import snapshot_month
+from domain.errors import InvalidInput
+from domain.lending.models import DelinquencyBucket, Loan, LoanStatus
+from domain.lending.service import age_loans
+from seed import seed_population
+from tests import factories as f
+
+Kept = tuple[uuid.UUID, date, DelinquencyBucket, int, Decimal]
+
+
+async def snapshots(s: AsyncSession) -> list[Kept]:
+    rows = await s.execute(
+        select(
+            LoanBucketSnapshot.loan_id,
+            LoanBucketSnapshot.month_end,
+            LoanBucketSnapshot.delinquency_bucket,
+            LoanBucketSnapshot.days_past_due,
+            LoanBucketSnapshot.outstanding_principal,
+        ).order_by(LoanBucketSnapshot.loan_id, LoanBucketSnapshot.month_end)
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows.all()]
+
+
+async def test_ageing_on_a_month_end_keeps_the_month_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given: two loans falling due from mid-January, one of them repaid already
+    async with sessions() as s, s.begin():
+        bank = await f.institution(s)
+        product = await f.product(s, institution_id=bank.id)
+        loans = []
+        for _ in range(2):
+            firm = await f.enterprise(s)
+            app = await f.application(s, enterprise_id=firm.id, product_row=product)
+            loans.append(
+                await f.booked_loan(s, application_row=app, disbursed_on=date(2025, 12, 15))
+            )
+        loans[1].status = LoanStatus.CLOSED
+        active = loans[0].id
+
+    # when: aged on a day that is not a month end, then twice on March's last day
+    async with sessions() as s, s.begin():
+        before = await age_loans(s, as_of=date(2026, 3, 30))
+    async with sessions() as s, s.begin():
+        first = await age_loans(s, as_of=date(2026, 3, 31))
+        after_first = await snapshots(s)
+    async with sessions() as s, s.begin():
+        again = await age_loans(s, as_of=date(2026, 3, 31))
+        after_again = await snapshots(s)
+
+    # then: one row for the active loan, 75 days past the 15 January instalment
+    assert (before.snapshots, first.snapshots, again.snapshots) == (0, 1, 1)
+    assert (
+        after_first
+        == after_again
+        == [(active, date(2026, 3, 31), DelinquencyBucket.DPD_61_90, 75, Decimal("200000.00"))]
+    )
+
+
+async def test_a_rerun_forgets_a_loan_that_left_the_book_meanwhile(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given: a month kept with one active loan, which is then written off
+    async with sessions() as s, s.begin():
+        bank = await f.institution(s)
+        product = await f.product(s, institution_id=bank.id)
+        firm = await f.enterprise(s)
+        app = await f.application(s, enterprise_id=firm.id, product_row=product)
+        loan = await f.booked_loan(s, application_row=app, disbursed_on=date(2025, 12, 15))
+        assert await snapshot_month(s, month_end=date(2026, 2, 28)) == 1
+        loan.status = LoanStatus.WRITTEN_OFF
+
+    # when
+    async with sessions() as s, s.begin():
+        await snapshot_month(s, month_end=date(2026, 2, 28))
+        kept = await snapshots(s)
+
+    # then
+    assert kept == []
+
+
+async def test_only_a_month_end_is_kept(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as s:
+        with pytest.raises(InvalidInput):
+            await snapshot_month(s, month_end=date(2026, 2, 27))
+
+
+async def test_the_seed_keeps_what_the_ageing_job_would_have_kept(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given: a population seeded as of 1 November, its history in snapshots
+    await seed_population(sessions, enterprises=60, seed=11, as_of=date(2026, 11, 1), keys=f.KEYS)
+    october = date(2026, 10, 31)
+    async with sessions() as s:
+        seeded = [row for row in await snapshots(s) if row[1] == october]
+        loans = {loan.id: loan for loan in (await s.scalars(select(Loan))).all()}
+        history = await snapshots(s)
+
+    # when: the ageing job runs for 31 October on the seeded loans
+    async with sessions() as s, s.begin():
+        await age_loans(s, as_of=october)
+        aged = await snapshots(s)
+
+    # then: the same rows, but for loans written off on 1 November (active on the 31st)
+    left_after = {i for i, loan in loans.items() if loan.written_off_on == date(2026, 11, 1)}
+    assert [r for r in seeded if r[0] not in left_after] == [r for r in aged if r[1] == october]
+    assert len(seeded) > 10
+    for loan_id, month_end, _bucket, _dpd, outstanding in history:
+        loan = loans[loan_id]
+        assert loan.disbursed_on <= month_end
+        assert loan.closed_on is None or month_end < loan.closed_on
+        assert loan.written_off_on is None or month_end < loan.written_off_on
+        assert Decimal("0.00") < outstanding <= loan.principal
+    assert all(
+        loan.written_off_on is not None
+        for loan in loans.values()
+        if loan.status is LoanStatus.WRITTEN_OFF
+    )
