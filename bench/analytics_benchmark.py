@@ -21,9 +21,16 @@ the median and 90th percentile of the wall times printed with the statements a r
 cost. Then each figure group alone, through the domain functions on a session of its
 own, to show where the time goes. Nothing is asserted.
 
+The book's snapshots are put in month order once loaded (``CLUSTER`` on PostgreSQL), as
+the ageing job writing a month at a time leaves them. ``--no-jit`` turns PostgreSQL's JIT
+compilation off for the app's connections (it compiles each wide aggregate anew, and
+on a small machine that can cost more than it saves); ``--reuse-book`` times the loan
+book a previous run left in the database instead of building one.
+
     python bench/analytics_benchmark.py [--database-url URL] [--enterprises N]
                                         [--loans N] [--repeat N] [--seed S]
-                                        [--skip-seeded] [--skip-book] [--quick]
+                                        [--skip-seeded] [--skip-book] [--reuse-book]
+                                        [--no-jit] [--quick]
 
 ``--loans`` defaults to 1,000,000 on PostgreSQL and 20,000 on SQLite. ``--quick`` is
 CI's smoke run: 100 enterprises and 1,000 loans on a throwaway SQLite file.
@@ -48,7 +55,7 @@ import httpx
 import numpy as np
 import risk_scan_benchmark as loan_book
 from common import bench_settings, busiest_institution, prepare, signed_in, summary
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.app import create_app
@@ -56,7 +63,7 @@ from domain.analytics import service
 from domain.analytics.models import LoanBucketSnapshot
 from domain.applications.models import ApplicationStatus, Transition
 from domain.base import utcnow
-from domain.db import session_factory
+from domain.db import create_engine, session_factory
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 
@@ -79,6 +86,7 @@ SUMMARY = """
 # The floor: the same request, authenticated and scoped, reading no figure.
 FLOOR = "{ portfolioSummary { period { bookDate } } }"
 SNAPSHOTS = loan_book._table(LoanBucketSnapshot)
+MONTH_INDEX = "ix_loan_bucket_snapshots_month_end_institution_id"
 TRANSITIONS = loan_book._table(Transition)
 # An application's moves before its loan, hours after submission (median review and
 # decision times; the spread is lognormal).
@@ -200,13 +208,29 @@ async def build_book(
     started = time.perf_counter()
     async with engine.connect() as conn:
         auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        vacuum = "VACUUM (ANALYZE)" if engine.dialect.name == "postgresql" else "ANALYZE"
-        await auto.execute(text(vacuum))
+        if engine.dialect.name == "postgresql":
+            # The ageing job writes a month's snapshots together, so a month's rows sit
+            # together; the generator writes them loan by loan: put them in month order.
+            await auto.execute(text(f"CLUSTER {SNAPSHOTS.name} USING {MONTH_INDEX}"))
+            await auto.execute(text("VACUUM (ANALYZE)"))
+        else:
+            await auto.execute(text("ANALYZE"))
     built.vacuum = time.perf_counter() - started
     return built
 
 
 # ----------------------------------------------------------------------------- timing
+
+
+def without_jit(engine: AsyncEngine) -> None:
+    """Every new connection of ``engine`` with PostgreSQL's JIT compilation off."""
+
+    def off(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET jit = off")
+        cursor.close()
+
+    event.listen(engine.sync_engine, "connect", off)
 
 
 async def time_api(engine: AsyncEngine, url: str, *, repeat: int, label: str) -> None:
@@ -298,9 +322,13 @@ async def counts(engine: AsyncEngine) -> str:
 # ------------------------------------------------------------------------------- main
 
 
-async def bench_seeded(url: str, *, enterprises: int, repeat: int) -> None:
+async def bench_seeded(url: str, *, enterprises: int, repeat: int, jit: bool) -> None:
     started = time.perf_counter()
     engine = await prepare(url, enterprises)
+    if not jit and engine.dialect.name == "postgresql":
+        await engine.dispose()
+        without_jit(engine)
+        print("           (JIT compilation off)")
     try:
         # The statistics a live database has (autovacuum analyses tables this size soon
         # after a bulk load): without them the planner guesses a handful of rows.
@@ -317,16 +345,27 @@ async def bench_seeded(url: str, *, enterprises: int, repeat: int) -> None:
         await engine.dispose()
 
 
-async def bench_book(url: str, *, loans: int, seed: int, repeat: int, connections: int) -> None:
-    engine = await loan_book.fresh(url)
+async def bench_book(
+    url: str, *, loans: int, seed: int, repeat: int, connections: int, reuse: bool, jit: bool
+) -> None:
+    if reuse:
+        engine = create_engine(url)
+        print(f"loan book  {engine.dialect.name}, the one in the database ({await counts(engine)})")
+    else:
+        engine = await loan_book.fresh(url)
     try:
-        as_of = utcnow().date()
-        built = await build_book(
-            engine, loans=loans, seed=seed, as_of=as_of, connections=connections
-        )
-        loan_book.report_build(
-            built, dialect=engine.dialect.name, loans=loans, seed=seed, as_of=as_of
-        )
+        if not reuse:
+            as_of = utcnow().date()
+            built = await build_book(
+                engine, loans=loans, seed=seed, as_of=as_of, connections=connections
+            )
+            loan_book.report_build(
+                built, dialect=engine.dialect.name, loans=loans, seed=seed, as_of=as_of
+            )
+        if not jit and engine.dialect.name == "postgresql":
+            await engine.dispose()  # new connections, each with JIT off
+            without_jit(engine)
+            print("           (JIT compilation off)")
         await time_api(engine, url, repeat=repeat, label="book")
         await time_groups(engine, repeat=repeat)
     finally:
@@ -344,6 +383,12 @@ def main() -> None:
     parser.add_argument("--skip-seeded", action="store_true", help="only the loan book")
     parser.add_argument("--skip-book", action="store_true", help="only the seeded population")
     parser.add_argument("--quick", action="store_true", help="a smoke run for CI (SQLite)")
+    parser.add_argument(
+        "--no-jit", action="store_true", help="PostgreSQL's JIT compilation off for the app"
+    )
+    parser.add_argument(
+        "--reuse-book", action="store_true", help="time the loan book already in the database"
+    )
     args = parser.parse_args()
     if args.quick:
         if args.database_url:
@@ -361,7 +406,12 @@ def main() -> None:
         print(f"database   {url('').split('://')[0]}; portfolioSummary, all figure groups")
         if not args.skip_seeded:
             asyncio.run(
-                bench_seeded(url("seeded.db"), enterprises=args.enterprises, repeat=args.repeat)
+                bench_seeded(
+                    url("seeded.db"),
+                    enterprises=args.enterprises,
+                    repeat=args.repeat,
+                    jit=not args.no_jit,
+                )
             )
         if not args.skip_book:
             asyncio.run(
@@ -371,6 +421,8 @@ def main() -> None:
                     seed=args.seed,
                     repeat=args.repeat,
                     connections=max(args.connections, 1),
+                    reuse=args.reuse_book,
+                    jit=not args.no_jit,
                 )
             )
 

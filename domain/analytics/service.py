@@ -376,6 +376,7 @@ async def _applications(
 async def application_funnel(
     session: AsyncSession, viewer: Viewer, flt: PortfolioFilter, *, memo: Memo | None = None
 ) -> Funnel:
+    """Applications submitted in the period: the funnel and the approval rate."""
     period = resolve_period(flt)
     counts, _ = await _applications(session, _slice(viewer, flt), period, memo)
     rejected = counts.decided - counts.approved
@@ -397,6 +398,7 @@ async def application_funnel(
 async def decision_times(
     session: AsyncSession, viewer: Viewer, flt: PortfolioFilter, *, memo: Memo | None = None
 ) -> DecisionTimes:
+    """Time from submission to the first credit decision: median, 90th percentile, mean."""
     period = resolve_period(flt)
     _, found = await _applications(session, _slice(viewer, flt), period, memo)
 
@@ -426,6 +428,7 @@ async def _buckets(
 async def lending_volume(
     session: AsyncSession, viewer: Viewer, flt: PortfolioFilter, *, memo: Memo | None = None
 ) -> Volume:
+    """Disbursed in the period (count, principal); active loans and outstanding at book_date."""
     period = resolve_period(flt)
     slc = _slice(viewer, flt)
     count, amount = await repo.disbursed(session, slc, start=period.start, end=period.end)
@@ -445,6 +448,7 @@ async def lending_volume(
 async def delinquency(
     session: AsyncSession, viewer: Viewer, flt: PortfolioFilter, *, memo: Memo | None = None
 ) -> Delinquency:
+    """The book at book_date by delinquency bucket, and the non-performing (90+) ratio."""
     period = resolve_period(flt)
     book = await _buckets(session, _slice(viewer, flt), period, memo)
     outstanding = sum((total for _, total in book.values()), ZERO)
@@ -564,6 +568,7 @@ def _hhi(shares: tuple[Share, ...]) -> float | None:
 async def concentration(
     session: AsyncSession, viewer: Viewer, flt: PortfolioFilter
 ) -> Concentration:
+    """Top-10 borrowers' share, industry and region shares, HHI, at book_date."""
     period = resolve_period(flt)
     slc = _slice(viewer, flt)
     at = None if period.live else period.book_date
@@ -617,6 +622,7 @@ async def _loss_at(
 async def expected_loss(
     session: AsyncSession, viewer: Viewer, flt: PortfolioFilter, *, lgd: float = DEFAULT_LGD
 ) -> ExpectedLoss:
+    """PD x outstanding x ``lgd`` at book_date against the month end before the period."""
     if not 0 <= lgd <= 1:
         raise InvalidInput(f"lgd: a share between 0 and 1, got {lgd}")
     period = resolve_period(flt)

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.analytics import repository as repo
 from domain.analytics import service
 from domain.analytics.service import PortfolioFilter, RollState
 from domain.errors import Forbidden, InvalidInput
@@ -335,3 +336,14 @@ async def test_bad_arguments_are_refused(
             await service.expected_loss(s, PLATFORM, PERIOD, lgd=1.5)
         with pytest.raises(InvalidInput):
             await service.roll_rates(s, PLATFORM, PERIOD, months=0)
+
+
+def test_month_ends_run_from_one_month_end_to_another() -> None:
+    assert repo.month_ends(date(2025, 11, 30), date(2026, 3, 31)) == [
+        date(2025, 11, 30),
+        date(2025, 12, 31),
+        date(2026, 1, 31),
+        date(2026, 2, 28),
+        date(2026, 3, 31),
+    ]
+    assert repo.month_ends(date(2026, 5, 31), date(2026, 5, 31)) == [date(2026, 5, 31)]
