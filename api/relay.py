@@ -94,3 +94,8 @@ def decode_global_id(
 
 def decode_pk(value: str | None, type_name: str) -> uuid.UUID | None:
     return None if value is None else decode_global_id(value, expected=type_name)[1]
+
+
+def encode_pk(pk: uuid.UUID | None, type_name: str) -> strawberry.ID | None:
+    """The global id of a row's key (None stays None): ``decode_pk`` the other way."""
+    return None if pk is None else strawberry.ID(str(relay.GlobalID(type_name, str(pk))))

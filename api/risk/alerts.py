@@ -14,7 +14,7 @@ from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError
 from api.outcomes import ConflictError, perform, pk_of
-from api.relay import Connection, connection, decode_after, decode_pk, page_size
+from api.relay import Connection, connection, decode_after, decode_pk, encode_pk, page_size
 from domain import events
 from domain.base import utcnow
 from domain.errors import Forbidden, Unauthenticated
@@ -34,10 +34,6 @@ if TYPE_CHECKING:
 
 AlertStatusGQL = strawberry.enum(AlertStatus, name="AlertStatus")
 AlertActionKindGQL = strawberry.enum(AlertActionKind, name="AlertActionKind")
-
-
-def _global(type_name: str, pk: uuid.UUID | None) -> strawberry.ID | None:
-    return None if pk is None else strawberry.ID(str(relay.GlobalID(type_name, str(pk))))
 
 
 @classified(
@@ -70,9 +66,9 @@ class RiskAlertAction:
             from_status=row.from_status,
             to_status=row.to_status,
             disposal=row.disposal,
-            assignee_id=_global("User", row.assignee_id),
+            assignee_id=encode_pk(row.assignee_id, "User"),
             note=row.note,
-            actor_id=_global("User", row.actor_id),
+            actor_id=encode_pk(row.actor_id, "User"),
             at=row.at,
         )
 
@@ -169,8 +165,8 @@ class RiskAlert(relay.Node):
             escalated_at=row.escalated_at,
             escalations=row.escalations,
             resolved_at=row.resolved_at,
-            assignee_id=_global("User", row.assignee_id),
-            institution_id=_global("Institution", row.institution_id),
+            assignee_id=encode_pk(row.assignee_id, "User"),
+            institution_id=encode_pk(row.institution_id, "Institution"),
             version=row.version,
             loan_id=row.loan_id,
         )

@@ -11,7 +11,7 @@ from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError, UserError
 from api.outcomes import perform
-from api.relay import decode_pk
+from api.relay import decode_pk, encode_pk
 from domain.base import utcnow
 from domain.risk import queries, service
 from domain.risk.catalogue import INDICATORS
@@ -24,10 +24,6 @@ from domain.risk.scan import warning_system_of
 AlertSeverityGQL = strawberry.enum(AlertSeverity, name="AlertSeverity")
 DisposalActionGQL = strawberry.enum(DisposalAction, name="DisposalAction")
 IndicatorTypeGQL = strawberry.enum(IndicatorType, name="IndicatorType")
-
-
-def _global(type_name: str, pk: uuid.UUID | None) -> strawberry.ID | None:
-    return None if pk is None else strawberry.ID(str(relay.GlobalID(type_name, str(pk))))
 
 
 @classified(
@@ -73,7 +69,7 @@ class RiskRule(relay.Node):
             severity=row.severity,
             action=row.action,
             enabled=row.enabled,
-            institution_id=_global("Institution", row.institution_id),
+            institution_id=encode_pk(row.institution_id, "Institution"),
             created_at=row.created_at,
         )
 

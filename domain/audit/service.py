@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.models import AuditEntry
+from domain.base import new_id
 
 
 def record(
@@ -30,3 +34,29 @@ def record(
             request_id=request_id,
         )
     )
+
+
+async def record_many(
+    session: AsyncSession,
+    *,
+    action: str,
+    entity_type: str,
+    entries: Iterable[tuple[str | uuid.UUID, dict[str, Any]]],
+    at: datetime,
+) -> None:
+    """A system job's entries for many entities (id, detail), in one INSERT; no actor."""
+    rows = [
+        {
+            "id": new_id(),
+            "at": at,
+            "actor_id": None,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": str(entity_id),
+            "detail": detail,
+            "request_id": None,
+        }
+        for entity_id, detail in entries
+    ]
+    if rows:
+        await session.execute(insert(AuditEntry), rows)

@@ -25,7 +25,6 @@ from sqlalchemy import ColumnElement, Select, false, func, insert, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
-from domain.audit.models import AuditEntry
 from domain.base import new_id, utcnow
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import INSTITUTION_ROLES, Membership, Role
@@ -335,21 +334,15 @@ async def escalate_overdue(session: AsyncSession, *, now: datetime | None = None
             for alert_id, _ in moved
         ],
     )
-    await session.execute(
-        insert(AuditEntry),
-        [
-            {
-                "id": new_id(),
-                "at": now,
-                "actor_id": None,
-                "action": "risk_alert.escalate",
-                "entity_type": "RiskAlert",
-                "entity_id": str(alert_id),
-                "detail": {"from_status": was[alert_id].value, "reason": "past its SLA"},
-                "request_id": None,
-            }
+    await audit.record_many(
+        session,
+        action="risk_alert.escalate",
+        entity_type="RiskAlert",
+        entries=(
+            (alert_id, {"from_status": was[alert_id].value, "reason": "past its SLA"})
             for alert_id, _ in moved
-        ],
+        ),
+        at=now,
     )
     await announce(session, moved)
     return len(moved)

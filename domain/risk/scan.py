@@ -32,7 +32,7 @@ import numpy as np
 from sqlalchemy import insert, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from domain.audit.models import AuditEntry
+from domain.audit import service as audit
 from domain.base import new_id, utcnow
 from domain.errors import DomainError
 from domain.risk import queries
@@ -444,21 +444,12 @@ async def _scan_chunk(
             ],
         )
         owner = {row["id"]: row["institution_id"] for row in alerts}
-        await session.execute(
-            insert(AuditEntry),
-            [
-                {
-                    "id": new_id(),
-                    "at": now,
-                    "actor_id": None,
-                    "action": "risk_alert.raise",
-                    "entity_type": "RiskAlert",
-                    "entity_id": str(alert_id),
-                    "detail": {"scan": str(report.scan_id)},
-                    "request_id": None,
-                }
-                for alert_id in raised
-            ],
+        await audit.record_many(
+            session,
+            action="risk_alert.raise",
+            entity_type="RiskAlert",
+            entries=((alert_id, {"scan": str(report.scan_id)}) for alert_id in raised),
+            at=now,
         )
         await announce(session, ((alert_id, owner[alert_id]) for alert_id in raised))
     report.alerts_raised += len(raised)
