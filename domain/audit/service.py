@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import bulk
 from domain.audit.models import AuditEntry
 from domain.base import new_id
 
@@ -44,7 +44,7 @@ async def record_many(
     entries: Iterable[tuple[str | uuid.UUID, dict[str, Any]]],
     at: datetime,
 ) -> None:
-    """A system job's entries for many entities (id, detail), in one INSERT; no actor."""
+    """A system job's entries for many entities (id, detail), written in bulk; no actor."""
     rows = [
         {
             "id": new_id(),
@@ -58,5 +58,4 @@ async def record_many(
         }
         for entity_id, detail in entries
     ]
-    if rows:
-        await session.execute(insert(AuditEntry), rows)
+    await bulk.insert_rows(session, AuditEntry, rows)

@@ -9,14 +9,32 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    String,
+    and_,
+    cast,
+    column,
+    func,
+    or_,
+    select,
+    table,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
+from domain import bulk
+from domain.base import Base
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.lending.models import Installment, Loan, LoanStatus
 from domain.products.models import Product
@@ -30,30 +48,62 @@ from domain.risk.models import (
     WarningSystemVersion,
 )
 
+_AMOUNTS = (
+    "revenue",
+    "total_assets",
+    "total_liabilities",
+    "current_assets",
+    "current_liabilities",
+    "operating_profit",
+    "interest_expense",
+)
+
+# What ``chunk_inputs`` returns per loan, in this order. Amounts are floats in their units.
+INPUTS: tuple[str, ...] = (
+    "id",
+    "institution_id",
+    "enterprise_id",
+    "days_past_due",
+    "delinquency_bucket",
+    "outstanding",
+    "product_type",
+    "industry",
+    "region",
+    "pd",  # the champion assessment in force at the end of the scan date
+    "grade",
+    "pd_30d_ago",  # ... and 30 and 90 days before that
+    "pd_90d_ago",
+    "grade_90d_ago",
+    "fiscal_year",  # the latest statement filed for a year up to the scan date's
+    *_AMOUNTS,  # its figures
+    "prior_fiscal_year",  # the one before it
+    "prior_revenue",
+    "dues",  # still owed on instalments due within the year after the scan date
+    "digest",  # of the loan's stored warning
+    "open_rules",  # codes of the loan's unresolved alerts, space-separated
+)
+
 
 @dataclass(frozen=True, slots=True)
-class LoanFacts:
-    id: uuid.UUID
-    institution_id: uuid.UUID
-    enterprise_id: uuid.UUID
-    days_past_due: int
-    delinquency_bucket: str
-    outstanding: Decimal
-    product_type: str
-    industry: str
-    region: str
+class ChunkInputs:
+    """A chunk of active loans, by id, and every input of their indicators, as columns."""
+
+    columns: Mapping[str, Sequence[Any]]  # name (``INPUTS``) -> one value per loan
+
+    def __len__(self) -> int:
+        return len(self.columns["id"])
+
+    @property
+    def ids(self) -> Sequence[uuid.UUID]:
+        return self.columns["id"]
 
 
-@dataclass(frozen=True, slots=True)
-class StatementFacts:
-    fiscal_year: int
-    revenue: Decimal
-    total_assets: Decimal
-    total_liabilities: Decimal
-    current_assets: Decimal
-    current_liabilities: Decimal
-    operating_profit: Decimal
-    interest_expense: Decimal
+def _amount(
+    expr: ColumnElement[Any] | InstrumentedAttribute[Any], dialect: str, scale: int = 2
+) -> ColumnElement[float]:
+    """An exact amount as a float in its units (SQLite keeps it as scaled integers)."""
+    value: ColumnElement[float] = cast(expr, Float)
+    return value / 10**scale if dialect == "sqlite" else value
 
 
 def _changed_since(since: datetime) -> ColumnElement[bool]:
@@ -69,149 +119,86 @@ def _changed_since(since: datetime) -> ColumnElement[bool]:
     )
 
 
-def _active_loans(
-    *, changed_since: datetime | None, institution_ids: Collection[uuid.UUID] | None
-) -> Select[*tuple[Any, ...]]:
-    stmt: Select[*tuple[Any, ...]] = (
+async def chunk_inputs(
+    session: AsyncSession,
+    *,
+    after: uuid.UUID | None,
+    limit: int,
+    as_of: date,
+    changed_since: datetime | None = None,
+    institution_ids: Collection[uuid.UUID] | None = None,
+) -> ChunkInputs:
+    """The next ``limit`` active loans by id (keyset) with all their indicator inputs.
+
+    One statement, so the database works on the next chunk while the scan computes the
+    last one: the chunk's loans, their borrowers' assessments in force at three dates and
+    two latest statements (window functions over just those borrowers), what falls due
+    on them within a year (a range of the (loan_id, sequence) index, which an IN list of
+    thousands of ids led PostgreSQL to read whole), their stored warning's digest and
+    their open alerts.
+    """
+    dialect = session.get_bind().dialect.name
+    chunk_stmt = (
         select(
-            Loan.id,
-            Loan.institution_id,
-            Loan.enterprise_id,
-            Loan.days_past_due,
-            Loan.delinquency_bucket,
-            Loan.outstanding_principal,
-            Product.type,
-            Enterprise.industry,
-            Enterprise.region,
+            Loan.id.label("id"),
+            Loan.institution_id.label("institution_id"),
+            Loan.enterprise_id.label("enterprise_id"),
+            Loan.days_past_due.label("days_past_due"),
+            type_coerce(Loan.delinquency_bucket, String).label("delinquency_bucket"),
+            _amount(Loan.outstanding_principal, dialect).label("outstanding"),
+            type_coerce(Product.type, String).label("product_type"),
+            Enterprise.industry.label("industry"),
+            Enterprise.region.label("region"),
         )
         .join(Enterprise, Enterprise.id == Loan.enterprise_id)
         .join(Product, Product.id == Loan.product_id)
         .where(Loan.status == LoanStatus.ACTIVE)
     )
     if changed_since is not None:
-        stmt = stmt.where(_changed_since(changed_since))
+        chunk_stmt = chunk_stmt.where(_changed_since(changed_since))
     if institution_ids is not None:
-        stmt = stmt.where(Loan.institution_id.in_(institution_ids))
-    return stmt
-
-
-async def loan_chunk(
-    session: AsyncSession,
-    *,
-    after: uuid.UUID | None,
-    limit: int,
-    changed_since: datetime | None = None,
-    institution_ids: Collection[uuid.UUID] | None = None,
-) -> list[LoanFacts]:
-    """The next ``limit`` active loans by id (keyset), optionally only the changed ones."""
-    stmt = _active_loans(changed_since=changed_since, institution_ids=institution_ids)
+        chunk_stmt = chunk_stmt.where(Loan.institution_id.in_(institution_ids))
     if after is not None:
-        stmt = stmt.where(Loan.id > after)
-    rows = await session.execute(stmt.order_by(Loan.id).limit(limit))
-    return [
-        LoanFacts(
-            id=r[0],
-            institution_id=r[1],
-            enterprise_id=r[2],
-            days_past_due=r[3],
-            delinquency_bucket=r[4].value,
-            outstanding=r[5],
-            product_type=r[6].value,
-            industry=r[7],
-            region=r[8],
+        chunk_stmt = chunk_stmt.where(Loan.id > after)
+    chunk = chunk_stmt.order_by(Loan.id).limit(limit).cte("chunk")
+    borrowers = select(chunk.c.enterprise_id)
+
+    end = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
+    ra = RiskAssessment
+
+    def in_force(cutoff: datetime, name: str) -> Any:
+        return (
+            select(
+                ra.enterprise_id,
+                ra.probability_of_default.label("pd"),
+                ra.grade,
+                func.row_number()
+                .over(partition_by=ra.enterprise_id, order_by=(ra.assessed_at.desc(), ra.id.desc()))
+                .label("rn"),
+            )
+            .where(ra.enterprise_id.in_(borrowers), ra.shadow.is_(False), ra.assessed_at < cutoff)
+            .subquery(name)
         )
-        for r in rows
-    ]
 
+    now = in_force(end, "now")
+    d30 = in_force(end - timedelta(days=30), "d30")
+    d90 = in_force(end - timedelta(days=90), "d90")
 
-async def count_active_loans(
-    session: AsyncSession, *, institution_ids: Collection[uuid.UUID] | None = None
-) -> int:
-    stmt = select(func.count()).select_from(Loan).where(Loan.status == LoanStatus.ACTIVE)
-    if institution_ids is not None:
-        stmt = stmt.where(Loan.institution_id.in_(institution_ids))
-    return int(await session.scalar(stmt) or 0)
-
-
-async def assessments_in_force(
-    session: AsyncSession, *, enterprise_ids: Collection[uuid.UUID], cutoffs: Sequence[datetime]
-) -> list[dict[uuid.UUID, tuple[float, str]]]:
-    """For each cutoff, each enterprise's PD and grade in force just before it (champion
-    only): one read of the enterprises' assessment histories, newest first, for all the
-    cutoffs at once."""
-    rows = await session.execute(
-        select(
-            RiskAssessment.enterprise_id,
-            RiskAssessment.assessed_at,
-            RiskAssessment.probability_of_default,
-            RiskAssessment.grade,
-        )
-        .where(
-            RiskAssessment.enterprise_id.in_(enterprise_ids),
-            RiskAssessment.shadow.is_(False),
-            RiskAssessment.assessed_at < max(cutoffs),
-        )
-        .order_by(RiskAssessment.enterprise_id, RiskAssessment.assessed_at.desc())
-    )
-    found: list[dict[uuid.UUID, tuple[float, str]]] = [{} for _ in cutoffs]
-    for enterprise_id, at, pd, grade in rows:
-        for k, cutoff in enumerate(cutoffs):
-            if at < cutoff and enterprise_id not in found[k]:
-                found[k][enterprise_id] = (float(pd), grade)
-    return found
-
-
-async def latest_statements(
-    session: AsyncSession, *, enterprise_ids: Collection[uuid.UUID], through_year: int
-) -> dict[uuid.UUID, list[StatementFacts]]:
-    """Each enterprise's two latest fiscal years up to ``through_year``, newest first."""
     fs = FinancialStatement
-    numbered = (
+    filed = (
         select(
             fs.enterprise_id,
             fs.fiscal_year,
-            fs.revenue,
-            fs.total_assets,
-            fs.total_liabilities,
-            fs.current_assets,
-            fs.current_liabilities,
-            fs.operating_profit,
-            fs.interest_expense,
+            *(_amount(getattr(fs, name), dialect).label(name) for name in _AMOUNTS),
             func.row_number()
             .over(partition_by=fs.enterprise_id, order_by=fs.fiscal_year.desc())
             .label("rn"),
         )
-        .where(fs.enterprise_id.in_(enterprise_ids), fs.fiscal_year <= through_year)
-        .subquery()
+        .where(fs.enterprise_id.in_(borrowers), fs.fiscal_year <= as_of.year)
+        .cte("filed")
     )
-    c = numbered.c
-    rows = await session.execute(
-        select(
-            c.enterprise_id,
-            c.fiscal_year,
-            c.revenue,
-            c.total_assets,
-            c.total_liabilities,
-            c.current_assets,
-            c.current_liabilities,
-            c.operating_profit,
-            c.interest_expense,
-        )
-        .where(c.rn <= 2)
-        .order_by(c.enterprise_id, c.rn)
-    )
-    found: dict[uuid.UUID, list[StatementFacts]] = {}
-    for r in rows:
-        found.setdefault(r[0], []).append(StatementFacts(*r[1:]))
-    return found
+    latest, prior = filed.alias("latest"), filed.alias("prior")
 
-
-async def dues_within(
-    session: AsyncSession, *, first: uuid.UUID, last: uuid.UUID, start: date, end: date
-) -> dict[uuid.UUID, Decimal]:
-    """What is still owed on instalments due in (start, end], per loan with id in
-    [first, last]: a range the (loan_id, sequence) index reads in order, where an IN list
-    of thousands of ids led PostgreSQL's planner to read the whole table per chunk."""
     i = Installment
     owed = (
         i.principal_due
@@ -221,12 +208,56 @@ async def dues_within(
         - i.interest_paid
         - i.fee_paid
     )
-    rows = await session.execute(
-        select(i.loan_id, func.sum(owed))
-        .where(i.loan_id >= first, i.loan_id <= last, i.due_on > start, i.due_on <= end)
+    dues = (
+        select(i.loan_id, _amount(func.sum(owed), dialect).label("dues"))
+        .where(
+            # PostgreSQL has no min() of a uuid
+            i.loan_id >= select(chunk.c.id).order_by(chunk.c.id).limit(1).scalar_subquery(),
+            i.loan_id <= select(chunk.c.id).order_by(chunk.c.id.desc()).limit(1).scalar_subquery(),
+            i.due_on > as_of,
+            i.due_on <= as_of + timedelta(days=365),
+        )
         .group_by(i.loan_id)
+        .subquery("dues")
     )
-    return {r[0]: Decimal(r[1]) for r in rows if r[1] is not None}
+    open_rules = (
+        select(func.aggregate_strings(RiskAlert.rule_code, " "))
+        .where(RiskAlert.loan_id == chunk.c.id, RiskAlert.status != AlertStatus.RESOLVED)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            *chunk.c,
+            now.c.pd.label("pd"),
+            now.c.grade.label("grade"),
+            d30.c.pd.label("pd_30d_ago"),
+            d90.c.pd.label("pd_90d_ago"),
+            d90.c.grade.label("grade_90d_ago"),
+            latest.c.fiscal_year.label("fiscal_year"),
+            *(latest.c[name].label(name) for name in _AMOUNTS),
+            prior.c.fiscal_year.label("prior_fiscal_year"),
+            prior.c.revenue.label("prior_revenue"),
+            dues.c.dues,
+            LoanWarning.digest.label("digest"),
+            open_rules.label("open_rules"),
+        )
+        .select_from(chunk)
+        .outerjoin(now, and_(now.c.enterprise_id == chunk.c.enterprise_id, now.c.rn == 1))
+        .outerjoin(d30, and_(d30.c.enterprise_id == chunk.c.enterprise_id, d30.c.rn == 1))
+        .outerjoin(d90, and_(d90.c.enterprise_id == chunk.c.enterprise_id, d90.c.rn == 1))
+        .outerjoin(latest, and_(latest.c.enterprise_id == chunk.c.enterprise_id, latest.c.rn == 1))
+        .outerjoin(prior, and_(prior.c.enterprise_id == chunk.c.enterprise_id, prior.c.rn == 2))
+        .outerjoin(dues, dues.c.loan_id == chunk.c.id)
+        .outerjoin(LoanWarning, LoanWarning.loan_id == chunk.c.id)
+        .order_by(chunk.c.id)
+    )
+    if dialect == "postgresql":
+        # The planner's row estimates for the window joins are far off, the cost passes
+        # the JIT threshold, and compiling takes a second where running takes 0.1 s.
+        await session.execute(text("SET LOCAL jit = off"))
+    rows = (await session.execute(stmt)).all()
+    transposed = list(zip(*rows, strict=True)) if rows else [() for _ in INPUTS]
+    return ChunkInputs(dict(zip(INPUTS, transposed, strict=True)))
 
 
 async def concentrations(
@@ -234,13 +265,13 @@ async def concentrations(
 ) -> tuple[dict[tuple[uuid.UUID, str], float], dict[tuple[uuid.UUID, str], float]]:
     """Per institution: each industry's and each region's share of active outstanding."""
     shares: list[dict[tuple[uuid.UUID, str], float]] = []
-    for column in (Enterprise.industry, Enterprise.region):
+    for grouping in (Enterprise.industry, Enterprise.region):
         rows = (
             await session.execute(
-                select(Loan.institution_id, column, func.sum(Loan.outstanding_principal))
+                select(Loan.institution_id, grouping, func.sum(Loan.outstanding_principal))
                 .join(Enterprise, Enterprise.id == Loan.enterprise_id)
                 .where(Loan.status == LoanStatus.ACTIVE)
-                .group_by(Loan.institution_id, column)
+                .group_by(Loan.institution_id, grouping)
             )
         ).all()
         totals: dict[uuid.UUID, Decimal] = {}
@@ -256,53 +287,41 @@ async def concentrations(
     return shares[0], shares[1]
 
 
-async def open_alert_keys(
-    session: AsyncSession, *, loan_ids: Collection[uuid.UUID]
-) -> set[tuple[uuid.UUID, str]]:
-    rows = await session.execute(
-        select(RiskAlert.loan_id, RiskAlert.rule_code).where(
-            RiskAlert.loan_id.in_(loan_ids), RiskAlert.status != AlertStatus.RESOLVED
-        )
+async def _bulk_insert(
+    session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
+) -> tuple[Any, list[Mapping[str, Any]] | None]:
+    """An INSERT of ``rows`` to finish with a conflict clause, and its parameters: on
+    PostgreSQL from rows COPYed into a staging table (``domain/bulk.py``), elsewhere an
+    executemany."""
+    if session.get_bind().dialect.name != "postgresql":
+        return sqlite.insert(model), list(rows)
+    staged = await bulk.stage(session, model, rows)
+    names = list(rows[0])
+    source: Select[*tuple[Any, ...]] = select(*(column(n) for n in names)).select_from(
+        table(staged)
     )
-    return {(r[0], r[1]) for r in rows if r[0] is not None}
-
-
-async def previous_digests(
-    session: AsyncSession, *, loan_ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, str]:
-    rows = await session.execute(
-        select(LoanWarning.loan_id, LoanWarning.digest).where(LoanWarning.loan_id.in_(loan_ids))
-    )
-    return {r[0]: r[1] for r in rows}
-
-
-def _insert_for(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    return postgresql.insert(model).from_select(names, source), None
 
 
 async def upsert_warnings(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         return
-    stmt = _insert_for(session, LoanWarning)
+    stmt, params = await _bulk_insert(session, LoanWarning, rows)
     excluded = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[LoanWarning.loan_id],
-        set_={
-            name: excluded[name]
-            for name in (
-                "institution_id",
-                "score",
-                "level",
-                "levels",
-                "indicators",
-                "system_version",
-                "digest",
-                "scanned_at",
-            )
-        },
+    updates = (
+        "institution_id",
+        "score",
+        "level",
+        "levels",
+        "indicators",
+        "system_version",
+        "digest",
+        "scanned_at",
     )
-    await session.execute(stmt, list(rows))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[LoanWarning.loan_id], set_={name: excluded[name] for name in updates}
+    )
+    await session.execute(stmt, params)
 
 
 async def insert_alerts(
@@ -315,15 +334,12 @@ async def insert_alerts(
     """
     if not rows:
         return []
-    stmt = (
-        _insert_for(session, RiskAlert)
-        .on_conflict_do_nothing(
-            index_elements=[RiskAlert.loan_id, RiskAlert.rule_code],
-            index_where=text("status <> 'resolved'"),  # the index's own predicate
-        )
-        .returning(RiskAlert.id)
-    )
-    result = await session.execute(stmt, list(rows))
+    stmt, params = await _bulk_insert(session, RiskAlert, rows)
+    stmt = stmt.on_conflict_do_nothing(
+        index_elements=[RiskAlert.loan_id, RiskAlert.rule_code],
+        index_where=text("status <> 'resolved'"),  # the index's own predicate
+    ).returning(RiskAlert.id)
+    result = await session.execute(stmt, params)
     return list(result.scalars().all())
 
 

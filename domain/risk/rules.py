@@ -2,7 +2,9 @@
 
 A risk officer writes a rule such as ``days_past_due > 30 and pd_change_90d > 0.05``;
 it is parsed once into an immutable AST, type-checked against the indicator catalogue,
-and compiled into nested Python closures that a portfolio scan calls once per loan.
+and compiled into nested Python closures that evaluate one loan's values at a time
+(``domain/risk/vector.py`` compiles the same checked AST into numpy operations over a
+whole chunk of loans, which is what the portfolio scan uses).
 
 Grammar (EBNF; keywords are lower case and reserved)::
 
@@ -34,7 +36,7 @@ Evaluation semantics:
   not money, so binary floating point is precise enough and much faster than
   ``Decimal``; ``int`` and ``Decimal`` indicator values are converted on read.
 * Missing values use three-valued logic, as in SQL.  An indicator whose value is
-  ``None`` (or absent from the mapping) is *unknown*; arithmetic or a comparison with
+  ``None`` or a float NaN (or absent from the mapping) is *unknown*; arithmetic or a comparison with
   an unknown operand is unknown; ``not unknown`` is unknown; ``false and unknown`` is
   false, ``true or unknown`` is true, and any other ``and``/``or`` involving unknown is
   unknown.  Division by zero is unknown, never an exception.
@@ -560,6 +562,11 @@ def _type_of(node: Node, catalogue: Catalogue) -> IndicatorType:
     raise AssertionError(f"unknown node {node!r}")  # pragma: no cover
 
 
+def type_of(node: Node, catalogue: Catalogue) -> IndicatorType:
+    """The type of a checked expression (numbers, text or a condition)."""
+    return _type_of(node, catalogue)
+
+
 def _expect(node: Node, wanted: IndicatorType, catalogue: Catalogue, what: str) -> None:
     actual = _type_of(node, catalogue)
     if actual is not wanted:
@@ -673,7 +680,7 @@ def _names(root: Node) -> frozenset[str]:
 
 _Fn = Callable[[Values], object]
 
-_COMPARE_OPS: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
+COMPARISONS: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
@@ -728,8 +735,10 @@ def _compile_name(name: str, kind: IndicatorType) -> _Fn:
 
         def number(values: Values) -> object:
             x = values.get(name)
-            if x is None or type(x) is float:
-                return x
+            if type(x) is float:
+                return None if x != x else x  # NaN is unknown, as in columns
+            if x is None:
+                return None
             return _to_float(name, x)
 
         return number
@@ -771,7 +780,7 @@ def _compile_arithmetic(op: str, left: _Fn, right: _Fn) -> _Fn:
 
 
 def _compile_compare(op: str, left: Node, right: Node, catalogue: Catalogue) -> _Fn:
-    fn = _COMPARE_OPS[op]
+    fn = COMPARISONS[op]
     lhs = _compile(left, catalogue)
     if isinstance(right, Number | String | Boolean):  # the common "indicator > constant"
         const: object = right.value

@@ -1,11 +1,12 @@
 """The portfolio scan: every active loan's indicators, rules and warning score, in chunks.
 
-A scan walks the active loans by id in chunks (keyset, never OFFSET). For each chunk it
-reads the indicator inputs in a handful of set-wise statements (``domain/risk/queries.py``),
-evaluates the rules compiled once for the whole scan, scores the chunk's warning
-indicators with numpy, and writes the changed warning scores and the new alerts in bulk,
-in one transaction per chunk: a crash loses at most the chunk in hand, and a rerun picks
-up where the data stands.
+A scan walks the active loans by id in chunks (keyset, never OFFSET). Each chunk's
+indicator inputs come in one statement (``queries.chunk_inputs``); the indicators, the
+rules (compiled once per scan into column operations, ``domain/risk/vector.py``) and the
+warning scores are computed with numpy over the whole chunk, in a thread while the
+database reads the next chunk; the changed warning scores and the new alerts are written
+in bulk, one transaction per chunk: a crash loses at most the chunk in hand, and a rerun
+picks up where the data stands.
 
 Incremental by default: only loans whose row, borrower's assessments or borrower's
 statements changed since the previous scan started. When the rules or the warning system
@@ -15,23 +16,24 @@ changed since then, or there is no previous scan, the scan is full.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-import math
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
-from decimal import Decimal
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, text, update
+from numpy.typing import NDArray
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from domain import bulk
 from domain.audit import service as audit
 from domain.base import new_id, utcnow
 from domain.errors import DomainError
@@ -48,7 +50,8 @@ from domain.risk.models import (
     RiskScan,
     WarningSystemVersion,
 )
-from domain.risk.rules import CompiledRule, Values, compile_rule
+from domain.risk.rules import CompiledRule, IndicatorType, compile_rule
+from domain.risk.vector import ColumnRule, vectorise
 from scoring.scorecard import MasterScale
 
 log = logging.getLogger("lendgraph.risk")
@@ -81,9 +84,11 @@ class ActiveRule:
     severity: AlertSeverity
     action: Any
     compiled: CompiledRule
+    columns: ColumnRule  # the same rule over a whole chunk
 
     @classmethod
     def of(cls, row: RiskRule) -> ActiveRule:
+        compiled = compile_rule(row.expression, CATALOGUE)
         return cls(
             row_id=row.id,
             code=row.code,
@@ -92,7 +97,8 @@ class ActiveRule:
             institution_id=row.institution_id,
             severity=row.severity,
             action=row.action,
-            compiled=compile_rule(row.expression, CATALOGUE),
+            compiled=compiled,
+            columns=vectorise(compiled, CATALOGUE),
         )
 
 
@@ -129,132 +135,129 @@ def warning_system_of(row: WarningSystemVersion | None) -> tuple[WarningSystem, 
 RATIO_CAP = 1000.0
 
 
-def _ratio(num: Decimal, den: Decimal, *, when_zero: float | None = None) -> float | None:
-    """num / den; when den <= 0, ``when_zero`` if num > 0, else unknown."""
-    if den > 0:
-        return min(float(num / den), RATIO_CAP)
-    return when_zero if num > 0 else None
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, dtime.min, tzinfo=UTC)
-
-
 @dataclass(frozen=True)
 class Shares:
     industry: Mapping[tuple[uuid.UUID, str], float]
     region: Mapping[tuple[uuid.UUID, str], float]
 
 
-async def chunk_values(
-    session: AsyncSession, loans: Sequence[queries.LoanFacts], *, as_of: date, shares: Shares
-) -> list[dict[str, object]]:
-    """Every catalogue indicator of each loan, in three statements for the whole chunk
-    (loans in id order, as ``queries.loan_chunk`` gives them)."""
-    enterprises = {loan.enterprise_id for loan in loans}
-    end = _day_start(as_of + timedelta(days=1))
-    now, d30, d90 = await queries.assessments_in_force(
-        session,
-        enterprise_ids=enterprises,
-        cutoffs=(end, end - timedelta(days=30), end - timedelta(days=90)),
-    )
-    statements = await queries.latest_statements(
-        session, enterprise_ids=enterprises, through_year=as_of.year
-    )
-    dues = await queries.dues_within(
-        session,
-        first=loans[0].id,
-        last=loans[-1].id,
-        start=as_of,
-        end=as_of + timedelta(days=365),
-    )
-    out: list[dict[str, object]] = []
-    for loan in loans:
-        current = now.get(loan.enterprise_id)
-        past30 = d30.get(loan.enterprise_id)
-        past90 = d90.get(loan.enterprise_id)
-        filed = statements.get(loan.enterprise_id, [])
-        latest = filed[0] if filed else None
-        values: dict[str, object] = {
-            "days_past_due": loan.days_past_due,
-            "delinquency_bucket": loan.delinquency_bucket,
-            "outstanding": float(loan.outstanding),
-            "industry": loan.industry,
-            "region": loan.region,
-            "product_type": loan.product_type,
-            "industry_share": shares.industry.get((loan.institution_id, loan.industry)),
-            "region_share": shares.region.get((loan.institution_id, loan.region)),
-            "pd": current[0] if current else None,
-            "grade": current[1] if current else None,
-            "pd_change_30d": current[0] - past30[0] if current and past30 else None,
-            "pd_change_90d": current[0] - past90[0] if current and past90 else None,
-            "grade_downgrade_90d": (
-                _GRADES[current[1]] - _GRADES[past90[1]]
-                if current and past90 and current[1] in _GRADES and past90[1] in _GRADES
-                else None
-            ),
-            "debt_to_asset": None,
-            "current_ratio": None,
-            "interest_coverage": None,
-            "revenue_change": None,
-            "repayment_to_revenue": None,
-        }
-        if latest is not None:
-            values["debt_to_asset"] = _ratio(
-                latest.total_liabilities, latest.total_assets, when_zero=RATIO_CAP
-            )
-            values["current_ratio"] = _ratio(
-                latest.current_assets, latest.current_liabilities, when_zero=RATIO_CAP
-            )
-            values["interest_coverage"] = _ratio(
-                latest.operating_profit, latest.interest_expense, when_zero=RATIO_CAP
-            )
-            values["repayment_to_revenue"] = _ratio(
-                dues.get(loan.id, Decimal(0)), latest.revenue, when_zero=RATIO_CAP
-            )
-            # Growth is year on year: a gap in the filings leaves it unknown.
-            if len(filed) > 1 and filed[1].fiscal_year == latest.fiscal_year - 1:
-                growth = _ratio(latest.revenue, filed[1].revenue)
-                values["revenue_change"] = None if growth is None else growth - 1.0
-        out.append(values)
+Columns = dict[str, NDArray[Any]]
+_NUMBERS = tuple(name for name, kind in CATALOGUE.items() if kind is IndicatorType.NUMBER)
+_TEXTS = tuple(name for name, kind in CATALOGUE.items() if kind is not IndicatorType.NUMBER)
+_WHOLE = frozenset({"days_past_due", "grade_downgrade_90d"})  # shown as integers
+
+
+def _floats(values: Sequence[Any]) -> NDArray[np.float64]:
+    return np.array(values, dtype=np.float64)  # None becomes NaN, unknown
+
+
+def _texts(values: Sequence[Any]) -> NDArray[np.object_]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
     return out
 
 
+def _ratio(
+    num: NDArray[np.float64], den: NDArray[np.float64], *, when_zero: float | None = None
+) -> NDArray[np.float64]:
+    """num / den; where den <= 0, ``when_zero`` if num > 0, else unknown (NaN)."""
+    out = np.full(len(num), np.nan)
+    positive = den > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[positive] = np.minimum(num[positive] / den[positive], RATIO_CAP)
+    if when_zero is not None:
+        out[~positive & (num > 0)] = when_zero
+    return out
+
+
+def _ranks(grades: Sequence[str | None]) -> NDArray[np.float64]:
+    return np.fromiter(
+        (_GRADES.get(g, np.nan) if g is not None else np.nan for g in grades),
+        dtype=np.float64,
+        count=len(grades),
+    )
+
+
+def chunk_columns(inputs: queries.ChunkInputs, *, shares: Shares) -> Columns:
+    """Every catalogue indicator of a chunk of loans, one array per indicator (row k is the
+    chunk's loan k): number indicators float64 with NaN for unknown, the others objects
+    with None. Pure numpy over the inputs ``queries.chunk_inputs`` read."""
+    c = inputs.columns
+    n = len(inputs)
+    institutions, industries, regions = c["institution_id"], c["industry"], c["region"]
+    pd, pd30, pd90 = _floats(c["pd"]), _floats(c["pd_30d_ago"]), _floats(c["pd_90d_ago"])
+    revenue, dues = _floats(c["revenue"]), _floats(c["dues"])
+    year, prior_year = _floats(c["fiscal_year"]), _floats(c["prior_fiscal_year"])
+    filed = ~np.isnan(year)
+    # Growth is year on year: a gap in the filings leaves it unknown.
+    consecutive = prior_year == year - 1
+    growth = _ratio(revenue, _floats(c["prior_revenue"]))
+    return {
+        "days_past_due": _floats(c["days_past_due"]),
+        "delinquency_bucket": _texts(c["delinquency_bucket"]),
+        "outstanding": _floats(c["outstanding"]),
+        "industry": _texts(industries),
+        "region": _texts(regions),
+        "product_type": _texts(c["product_type"]),
+        "industry_share": np.fromiter(
+            (
+                shares.industry.get(key, np.nan)
+                for key in zip(institutions, industries, strict=True)
+            ),
+            dtype=np.float64,
+            count=n,
+        ),
+        "region_share": np.fromiter(
+            (shares.region.get(key, np.nan) for key in zip(institutions, regions, strict=True)),
+            dtype=np.float64,
+            count=n,
+        ),
+        "pd": pd,
+        "grade": _texts(c["grade"]),
+        "pd_change_30d": pd - pd30,
+        "pd_change_90d": pd - pd90,
+        "grade_downgrade_90d": _ranks(c["grade"]) - _ranks(c["grade_90d_ago"]),
+        "debt_to_asset": _ratio(
+            _floats(c["total_liabilities"]), _floats(c["total_assets"]), when_zero=RATIO_CAP
+        ),
+        "current_ratio": _ratio(
+            _floats(c["current_assets"]), _floats(c["current_liabilities"]), when_zero=RATIO_CAP
+        ),
+        "interest_coverage": _ratio(
+            _floats(c["operating_profit"]), _floats(c["interest_expense"]), when_zero=RATIO_CAP
+        ),
+        "revenue_change": np.where(consecutive, growth - 1.0, np.nan),
+        "repayment_to_revenue": np.where(
+            filed, _ratio(np.nan_to_num(dues), revenue, when_zero=RATIO_CAP), np.nan
+        ),
+    }
+
+
 def score_chunk(
-    system: WarningSystem, chunk: Sequence[Values]
-) -> tuple[np.ndarray, list[Level], list[dict[str, str]]]:
-    """``system.assess`` for a whole chunk at once: the same levels, scores and cut points."""
-    n = len(chunk)
+    system: WarningSystem, columns: Mapping[str, NDArray[Any]], n: int
+) -> tuple[NDArray[np.float64], NDArray[np.int64], dict[str, NDArray[np.int64]]]:
+    """``system.assess`` for a whole chunk at once: the same scores, overall levels and
+    per-indicator levels (as ``Level`` numbers), and the same cut points."""
     total = np.zeros(n)
-    per_rule: dict[str, np.ndarray] = {}
+    per_rule: dict[str, NDArray[np.int64]] = {}
     for rule in system.rules:
-        raw = np.array(
-            [_as_float(values.get(rule.name)) for values in chunk], dtype=np.float64
-        ).reshape(n)
+        raw = (
+            np.asarray(columns[rule.name], dtype=np.float64)
+            if rule.name in columns
+            else np.full(n, np.nan)
+        )
         signed = raw * rule.direction
         yellow, orange, red = (t * rule.direction for t in rule.thresholds)
-        level = np.where(
-            signed >= red, 3, np.where(signed >= orange, 2, np.where(signed >= yellow, 1, 0))
-        )
+        with np.errstate(invalid="ignore"):
+            level = np.select([signed >= red, signed >= orange, signed >= yellow], [3, 2, 1], 0)
         level = np.where(np.isnan(raw), 0, level)  # unknown counts green
-        per_rule[rule.name] = level
+        per_rule[rule.name] = level.astype(np.int64)
         total += system.weights[rule.name] * level / 3 * 100
     # Rounded so a sum that lands on a cut point lands there as exactly as math.fsum does.
     scores = np.clip(np.round(total, 9), 0.0, 100.0)
     y, o, r = system.cut_points
-    overall = [
-        Level.RED if s >= r else Level.ORANGE if s >= o else Level.YELLOW if s >= y else Level.GREEN
-        for s in scores
-    ]
-    names = {int(lv): lv.name.lower() for lv in Level}
-    levels = [{name: names[int(arr[k])] for name, arr in per_rule.items()} for k in range(n)]
-    return scores, overall, levels
-
-
-def _as_float(value: object) -> float:
-    if value is None or isinstance(value, str | bool):
-        return math.nan
-    return float(value)  # type: ignore[arg-type]
+    overall = np.select([scores >= r, scores >= o, scores >= y], [3, 2, 1], 0).astype(np.int64)
+    return scores, overall, per_rule
 
 
 def fingerprint(rules: Sequence[ActiveRule], system_version: int) -> str:
@@ -262,12 +265,66 @@ def fingerprint(rules: Sequence[ActiveRule], system_version: int) -> str:
     return hashlib.sha256("|".join([*keys, f"system:{system_version}"]).encode()).hexdigest()
 
 
-def _json_safe(values: Mapping[str, object]) -> dict[str, object]:
-    return {
-        k: (round(v, 6) if isinstance(v, float) else v)
-        for k, v in values.items()
-        if not (isinstance(v, float) and math.isnan(v))
-    }
+_LEVEL_NAMES = {int(lv): lv.name.lower() for lv in Level}
+
+
+@dataclass
+class _Shown:
+    """A chunk's indicators as JSON-ready Python values, read a row at a time."""
+
+    columns: dict[str, list[Any]]
+
+    @classmethod
+    def of(cls, columns: Columns) -> _Shown:
+        out: dict[str, list[Any]] = {}
+        for name in _NUMBERS:
+            values = np.round(columns[name], 6)
+            out[name] = [
+                None if v != v else int(v) if name in _WHOLE else v for v in values.tolist()
+            ]
+        for name in _TEXTS:
+            out[name] = columns[name].tolist()
+        return cls(out)
+
+    def row(self, k: int) -> dict[str, object]:
+        """Every indicator of loan k, unknown ones as None."""
+        return {name: values[k] for name, values in self.columns.items()}
+
+    def value(self, name: str, k: int) -> object:
+        return self.columns[name][k]
+
+
+def _digests(
+    columns: Columns,
+    scores: NDArray[np.float64],
+    overall: NDArray[np.int64],
+    per_rule: Mapping[str, NDArray[np.int64]],
+    system_version: int,
+) -> list[str]:
+    """A digest per loan of everything its warning shows, so unchanged ones are not
+    rewritten: one matrix of numbers (NaN for unknown) and one string of texts per row."""
+    n = len(scores)
+    matrix = np.column_stack(
+        [
+            np.round(scores, 4),
+            overall.astype(np.float64),
+            np.full(n, float(system_version)),
+            *(per_rule[name].astype(np.float64) for name in sorted(per_rule)),
+            *(np.round(columns[name], 6) for name in _NUMBERS),
+        ]
+    )
+    matrix[np.isnan(matrix)] = np.nan  # one NaN bit pattern
+    width = matrix.shape[1] * 8
+    raw = matrix.tobytes()
+    texts = [
+        "\x1f".join("\x00" if v is None else v for v in row)
+        for row in zip(*(columns[name].tolist() for name in _TEXTS), strict=True)
+    ]
+    blake = hashlib.blake2b
+    return [
+        blake(raw[k * width : (k + 1) * width] + texts[k].encode(), digest_size=16).hexdigest()
+        for k in range(n)
+    ]
 
 
 @asynccontextmanager
@@ -340,14 +397,29 @@ async def _scan(
     report = ScanReport(
         scan_id=scan_id, as_of=as_of, full=full, rules=len(rules), system_version=system_version
     )
-    after: uuid.UUID | None = None
-    while True:
-        async with sessions() as session, session.begin():
-            loans = await queries.loan_chunk(session, after=after, limit=chunk, changed_since=since)
-            if not loans:
-                break
-            after = loans[-1].id
-            await _scan_chunk(session, loans, rules, system, system_version, shares, report)
+
+    async def read(after: uuid.UUID | None) -> queries.ChunkInputs:
+        async with sessions() as session:
+            return await queries.chunk_inputs(
+                session, after=after, limit=chunk, as_of=as_of, changed_since=since
+            )
+
+    pending = asyncio.create_task(read(None))
+    try:
+        while len(inputs := await pending):
+            # The database reads the next chunk while this one is evaluated (in a thread,
+            # numpy letting go of the interpreter) and written.
+            pending = asyncio.create_task(read(inputs.ids[-1]))
+            done = await asyncio.to_thread(
+                evaluate_chunk, inputs, rules, system, system_version, shares, utcnow()
+            )
+            async with sessions() as session, session.begin():
+                await _write_chunk(session, done, report)
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
     async with sessions() as session, session.begin():
         await session.execute(
             update(RiskScan)
@@ -372,65 +444,81 @@ async def _scan(
     return report
 
 
-async def _scan_chunk(
-    session: AsyncSession,
-    loans: Sequence[queries.LoanFacts],
+@dataclass
+class ChunkResult:
+    """What a chunk's evaluation leaves to write: changed warnings and new alerts."""
+
+    loans: int
+    at: datetime
+    levels: Counter[str]
+    warnings: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+
+
+def evaluate_chunk(
+    inputs: queries.ChunkInputs,
     rules: Sequence[ActiveRule],
     system: WarningSystem,
     system_version: int,
     shares: Shares,
-    report: ScanReport,
-) -> None:
-    ids = [loan.id for loan in loans]
-    values = await chunk_values(session, loans, as_of=report.as_of, shares=shares)
-    scores, overall, levels = score_chunk(system, values)
-    before = await queries.previous_digests(session, loan_ids=ids)
-    now = utcnow()
-    warnings: list[dict[str, Any]] = []
-    for k, loan in enumerate(loans):
-        score = round(float(scores[k]), 4)
-        level = overall[k].name.lower()
-        report.levels[level] += 1
-        shown = _json_safe(values[k])
-        digest = hashlib.blake2b(
-            repr(
-                (score, level, system_version, sorted(levels[k].items()), sorted(shown.items()))
-            ).encode(),
-            digest_size=16,
-        ).hexdigest()
-        if before.get(loan.id) == digest:
-            continue
-        warnings.append(
-            {
-                "loan_id": loan.id,
-                "institution_id": loan.institution_id,
-                "score": score,
-                "level": level,
-                "levels": levels[k],
-                "indicators": shown,
-                "system_version": system_version,
-                "digest": digest,
-                "scanned_at": now,
-            }
-        )
-    await queries.upsert_warnings(session, warnings)
-    report.warnings_written += len(warnings)
-    report.loans_scanned += len(loans)
+    now: datetime,
+) -> ChunkResult:
+    """A chunk's indicators, warning scores and firing rules; pure, so a thread runs it.
 
-    open_keys = await queries.open_alert_keys(session, loan_ids=ids) if rules else set()
+    Only warnings whose digest changed are kept, and only alerts for a (loan, rule) with
+    no unresolved alert already (the partial unique index still decides on insert)."""
+    n = len(inputs)
+    c = inputs.columns
+    columns = chunk_columns(inputs, shares=shares)
+    scores, overall, per_rule = score_chunk(system, columns, n)
+    digests = _digests(columns, scores, overall, per_rule, system_version)
+    shown = _Shown.of(columns)
+    level_names = [_LEVEL_NAMES[v] for v in overall.tolist()]
+    rule_levels = {name: [_LEVEL_NAMES[v] for v in arr.tolist()] for name, arr in per_rule.items()}
+    score_values = np.round(scores, 4).tolist()
+    ids, institutions, stored = c["id"], c["institution_id"], c["digest"]
+    warnings = [
+        {
+            "loan_id": ids[k],
+            "institution_id": institutions[k],
+            "score": score_values[k],
+            "level": level_names[k],
+            "levels": {name: names[k] for name, names in rule_levels.items()},
+            "indicators": shown.row(k),
+            "system_version": system_version,
+            "digest": digests[k],
+            "scanned_at": now,
+        }
+        for k in range(n)
+        if stored[k] != digests[k]
+    ]
+    open_rules = {k: set(codes.split(" ")) for k, codes in enumerate(c["open_rules"]) if codes}
+    owners = np.array(institutions, dtype=object)
     alerts: list[dict[str, Any]] = []
     for rule in rules:
-        evaluate = rule.compiled.evaluate
-        for k, loan in enumerate(loans):
-            if rule.institution_id is not None and rule.institution_id != loan.institution_id:
+        fires = rule.columns.fires(columns, n)
+        if rule.institution_id is not None:
+            fires &= owners == rule.institution_id
+        for k in np.flatnonzero(fires).tolist():
+            if rule.code in open_rules.get(k, ()):
                 continue
-            if (loan.id, rule.code) in open_keys or not evaluate(values[k]):
-                continue
-            alerts.append(_alert_row(rule, loan, values[k], now))
-    raised = await queries.insert_alerts(session, alerts)
+            fired = {name: shown.value(name, k) for name in sorted(rule.compiled.indicators)}
+            alerts.append(_alert_row(rule, c, k, fired, now))
+    return ChunkResult(n, now, Counter(level_names), warnings, alerts)
+
+
+async def _write_chunk(session: AsyncSession, done: ChunkResult, report: ScanReport) -> None:
+    await queries.upsert_warnings(session, done.warnings)
+    report.warnings_written += len(done.warnings)
+    report.loans_scanned += done.loans
+    for level, count in done.levels.items():
+        report.levels[level] += count
+    raised = await queries.insert_alerts(session, done.alerts)
     if raised:
-        await session.execute(
-            insert(RiskAlertAction),
+        now = done.at
+        await bulk.insert_rows(
+            session,
+            RiskAlertAction,
             [
                 {
                     "id": new_id(),
@@ -443,7 +531,7 @@ async def _scan_chunk(
                 for alert_id in raised
             ],
         )
-        owner = {row["id"]: row["institution_id"] for row in alerts}
+        owner = {row["id"]: row["institution_id"] for row in done.alerts}
         await audit.record_many(
             session,
             action="risk_alert.raise",
@@ -457,15 +545,18 @@ async def _scan_chunk(
 
 
 def _alert_row(
-    rule: ActiveRule, loan: queries.LoanFacts, values: Values, now: datetime
+    rule: ActiveRule,
+    inputs: Mapping[str, Sequence[Any]],
+    k: int,
+    fired: Mapping[str, object],
+    now: datetime,
 ) -> dict[str, Any]:
-    fired = {name: values.get(name) for name in sorted(rule.compiled.indicators)}
     shown = ", ".join(f"{name} = {_show(value)}" for name, value in fired.items())
     return {
         "id": new_id(),
-        "institution_id": loan.institution_id,
-        "loan_id": loan.id,
-        "enterprise_id": loan.enterprise_id,
+        "institution_id": inputs["institution_id"][k],
+        "loan_id": inputs["id"][k],
+        "enterprise_id": inputs["enterprise_id"][k],
         "rule_code": rule.code,
         "rule_version": rule.version,
         "severity": rule.severity,
@@ -473,7 +564,7 @@ def _alert_row(
         "title": rule.name[:200],
         "detail": f"{rule.compiled.text} ({shown})",
         "action": rule.action,
-        "indicators": _json_safe(fired),
+        "indicators": dict(fired),
         "opened_at": now,
         "due_at": now + SLA[rule.severity],
         "escalations": 0,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +33,8 @@ from domain.risk.indicators import (
 )
 from domain.risk.models import AlertSeverity, DisposalAction, RiskRule, WarningSystemVersion
 from domain.risk.rules import IndicatorType, compile_rule
-from domain.risk.scan import CHUNK, Shares, chunk_values
+from domain.risk.scan import CHUNK, Shares, chunk_columns
+from domain.risk.vector import vectorise
 
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{1,63}$")
 RULE_KEEPERS = frozenset({Role.RISK_OFFICER, Role.INSTITUTION_ADMIN})
@@ -187,24 +189,24 @@ async def dry_run(
             raise Forbidden("a dry run is for risk officers, of an institution or the platform")
     industry, region = await queries.concentrations(session)
     shares = Shares(industry, region)
+    rule = vectorise(compiled, CATALOGUE)
     matched = unknown = scanned = 0
     sample: list[uuid.UUID] = []
     after: uuid.UUID | None = None
     while True:
-        loans = await queries.loan_chunk(session, after=after, limit=CHUNK, institution_ids=scope)
-        if not loans:
+        inputs = await queries.chunk_inputs(
+            session, after=after, limit=CHUNK, as_of=as_of, institution_ids=scope
+        )
+        n = len(inputs)
+        if not n:
             break
-        after = loans[-1].id
-        values = await chunk_values(session, loans, as_of=as_of, shares=shares)
-        for loan, row in zip(loans, values, strict=True):
-            outcome = compiled.outcome(row)
-            if outcome is None:
-                unknown += 1
-            elif outcome:
-                matched += 1
-                if len(sample) < DRY_RUN_SAMPLE:
-                    sample.append(loan.id)
-        scanned += len(loans)
+        after = inputs.ids[-1]
+        fires, fails = rule.outcome(chunk_columns(inputs, shares=shares), n)
+        matched += int(fires.sum())
+        unknown += n - int(fires.sum()) - int(fails.sum())
+        room = DRY_RUN_SAMPLE - len(sample)
+        sample.extend(inputs.ids[k] for k in np.flatnonzero(fires)[:room].tolist())
+        scanned += n
     return DryRun(compiled.text, scanned, matched, unknown, sample, time.perf_counter() - started)
 
 

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -396,13 +397,17 @@ def test_the_chunk_scorer_agrees_with_the_one_loan_scorer() -> None:
         }
         for _ in range(500)
     ]
-    scores, overall, levels = score_chunk(system, chunk)
+    columns = {
+        rule.name: np.array([values[rule.name] for values in chunk], dtype=np.float64)
+        for rule in system.rules
+    }
+    scores, overall, levels = score_chunk(system, columns, len(chunk))
     for k, values in enumerate(chunk):
         one = system.assess(values)
         assert scores[k] == pytest.approx(one.score)
-        assert overall[k] is one.level
-        assert levels[k] == {n: lv.name.lower() for n, lv in one.levels.items()}
-    assert set(overall) >= {Level.GREEN, Level.YELLOW}
+        assert Level(int(overall[k])) is one.level
+        assert {n: Level(int(lv[k])) for n, lv in levels.items()} == one.levels
+    assert {Level(int(v)) for v in overall} >= {Level.GREEN, Level.YELLOW}
 
 
 async def test_a_second_scan_while_one_runs_is_refused(
