@@ -22,15 +22,15 @@ cost. Then each figure group alone, through the domain functions on a session of
 own, to show where the time goes. Nothing is asserted.
 
 The book's snapshots are put in month order once loaded (``CLUSTER`` on PostgreSQL), as
-the ageing job writing a month at a time leaves them. ``--no-jit`` turns PostgreSQL's JIT
-compilation off for the app's connections (it compiles each wide aggregate anew, and
-on a small machine that can cost more than it saves); ``--reuse-book`` times the loan
+the ageing job writing a month at a time leaves them. ``--jit`` turns PostgreSQL's JIT
+compilation back on for the app's connections (the service turns it off: it compiles
+each wide aggregate anew, and that costs more than it saves); ``--reuse-book`` times the loan
 book a previous run left in the database instead of building one.
 
     python bench/analytics_benchmark.py [--database-url URL] [--enterprises N]
                                         [--loans N] [--repeat N] [--seed S]
                                         [--skip-seeded] [--skip-book] [--reuse-book]
-                                        [--no-jit] [--quick]
+                                        [--jit] [--quick]
 
 ``--loans`` defaults to 1,000,000 on PostgreSQL and 20,000 on SQLite. ``--quick`` is
 CI's smoke run: 100 enterprises and 1,000 loans on a throwaway SQLite file.
@@ -130,6 +130,7 @@ class BookWithHistory(loan_book.LoanBook):
         ).clip(60, 12 * 86400)
         disbursed = loans["created_at"]
         signed = np.minimum(decided + 24 * hour, disbursed - hour)
+        applications["decided_at"] = applications["first_decided_at"] = decided
         S = ApplicationStatus
         moves = (
             (None, S.DRAFT, submitted - hour),
@@ -222,15 +223,16 @@ async def build_book(
 # ----------------------------------------------------------------------------- timing
 
 
-def without_jit(engine: AsyncEngine) -> None:
-    """Every new connection of ``engine`` with PostgreSQL's JIT compilation off."""
+def with_jit(engine: AsyncEngine) -> None:
+    """Every new connection of ``engine`` with PostgreSQL's JIT compilation back on (the
+    service turns it off, ``domain/db.py``)."""
 
-    def off(dbapi_connection: Any, _record: Any) -> None:
+    def on(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("SET jit = off")
+        cursor.execute("SET jit = on")
         cursor.close()
 
-    event.listen(engine.sync_engine, "connect", off)
+    event.listen(engine.sync_engine, "connect", on)
 
 
 async def time_api(engine: AsyncEngine, url: str, *, repeat: int, label: str) -> None:
@@ -325,10 +327,10 @@ async def counts(engine: AsyncEngine) -> str:
 async def bench_seeded(url: str, *, enterprises: int, repeat: int, jit: bool) -> None:
     started = time.perf_counter()
     engine = await prepare(url, enterprises)
-    if not jit and engine.dialect.name == "postgresql":
+    if jit and engine.dialect.name == "postgresql":
         await engine.dispose()
-        without_jit(engine)
-        print("           (JIT compilation off)")
+        with_jit(engine)
+        print("           (JIT compilation on)")
     try:
         # The statistics a live database has (autovacuum analyses tables this size soon
         # after a bulk load): without them the planner guesses a handful of rows.
@@ -362,10 +364,10 @@ async def bench_book(
             loan_book.report_build(
                 built, dialect=engine.dialect.name, loans=loans, seed=seed, as_of=as_of
             )
-        if not jit and engine.dialect.name == "postgresql":
-            await engine.dispose()  # new connections, each with JIT off
-            without_jit(engine)
-            print("           (JIT compilation off)")
+        if jit and engine.dialect.name == "postgresql":
+            await engine.dispose()  # new connections, each with JIT on
+            with_jit(engine)
+            print("           (JIT compilation on)")
         await time_api(engine, url, repeat=repeat, label="book")
         await time_groups(engine, repeat=repeat)
     finally:
@@ -384,7 +386,7 @@ def main() -> None:
     parser.add_argument("--skip-book", action="store_true", help="only the seeded population")
     parser.add_argument("--quick", action="store_true", help="a smoke run for CI (SQLite)")
     parser.add_argument(
-        "--no-jit", action="store_true", help="PostgreSQL's JIT compilation off for the app"
+        "--jit", action="store_true", help="PostgreSQL's JIT compilation on (the service's is off)"
     )
     parser.add_argument(
         "--reuse-book", action="store_true", help="time the loan book already in the database"
@@ -410,7 +412,7 @@ def main() -> None:
                     url("seeded.db"),
                     enterprises=args.enterprises,
                     repeat=args.repeat,
-                    jit=not args.no_jit,
+                    jit=args.jit,
                 )
             )
         if not args.skip_book:
@@ -422,7 +424,7 @@ def main() -> None:
                     repeat=args.repeat,
                     connections=max(args.connections, 1),
                     reuse=args.reuse_book,
-                    jit=not args.no_jit,
+                    jit=args.jit,
                 )
             )
 

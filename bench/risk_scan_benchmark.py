@@ -61,6 +61,7 @@ from sqlalchemy import JSON, Column, Table, Uuid, bindparam, func, insert, selec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.applications.models import Application, ApplicationStatus
+from domain.applications.states import reached
 from domain.base import ScaledDecimal, new_id, utcnow
 from domain.db import create_engine, session_factory
 from domain.enterprises.models import Enterprise, FinancialStatement
@@ -314,6 +315,17 @@ def _table(model: type[Any]) -> Table:
 INSTITUTIONS, PRODUCTS, RISK_RULES = _table(Institution), _table(Product), _table(RiskRule)
 ENTERPRISES, STATEMENTS = _table(Enterprise), _table(FinancialStatement)
 ASSESSMENTS, APPLICATIONS = _table(RiskAssessment), _table(Application)
+# Every loan's application went draft, submitted, under review, approved, signed, paid out.
+DISBURSED_PATH = reached(
+    (
+        ApplicationStatus.DRAFT,
+        ApplicationStatus.SUBMITTED,
+        ApplicationStatus.UNDER_REVIEW,
+        ApplicationStatus.APPROVED,
+        ApplicationStatus.CONTRACT_SIGNED,
+        ApplicationStatus.DISBURSED,
+    )
+)
 LOANS, INSTALMENTS = _table(Loan), _table(Installment)
 
 
@@ -574,6 +586,8 @@ class LoanBook:
             "status": [ApplicationStatus.DISBURSED.value] * count,
             "submitted_at": disbursed_at - np.timedelta64(21, "D"),
             "decided_at": disbursed_at - np.timedelta64(7, "D"),
+            "first_decided_at": disbursed_at - np.timedelta64(7, "D"),
+            "reached": np.full(count, DISBURSED_PATH, np.int64),
             "approved_rate": rate,
             "created_at": disbursed_at - np.timedelta64(21, "D"),
             "updated_at": disbursed_at,

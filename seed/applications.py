@@ -12,6 +12,7 @@ from typing import Any
 
 from domain.applications import states
 from domain.applications.models import ApplicationStatus, DecisionOutcome
+from domain.applications.states import DECISIONS, REACHED_BIT
 from domain.products.models import RepaymentMethod
 from seed.catalog import ProductInfo, Staff, row_id
 from seed.credit import grade_for, reasons, score_for, sigmoid
@@ -189,6 +190,8 @@ def _one(
         "status": status,
         "submitted_at": None if status is _S.DRAFT else submitted_at,
         "decided_at": None,
+        "reached": REACHED_BIT[_S.DRAFT],
+        "first_decided_at": None,
         "approved_rate": rate,
         "pending_approval_by": None,
         "appeal_reason": None,
@@ -205,6 +208,7 @@ def _one(
     out.transitions.append(
         _transition(rng, application_id, _S.DRAFT, _S.SUBMITTED, owner_id, submitted_at)
     )
+    application["reached"] |= REACHED_BIT[_S.SUBMITTED]
 
     assessed_at = submitted_at + timedelta(seconds=rng.randint(5, 300))
     assessment_id = row_id(rng, assessed_at)
@@ -250,8 +254,10 @@ def _one(
             _transition(rng, application_id, current, event.status, event.actor, at, event.note)
         )
         current = event.status
-        if event.status in (_S.APPROVED, _S.REJECTED):
+        application["reached"] |= REACHED_BIT[current]
+        if event.status in DECISIONS:
             application["decided_at"] = at
+            application["first_decided_at"] = application["first_decided_at"] or at
         if event.status is _S.APPROVED:
             contract = lenders.contract(application, contract_id=row_id(rng, at), generated_at=at)
             out.contracts.append(contract)

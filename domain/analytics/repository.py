@@ -48,7 +48,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from domain.analytics.models import LoanBucketSnapshot
-from domain.applications.models import Application, ApplicationStatus, Transition
+from domain.applications.models import Application, ApplicationStatus
+from domain.applications.states import reached
 from domain.enterprises.models import Enterprise
 from domain.lending.models import DelinquencyBucket, Loan, LoanStatus
 from domain.lending.schedule import add_months
@@ -289,45 +290,29 @@ async def applications(
     the seconds from submission to the first credit decision (approval or rejection) of
     those that have one.
 
-    One pass over the applications and their transitions: a row per application with a
-    flag per stage and its first decision (a hash aggregate), then the flags summed and
-    the durations' percentiles taken. PostgreSQL does it all in one statement; elsewhere
-    the percentiles are a second (``_portable_durations``).
+    One pass over the applications alone: each keeps the statuses its time line reached
+    (``Application.reached``, a bit per status) and its first decision, so no transition
+    is read. The flags are summed and the durations' percentiles taken in one statement
+    on PostgreSQL; elsewhere the percentiles are a second (``_portable_percentiles``).
     """
-    a, t = Application, Transition
+    a = Application
     flags = [
-        func.max(case((t.to_status.in_(statuses), 1), else_=0)).label(f"stage{i}")
-        for i, statuses in enumerate(FUNNEL_STAGES)
+        func.sum(case((a.reached.bitwise_and(reached(statuses)) != 0, 1), else_=0))
+        for statuses in FUNNEL_STAGES
     ]
-    decided_at = func.min(case((t.to_status.in_((S.APPROVED, S.REJECTED)), t.at)))
-    per_application = _applications(
-        slc,
-        select(
-            a.submitted_at,
-            case((a.status.in_(PENDING), 1), else_=0).label("pending"),
-            decided_at.label("decided_at"),
-            *flags,
-        )
-        .select_from(a)
-        # Every move that counts comes after the submission: older rows need no probe.
-        .outerjoin(t, and_(t.application_id == a.id, t.at >= since))
-        .group_by(a.id, a.status, a.submitted_at),
-        since,
-        until,
-    ).subquery()
-    seconds = seconds_between(per_application.c.decided_at, per_application.c.submitted_at)
+    seconds = seconds_between(a.first_decided_at, a.submitted_at)
     totals: list[ColumnElement[Any]] = [
         func.count(),
-        *(func.sum(per_application.c[f"stage{i}"]) for i in range(len(FUNNEL_STAGES))),
-        func.sum(per_application.c.pending),
-        func.count(per_application.c.decided_at),
+        *flags,
+        func.sum(case((a.status.in_(PENDING), 1), else_=0)),
+        func.count(a.first_decided_at),
         func.avg(seconds),
     ]
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         # percentile_cont skips the NULLs of the applications not decided yet.
         totals += [func.percentile_cont(q).within_group(seconds) for q in quantiles]
-    row = (await session.execute(select(*totals))).one()
+    row = (await session.execute(_applications(slc, select(*totals), since, until))).one()
     counts = FunnelCounts(*(int(n or 0) for n in row[: len(FUNNEL_STAGES) + 2]))
     decided, mean, *values = row[len(FUNNEL_STAGES) + 2 :]
     if not decided:
@@ -335,8 +320,9 @@ async def applications(
     if postgres:
         found = {q: float(v) for q, v in zip(quantiles, values, strict=True)}
     else:
+        durations = select(seconds.label("value")).where(a.first_decided_at.is_not(None))
         found = await _portable_percentiles(
-            session, select(seconds.label("value")).where(seconds.is_not(None)), quantiles
+            session, _applications(slc, durations, since, until), quantiles
         )
     return counts, Durations(int(decided), float(mean), found)
 

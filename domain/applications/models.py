@@ -58,7 +58,11 @@ class Application(IdMixin, TimestampMixin, Base):
     purpose: Mapped[str] = mapped_column(String(500))
     status: Mapped[ApplicationStatus] = mapped_column(StrEnum(ApplicationStatus))
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the latest decision
+    # Kept by every move (``states.REACHED_BIT``), for the portfolio funnel: the statuses
+    # the time line has been in, and when it first reached a decision.
+    reached: Mapped[int] = mapped_column(default=0, server_default="0")
+    first_decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The nominal rate an approval set, within the product's range.
     approved_rate: Mapped[Decimal | None] = mapped_column(Rate())
     # Four eyes: the first officer's approval waits here for a second, different one.

@@ -122,6 +122,7 @@ async def create_draft(session: AsyncSession, actor: Actor, request: Request) ->
         repayment_method=request.repayment_method,
         purpose=request.purpose.strip(),
         status=S.DRAFT,
+        reached=states.REACHED_BIT[S.DRAFT],
     )
     session.add(application)
     await session.flush()
@@ -508,6 +509,9 @@ async def move(
     now = at or utcnow()
     application.status = target
     application.updated_at = now
+    application.reached = (application.reached or 0) | states.REACHED_BIT[target]
+    if target in states.DECISIONS and application.first_decided_at is None:
+        application.first_decided_at = now
     session.add(
         Transition(
             application_id=application.id,

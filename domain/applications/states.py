@@ -8,6 +8,8 @@ CONTRACT_SIGNED. A rejection is final once its one appeal is spent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from domain.applications.errors import InvalidTransition
 from domain.applications.models import ApplicationStatus as S
 
@@ -39,6 +41,31 @@ for _status in _BEFORE_CONTRACT:
     NEXT[_status] = NEXT[_status] | {S.WITHDRAWN}
 
 TERMINAL = frozenset(status for status, following in NEXT.items() if not following)
+
+# Each status's bit in ``Application.reached``, the statuses its time line has been in
+# (kept beside the transitions, so the portfolio funnel reads one row per application
+# instead of aggregating every transition). Stored: a bit never changes meaning.
+REACHED_BIT: dict[S, int] = {
+    S.DRAFT: 1 << 0,
+    S.SUBMITTED: 1 << 1,
+    S.UNDER_REVIEW: 1 << 2,
+    S.MORE_INFO_REQUESTED: 1 << 3,
+    S.APPROVED: 1 << 4,
+    S.REJECTED: 1 << 5,
+    S.APPEALED: 1 << 6,
+    S.CONTRACT_SIGNED: 1 << 7,
+    S.DISBURSED: 1 << 8,
+    S.WITHDRAWN: 1 << 9,
+}
+DECISIONS = frozenset({S.APPROVED, S.REJECTED})
+
+
+def reached(statuses: Iterable[S]) -> int:
+    """The ``reached`` bits of a time line's statuses."""
+    bits = 0
+    for status in statuses:
+        bits |= REACHED_BIT[status]
+    return bits
 
 
 def allowed(current: S, target: S) -> bool:

@@ -30,6 +30,18 @@ class RiskAssessment(IdMixin, Base):
         Index(None, "application_id", "assessed_at"),
         Index(None, "enterprise_id", "assessed_at"),
         Index(None, "assessed_at"),
+        # The PD in force for a borrower, read per borrower by the portfolio's expected
+        # loss and per chunk by the risk scan: the newest champion row, from the index
+        # alone on PostgreSQL (read backwards; the PD carried in it).
+        Index(
+            "ix_risk_assessments_champion_pd",
+            "enterprise_id",
+            "assessed_at",
+            "id",
+            postgresql_include=["probability_of_default"],
+            postgresql_where=text("shadow IS false"),
+            sqlite_where=text("shadow IS 0"),
+        ),
     )
 
     application_id: Mapped[uuid.UUID | None] = mapped_column(

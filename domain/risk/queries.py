@@ -251,10 +251,6 @@ async def chunk_inputs(
         .outerjoin(LoanWarning, LoanWarning.loan_id == chunk.c.id)
         .order_by(chunk.c.id)
     )
-    if dialect == "postgresql":
-        # The planner's row estimates for the window joins are far off, the cost passes
-        # the JIT threshold, and compiling takes a second where running takes 0.1 s.
-        await session.execute(text("SET LOCAL jit = off"))
     rows = (await session.execute(stmt)).all()
     transposed = list(zip(*rows, strict=True)) if rows else [() for _ in INPUTS]
     return ChunkInputs(dict(zip(INPUTS, transposed, strict=True)))

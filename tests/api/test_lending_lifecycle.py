@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.applications.models import Transition
+from api.relay import decode_pk
+from domain.applications import states
+from domain.applications.models import Application, Transition
 from domain.audit.models import AuditEntry
 from domain.base import utcnow
 from domain.db import session_factory
@@ -371,7 +373,7 @@ async def test_a_loan_goes_from_catalog_to_closed_through_graphql(
 
 
 async def test_an_appeal_is_reviewed_once_by_an_officer_who_did_not_decide(
-    world: World,
+    world: World, db: AsyncEngine
 ) -> None:
     # given: a rejected application
     app_id = await under_review(world, amount="100000.00")
@@ -410,6 +412,23 @@ async def test_an_appeal_is_reviewed_once_by_an_officer_who_did_not_decide(
     assert twice["code"] == "INVALID_TRANSITION"
     history = (await world.owner.data(TIMELINE, {"id": app_id}))["node"]
     assert [d["onAppeal"] for d in history["decisions"]] == [False, True]
+
+    # and: what the application keeps for the portfolio funnel matches its time line;
+    # its first decision stays the first after the appeal's
+    async with session_factory(db)() as s:
+        row = await s.get_one(Application, decode_pk(app_id, "Application"))
+        moves = (
+            await s.execute(
+                select(Transition.to_status, Transition.at)
+                .where(Transition.application_id == row.id)
+                .order_by(Transition.at)
+            )
+        ).all()
+    assert row.reached == states.reached(status for status, _ in moves)
+    decisions = [at for status, at in moves if status in states.DECISIONS]
+    assert len(decisions) == 2
+    assert row.first_decided_at == decisions[0]
+    assert row.decided_at == decisions[1]
 
 
 async def test_an_approval_below_the_threshold_needs_one_officer(world: World) -> None:

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.analytics.models import LoanBucketSnapshot
 from domain.analytics.service import PortfolioFilter
+from domain.applications import states
 from domain.applications.models import Application, ApplicationStatus, Transition
 from domain.enterprises.models import Enterprise
 from domain.identity.models import Institution
@@ -85,6 +86,11 @@ async def _timeline(
     for status, when in moves:
         s.add(Transition(application_id=app.id, from_status=previous, to_status=status, at=when))
         previous = status
+    # What the service's moves keep beside the time line.
+    app.reached = states.reached([S.DRAFT, *(status for status, _ in moves)])
+    app.first_decided_at = min(
+        (when for status, when in moves if status in states.DECISIONS), default=None
+    )
     await s.flush()
     return app
 
