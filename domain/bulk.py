@@ -13,24 +13,38 @@ here reads back the same as one written through the ORM.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, text
+from sqlalchemy import JSON, Column, Table, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.base import Base
 
+# JSON as the ORM binds it, less the encoder's per-call set-up and cycle check: the
+# values are plain dicts built by the caller, never cyclic.
+_json_text = json.JSONEncoder(check_circular=False).encode
+
+
+def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    if isinstance(column.type, JSON):
+        return _json_text
+    fn: Callable[[Any], Any] | None = column.type.bind_processor(dialect)
+    return fn
+
 
 def _records(
     table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], dialect: Dialect
 ) -> list[tuple[Any, ...]]:
-    processors: list[Callable[[Any], Any] | None] = [
-        table.c[name].type.bind_processor(dialect) for name in columns
-    ]
-    pairs = list(zip(columns, processors, strict=True))
-    return [tuple(row[name] if fn is None else fn(row[name]) for name, fn in pairs) for row in rows]
+    """The rows as COPY takes them, converted a column at a time."""
+    converted = []
+    for name in columns:
+        values = [row[name] for row in rows]
+        fn = _processor(table.c[name], dialect)
+        converted.append(values if fn is None else list(map(fn, values)))
+    return list(zip(*converted, strict=True))
 
 
 async def _copy(

@@ -45,6 +45,7 @@ from domain.risk.models import (
     AlertActionKind,
     AlertSeverity,
     AlertStatus,
+    LoanWarning,
     RiskAlertAction,
     RiskRule,
     RiskScan,
@@ -404,22 +405,31 @@ async def _scan(
                 session, after=after, limit=chunk, as_of=as_of, changed_since=since
             )
 
-    pending = asyncio.create_task(read(None))
+    async def write(done: ChunkResult) -> None:
+        async with sessions() as session, session.begin():
+            await _write_chunk(session, done, report)
+
+    # Three stages overlap: the database reads chunk k+1 and writes chunk k-1 while a
+    # thread evaluates chunk k (numpy letting go of the interpreter). Writes stay in order.
+    reading = asyncio.create_task(read(None))
+    writing: asyncio.Task[None] | None = None
     try:
-        while len(inputs := await pending):
-            # The database reads the next chunk while this one is evaluated (in a thread,
-            # numpy letting go of the interpreter) and written.
-            pending = asyncio.create_task(read(inputs.ids[-1]))
+        while len(inputs := await reading):
+            reading = asyncio.create_task(read(inputs.ids[-1]))
             done = await asyncio.to_thread(
                 evaluate_chunk, inputs, rules, system, system_version, shares, utcnow()
             )
-            async with sessions() as session, session.begin():
-                await _write_chunk(session, done, report)
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(write(done))
+        if writing is not None:
+            await writing
     finally:
-        if not pending.done():
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pending
+        for task in (reading, writing):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
     async with sessions() as session, session.begin():
         await session.execute(
             update(RiskScan)
@@ -446,12 +456,13 @@ async def _scan(
 
 @dataclass
 class ChunkResult:
-    """What a chunk's evaluation leaves to write: changed warnings and new alerts."""
+    """What a chunk's evaluation leaves to write: first and changed warnings, new alerts."""
 
     loans: int
     at: datetime
     levels: Counter[str]
-    warnings: list[dict[str, Any]]
+    first_warnings: list[dict[str, Any]]  # loans with no warning stored yet
+    changed_warnings: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
 
 
@@ -477,21 +488,24 @@ def evaluate_chunk(
     rule_levels = {name: [_LEVEL_NAMES[v] for v in arr.tolist()] for name, arr in per_rule.items()}
     score_values = np.round(scores, 4).tolist()
     ids, institutions, stored = c["id"], c["institution_id"], c["digest"]
-    warnings = [
-        {
-            "loan_id": ids[k],
-            "institution_id": institutions[k],
-            "score": score_values[k],
-            "level": level_names[k],
-            "levels": {name: names[k] for name, names in rule_levels.items()},
-            "indicators": shown.row(k),
-            "system_version": system_version,
-            "digest": digests[k],
-            "scanned_at": now,
-        }
-        for k in range(n)
-        if stored[k] != digests[k]
-    ]
+    first: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for k in range(n):
+        if stored[k] == digests[k]:
+            continue
+        (first if stored[k] is None else changed).append(
+            {
+                "loan_id": ids[k],
+                "institution_id": institutions[k],
+                "score": score_values[k],
+                "level": level_names[k],
+                "levels": {name: names[k] for name, names in rule_levels.items()},
+                "indicators": shown.row(k),
+                "system_version": system_version,
+                "digest": digests[k],
+                "scanned_at": now,
+            }
+        )
     open_rules = {k: set(codes.split(" ")) for k, codes in enumerate(c["open_rules"]) if codes}
     owners = np.array(institutions, dtype=object)
     alerts: list[dict[str, Any]] = []
@@ -504,12 +518,15 @@ def evaluate_chunk(
                 continue
             fired = {name: shown.value(name, k) for name in sorted(rule.compiled.indicators)}
             alerts.append(_alert_row(rule, c, k, fired, now))
-    return ChunkResult(n, now, Counter(level_names), warnings, alerts)
+    return ChunkResult(n, now, Counter(level_names), first, changed, alerts)
 
 
 async def _write_chunk(session: AsyncSession, done: ChunkResult, report: ScanReport) -> None:
-    await queries.upsert_warnings(session, done.warnings)
-    report.warnings_written += len(done.warnings)
+    # Only scans write warnings, one at a time: a loan with none stored when the chunk
+    # was read has none now, and its first is a plain (COPY) insert.
+    await bulk.insert_rows(session, LoanWarning, done.first_warnings)
+    await queries.upsert_warnings(session, done.changed_warnings)
+    report.warnings_written += len(done.first_warnings) + len(done.changed_warnings)
     report.loans_scanned += done.loans
     for level, count in done.levels.items():
         report.levels[level] += count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -416,3 +417,34 @@ async def test_a_second_scan_while_one_runs_is_refused(
     async with scanner._local_lock:
         with pytest.raises(scanner.ScanRunning):
             await run_scan(sessions, as_of=AS_OF)
+
+
+async def test_a_chunk_that_fails_to_write_stops_the_scan_and_leaves_no_read_running(
+    sessions: async_sessionmaker[AsyncSession],
+    book_of_three: dict[str, Loan],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: writing the first chunk fails, while the next chunk's read is under way
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(scanner, "_write_chunk", broken)
+
+    # when
+    with pytest.raises(RuntimeError, match="disk full"):
+        await run_scan(sessions, as_of=AS_OF, full=True, chunk_size=1)
+
+    # then: the prefetching read was stopped, the scan never finished, and the lock is free
+    current = asyncio.current_task()
+    assert [t for t in asyncio.all_tasks() if t is not current and not t.done()] == []
+    async with sessions() as session:
+        finished = await session.scalar(
+            select(func.count())
+            .select_from(scanner.RiskScan)
+            .where(scanner.RiskScan.finished_at.is_not(None))
+        )
+        warnings = await session.scalar(select(func.count()).select_from(LoanWarning))
+    assert (finished, warnings) == (0, 0)
+    monkeypatch.undo()
+    report = await run_scan(sessions, as_of=AS_OF, full=True, chunk_size=1)
+    assert report.loans_scanned == 3
