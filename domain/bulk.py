@@ -6,9 +6,9 @@ per value. Writes that must skip or merge conflicting rows are COPYed into a tem
 staging table first and moved with one ``INSERT ... SELECT ... ON CONFLICT``. On SQLite,
 the same statements run as executemany, which is already in-process and fast.
 
-Values are converted exactly as the ORM would bind them (each column type's bind
-processor: enums to their stored values, JSON to text, exact decimals), so a row written
-here reads back the same as one written through the ORM.
+Values are converted as the ORM binds them (each column type's bind processor: enums to
+their stored values, exact decimals, aware timestamps; JSON through the standard encoder,
+as the ORM's does), so a row written here reads back the same as one written through it.
 """
 
 from __future__ import annotations
