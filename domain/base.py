@@ -16,9 +16,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Enum, MetaData, Numeric
+from sqlalchemy import BigInteger, DateTime, Enum, Float, MetaData, Numeric
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING_CONVENTION = {
@@ -83,6 +86,25 @@ def Money() -> ScaledDecimal:
 
 def Rate() -> ScaledDecimal:
     return ScaledDecimal(9, 6)
+
+
+class yuan(FunctionElement[float]):
+    """A money column (or a sum of them) as a float of yuan, for ratios and weighted
+    sums in SQL (SQLite keeps money as integer cents)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "yuan"
+
+
+@compiles(yuan)
+def _yuan(element: yuan, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DOUBLE PRECISION)"
+
+
+@compiles(yuan, "sqlite")
+def _yuan_sqlite(element: yuan, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(CAST({compiler.process(element.clauses, **kw)} AS REAL) / 100.0)"
 
 
 class UTCDateTime(TypeDecorator[datetime]):

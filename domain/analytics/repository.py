@@ -50,6 +50,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 from domain.analytics.models import LoanBucketSnapshot
 from domain.applications.models import Application, ApplicationStatus
 from domain.applications.states import reached
+from domain.base import yuan
 from domain.enterprises.models import Enterprise
 from domain.lending.models import DelinquencyBucket, Loan, LoanStatus
 from domain.lending.schedule import add_months
@@ -84,24 +85,6 @@ def _seconds_between(element: seconds_between, compiler: SQLCompiler, **kw: Any)
 def _seconds_between_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     later, earlier = (compiler.process(c, **kw) for c in element.clauses)
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-
-
-class yuan(FunctionElement[float]):
-    """A money column as a float of yuan (SQLite keeps money as integer cents)."""
-
-    type = Float()
-    inherit_cache = True
-    name = "yuan"
-
-
-@compiles(yuan)
-def _yuan(element: yuan, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS DOUBLE PRECISION)"
-
-
-@compiles(yuan, "sqlite")
-def _yuan_sqlite(element: yuan, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"(CAST({compiler.process(element.clauses, **kw)} AS REAL) / 100.0)"
 
 
 class month_start(FunctionElement[date]):

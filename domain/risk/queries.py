@@ -15,11 +15,9 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Float,
     Select,
     String,
     and_,
-    cast,
     column,
     func,
     or_,
@@ -31,10 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from domain import bulk
-from domain.base import Base
+from domain.base import Base, yuan
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.lending.models import Installment, Loan, LoanStatus
 from domain.products.models import Product
@@ -98,14 +95,6 @@ class ChunkInputs:
         return self.columns["id"]
 
 
-def _amount(
-    expr: ColumnElement[Any] | InstrumentedAttribute[Any], dialect: str, scale: int = 2
-) -> ColumnElement[float]:
-    """An exact amount as a float in its units (SQLite keeps it as scaled integers)."""
-    value: ColumnElement[float] = cast(expr, Float)
-    return value / 10**scale if dialect == "sqlite" else value
-
-
 def _changed_since(since: datetime) -> ColumnElement[bool]:
     """Loans whose own row, or borrower's profile, assessments or statements, moved."""
     assessed = select(RiskAssessment.enterprise_id).where(RiskAssessment.assessed_at >= since)
@@ -137,7 +126,6 @@ async def chunk_inputs(
     thousands of ids led PostgreSQL to read whole), their stored warning's digest and
     their open alerts.
     """
-    dialect = session.get_bind().dialect.name
     chunk_stmt = (
         select(
             Loan.id.label("id"),
@@ -145,7 +133,7 @@ async def chunk_inputs(
             Loan.enterprise_id.label("enterprise_id"),
             Loan.days_past_due.label("days_past_due"),
             type_coerce(Loan.delinquency_bucket, String).label("delinquency_bucket"),
-            _amount(Loan.outstanding_principal, dialect).label("outstanding"),
+            yuan(Loan.outstanding_principal).label("outstanding"),
             type_coerce(Product.type, String).label("product_type"),
             Enterprise.industry.label("industry"),
             Enterprise.region.label("region"),
@@ -189,7 +177,7 @@ async def chunk_inputs(
         select(
             fs.enterprise_id,
             fs.fiscal_year,
-            *(_amount(getattr(fs, name), dialect).label(name) for name in _AMOUNTS),
+            *(yuan(getattr(fs, name)).label(name) for name in _AMOUNTS),
             func.row_number()
             .over(partition_by=fs.enterprise_id, order_by=fs.fiscal_year.desc())
             .label("rn"),
@@ -209,7 +197,7 @@ async def chunk_inputs(
         - i.fee_paid
     )
     dues = (
-        select(i.loan_id, _amount(func.sum(owed), dialect).label("dues"))
+        select(i.loan_id, yuan(func.sum(owed)).label("dues"))
         .where(
             # PostgreSQL has no min() of a uuid
             i.loan_id >= select(chunk.c.id).order_by(chunk.c.id).limit(1).scalar_subquery(),

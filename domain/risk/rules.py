@@ -506,7 +506,8 @@ def _show(node: Node) -> str:
     return text if isinstance(node, String) else f'"{text}"'
 
 
-def _type_of(node: Node, catalogue: Catalogue) -> IndicatorType:
+def type_of(node: Node, catalogue: Catalogue) -> IndicatorType:
+    """The type of an expression (numbers, text or a condition), checking it on the way."""
     match node:
         case Number():
             return IndicatorType.NUMBER
@@ -530,7 +531,7 @@ def _type_of(node: Node, catalogue: Catalogue) -> IndicatorType:
             return IndicatorType.NUMBER
         case Compare(op=op, left=left, right=right, pos=pos):
             if op in ("==", "!="):
-                lt, rt = _type_of(left, catalogue), _type_of(right, catalogue)
+                lt, rt = type_of(left, catalogue), type_of(right, catalogue)
                 if lt is not rt:
                     raise RuleError(
                         f'"{op}" compares values of the same type, but {_show(left)} is '
@@ -542,9 +543,9 @@ def _type_of(node: Node, catalogue: Catalogue) -> IndicatorType:
                 _expect(right, IndicatorType.NUMBER, catalogue, f'"{op}"')
             return IndicatorType.BOOLEAN
         case Membership(left=left, items=items):
-            lt = _type_of(left, catalogue)
+            lt = type_of(left, catalogue)
             for item in items:
-                it = _type_of(item, catalogue)
+                it = type_of(item, catalogue)
                 if it is not lt:
                     raise RuleError(
                         f"list item {_show(item)} is {_TYPE_WORDS[it]}, but {_show(left)} "
@@ -562,13 +563,8 @@ def _type_of(node: Node, catalogue: Catalogue) -> IndicatorType:
     raise AssertionError(f"unknown node {node!r}")  # pragma: no cover
 
 
-def type_of(node: Node, catalogue: Catalogue) -> IndicatorType:
-    """The type of a checked expression (numbers, text or a condition)."""
-    return _type_of(node, catalogue)
-
-
 def _expect(node: Node, wanted: IndicatorType, catalogue: Catalogue, what: str) -> None:
-    actual = _type_of(node, catalogue)
+    actual = type_of(node, catalogue)
     if actual is not wanted:
         raise RuleError(
             f"{what} needs {_TYPE_WORDS[wanted]}, but {_show(node)} is {_TYPE_WORDS[actual]}",
@@ -590,7 +586,7 @@ def _start(node: Node) -> int:
 
 def check(node: Node, catalogue: Catalogue) -> None:
     """Type-check a parsed rule against the catalogue; the rule must be a condition."""
-    kind = _type_of(node, catalogue)
+    kind = type_of(node, catalogue)
     if kind is not IndicatorType.BOOLEAN:
         raise RuleError(
             f"a rule must be a condition (true or false), but {_show(node)} is {_TYPE_WORDS[kind]}",

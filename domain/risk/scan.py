@@ -483,16 +483,30 @@ def evaluate_chunk(
     columns = chunk_columns(inputs, shares=shares)
     scores, overall, per_rule = score_chunk(system, columns, n)
     digests = _digests(columns, scores, overall, per_rule, system_version)
-    shown = _Shown.of(columns)
     level_names = [_LEVEL_NAMES[v] for v in overall.tolist()]
-    rule_levels = {name: [_LEVEL_NAMES[v] for v in arr.tolist()] for name, arr in per_rule.items()}
-    score_values = np.round(scores, 4).tolist()
     ids, institutions, stored = c["id"], c["institution_id"], c["digest"]
+    rewrite = [k for k in range(n) if stored[k] != digests[k]]
+    open_rules = {k: set(codes.split(" ")) for k, codes in enumerate(c["open_rules"]) if codes}
+    owners = np.array(institutions, dtype=object)
+    to_raise: list[tuple[ActiveRule, int]] = []
+    for rule in rules:
+        fires = rule.columns.fires(columns, n)
+        if rule.institution_id is not None:
+            fires &= owners == rule.institution_id
+        to_raise += [
+            (rule, k)
+            for k in np.flatnonzero(fires).tolist()
+            if rule.code not in open_rules.get(k, ())
+        ]
     first: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
-    for k in range(n):
-        if stored[k] == digests[k]:
-            continue
+    alerts: list[dict[str, Any]] = []
+    if not rewrite and not to_raise:  # a quiet chunk, as most are once the book is scanned
+        return ChunkResult(n, now, Counter(level_names), first, changed, alerts)
+    shown = _Shown.of(columns)
+    rule_levels = {name: [_LEVEL_NAMES[v] for v in arr.tolist()] for name, arr in per_rule.items()}
+    score_values = np.round(scores, 4).tolist()
+    for k in rewrite:
         (first if stored[k] is None else changed).append(
             {
                 "loan_id": ids[k],
@@ -506,18 +520,9 @@ def evaluate_chunk(
                 "scanned_at": now,
             }
         )
-    open_rules = {k: set(codes.split(" ")) for k, codes in enumerate(c["open_rules"]) if codes}
-    owners = np.array(institutions, dtype=object)
-    alerts: list[dict[str, Any]] = []
-    for rule in rules:
-        fires = rule.columns.fires(columns, n)
-        if rule.institution_id is not None:
-            fires &= owners == rule.institution_id
-        for k in np.flatnonzero(fires).tolist():
-            if rule.code in open_rules.get(k, ()):
-                continue
-            fired = {name: shown.value(name, k) for name in sorted(rule.compiled.indicators)}
-            alerts.append(_alert_row(rule, c, k, fired, now))
+    for rule, k in to_raise:
+        fired = {name: shown.value(name, k) for name in sorted(rule.compiled.indicators)}
+        alerts.append(_alert_row(rule, c, k, fired, now))
     return ChunkResult(n, now, Counter(level_names), first, changed, alerts)
 
 
