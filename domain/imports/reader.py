@@ -1,7 +1,7 @@
 """Reading an import file as a table, a batch of rows at a time.
 
 Two formats, told apart by their first bytes rather than their names: an Excel
-workbook (.xlsx, a zip; the first sheet is read with openpyxl in read-only mode) or
+workbook (.xlsx, a zip; its first sheet is read by ``domain.imports.xlsx``) or
 CSV text in UTF-8 (a byte-order mark is allowed). Legacy .xls and UTF-16 text are
 refused with a message saying how to save the file instead.
 
@@ -33,7 +33,10 @@ from datetime import date, datetime, time
 from typing import IO, BinaryIO
 from xml.etree.ElementTree import ParseError
 
+from defusedxml import DefusedXmlException
+
 from domain.errors import InvalidInput
+from domain.imports import xlsx
 from domain.imports.cleaning import CODE, COLUMNS, REQUIRED_COLUMNS, half_width, normalise_code
 from domain.imports.errors import FileProblem, MalformedFile
 
@@ -85,6 +88,7 @@ _CAPTIONS: dict[str, str] = {
     "经营现金流": "operating_cash_flow",
 }
 _KNOWN = frozenset(COLUMNS)
+_DAMAGED = "the workbook is damaged or cut off; save it again as .xlsx"
 _UNIT = re.compile(r"\s*[(][^()]*[)]$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -127,6 +131,8 @@ class FileCheck:
 
 def _cell_text(value: object) -> str | None:
     """A spreadsheet cell as the text a CSV export would hold."""
+    if isinstance(value, str):
+        return value
     if value is None:
         return None
     if isinstance(value, bool):
@@ -259,27 +265,28 @@ class TableFile:
             ) from None
 
     def _sheet_records(self) -> Iterator[tuple[int, list[str | None]]]:
-        from openpyxl import load_workbook
-
         self._stream.seek(0)
-        damaged = "the workbook is damaged or cut off; save it again as .xlsx"
+        book: xlsx.Workbook | None = None
         try:
-            book = load_workbook(self._stream, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, OSError, ParseError):
-            raise MalformedFile(FileProblem.TRUNCATED, damaged) from None
-        try:
-            if not book.worksheets:
-                raise MalformedFile(FileProblem.EMPTY, "the workbook has no sheet")
-            sheet = book.worksheets[0]
-            try:
-                for number, values in enumerate(sheet.iter_rows(values_only=True), 1):
-                    cells = [_cell_text(v) for v in values]
-                    if any(c is not None and c.strip() for c in cells):
-                        yield number, cells
-            except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ParseError):
-                raise MalformedFile(FileProblem.TRUNCATED, damaged) from None
+            book = xlsx.Workbook(self._stream)
+            for number, values in book.rows():
+                cells = [_cell_text(v) for v in values]
+                if any(c is not None and c.strip() for c in cells):
+                    yield number, cells
+        except xlsx.NoSheet:
+            raise MalformedFile(FileProblem.EMPTY, "the workbook has no sheet") from None
+        except DefusedXmlException:
+            raise MalformedFile(
+                FileProblem.FORMAT,
+                "the workbook declares XML entities, which are refused; save it again as .xlsx",
+            ) from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, OSError, ParseError) as exc:
+            raise MalformedFile(FileProblem.TRUNCATED, _DAMAGED) from exc
+        except (IndexError, ValueError) as exc:  # a cell naming no string, a bad number
+            raise MalformedFile(FileProblem.TRUNCATED, _DAMAGED) from exc
         finally:
-            book.close()
+            if book is not None:
+                book.close()
 
     # ---------------------------------------------------------------- header
 
