@@ -59,6 +59,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.app import create_app
+from domain.analytics import repository as analytics_repository
 from domain.analytics import service
 from domain.analytics.models import LoanBucketSnapshot
 from domain.applications.models import ApplicationStatus, Transition
@@ -66,6 +67,7 @@ from domain.base import utcnow
 from domain.db import create_engine, session_factory
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
+from domain.risk import repository as risk_repository
 
 QUICK_ENTERPRISES = 100
 QUICK_LOANS = 1_000
@@ -207,6 +209,7 @@ async def build_book(
         gc.enable()
     built.wall = time.perf_counter() - started
     started = time.perf_counter()
+    await derive_pds(engine)
     async with engine.connect() as conn:
         auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
         if engine.dialect.name == "postgresql":
@@ -218,6 +221,14 @@ async def build_book(
             await auto.execute(text("ANALYZE"))
     built.vacuum = time.perf_counter() - started
     return built
+
+
+async def derive_pds(engine: AsyncEngine) -> None:
+    """The PDs in force, on the enterprises and on each month end, from the assessments
+    the generator wrote: as the seed derives them."""
+    async with session_factory(engine)() as session, session.begin():
+        await risk_repository.refresh_pd_in_force(session)
+        await analytics_repository.fill_snapshot_pds(session)
 
 
 # ----------------------------------------------------------------------------- timing

@@ -19,6 +19,7 @@ from faker import Faker
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.analytics import repository as analytics
 from domain.analytics.models import LoanBucketSnapshot
 from domain.applications.models import (
     Application,
@@ -247,8 +248,10 @@ async def seed_population(
                     writer.add("loan_bucket_snapshots", loan.snapshots)
             await writer.flush()
             report("enterprises", batch_end, enterprises)
-        # The rating history follows from the assessments, as the migration derives it.
+        # The rating history and the PDs in force follow from the assessments, as the
+        # migrations derive them; so does each month end's PD.
         credit_ratings = await ratings.backfill(session)
+        await analytics.fill_snapshot_pds(session)
 
     return SeedSummary(**writer.counts, credit_ratings=credit_ratings)
 

@@ -151,7 +151,7 @@ class PortfolioSummary:
         found = await _figure(
             info,
             ("concentration", self.flt),
-            lambda s, v, _m: service.concentration(s, v, self.flt),
+            lambda s, v, m: service.concentration(s, v, self.flt, memo=m),
         )
         return PortfolioConcentration.from_domain(found)
 
@@ -166,7 +166,7 @@ class PortfolioSummary:
         found = await _figure(
             info,
             ("expected_loss", self.flt, lgd),
-            lambda s, v, _m: service.expected_loss(s, v, self.flt, lgd=lgd),
+            lambda s, v, m: service.expected_loss(s, v, self.flt, lgd=lgd, memo=m),
         )
         return PortfolioExpectedLoss.from_domain(found)
 

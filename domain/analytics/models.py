@@ -43,3 +43,6 @@ class LoanBucketSnapshot(Base):
     delinquency_bucket: Mapped[DelinquencyBucket] = mapped_column(StrEnum(DelinquencyBucket))
     days_past_due: Mapped[int] = mapped_column()
     outstanding_principal: Mapped[Decimal] = mapped_column(Money())
+    # The borrower's PD in force at the month end (its newest champion assessment made
+    # by then; None: never assessed): the expected loss at a past date reads it here.
+    probability_of_default: Mapped[float | None] = mapped_column()

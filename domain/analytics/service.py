@@ -32,10 +32,11 @@ month it was written off, whichever comes first (now, too: a loan over 90 days i
 live book defaults in the current month).
 
 Expected loss = sum over the loans on the book of PD x outstanding principal x LGD.
-PD is the borrower's newest champion (non-shadow) assessment; loans of borrowers never
-assessed are reported as unrated exposure and left out. LGD is an assumption, one
-figure for the whole book: 45% by default, the Basel foundation IRB supervisory LGD for
-senior unsecured claims without recognised collateral (CRE32.6).
+PD is the borrower's newest champion (non-shadow) assessment made by the date (kept on
+the enterprise as assessments come in, and on each month-end snapshot as it is taken);
+loans of borrowers never assessed are reported as unrated exposure and left out. LGD
+is an assumption, one figure for the whole book: 45% by default, the Basel foundation
+IRB supervisory LGD for senior unsecured claims without recognised collateral (CRE32.6).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class Period:
 
     @property
     def until(self) -> datetime:
-        return _end_of(self.end)
+        return repo.end_of_day(self.end)
 
 
 # ------------------------------------------------------------------------ the figures
@@ -306,10 +307,6 @@ def month_end_on_or_before(day: date) -> date:
 
 def is_month_end(day: date) -> bool:
     return (day + timedelta(days=1)).day == 1
-
-
-def _end_of(day: date) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 def _slice(viewer: Viewer, flt: PortfolioFilter) -> repo.Slice:
@@ -565,34 +562,46 @@ def _hhi(shares: tuple[Share, ...]) -> float | None:
     return sum(s.share * s.share for s in shares) if shares else None
 
 
+async def _borrowers(
+    session: AsyncSession, slc: repo.Slice, at: date | None, memo: Memo | None
+) -> repo.Borrowers:
+    async def read() -> repo.Borrowers:
+        return await repo.borrowers(session, slc, at=at, top=TOP_BORROWERS)
+
+    return await (memo or Memo()).get(("borrowers", slc, at), read)
+
+
 async def concentration(
-    session: AsyncSession, viewer: Viewer, flt: PortfolioFilter
+    session: AsyncSession, viewer: Viewer, flt: PortfolioFilter, *, memo: Memo | None = None
 ) -> Concentration:
     """Top-10 borrowers' share, industry and region shares, HHI, at book_date."""
     period = resolve_period(flt)
     slc = _slice(viewer, flt)
-    at = None if period.live else period.book_date
-    found = await repo.borrowers(session, slc, at=at, top=TOP_BORROWERS)
-    cells = await repo.by_industry_and_region(session, slc, at=at)
+    found = await _borrowers(session, slc, None if period.live else period.book_date, memo)
     industries: dict[str, tuple[int, Decimal]] = defaultdict(lambda: (0, ZERO))
     regions: dict[str, tuple[int, Decimal]] = defaultdict(lambda: (0, ZERO))
-    for industry, region, n, total in cells:
-        industries[industry] = (industries[industry][0] + n, industries[industry][1] + total)
-        regions[region] = (regions[region][0] + n, regions[region][1] + total)
-    whole = found.outstanding
+    for cell in found.cells:
+        n, total = industries[cell.industry]
+        industries[cell.industry] = (n + cell.loans, total + cell.outstanding)
+        n, total = regions[cell.region]
+        regions[cell.region] = (n + cell.loans, total + cell.outstanding)
+    whole = sum((cell.outstanding for cell in found.cells), ZERO)
+    borrowers = sum(cell.borrowers for cell in found.cells)
     by_industry = _shares(((k, n, t) for k, (n, t) in industries.items()), whole)
     by_region = _shares(((k, n, t) for k, (n, t) in regions.items()), whole)
     top = tuple(
         BorrowerExposure(enterprise_id=eid, name=name, outstanding=x, share=_share(x, whole))
         for eid, name, x in found.top
     )
+    # Shares are the same in any unit: the squares and the total are both in yuan.
+    squares, in_yuan = sum(cell.squares for cell in found.cells), float(whole)
     return Concentration(
         book_date=period.book_date,
-        borrowers=found.borrowers,
+        borrowers=borrowers,
         outstanding=whole,
         top_borrowers=top,
         top_share=_ratio(sum((b.outstanding for b in top), ZERO), whole),
-        borrower_hhi=found.hhi if found.borrowers and whole else None,
+        borrower_hhi=squares / (in_yuan * in_yuan) if borrowers and whole else None,
         industries=by_industry,
         industry_hhi=_hhi(by_industry) if whole else None,
         regions=by_region,
@@ -601,11 +610,24 @@ async def concentration(
 
 
 async def _loss_at(
-    session: AsyncSession, slc: repo.Slice, *, on: date, live: bool, lgd: float
+    session: AsyncSession,
+    slc: repo.Slice,
+    *,
+    on: date,
+    live: bool,
+    lgd: float,
+    memo: Memo | None,
 ) -> LossAt:
-    found = await repo.exposure(
-        session, slc, at=None if live else on, pd_before=None if live else _end_of(on)
-    )
+    if live:
+        cells = (await _borrowers(session, slc, None, memo)).cells
+        found = repo.Exposure(
+            loans=sum(c.loans for c in cells),
+            outstanding=sum((c.outstanding for c in cells), ZERO),
+            rated_outstanding=sum((c.rated_outstanding for c in cells), ZERO),
+            pd_weighted=sum(c.pd_weighted for c in cells),
+        )
+    else:
+        found = await repo.exposure_at(session, slc, at=on)
     return LossAt(
         on=on,
         live=live,
@@ -620,15 +642,20 @@ async def _loss_at(
 
 
 async def expected_loss(
-    session: AsyncSession, viewer: Viewer, flt: PortfolioFilter, *, lgd: float = DEFAULT_LGD
+    session: AsyncSession,
+    viewer: Viewer,
+    flt: PortfolioFilter,
+    *,
+    lgd: float = DEFAULT_LGD,
+    memo: Memo | None = None,
 ) -> ExpectedLoss:
     """PD x outstanding x ``lgd`` at book_date against the month end before the period."""
     if not 0 <= lgd <= 1:
         raise InvalidInput(f"lgd: a share between 0 and 1, got {lgd}")
     period = resolve_period(flt)
     slc = _slice(viewer, flt)
-    start = await _loss_at(session, slc, on=period.opening_date, live=False, lgd=lgd)
-    end = await _loss_at(session, slc, on=period.book_date, live=period.live, lgd=lgd)
+    start = await _loss_at(session, slc, on=period.opening_date, live=False, lgd=lgd, memo=memo)
+    end = await _loss_at(session, slc, on=period.book_date, live=period.live, lgd=lgd, memo=memo)
     change = end.expected_loss - start.expected_loss
     return ExpectedLoss(
         lgd=lgd,
@@ -657,8 +684,8 @@ async def portfolio_summary(
         delinquency=await delinquency(session, viewer, flt, memo=memo),
         roll_rates=await roll_rates(session, viewer, flt, months=roll_months),
         vintages=await vintage_curves(session, viewer, flt),
-        concentration=await concentration(session, viewer, flt),
-        expected_loss=await expected_loss(session, viewer, flt, lgd=lgd),
+        concentration=await concentration(session, viewer, flt, memo=memo),
+        expected_loss=await expected_loss(session, viewer, flt, lgd=lgd, memo=memo),
     )
 
 

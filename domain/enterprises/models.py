@@ -50,6 +50,11 @@ class Enterprise(IdMixin, TimestampMixin, Base):
     bank_account_number: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
     # Blind index of the legal representative's id number: exact lookups, no decryption.
     legal_representative_id_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The PD of the newest champion assessment and when it was made: what the portfolio's
+    # expected loss reads per borrower, kept as assessments come in
+    # (``domain.risk.repository.keep_pd_in_force``); not a profile change.
+    pd_in_force: Mapped[float | None] = mapped_column()
+    pd_assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

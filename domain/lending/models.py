@@ -5,7 +5,16 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.base import Base, IdMixin, Money, Rate, StrEnum, TimestampMixin, UTCDateTime, utcnow
@@ -42,6 +51,16 @@ class Loan(IdMixin, TimestampMixin, Base):
         Index(None, "status", "delinquency_bucket"),
         Index(None, "updated_at"),
         Index(None, "status", "id"),
+        # The live book per borrower (portfolio concentration and expected loss), read
+        # from the index alone in borrower order on PostgreSQL: no sort, no hash. Every
+        # change to a loan already rewrites its index entries (``updated_at`` is indexed).
+        Index(
+            "ix_loans_active_by_borrower",
+            "enterprise_id",
+            postgresql_include=["outstanding_principal", "institution_id", "product_id"],
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
     )
 
     application_id: Mapped[uuid.UUID] = mapped_column(

@@ -1,4 +1,4 @@
-"""Rating history, and how grades migrated between two dates.
+"""Rating history, the PD in force, and how grades migrated between two dates.
 
 An enterprise's rating is the grade of its latest non-shadow assessment; a rating row is
 written only when that grade changes (or is the first). A rating takes the id of the
@@ -56,21 +56,19 @@ def _changes(
 
 
 async def record(session: AsyncSession, assessment: RiskAssessment) -> CreditRating | None:
-    """The rating this (flushed) assessment sets, or None when the grade stays the same."""
+    """What this (flushed) assessment changes: its enterprise's PD in force, and the
+    rating it sets (None when the grade stays the same)."""
     if assessment.shadow:
         return None
+    row = {
+        "id": assessment.id,
+        "enterprise_id": assessment.enterprise_id,
+        "assessed_at": assessment.assessed_at,
+        **{name: getattr(assessment, name) for name in _COPIED},
+    }
+    await repository.keep_pd_in_force(session, [row])
     latest = await repository.latest_grades(session, enterprise_ids=[assessment.enterprise_id])
-    found = _changes(
-        [
-            {
-                "id": assessment.id,
-                "enterprise_id": assessment.enterprise_id,
-                "assessed_at": assessment.assessed_at,
-                **{name: getattr(assessment, name) for name in _COPIED},
-            }
-        ],
-        latest,
-    )
+    found = _changes([row], latest)
     if not found:
         return None
     rating = CreditRating(**found[0])
@@ -91,6 +89,7 @@ async def record_many(session: AsyncSession, assessments: Sequence[Mapping[str, 
     )
     if not wanted:
         return 0
+    await repository.keep_pd_in_force(session, wanted)
     latest = await repository.latest_grades(
         session, enterprise_ids={a["enterprise_id"] for a in wanted}
     )
@@ -102,8 +101,10 @@ async def record_many(session: AsyncSession, assessments: Sequence[Mapping[str, 
 async def backfill(session: AsyncSession) -> int:
     """The history of every enterprise that has none yet, from its assessments (set-wise).
 
-    For assessments written in bulk without passing through ``record``: the seed.
+    For assessments written in bulk without passing through ``record``: the seed. The
+    PDs in force are set from them too.
     """
+    await repository.refresh_pd_in_force(session)
     return await repository.backfill_ratings(session)
 
 

@@ -5,10 +5,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, Subquery, exists, false, func, insert, or_, select
+from sqlalchemy import (
+    Select,
+    Subquery,
+    Table,
+    bindparam,
+    exists,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from domain.applications import repository as applications
 from domain.applications.models import Application, ApplicationStatus
@@ -92,6 +105,71 @@ async def latest_grades(
     )
     stmt = select(ranked.c.enterprise_id, ranked.c.grade).where(ranked.c.rn == 1)
     return dict((await session.execute(stmt)).all())
+
+
+# ------------------------------------------------------------------ the PD in force
+
+
+def pd_in_force(
+    enterprise_id: Any, before: datetime | None, *, column: Any = None
+) -> ScalarSelect[Any]:
+    """The newest champion (non-shadow) PD of ``enterprise_id`` assessed before ``before``
+    (None: the newest), or ``column`` of that assessment: one probe of the champion-PD
+    index (``ix_risk_assessments_champion_pd``) per borrower."""
+    ra = RiskAssessment
+    stmt = select(ra.probability_of_default if column is None else column).where(
+        ra.enterprise_id == enterprise_id, ra.shadow.is_(False)
+    )
+    if before is not None:
+        stmt = stmt.where(ra.assessed_at < before)
+    return stmt.order_by(ra.assessed_at.desc(), ra.id.desc()).limit(1).scalar_subquery()
+
+
+_ENTERPRISES = cast(Table, Enterprise.__table__)
+# Not a profile change: the enterprise's change stamp is kept as it was.
+_KEEP_STAMP = {"updated_at": _ENTERPRISES.c.updated_at}
+
+
+async def keep_pd_in_force(session: AsyncSession, assessments: Sequence[Mapping[str, Any]]) -> None:
+    """Each enterprise's newest champion assessment among ``assessments`` (rows as
+    inserted) becomes its PD in force, unless one made later already is: the condition
+    is checked again on the locked row, so concurrent assessments settle on the newest."""
+    newest: dict[uuid.UUID, Mapping[str, Any]] = {}
+    for a in assessments:
+        if a.get("shadow"):
+            continue
+        held = newest.get(a["enterprise_id"])
+        if held is None or (held["assessed_at"], held["id"]) < (a["assessed_at"], a["id"]):
+            newest[a["enterprise_id"]] = a
+    if not newest:
+        return
+    e = _ENTERPRISES
+    stmt = (
+        update(e)
+        .where(
+            e.c.id == bindparam("eid"),
+            or_(e.c.pd_assessed_at.is_(None), e.c.pd_assessed_at < bindparam("at")),
+        )
+        .values(pd_in_force=bindparam("pd"), pd_assessed_at=bindparam("at"), **_KEEP_STAMP)
+    )
+    params = [
+        {"eid": eid, "pd": a["probability_of_default"], "at": a["assessed_at"]}
+        for eid, a in newest.items()
+    ]
+    await (await session.connection()).execute(stmt, params)
+
+
+async def refresh_pd_in_force(session: AsyncSession) -> int:
+    """Every enterprise's PD in force, from its assessments (set-wise): for assessments
+    written in bulk without passing through ``keep_pd_in_force`` (the seed)."""
+    e = _ENTERPRISES
+    stmt = update(e).values(
+        pd_in_force=pd_in_force(e.c.id, None),
+        pd_assessed_at=pd_in_force(e.c.id, None, column=RiskAssessment.assessed_at),
+        **_KEEP_STAMP,
+    )
+    result = await session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def insert_ratings(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -34,6 +34,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.analytics import repository as analytics
 from domain.analytics.models import LoanBucketSnapshot
 from domain.analytics.service import PortfolioFilter
 from domain.applications import states
@@ -42,6 +43,7 @@ from domain.enterprises.models import Enterprise
 from domain.identity.models import Institution
 from domain.lending.models import DelinquencyBucket, Loan, LoanStatus
 from domain.products.models import Product, ProductType
+from domain.risk import ratings
 from domain.risk.models import RiskAssessment
 from tests import factories as f
 
@@ -137,19 +139,20 @@ async def _loan(
 async def _pd(
     s: AsyncSession, firm: Enterprise, pd: float, day: date, *, shadow: bool = False
 ) -> None:
-    s.add(
-        RiskAssessment(
-            enterprise_id=firm.id,
-            probability_of_default=pd,
-            score=600,
-            grade="BBB",
-            reasons=[],
-            model_version="test-1",
-            assessed_at=at(day, 9),
-            shadow=shadow,
-        )
+    """An assessment made on ``day``, with what follows from it (the PD in force)."""
+    assessment = RiskAssessment(
+        enterprise_id=firm.id,
+        probability_of_default=pd,
+        score=600,
+        grade="BBB",
+        reasons=[],
+        model_version="test-1",
+        assessed_at=at(day, 9),
+        shadow=shadow,
     )
+    s.add(assessment)
     await s.flush()
+    await ratings.record(s, assessment)
 
 
 async def _firm(s: AsyncSession, industry: str, region: str) -> Enterprise:
@@ -320,6 +323,8 @@ async def build(s: AsyncSession) -> Book:
     await _pd(s, e1, 0.05, date(2026, 3, 1))
     await _pd(s, e2, 0.10, date(2025, 11, 1))
     await _pd(s, e2, 0.90, date(2026, 6, 1), shadow=True)
+    # The month ends carry the PDs then in force, as the month-end job takes them.
+    await analytics.fill_snapshot_pds(s)
     return book
 
 
@@ -348,3 +353,4 @@ async def grow(s: AsyncSession, book: Book, n: int) -> None:
             live=(B.CURRENT, "30000.00"),
         )
         await _pd(s, firm, 0.01 * (1 + i % 5), date(2026, 1, 10))
+    await analytics.fill_snapshot_pds(s)

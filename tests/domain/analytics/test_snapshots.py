@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,10 +15,11 @@ from domain.analytics.service import snapshot_month
 from domain.errors import InvalidInput
 from domain.lending.models import DelinquencyBucket, Loan, LoanStatus
 from domain.lending.service import age_loans
+from domain.risk.models import RiskAssessment
 from seed import seed_population
 from tests import factories as f
 
-Kept = tuple[uuid.UUID, date, DelinquencyBucket, int, Decimal]
+Kept = tuple[uuid.UUID, date, DelinquencyBucket, int, Decimal, float | None]
 
 
 async def snapshots(s: AsyncSession) -> list[Kept]:
@@ -29,9 +30,10 @@ async def snapshots(s: AsyncSession) -> list[Kept]:
             LoanBucketSnapshot.delinquency_bucket,
             LoanBucketSnapshot.days_past_due,
             LoanBucketSnapshot.outstanding_principal,
+            LoanBucketSnapshot.probability_of_default,
         ).order_by(LoanBucketSnapshot.loan_id, LoanBucketSnapshot.month_end)
     )
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows.all()]
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows.all()]
 
 
 async def test_ageing_on_a_month_end_keeps_the_month_once(
@@ -66,8 +68,45 @@ async def test_ageing_on_a_month_end_keeps_the_month_once(
     assert (
         after_first
         == after_again
-        == [(active, date(2026, 3, 31), DelinquencyBucket.DPD_61_90, 75, Decimal("200000.00"))]
+        == [
+            (active, date(2026, 3, 31), DelinquencyBucket.DPD_61_90, 75, Decimal("200000.00"), None)
+        ]
     )
+
+
+async def test_a_month_end_keeps_the_pd_then_in_force(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given: a borrower assessed on the month's last evening and again the next morning
+    async with sessions() as s, s.begin():
+        bank = await f.institution(s)
+        product = await f.product(s, institution_id=bank.id)
+        firm = await f.enterprise(s)
+        app = await f.application(s, enterprise_id=firm.id, product_row=product)
+        await f.booked_loan(s, application_row=app, disbursed_on=date(2025, 12, 15))
+        for pd, when in (
+            (0.04, datetime(2026, 3, 31, 23, 59, tzinfo=UTC)),
+            (0.3, datetime(2026, 4, 1, 0, 0, tzinfo=UTC)),
+        ):
+            s.add(
+                RiskAssessment(
+                    enterprise_id=firm.id,
+                    probability_of_default=pd,
+                    score=600,
+                    grade="BBB",
+                    reasons=[],
+                    model_version="m1",
+                    assessed_at=when,
+                )
+            )
+
+    # when
+    async with sessions() as s, s.begin():
+        await snapshot_month(s, month_end=date(2026, 3, 31))
+        kept = await snapshots(s)
+
+    # then
+    assert [row[5] for row in kept] == [0.04]
 
 
 async def test_a_rerun_forgets_a_loan_that_left_the_book_meanwhile(
@@ -118,7 +157,8 @@ async def test_the_seed_keeps_what_the_ageing_job_would_have_kept(
     left_after = {i for i, loan in loans.items() if loan.written_off_on == date(2026, 11, 1)}
     assert [r for r in seeded if r[0] not in left_after] == [r for r in aged if r[1] == october]
     assert len(seeded) > 10
-    for loan_id, month_end, _bucket, _dpd, outstanding in history:
+    assert any(row[5] is not None for row in seeded)
+    for loan_id, month_end, _bucket, _dpd, outstanding, _pd in history:
         loan = loans[loan_id]
         assert loan.disbursed_on <= month_end
         assert loan.closed_on is None or month_end < loan.closed_on

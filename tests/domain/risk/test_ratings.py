@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.applications.models import Application, ApplicationStatus
+from domain.enterprises.models import Enterprise
 from domain.errors import InvalidInput
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
@@ -32,11 +33,17 @@ def at(day: date, hour: int = 12, minute: int = 0) -> datetime:
 
 
 async def assessed(
-    s: AsyncSession, enterprise_id: uuid.UUID, grade: str, when: datetime, *, shadow: bool = False
+    s: AsyncSession,
+    enterprise_id: uuid.UUID,
+    grade: str,
+    when: datetime,
+    *,
+    shadow: bool = False,
+    pd: float = 0.02,
 ) -> RiskAssessment:
     row = RiskAssessment(
         enterprise_id=enterprise_id,
-        probability_of_default=0.02,
+        probability_of_default=pd,
         score=640,
         grade=grade,
         reasons=[],
@@ -86,6 +93,74 @@ def cell(found: ratings.Migration, from_grade: str, to_grade: str) -> tuple[int,
 
 
 # ------------------------------------------------------------------ writing the history
+
+
+async def test_the_pd_in_force_is_the_newest_champion_and_not_a_profile_change(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given
+    async with sessions() as s, s.begin():
+        enterprise = await f.enterprise(s)
+        firm_id = enterprise.id
+        day = date(2026, 2, 1)
+    stamp = await _profile_stamp(sessions, firm_id)
+
+    # when: an assessment, a later one, a challenger's, then one dated before them all
+    # recorded last (a slow transaction), then a batch
+    async with sessions() as s, s.begin():
+        await ratings.record(s, await assessed(s, firm_id, "A", at(day), pd=0.03))
+    first = await _pd_in_force(sessions, firm_id)
+    async with sessions() as s, s.begin():
+        await ratings.record(s, await assessed(s, firm_id, "A", at(day, 13), pd=0.04))
+        await ratings.record(s, await assessed(s, firm_id, "CCC", at(day, 14), shadow=True, pd=0.9))
+        await ratings.record(s, await assessed(s, firm_id, "B", at(day, 9), pd=0.5))
+    later = await _pd_in_force(sessions, firm_id)
+    async with sessions() as s, s.begin():
+        batch = [
+            {
+                "id": uuid.uuid4(),
+                "enterprise_id": firm_id,
+                "assessed_at": at(day, h),
+                "shadow": False,
+                "probability_of_default": pd,
+                "grade": "A",
+                "score": 600,
+                "model_version": "m1",
+            }
+            for h, pd in ((16, 0.06), (17, 0.07), (15, 0.05))
+        ]
+        await ratings.record_many(s, batch)
+    batched = await _pd_in_force(sessions, firm_id)
+
+    # then
+    assert first == (0.03, at(day))
+    assert later == (0.04, at(day, 13))
+    assert batched == (0.07, at(day, 17))
+    assert await _profile_stamp(sessions, firm_id) == stamp
+
+
+async def _pd_in_force(
+    sessions: async_sessionmaker[AsyncSession], firm_id: uuid.UUID
+) -> tuple[float | None, datetime | None]:
+    async with sessions() as s:
+        row = (
+            await s.execute(
+                select(Enterprise.pd_in_force, Enterprise.pd_assessed_at).where(
+                    Enterprise.id == firm_id
+                )
+            )
+        ).one()
+    return row[0], row[1]
+
+
+async def _profile_stamp(
+    sessions: async_sessionmaker[AsyncSession], firm_id: uuid.UUID
+) -> datetime:
+    async with sessions() as s:
+        stamp: datetime = await s.scalar(
+            select(Enterprise.updated_at).where(Enterprise.id == firm_id)
+        )
+    return stamp
 
 
 async def test_a_rating_is_written_only_when_the_grade_changes(
