@@ -225,10 +225,12 @@ async def build_book(
 
 async def derive_pds(engine: AsyncEngine) -> None:
     """The PDs in force, on the enterprises and on each month end, from the assessments
-    the generator wrote: as the seed derives them."""
+    the generator wrote, and where each month end's loans were at the next: as the seed
+    derives them."""
     async with session_factory(engine)() as session, session.begin():
         await risk_repository.refresh_pd_in_force(session)
         await analytics_repository.fill_snapshot_pds(session)
+        await analytics_repository.link_snapshot_months(session)
 
 
 # ----------------------------------------------------------------------------- timing

@@ -13,7 +13,7 @@ from strawberry import relay
 
 from api.access import classified
 from domain.analytics import service
-from domain.analytics.service import RollState
+from domain.analytics.models import RollState
 from domain.lending.models import DelinquencyBucket
 from domain.products.models import ProductType
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -9,6 +10,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.base import Base, Money, StrEnum
 from domain.lending.models import DelinquencyBucket
+
+
+class RollState(enum.Enum):
+    """Where a loan in a bucket at one month end is at the next."""
+
+    CURRENT = "current"
+    DPD_1_30 = "dpd_1_30"
+    DPD_31_60 = "dpd_31_60"
+    DPD_61_90 = "dpd_61_90"
+    DPD_90_PLUS = "dpd_90_plus"
+    CLOSED = "closed"  # repaid: off the book
+    WRITTEN_OFF = "written_off"
 
 
 class LoanBucketSnapshot(Base):
@@ -46,3 +59,7 @@ class LoanBucketSnapshot(Base):
     # The borrower's PD in force at the month end (its newest champion assessment made
     # by then; None: never assessed): the expected loss at a past date reads it here.
     probability_of_default: Mapped[float | None] = mapped_column()
+    # Where the loan was at the next month end (its bucket, or closed / written off once
+    # off the book), set when that month end is taken; None until then. Roll rates are
+    # then one pass over a month, not a join of two.
+    next_state: Mapped[RollState | None] = mapped_column(StrEnum(RollState))

@@ -3,7 +3,7 @@
 Each figure group is one or two grouped statements whatever the size of the book; what
 comes back is a handful of rows (a bucket, a month, a cohort), never the loans. What
 differs between the databases is written once here: the seconds between two timestamps,
-month arithmetic on dates, and percentiles (PostgreSQL's ``percentile_cont``; elsewhere
+and percentiles (PostgreSQL's ``percentile_cont``; elsewhere
 the ranks either side of each percentile, found with ROW_NUMBER and COUNT windows over
 the sorted values and interpolated as ``percentile_cont`` does).
 """
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
@@ -48,7 +49,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from domain.analytics.models import LoanBucketSnapshot
+from domain.analytics.models import LoanBucketSnapshot, RollState
 from domain.applications.models import Application, ApplicationStatus
 from domain.applications.states import reached
 from domain.base import yuan
@@ -62,8 +63,6 @@ Snapshot = LoanBucketSnapshot
 S = ApplicationStatus
 DEFAULTED = DelinquencyBucket.DPD_90_PLUS
 Ts = TypeVarTuple("Ts")
-WRITTEN_OFF = "written_off"
-CLOSED = "closed"
 
 # --------------------------------------------------------------- portable expressions
 
@@ -86,48 +85,6 @@ def _seconds_between(element: seconds_between, compiler: SQLCompiler, **kw: Any)
 def _seconds_between_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     later, earlier = (compiler.process(c, **kw) for c in element.clauses)
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-
-
-class month_start(FunctionElement[date]):
-    """The first day of a date column's month."""
-
-    type = Date()
-    inherit_cache = True
-    name = "month_start"
-
-
-@compiles(month_start)
-def _month_start(element: month_start, compiler: SQLCompiler, **kw: Any) -> str:
-    day = compiler.process(element.clauses, **kw)
-    return f"CAST(date_trunc('month', CAST({day} AS TIMESTAMP)) AS DATE)"
-
-
-@compiles(month_start, "sqlite")
-def _month_start_sqlite(element: month_start, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)}, 'start of month')"
-
-
-class next_month_end(FunctionElement[date]):
-    """The last day of the month after a date column's."""
-
-    type = Date()
-    inherit_cache = True
-    name = "next_month_end"
-
-
-@compiles(next_month_end)
-def _next_month_end(element: next_month_end, compiler: SQLCompiler, **kw: Any) -> str:
-    day = compiler.process(element.clauses, **kw)
-    return (
-        f"CAST(date_trunc('month', CAST({day} AS TIMESTAMP))"
-        " + INTERVAL '2 months' - INTERVAL '1 day' AS DATE)"
-    )
-
-
-@compiles(next_month_end, "sqlite")
-def _next_month_end_sqlite(element: next_month_end, compiler: SQLCompiler, **kw: Any) -> str:
-    day = compiler.process(element.clauses, **kw)
-    return f"date({day}, 'start of month', '+2 months', '-1 day')"
 
 
 def month_number(day: date) -> int:
@@ -399,45 +356,33 @@ async def roll_counts(
     month end falls in (after, until]. Where a loan was: its bucket, or ``closed`` /
     ``written_off`` once off the book. Months whose snapshot is not taken yet are left out.
 
-    The month ends are named one by one (not a range): the planner then knows how many
-    rows a month holds, and hash-joins the two slices instead of probing loan by loan.
+    Each month end's rows carry where their loans were at the next (``next_state``), so
+    this is one grouped pass over the earlier month ends, named one by one.
     """
     latest = await latest_snapshot(session, until=until)
     if latest is None or latest <= after:
         return []
     ends = month_ends(after, latest)
-    s0, s1 = aliased(Snapshot), aliased(Snapshot)
-    # Looked up only for the loans that left the book (a few), not joined for all of them.
-    gone = aliased(Loan)
-    written_off = exists().where(gone.id == s0.loan_id, gone.status == LoanStatus.WRITTEN_OFF)
-    to_state = case(
-        (s1.loan_id.is_not(None), type_coerce(s1.delinquency_bucket, String)),
-        (written_off, literal(WRITTEN_OFF)),
-        else_=literal(CLOSED),
-    ).label("to_state")
     stmt = (
-        select(s0.delinquency_bucket, to_state, func.count(), func.sum(s0.outstanding_principal))
-        .select_from(s0)
-        .outerjoin(
-            s1,
-            and_(
-                s1.loan_id == s0.loan_id,
-                s1.month_end.in_(ends[1:]),
-                s1.month_end == next_month_end(s0.month_end),
-            ),
+        select(
+            Snapshot.delinquency_bucket,
+            Snapshot.next_state,
+            func.count(),
+            func.sum(Snapshot.outstanding_principal),
         )
-        .where(s0.month_end.in_(ends[:-1]))
-        .group_by(s0.delinquency_bucket, to_state)
+        .where(Snapshot.month_end.in_(ends[:-1]), Snapshot.next_state.is_not(None))
+        .group_by(Snapshot.delinquency_bucket, Snapshot.next_state)
     )
     if slc.needs_loan:
-        stmt = stmt.join(Loan, Loan.id == s0.loan_id)
+        stmt = stmt.join(Loan, Loan.id == Snapshot.loan_id)
     stmt = slc.narrow(
-        stmt, institution=s0.institution_id, product=Loan.product_id, enterprise=Loan.enterprise_id
+        stmt,
+        institution=Snapshot.institution_id,
+        product=Loan.product_id,
+        enterprise=Loan.enterprise_id,
     )
-    return [
-        (bucket, str(state), int(n), total)
-        for bucket, state, n, total in (await session.execute(stmt)).all()
-    ]
+    rows = (await session.execute(stmt)).all()
+    return [(bucket, state.value, int(n), total) for bucket, state, n, total in rows if state]
 
 
 async def vintage_counts(
@@ -455,8 +400,8 @@ async def vintage_counts(
     A loan defaults at its first month-end snapshot over 90 days past due, or at the month
     it was written off if that comes first, up to ``observed_until``. ``live_month``: also
     count a loan over 90 days past due in the loans table now as defaulting in that month.
-    The statement groups by those months as they are (a few hundred groups); which comes
-    first is settled here.
+    The statement groups by the days as they are (no date arithmetic per loan; a few
+    thousand groups); their months, and which comes first, are settled here.
     """
     first_default = (
         select(Snapshot.loan_id, func.min(Snapshot.month_end).label("month_end"))
@@ -464,10 +409,10 @@ async def vintage_counts(
         .group_by(Snapshot.loan_id)
         .subquery()
     )
-    opened = month_start(Loan.disbursed_on).label("opened")
-    written_off = case(
-        (Loan.written_off_on <= observed_until, month_start(Loan.written_off_on))
-    ).label("written_off")
+    opened = Loan.disbursed_on.label("opened")
+    written_off = case((Loan.written_off_on <= observed_until, Loan.written_off_on)).label(
+        "written_off"
+    )
     live = case(
         (and_(Loan.status == LoanStatus.ACTIVE, Loan.delinquency_bucket == DEFAULTED), 1),
         else_=0,
@@ -655,7 +600,57 @@ async def write_snapshots(session: AsyncSession, *, month_end: date) -> int:
             Snapshot.loan_id.in_(select(Loan.id).where(Loan.status != LoanStatus.ACTIVE)),
         )
     )
+    # The month before now knows where its loans went; a rerun of an older month is told
+    # where its loans went by the month after, if that is taken already.
+    await link_months(session, earlier=previous_month_end(month_end), later=month_end)
+    following = next_month_end_of(month_end)
+    if await session.scalar(select(exists().where(Snapshot.month_end == following))):
+        await link_months(session, earlier=month_end, later=following)
     return int(getattr(written, "rowcount", 0) or 0)
+
+
+async def link_months(session: AsyncSession, *, earlier: date, later: date) -> None:
+    """Set where each loan kept at ``earlier`` was at ``later``, the next month end: its
+    bucket there, or off the book (written off, or else repaid)."""
+    there = aliased(Snapshot)
+    bucket_then = (
+        select(type_coerce(there.delinquency_bucket, String))
+        .where(there.loan_id == Snapshot.loan_id, there.month_end == later)
+        .correlate(Snapshot)
+        .scalar_subquery()
+    )
+    written_off = (
+        exists()
+        .where(Loan.id == Snapshot.loan_id, Loan.status == LoanStatus.WRITTEN_OFF)
+        .correlate(Snapshot)
+    )
+    gone = case(
+        (written_off, literal(RollState.WRITTEN_OFF.value)), else_=literal(RollState.CLOSED.value)
+    )
+    await session.execute(
+        update(Snapshot)
+        .where(Snapshot.month_end == earlier)
+        .values(next_state=func.coalesce(bucket_then, gone))
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def link_snapshot_months(session: AsyncSession) -> int:
+    """``link_months`` for every pair of consecutive month ends kept: for snapshots written
+    in bulk without passing through ``write_snapshots`` (the seed). Returns the pairs."""
+    months = sorted((await session.scalars(select(Snapshot.month_end).distinct())).all())
+    pairs = [(a, b) for a, b in pairwise(months) if b == next_month_end_of(a)]
+    for earlier, later in pairs:
+        await link_months(session, earlier=earlier, later=later)
+    return len(pairs)
+
+
+def previous_month_end(month_end: date) -> date:
+    return month_end.replace(day=1) - timedelta(days=1)
+
+
+def next_month_end_of(month_end: date) -> date:
+    return add_months(month_end + timedelta(days=1), 1) - timedelta(days=1)
 
 
 async def fill_snapshot_pds(session: AsyncSession) -> int:

@@ -42,7 +42,6 @@ IRB supervisory LGD for senior unsecured claims without recognised collateral (C
 from __future__ import annotations
 
 import asyncio
-import enum
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
@@ -54,6 +53,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.analytics import repository as repo
+from domain.analytics.models import RollState
 from domain.base import utcnow
 from domain.errors import Forbidden, InvalidInput
 from domain.identity.models import Role
@@ -72,18 +72,6 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 PERCENTILES = (0.5, 0.9)
 MAX_ROLL_MONTHS = 120
-
-
-class RollState(enum.Enum):
-    """Where a loan in a bucket at one month end is at the next."""
-
-    CURRENT = "current"
-    DPD_1_30 = "dpd_1_30"
-    DPD_31_60 = "dpd_31_60"
-    DPD_61_90 = "dpd_61_90"
-    DPD_90_PLUS = "dpd_90_plus"
-    CLOSED = "closed"  # repaid: off the book
-    WRITTEN_OFF = "written_off"
 
 
 @dataclass(frozen=True, slots=True)

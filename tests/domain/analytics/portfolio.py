@@ -323,8 +323,10 @@ async def build(s: AsyncSession) -> Book:
     await _pd(s, e1, 0.05, date(2026, 3, 1))
     await _pd(s, e2, 0.10, date(2025, 11, 1))
     await _pd(s, e2, 0.90, date(2026, 6, 1), shadow=True)
-    # The month ends carry the PDs then in force, as the month-end job takes them.
+    # The month ends carry the PDs then in force and where their loans went, as the
+    # month-end job takes them.
     await analytics.fill_snapshot_pds(s)
+    await analytics.link_snapshot_months(s)
     return book
 
 
@@ -354,3 +356,4 @@ async def grow(s: AsyncSession, book: Book, n: int) -> None:
         )
         await _pd(s, firm, 0.01 * (1 + i % 5), date(2026, 1, 10))
     await analytics.fill_snapshot_pds(s)
+    await analytics.link_snapshot_months(s)

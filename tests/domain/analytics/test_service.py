@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics import repository as repo
 from domain.analytics import service
-from domain.analytics.service import PortfolioFilter, RollState
+from domain.analytics.models import RollState
+from domain.analytics.service import PortfolioFilter
 from domain.errors import Forbidden, InvalidInput
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer

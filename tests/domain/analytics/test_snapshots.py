@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.analytics.models import LoanBucketSnapshot
+from domain.analytics.models import LoanBucketSnapshot, RollState
 from domain.analytics.service import snapshot_month
 from domain.errors import InvalidInput
 from domain.lending.models import DelinquencyBucket, Loan, LoanStatus
@@ -36,20 +36,25 @@ async def snapshots(s: AsyncSession) -> list[Kept]:
     return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows.all()]
 
 
+async def booked(s: AsyncSession, count: int) -> list[Loan]:
+    """``count`` loans of one bank, each to a borrower of its own, paid out on 15 December
+    2025 (instalments due from mid-January)."""
+    bank = await f.institution(s)
+    product = await f.product(s, institution_id=bank.id)
+    loans = []
+    for _ in range(count):
+        firm = await f.enterprise(s)
+        app = await f.application(s, enterprise_id=firm.id, product_row=product)
+        loans.append(await f.booked_loan(s, application_row=app, disbursed_on=date(2025, 12, 15)))
+    return loans
+
+
 async def test_ageing_on_a_month_end_keeps_the_month_once(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     # given: two loans falling due from mid-January, one of them repaid already
     async with sessions() as s, s.begin():
-        bank = await f.institution(s)
-        product = await f.product(s, institution_id=bank.id)
-        loans = []
-        for _ in range(2):
-            firm = await f.enterprise(s)
-            app = await f.application(s, enterprise_id=firm.id, product_row=product)
-            loans.append(
-                await f.booked_loan(s, application_row=app, disbursed_on=date(2025, 12, 15))
-            )
+        loans = await booked(s, 2)
         loans[1].status = LoanStatus.CLOSED
         active = loans[0].id
 
@@ -79,18 +84,14 @@ async def test_a_month_end_keeps_the_pd_then_in_force(
 ) -> None:
     # given: a borrower assessed on the month's last evening and again the next morning
     async with sessions() as s, s.begin():
-        bank = await f.institution(s)
-        product = await f.product(s, institution_id=bank.id)
-        firm = await f.enterprise(s)
-        app = await f.application(s, enterprise_id=firm.id, product_row=product)
-        await f.booked_loan(s, application_row=app, disbursed_on=date(2025, 12, 15))
+        (loan,) = await booked(s, 1)
         for pd, when in (
             (0.04, datetime(2026, 3, 31, 23, 59, tzinfo=UTC)),
             (0.3, datetime(2026, 4, 1, 0, 0, tzinfo=UTC)),
         ):
             s.add(
                 RiskAssessment(
-                    enterprise_id=firm.id,
+                    enterprise_id=loan.enterprise_id,
                     probability_of_default=pd,
                     score=600,
                     grade="BBB",
@@ -114,11 +115,7 @@ async def test_a_rerun_forgets_a_loan_that_left_the_book_meanwhile(
 ) -> None:
     # given: a month kept with one active loan, which is then written off
     async with sessions() as s, s.begin():
-        bank = await f.institution(s)
-        product = await f.product(s, institution_id=bank.id)
-        firm = await f.enterprise(s)
-        app = await f.application(s, enterprise_id=firm.id, product_row=product)
-        loan = await f.booked_loan(s, application_row=app, disbursed_on=date(2025, 12, 15))
+        (loan,) = await booked(s, 1)
         assert await snapshot_month(s, month_end=date(2026, 2, 28)) == 1
         loan.status = LoanStatus.WRITTEN_OFF
 
@@ -129,6 +126,44 @@ async def test_a_rerun_forgets_a_loan_that_left_the_book_meanwhile(
 
     # then
     assert kept == []
+
+
+async def test_a_month_end_learns_where_its_loans_went_when_the_next_is_taken(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given: three loans kept at February's end; then one is written off, one repaid
+    async with sessions() as s, s.begin():
+        loans = await booked(s, 3)
+        await snapshot_month(s, month_end=date(2026, 2, 28))
+        loans[1].status = LoanStatus.WRITTEN_OFF
+        loans[2].status = LoanStatus.CLOSED
+    async with sessions() as s:
+        before = await _states(s)
+
+    # when: March's end is taken
+    async with sessions() as s, s.begin():
+        await snapshot_month(s, month_end=date(2026, 3, 31))
+    async with sessions() as s:
+        after = await _states(s)
+
+    # then: February's rows say where each loan was at March's end; March's do not know yet
+    kept, written_off, repaid = (loan.id for loan in loans)
+    assert before == {(i, date(2026, 2, 28)): None for i in (kept, written_off, repaid)}
+    assert after == {
+        (kept, date(2026, 2, 28)): RollState.CURRENT,  # its bucket at March's end (not aged)
+        (written_off, date(2026, 2, 28)): RollState.WRITTEN_OFF,
+        (repaid, date(2026, 2, 28)): RollState.CLOSED,
+        (kept, date(2026, 3, 31)): None,
+    }
+
+
+async def _states(s: AsyncSession) -> dict[tuple[uuid.UUID, date], RollState | None]:
+    rows = await s.execute(
+        select(
+            LoanBucketSnapshot.loan_id, LoanBucketSnapshot.month_end, LoanBucketSnapshot.next_state
+        )
+    )
+    return {(loan_id, month_end): state for loan_id, month_end, state in rows.all()}
 
 
 async def test_only_a_month_end_is_kept(sessions: async_sessionmaker[AsyncSession]) -> None:
