@@ -142,7 +142,7 @@ class PortfolioSummary:
         found = await _figure(
             info,
             ("vintages", self.flt),
-            lambda s, v, _m: service.vintage_curves(s, v, self.flt),
+            lambda s, v, m: service.vintage_curves(s, v, self.flt, memo=m),
         )
         return [PortfolioVintage.from_domain(curve) for curve in found]
 

@@ -410,17 +410,26 @@ async def _buckets(
     return await (memo or Memo()).get(("book_by_bucket", slc, at), read)
 
 
+async def _disbursed(
+    session: AsyncSession, slc: repo.Slice, period: Period, memo: Memo | None
+) -> list[tuple[date, int, Decimal]]:
+    async def read() -> list[tuple[date, int, Decimal]]:
+        return await repo.disbursed_by_day(session, slc, start=period.start, end=period.end)
+
+    return await (memo or Memo()).get(("disbursed", slc, period.start, period.end), read)
+
+
 async def lending_volume(
     session: AsyncSession, viewer: Viewer, flt: PortfolioFilter, *, memo: Memo | None = None
 ) -> Volume:
     """Disbursed in the period (count, principal); active loans and outstanding at book_date."""
     period = resolve_period(flt)
     slc = _slice(viewer, flt)
-    count, amount = await repo.disbursed(session, slc, start=period.start, end=period.end)
+    days = await _disbursed(session, slc, period, memo)
     book = await _buckets(session, slc, period, memo)
     return Volume(
-        disbursed_loans=count,
-        disbursed_amount=amount,
+        disbursed_loans=sum(n for _, n, _ in days),
+        disbursed_amount=sum((total for _, _, total in days), ZERO),
         active_loans=sum(n for n, _ in book.values()),
         outstanding=sum((total for _, total in book.values()), ZERO),
         book_date=period.book_date,
@@ -496,15 +505,17 @@ async def roll_rates(
 
 
 async def vintage_curves(
-    session: AsyncSession, viewer: Viewer, flt: PortfolioFilter
+    session: AsyncSession, viewer: Viewer, flt: PortfolioFilter, *, memo: Memo | None = None
 ) -> tuple[VintageCurve, ...]:
     """One curve per quarter in which loans of the period were disbursed, oldest first."""
     period = resolve_period(flt)
+    slc = _slice(viewer, flt)
     today = utcnow().date()
     observed_until = today if period.live else period.book_date
-    rows = await repo.vintage_counts(
+    days = await _disbursed(session, slc, period, memo)
+    defaulted = await repo.vintage_defaults(
         session,
-        _slice(viewer, flt),
+        slc,
         start=period.start,
         end=period.end,
         observed_until=observed_until,
@@ -514,12 +525,13 @@ async def vintage_curves(
     loans: dict[int, int] = defaultdict(int)
     amounts: dict[int, Decimal] = defaultdict(lambda: ZERO)
     defaults: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for opened, months, n, principal in rows:
+    for day, n, principal in days:
+        opened = repo.month_number(day)
         quarter = opened - opened % 3  # the index of the quarter's first month
         loans[quarter] += n
         amounts[quarter] += principal
-        if months is not None:
-            defaults[quarter][max(months, 0)] += n
+    for opened, months, n in defaulted:
+        defaults[opened - opened % 3][max(months, 0)] += n
     curves = []
     for quarter in sorted(loans):
         # As far as the quarter's youngest loans are seen, and at least their first month.
@@ -671,7 +683,7 @@ async def portfolio_summary(
         volume=await lending_volume(session, viewer, flt, memo=memo),
         delinquency=await delinquency(session, viewer, flt, memo=memo),
         roll_rates=await roll_rates(session, viewer, flt, months=roll_months),
-        vintages=await vintage_curves(session, viewer, flt),
+        vintages=await vintage_curves(session, viewer, flt, memo=memo),
         concentration=await concentration(session, viewer, flt, memo=memo),
         expected_loss=await expected_loss(session, viewer, flt, lgd=lgd, memo=memo),
     )
