@@ -12,7 +12,10 @@ unless given; on PostgreSQL the ``public`` schema is dropped and recreated for e
    ``--loans`` active loans, their schedules, enterprises, accounts and assessments),
    here with each application's time line and each loan's month-end snapshots since
    its disbursement added, derived from the same arrays (paid instalments were paid on
-   their due dates, so a loan's past is its schedule up to its oldest unpaid instalment).
+   their due dates, so a loan's past is its schedule up to its oldest unpaid instalment);
+   then, in SQL as the seed does, the PDs in force (on the enterprises and each month
+   end) and where each month end's loans were at the next: about a quarter of an hour
+   for 1,000,000 loans on two cores.
 
 On each, the whole ``portfolioSummary`` (every figure group, default period: the twelve
 months to today) is asked over HTTP through the app by a platform risk officer, then
