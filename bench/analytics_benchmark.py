@@ -232,8 +232,7 @@ async def derive_pds(engine: AsyncEngine) -> None:
     derives them."""
     async with session_factory(engine)() as session, session.begin():
         await risk_repository.refresh_pd_in_force(session)
-        await analytics_repository.fill_snapshot_pds(session)
-        await analytics_repository.link_snapshot_months(session)
+        await analytics_repository.complete_snapshots(session)
 
 
 # ----------------------------------------------------------------------------- timing

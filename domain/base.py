@@ -107,6 +107,32 @@ def _yuan_sqlite(element: yuan, compiler: SQLCompiler, **kw: Any) -> str:
     return f"(CAST({compiler.process(element.clauses, **kw)} AS REAL) / 100.0)"
 
 
+class cents(FunctionElement[int]):
+    """A money column (or a sum of them) as whole cents, an integer: exact, and summed,
+    compared and turned into a float far more cheaply than a numeric on PostgreSQL (the
+    per-borrower figures of the portfolio analytics). ``from_cents`` reads one back."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "cents"
+
+
+@compiles(cents)
+def _cents(element: cents, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(({compiler.process(element.clauses, **kw)}) * 100 AS BIGINT)"
+
+
+@compiles(cents, "sqlite")
+def _cents_sqlite(element: cents, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS INTEGER)"
+
+
+def from_cents(value: int | Decimal | None) -> Decimal:
+    """Cents (as a driver returns an integer sum: int, or Decimal on PostgreSQL) as
+    money; None, the sum of no rows, as zero."""
+    return Decimal(int(value or 0)).scaleb(-2).quantize(Decimal("0.01"))
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC timestamps on both databases (SQLite keeps no offset)."""
 

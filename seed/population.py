@@ -251,8 +251,7 @@ async def seed_population(
         # The rating history and the PDs in force follow from the assessments, as the
         # migrations derive them; so do each month end's PD and where its loans went.
         credit_ratings = await ratings.backfill(session)
-        await analytics.fill_snapshot_pds(session)
-        await analytics.link_snapshot_months(session)
+        await analytics.complete_snapshots(session)
 
     return SeedSummary(**writer.counts, credit_ratings=credit_ratings)
 

@@ -52,7 +52,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from domain.analytics.models import LoanBucketSnapshot, RollState
 from domain.applications.models import Application, ApplicationStatus
 from domain.applications.states import reached
-from domain.base import yuan
+from domain.base import cents, from_cents, yuan
 from domain.enterprises.models import Enterprise
 from domain.lending.models import DelinquencyBucket, Loan, LoanStatus
 from domain.lending.schedule import add_months
@@ -471,16 +471,18 @@ async def borrowers(session: AsyncSession, slc: Slice, *, at: date | None, top: 
     book, on the month-end snapshot for a past one, so nothing is looked up per borrower.
     """
     b = book(slc, at, with_enterprise=True)
+    # Each borrower's sum in whole cents, an integer: what is read twice (the cells, the
+    # largest) and summed again is then narrow, and cheap to add, square and sort.
     columns: list[Any] = [
         b.c.enterprise_id,
         func.count().label("n"),
-        func.sum(b.c.outstanding).label("x"),
+        cents(func.sum(b.c.outstanding)).label("x"),
     ]
     if at is not None:
         columns.append(func.max(b.c.pd).label("pd"))
     per = select(*columns).group_by(b.c.enterprise_id).cte("per_borrower")
     pd = per.c.pd if at is not None else Enterprise.pd_in_force
-    x = yuan(per.c.x)
+    x = cast(per.c.x, Float)
     cells = (
         select(
             literal(0).label("part"),
@@ -524,7 +526,7 @@ async def borrowers(session: AsyncSession, slc: Slice, *, at: date | None, top: 
     found = Borrowers(cells=[], top=[])
     for row in (await session.execute(cells.union_all(leaders))).all():
         if row.part == 1:
-            found.top.append((row.enterprise_id, row.label, row.outstanding))
+            found.top.append((row.enterprise_id, row.label, from_cents(row.outstanding)))
             continue
         found.cells.append(
             Cell(
@@ -532,10 +534,10 @@ async def borrowers(session: AsyncSession, slc: Slice, *, at: date | None, top: 
                 region=row.region,
                 borrowers=int(row.borrowers),
                 loans=int(row.loans),
-                outstanding=row.outstanding,
-                squares=float(row.squares or 0.0),
-                rated_outstanding=row.rated or Decimal("0.00"),
-                pd_weighted=float(row.weighted or 0.0),
+                outstanding=from_cents(row.outstanding),
+                squares=float(row.squares or 0.0) / 10_000,
+                rated_outstanding=from_cents(row.rated),
+                pd_weighted=float(row.weighted or 0.0) / 100,
             )
         )
     found.top.sort(key=lambda t: (-t[2], t[0]))
@@ -638,16 +640,6 @@ async def link_months(session: AsyncSession, *, earlier: date, later: date) -> N
     )
 
 
-async def link_snapshot_months(session: AsyncSession) -> int:
-    """``link_months`` for every pair of consecutive month ends kept: for snapshots written
-    in bulk without passing through ``write_snapshots`` (the seed). Returns the pairs."""
-    months = sorted((await session.scalars(select(Snapshot.month_end).distinct())).all())
-    pairs = [(a, b) for a, b in pairwise(months) if b == next_month_end_of(a)]
-    for earlier, later in pairs:
-        await link_months(session, earlier=earlier, later=later)
-    return len(pairs)
-
-
 def previous_month_end(month_end: date) -> date:
     return month_end.replace(day=1) - timedelta(days=1)
 
@@ -656,11 +648,12 @@ def next_month_end_of(month_end: date) -> date:
     return add_months(month_end + timedelta(days=1), 1) - timedelta(days=1)
 
 
-async def fill_snapshot_pds(session: AsyncSession) -> int:
-    """Each snapshot's PD in force, from the assessments (set-wise, a month at a time so
-    each borrower's probe is bounded by a constant): for snapshots written in bulk
-    without passing through ``write_snapshots`` (the seed). Returns the months filled."""
-    months = (await session.scalars(select(Snapshot.month_end).distinct())).all()
+async def complete_snapshots(session: AsyncSession) -> int:
+    """For snapshots written in bulk without passing through ``write_snapshots`` (the
+    seed, the benchmark's book): each one's PD in force, from the assessments, and where
+    each month end's loans were at the next. Set-wise, a month at a time, so each
+    borrower's PD probe is bounded by a constant. Returns the month ends completed."""
+    months = sorted((await session.scalars(select(Snapshot.month_end).distinct())).all())
     borrower = (
         select(Loan.enterprise_id)
         .where(Loan.id == Snapshot.loan_id)
@@ -674,6 +667,9 @@ async def fill_snapshot_pds(session: AsyncSession) -> int:
             .values(probability_of_default=pd_in_force(borrower, end_of_day(month_end)))
             .execution_options(synchronize_session=False)
         )
+    for earlier, later in pairwise(months):
+        if later == next_month_end_of(earlier):
+            await link_months(session, earlier=earlier, later=later)
     return len(months)
 
 

@@ -325,8 +325,7 @@ async def build(s: AsyncSession) -> Book:
     await _pd(s, e2, 0.90, date(2026, 6, 1), shadow=True)
     # The month ends carry the PDs then in force and where their loans went, as the
     # month-end job takes them.
-    await analytics.fill_snapshot_pds(s)
-    await analytics.link_snapshot_months(s)
+    await analytics.complete_snapshots(s)
     return book
 
 
@@ -355,5 +354,4 @@ async def grow(s: AsyncSession, book: Book, n: int) -> None:
             live=(B.CURRENT, "30000.00"),
         )
         await _pd(s, firm, 0.01 * (1 + i % 5), date(2026, 1, 10))
-    await analytics.fill_snapshot_pds(s)
-    await analytics.link_snapshot_months(s)
+    await analytics.complete_snapshots(s)
