@@ -25,6 +25,8 @@ from domain.identity.authorization import Action, Authorizer, Principal
 from domain.identity.models import Institution
 from domain.identity.service import Origin, viewer_from_token
 from domain.identity.viewer import Viewer
+from domain.imports import repository as imports
+from domain.imports.models import ImportRun
 from domain.lending import repository as lending
 from domain.lending.models import Installment, Loan, Repayment
 from domain.products import repository as products
@@ -200,6 +202,13 @@ class Loaders:
         )
 
     @cached_property
+    def rating(self) -> DataLoader[uuid.UUID, CreditRating | None]:
+        return self._loader(
+            lambda s, ids: risk.ratings_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
     def rating_history(self) -> DataLoader[uuid.UUID, list[CreditRating]]:
         return self._loader(
             lambda s, ids: risk.ratings_by_enterprise_ids(s, ids=ids),
@@ -246,6 +255,13 @@ class Loaders:
         return self._loader(
             lambda s, ids: alerts.actions_by_alert_ids(s, ids=ids),
             lambda rows, ids: many_per_key(rows, ids, "alert_id"),
+        )
+
+    @cached_property
+    def import_run(self) -> DataLoader[uuid.UUID, ImportRun | None]:
+        return self._loader(
+            lambda s, ids: imports.runs_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
         )
 
     @cached_property

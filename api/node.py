@@ -15,10 +15,12 @@ from api.applications.types import Application
 from api.context import Context, Loaders
 from api.enterprises.types import Enterprise
 from api.identity.types import Institution
+from api.imports.types import ImportRun
 from api.lending.types import Loan
 from api.products.types import Product
 from api.relay import decode_global_id
 from api.risk.alerts import RiskAlert
+from api.risk.ratings import CreditRating
 from api.risk.types import RiskAssessment
 from domain.errors import NotFound
 
@@ -32,6 +34,8 @@ _NODES: dict[str, _Resolver] = {
     "Loan": (lambda loaders: loaders.loan, Loan.from_row),
     "RiskAssessment": (lambda loaders: loaders.assessment, RiskAssessment.from_row),
     "RiskAlert": (lambda loaders: loaders.alert, RiskAlert.from_row),
+    "CreditRating": (lambda loaders: loaders.rating, CreditRating.from_row),
+    "ImportRun": (lambda loaders: loaders.import_run, ImportRun.from_row),
 }
 
 

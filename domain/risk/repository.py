@@ -25,6 +25,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 
 from domain.applications import repository as applications
 from domain.applications.models import Application, ApplicationStatus
+from domain.enterprises import repository as enterprises
 from domain.enterprises.models import Enterprise
 from domain.identity.viewer import Viewer
 from domain.pagination import Keyset, first_n_per_group
@@ -75,6 +76,17 @@ async def latest_ratings_by_enterprise_ids(
         partition_by=CreditRating.enterprise_id,
         keyset=NEWEST_RATING,
         limit=1,
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def ratings_by_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[CreditRating]:
+    """Ratings of the enterprises the viewer may see (a rating is seen with its rated)."""
+    visible = enterprises.scoped(select(Enterprise.id), viewer)
+    stmt = select(CreditRating).where(
+        CreditRating.id.in_(ids), CreditRating.enterprise_id.in_(visible)
     )
     return (await session.scalars(stmt)).all()
 

@@ -39,6 +39,7 @@ query {
   }
 }
 """
+NODE = "query($id: ID!) { node(id: $id) { ... on ImportRun { sourceName rejected } } }"
 RUN = "query($id: ID!) { importRun(id: $id) { sourceName rowResults(first: 1) { row } } }"
 
 
@@ -147,6 +148,10 @@ async def test_an_institution_admin_uploads_a_file_and_reads_the_run(
     elsewhere = await post(http, who.other_admin, RUNS)
     assert elsewhere["data"]["importRuns"]["totalCount"] == 0
     hidden = await post(http, who.other_admin, RUN, {"id": run["id"]})
+    assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    by_node = await post(http, who.admin, NODE, {"id": run["id"]})
+    assert by_node["data"] == {"node": {"sourceName": "enterprises.csv", "rejected": 1}}
+    hidden = await post(http, who.other_admin, NODE, {"id": run["id"]})
     assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
     # and the same file again changes nothing

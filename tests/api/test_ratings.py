@@ -174,6 +174,26 @@ async def test_staff_read_an_enterprises_rating_and_its_history_newest_first(
     assert [r["grade"] for r in by_name["New Works"]["ratingHistory"]] == ["B"]
 
 
+async def test_a_rating_is_fetched_again_by_its_id_only_by_who_sees_its_enterprise(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: bank A's risk officer holds the id of a client's rating
+    book = await _book(db, settings)
+    data = await gql.as_(book.risk_officer_a).data(RATINGS)
+    (down,) = [e["node"] for e in data["enterprises"]["edges"] if e["node"]["name"] == "Down Works"]
+    rating_id = down["latestRating"]["id"]
+    query = "query($id: ID!) { node(id: $id) { ... on CreditRating { grade previousGrade } } }"
+
+    # when
+    again = await gql.as_(book.risk_officer_a).data(query, {"id": rating_id})
+    elsewhere = await gql.as_(book.loan_officer_b).post(query, {"id": rating_id})
+
+    # then: the same rating; another bank's officer is told it does not exist
+    assert again["node"] == {"grade": "BBB", "previousGrade": "AA"}
+    assert elsewhere["data"] == {"node": None}
+    assert elsewhere["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
 async def test_an_owner_sees_the_grades_of_their_enterprise_and_not_the_model(
     gql: GraphQLClient, db: AsyncEngine, settings: Settings
 ) -> None:
