@@ -21,8 +21,10 @@ On each, the whole ``portfolioSummary`` (every figure group, default period: the
 months to today) is asked over HTTP through the app by a platform risk officer, then
 by the risk officer of the busiest institution; ``--repeat`` times after a warm-up, and
 the median and 90th percentile of the wall times printed with the statements a request
-cost. Then each figure group alone, through the domain functions on a session of its
-own, to show where the time goes. Nothing is asserted.
+cost, and on PostgreSQL as a multiple of a yardstick timed first (``common.yardstick``:
+counting 10,000,000 generated rows), since machines of the same size differ by a
+factor of three here. Then each figure group alone, through the domain functions on a
+session of its own, to show where the time goes. Nothing is asserted.
 
 The book's snapshots are put in month order once loaded (``CLUSTER`` on PostgreSQL), as
 the ageing job writing a month at a time leaves them. ``--jit`` turns PostgreSQL's JIT
@@ -57,7 +59,15 @@ from typing import Any
 import httpx
 import numpy as np
 import risk_scan_benchmark as loan_book
-from common import bench_settings, busiest_institution, prepare, signed_in, summary
+from common import (
+    YARDSTICK_ROWS,
+    bench_settings,
+    busiest_institution,
+    prepare,
+    signed_in,
+    summary,
+    yardstick,
+)
 from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -262,6 +272,12 @@ async def time_api(engine: AsyncEngine, url: str, *, repeat: int, label: str) ->
             engine, settings, Role.RISK_OFFICER, institution_id, name="Bench Risk"
         ),
     }
+    reference = await yardstick(engine)
+    if reference is not None:
+        print(
+            f"  {label:<8} yardstick: PostgreSQL counts {YARDSTICK_ROWS:,} generated rows in "
+            f"{reference:.0f} ms here (median of 5); figures below also as multiples of it"
+        )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         for who, token in readers.items():
@@ -287,9 +303,10 @@ async def time_api(engine: AsyncEngine, url: str, *, repeat: int, label: str) ->
                 body = await ask(SUMMARY)
                 samples.append((time.perf_counter() - started) * 1000)
             statements = body["extensions"]["debug"]["sqlStatements"]
+            times = "" if reference is None else f"; {statistics.median(samples) / reference:.2f}x"
             print(
                 f"  {label:<8} {who:<28}{summary(samples)}  (median, p90; "
-                f"{statements} statements a request)"
+                f"{statements} statements a request{times})"
             )
             print(f"  {'':<8} {'  floor (no figure asked)':<28}{summary(floor)}")
             if who == "platform risk officer":
