@@ -42,7 +42,7 @@ _MEMOS: weakref.WeakKeyDictionary[Context, tuple[Viewer, service.Memo]] = (
 def _memo(ctx: Context) -> service.Memo:
     found = _MEMOS.get(ctx)
     if found is None or found[0] is not ctx.viewer:
-        found = (ctx.viewer, service.Memo())
+        found = (ctx.viewer, service.Memo(ctx.sessions))
         _MEMOS[ctx] = found
     return found[1]
 

@@ -48,9 +48,10 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import pairwise
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics import repository as repo
 from domain.analytics.models import RollState
@@ -66,6 +67,9 @@ T = TypeVar("T")
 
 DEFAULT_LGD = 0.45
 TOP_BORROWERS = 10
+# The per-borrower read in this many parts read side by side, where sessions allow: as
+# many as the database has cores to spare for one request (two, the smallest server).
+BORROWER_PARTS = 2
 # Institution roles that read their institution's portfolio figures.
 ANALYSTS = frozenset({Role.RISK_OFFICER, Role.INSTITUTION_ADMIN})
 CENT = Decimal("0.01")
@@ -310,10 +314,15 @@ def _slice(viewer: Viewer, flt: PortfolioFilter) -> repo.Slice:
 class Memo:
     """Reads shared by the figure groups of one caller (a request, a report): each read
     runs once, by whoever asks first; the others wait for its result. Safe for callers
-    resolving side by side on sessions of their own."""
+    resolving side by side on sessions of their own.
 
-    def __init__(self) -> None:
+    ``sessions``: where a long read may also run parts of itself side by side, each on a
+    session of its own (the per-borrower read); None: every read on its caller's session.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
         self._reads: dict[Hashable, asyncio.Future[Any]] = {}
+        self.sessions = sessions
 
     async def get(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
         found = self._reads.get(key)
@@ -565,10 +574,27 @@ def _hhi(shares: tuple[Share, ...]) -> float | None:
 async def _borrowers(
     session: AsyncSession, slc: repo.Slice, at: date | None, memo: Memo | None
 ) -> repo.Borrowers:
-    async def read() -> repo.Borrowers:
-        return await repo.borrowers(session, slc, at=at, top=TOP_BORROWERS)
+    """The per-borrower read, the longest of the summary: where the memo allows, cut by
+    borrower into BORROWER_PARTS and read side by side, so it spreads over the database's
+    cores once the shorter groups are done, rather than finishing alone on one."""
+    memo = memo or Memo()
 
-    return await (memo or Memo()).get(("borrowers", slc, at), read)
+    async def part(sessions: async_sessionmaker[AsyncSession], ids: repo.IdRange) -> repo.Borrowers:
+        async with sessions() as own:
+            return await repo.borrowers(own, slc, at=at, top=TOP_BORROWERS, ids=ids)
+
+    async def read() -> repo.Borrowers:
+        sessions, bounds = memo.sessions, []
+        if sessions is not None:
+            bounds = await repo.borrower_bounds(session, parts=BORROWER_PARTS)
+        first, *rest = pairwise([None, *bounds, None])
+        others = [part(sessions, ids) for ids in rest] if sessions is not None else []
+        found = await asyncio.gather(
+            repo.borrowers(session, slc, at=at, top=TOP_BORROWERS, ids=first), *others
+        )
+        return repo.Borrowers.merge(found, top=TOP_BORROWERS)
+
+    return await memo.get(("borrowers", slc, at), read)
 
 
 async def concentration(

@@ -8,16 +8,18 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics import repository as repo
 from domain.analytics import service
 from domain.analytics.models import RollState
 from domain.analytics.service import PortfolioFilter
+from domain.base import utcnow
 from domain.errors import Forbidden, InvalidInput
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
-from domain.lending.models import DelinquencyBucket
+from domain.lending.models import DelinquencyBucket, Loan
 from domain.products.models import ProductType
 from tests.domain.analytics.portfolio import END, PERIOD, START, Book, build
 
@@ -193,6 +195,76 @@ async def test_concentration_shares_and_herfindahl_indices(
     assert found.industry_hhi == pytest.approx((300**2 + 240**2) / 540**2)
     assert [r.name for r in found.regions] == ["Zhejiang", "Jiangsu"]
     assert [r.share for r in found.regions] == pytest.approx([380 / 540, 160 / 540])
+
+
+async def test_the_per_borrower_read_cut_by_borrower_gives_the_same_figures(
+    book: Book, sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a cut between the book's borrowers, as the statistics would give one
+    ids = sorted(firm.id for firm in book.firms.values())
+    cut = ids[len(ids) // 2]
+
+    async def bounds(_session: AsyncSession, *, parts: int) -> list[uuid.UUID]:
+        return [cut] if parts > 1 else []
+
+    parts: list[repo.IdRange] = []  # in the order they were asked for
+    found_in: list[int] = []  # borrowers each part found
+    whole_read = repo.borrowers
+
+    async def spy(*args: object, **kw: object) -> repo.Borrowers:
+        parts.append(kw["ids"])  # type: ignore[arg-type]
+        found = await whole_read(*args, **kw)  # type: ignore[arg-type]
+        found_in.append(sum(c.borrowers for c in found.cells))
+        return found
+
+    filters = (PERIOD, replace(PERIOD, end=utcnow().date()))  # a past book, then the live one
+    whole = []
+    for flt in filters:
+        async with sessions() as s:
+            whole.append(
+                (
+                    await service.concentration(s, PLATFORM, flt),
+                    await service.expected_loss(s, PLATFORM, flt),
+                )
+            )
+
+    # when
+    monkeypatch.setattr(repo, "borrower_bounds", bounds)
+    monkeypatch.setattr(repo, "borrowers", spy)
+    cut_up = []
+    for flt in filters:
+        memo = service.Memo(sessions)
+        async with sessions() as s:
+            cut_up.append(
+                (
+                    await service.concentration(s, PLATFORM, flt, memo=memo),
+                    await service.expected_loss(s, PLATFORM, flt, memo=memo),
+                )
+            )
+
+    # then: each book read in two parts, one each side of the cut, to the same figures
+    assert parts == [(None, cut), (cut, None)] * 2
+    assert all(found_in)
+    assert cut_up == whole
+    assert [figures[0].borrowers for figures in whole] == [4, 4]
+
+
+@pytest.mark.postgres_only
+async def test_borrower_bounds_come_from_the_statistics_of_the_loans(
+    book: Book, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # given
+    async with sessions() as s:
+        await s.execute(text("ANALYZE loans"))
+        await s.commit()
+
+    # when
+    async with sessions() as s:
+        (bound,) = await repo.borrower_bounds(s, parts=2)
+        borrowers = sorted((await s.scalars(select(Loan.enterprise_id).distinct())).all())
+
+    # then: a borrower with loans, past the first
+    assert bound in borrowers[1:]
 
 
 async def test_expected_loss_and_its_change_use_the_pds_in_force_at_each_date(
