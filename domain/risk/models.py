@@ -104,7 +104,16 @@ class RiskRule(IdMixin, Base):
 
     __tablename__ = "risk_rules"
     __table_args__ = (
-        UniqueConstraint("code", "version"),
+        # A code is an owner's own: one institution's rules and another's may share one.
+        UniqueConstraint("institution_id", "code", "version"),
+        Index(
+            "uq_risk_rules_platform_code_version",
+            "code",
+            "version",
+            unique=True,
+            sqlite_where=text("institution_id IS NULL"),
+            postgresql_where=text("institution_id IS NULL"),
+        ),
         Index(None, "current", "enabled"),
     )
 

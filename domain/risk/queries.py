@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     and_,
     column,
+    exists,
     func,
     or_,
     select,
@@ -334,15 +335,41 @@ async def current_rules(session: AsyncSession, *, enabled_only: bool = True) -> 
     return (await session.scalars(stmt.order_by(RiskRule.code))).all()
 
 
-async def rule_versions(session: AsyncSession, *, code: str) -> Sequence[RiskRule]:
-    stmt = select(RiskRule).where(RiskRule.code == code).order_by(RiskRule.version.desc())
-    return (await session.scalars(stmt)).all()
+def _owned_by(institution_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """The rules of one owner: the platform (None) or an institution."""
+    if institution_id is None:
+        return RiskRule.institution_id.is_(None)
+    return RiskRule.institution_id == institution_id
 
 
-async def retire_rule_versions(session: AsyncSession, *, code: str) -> None:
+async def rule_versions(
+    session: AsyncSession, *, code: str, institution_id: uuid.UUID | None
+) -> Sequence[RiskRule]:
+    """Every version of one owner's rule, newest first."""
+    stmt = select(RiskRule).where(RiskRule.code == code, _owned_by(institution_id))
+    return (await session.scalars(stmt.order_by(RiskRule.version.desc()))).all()
+
+
+async def code_across_the_platform(
+    session: AsyncSession, *, code: str, institution_id: uuid.UUID | None
+) -> bool:
+    """Whether ``code`` names a rule whose loans a rule of ``institution_id`` would share:
+    a platform rule's, for an institution; any institution's, for the platform."""
+    other = (
+        RiskRule.institution_id.is_(None)
+        if institution_id is not None
+        else RiskRule.institution_id.is_not(None)
+    )
+    found = await session.scalar(select(exists().where(RiskRule.code == code, other)))
+    return bool(found)
+
+
+async def retire_rule_versions(
+    session: AsyncSession, *, code: str, institution_id: uuid.UUID | None
+) -> None:
     await session.execute(
         update(RiskRule)
-        .where(RiskRule.code == code, RiskRule.current.is_(True))
+        .where(RiskRule.code == code, _owned_by(institution_id), RiskRule.current.is_(True))
         .values(current=False)
     )
 

@@ -100,10 +100,16 @@ async def upsert_rule(
         raise InvalidInput("a rule's name has 3 to 200 characters")
     _may_keep(viewer, draft.institution_id)
     compiled = compile_rule(draft.expression, CATALOGUE)  # RuleError: INVALID_RULE, positioned
-    versions = await queries.rule_versions(session, code=draft.code)
+    # Each owner names its rules in a namespace of its own, except that a platform rule
+    # and an institution's rule run on the same loans, and an alert names its rule by
+    # code: there, one code may not stand for two rules. Platform rules are seen by
+    # every institution's staff, so saying which is taken tells nobody anything new.
+    owner = draft.institution_id
+    if await queries.code_across_the_platform(session, code=draft.code, institution_id=owner):
+        taken_by = "a platform rule" if owner is not None else "an institution's rule"
+        raise InvalidInput(f"rule code {draft.code!r} is taken by {taken_by}")
+    versions = await queries.rule_versions(session, code=draft.code, institution_id=owner)
     latest = versions[0] if versions else None
-    if latest is not None and latest.institution_id != draft.institution_id:
-        raise InvalidInput(f"rule code {draft.code!r} is taken by another owner's rule")
     if latest is not None and (
         latest.current
         and latest.name == name
@@ -113,11 +119,11 @@ async def upsert_rule(
         and latest.enabled == draft.enabled
     ):
         return latest
-    await queries.retire_rule_versions(session, code=draft.code)
+    await queries.retire_rule_versions(session, code=draft.code, institution_id=owner)
     row = RiskRule(
         code=draft.code,
         version=(latest.version + 1) if latest else 1,
-        institution_id=draft.institution_id,
+        institution_id=owner,
         name=name,
         expression=compiled.text,
         indicators=sorted(compiled.indicators),

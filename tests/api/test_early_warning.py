@@ -158,6 +158,44 @@ async def test_rules_are_checked_versioned_and_scoped_to_their_owner(
     assert officer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
+async def test_each_institution_names_its_rules_apart_but_never_as_a_platform_rule(
+    gql: GraphQLClient, book: Book
+) -> None:
+    # given: a platform rule "late"
+    platform = gql.as_(book.tokens["platform"])
+    assert (await platform.data(UPSERT, {"input": LATE_RULE}))["upsertRiskRule"]["version"] == 1
+    as_a, as_b = gql.as_(book.tokens["risk_a"]), gql.as_(book.tokens["risk_b"])
+    bank = {
+        name: f.global_id("Institution", book.loans[name].institution_id) for name in ("a", "b")
+    }
+    watch = {**LATE_RULE, "code": "watch", "expression": "days_past_due > 10"}
+
+    # when: both banks keep a rule of their own called "watch", and B changes its own
+    a_first = await as_a.data(UPSERT, {"input": {**watch, "institutionId": bank["a"]}})
+    b_first = await as_b.data(UPSERT, {"input": {**watch, "institutionId": bank["b"]}})
+    b_again = await as_b.data(
+        UPSERT,
+        {"input": {**watch, "institutionId": bank["b"], "expression": "days_past_due > 20"}},
+    )
+
+    # then: two rules, each versioned on its own
+    assert [r["upsertRiskRule"]["version"] for r in (a_first, b_first, b_again)] == [1, 1, 2]
+    assert ("watch", 1) in {
+        (r["code"], r["version"]) for r in (await as_a.data(RULES))["riskRules"]
+    }
+    assert ("watch", 2) in {
+        (r["code"], r["version"]) for r in (await as_b.data(RULES))["riskRules"]
+    }
+
+    # and a code that would stand for two rules on the same loans is refused either way
+    clash = await as_a.data(UPSERT, {"input": {**LATE_RULE, "institutionId": bank["a"]}})
+    assert clash["upsertRiskRule"]["__typename"] == "InvalidInput"
+    assert "platform rule" in clash["upsertRiskRule"]["message"]
+    taken = await platform.data(UPSERT, {"input": watch})
+    assert taken["upsertRiskRule"]["__typename"] == "InvalidInput"
+    assert "institution's rule" in taken["upsertRiskRule"]["message"]
+
+
 async def test_a_dry_run_counts_only_the_viewer_loans_and_writes_nothing(
     gql: GraphQLClient, book: Book, db: AsyncEngine
 ) -> None:
