@@ -22,7 +22,7 @@ from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.errors import Unauthenticated
 from domain.identity import repository as identity
 from domain.identity.authorization import Action, Authorizer, Principal
-from domain.identity.models import Institution
+from domain.identity.models import Institution, Role, User
 from domain.identity.service import Origin, viewer_from_token
 from domain.identity.viewer import Viewer
 from domain.imports import repository as imports
@@ -47,6 +47,10 @@ R = TypeVar("R")
 V = TypeVar("V")
 
 ApplicationPageKey = tuple[uuid.UUID, int, str | None]
+
+
+# A user and the roles they hold: (role, institution id, institution code).
+Account = tuple[User, Sequence[tuple[Role, uuid.UUID | None, str | None]]]
 
 
 class Loaders:
@@ -92,6 +96,22 @@ class Loaders:
             lambda s, ids: identity.institutions_by_ids(s, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
         )
+
+    @cached_property
+    def own_user(self) -> DataLoader[uuid.UUID, Account | None]:
+        """The signed-in person's account and roles; anyone else's id finds nothing (an
+        account is seen by its holder only, as ``me``)."""
+
+        async def load(ids: list[uuid.UUID]) -> list[Account | None]:
+            mine, found = self._viewer.user_id, None
+            if mine is not None and mine in ids:
+                async with self._sessions() as session:
+                    row = await identity.user_by_id(session, mine)
+                    if row is not None:
+                        found = (row, await identity.memberships_of(session, row.id))
+            return [found if i == mine else None for i in ids]
+
+        return DataLoader(load_fn=load)
 
     @cached_property
     def product(self) -> DataLoader[uuid.UUID, Product | None]:

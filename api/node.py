@@ -14,7 +14,7 @@ from api.access import classified
 from api.applications.types import Application
 from api.context import Context, Loaders
 from api.enterprises.types import Enterprise
-from api.identity.types import Institution
+from api.identity.types import Institution, User
 from api.imports.types import ImportRun
 from api.lending.types import Loan
 from api.products.types import Product
@@ -36,6 +36,7 @@ _NODES: dict[str, _Resolver] = {
     "RiskAlert": (lambda loaders: loaders.alert, RiskAlert.from_row),
     "CreditRating": (lambda loaders: loaders.rating, CreditRating.from_row),
     "ImportRun": (lambda loaders: loaders.import_run, ImportRun.from_row),
+    "User": (lambda loaders: loaders.own_user, lambda found: User.from_row(*found)),
 }
 
 

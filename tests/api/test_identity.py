@@ -631,3 +631,28 @@ async def test_many_failures_from_one_address_lock_that_address(
 
     # then
     assert answer["__typename"] == "LoginThrottled"
+
+
+async def test_an_account_is_fetched_again_by_its_id_by_its_holder_only(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: two people signed in
+    async with session_factory(db)() as s, s.begin():
+        bank = await f.institution(s)
+        one = await f.user(s, email="holder@example.test", roles=[(Role.LOAN_OFFICER, bank.id)])
+        other = await f.user(s, roles=[(Role.SME_OWNER, None)])
+        tokens = [await f.access_token(s, settings, u) for u in (one, other)]
+    query = """query($id: ID!) { node(id: $id) { ... on User {
+        id email roles { role institutionCode } } } }"""
+    own_id = f.global_id("User", one.id)
+
+    # when
+    own = await gql.as_(tokens[0]).data(query, {"id": own_id})
+    theirs = await gql.as_(tokens[1]).post(query, {"id": own_id})
+
+    # then: the holder gets the account back, as `me` shows it; anyone else, nothing
+    assert own["node"]["id"] == own_id
+    assert own["node"]["email"] == "holder@example.test"
+    assert own["node"]["roles"] == [{"role": "LOAN_OFFICER", "institutionCode": bank.code}]
+    assert theirs["data"] == {"node": None}
+    assert theirs["errors"][0]["extensions"]["code"] == "NOT_FOUND"
