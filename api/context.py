@@ -35,12 +35,21 @@ from domain.risk import alerts
 from domain.risk import queries as risk_queries
 from domain.risk import repository as risk
 from domain.risk.assessment import Scoring, scoring_for
-from domain.risk.models import CreditRating, LoanWarning, RiskAlert, RiskAlertAction, RiskAssessment
+from domain.risk.models import (
+    CreditRating,
+    LoanWarning,
+    RiskAlert,
+    RiskAlertAction,
+    RiskAssessment,
+    RiskRule,
+)
 from domain.settings import Settings
 from privacy import keystore
 from privacy.keys import KeyProvider
 from privacy.policies import MaskingRules
 from privacy.purposes import purpose_for
+from scoring import registry
+from scoring.models import ScoringModelRecord
 
 K = TypeVar("K")
 R = TypeVar("R")
@@ -281,6 +290,20 @@ class Loaders:
     def import_run(self) -> DataLoader[uuid.UUID, ImportRun | None]:
         return self._loader(
             lambda s, ids: imports.runs_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def risk_rule(self) -> DataLoader[uuid.UUID, RiskRule | None]:
+        return self._loader(
+            lambda s, ids: risk_queries.rules_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def scoring_model(self) -> DataLoader[uuid.UUID, ScoringModelRecord | None]:
+        return self._loader(
+            lambda s, ids: registry.by_ids(s, ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
         )
 

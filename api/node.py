@@ -21,6 +21,8 @@ from api.products.types import Product
 from api.relay import decode_global_id
 from api.risk.alerts import RiskAlert
 from api.risk.ratings import CreditRating
+from api.risk.rules import RiskRule
+from api.risk.scoring import ScoringModel
 from api.risk.types import RiskAssessment
 from domain.errors import NotFound
 
@@ -37,6 +39,8 @@ _NODES: dict[str, _Resolver] = {
     "CreditRating": (lambda loaders: loaders.rating, CreditRating.from_row),
     "ImportRun": (lambda loaders: loaders.import_run, ImportRun.from_row),
     "User": (lambda loaders: loaders.own_user, lambda found: User.from_row(*found)),
+    "RiskRule": (lambda loaders: loaders.risk_rule, RiskRule.from_row),
+    "ScoringModel": (lambda loaders: loaders.scoring_model, ScoringModel.from_row),
 }
 
 
@@ -51,7 +55,9 @@ class NodeQueries:
     ) -> relay.Node | None:
         type_name, pk = decode_global_id(id, expected=tuple(_NODES))
         loader, to_node = _NODES[type_name]
-        row = await loader(info.context.loaders).load(pk)
+        # A type whose id the viewer may not read is one they cannot see at all.
+        visible = info.context.allows(f"{type_name}.id", "read")
+        row = await loader(info.context.loaders).load(pk) if visible else None
         if row is None:
             # The same answer whether the row is absent or hidden: ids leak nothing.
             raise NotFound(f"no {type_name} with id {id}")

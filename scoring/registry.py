@@ -14,6 +14,7 @@ import hashlib
 import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,12 @@ async def in_service(session: AsyncSession, *, lock: bool = False) -> list[Scori
 
 async def listing(session: AsyncSession) -> list[ScoringModelRecord]:
     stmt = select(ScoringModelRecord).order_by(ScoringModelRecord.created_at.desc())
+    return list((await session.scalars(stmt)).all())
+
+
+async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[ScoringModelRecord]:
+    """Registered models among ``ids`` (the registry is the platform's: no row rules)."""
+    stmt = select(ScoringModelRecord).where(ScoringModelRecord.id.in_(ids))
     return list((await session.scalars(stmt)).all())
 
 

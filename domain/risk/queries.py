@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import bulk
 from domain.base import Base, yuan
 from domain.enterprises.models import Enterprise, FinancialStatement
+from domain.identity.viewer import Viewer
 from domain.lending.models import Installment, Loan, LoanStatus
 from domain.products.models import Product
 from domain.risk.models import (
@@ -333,6 +334,22 @@ async def current_rules(session: AsyncSession, *, enabled_only: bool = True) -> 
     if enabled_only:
         stmt = stmt.where(RiskRule.enabled.is_(True))
     return (await session.scalars(stmt.order_by(RiskRule.code))).all()
+
+
+async def rules_by_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[RiskRule]:
+    """Rule versions among ``ids`` that run on the viewer's loans: the platform's, and
+    their own institutions' (every one for platform staff)."""
+    stmt = select(RiskRule).where(RiskRule.id.in_(ids))
+    if not viewer.sees_all_tenants:
+        stmt = stmt.where(
+            or_(
+                RiskRule.institution_id.is_(None),
+                RiskRule.institution_id.in_(viewer.institution_ids),
+            )
+        )
+    return (await session.scalars(stmt)).all()
 
 
 def _owned_by(institution_id: uuid.UUID | None) -> ColumnElement[bool]:

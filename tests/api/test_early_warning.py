@@ -196,6 +196,32 @@ async def test_each_institution_names_its_rules_apart_but_never_as_a_platform_ru
     assert "institution's rule" in taken["upsertRiskRule"]["message"]
 
 
+async def test_a_rule_is_fetched_again_by_its_id_by_who_may_see_it(
+    gql: GraphQLClient, book: Book
+) -> None:
+    # given: a platform rule, and a rule of bank A's own
+    platform = gql.as_(book.tokens["platform"])
+    shared = (await platform.data(UPSERT, {"input": LATE_RULE}))["upsertRiskRule"]["id"]
+    bank_a = f.global_id("Institution", book.loans["a"].institution_id)
+    own = await gql.as_(book.tokens["risk_a"]).data(
+        UPSERT, {"input": {**LATE_RULE, "code": "a-late", "institutionId": bank_a}}
+    )
+    a_only = own["upsertRiskRule"]["id"]
+    query = "query($id: ID!) { node(id: $id) { ... on RiskRule { code version } } }"
+
+    async def fetch(who: str, rule_id: str) -> Any:
+        body = await gql.as_(book.tokens[who]).post(query, {"id": rule_id})
+        return body["data"]["node"] or body["errors"][0]["extensions"]["code"]
+
+    # when / then: bank A's risk officer sees both; bank B's, the platform's only; a loan
+    # officer, whose role reads no rules, neither
+    assert await fetch("risk_a", shared) == {"code": "late", "version": 1}
+    assert await fetch("risk_a", a_only) == {"code": "a-late", "version": 1}
+    assert await fetch("risk_b", shared) == {"code": "late", "version": 1}
+    assert await fetch("risk_b", a_only) == "NOT_FOUND"
+    assert await fetch("officer_a", shared) == "NOT_FOUND"
+
+
 async def test_a_dry_run_counts_only_the_viewer_loans_and_writes_nothing(
     gql: GraphQLClient, book: Book, db: AsyncEngine
 ) -> None:

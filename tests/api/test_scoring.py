@@ -44,6 +44,8 @@ query($id: ID!) {
 }
 """
 MODELS = "{ scoringModels { version status metrics features { name } } }"
+MODEL_IDS = "{ scoringModels { id version } }"
+MODEL_NODE = "query($id: ID!) { node(id: $id) { ... on ScoringModel { version status } } }"
 PROMOTE = """
 mutation($input: PromoteScoringModelInput!) {
   promoteScoringModel(input: $input) {
@@ -192,6 +194,9 @@ async def test_risk_officers_read_the_models_and_promote_a_challenger(
     # when
     listed = await as_risk.data(MODELS)
     hidden = await as_officer.post(MODELS)
+    ids = {m["version"]: m["id"] for m in (await as_risk.data(MODEL_IDS))["scoringModels"]}
+    by_id = await as_risk.data(MODEL_NODE, {"id": ids[first.version]})
+    by_id_hidden = await as_officer.post(MODEL_NODE, {"id": ids[first.version]})
     promoted = await as_risk.data(PROMOTE, {"input": {"version": second.version}})
     again = await as_risk.data(PROMOTE, {"input": {"version": second.version}})
     reassessed = await as_risk.data(
@@ -203,6 +208,8 @@ async def test_risk_officers_read_the_models_and_promote_a_challenger(
     assert statuses == {first.version: "CHAMPION", second.version: "CANDIDATE"}
     assert listed["scoringModels"][0]["features"]
     assert hidden["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert by_id["node"] == {"version": first.version, "status": "CHAMPION"}
+    assert by_id_hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert promoted["promoteScoringModel"] == {
         "__typename": "ScoringModel",
         "version": second.version,
