@@ -352,6 +352,21 @@ async def rules_by_ids(
     return (await session.scalars(stmt)).all()
 
 
+# PostgreSQL advisory locks with two int4 keys: this space, and the code's hash.
+RULE_CODE_LOCKS = 0x4C47_5243  # "LGRC"
+
+
+async def lock_rule_code(session: AsyncSession, code: str) -> None:
+    """Hold ``code`` until the transaction ends, so that two owners saving rules under
+    one code check and write one after the other. PostgreSQL only: on the embedded
+    SQLite service (one process) two saves a few awaits apart can still cross."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:code))"),
+            {"space": RULE_CODE_LOCKS, "code": code},
+        )
+
+
 def _owned_by(institution_id: uuid.UUID | None) -> ColumnElement[bool]:
     """The rules of one owner: the platform (None) or an institution."""
     if institution_id is None:

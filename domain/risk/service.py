@@ -105,6 +105,7 @@ async def upsert_rule(
     # code: there, one code may not stand for two rules. Platform rules are seen by
     # every institution's staff, so saying which is taken tells nobody anything new.
     owner = draft.institution_id
+    await queries.lock_rule_code(session, draft.code)
     if await queries.code_across_the_platform(session, code=draft.code, institution_id=owner):
         taken_by = "a platform rule" if owner is not None else "an institution's rule"
         raise InvalidInput(f"rule code {draft.code!r} is taken by {taken_by}")
