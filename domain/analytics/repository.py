@@ -345,8 +345,7 @@ def month_ends(after: date, until: date) -> list[date]:
     """Every month end from ``after`` to ``until`` (both month ends, both included)."""
     found = [after]
     while found[-1] < until:
-        following = found[-1] + timedelta(days=1)
-        found.append(add_months(following, 1) - timedelta(days=1))
+        found.append(next_month_end_of(found[-1]))
     return found
 
 

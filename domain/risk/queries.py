@@ -329,26 +329,36 @@ async def insert_alerts(
     return list(result.scalars().all())
 
 
-async def current_rules(session: AsyncSession, *, enabled_only: bool = True) -> Sequence[RiskRule]:
+def _seen_by(viewer: Viewer) -> list[ColumnElement[bool]]:
+    """The rules that run on the viewer's loans: the platform's, and their own
+    institutions' (every one for platform staff)."""
+    if viewer.sees_all_tenants:
+        return []
+    return [
+        or_(
+            RiskRule.institution_id.is_(None),
+            RiskRule.institution_id.in_(viewer.institution_ids),
+        )
+    ]
+
+
+async def current_rules(
+    session: AsyncSession, *, enabled_only: bool = True, viewer: Viewer | None = None
+) -> Sequence[RiskRule]:
+    """The current version of every rule (of those ``viewer`` sees, if given)."""
     stmt = select(RiskRule).where(RiskRule.current.is_(True))
     if enabled_only:
         stmt = stmt.where(RiskRule.enabled.is_(True))
+    if viewer is not None:
+        stmt = stmt.where(*_seen_by(viewer))
     return (await session.scalars(stmt.order_by(RiskRule.code))).all()
 
 
 async def rules_by_ids(
     session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
 ) -> Sequence[RiskRule]:
-    """Rule versions among ``ids`` that run on the viewer's loans: the platform's, and
-    their own institutions' (every one for platform staff)."""
-    stmt = select(RiskRule).where(RiskRule.id.in_(ids))
-    if not viewer.sees_all_tenants:
-        stmt = stmt.where(
-            or_(
-                RiskRule.institution_id.is_(None),
-                RiskRule.institution_id.in_(viewer.institution_ids),
-            )
-        )
+    """Rule versions among ``ids`` that run on the viewer's loans (``_seen_by``)."""
+    stmt = select(RiskRule).where(RiskRule.id.in_(ids), *_seen_by(viewer))
     return (await session.scalars(stmt)).all()
 
 

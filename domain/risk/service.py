@@ -153,11 +153,7 @@ async def upsert_rule(
 
 async def visible_rules(session: AsyncSession, viewer: Viewer) -> list[RiskRule]:
     """The current version of every rule that runs on the viewer's loans."""
-    rows = await queries.current_rules(session, enabled_only=False)
-    if viewer.sees_all_tenants:
-        return list(rows)
-    mine = viewer.institution_ids
-    return [r for r in rows if r.institution_id is None or r.institution_id in mine]
+    return list(await queries.current_rules(session, enabled_only=False, viewer=viewer))
 
 
 @dataclass(frozen=True)
