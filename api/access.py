@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -112,24 +113,14 @@ class FieldAccess(FieldExtension):
     def _show(
         self, value: Any, source: Any, context: Context, access: Access, facts: Facts | None
     ) -> Any:
-        """Open a sealed value (here and only here), then show it as disclosure decides."""
-        subject_id = getattr(source, "pk", None)
-        if self.sealed_in is not None:
-            assert self.column is not None
-            assert subject_id is not None
-            if facts is None or facts.key is None:  # erased: its key is gone, and the value
-                return None
-            value = unseal(
-                facts.key, value, table=self.sealed_in, column=self.column, row_id=subject_id
-            )
-        return context.disclosure.show(
-            obj=f"{self.key[0]}.{self.key[1]}",
-            field_name=self.key[1],
-            revealable=access is Access.ALLOW,
-            subject_id=subject_id,
+        return show_protected(
+            context,
+            self,
+            access,
+            value,
+            subject_id=getattr(source, "pk", None),
             owner_id=getattr(source, "owner_id", None),
             facts=facts,
-            value=value,
         )
 
     async def resolve_async(
@@ -147,6 +138,40 @@ class FieldAccess(FieldExtension):
         if self.classification in PROTECTED and value is not None:
             return await self._disclose(value, source, info.context, access)
         return value
+
+
+def show_protected(
+    context: Context,
+    field: FieldAccess,
+    access: Access,
+    value: Any,
+    *,
+    subject_id: uuid.UUID | None,
+    owner_id: uuid.UUID | None,
+    facts: Facts | None,
+) -> Any:
+    """Open a sealed value (here and only here), then show it as disclosure decides.
+
+    Both executors call this for every personal or sensitive value they serve: the
+    field extension above, and the compiled read path's post-pass (api.compiled).
+    """
+    if field.sealed_in is not None:
+        assert field.column is not None
+        assert subject_id is not None
+        if facts is None or facts.key is None:  # erased: its key is gone, and the value
+            return None
+        value = unseal(
+            facts.key, value, table=field.sealed_in, column=field.column, row_id=subject_id
+        )
+    return context.disclosure.show(
+        obj=f"{field.key[0]}.{field.key[1]}",
+        field_name=field.key[1],
+        revealable=access is Access.ALLOW,
+        subject_id=subject_id,
+        owner_id=owner_id,
+        facts=facts,
+        value=value,
+    )
 
 
 class MutationPermission(FieldExtension):

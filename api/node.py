@@ -44,6 +44,9 @@ _NODES: dict[str, _Resolver] = {
 }
 
 
+NODE_TYPE_NAMES = tuple(_NODES)
+
+
 @classified(public=["node"])
 @strawberry.type
 class NodeQueries:
@@ -53,7 +56,7 @@ class NodeQueries:
         info: strawberry.Info[Context, None],
         id: strawberry.ID,
     ) -> relay.Node | None:
-        type_name, pk = decode_global_id(id, expected=tuple(_NODES))
+        type_name, pk = decode_global_id(id, expected=NODE_TYPE_NAMES)
         loader, to_node = _NODES[type_name]
         # A type whose id the viewer may not read is one they cannot see at all.
         visible = info.context.allows(f"{type_name}.id", "read")

@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -13,6 +14,7 @@ from domain.pagination import Keyset, Page
 
 NodeT = TypeVar("NodeT")
 RowT = TypeVar("RowT")
+FilterT = TypeVar("FilterT")
 
 DEFAULT_PAGE_SIZE = 20
 
@@ -54,6 +56,22 @@ def page_size(first: int | None, maximum: int) -> int:
 
 def decode_after(keyset: Keyset, after: str | None) -> tuple[Any, ...] | None:
     return None if after is None else keyset.decode(after)
+
+
+@dataclass(frozen=True, slots=True)
+class ListingRequest(Generic[FilterT]):
+    """A list's arguments as the domain takes them: one reading for both executors.
+
+    Each root list's resolver and the compiled read path build it with the same
+    function, so a filter, a page size or a cursor means the same on either path.
+    """
+
+    flt: FilterT
+    keyset: Keyset
+    first: int
+    after: tuple[Any, ...] | None
+    # The cursor as given: a page after one has a previous page.
+    after_cursor: str | None
 
 
 def connection(

@@ -94,6 +94,9 @@ class Mutation(
 
 
 class LendGraphSchema(strawberry.Schema):
+    # The rules added to the specification's when a document is validated.
+    validation_rules: list[type[ASTValidationRule]] = []
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -130,10 +133,13 @@ def build_schema(settings: Settings) -> LendGraphSchema:
     if not settings.is_development:
         extensions.append(DisableIntrospection)
     config: Any = StrawberryConfig(disable_field_suggestions=not settings.is_development)
-    return LendGraphSchema(
+    schema = LendGraphSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         config=config,
     )
+    # What every executor validates a document with (the compiled read path too).
+    schema.validation_rules = limits
+    return schema

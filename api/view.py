@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -31,6 +32,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 
+from api.compiled.execute import CompiledReads
 from api.context import Context
 from api.disclosure import MaskingCache
 from domain.base import new_id, utcnow
@@ -75,6 +77,38 @@ def negotiate(accept: str | None) -> str | None:
     return None
 
 
+def _compilable(scope: Scope, headers: Headers) -> bool:
+    """A JSON POST: the only requests the compiled read path looks at."""
+    content_type = headers.get("content-type", "")
+    return scope["method"] == "POST" and content_type.split(";")[0].strip() == JSON
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that hands the body read already to the next reader, once."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 MAX_SUBSCRIPTIONS = 10  # per WebSocket: a feed or two per screen, not a fan-out amplifier
 
 
@@ -98,6 +132,12 @@ class GraphQLView(GraphQL[Context, None]):
         self.sessions = sessions
         self.authorizer = Authorizer()
         self.masking = MaskingCache()
+        # The compiled read path (api.compiled), tried first for queries; None: off.
+        self.compiled: CompiledReads | None = None
+        rules = getattr(schema, "validation_rules", None)
+        if settings.compiled_reads and rules is not None:
+            engine = sessions.kw["bind"]
+            self.compiled = CompiledReads(schema, settings, engine, rules)
 
     async def authenticate(self, authorization: str | None) -> Viewer:
         """The viewer behind an Authorization value (None: anonymous); syncs the policy too.
@@ -220,6 +260,11 @@ class GraphQLView(GraphQL[Context, None]):
                 )
                 await denial(scope, receive, send)
                 return
+            if self.compiled is not None and _compilable(scope, headers):
+                body = await _read_body(receive)
+                if await self._answer_compiled(scope, receive, send, body, media_type or JSON):
+                    return
+                receive = _replay(body, receive)
             await super().__call__(scope, receive, send)
         finally:
             current_statement_counter.reset(token)
@@ -227,6 +272,38 @@ class GraphQLView(GraphQL[Context, None]):
             context = state.get("context")
             if context is not None:  # an upload's temporary files, read or refused
                 await context.request.close()
+
+    async def _answer_compiled(
+        self, scope: Scope, receive: Receive, send: Send, body: bytes, media_type: str
+    ) -> bool:
+        """Answer through the compiled read path if it covers the request (True)."""
+        assert self.compiled is not None
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False
+        request = Request(scope, receive)
+        context = await self.get_context(request, response=None)
+        result = await self.compiled.answer(context, payload)
+        if result is None:
+            # The reference executor starts afresh: nothing decided here is kept.
+            context.reveals.clear()
+            return False
+        await self.log_reveals(request)
+        if self.settings.is_development:
+            counter = scope["state"]["sql_counter"]
+            result["extensions"] = {
+                "debug": {
+                    "sqlStatements": counter.count,
+                    "authzEvaluations": context.authz_evaluations,
+                    "executor": "compiled",
+                }
+            }
+        response = Response(
+            orjson.dumps(result), media_type=f"{media_type}; charset=utf-8", status_code=200
+        )
+        await response(scope, receive, send)
+        return True
 
     async def execute_single(
         self,
@@ -275,6 +352,7 @@ class GraphQLView(GraphQL[Context, None]):
                 extensions["debug"] = {
                     "sqlStatements": counter.count,
                     "authzEvaluations": context.authz_evaluations if context else 0,
+                    "executor": "reference",
                 }
                 response["extensions"] = extensions
         return response

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Seconds between the service's own early-warning runs (incremental scan, then
     # escalation of overdue alerts; full once a day); 0 leaves it to `lendgraph risk scan`.
     risk_scan_interval: int = Field(default=900, ge=0, le=86_400)
+    # Queries the compiled read path covers are answered by one SQL statement that
+    # builds the response (api.compiled); off, Strawberry's executor answers them all.
+    compiled_reads: bool = True
 
     @field_validator("database_url")
     @classmethod

@@ -6,8 +6,16 @@ from api.access import classified
 from api.applications.inputs import ApplicationFilter
 from api.applications.types import Application
 from api.context import Context
-from api.relay import Connection, connection, decode_after, decode_pk, page_size
+from api.relay import (
+    Connection,
+    ListingRequest,
+    connection,
+    decode_after,
+    decode_pk,
+    page_size,
+)
 from domain.applications import repository as repo
+from domain.settings import Settings
 
 
 def _domain_filter(flt: ApplicationFilter | None) -> repo.ApplicationFilter:
@@ -18,6 +26,21 @@ def _domain_filter(flt: ApplicationFilter | None) -> repo.ApplicationFilter:
         institution_id=decode_pk(flt.institution_id, "Institution"),
         enterprise_id=decode_pk(flt.enterprise_id, "Enterprise"),
         product_id=decode_pk(flt.product_id, "Product"),
+    )
+
+
+def listing_request(
+    settings: Settings,
+    first: int | None = None,
+    after: str | None = None,
+    filter: ApplicationFilter | None = None,
+) -> ListingRequest[repo.ApplicationFilter]:
+    return ListingRequest(
+        first=page_size(first, settings.page_size_max),
+        flt=_domain_filter(filter),
+        keyset=repo.NEWEST,
+        after=decode_after(repo.NEWEST, after),
+        after_cursor=after,
     )
 
 
@@ -33,12 +56,11 @@ class ApplicationQueries:
         filter: ApplicationFilter | None = None,
     ) -> Connection[Application]:
         ctx = info.context
-        size = page_size(first, ctx.settings.page_size_max)
-        flt = _domain_filter(filter)
-        after_key = decode_after(repo.NEWEST, after)
+        asked = listing_request(ctx.settings, first, after, filter)
+        flt = asked.flt
         async with ctx.sessions() as session:
             page = await repo.list_applications(
-                session, viewer=ctx.viewer, flt=flt, first=size, after=after_key
+                session, viewer=ctx.viewer, flt=flt, first=asked.first, after=asked.after
             )
 
         async def count() -> int:

@@ -7,9 +7,33 @@ from api.context import Context
 from api.disclosure import selects_any
 from api.enterprises.inputs import EnterpriseFilter
 from api.enterprises.types import PROTECTED_FIELDS, Enterprise
-from api.relay import Connection, connection, decode_after, page_size
+from api.relay import Connection, ListingRequest, connection, decode_after, page_size
 from domain.enterprises import repository as repo
 from domain.enterprises.service import id_number_index
+from domain.settings import Settings
+from privacy.keys import KeyProvider
+
+
+def listing_request(
+    settings: Settings,
+    keys: KeyProvider,
+    first: int | None = None,
+    after: str | None = None,
+    filter: EnterpriseFilter | None = None,
+) -> ListingRequest[repo.EnterpriseFilter]:
+    id_number = filter.legal_representative_id_number if filter else None
+    return ListingRequest(
+        first=page_size(first, settings.page_size_max),
+        flt=repo.EnterpriseFilter(
+            industry=filter.industry if filter else None,
+            region=filter.region if filter else None,
+            # A blind index: found by an exact match, nothing decrypted to search.
+            legal_representative_id_bidx=id_number_index(keys, id_number) if id_number else None,
+        ),
+        keyset=repo.NEWEST,
+        after=decode_after(repo.NEWEST, after),
+        after_cursor=after,
+    )
 
 
 @classified(public=["enterprises"])
@@ -24,19 +48,11 @@ class EnterpriseQueries:
         filter: EnterpriseFilter | None = None,
     ) -> Connection[Enterprise]:
         ctx = info.context
-        size = page_size(first, ctx.settings.page_size_max)
-        id_number = filter.legal_representative_id_number if filter else None
-        flt = repo.EnterpriseFilter(
-            industry=filter.industry if filter else None,
-            region=filter.region if filter else None,
-            legal_representative_id_bidx=(
-                id_number_index(ctx.keys, id_number) if id_number else None
-            ),
-        )
-        after_key = decode_after(repo.NEWEST, after)
+        asked = listing_request(ctx.settings, ctx.keys, first, after, filter)
+        flt = asked.flt
         async with ctx.sessions() as session:
             page = await repo.list_enterprises(
-                session, viewer=ctx.viewer, flt=flt, first=size, after=after_key
+                session, viewer=ctx.viewer, flt=flt, first=asked.first, after=asked.after
             )
         if selects_any(info.selected_fields, PROTECTED_FIELDS):
             # One batch for the page's keys and consents: its personal fields then

@@ -9,7 +9,7 @@ from strawberry import relay
 from api.access import classified, protected_fields
 from api.context import Context
 from api.disclosure import selects_any
-from api.relay import Connection, connection, page_size
+from api.relay import Connection, ListingRequest, connection, decode_after, page_size
 from api.risk.ratings import CreditRating
 from domain.applications import repository as applications_repo
 from domain.enterprises.models import SEALED_COLUMNS
@@ -17,6 +17,7 @@ from domain.enterprises.models import Enterprise as EnterpriseRow
 from domain.enterprises.models import FinancialStatement as StatementRow
 from domain.errors import NotFound
 from domain.pagination import page_from
+from domain.settings import Settings
 
 if TYPE_CHECKING:
     from api.applications.types import Application
@@ -134,9 +135,8 @@ class Enterprise(relay.Node):
         from api.applications.types import Application
 
         ctx = info.context
-        size = page_size(first, ctx.settings.page_size_max)
-        if after is not None:
-            applications_repo.NEWEST.decode(after)  # a malformed cursor fails before batching
+        # A malformed cursor fails here, before batching.
+        size = applications_request(ctx.settings, first, after).first
         rows = await ctx.loaders.applications_of_enterprise.load((self.pk, size, after))
         enterprise_id = self.pk
 
@@ -184,6 +184,19 @@ class Enterprise(relay.Node):
             contact_email=row.contact_email,
             bank_account_number=row.bank_account_number,
         )
+
+
+def applications_request(
+    settings: Settings, first: int | None = None, after: str | None = None
+) -> ListingRequest[None]:
+    """A page of an enterprise's applications, as both executors read its arguments."""
+    return ListingRequest(
+        first=page_size(first, settings.page_size_max),
+        flt=None,
+        keyset=applications_repo.NEWEST,
+        after=decode_after(applications_repo.NEWEST, after),
+        after_cursor=after,
+    )
 
 
 # The GraphQL names of Enterprise's personal and sensitive fields, from their classification.

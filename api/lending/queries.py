@@ -6,8 +6,16 @@ from api.access import classified
 from api.context import Context
 from api.lending.inputs import LoanFilter
 from api.lending.types import Loan
-from api.relay import Connection, connection, decode_after, decode_pk, page_size
+from api.relay import (
+    Connection,
+    ListingRequest,
+    connection,
+    decode_after,
+    decode_pk,
+    page_size,
+)
 from domain.lending import repository as repo
+from domain.settings import Settings
 
 
 def _domain_filter(flt: LoanFilter | None) -> repo.LoanFilter:
@@ -18,6 +26,21 @@ def _domain_filter(flt: LoanFilter | None) -> repo.LoanFilter:
         buckets=flt.delinquency_buckets,
         institution_id=decode_pk(flt.institution_id, "Institution"),
         enterprise_id=decode_pk(flt.enterprise_id, "Enterprise"),
+    )
+
+
+def listing_request(
+    settings: Settings,
+    first: int | None = None,
+    after: str | None = None,
+    filter: LoanFilter | None = None,
+) -> ListingRequest[repo.LoanFilter]:
+    return ListingRequest(
+        first=page_size(first, settings.page_size_max),
+        flt=_domain_filter(filter),
+        keyset=repo.NEWEST,
+        after=decode_after(repo.NEWEST, after),
+        after_cursor=after,
     )
 
 
@@ -33,12 +56,11 @@ class LoanQueries:
         filter: LoanFilter | None = None,
     ) -> Connection[Loan]:
         ctx = info.context
-        size = page_size(first, ctx.settings.page_size_max)
-        flt = _domain_filter(filter)
-        after_key = decode_after(repo.NEWEST, after)
+        asked = listing_request(ctx.settings, first, after, filter)
+        flt = asked.flt
         async with ctx.sessions() as session:
             page = await repo.list_loans(
-                session, viewer=ctx.viewer, flt=flt, first=size, after=after_key
+                session, viewer=ctx.viewer, flt=flt, first=asked.first, after=asked.after
             )
 
         async def count() -> int:

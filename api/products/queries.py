@@ -11,6 +11,7 @@ from api.products.inputs import ProductFilter, ProductOrder, ProductOrderField
 from api.products.types import Product, ProductQuote, ProductRecommendation
 from api.relay import (
     Connection,
+    ListingRequest,
     connection,
     decode_after,
     decode_global_id,
@@ -26,6 +27,7 @@ from domain.pagination import Keyset
 from domain.products import repository as repo
 from domain.products.pricing import cheapest_quote
 from domain.products.recommend import recommend
+from domain.settings import Settings
 
 _ORDERINGS: dict[tuple[ProductOrderField, OrderDirection], Keyset] = {
     (ProductOrderField.NEWEST, OrderDirection.ASC): repo.NEWEST,
@@ -52,6 +54,24 @@ def _domain_filter(flt: ProductFilter | None) -> repo.ProductFilter:
     )
 
 
+def listing_request(
+    settings: Settings,
+    first: int | None = None,
+    after: str | None = None,
+    filter: ProductFilter | None = None,
+    order_by: ProductOrder | None = None,
+) -> ListingRequest[repo.ProductFilter]:
+    order = order_by or ProductOrder()
+    keyset = _ORDERINGS[(order.field, order.direction)]
+    return ListingRequest(
+        first=page_size(first, settings.page_size_max),
+        flt=_domain_filter(filter),
+        keyset=keyset,
+        after=decode_after(keyset, after),
+        after_cursor=after,
+    )
+
+
 MAX_COMPARED = 5
 
 
@@ -73,14 +93,11 @@ class ProductQueries:
         order_by: ProductOrder | None = None,
     ) -> Connection[Product]:
         ctx = info.context
-        order = order_by or ProductOrder()
-        keyset = _ORDERINGS[(order.field, order.direction)]
-        size = page_size(first, ctx.settings.page_size_max)
-        flt = _domain_filter(filter)
-        after_key = decode_after(keyset, after)
+        asked = listing_request(ctx.settings, first, after, filter, order_by)
+        flt, keyset = asked.flt, asked.keyset
         async with ctx.sessions() as session:
             page = await repo.list_catalog(
-                session, flt=flt, keyset=keyset, first=size, after=after_key
+                session, flt=flt, keyset=keyset, first=asked.first, after=asked.after
             )
 
         async def count() -> int:

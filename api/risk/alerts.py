@@ -14,7 +14,15 @@ from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError
 from api.outcomes import ConflictError, perform, pk_of
-from api.relay import Connection, connection, decode_after, decode_pk, encode_pk, page_size
+from api.relay import (
+    Connection,
+    ListingRequest,
+    connection,
+    decode_after,
+    decode_pk,
+    encode_pk,
+    page_size,
+)
 from domain import events
 from domain.base import utcnow
 from domain.errors import Forbidden, Unauthenticated
@@ -28,6 +36,7 @@ from domain.risk.models import (
 from domain.risk.models import LoanWarning as LoanWarningRow
 from domain.risk.models import RiskAlert as RiskAlertRow
 from domain.risk.models import RiskAlertAction as RiskAlertActionRow
+from domain.settings import Settings
 
 if TYPE_CHECKING:
     from api.lending.types import Loan
@@ -221,6 +230,21 @@ def _domain_filter(flt: RiskAlertFilter | None) -> alerts.AlertFilter:
     )
 
 
+def listing_request(
+    settings: Settings,
+    first: int | None = None,
+    after: str | None = None,
+    filter: RiskAlertFilter | None = None,
+) -> ListingRequest[alerts.AlertFilter]:
+    return ListingRequest(
+        first=page_size(first, settings.page_size_max),
+        flt=_domain_filter(filter),
+        keyset=alerts.NEWEST,
+        after=decode_after(alerts.NEWEST, after),
+        after_cursor=after,
+    )
+
+
 @strawberry.input
 class UpdateRiskAlertInput:
     alert_id: strawberry.ID
@@ -251,12 +275,11 @@ class RiskAlertQueries:
         filter: RiskAlertFilter | None = None,
     ) -> Connection[RiskAlert]:
         ctx = info.context
-        size = page_size(first, ctx.settings.page_size_max)
-        flt = _domain_filter(filter)
-        after_key = decode_after(alerts.NEWEST, after)
+        asked = listing_request(ctx.settings, first, after, filter)
+        flt = asked.flt
         async with ctx.sessions() as session:
             page = await alerts.list_alerts(
-                session, viewer=ctx.viewer, flt=flt, first=size, after=after_key
+                session, viewer=ctx.viewer, flt=flt, first=asked.first, after=asked.after
             )
 
         async def count() -> int:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain.applications.models import (
     Application,
@@ -35,28 +36,35 @@ class ApplicationFilter:
     product_id: uuid.UUID | None = None
 
 
-def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
+def visible(viewer: Viewer, rows: type[Application] = Application) -> ColumnElement[bool]:
     """Staff see applications routed to their institution once submitted; owners their own.
 
     A draft is the applicant's own until it is submitted: no institution sees it.
+    ``rows`` may be an alias (the compiled read path nests applications in other rows).
     """
     if viewer.sees_all_tenants:
-        return stmt
+        return true()
     conditions = []
     if viewer.institution_ids:
         conditions.append(
             and_(
-                Application.institution_id.in_(viewer.institution_ids),
-                Application.status != ApplicationStatus.DRAFT,
+                rows.institution_id.in_(viewer.institution_ids),
+                rows.status != ApplicationStatus.DRAFT,
             )
         )
     if viewer.user_id is not None:
-        owned = select(Enterprise.id).where(Enterprise.owner_id == viewer.user_id)
-        conditions.append(Application.enterprise_id.in_(owned))
-    return stmt.where(or_(*conditions) if conditions else false())
+        mine = aliased(Enterprise)
+        owned = select(mine.id).where(mine.owner_id == viewer.user_id)
+        conditions.append(rows.enterprise_id.in_(owned))
+    return or_(*conditions) if conditions else false()
 
 
-def _listing(viewer: Viewer, flt: ApplicationFilter) -> Select[Any]:
+def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
+    return stmt.where(visible(viewer))
+
+
+def listing(viewer: Viewer, flt: ApplicationFilter) -> Select[Any]:
+    """The applications a list shows: the viewer's rows, filtered (unordered)."""
     stmt = scoped(select(Application), viewer)
     if flt.statuses:
         stmt = stmt.where(Application.status.in_(flt.statuses))
@@ -77,14 +85,14 @@ async def list_applications(
     first: int,
     after: tuple[Any, ...] | None,
 ) -> Page[Application]:
-    stmt = NEWEST.apply(_listing(viewer, flt), after=after, limit=first + 1)
+    stmt = NEWEST.apply(listing(viewer, flt), after=after, limit=first + 1)
     return page_from((await session.scalars(stmt)).all(), first)
 
 
 async def count_applications(
     session: AsyncSession, *, viewer: Viewer, flt: ApplicationFilter
 ) -> int:
-    stmt = select(func.count()).select_from(_listing(viewer, flt).subquery())
+    stmt = select(func.count()).select_from(listing(viewer, flt).subquery())
     return int((await session.execute(stmt)).scalar_one())
 
 

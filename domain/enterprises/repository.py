@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain.applications.models import Application, ApplicationStatus
 from domain.enterprises.models import Enterprise, FinancialStatement
@@ -29,25 +30,34 @@ class EnterpriseFilter:
     legal_representative_id_bidx: str | None = None
 
 
-def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
-    """Owners see their enterprises; institution staff see those that applied to them."""
+def visible(viewer: Viewer, rows: type[Enterprise] = Enterprise) -> ColumnElement[bool]:
+    """Owners see their enterprises; institution staff see those that applied to them.
+
+    ``rows`` may be an alias (the compiled read path nests enterprises in other rows).
+    """
     if viewer.sees_all_tenants:
-        return stmt
+        return true()
     conditions = []
     if viewer.user_id is not None:
-        conditions.append(Enterprise.owner_id == viewer.user_id)
+        conditions.append(rows.owner_id == viewer.user_id)
     if viewer.institution_ids:
+        applied = aliased(Application)
         conditions.append(
             exists().where(
-                Application.enterprise_id == Enterprise.id,
-                Application.institution_id.in_(viewer.institution_ids),
-                Application.status != ApplicationStatus.DRAFT,
+                applied.enterprise_id == rows.id,
+                applied.institution_id.in_(viewer.institution_ids),
+                applied.status != ApplicationStatus.DRAFT,
             )
         )
-    return stmt.where(or_(*conditions) if conditions else false())
+    return or_(*conditions) if conditions else false()
 
 
-def _listing(viewer: Viewer, flt: EnterpriseFilter) -> Select[Any]:
+def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
+    return stmt.where(visible(viewer))
+
+
+def listing(viewer: Viewer, flt: EnterpriseFilter) -> Select[Any]:
+    """The enterprises a list shows: the viewer's rows, filtered (unordered)."""
     stmt = scoped(select(Enterprise), viewer)
     if flt.industry is not None:
         stmt = stmt.where(Enterprise.industry == flt.industry)
@@ -70,12 +80,12 @@ async def list_enterprises(
     first: int,
     after: tuple[Any, ...] | None,
 ) -> Page[Enterprise]:
-    stmt = NEWEST.apply(_listing(viewer, flt), after=after, limit=first + 1)
+    stmt = NEWEST.apply(listing(viewer, flt), after=after, limit=first + 1)
     return page_from((await session.scalars(stmt)).all(), first)
 
 
 async def count_enterprises(session: AsyncSession, *, viewer: Viewer, flt: EnterpriseFilter) -> int:
-    stmt = select(func.count()).select_from(_listing(viewer, flt).subquery())
+    stmt = select(func.count()).select_from(listing(viewer, flt).subquery())
     return int((await session.execute(stmt)).scalar_one())
 
 

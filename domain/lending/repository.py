@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain.enterprises.models import Enterprise
 from domain.identity.viewer import Viewer
@@ -29,20 +30,29 @@ class LoanFilter:
     enterprise_id: uuid.UUID | None = None
 
 
-def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
-    """Staff see their institution's loans; owners see their enterprises' loans."""
+def visible(viewer: Viewer, rows: type[Loan] = Loan) -> ColumnElement[bool]:
+    """Staff see their institution's loans; owners see their enterprises' loans.
+
+    ``rows`` may be an alias (the compiled read path nests loans in other rows).
+    """
     if viewer.sees_all_tenants:
-        return stmt
+        return true()
     conditions = []
     if viewer.institution_ids:
-        conditions.append(Loan.institution_id.in_(viewer.institution_ids))
+        conditions.append(rows.institution_id.in_(viewer.institution_ids))
     if viewer.user_id is not None:
-        owned = select(Enterprise.id).where(Enterprise.owner_id == viewer.user_id)
-        conditions.append(Loan.enterprise_id.in_(owned))
-    return stmt.where(or_(*conditions) if conditions else false())
+        mine = aliased(Enterprise)
+        owned = select(mine.id).where(mine.owner_id == viewer.user_id)
+        conditions.append(rows.enterprise_id.in_(owned))
+    return or_(*conditions) if conditions else false()
 
 
-def _listing(viewer: Viewer, flt: LoanFilter) -> Select[Any]:
+def scoped(stmt: Select[*Ts], viewer: Viewer) -> Select[*Ts]:
+    return stmt.where(visible(viewer))
+
+
+def listing(viewer: Viewer, flt: LoanFilter) -> Select[Any]:
+    """The loans a list shows: the viewer's rows, filtered (unordered)."""
     stmt = scoped(select(Loan), viewer)
     if flt.statuses:
         stmt = stmt.where(Loan.status.in_(flt.statuses))
@@ -63,12 +73,12 @@ async def list_loans(
     first: int,
     after: tuple[Any, ...] | None,
 ) -> Page[Loan]:
-    stmt = NEWEST.apply(_listing(viewer, flt), after=after, limit=first + 1)
+    stmt = NEWEST.apply(listing(viewer, flt), after=after, limit=first + 1)
     return page_from((await session.scalars(stmt)).all(), first)
 
 
 async def count_loans(session: AsyncSession, *, viewer: Viewer, flt: LoanFilter) -> int:
-    stmt = select(func.count()).select_from(_listing(viewer, flt).subquery())
+    stmt = select(func.count()).select_from(listing(viewer, flt).subquery())
     return int((await session.execute(stmt)).scalar_one())
 
 

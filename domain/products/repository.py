@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.identity.viewer import Viewer
@@ -42,7 +42,8 @@ def _serves(dimension: str, value: str) -> Any:
     return or_(~listed.exists(), listed.where(ProductMarket.value == value).exists())
 
 
-def _catalog(flt: ProductFilter) -> Select[Any]:
+def catalog(flt: ProductFilter) -> Select[Any]:
+    """The published products a catalog page shows, filtered (unordered)."""
     stmt = select(Product).where(Product.status == ProductStatus.PUBLISHED)
     if flt.types:
         stmt = stmt.where(Product.type.in_(flt.types))
@@ -73,30 +74,30 @@ async def list_catalog(
     first: int,
     after: tuple[Any, ...] | None,
 ) -> Page[Product]:
-    stmt = keyset.apply(_catalog(flt), after=after, limit=first + 1)
+    stmt = keyset.apply(catalog(flt), after=after, limit=first + 1)
     rows = (await session.scalars(stmt)).all()
     return page_from(rows, first)
 
 
 async def count_catalog(session: AsyncSession, *, flt: ProductFilter) -> int:
-    stmt = select(func.count()).select_from(_catalog(flt).subquery())
+    stmt = select(func.count()).select_from(catalog(flt).subquery())
     return int((await session.execute(stmt)).scalar_one())
 
 
-def _visible(viewer: Viewer) -> Any:
-    # The published and retired catalog is public; drafts stay with their institution.
-    public = Product.status != ProductStatus.DRAFT
+def visible(viewer: Viewer, rows: type[Product] = Product) -> ColumnElement[bool]:
+    """The published and retired catalog is public; drafts stay with their institution."""
+    public = rows.status != ProductStatus.DRAFT
     if viewer.sees_all_tenants:
         return true()
     if viewer.institution_ids:
-        return or_(public, Product.institution_id.in_(viewer.institution_ids))
+        return or_(public, rows.institution_id.in_(viewer.institution_ids))
     return public
 
 
 async def products_by_ids(
     session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
 ) -> Sequence[Product]:
-    stmt = select(Product).where(Product.id.in_(ids), _visible(viewer))
+    stmt = select(Product).where(Product.id.in_(ids), visible(viewer))
     return (await session.scalars(stmt)).all()
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, false, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
@@ -65,13 +65,17 @@ class InvalidAlertTransition(InvalidInput):
 # --------------------------------------------------------------------------- reading
 
 
-def scoped(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
+def visible(viewer: Viewer, rows: type[RiskAlert] = RiskAlert) -> ColumnElement[bool]:
     """Staff see their institutions' alerts; platform roles see all, platform alerts too."""
     if viewer.sees_all_tenants:
-        return stmt
+        return true()
     if not viewer.institution_ids:
-        return stmt.where(false())
-    return stmt.where(RiskAlert.institution_id.in_(viewer.institution_ids))
+        return false()
+    return rows.institution_id.in_(viewer.institution_ids)
+
+
+def scoped(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
+    return stmt.where(visible(viewer))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,8 @@ class AlertFilter:
     ids: Sequence[uuid.UUID] | None = None
 
 
-def _listing(viewer: Viewer, flt: AlertFilter) -> Select[Any]:
+def listing(viewer: Viewer, flt: AlertFilter) -> Select[Any]:
+    """The alerts a list shows: the viewer's rows, filtered (unordered)."""
     stmt = scoped(select(RiskAlert), viewer)
     if flt.statuses:
         stmt = stmt.where(RiskAlert.status.in_(flt.statuses))
@@ -115,12 +120,12 @@ async def list_alerts(
     first: int,
     after: tuple[Any, ...] | None,
 ) -> Page[RiskAlert]:
-    stmt = NEWEST.apply(_listing(viewer, flt), after=after, limit=first + 1)
+    stmt = NEWEST.apply(listing(viewer, flt), after=after, limit=first + 1)
     return page_from((await session.scalars(stmt)).all(), first)
 
 
 async def count_alerts(session: AsyncSession, *, viewer: Viewer, flt: AlertFilter) -> int:
-    stmt = select(func.count()).select_from(_listing(viewer, flt).subquery())
+    stmt = select(func.count()).select_from(listing(viewer, flt).subquery())
     return int((await session.execute(stmt)).scalar_one())
 
 
@@ -135,7 +140,7 @@ async def matching(
     session: AsyncSession, *, viewer: Viewer, flt: AlertFilter
 ) -> Sequence[RiskAlert]:
     """Every alert the viewer may see that passes the filter, oldest first (a live feed)."""
-    stmt = _listing(viewer, flt).order_by(RiskAlert.id)
+    stmt = listing(viewer, flt).order_by(RiskAlert.id)
     return (await session.scalars(stmt)).all()
 
 

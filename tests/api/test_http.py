@@ -491,20 +491,30 @@ async def test_readyz_is_503_when_the_database_is_unreachable() -> None:
 # --- debug figures -------------------------------------------------------------------
 
 
-async def test_development_reports_sql_statements(http: httpx.AsyncClient, db: AsyncEngine) -> None:
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])
+async def test_development_reports_sql_statements_and_the_executor(
+    compiled: bool, database_url: str, db: AsyncEngine
+) -> None:
     # given
+    app = create_app(make_settings(database_url, compiled_reads=compiled), engine=db)
     await _one_product(db)
-    await post(http, "{ products { totalCount } }")  # loads the policy once
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        await post(http, "{ products { totalCount } }")  # loads the policy once
 
-    # when
-    with_count = (await post(http, "{ products { totalCount } }")).json()
-    without = (await post(http, "{ products { edges { cursor } } }")).json()
+        # when
+        with_count = (await post(http, "{ products { totalCount } }")).json()
+        without = (await post(http, "{ products { edges { cursor } } }")).json()
 
-    # then: totalCount costs exactly one more statement
-    statements = with_count["extensions"]["debug"]["sqlStatements"]
+    # then: the compiled statement counts in the same round trip; the reference
+    # executor's totalCount costs exactly one more statement
+    debug = with_count["extensions"]["debug"]
+    statements = debug["sqlStatements"]
     assert isinstance(statements, int)
     assert statements >= 2
-    assert statements == without["extensions"]["debug"]["sqlStatements"] + 1
+    assert debug["executor"] == ("compiled" if compiled else "reference")
+    extra = 0 if compiled else 1
+    assert statements == without["extensions"]["debug"]["sqlStatements"] + extra
 
 
 async def test_production_reports_no_debug_figures(
