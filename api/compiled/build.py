@@ -218,7 +218,8 @@ class Builder:
             parts.append((key, counted.scalar_subquery()))
         for key in plan.typename:
             parts.append((key, sql_string(plan.type_name)))
-        built = select(self.json.object(parts))
+        by_key = dict(parts)
+        built = select(self.json.object([(key, by_key[key]) for key in plan.keys]))
         if page is not None:
             built = built.select_from(page)
         return self.json.nested(built.scalar_subquery())

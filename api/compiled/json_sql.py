@@ -167,7 +167,8 @@ class SqliteJson(JsonDialect):
         unit = 10**scale
         sign = case((value < 0, sql_string("-")), else_=sql_string(""))
         magnitude = func.abs(value)
-        return func.printf(sql_string(f"%s%d.%0{scale}d"), sign, magnitude / unit, magnitude % unit)
+        text = func.printf(sql_string(f"%s%d.%0{scale}d"), sign, magnitude / unit, magnitude % unit)
+        return func.iif(value.is_(None), None, text)
 
     def boolean(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         return func.json(

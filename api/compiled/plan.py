@@ -154,6 +154,8 @@ class ConnectionPlan:
     page_info: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
     total_count: list[str] = field(default_factory=list)
     typename: list[str] = field(default_factory=list)
+    # Every response key above, in the order the selection asked for them.
+    keys: list[str] = field(default_factory=list)
 
     @property
     def needs_cursor(self) -> bool:
@@ -334,6 +336,7 @@ class Planner:
         sets = [n.selection_set for n in nodes if n.selection_set is not None]
         for key, fields in self.collect(runtime, sets).items():
             name = fields[0].name.value
+            plan.keys.append(key)
             if name == "__typename":
                 plan.typename.append(key)
                 continue

@@ -540,7 +540,8 @@ async def test_the_validation_cache_hits_for_a_repeated_document(
     # make every request's cache key new (Strawberry's cache is keyed by the rules)
     from strawberry.extensions.validation_cache import _get_validate_cache
 
-    query = "{ products(first: 3) { totalCount } }"
+    # (a query the compiled read path leaves to Strawberry, whose cache this is)
+    query = "{ me { id } }"
     await post(http, query)
     before = _get_validate_cache(512).cache_info().hits
 
