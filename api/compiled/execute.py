@@ -38,7 +38,7 @@ from graphql import (
     validate,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
-from sqlalchemy import ColumnElement, null, select
+from sqlalchemy import ColumnElement, Text, cast, null, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.types.arguments import convert_arguments
 
@@ -377,7 +377,9 @@ class CompiledReads:
                     pairs.append((root.key, builder.node(object_plan, Slot((f"r{n}",)))))
                 else:
                     pairs.append((root.key, null()))
-        return compile_statement(select(self.json.object(pairs)), self.engine.dialect)
+        # As text: the driver would otherwise decode it with its slower JSON codec.
+        response = cast(self.json.object(pairs), Text)
+        return compile_statement(select(response), self.engine.dialect)
 
     async def _fetch(self, sql: str, arguments: list[Any]) -> str:
         counter = current_statement_counter.get()
