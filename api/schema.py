@@ -12,9 +12,7 @@ from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
@@ -24,9 +22,11 @@ from strawberry.types import ExecutionContext
 from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
+from api.cost import cost_rule
+from api.documents import CachedDocuments, DocumentCache
 from api.enterprises.mutations import EnterpriseMutations, StatementMutations
 from api.enterprises.queries import EnterpriseQueries
-from api.errors import ErrorShaping, log_unexpected
+from api.errors import MAX_ERRORS, ErrorShaping, QuietExecutor, log_unexpected
 from api.identity.mutations import IdentityMutations
 from api.identity.queries import IdentityQueries
 from api.imports.mutations import ImportMutations
@@ -45,6 +45,7 @@ from api.risk.ratings import RatingQueries
 from api.risk.rules import RiskRuleMutations, RiskRuleQueries
 from api.risk.scoring import ScoringMutations, ScoringQueries
 from api.risk.whatif import WhatIfQueries
+from api.scalars import SCALARS, StringLiteralRule, VariableText
 from api.telemetry import OperationName
 from domain.errors import DomainError
 from domain.settings import Settings
@@ -96,6 +97,7 @@ class Mutation(
 class LendGraphSchema(strawberry.Schema):
     # The rules added to the specification's when a document is validated.
     validation_rules: list[type[ASTValidationRule]] = []
+    documents: DocumentCache
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -121,25 +123,37 @@ def build_schema(settings: Settings) -> LendGraphSchema:
     limits: list[type[ASTValidationRule]] = [
         depth_rule(settings.max_query_depth, None, None),
         alias_rule(settings.max_aliases),
+        StringLiteralRule,
+        cost_rule(settings.max_query_cost, page_size_max=settings.page_size_max),
     ]
+    documents = DocumentCache(
+        max_bytes=settings.document_cache_bytes,
+        max_document_chars=settings.document_cache_max_chars,
+        hide_suggestions=not settings.is_development,
+        max_errors=MAX_ERRORS,
+    )
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         partial(ErrorShaping, mask=not settings.is_development),
         OperationName,
-        partial(ParserCache, maxsize=512),
-        partial(ValidationCache, maxsize=512),
+        partial(CachedDocuments, cache=documents),
         partial(AddValidationRules, limits),
+        VariableText,  # after the validation cache: its errors come first
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
     ]
     if not settings.is_development:
         extensions.append(DisableIntrospection)
-    config: Any = StrawberryConfig(disable_field_suggestions=not settings.is_development)
+    config: Any = StrawberryConfig(
+        disable_field_suggestions=not settings.is_development, scalar_map=SCALARS
+    )
     schema = LendGraphSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         config=config,
+        execution_context_class=None if settings.is_development else QuietExecutor,
     )
     # What every executor validates a document with (the compiled read path too).
     schema.validation_rules = limits
+    schema.documents = documents
     return schema

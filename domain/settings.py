@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=2, le=50)
     max_aliases: int = Field(default=30, ge=1, le=1000)
     max_tokens: int = Field(default=5000, ge=100, le=100_000)
+    # The most values an operation's answer may hold, as api.cost estimates them.
+    max_query_cost: int = Field(default=250_000, ge=100, le=10**9)
+    # Parsed documents kept per worker, charged for their syntax trees (api.documents);
+    # a document longer than the second is parsed for its request and not kept.
+    document_cache_bytes: int = Field(default=64 * 2**20, ge=2**20, le=2**32)
+    document_cache_max_chars: int = Field(default=32 * 2**10, ge=2**10, le=2**20)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     # Seconds between the service's own early-warning runs (incremental scan, then
     # escalation of overdue alerts; full once a day); 0 leaves it to `lendgraph risk scan`.

@@ -65,6 +65,15 @@ def app(settings: Settings, db: AsyncEngine) -> Starlette:
 
 
 @pytest.fixture
+async def production(database_url: str, db: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app as production runs it: errors masked, no suggestions."""
+    app = create_app(make_settings(database_url, env="production"), engine=db)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
 async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -7,7 +7,6 @@ import base64
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -32,14 +31,6 @@ query Page($first: Int, $after: String, $orderBy: ProductOrder) {
 NODE = "query Node($id: ID!) { node(id: $id) { id } }"
 CATALOG = "query Catalog { products { edges { node { name } } } }"
 RATE = {"field": "RATE", "direction": "ASC"}
-
-
-@pytest.fixture
-async def production(database_url: str, db: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings(database_url, env="production"), engine=db)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
 
 
 async def post(

@@ -35,13 +35,6 @@ async def client_for(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def production(database_url: str, db: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings(database_url, env="production"), engine=db)
-    async with client_for(app) as client:
-        yield client
-
-
-@pytest.fixture
 async def limited(database_url: str, db: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(database_url, max_query_depth=3, max_aliases=2, max_tokens=100)
     async with client_for(create_app(settings, engine=db)) as client:
@@ -531,22 +524,3 @@ async def test_production_reports_no_debug_figures(
     assert body["data"]["products"]["totalCount"] == 1
     assert "debug" not in (body.get("extensions") or {})
     assert "sqlStatements" not in response.text
-
-
-async def test_the_validation_cache_hits_for_a_repeated_document(
-    http: httpx.AsyncClient, db: AsyncEngine
-) -> None:
-    # given: the request limits are validation rules; made per request, they would
-    # make every request's cache key new (Strawberry's cache is keyed by the rules)
-    from strawberry.extensions.validation_cache import _get_validate_cache
-
-    # (a query the compiled read path leaves to Strawberry, whose cache this is)
-    query = "{ me { id } }"
-    await post(http, query)
-    before = _get_validate_cache(512).cache_info().hits
-
-    # when
-    await post(http, query)
-
-    # then
-    assert _get_validate_cache(512).cache_info().hits == before + 1
