@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from api.guards import TransportGuard
 from api.middleware import RequestLog
 from api.oauth import token_endpoint
 from api.schema import build_schema
@@ -81,7 +82,15 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             Route("/oauth/token", token_endpoint(settings, view.sessions), methods=["POST"]),
             WebSocketRoute("/graphql", view),
         ],
-        middleware=[Middleware(RequestLog)],
+        middleware=[
+            Middleware(RequestLog),
+            Middleware(
+                TransportGuard,
+                max_body_bytes=settings.max_body_bytes,
+                max_upload_bytes=settings.max_upload_bytes,
+                max_json_depth=settings.max_json_depth,
+            ),
+        ],
         lifespan=lifespan,
     )
     app.state.engine = db

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # a document longer than the second is parsed for its request and not kept.
     document_cache_bytes: int = Field(default=64 * 2**20, ge=2**20, le=2**32)
     document_cache_max_chars: int = Field(default=32 * 2**10, ge=2**10, le=2**20)
+    # Request bodies: a JSON request, and a multipart upload (importEnterprises refuses a
+    # file over 50 MB itself, with a reason); JSON nesting in bodies and variables.
+    max_body_bytes: int = Field(default=2**20, ge=2**14, le=2**30)
+    max_upload_bytes: int = Field(default=64 * 2**20, ge=2**20, le=2**32)
+    max_json_depth: int = Field(default=32, ge=4, le=256)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     # Seconds between the service's own early-warning runs (incremental scan, then
     # escalation of overdue alerts; full once a day); 0 leaves it to `lendgraph risk scan`.
