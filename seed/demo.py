@@ -57,7 +57,7 @@ async def demo_logins(
             secret = None
             if role is not Role.SME_OWNER:
                 secret = security.new_totp_secret()
-                user.mfa_secret = secret
+                await people.set_mfa_secret(session, keys, user, secret)
                 user.mfa_enrolled_at = utcnow()
             label = f"{role.value} ({first_code})" if role in _IN_INSTITUTION else role.value
             logins.append(DemoLogin(email, password, label, secret))

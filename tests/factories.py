@@ -80,7 +80,8 @@ async def user(
         status=UserStatus.ACTIVE,
         password_hash=security.hash_password(password) if password else None,
     )
-    row.mfa_secret = mfa_secret
+    if mfa_secret is not None:
+        await people.set_mfa_secret(session, KEYS, row, mfa_secret)
     row.mfa_enrolled_at = FIXED_NOW if mfa_secret else None
     row.created_at = FIXED_NOW
     _EMAILS[row.id] = address

@@ -130,7 +130,9 @@ def test_an_operator_bootstraps_an_admin_and_mints_a_token_that_carries_its_role
     assert "root@example.test holds platform_admin" in created.output
     assert minted.exit_code == 0, minted.output
     token = minted.stdout.strip().splitlines()[-1]
-    claims = security.read_token(signing_key.encode(), token, expected="access", now=utcnow())
+    claims = security.read_token(
+        signing_key.encode(), token, expected="access", now=utcnow(), max_lifetime=900
+    )
     assert (claims.expires_at - utcnow()).total_seconds() <= 120
     assert claims.session_id is not None
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -10,17 +12,45 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import make_url, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from domain.db import create_engine, session_factory
 from domain.enterprises.service import id_number_index
 from domain.identity import people
-from domain.models import Base, Enterprise, OutboxMessage
+from domain.identity.models import UserStatus
+from domain.models import Base, Enterprise, OutboxMessage, User
 from migrations.runner import current_revision, downgrade, head_revision, upgrade
 from privacy import keystore, vault
 from tests import factories as f
+
+ACTIVE = UserStatus.ACTIVE
+
+
+@asynccontextmanager
+async def throwaway_database(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """An empty database beside the suite's: a SQLite file, or a PostgreSQL database."""
+    if not database_url.startswith("postgresql"):
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+        return
+    server = make_url(database_url)
+    name = f"{server.database}_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(server.set(database=name).render_as_string(hide_password=False))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE "{name}"'))
+        await admin.dispose()
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -128,6 +158,48 @@ async def test_revisions_0003_and_0005_seal_personal_values_written_before_them(
         == "13900001111"
     )
     await engine.dispose()
+
+
+async def test_revision_0016_seals_the_totp_secrets_written_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    # given: a database at 0015 (a throwaway one of the same kind as the suite's) with a
+    # plaintext secret, and one of a person erased since
+    for name, value in f.KEYS.env_values().items():
+        monkeypatch.setenv(f"LENDGRAPH_{name.upper()}", value)
+    async with throwaway_database(database_url, tmp_path) as engine:
+        await upgrade(engine, "0015")
+        async with session_factory(engine)() as session, session.begin():
+            kept = await people.new_user(
+                session, f.KEYS, email="totp@example.test", display_name="T", status=ACTIVE
+            )
+            erased = await people.new_user(
+                session, f.KEYS, email="gone@example.test", display_name="G", status=ACTIVE
+            )
+            kept.mfa_secret, erased.mfa_secret = "JBSWY3DPEHPK3PXP", "KRSXG5CTMVRXEZLU"
+            kept.mfa_enrolled_at = erased.mfa_enrolled_at = f.FIXED_NOW
+            await session.flush()
+            await keystore.shred(session, erased.id, now=f.FIXED_NOW)
+
+        # when
+        await upgrade(engine)
+
+        # then
+        async with session_factory(engine)() as session:
+            kept = await session.get_one(User, kept.id)
+            erased = await session.get_one(User, erased.id)
+            assert kept.mfa_secret is not None
+            assert kept.mfa_secret.startswith("v1.")
+            assert await people.mfa_secret(session, f.KEYS, kept) == "JBSWY3DPEHPK3PXP"
+            assert (erased.mfa_secret, erased.mfa_enrolled_at) == (None, None)
+
+        # and back: the previous revision reads plaintext again
+        await downgrade(engine, "0015")
+        async with engine.connect() as conn:
+            plain = await conn.scalar(
+                text("SELECT mfa_secret FROM users WHERE mfa_secret IS NOT NULL")
+            )
+        assert plain == "JBSWY3DPEHPK3PXP"
 
 
 async def test_the_lending_and_scoring_revisions_downgrade_and_upgrade_again(

@@ -68,8 +68,10 @@ class User(IdMixin, TimestampMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[UserStatus] = mapped_column(StrEnum(UserStatus))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Base32 TOTP secret; set when enrolment starts, trusted once mfa_enrolled_at is set.
-    mfa_secret: Mapped[str | None] = mapped_column(String(64))
+    # The base32 TOTP secret, sealed like a personal value (people.set_mfa_secret): a
+    # copy of the database must not hand out second factors. Set when enrolment starts,
+    # trusted once mfa_enrolled_at is set.
+    mfa_secret: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
     mfa_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The TOTP time step last accepted: a code is good once.
     mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)

@@ -13,6 +13,7 @@ from privacy import keystore, vault
 from privacy.keys import KeyProvider
 
 EMAIL_INDEX = "users.email"
+MFA_SECRET = "mfa_secret"  # noqa: S105 - a column name, not a secret
 
 
 def email_index(keys: KeyProvider, email: str) -> str:
@@ -70,6 +71,24 @@ async def opened(session: AsyncSession, keys: KeyProvider, user: User) -> dict[s
         )
         for column in USER_SEALED_COLUMNS
     }
+
+
+async def set_mfa_secret(session: AsyncSession, keys: KeyProvider, user: User, secret: str) -> None:
+    """Keep a TOTP secret sealed under the person's data key, bound to their row."""
+    key = (await keystore.unwrap_many(session, keys, [user.id]))[user.id]
+    if key is None:
+        raise ValueError("an erased person has no second factor")
+    user.mfa_secret = vault.seal(key, secret, table="users", column=MFA_SECRET, row_id=user.id)
+
+
+async def mfa_secret(session: AsyncSession, keys: KeyProvider, user: User) -> str | None:
+    """The person's TOTP secret, opened; None if none was set or the person was erased."""
+    if user.mfa_secret is None:
+        return None
+    key = (await keystore.unwrap_many(session, keys, [user.id]))[user.id]
+    if key is None:
+        return None
+    return vault.unseal(key, user.mfa_secret, table="users", column=MFA_SECRET, row_id=user.id)
 
 
 def seal_rows(keys: KeyProvider, rows: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -355,16 +355,16 @@ async def login(
         return Refused("the email or the password is wrong, or the account is not active")
     if await _is_staff(session, user):
         enrolling = user.mfa_enrolled_at is None
-        if enrolling:
-            user.mfa_secret = security.new_totp_secret()
+        secret = security.new_totp_secret() if enrolling else None
+        if secret is not None:
+            await people.set_mfa_secret(session, personal_keys, user, secret)
         mfa_token = security.mint_token(
             settings.signing_key(), subject=str(user.id), type="mfa", now=now, ttl=MFA_TOKEN_TTL
         )
-        assert user.mfa_secret is not None
         return MfaChallenge(
             mfa_token=mfa_token,
-            enrollment_secret=user.mfa_secret if enrolling else None,
-            enrollment_uri=security.totp_uri(user.mfa_secret, email=email) if enrolling else None,
+            enrollment_secret=secret,
+            enrollment_uri=security.totp_uri(secret, email=email) if secret else None,
         )
     await repo.clear_throttle(session, keys[0])
     return await _start_session(session, settings, user, origin=origin, now=now)
@@ -382,11 +382,14 @@ async def verify_mfa(
 ) -> LoginOutcome:
     now = now or utcnow()
     try:
-        claims = security.read_token(settings.signing_key(), mfa_token, expected="mfa", now=now)
+        claims = security.read_token(
+            settings.signing_key(), mfa_token, expected="mfa", now=now, max_lifetime=MFA_TOKEN_TTL
+        )
     except security.InvalidToken as exc:
         return Refused(str(exc))
     user = await session.get(User, uuid.UUID(claims.subject))
-    if user is None or user.status is not UserStatus.ACTIVE or user.mfa_secret is None:
+    secret = await people.mfa_secret(session, settings.keys(), user) if user else None
+    if user is None or user.status is not UserStatus.ACTIVE or secret is None:
         return Refused("the sign-in has expired; start again")
     keys = _throttle_keys(settings.keys(), user.email_bidx, origin)
     throttled = await _throttled(session, keys, now)
@@ -395,7 +398,7 @@ async def verify_mfa(
     enrolling = user.mfa_enrolled_at is None
     accepted = False
     if code:
-        step = security.totp_step(user.mfa_secret, code.strip(), now=now, after=user.mfa_last_step)
+        step = security.totp_step(secret, code.strip(), now=now, after=user.mfa_last_step)
         if step is not None:
             user.mfa_last_step = step
             accepted = True
@@ -498,7 +501,13 @@ async def viewer_from_token(
     """
     now = now or utcnow()
     try:
-        claims = security.read_token(settings.signing_key(), token, expected="access", now=now)
+        claims = security.read_token(
+            settings.signing_key(),
+            token,
+            expected="access",
+            now=now,
+            max_lifetime=settings.access_token_ttl,
+        )
         subject = uuid.UUID(claims.subject)
     except (security.InvalidToken, ValueError) as exc:
         raise Unauthenticated(
@@ -872,6 +881,7 @@ async def operator_token(
         now=now,
         ttl=ttl,
         session_id=auth.id,
+        operator=True,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -316,6 +316,38 @@ async def test_staff_must_pass_a_second_factor_and_a_code_works_once(
     assert mfa_token_as_access.status_code == 401
 
 
+async def test_a_totp_secret_is_kept_sealed_and_still_verifies(
+    gql: GraphQLClient, db: AsyncEngine
+) -> None:
+    # given: an officer who has not enrolled yet
+    async with session_factory(db)() as s, s.begin():
+        bank = await f.institution(s)
+    email, _ = await _staff_with_password(db, Role.RISK_OFFICER, bank.id, enrolled=False)
+
+    # when: the first sign-in hands out a secret to enrol
+    challenge = _payload(await gql.post(LOGIN, {"email": email, "password": PASSWORD}), "login")
+    secret = challenge["enrollment"]["secret"]
+    async with session_factory(db)() as s:
+        user = await people.find_by_email(s, f.KEYS, email)
+        assert user is not None
+        stored = user.mfa_secret
+        opened = await people.mfa_secret(s, f.KEYS, user)
+    signed_in = _payload(
+        await gql.post(
+            VERIFY,
+            {"input": {"mfaToken": challenge["mfaToken"], "code": pyotp.TOTP(secret).now()}},
+        ),
+        "verifyMfa",
+    )
+
+    # then: a copy of the database holds no second factor, and the code still works
+    assert stored is not None
+    assert stored.startswith("v1.")
+    assert secret not in stored
+    assert opened == secret
+    assert signed_in["__typename"] == "LoginSuccess"
+
+
 async def test_an_invited_officer_enrols_totp_then_sees_only_its_institution(
     gql: GraphQLClient, db: AsyncEngine, settings: Settings
 ) -> None:
@@ -500,21 +532,35 @@ async def test_logout_ends_the_access_and_the_refresh_token(
     assert refreshed["__typename"] == "InvalidToken"
 
 
+async def _owner_signed_in(
+    db: AsyncEngine, settings: Settings
+) -> tuple[User, str, uuid.UUID | None]:
+    """An owner, a good access token of theirs, and its login session."""
+    async with session_factory(db)() as s, s.begin():
+        user = await f.user(s, roles=[(Role.SME_OWNER, None)])
+        good = await f.access_token(s, settings, user)
+    claims = security.read_token(
+        settings.signing_key(),
+        good,
+        expected="access",
+        now=utcnow(),
+        max_lifetime=settings.access_token_ttl,
+    )
+    return user, good, claims.session_id
+
+
 async def test_expired_tampered_and_foreign_tokens_are_refused(
     http: httpx.AsyncClient, db: AsyncEngine, settings: Settings
 ) -> None:
     # given
-    async with session_factory(db)() as s, s.begin():
-        user = await f.user(s, roles=[(Role.SME_OWNER, None)])
-        good = await f.access_token(s, settings, user)
-    sid = security.read_token(settings.signing_key(), good, expected="access", now=utcnow())
+    user, good, sid = await _owner_signed_in(db, settings)
     expired = security.mint_token(
         settings.signing_key(),
         subject=str(user.id),
         type="access",
         now=utcnow() - timedelta(hours=1),
         ttl=60,
-        session_id=sid.session_id,
+        session_id=sid,
     )
     header, payload, signature = good.split(".")
     swapped = "A" if payload[10] != "A" else "B"
@@ -525,7 +571,7 @@ async def test_expired_tampered_and_foreign_tokens_are_refused(
         type="access",
         now=utcnow(),
         ttl=600,
-        session_id=sid.session_id,
+        session_id=sid,
     )
 
     # when
@@ -550,6 +596,52 @@ async def test_expired_tampered_and_foreign_tokens_are_refused(
         assert response.headers["www-authenticate"].startswith("Bearer")
         assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert no_scheme.status_code == 401
+
+
+async def test_a_token_is_held_to_the_lifetime_the_service_gives(
+    http: httpx.AsyncClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: tokens signed with the real key for a live session, but minted to live ten
+    # years, or dated an hour ahead
+    user, _, sid = await _owner_signed_in(db, settings)
+
+    def minted(*, now: datetime, ttl: int, operator: bool = False) -> str:
+        return security.mint_token(
+            settings.signing_key(),
+            subject=str(user.id),
+            type="access",
+            now=now,
+            ttl=ttl,
+            session_id=sid,
+            operator=operator,
+        )
+
+    tokens = {
+        "ten years": minted(now=utcnow(), ttl=10 * 365 * 86_400),
+        "a minute over": minted(now=utcnow(), ttl=settings.access_token_ttl + 60),
+        "from the future": minted(now=utcnow() + timedelta(hours=1), ttl=600),
+        "an operator's for two days": minted(now=utcnow(), ttl=2 * 86_400, operator=True),
+    }
+
+    # when
+    answers = {
+        name: await http.post(
+            "/graphql", json={"query": ME}, headers={"authorization": f"Bearer {token}"}
+        )
+        for name, token in tokens.items()
+    }
+    operator = await http.post(
+        "/graphql",
+        json={"query": ME},
+        headers={"authorization": f"Bearer {minted(now=utcnow(), ttl=86_400, operator=True)}"},
+    )
+
+    # then: each refused as not valid, whatever its exp says; an operator's day is fine
+    for name, response in answers.items():
+        assert response.status_code == 401, name
+        assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert operator.status_code == 200
+    assert operator.json()["data"]["me"] is not None
 
 
 async def test_a_disabled_account_loses_access_at_once(

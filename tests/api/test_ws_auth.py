@@ -168,7 +168,11 @@ async def test_an_expired_token_at_connection_init_closes_with_4403(
         user = await f.user(session)
         live = await f.access_token(session, settings, user)
     session_id = security.read_token(
-        settings.signing_key(), live, expected="access", now=utcnow()
+        settings.signing_key(),
+        live,
+        expected="access",
+        now=utcnow(),
+        max_lifetime=settings.access_token_ttl,
     ).session_id
     expired = security.mint_token(
         settings.signing_key(),
