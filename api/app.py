@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from api.guards import TransportGuard
+from api.logs import configure_logging
 from api.middleware import RequestLog
 from api.oauth import token_endpoint
 from api.schema import build_schema
@@ -100,5 +101,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
 
 def app_factory() -> Starlette:
-    """Entry point for ``uvicorn --factory`` and worker processes: reads the environment."""
-    return create_app()
+    """Entry point for ``uvicorn --factory`` and worker processes: reads the environment.
+
+    ``serve --workers N`` starts each worker as a fresh process that inherits none of
+    the parent's logging set-up, so each one sets up its own here.
+    """
+    settings = get_settings()
+    configure_logging(settings.log_level, hide_parameters=not settings.is_development)
+    return create_app(settings)

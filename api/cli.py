@@ -171,7 +171,7 @@ def serve(
     from api.logs import configure_logging
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, hide_parameters=not settings.is_development)
     if workers > 1 and settings.is_sqlite:
         console.print("[red]--workers > 1 needs PostgreSQL (LENDGRAPH_DATABASE_URL)[/red]")
         raise typer.Exit(2)

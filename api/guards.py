@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import SERVICE_UNAVAILABLE, UNAVAILABLE_FLAG, is_outage
@@ -139,6 +140,9 @@ class TransportGuard:
             if started:
                 raise
             await _respond(send, 413, media_type, {}, error_body(*self._too_large(headers)))
+        except ClientDisconnect:
+            # The client left before its body arrived: nobody to answer, nothing broken.
+            log.info("client disconnected", extra={"request_id": state.get("request_id")})
         except RecursionError:
             # A multipart upload's operations, parsed by Strawberry: nested past the stack.
             if started:
@@ -298,8 +302,8 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     size = 0
     while True:
         message = await receive()
-        if message["type"] != "http.request":
-            break
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

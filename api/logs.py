@@ -1,4 +1,8 @@
-"""Structured logs: one JSON object per line."""
+"""Structured logs: one JSON object per line, in every process that serves.
+
+Outside development a database error is logged without the statement's parameters:
+they may be personal values (an email, an id number) or secrets in transit.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,16 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import StatementError
+
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, *, hide_parameters: bool = False) -> None:
+        super().__init__()
+        self.hide_parameters = hide_parameters
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -21,13 +31,26 @@ class JsonFormatter(logging.Formatter):
         }
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
+            if self.hide_parameters:
+                _hide_parameters(record.exc_info[1])
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str) -> None:
+def _hide_parameters(error: BaseException | None) -> None:
+    """SQLAlchemy prints a failed statement's parameters unless told not to."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, StatementError):
+            error.hide_parameters = True
+        error = error.__cause__ or error.__context__
+
+
+def configure_logging(level: str, *, hide_parameters: bool = False) -> None:
+    """Route every logger, uvicorn's too, to one JSON handler on stderr (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(hide_parameters=hide_parameters))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
+import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -20,6 +26,7 @@ from domain.identity import people, security, service
 from domain.models import ConsentRecord, Enterprise, Role
 from domain.settings import load_settings
 from privacy import consent
+from tests import factories as f
 
 runner = CliRunner()
 
@@ -479,3 +486,68 @@ def test_the_portfolio_report_is_one_offline_page(database: Path, tmp_path: Path
     assert page.count("<svg") == 7
     assert unknown.exit_code == 1
     assert "NOT_FOUND" in unknown.output
+
+
+@pytest.mark.postgres_only
+async def test_serve_with_workers_logs_one_json_line_per_request(
+    engine: AsyncEngine, database_url: str, tmp_path: Path
+) -> None:
+    # given: the service on two worker processes, in production, on the test database
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "LENDGRAPH_DATABASE_URL": database_url,
+        "LENDGRAPH_ENV": "production",
+        "LENDGRAPH_SECRET_KEY": "workers-test-signing-key-" + "w" * 32,
+        "LENDGRAPH_MASTER_KEYS": f.TEST_MASTER_KEYS,
+        "LENDGRAPH_BLIND_INDEX_KEY": f.TEST_BLIND_INDEX_KEY,
+        "LENDGRAPH_RISK_SCAN_INTERVAL": "0",
+        "LENDGRAPH_LOG_LEVEL": "INFO",
+    }
+    log_file = tmp_path / "serve.err"
+    with log_file.open("wb") as stderr:
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "api.cli",
+            "serve",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    ids = [f"workers-{n:04d}" for n in range(20)]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(240):  # two fresh interpreters import the service: seconds
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.25)
+            # when
+            for request_id in ids:
+                response = await client.post(
+                    "/graphql",
+                    json={"query": "query Catalog { products(first: 1) { totalCount } }"},
+                    headers={"x-request-id": request_id},
+                )
+                assert response.status_code == 200, response.text
+    finally:
+        server.send_signal(signal.SIGINT)
+        await asyncio.wait_for(server.wait(), timeout=60)
+    lines = log_file.read_text().splitlines()
+
+    # then: each request logged once, as JSON, with its id, status and operation
+    # (the CLI's own banner, for a person, is the only other text)
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    logged = [e for e in entries if e.get("msg") == "request" and e.get("request_id") in ids]
+    assert sorted(e["request_id"] for e in logged) == ids
+    assert {e["status"] for e in logged} == {200}
+    assert {e["operation"] for e in logged} == {"Catalog"}

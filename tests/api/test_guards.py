@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.types import Message
 
 import domain.products.repository
 from api.app import create_app
@@ -311,3 +313,57 @@ async def test_the_database_lost_under_a_resolver_is_503(
     [error] = response.json()["errors"]
     assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE"}
     assert error["path"] == ["compareProducts"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "half"),
+    [
+        (JSON, b'{"query": "{ prod'),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query',
+        ),
+    ],
+)
+async def test_a_client_gone_mid_body_is_one_quiet_line(
+    app: Starlette, caplog: pytest.LogCaptureFixture, content_type: str, half: bytes
+) -> None:
+    # given: half a body, then the client hangs up (JSON: read by the guard; an upload
+    # by Strawberry behind it)
+    messages: list[Message] = [
+        {"type": "http.request", "body": half, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", content_type.encode()), (b"host", b"test")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+    caplog.set_level(logging.INFO)
+
+    # when
+    await app(scope, receive, send)
+
+    # then: no traceback, no error, nothing sent to nobody
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert [r.msg for r in caplog.records if r.name == "lendgraph.guards"] == [
+        "client disconnected"
+    ]
+    assert sent == []
