@@ -244,10 +244,13 @@ class EventHub:
         if self._closed:
             raise RuntimeError("the event hub is closed")
         subscription = Subscription(channel, self._queue_size)
+        if self._dsn is not None:
+            await self._watch(channel)
+        # Counted only once it can hear: a caller that waits for subscribers (a test, a
+        # health check) must not act while the LISTEN is still being set up, and no
+        # notification can arrive between here and the LISTEN (nothing awaits).
         self._subscribers.setdefault(channel, set()).add(subscription)
         try:
-            if self._dsn is not None:
-                await self._watch(channel)
             yield subscription
         finally:
             subscribers = self._subscribers.get(channel)

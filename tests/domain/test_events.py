@@ -210,3 +210,39 @@ async def test_the_relay_reconnects_when_its_connection_is_killed(
         async with sessions() as session, session.begin():
             await publish(session, ALERTS_CHANNEL, {"alert": "after reconnect"})
         assert await next_event(subscription) == {"alert": "after reconnect"}
+
+
+@pytest.mark.postgres_only
+async def test_a_subscriber_counts_only_once_it_can_hear(
+    events: EventHub, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a LISTEN connection slow to open, as on a loaded machine
+    import asyncpg  # type: ignore[import-untyped]
+
+    connect = asyncpg.connect
+
+    async def slow_connect(*args: object, **kwargs: object) -> object:
+        await asyncio.sleep(1.0)
+        return await connect(*args, **kwargs)
+
+    monkeypatch.setattr(asyncpg, "connect", slow_connect)
+
+    async def follow() -> dict[str, str]:
+        async with events.subscribe(ALERTS_CHANNEL) as subscription:
+            return await next_event(subscription)
+
+    follower = asyncio.create_task(follow())
+    await asyncio.sleep(0.2)
+
+    # when: whoever waits for the subscriber to be counted notifies at once
+    counted_while_connecting = events.subscribers(ALERTS_CHANNEL)
+    await eventually(lambda: events.subscribers(ALERTS_CHANNEL) == 1)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": ALERTS_CHANNEL, "payload": json.dumps({"alert": "just in time"})},
+        )
+
+    # then: it was not counted before it could hear, and it heard
+    assert counted_while_connecting == 0
+    assert await follower == {"alert": "just in time"}
