@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 max_body_bytes=settings.max_body_bytes,
                 max_upload_bytes=settings.max_upload_bytes,
                 max_json_depth=settings.max_json_depth,
+                max_response_bytes=settings.max_response_bytes,
             ),
         ],
         lifespan=lifespan,

@@ -14,6 +14,8 @@ request over HTTP can be, and every refusal is a JSON error with a stable
   ``BAD_USER_INPUT`` naming the variable and the path in it, as api.scalars words it;
 - Strawberry's own plain-text refusals (unsupported content type, an unknown
   operation name, a mutation over GET...) are rewritten as JSON with a code;
+- an answer over ``max_response_bytes`` is not sent (HTTP 400 ``RESPONSE_TOO_LARGE``):
+  the cost estimate's second line;
 - the database out of reach is HTTP 503 ``SERVICE_UNAVAILABLE`` with ``Retry-After``,
   whether it failed before execution (signing in) or under it (api.errors flags the
   request); anything else that escapes is a logged 500 quoting the request id.
@@ -40,6 +42,7 @@ log = logging.getLogger("lendgraph.guards")
 BAD_REQUEST = "BAD_REQUEST"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
 INTERNAL = "INTERNAL_SERVER_ERROR"
 RETRY_AFTER_SECONDS = 5
 
@@ -100,8 +103,10 @@ class TransportGuard:
         max_body_bytes: int,
         max_upload_bytes: int,
         max_json_depth: int,
+        max_response_bytes: int,
     ) -> None:
         self.app = app
+        self.max_response_bytes = max_response_bytes
         self.graphql_path = graphql_path
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
@@ -127,7 +132,11 @@ class TransportGuard:
 
         try:
             receive = await self._checked_body(scope, headers, receive)
-            app_send = _JsonRefusals(guarded_send, media_type) if graphql else guarded_send
+            app_send: Send = guarded_send
+            if graphql:
+                app_send = _JsonRefusals(
+                    _ResponseCap(guarded_send, media_type, self.max_response_bytes), media_type
+                )
             await self.app(scope, receive, app_send)
         except Refusal as refusal:
             status = refusal.status
@@ -341,6 +350,42 @@ def _counting(receive: Receive, limit: int) -> Receive:
         return message
 
     return counted
+
+
+class _ResponseCap:
+    """A GraphQL response over the cap is not sent: an error saying so goes instead.
+
+    The second line behind the cost estimate, which cannot know a list's real length:
+    what a client may be sent is bounded even when an estimate was wrong. Every answer
+    of the GraphQL route is one body, checked whole before its head goes out.
+    """
+
+    def __init__(self, send: Send, media_type: str, limit: int) -> None:
+        self.send = send
+        self.media_type = media_type
+        self.limit = limit
+        self.held: Message | None = None
+        self.dropping = False
+
+    async def __call__(self, message: Message) -> None:
+        if self.dropping:
+            return
+        if message["type"] == "http.response.start":
+            self.held = message
+            return
+        if message["type"] == "http.response.body" and self.held is not None:
+            start, self.held = self.held, None
+            if len(message.get("body", b"")) > self.limit:
+                self.dropping = True
+                text = (
+                    f"The answer is over {self.limit} bytes and was not sent: ask for fewer "
+                    "rows (first) or fewer fields."
+                )
+                body = error_body(text, RESPONSE_TOO_LARGE, limit=self.limit)
+                await _respond(self.send, 400, self.media_type, {}, body)
+                return
+            await self.send(start)
+        await self.send(message)
 
 
 class _JsonRefusals:

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2**20, ge=2**14, le=2**30)
     max_upload_bytes: int = Field(default=64 * 2**20, ge=2**20, le=2**32)
     max_json_depth: int = Field(default=32, ge=4, le=256)
+    # The largest GraphQL answer sent (api.guards); larger ones are refused, not sent.
+    max_response_bytes: int = Field(default=32 * 2**20, ge=2**14, le=2**31)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     # Seconds between the service's own early-warning runs (incremental scan, then
     # escalation of overdue alerts; full once a day); 0 leaves it to `lendgraph risk scan`.

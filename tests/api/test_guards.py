@@ -211,6 +211,24 @@ async def test_a_body_within_the_limits_still_answers(
     assert response.json()["data"]["products"]["totalCount"] == 1
 
 
+async def test_an_answer_over_the_cap_is_not_sent(database_url: str, db: AsyncEngine) -> None:
+    # given: a cap of 16 KiB, and an answer of about a hundred kilobytes (the schema)
+    settings = make_settings(database_url, max_response_bytes=2**14)
+    transport = httpx.ASGITransport(app=create_app(settings, engine=db))
+    big = "{ __schema { types { name description fields { name description } } } }"
+
+    # when
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        refused = await client.post("/graphql", json={"query": big})
+        small = await client.post("/graphql", json={"query": CATALOG})
+
+    # then
+    assert refused.status_code == 400
+    assert only_code(refused) == "RESPONSE_TOO_LARGE"
+    assert refused.json()["errors"][0]["extensions"]["limit"] == 2**14
+    assert small.json()["data"]["products"]["totalCount"] == 0
+
+
 # --- Strawberry's refusals, as JSON ---------------------------------------------------
 
 
