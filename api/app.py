@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         gc.freeze()
         # Alerts raised in any process reach this one's subscribers (LISTEN on PostgreSQL).
         previous_hub = events.set_hub(events.EventHub(settings.database_url))
+        if settings.database_url.startswith("postgresql"):
+            # Signed-in viewers are kept while PostgreSQL says nothing changed.
+            await view.viewers.start(events.hub())
         job = None
         if settings.risk_scan_interval:
             job = asyncio.create_task(
@@ -70,6 +73,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             job.cancel()
             with suppress(asyncio.CancelledError):
                 await job
+        await view.viewers.stop()
         await events.hub().aclose()
         events.set_hub(previous_hub)
         if owns_engine:

@@ -13,4 +13,5 @@ class OperationName(SchemaExtension):
         request = getattr(context, "request", None)
         if request is not None:
             request.state.operation = self.execution_context.operation_name
+            request.state.operation_type = self.execution_context.operation_type.value
         yield

@@ -35,11 +35,12 @@ from strawberry.types.unset import UnsetType
 from api.compiled.execute import CompiledReads
 from api.context import Context
 from api.disclosure import MaskingCache
+from api.viewers import ViewerCache
 from domain.base import new_id, utcnow
 from domain.db import StatementCounter, current_statement_counter
 from domain.errors import Unauthenticated
 from domain.identity.authorization import MASKING_COUNTER, Authorizer
-from domain.identity.service import viewer_from_token
+from domain.identity.service import viewer_until
 from domain.identity.viewer import Viewer
 from domain.settings import Settings
 from privacy.models import AccessLogEntry
@@ -132,6 +133,9 @@ class GraphQLView(GraphQL[Context, None]):
         self.sessions = sessions
         self.authorizer = Authorizer()
         self.masking = MaskingCache()
+        # Signed-in viewers kept while PostgreSQL says nothing changed (api.viewers).
+        self.viewers = ViewerCache()
+        self._synced_at = -1  # the viewers' epoch when the policy was last read
         # The compiled read path (api.compiled), tried first for queries; None: off.
         self.compiled: CompiledReads | None = None
         rules = getattr(schema, "validation_rules", None)
@@ -143,17 +147,29 @@ class GraphQLView(GraphQL[Context, None]):
         """The viewer behind an Authorization value (None: anonymous); syncs the policy too.
 
         One short session: the policy version (one primary-key read) and, with a
-        token, the account, its login session and its roles.
+        token, the account, its login session and its roles. None at all while the
+        database has said nothing changed since (api.viewers, PostgreSQL only).
         """
+        kept = self.viewers
+        if kept.active and self._synced_at == kept.epoch:
+            if authorization is None:
+                return Viewer.anonymous()
+            found = kept.get(authorization)
+            if found is not None:
+                return found
+        epoch = kept.epoch  # before reading: a change committed meanwhile moves it on
         async with self.sessions() as session:
             counters = await self.authorizer.sync(session)
             await self.masking.sync(session, counters.get(MASKING_COUNTER, 0))
+            self._synced_at = epoch
             if authorization is None:
                 return Viewer.anonymous()
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("send Authorization: Bearer <access token>")
-            return await viewer_from_token(session, self.settings, token.strip())
+            viewer, expires = await viewer_until(session, self.settings, token.strip())
+        kept.put(authorization, viewer, expires=expires, epoch=epoch)
+        return viewer
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         viewer = getattr(request.state, "viewer", None)
@@ -267,6 +283,9 @@ class GraphQLView(GraphQL[Context, None]):
                 receive = _replay(body, receive)
             await super().__call__(scope, receive, send)
         finally:
+            if state.get("operation_type") == "mutation":
+                # This worker's own changes count at once, before their notification.
+                self.viewers.forget()
             current_statement_counter.reset(token)
             state["sql_statements"] = counter.count
             context = state.get("context")

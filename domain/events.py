@@ -217,6 +217,8 @@ class EventHub:
         self._ready: asyncio.Event | None = None
         self._relay: asyncio.Task[None] | None = None
         self._closed = False
+        # Told at once when the LISTEN starts or stops (notifications may have been lost).
+        self._state_watchers: list[Callable[[bool], None]] = []
 
     @property
     def dropped(self) -> int:
@@ -230,6 +232,14 @@ class EventHub:
     @property
     def listening(self) -> bool:
         return self._ready is not None and self._ready.is_set()
+
+    def watch_state(self, watcher: Callable[[bool], None]) -> None:
+        """Call ``watcher(listening)`` each time the LISTEN connection comes or goes."""
+        self._state_watchers.append(watcher)
+
+    def _tell(self, listening: bool) -> None:
+        for watcher in self._state_watchers:
+            watcher(listening)
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
         """``async with hub.subscribe(channel) as events: async for payload in events``.
@@ -372,6 +382,7 @@ class EventHub:
                     self._listened.add(channel)
                 self._connection = connection
             self._ready.set()
+            self._tell(True)
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lost.wait(), self._health_interval)
@@ -382,6 +393,7 @@ class EventHub:
         finally:
             self._ready.clear()
             self._connection = None
+            self._tell(False)
             if not connection.is_closed():
                 try:
                     await asyncio.wait_for(asyncio.shield(connection.close()), 2)

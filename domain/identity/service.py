@@ -499,6 +499,13 @@ async def viewer_from_token(
     Roles, account status and the login session are checked on every request, so a
     revoked session, a disabled account or a changed role takes effect at once.
     """
+    return (await viewer_until(session, settings, token, now=now))[0]
+
+
+async def viewer_until(
+    session: AsyncSession, settings: Settings, token: str, *, now: datetime | None = None
+) -> tuple[Viewer, datetime]:
+    """The viewer a bearer token stands for, and when the token expires."""
     now = now or utcnow()
     try:
         claims = security.read_token(
@@ -518,12 +525,13 @@ async def viewer_from_token(
         if found is None:
             raise Unauthenticated("the service account is disabled")
         account, code = found
-        return Viewer(
+        service = Viewer(
             institution_roles={account.institution_id: frozenset({Role.PARTNER_SERVICE})},
             institution_codes={account.institution_id: code},
             service_account_id=account.id,
             scopes=claims.scopes & frozenset(account.scopes),
         )
+        return service, claims.expires_at
     if claims.session_id is None:
         raise Unauthenticated("the token is not valid")
     signed_in = await repo.active_user_in_session(
@@ -532,7 +540,7 @@ async def viewer_from_token(
     if signed_in is None:
         raise Unauthenticated("the session has ended; sign in again")
     user, grants = signed_in
-    return viewer_for_user(user, grants, session_id=claims.session_id)
+    return viewer_for_user(user, grants, session_id=claims.session_id), claims.expires_at
 
 
 def viewer_for_user(
