@@ -229,3 +229,22 @@ async def test_catalog_pages_in_every_order_equal_the_reference(
         after = fast["data"]["products"]["pageInfo"]["endCursor"]
         if not fast["data"]["products"]["pageInfo"]["hasNextPage"]:
             break
+
+
+async def test_a_constant_answer_needs_no_round_trip(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    # given
+    compiled, reference = both
+    body = {"query": "query Ping { __typename again: __typename }"}
+
+    # when
+    await compiled.post("/graphql", json=body)  # loads the policy once
+    fast = (await compiled.post("/graphql", json=body)).json()
+    slow = (await reference.post("/graphql", json=body)).json()
+
+    # then: the same answer, and no statement but the policy check
+    assert _comparable(fast) == _comparable(slow)
+    assert fast["data"] == {"__typename": "Query", "again": "Query"}
+    assert fast["extensions"]["debug"]["executor"] == "compiled"
+    assert fast["extensions"]["debug"]["sqlStatements"] == 1
