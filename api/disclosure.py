@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from domain.base import utcnow
+from domain.base import new_id, utcnow
 from domain.identity.models import Role
 from domain.lending import repository as lending
-from privacy import break_glass, consent
+from privacy import break_glass, consent, keystore
 from privacy.masking import Strategy, mask
 from privacy.policies import MaskingRules
 
@@ -75,10 +75,14 @@ class Disclosure:
     _strategies: dict[str, Strategy | None] = field(default_factory=dict)
     _facts: dict[uuid.UUID, Facts] = field(default_factory=dict)
 
-    async def prefetch(self, subject_ids: Sequence[uuid.UUID]) -> None:
+    async def prefetch(
+        self, subject_ids: Sequence[uuid.UUID], *, session: AsyncSession | None = None
+    ) -> None:
         """Fetch a page's facts up front, so its personal fields resolve synchronously.
 
-        Each kind of fact is one batched load, and only the kinds this viewer needs.
+        Each kind of fact is one batched load, and only the kinds this viewer needs:
+        through the request's loaders, or one after the other on ``session`` (the
+        compiled read path's own connection) with the same functions.
         """
         ids = [i for i in dict.fromkeys(subject_ids) if i not in self._facts]
         if not ids:
@@ -86,6 +90,9 @@ class Disclosure:
         viewer = self.context.viewer
         staff = bool(viewer.institution_ids) and not viewer.sees_all_tenants
         glass = viewer.user_id is not None and bool(viewer.platform_roles & GLASS_ROLES)
+        if session is not None:
+            await self._prefetch_on(session, ids, staff=staff, glass=glass)
+            return
         keys = await self.context.loaders.data_key.load_many(ids)
         consented = await self.loaders.consented.load_many(ids) if staff else None
         contracted = await self.loaders.contracted.load_many(ids) if staff else None
@@ -96,6 +103,31 @@ class Disclosure:
                 consented=consented[n] if consented else frozenset(),
                 contracted=frozenset(contracted[n]) if contracted else frozenset(),
                 glass=bool(opened) and subject_id in opened[n],  # type: ignore[index]
+            )
+
+    async def _prefetch_on(
+        self, session: AsyncSession, ids: list[uuid.UUID], *, staff: bool, glass: bool
+    ) -> None:
+        now = utcnow()
+        keys = await keystore.unwrap_many(session, self.context.keys, ids)
+        consented = (
+            await consent.consented(session, subject_ids=ids, purpose=self.purpose, now=now)
+            if staff
+            else {}
+        )
+        contracted = await lending.active_loan_institutions(session, ids) if staff else {}
+        opened: set[uuid.UUID] = set()
+        if glass:
+            assert self.context.viewer.user_id is not None
+            opened = await break_glass.open_for(
+                session, viewer_id=self.context.viewer.user_id, subject_ids=ids, now=now
+            )
+        for subject_id in ids:
+            self._facts[subject_id] = Facts(
+                key=keys.get(subject_id),
+                consented=consented.get(subject_id, frozenset()),
+                contracted=frozenset(contracted.get(subject_id, ())),
+                glass=subject_id in opened,
             )
 
     def known(self, subject_id: uuid.UUID | None) -> Facts | None:
@@ -182,6 +214,25 @@ class Disclosure:
     @property
     def loaders(self) -> DisclosureLoaders:
         return self.own_loaders or self.context.disclosure_loaders
+
+
+def access_log_rows(context: Context) -> list[dict[str, Any]]:
+    """The request's reveals as access-log rows (taken: the request's list is emptied)."""
+    viewer = context.viewer
+    common = {
+        "at": utcnow(),
+        "viewer_id": viewer.user_id or viewer.service_account_id,
+        "viewer_kind": "service" if viewer.service_account_id else "user",
+        "institution_codes": ",".join(sorted(viewer.institution_codes.values())),
+        "purpose": context.purpose,
+        "request_id": context.request_id,
+    }
+    rows = [
+        {"id": new_id(), "subject_id": subject, "object": obj, **common}
+        for subject, obj in context.reveals
+    ]
+    context.reveals.clear()
+    return rows
 
 
 def selects_any(selections: Iterable[Any], names: frozenset[str]) -> bool:

@@ -34,9 +34,8 @@ from strawberry.types.unset import UnsetType
 
 from api.compiled.execute import CompiledReads
 from api.context import Context
-from api.disclosure import MaskingCache
+from api.disclosure import MaskingCache, access_log_rows
 from api.viewers import ViewerCache
-from domain.base import new_id, utcnow
 from domain.db import StatementCounter, current_statement_counter
 from domain.errors import Unauthenticated
 from domain.identity.authorization import MASKING_COUNTER, Authorizer
@@ -221,20 +220,7 @@ class GraphQLView(GraphQL[Context, None]):
         context: Context | None = getattr(request.state, "context", None)
         if context is None or not context.reveals:
             return
-        viewer = context.viewer
-        common = {
-            "at": utcnow(),
-            "viewer_id": viewer.user_id or viewer.service_account_id,
-            "viewer_kind": "service" if viewer.service_account_id else "user",
-            "institution_codes": ",".join(sorted(viewer.institution_codes.values())),
-            "purpose": getattr(request.state, "purpose", "own_data"),
-            "request_id": context.request_id,
-        }
-        rows = [
-            {"id": new_id(), "subject_id": subject, "object": obj, **common}
-            for subject, obj in context.reveals
-        ]
-        context.reveals.clear()
+        rows = access_log_rows(context)
         async with self.sessions() as session, session.begin():
             await session.execute(insert(access_log), rows)
 

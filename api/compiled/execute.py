@@ -38,8 +38,8 @@ from graphql import (
     validate,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
-from sqlalchemy import ColumnElement, Text, cast, null, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, Table, Text, cast, insert, null, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from strawberry.types.arguments import convert_arguments
 
 from api.access import show_protected
@@ -65,10 +65,12 @@ from api.compiled.plan import (
     Related,
 )
 from api.context import Context
+from api.disclosure import access_log_rows
 from api.relay import ListingRequest, decode_global_id
 from domain.db import current_statement_counter
 from domain.errors import DomainError, Forbidden, NotFound
 from domain.settings import Settings
+from privacy.models import AccessLogEntry
 
 log = logging.getLogger("lendgraph.compiled")
 
@@ -127,6 +129,7 @@ class Document:
 
 
 _NOT_COMPILABLE = object()
+access_log: Table = AccessLogEntry.__table__  # type: ignore[assignment]
 _TOO_DEEP: Any = object()
 
 
@@ -335,15 +338,18 @@ class CompiledReads:
                 plan.statements.popitem(last=False)
         if statement is _TOO_DEEP:
             raise Fallback("nested deeper than the database parses")
-        try:
-            text = await self._fetch(statement.sql, statement.arguments(values))
-        except sqlite3.OperationalError as exc:
-            if "parser stack overflow" not in str(exc):
-                raise
-            # SQLite's parser holds about a hundred levels: three nested lists and more.
-            plan.statements[statement_key] = _TOO_DEEP
-            raise Fallback("nested deeper than SQLite parses") from exc
-        return await self._finish(context, plan, roots, orjson.loads(text))
+        # One connection for the request: the statement, then (with personal values)
+        # their facts and the access log in one transaction.
+        async with self.engine.connect() as connection:
+            try:
+                text = await self._fetch(connection, statement.sql, statement.arguments(values))
+            except sqlite3.OperationalError as exc:
+                if "parser stack overflow" not in str(exc):
+                    raise
+                # SQLite's parser holds about a hundred levels: three nested lists and more.
+                plan.statements[statement_key] = _TOO_DEEP
+                raise Fallback("nested deeper than SQLite parses") from exc
+            return await self._finish(context, roots, orjson.loads(text), connection)
 
     def _arguments(
         self, definition: GraphQLField, node: FieldNode, arguments: Sequence[Any], variables: Any
@@ -384,24 +390,23 @@ class CompiledReads:
         response = cast(self.json.object(pairs), Text)
         return compile_statement(select(response), self.engine.dialect)
 
-    async def _fetch(self, sql: str, arguments: list[Any]) -> str:
+    async def _fetch(self, connection: AsyncConnection, sql: str, arguments: list[Any]) -> str:
         counter = current_statement_counter.get()
         if counter is not None:
             counter.count += 1
-        async with self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver: Any = raw.driver_connection
-            if self.json.name == "postgresql":
-                # No transaction: one statement needs none, and BEGIN/ROLLBACK cost two trips.
-                result = await driver.fetchval(sql, *arguments)
-            else:
-                if id(driver) not in self._functions_on:
-                    await _register_async(driver)
-                    self._functions_on.add(id(driver))
-                cursor = await driver.execute(sql, arguments)
-                row = await cursor.fetchone()
-                await cursor.close()
-                result = row[0]
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        if self.json.name == "postgresql":
+            # No transaction: one statement needs none, and BEGIN/ROLLBACK cost two trips.
+            result = await driver.fetchval(sql, *arguments)
+        else:
+            if id(driver) not in self._functions_on:
+                await _register_async(driver)
+                self._functions_on.add(id(driver))
+            cursor = await driver.execute(sql, arguments)
+            row = await cursor.fetchone()
+            await cursor.close()
+            result = row[0]
         assert isinstance(result, str)
         return result
 
@@ -410,9 +415,9 @@ class CompiledReads:
     async def _finish(
         self,
         context: Context,
-        plan: OperationPlan,
         roots: Sequence[tuple[RootPlan, Any]],
         data: dict[str, Any],
+        connection: AsyncConnection,
     ) -> dict[str, Any]:
         finisher = Finisher()
         for root, bound in roots:
@@ -428,19 +433,22 @@ class CompiledReads:
                 else:
                     finisher.object(object_plan, found, [root.key])
         if finisher.protected:
-            subjects = [s for _, _, s, _ in finisher.protected]
-            await context.disclosure.prefetch(subjects)
-            for holder, item, subject, owner in finisher.protected:
-                shown = show_protected(
-                    context,
-                    item.extension,
-                    item.access,
-                    item.parse(holder[item.key]),
-                    subject_id=subject,
-                    owner_id=owner,
-                    facts=context.disclosure.known(subject),
-                )
-                holder[item.key] = None if shown is None else item.output.serialize(shown)
+            async with AsyncSession(bind=connection) as session, session.begin():
+                subjects = [s for _, _, s, _ in finisher.protected]
+                await context.disclosure.prefetch(subjects, session=session)
+                for holder, item, subject, owner in finisher.protected:
+                    shown = show_protected(
+                        context,
+                        item.extension,
+                        item.access,
+                        item.parse(holder[item.key]),
+                        subject_id=subject,
+                        owner_id=owner,
+                        facts=context.disclosure.known(subject),
+                    )
+                    holder[item.key] = None if shown is None else item.output.serialize(shown)
+                if context.reveals:  # DESIGN rule 2: every reveal logged, in one insert
+                    await session.execute(insert(access_log), access_log_rows(context))
         response: dict[str, Any] = {"data": data}
         if finisher.errors:
             response["errors"] = finisher.errors
