@@ -422,16 +422,16 @@ class CompiledReads:
         finisher = Finisher()
         for root, bound in roots:
             if isinstance(root, RootListPlan):
-                finisher.connection(root.connection, data[root.key], [root.key])
+                finisher.connection(root.connection, data[root.key], (root.key,))
             elif isinstance(root, RootNodePlan):
                 type_name, object_plan, _readable, raw_id = bound
                 found = data[root.key]
                 if found is None:
                     # The same answer whether the row is absent or hidden: ids leak nothing.
                     problem = NotFound(f"no {type_name} with id {raw_id}")
-                    finisher.error(problem.message, root.node, [root.key], problem.code)
+                    finisher.error(problem.message, root.node, (root.key,), problem.code)
                 else:
-                    finisher.object(object_plan, found, [root.key])
+                    finisher.object(object_plan, found, (root.key,))
         if finisher.protected:
             async with AsyncSession(bind=connection) as session, session.begin():
                 subjects = [s for _, _, s, _ in finisher.protected]
@@ -455,83 +455,96 @@ class CompiledReads:
         return response
 
 
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """What the post-pass does in objects of one plan, worked out once."""
+
+    denied: tuple[Denied, ...]
+    protected: tuple[Protected, ...]
+    required: tuple[str, ...]  # non-null relations: null means a hidden row
+    descend: tuple[Related, ...]  # relations with something to do further down
+
+    @property
+    def idle(self) -> bool:
+        return not (self.denied or self.protected or self.required or self.descend)
+
+
+def steps_of(plan: ObjectPlan) -> Steps:
+    found: Steps | None = plan.steps
+    if found is None:
+        related = [f for f in plan.fields if isinstance(f, Related)]
+        descend = []
+        for item in related:
+            if item.connection is not None:
+                children = [c for _, items in item.connection.edges for _, _, c in items if c]
+                if any(not steps_of(c).idle for c in children):
+                    descend.append(item)
+            elif item.child is not None and not steps_of(item.child).idle:
+                descend.append(item)
+        found = Steps(
+            denied=tuple(f for f in plan.fields if isinstance(f, Denied)),
+            protected=tuple(f for f in plan.fields if isinstance(f, Protected)),
+            required=tuple(r.key for r in related if not r.nullable and r.connection is None),
+            descend=tuple(descend),
+        )
+        plan.steps = found
+    return found
+
+
+Path = tuple[Any, ...]
+
+
 class Finisher:
-    """Walks the database's answer where the plan says something remains to do."""
+    """Walks the database's answer where the plan says something remains to do.
+
+    Paths are tuples grown per level and made lists only for an error: most walks
+    (a page's non-null relations checked) record none.
+    """
 
     def __init__(self) -> None:
         self.errors: list[dict[str, Any]] = []
         self.protected: list[tuple[dict[str, Any], Protected, uuid.UUID, uuid.UUID | None]] = []
 
-    def error(self, message: str, node: FieldNode, path: list[Any], code: str) -> None:
-        formatted = GraphQLError(message, nodes=[node], path=path, extensions={"code": code})
+    def error(self, message: str, node: FieldNode, path: Sequence[Any], code: str) -> None:
+        formatted = GraphQLError(message, nodes=[node], path=list(path), extensions={"code": code})
         self.errors.append(dict(formatted.formatted))
 
-    def object(self, plan: ObjectPlan, found: dict[str, Any], path: list[Any]) -> None:
-        if not _needs_walk(plan):
-            return
-        subject: uuid.UUID | None = None
-        owner: uuid.UUID | None = None
-        if plan.protected:
+    def object(self, plan: ObjectPlan, found: dict[str, Any], path: Path) -> None:
+        steps = steps_of(plan)
+        for key in steps.required:
+            if found[key] is None:
+                # The reference answers NOT_FOUND here and nulls the parent.
+                raise Fallback(f"hidden row at {(*path, key)}")
+        for denied in steps.denied:
+            message = Forbidden(f"not allowed to read {denied.obj}").message
+            self.error(message, denied.node, (*path, denied.key), Forbidden.code)
+        if steps.protected:
             subject = uuid.UUID(found.pop(SUBJECT_KEY))
             owner_text = found.pop(OWNER_KEY)
             owner = None if owner_text is None else uuid.UUID(owner_text)
-        for item in plan.fields:
-            if isinstance(item, Denied):
-                self.error(
-                    Forbidden(f"not allowed to read {item.obj}").message,
-                    item.node,
-                    [*path, item.key],
-                    Forbidden.code,
-                )
-            elif isinstance(item, Protected):
+            for item in steps.protected:
                 if found[item.key] is not None:
-                    assert subject is not None
                     self.protected.append((found, item, subject, owner))
-            elif isinstance(item, Related):
-                value = found[item.key]
-                where = [*path, item.key]
-                if item.connection is not None:
-                    self.connection(item.connection, value, where)
-                elif value is None:
-                    if not item.nullable:
-                        # The reference answers NOT_FOUND here and nulls the parent.
-                        raise Fallback(f"hidden row at {where}")
-                elif isinstance(value, list):
-                    assert item.child is not None
-                    for n, child in enumerate(value):
-                        self.object(item.child, child, [*where, n])
-                else:
-                    assert item.child is not None
-                    self.object(item.child, value, where)
+        for related in steps.descend:
+            value = found[related.key]
+            where = (*path, related.key)
+            if related.connection is not None:
+                self.connection(related.connection, value, where)
+            elif isinstance(value, list):
+                assert related.child is not None
+                for n, child in enumerate(value):
+                    self.object(related.child, child, (*where, n))
+            elif value is not None:
+                assert related.child is not None
+                self.object(related.child, value, where)
 
-    def connection(self, plan: ConnectionPlan, found: dict[str, Any], path: list[Any]) -> None:
+    def connection(self, plan: ConnectionPlan, found: dict[str, Any], path: Path) -> None:
         for edges_key, items in plan.edges:
             for kind, key, child in items:
-                if kind != "node" or child is None or not _needs_walk(child):
+                if kind != "node" or child is None or steps_of(child).idle:
                     continue
                 for n, edge in enumerate(found[edges_key]):
-                    self.object(child, edge[key], [*path, edges_key, n, key])
-
-
-def _needs_walk(plan: ObjectPlan) -> bool:
-    cached = plan.walk
-    if cached is None:
-        cached = False
-        for item in plan.fields:
-            if isinstance(item, Denied | Protected):
-                cached = True
-            elif isinstance(item, Related):
-                if item.connection is not None:
-                    cached = cached or any(
-                        child is not None and _needs_walk(child)
-                        for _, items in item.connection.edges
-                        for _, _, child in items
-                    )
-                else:
-                    assert item.child is not None
-                    cached = cached or not item.nullable or _needs_walk(item.child)
-        plan.walk = cached
-    return cached
+                    self.object(child, edge[key], (*path, edges_key, n, key))
 
 
 # ---------------------------------------------------------------- helpers

@@ -123,8 +123,8 @@ class Protected:
 class ObjectPlan:
     source: Source
     fields: list[Any] = field(default_factory=list)
-    # Whether the post-pass has anything to do in here (worked out on first use).
-    walk: bool | None = None
+    # What the post-pass has to do in here (worked out on first use, api.compiled.execute).
+    steps: Any = None
 
     @property
     def protected(self) -> bool:
