@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -81,6 +82,30 @@ def _compilable(scope: Scope, headers: Headers) -> bool:
     """A JSON POST: the only requests the compiled read path looks at."""
     content_type = headers.get("content-type", "")
     return scope["method"] == "POST" and content_type.split(";")[0].strip() == JSON
+
+
+def _json_payload(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # Strawberry answers it, with the error it gives
+
+
+def _query_payload(scope: Scope) -> Any:
+    """A GET request's query parameters as a request body (GraphQL over HTTP)."""
+    parameters = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    if "query" not in parameters:
+        return None
+    variables = parameters.get("variables")
+    if variables is not None:
+        variables = _json_payload(variables.encode())
+        if not isinstance(variables, dict):
+            return None
+    return {
+        "query": parameters["query"],
+        "variables": variables,
+        "operationName": parameters.get("operationName"),
+    }
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -264,9 +289,14 @@ class GraphQLView(GraphQL[Context, None]):
                 return
             if self.compiled is not None and _compilable(scope, headers):
                 body = await _read_body(receive)
-                if await self._answer_compiled(scope, receive, send, body, media_type or JSON):
+                payload = _json_payload(body)
+                if await self._answer_compiled(scope, receive, send, payload, media_type or JSON):
                     return
                 receive = _replay(body, receive)
+            elif self.compiled is not None and scope["method"] == "GET" and not wants_ide:
+                payload = _query_payload(scope)
+                if await self._answer_compiled(scope, receive, send, payload, media_type or JSON):
+                    return
             await super().__call__(scope, receive, send)
         finally:
             if state.get("operation_type") == "mutation":
@@ -279,13 +309,11 @@ class GraphQLView(GraphQL[Context, None]):
                 await context.request.close()
 
     async def _answer_compiled(
-        self, scope: Scope, receive: Receive, send: Send, body: bytes, media_type: str
+        self, scope: Scope, receive: Receive, send: Send, payload: Any, media_type: str
     ) -> bool:
         """Answer through the compiled read path if it covers the request (True)."""
         assert self.compiled is not None
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        if payload is None:
             return False
         request = Request(scope, receive)
         context = await self.get_context(request, response=None)

@@ -248,3 +248,26 @@ async def test_a_constant_answer_needs_no_round_trip(
     assert fast["data"] == {"__typename": "Query", "again": "Query"}
     assert fast["extensions"]["debug"]["executor"] == "compiled"
     assert fast["extensions"]["debug"]["sqlStatements"] == 1
+
+
+async def test_a_query_sent_with_get_is_compiled_too(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient], db: AsyncEngine
+) -> None:
+    # given: a product, asked for with GET (GraphQL over HTTP) and a variable
+    async with session_factory(db)() as s, s.begin():
+        bank = await f.institution(s)
+        await f.product(s, institution_id=bank.id)
+    compiled, reference = both
+    params = {
+        "query": "query P($n: Int) { products(first: $n) { edges { node { name minRate } } } }",
+        "variables": '{"n": 1}',
+    }
+
+    # when
+    fast = (await compiled.get("/graphql", params=params)).json()
+    slow = (await reference.get("/graphql", params=params)).json()
+
+    # then
+    assert fast["extensions"]["debug"]["executor"] == "compiled"
+    assert _comparable(fast) == _comparable(slow)
+    assert len(fast["data"]["products"]["edges"]) == 1
