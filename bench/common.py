@@ -173,6 +173,9 @@ def unguarded_app(settings: Settings, engine: AsyncEngine) -> Starlette:
     assert guarded_fields(schema) == 0, "FieldAccess survived the rebuild"
     app.state.view.schema = schema
     view = app.state.view
+    # The compiled read path was made for the guarded schema: this app is the reference
+    # executor without field access, nothing else.
+    view.compiled = None
     contextualise = view.get_context
 
     async def get_context(request: Any, response: Any) -> Any:
@@ -180,7 +183,7 @@ def unguarded_app(settings: Settings, engine: AsyncEngine) -> Starlette:
         # data keys and consents too, so "off" costs what serving stored values costs.
         context = await contextualise(request, response)
 
-        async def nothing(subject_ids: Any) -> None:
+        async def nothing(subject_ids: Any, **_: Any) -> None:
             return None
 
         context.disclosure.prefetch = nothing
