@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.types import Message
 
+import api.guards
 import domain.products.repository
 from api.app import create_app
 from domain.db import session_factory
@@ -107,6 +108,25 @@ async def test_an_upload_has_its_own_larger_limit(small: httpx.AsyncClient) -> N
     # then
     assert response.status_code == 413
     assert only_code(response) == "PAYLOAD_TOO_LARGE"
+
+
+async def test_a_large_request_leaves_no_garbage_behind(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the collector watched (a full pass is what frees a request's cycles, and the
+    # document text they hold, at once)
+    passes: list[int] = []
+    monkeypatch.setattr(api.guards.gc, "collect", lambda *_args: passes.append(1) or 0)
+    large = json.dumps({"query": "#" + "x" * 300_000 + "\n" + CATALOG}).encode()
+    small = json.dumps({"query": CATALOG}).encode()
+
+    # when
+    answered = await raw(http, large)
+    await raw(http, small)
+
+    # then: one pass, for the large request only, after it was answered
+    assert answered.json()["data"]["products"]["totalCount"] == 0
+    assert passes == [1]
 
 
 # --- malformed JSON ------------------------------------------------------------------
