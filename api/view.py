@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -37,6 +36,7 @@ from api.compiled.execute import CompiledReads
 from api.context import Context
 from api.disclosure import MaskingCache, access_log_rows
 from api.viewers import ViewerCache
+from domain import bulk
 from domain.db import StatementCounter, current_statement_counter
 from domain.errors import Unauthenticated
 from domain.identity.authorization import MASKING_COUNTER, Authorizer
@@ -46,8 +46,6 @@ from domain.settings import Settings
 from privacy.models import AccessLogEntry
 from privacy.purposes import HEADER as PURPOSE_HEADER
 from privacy.purposes import UnknownPurpose, purpose_for
-
-access_log: Table = AccessLogEntry.__table__  # type: ignore[assignment]
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -247,7 +245,7 @@ class GraphQLView(GraphQL[Context, None]):
             return
         rows = access_log_rows(context)
         async with self.sessions() as session, session.begin():
-            await session.execute(insert(access_log), rows)
+            await bulk.insert_rows(session, AccessLogEntry, rows)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

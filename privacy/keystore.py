@@ -51,13 +51,14 @@ async def unwrap_many(
     session: AsyncSession, keys: KeyProvider, subject_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, bytes | None]:
     """Each subject's data key, None when shredded (or never made)."""
-    stmt = select(DataKey).where(DataKey.subject_id.in_(subject_ids))
+    # Columns, not entities: a page's keys need no identity map (a third of the cost).
+    stmt = select(DataKey.subject_id, DataKey.kid, DataKey.wrapped).where(
+        DataKey.subject_id.in_(subject_ids)
+    )
     found: dict[uuid.UUID, bytes | None] = dict.fromkeys(subject_ids)
-    for row in (await session.scalars(stmt)).all():
-        if row.kid is not None and row.wrapped is not None:
-            found[row.subject_id] = vault.unwrap(
-                keys, row.kid, row.wrapped, subject_id=row.subject_id
-            )
+    for subject_id, kid, wrapped in (await session.execute(stmt)).all():
+        if kid is not None and wrapped is not None:
+            found[subject_id] = vault.unwrap(keys, kid, wrapped, subject_id=subject_id)
     return found
 
 

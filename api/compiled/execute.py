@@ -38,7 +38,7 @@ from graphql import (
     validate,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
-from sqlalchemy import ColumnElement, Table, Text, cast, insert, null, select
+from sqlalchemy import ColumnElement, Text, cast, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from strawberry.types.arguments import convert_arguments
 
@@ -67,6 +67,7 @@ from api.compiled.plan import (
 from api.context import Context
 from api.disclosure import access_log_rows
 from api.relay import ListingRequest, decode_global_id
+from domain import bulk
 from domain.db import current_statement_counter
 from domain.errors import DomainError, Forbidden, NotFound
 from domain.settings import Settings
@@ -129,7 +130,6 @@ class Document:
 
 
 _NOT_COMPILABLE = object()
-access_log: Table = AccessLogEntry.__table__  # type: ignore[assignment]
 _TOO_DEEP: Any = object()
 
 
@@ -448,7 +448,7 @@ class CompiledReads:
                     )
                     holder[item.key] = None if shown is None else item.output.serialize(shown)
                 if context.reveals:  # DESIGN rule 2: every reveal logged, in one insert
-                    await session.execute(insert(access_log), access_log_rows(context))
+                    await bulk.insert_rows(session, AccessLogEntry, access_log_rows(context))
         response: dict[str, Any] = {"data": data}
         if finisher.errors:
             response["errors"] = finisher.errors
