@@ -31,11 +31,11 @@ from graphql import (
     GraphQLError,
     GraphQLField,
     GraphQLSchema,
+    NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     OperationType,
-    parse,
+    get_named_type,
     specified_rules,
-    validate,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 from sqlalchemy import ColumnElement, Text, cast, null, select
@@ -146,7 +146,9 @@ class CompiledReads:
         self.settings = settings
         self.engine = engine
         self.json = json_dialect(engine.dialect.name)
-        self.rules = [*specified_rules, *rules]
+        self.rules = (*specified_rules, *rules)
+        if not settings.is_development:  # as the DisableIntrospection extension adds it
+            self.rules = (*self.rules, NoSchemaIntrospectionCustomRule)
         self.index = FieldIndex.of(schema)
         self.documents: OrderedDict[str, Document | None] = OrderedDict()
         self.plans: OrderedDict[Hashable, Any] = OrderedDict()
@@ -161,11 +163,14 @@ class CompiledReads:
             return found  # type: ignore[return-value]
         document: Document | None = None
         if len(query) <= DOCUMENT_BYTES_MAX:
+            # Parsed and validated as Strawberry does it (api.documents: the same cache,
+            # the same rules), so the two executors accept exactly the same documents.
+            cache = self.schema.documents
             try:
-                node = parse(query, max_tokens=self.settings.max_tokens)
+                node = cache.parse(query, max_tokens=self.settings.max_tokens)
             except GraphQLError:
                 node = None
-            if node is not None and not validate(self.graphql, node, self.rules):
+            if node is not None and not cache.validate(self.graphql, query, node, self.rules):
                 fragments = {
                     d.name.value: d
                     for d in node.definitions
@@ -203,7 +208,9 @@ class CompiledReads:
                 if len(nodes) > 1:
                     raise NotCompilable("a list asked for twice under one key")
                 root = ROOT_LISTS[name]
-                connection = planner.connection(_named(definition), root.target, nodes)
+                connection = planner.connection(
+                    get_named_type(definition.type).name, root.target, nodes
+                )
                 roots.append(
                     RootListPlan(
                         key, node, definition, root, connection, strawberry_field.arguments
@@ -587,12 +594,6 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
     if name is None:
         return operations[0] if len(operations) == 1 else None
     return next((o for o in operations if o.name and o.name.value == name), None)
-
-
-def _named(definition: GraphQLField) -> str:
-    from graphql import get_named_type
-
-    return get_named_type(definition.type).name
 
 
 def parent_type(definition: GraphQLField, schema: GraphQLSchema) -> str:
