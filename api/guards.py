@@ -35,8 +35,8 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import SERVICE_UNAVAILABLE, UNAVAILABLE_FLAG, is_outage
+from api.media import JSON, negotiate
 from api.scalars import BAD_USER_INPUT, first_text_fault, print_path
-from api.view import JSON, negotiate
 
 log = logging.getLogger("lendgraph.guards")
 
@@ -100,6 +100,10 @@ def json_depth_exceeds(value: object, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
+
+
+# Where a checked JSON request body waits, parsed, for the GraphQL view.
+PAYLOAD_STATE = "graphql_payload"
 
 
 class TransportGuard:
@@ -233,10 +237,11 @@ class TransportGuard:
         body = await read_body(receive, limit)
         if len(body) > LARGE_BODY_BYTES:
             scope["state"][LARGE_BODY_FLAG] = True
-        self._check_json_body(body)
+        # Parsed once: the compiled read path answers from this (api.view).
+        scope["state"][PAYLOAD_STATE] = self._check_json_body(body)
         return replay_body(body, receive)
 
-    def _check_json_body(self, body: bytes) -> None:
+    def _check_json_body(self, body: bytes) -> dict[str, Any]:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -247,6 +252,7 @@ class TransportGuard:
         if not isinstance(payload, dict):
             raise Refusal(400, BAD_REQUEST, "The request body must be a JSON object.")
         self._check_request(payload)
+        return payload
 
     def _check_parameters(self, scope: Scope) -> None:
         raw = scope.get("query_string", b"").decode("latin-1")

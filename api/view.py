@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -35,6 +35,8 @@ from strawberry.types.unset import UnsetType
 from api.compiled.execute import CompiledReads
 from api.context import Context
 from api.disclosure import MaskingCache, access_log_rows
+from api.guards import PAYLOAD_STATE, read_body, replay_body
+from api.media import GRAPHQL_RESPONSE, JSON, negotiate
 from api.viewers import ViewerCache
 from domain import bulk
 from domain.db import StatementCounter, current_statement_counter
@@ -46,34 +48,6 @@ from domain.settings import Settings
 from privacy.models import AccessLogEntry
 from privacy.purposes import HEADER as PURPOSE_HEADER
 from privacy.purposes import UnknownPurpose, purpose_for
-
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-JSON = "application/json"
-
-
-def negotiate(accept: str | None) -> str | None:
-    """The response media type for an Accept header, or None if none fits."""
-    if not accept:
-        return JSON
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate(accept.split(",")):
-        media, *params = (p.strip() for p in part.split(";"))
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            ranked.append((-quality, position, media.lower()))
-    for _, _, media in sorted(ranked):
-        if media == GRAPHQL_RESPONSE:
-            return GRAPHQL_RESPONSE
-        if media in (JSON, "application/*", "*/*"):
-            return JSON
-    return None
 
 
 def _compilable(scope: Scope, headers: Headers) -> bool:
@@ -104,32 +78,6 @@ def _query_payload(scope: Scope) -> Any:
         "variables": variables,
         "operationName": parameters.get("operationName"),
     }
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive channel that hands the body read already to the next reader, once."""
-    pending = True
-
-    async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 MAX_SUBSCRIPTIONS = 10  # per WebSocket: a feed or two per screen, not a fan-out amplifier
@@ -286,11 +234,13 @@ class GraphQLView(GraphQL[Context, None]):
                 await denial(scope, receive, send)
                 return
             if self.compiled is not None and _compilable(scope, headers):
-                body = await _read_body(receive)
-                payload = _json_payload(body)
+                payload = state.get(PAYLOAD_STATE)
+                if payload is None:  # not checked on the way in: read it here, keep it
+                    body = await read_body(receive, self.settings.max_body_bytes)
+                    payload = _json_payload(body)
+                    receive = replay_body(body, receive)
                 if await self._answer_compiled(scope, receive, send, payload, media_type or JSON):
                     return
-                receive = _replay(body, receive)
             elif self.compiled is not None and scope["method"] == "GET" and not wants_ide:
                 payload = _query_payload(scope)
                 if await self._answer_compiled(scope, receive, send, payload, media_type or JSON):

@@ -23,6 +23,8 @@ from domain.errors import InvalidInput
 
 T = TypeVar("T")
 
+MAX_CURSOR_CHARS = 512
+
 
 @dataclass(frozen=True, slots=True)
 class Keyset:
@@ -41,6 +43,9 @@ class Keyset:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     def decode(self, cursor: str) -> tuple[Any, ...]:
+        # Ours are under 200 characters: a longer one is refused before it is decoded.
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise InvalidInput("the cursor is malformed")
         try:
             padded = cursor + "=" * (-len(cursor) % 4)
             payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -52,7 +57,14 @@ class Keyset:
             return tuple(_from_json(v, col) for v, col in zip(raw, self.columns, strict=True))
         except InvalidInput:
             raise
-        except (ValueError, KeyError, TypeError, binascii.Error, InvalidOperation):
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            binascii.Error,
+            InvalidOperation,
+            RecursionError,
+        ):
             raise InvalidInput("the cursor is malformed") from None
 
     def apply(self, stmt: Select[Any], *, after: tuple[Any, ...] | None, limit: int) -> Select[Any]:

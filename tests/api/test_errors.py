@@ -174,6 +174,8 @@ async def test_the_bound_follows_page_size_max(database_url: str, db: AsyncEngin
         forged_cursor("rate_asc", ["0.05"]),
         forged_cursor("rate_asc", [None, str(uuid.uuid4())]),
         forged_cursor("rate_asc", ["0.05", "not-a-uuid"]),
+        # JSON nested past the interpreter's recursion limit, once decoded
+        base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode(),
     ],
 )
 async def test_a_malformed_cursor_is_bad_user_input(gql: GraphQLClient, after: str) -> None:
