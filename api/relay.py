@@ -11,6 +11,7 @@ from strawberry import relay
 from api.access import classified
 from domain.errors import InvalidInput
 from domain.pagination import Keyset, Page
+from domain.settings import Settings
 
 NodeT = TypeVar("NodeT")
 RowT = TypeVar("RowT")
@@ -72,6 +73,25 @@ class ListingRequest(Generic[FilterT]):
     after: tuple[Any, ...] | None
     # The cursor as given: a page after one has a previous page.
     after_cursor: str | None
+
+    @classmethod
+    def read(
+        cls,
+        settings: Settings,
+        *,
+        keyset: Keyset,
+        flt: FilterT,
+        first: int | None,
+        after: str | None,
+    ) -> "ListingRequest[FilterT]":
+        """``first`` held to the page size, ``after`` decoded for ``keyset``."""
+        return cls(
+            first=page_size(first, settings.page_size_max),
+            flt=flt,
+            keyset=keyset,
+            after=decode_after(keyset, after),
+            after_cursor=after,
+        )
 
 
 def connection(

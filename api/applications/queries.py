@@ -10,9 +10,7 @@ from api.relay import (
     Connection,
     ListingRequest,
     connection,
-    decode_after,
     decode_pk,
-    page_size,
 )
 from domain.applications import repository as repo
 from domain.settings import Settings
@@ -35,12 +33,8 @@ def listing_request(
     after: str | None = None,
     filter: ApplicationFilter | None = None,
 ) -> ListingRequest[repo.ApplicationFilter]:
-    return ListingRequest(
-        first=page_size(first, settings.page_size_max),
-        flt=_domain_filter(filter),
-        keyset=repo.NEWEST,
-        after=decode_after(repo.NEWEST, after),
-        after_cursor=after,
+    return ListingRequest.read(
+        settings, keyset=repo.NEWEST, flt=_domain_filter(filter), first=first, after=after
     )
 
 

@@ -7,7 +7,7 @@ from api.context import Context
 from api.disclosure import selects_any
 from api.enterprises.inputs import EnterpriseFilter
 from api.enterprises.types import PROTECTED_FIELDS, Enterprise
-from api.relay import Connection, ListingRequest, connection, decode_after, page_size
+from api.relay import Connection, ListingRequest, connection
 from domain.enterprises import repository as repo
 from domain.enterprises.service import id_number_index
 from domain.settings import Settings
@@ -22,18 +22,13 @@ def listing_request(
     filter: EnterpriseFilter | None = None,
 ) -> ListingRequest[repo.EnterpriseFilter]:
     id_number = filter.legal_representative_id_number if filter else None
-    return ListingRequest(
-        first=page_size(first, settings.page_size_max),
-        flt=repo.EnterpriseFilter(
-            industry=filter.industry if filter else None,
-            region=filter.region if filter else None,
-            # A blind index: found by an exact match, nothing decrypted to search.
-            legal_representative_id_bidx=id_number_index(keys, id_number) if id_number else None,
-        ),
-        keyset=repo.NEWEST,
-        after=decode_after(repo.NEWEST, after),
-        after_cursor=after,
+    flt = repo.EnterpriseFilter(
+        industry=filter.industry if filter else None,
+        region=filter.region if filter else None,
+        # A blind index: found by an exact match, nothing decrypted to search.
+        legal_representative_id_bidx=id_number_index(keys, id_number) if id_number else None,
     )
+    return ListingRequest.read(settings, keyset=repo.NEWEST, flt=flt, first=first, after=after)
 
 
 @classified(public=["enterprises"])

@@ -9,7 +9,7 @@ from strawberry import relay
 from api.access import classified, protected_fields
 from api.context import Context
 from api.disclosure import selects_any
-from api.relay import Connection, ListingRequest, connection, decode_after, page_size
+from api.relay import Connection, ListingRequest, connection
 from api.risk.ratings import CreditRating
 from domain.applications import repository as applications_repo
 from domain.enterprises.models import SEALED_COLUMNS
@@ -190,12 +190,8 @@ def applications_request(
     settings: Settings, first: int | None = None, after: str | None = None
 ) -> ListingRequest[None]:
     """A page of an enterprise's applications, as both executors read its arguments."""
-    return ListingRequest(
-        first=page_size(first, settings.page_size_max),
-        flt=None,
-        keyset=applications_repo.NEWEST,
-        after=decode_after(applications_repo.NEWEST, after),
-        after_cursor=after,
+    return ListingRequest.read(
+        settings, keyset=applications_repo.NEWEST, flt=None, first=first, after=after
     )
 
 

@@ -10,9 +10,7 @@ from api.relay import (
     Connection,
     ListingRequest,
     connection,
-    decode_after,
     decode_pk,
-    page_size,
 )
 from domain.lending import repository as repo
 from domain.settings import Settings
@@ -35,12 +33,8 @@ def listing_request(
     after: str | None = None,
     filter: LoanFilter | None = None,
 ) -> ListingRequest[repo.LoanFilter]:
-    return ListingRequest(
-        first=page_size(first, settings.page_size_max),
-        flt=_domain_filter(filter),
-        keyset=repo.NEWEST,
-        after=decode_after(repo.NEWEST, after),
-        after_cursor=after,
+    return ListingRequest.read(
+        settings, keyset=repo.NEWEST, flt=_domain_filter(filter), first=first, after=after
     )
 
 

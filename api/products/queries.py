@@ -13,10 +13,8 @@ from api.relay import (
     Connection,
     ListingRequest,
     connection,
-    decode_after,
     decode_global_id,
     decode_pk,
-    page_size,
 )
 from domain.applications.service import enterprise_facts
 from domain.base import utcnow
@@ -63,12 +61,8 @@ def listing_request(
 ) -> ListingRequest[repo.ProductFilter]:
     order = order_by or ProductOrder()
     keyset = _ORDERINGS[(order.field, order.direction)]
-    return ListingRequest(
-        first=page_size(first, settings.page_size_max),
-        flt=_domain_filter(filter),
-        keyset=keyset,
-        after=decode_after(keyset, after),
-        after_cursor=after,
+    return ListingRequest.read(
+        settings, keyset=keyset, flt=_domain_filter(filter), first=first, after=after
     )
 
 

@@ -18,10 +18,8 @@ from api.relay import (
     Connection,
     ListingRequest,
     connection,
-    decode_after,
     decode_pk,
     encode_pk,
-    page_size,
 )
 from domain import events
 from domain.base import utcnow
@@ -236,12 +234,8 @@ def listing_request(
     after: str | None = None,
     filter: RiskAlertFilter | None = None,
 ) -> ListingRequest[alerts.AlertFilter]:
-    return ListingRequest(
-        first=page_size(first, settings.page_size_max),
-        flt=_domain_filter(filter),
-        keyset=alerts.NEWEST,
-        after=decode_after(alerts.NEWEST, after),
-        after_cursor=after,
+    return ListingRequest.read(
+        settings, keyset=alerts.NEWEST, flt=_domain_filter(filter), first=first, after=after
     )
 
 

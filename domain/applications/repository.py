@@ -9,7 +9,6 @@ from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from domain.applications.models import (
     Application,
@@ -19,7 +18,7 @@ from domain.applications.models import (
     DecisionOutcome,
     Transition,
 )
-from domain.enterprises.models import Enterprise
+from domain.enterprises import repository as enterprises
 from domain.identity.viewer import Viewer
 from domain.pagination import Keyset, Page, first_n_per_group, page_from
 
@@ -53,9 +52,7 @@ def visible(viewer: Viewer, rows: type[Application] = Application) -> ColumnElem
             )
         )
     if viewer.user_id is not None:
-        mine = aliased(Enterprise)
-        owned = select(mine.id).where(mine.owner_id == viewer.user_id)
-        conditions.append(rows.enterprise_id.in_(owned))
+        conditions.append(rows.enterprise_id.in_(enterprises.owned_by(viewer.user_id)))
     return or_(*conditions) if conditions else false()
 
 

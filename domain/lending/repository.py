@@ -10,9 +10,8 @@ from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from domain.enterprises.models import Enterprise
+from domain.enterprises import repository as enterprises
 from domain.identity.viewer import Viewer
 from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
 from domain.pagination import Keyset, Page, page_from
@@ -41,9 +40,7 @@ def visible(viewer: Viewer, rows: type[Loan] = Loan) -> ColumnElement[bool]:
     if viewer.institution_ids:
         conditions.append(rows.institution_id.in_(viewer.institution_ids))
     if viewer.user_id is not None:
-        mine = aliased(Enterprise)
-        owned = select(mine.id).where(mine.owner_id == viewer.user_id)
-        conditions.append(rows.enterprise_id.in_(owned))
+        conditions.append(rows.enterprise_id.in_(enterprises.owned_by(viewer.user_id)))
     return or_(*conditions) if conditions else false()
 
 
