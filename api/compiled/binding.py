@@ -98,11 +98,17 @@ def viewer_values(viewer: Viewer) -> dict[str, Any]:
     }
 
 
-def slotted_viewer(viewer: Viewer) -> tuple[Viewer, Hashable]:
-    """A viewer whose ids are slots; the shape keeps what row rules branch on."""
+def viewer_shape(viewer: Viewer) -> Hashable:
+    """What of the viewer row rules branch on (its ids are bound, not in the shape)."""
+    roles = tuple(viewer.institution_roles[i] for i in sorted(viewer.institution_ids))
+    return (viewer.user_id is None, viewer.platform_roles, roles, viewer.scopes)
+
+
+def slotted_viewer(viewer: Viewer) -> Viewer:
+    """A viewer whose ids are slots, to build a statement for every viewer of its shape."""
     ids = sorted(viewer.institution_ids)
     roles = tuple(viewer.institution_roles[i] for i in ids)
-    stand_in = Viewer(
+    return Viewer(
         user_id=None if viewer.user_id is None else cast(uuid.UUID, Slot(("viewer_user",))),
         platform_roles=viewer.platform_roles,
         institution_roles={
@@ -110,8 +116,6 @@ def slotted_viewer(viewer: Viewer) -> tuple[Viewer, Hashable]:
         },
         scopes=viewer.scopes,
     )
-    shape = (viewer.user_id is None, viewer.platform_roles, roles, viewer.scopes)
-    return stand_in, shape
 
 
 # ---------------------------------------------------------------- compiled text

@@ -131,6 +131,13 @@ def _by_keys(*names: str, descending: bool = False) -> Callable[[Rows], tuple[An
     return order
 
 
+# What an application and its loan both name: who borrows, which product, which lender.
+_ROUTED: dict[str, Relation] = {
+    "enterprise": ToOne("Enterprise", _points_at("enterprise_id")),
+    "product": ToOne("Product", _points_at("product_id")),
+    "institution": ToOne("Institution", _points_at("institution_id")),
+}
+
 SOURCES: dict[str, Source] = {
     s.type_name: s
     for s in (
@@ -168,9 +175,7 @@ SOURCES: dict[str, Source] = {
                 "awaitingSecondApproval": lambda rows: rows.pending_approval_by.is_not(None),
             },
             relations={
-                "enterprise": ToOne("Enterprise", _points_at("enterprise_id")),
-                "product": ToOne("Product", _points_at("product_id")),
-                "institution": ToOne("Institution", _points_at("institution_id")),
+                **_ROUTED,
                 "loan": ToOne("Loan", _points_back("application_id")),
                 "contract": ToOne("Contract", _points_back("application_id")),
                 "decisions": ToMany(
@@ -200,9 +205,7 @@ SOURCES: dict[str, Source] = {
             rule=lending.visible,
             relations={
                 "application": ToOne("Application", _points_at("application_id")),
-                "enterprise": ToOne("Enterprise", _points_at("enterprise_id")),
-                "product": ToOne("Product", _points_at("product_id")),
-                "institution": ToOne("Institution", _points_at("institution_id")),
+                **_ROUTED,
                 "schedule": ToMany(
                     "Installment",
                     _points_back("loan_id"),

@@ -50,6 +50,7 @@ from api.compiled.binding import (
     compile_statement,
     slotted,
     slotted_viewer,
+    viewer_shape,
     viewer_values,
 )
 from api.compiled.build import OWNER_KEY, SUBJECT_KEY, Builder
@@ -299,8 +300,7 @@ class CompiledReads:
 
     async def run(self, context: Context, plan: OperationPlan, variables: Any) -> dict[str, Any]:
         values: dict[str, Any] = viewer_values(context.viewer)
-        slotted_viewer_, viewer_shape = slotted_viewer(context.viewer)
-        shape: list[Hashable] = [viewer_shape]
+        shape: list[Hashable] = [viewer_shape(context.viewer)]
         roots: list[tuple[RootPlan, Any]] = []
         for n, root in enumerate(plan.roots):
             if isinstance(root, RootTypenamePlan):
@@ -339,7 +339,8 @@ class CompiledReads:
         statement_key = tuple(shape)
         statement = plan.statements.get(statement_key)
         if statement is None:
-            statement = self._build(slotted_viewer_, roots, pages)
+            # Only a new shape builds: the stand-in viewer is made here, not per request.
+            statement = self._build(slotted_viewer(context.viewer), roots, pages)
             plan.statements[statement_key] = statement
             if len(plan.statements) > STATEMENTS_PER_PLAN:
                 plan.statements.popitem(last=False)
