@@ -15,12 +15,15 @@ verdict), the number of values the answer can hold:
 - a list the schema does not bound with an argument counts as ``LIST_SIZES`` says, or
   ``DEFAULT_LIST_SIZE``: a stated guess, since the document cannot say more.
 
-The verdict cannot depend on the viewer (validation runs before, and is cached for
-everyone), so there is one budget, large enough for every documented use.
+Budgets are per caller (``CostBudgets``): anonymous callers and SME owners get less
+than staff and partner systems. Each budget is its own rule class, made once, so the
+validation cache keeps one verdict per document and budget; the executors validate a
+request with the rule of its viewer's budget (``CostBudgets.rules_for``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from graphql import (
@@ -46,6 +49,7 @@ from graphql.language import SKIP
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 
 from api.relay import DEFAULT_PAGE_SIZE
+from domain.identity.viewer import Viewer
 
 QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
 
@@ -192,13 +196,19 @@ def estimate(
     return walk.selections(operation.selection_set, root, None, frozenset())
 
 
-def cost_rule(budget: int, *, page_size_max: int) -> type[ValidationRule]:
+class QueryCostRule(ValidationRule):
+    """What every budget's rule is (``cost_rule`` makes them)."""
+
+    budget: int
+
+
+def cost_rule(budget: int, *, page_size_max: int) -> type[QueryCostRule]:
     """A validation rule refusing operations estimated above ``budget``.
 
     Made once per process (the validation cache is keyed by the rule classes).
     """
 
-    class QueryCost(ValidationRule):
+    class QueryCost(QueryCostRule):
         def enter_operation_definition(
             self, node: OperationDefinitionNode, *_args: Any
         ) -> VisitorAction:
@@ -220,3 +230,40 @@ def cost_rule(budget: int, *, page_size_max: int) -> type[ValidationRule]:
             return SKIP  # priced whole here; nothing below needs visiting
 
     return QueryCost
+
+
+class CostBudgets:
+    """The budget of each caller: the largest among its roles' budgets.
+
+    ``by_caller`` names "anonymous" or roles; a role it does not name gets ``default``,
+    and no budget exceeds it (so the schema-wide rule, at ``default``, never refuses what
+    a caller's own rule lets through).
+    """
+
+    def __init__(self, default: int, by_caller: Mapping[str, int], *, page_size_max: int) -> None:
+        self.default = default
+        self.by_caller = {name: min(budget, default) for name, budget in by_caller.items()}
+        self.page_size_max = page_size_max
+        self._rules: dict[int, type[QueryCostRule]] = {}
+        self.widest = self.rule(default)
+
+    def budget_for(self, viewer: Viewer) -> int:
+        if viewer.is_anonymous:
+            return self.by_caller.get("anonymous", self.default)
+        roles = set(viewer.platform_roles)
+        for institution_roles in viewer.institution_roles.values():
+            roles |= institution_roles
+        if not roles:  # signed in without a role: as much as anonymous
+            return self.by_caller.get("anonymous", self.default)
+        return max(self.by_caller.get(role.value, self.default) for role in roles)
+
+    def rule(self, budget: int) -> type[QueryCostRule]:
+        found = self._rules.get(budget)
+        if found is None:
+            found = self._rules[budget] = cost_rule(budget, page_size_max=self.page_size_max)
+        return found
+
+    def rules_for(self, viewer: Viewer, rules: Sequence[type[Any]]) -> tuple[type[Any], ...]:
+        """``rules`` with the cost rule replaced by the one of the viewer's budget."""
+        own = self.rule(self.budget_for(viewer))
+        return tuple(own if issubclass(rule, QueryCostRule) else rule for rule in rules)

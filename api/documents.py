@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from graphql import (
     ASTValidationRule,
@@ -25,12 +26,18 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    ValuesOfCorrectTypeRule,
     parse,
     validate,
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from api.scalars import ArgumentValuesRule
+
+if TYPE_CHECKING:
+    from api.cost import CostBudgets
 
 AST_BYTES_PER_CHAR = 128
 OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
@@ -84,11 +91,13 @@ class DocumentCache:
         entry = self._entries.get(query)
         if entry is not None and entry.document is document and rules in entry.errors:
             return entry.errors[rules]
-        # Strawberry's own rules for its Maybe and @oneOf inputs, as its validation adds.
+        # Strawberry's own rules for its Maybe and @oneOf inputs, as its validation adds;
+        # the specification's rule for literals as api.scalars words it.
+        checks = tuple(ArgumentValuesRule if r is ValuesOfCorrectTypeRule else r for r in rules)
         errors = validate(
             schema,
             document,
-            (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+            (*checks, MaybeNullValidationRule, OneOfInputValidationRule),
             max_errors=self.max_errors,
             hide_suggestions=self.hide_suggestions,
         )
@@ -105,8 +114,9 @@ class CachedDocuments(SchemaExtension):
     (GraphQL spec, GetOperation), it is never the first by default.
     """
 
-    def __init__(self, *, cache: DocumentCache) -> None:
+    def __init__(self, *, cache: DocumentCache, budgets: CostBudgets | None = None) -> None:
         self.cache = cache
+        self.budgets = budgets
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -121,9 +131,11 @@ class CachedDocuments(SchemaExtension):
         document = context.graphql_document
         assert context.query is not None
         assert document is not None
-        errors = self.cache.validate(
-            context.schema._schema, context.query, document, context.validation_rules
-        )
+        rules = tuple(context.validation_rules)
+        viewer = getattr(context.context, "viewer", None)
+        if self.budgets is not None and viewer is not None:
+            rules = self.budgets.rules_for(viewer, rules)  # the cost budget is the viewer's
+        errors = self.cache.validate(context.schema._schema, context.query, document, rules)
         # Strawberry falls back to the first operation when none is named; the private
         # attribute is the only record of whether the request named one.
         named = getattr(context, "_provided_operation_name", None) is not None

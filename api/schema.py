@@ -22,7 +22,7 @@ from strawberry.types import ExecutionContext
 from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
-from api.cost import cost_rule
+from api.cost import CostBudgets
 from api.documents import CachedDocuments, DocumentCache
 from api.enterprises.mutations import EnterpriseMutations, StatementMutations
 from api.enterprises.queries import EnterpriseQueries
@@ -98,6 +98,7 @@ class LendGraphSchema(strawberry.Schema):
     # The rules added to the specification's when a document is validated.
     validation_rules: list[type[ASTValidationRule]] = []
     documents: DocumentCache
+    budgets: CostBudgets
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -120,11 +121,16 @@ def build_schema(settings: Settings) -> LendGraphSchema:
     # (the parse and validation caches behind them are shared process-wide). The depth
     # and alias rules are made once: the validation cache is keyed by the rule classes,
     # and Strawberry's limiter extensions would make new ones per request (never a hit).
+    budgets = CostBudgets(
+        settings.max_query_cost,
+        settings.query_cost_budgets,
+        page_size_max=settings.page_size_max,
+    )
     limits: list[type[ASTValidationRule]] = [
         depth_rule(settings.max_query_depth, None, None),
         alias_rule(settings.max_aliases),
         StringLiteralRule,
-        cost_rule(settings.max_query_cost, page_size_max=settings.page_size_max),
+        budgets.widest,  # each request validates with its viewer's budget instead
     ]
     documents = DocumentCache(
         max_bytes=settings.document_cache_bytes,
@@ -135,7 +141,7 @@ def build_schema(settings: Settings) -> LendGraphSchema:
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         partial(ErrorShaping, mask=not settings.is_development),
         OperationName,
-        partial(CachedDocuments, cache=documents),
+        partial(CachedDocuments, cache=documents, budgets=budgets),
         partial(AddValidationRules, limits),
         VariableText,  # after the validation cache: its errors come first
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
@@ -156,4 +162,5 @@ def build_schema(settings: Settings) -> LendGraphSchema:
     # What every executor validates a document with (the compiled read path too).
     schema.validation_rules = limits
     schema.documents = documents
+    schema.budgets = budgets
     return schema

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.identity.models import Role
 from privacy.keys import (
     KeyConfigurationError,
     StaticKeys,
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=5000, ge=100, le=100_000)
     # The most values an operation's answer may hold, as api.cost estimates them.
     max_query_cost: int = Field(default=250_000, ge=100, le=10**9)
+    # Smaller budgets for some callers: "anonymous" (no token) or a role's name. A viewer
+    # gets the largest budget among its roles; a role not named here gets max_query_cost.
+    # The public catalog's largest page costs about 1,500; an owner's whole book 10,000.
+    query_cost_budgets: dict[str, int] = Field(
+        default_factory=lambda: {"anonymous": 20_000, "sme_owner": 50_000}
+    )
     # Parsed documents kept per worker, charged for their syntax trees (api.documents);
     # a document longer than the second is parsed for its request and not kept.
     document_cache_bytes: int = Field(default=64 * 2**20, ge=2**20, le=2**32)
@@ -84,6 +91,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"must start with one of {', '.join(d + '://' for d in SUPPORTED_DRIVERS)}"
             )
+        return value
+
+    @field_validator("query_cost_budgets")
+    @classmethod
+    def _known_callers(cls, value: dict[str, int]) -> dict[str, int]:
+        callers = {"anonymous", *(role.value for role in Role)}
+        for name, budget in value.items():
+            if name not in callers:
+                raise ValueError(f"{name!r} is not one of {', '.join(sorted(callers))}")
+            if not 100 <= budget <= 10**9:
+                raise ValueError(f"the budget of {name!r} must be between 100 and 10^9")
         return value
 
     @field_validator("secret_key")

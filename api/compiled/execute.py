@@ -158,20 +158,18 @@ class CompiledReads:
     # ------------------------------------------------------------ caches
 
     def document(self, query: str) -> Document | None:
+        """The parsed document (None: not parsed); validation is per viewer (``valid``)."""
         found = self.documents.get(query, _NOT_COMPILABLE)
         if found is not _NOT_COMPILABLE:
             self.documents.move_to_end(query)
             return found  # type: ignore[return-value]
         document: Document | None = None
         if len(query) <= DOCUMENT_BYTES_MAX:
-            # Parsed and validated as Strawberry does it (api.documents: the same cache,
-            # the same rules), so the two executors accept exactly the same documents.
-            cache = self.schema.documents
             try:
-                node = cache.parse(query, max_tokens=self.settings.max_tokens)
+                node = self.schema.documents.parse(query, max_tokens=self.settings.max_tokens)
             except GraphQLError:
                 node = None
-            if node is not None and not cache.validate(self.graphql, query, node, self.rules):
+            if node is not None:
                 fragments = {
                     d.name.value: d
                     for d in node.definitions
@@ -182,6 +180,13 @@ class CompiledReads:
             if len(self.documents) > DOCUMENTS_MAX:
                 self.documents.popitem(last=False)
         return document
+
+    def valid(self, context: Context, query: str, document: Document) -> bool:
+        """Valid as Strawberry validates it for this viewer (api.documents: the same cache,
+        the same rules, the cost budget the viewer's), so the two executors accept
+        exactly the same documents; the cache keeps each verdict."""
+        rules = self.schema.budgets.rules_for(context.viewer, self.rules)
+        return not self.schema.documents.validate(self.graphql, query, document.node, rules)
 
     # ------------------------------------------------------------ planning
 
@@ -258,7 +263,7 @@ class CompiledReads:
         if operation_name is not None and not isinstance(operation_name, str):
             return None
         document = self.document(query)
-        if document is None:
+        if document is None or not self.valid(context, query, document):
             return None
         operation = _operation(document.node, operation_name)
         if operation is None or operation.operation is not OperationType.QUERY:

@@ -14,8 +14,11 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.cost import DEFAULT_LIST_SIZE, estimate
-from domain.settings import Settings
-from tests.api.conftest import make_settings
+from domain.db import session_factory
+from domain.identity.models import Role
+from domain.settings import ConfigurationError, Settings
+from tests import factories as f
+from tests.api.conftest import GraphQLClient, make_settings
 
 # Item 1 of the hardening issue: thirty aliases of this built 129,000 objects.
 EXPENSIVE_LOANS = """
@@ -156,7 +159,7 @@ async def test_an_operation_over_budget_is_refused_with_its_cost(
     assert "data" not in body
     [error] = body["errors"]
     assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
-    assert error["extensions"]["budget"] == settings.max_query_cost
+    assert error["extensions"]["budget"] == settings.query_cost_budgets["anonymous"]
     assert error["extensions"]["cost"] > settings.max_query_cost
     assert str(error["extensions"]["cost"]) in error["message"]
     # and no more SQL than a request that never runs (signing in, the policy version)
@@ -185,3 +188,49 @@ async def test_the_budget_is_configurable(tight: httpx.AsyncClient) -> None:
     assert "errors" not in within.json(), within.json()
     assert [e["extensions"]["code"] for e in over.json()["errors"]] == ["QUERY_TOO_COSTLY"]
     assert over.json()["errors"][0]["extensions"]["budget"] == 1000
+
+
+# Products with everything an anonymous visitor may read, a hundred to a page.
+WIDE_CATALOG = """
+  products(first: 100) { edges { cursor node {
+    id name type minRate maxRate minAmount maxAmount minTermMonths maxTermMonths
+    institution { id name }
+  } } }
+"""
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])
+async def test_each_caller_has_its_own_budget(
+    compiled: bool, database_url: str, db: AsyncEngine, settings: Settings
+) -> None:
+    """An anonymous visitor gets less than staff: the same document is refused to one
+    and answered for the other, on either executor."""
+    # given: a document between the anonymous and the staff budget
+    app = create_app(make_settings(database_url, compiled_reads=compiled), engine=db)
+    query = "{ " + " ".join(f"p{n}: {WIDE_CATALOG}" for n in range(20)) + " }"
+    price = cost(app.state.view.schema, query)
+    assert settings.query_cost_budgets["anonymous"] < price < settings.max_query_cost
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        gql = GraphQLClient(http)
+        async with session_factory(db)() as session, session.begin():
+            admin = await f.user(session, roles=[(Role.PLATFORM_ADMIN, None)])
+            token = await f.access_token(session, settings, admin)
+
+        # when
+        anonymous = (await http.post("/graphql", json={"query": query})).json()
+        staff = await gql.as_(token).post(query)
+
+    # then
+    [error] = anonymous["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert error["extensions"]["cost"] == price
+    assert error["extensions"]["budget"] == settings.query_cost_budgets["anonymous"]
+    assert "errors" not in staff, staff["errors"]
+    assert staff["extensions"]["debug"]["executor"] == ("compiled" if compiled else "reference")
+
+
+def test_a_budget_for_an_unknown_caller_is_refused(database_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="not one of"):
+        make_settings(database_url, query_cost_budgets={"visitor": 1000})
