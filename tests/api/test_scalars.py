@@ -126,6 +126,23 @@ async def test_an_impossible_decimal_literal_is_bad_user_input_where_it_stands(
     assert "data" not in body or body["data"] is None
     assert codes(body) == ["BAD_USER_INPUT"], body
     assert body["errors"][0]["locations"] == [{"line": 1, "column": query.index('"' + amount) + 1}]
+    assert body["errors"][0]["message"].startswith("Argument 'amount' has invalid value: ")
+
+
+async def test_an_impossible_literal_deep_in_an_input_names_its_path(
+    http: httpx.AsyncClient,
+) -> None:
+    # when
+    query = '{ products(first: 5, filter: { maxRate: "NaN" }) { totalCount } }'
+    response = await http.post("/graphql", json={"query": query})
+
+    # then
+    body = response.json()
+    assert codes(body) == ["BAD_USER_INPUT"], body
+    assert body["errors"][0]["message"] == (
+        "Argument 'filter' has invalid value at .maxRate: "
+        "Decimal takes a finite number, not NaN or an infinity."
+    )
 
 
 @pytest.mark.parametrize("amount", ["1250.00", "1250", 1250, 1250.5, "0.045", "1E+3", "-0.000001"])
@@ -171,7 +188,9 @@ async def test_dates_out_of_range_are_bad_user_input_not_an_overflow(
 
     # then
     assert codes(as_literal.json()) == ["BAD_USER_INPUT", "BAD_USER_INPUT"]
-    assert "years 1900 to 2200" in as_literal.json()["errors"][0]["message"]
+    assert as_literal.json()["errors"][0]["message"] == (
+        "Argument 'start' has invalid value: Date takes years 1900 to 2200."
+    )
     assert codes(as_variables.json()) == ["BAD_USER_INPUT", "BAD_USER_INPUT"]
     assert as_variables.json()["errors"][0]["message"].startswith("Variable '$start'")
 
