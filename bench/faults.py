@@ -24,8 +24,11 @@ acknowledged, no repayment nobody sent; per application at most one final decisi
 one transition into it, no officer deciding twice, the version moved once per change,
 and every application a client saw decided stored decided; every loan's outstanding
 principal equal to its schedule (principal due less principal paid), and for the loans
-paid during the run the principal repaid matching what the schedule took off. Prints a
-table; exits 1 when a check fails.
+paid during the run the principal repaid matching what the schedule took off. Each
+check is then shown able to fail: the database is broken one way at a time (a key
+stored twice, an amount off by a cent, a decision turned, …) inside a transaction
+rolled back after, and the check meant to catch it must fail. Prints a table; exits 1
+when a check fails or misses its sabotage.
 
 The machine's own PostgreSQL is never touched; every process started here is stopped
 and the temporary directory removed at the end, on error too.
@@ -59,7 +62,8 @@ from typing import Any
 import httpx
 from common import KEYS, bench_settings, busiest_institution, prepare, signed_in
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.identity.models import Role
 
@@ -513,185 +517,282 @@ async def snapshot(engine: AsyncEngine, institution: uuid.UUID) -> dict[str, Any
 async def check(
     engine: AsyncEngine, before: dict[str, Any], work: Workload
 ) -> list[tuple[str, bool, str]]:
-    checks: list[tuple[str, bool, str]] = []
     async with engine.connect() as conn:
+        return await check_on(conn, before, work)
 
-        async def rows(sql: str, **params: Any) -> list[Any]:
-            return list((await conn.execute(text(sql), params)).all())
 
-        # Repayments: one row per key; every acknowledged one stored as acknowledged.
-        doubled = await rows(
-            "SELECT loan_id, idempotency_key, count(*) FROM repayments"
-            " GROUP BY loan_id, idempotency_key HAVING count(*) > 1"
-        )
-        per_key = await rows(
-            "SELECT idempotency_key, loan_id, amount, count(*) OVER (PARTITION BY idempotency_key)"
-            " FROM repayments WHERE idempotency_key LIKE 'fault-%'"
-        )
-        stored = {r[0]: (r[1], r[2], r[3]) for r in per_key}
-        across = [k for k, (_, _, n) in stored.items() if n > 1]
-        checks.append(
-            (
-                "one repayment row per idempotency key",
-                not doubled and not across,
-                f"{len(stored)} keys stored, {len(doubled) + len(across)} doubled",
-            )
-        )
-        missing = [k for k in work.acknowledged if k not in stored]
-        wrong = [
-            k
-            for k, (loan, amount) in work.acknowledged.items()
-            if k in stored and stored[k][:2] != (loan, amount)
-        ]
-        checks.append(
-            (
-                "every acknowledged repayment stored",
-                not missing and not wrong,
-                f"{len(work.acknowledged)} acknowledged, {len(missing)} missing, "
-                f"{len(wrong)} differ",
-            )
-        )
-        strangers = [k for k in stored if k not in work.sent_keys]
-        total = (await rows("SELECT count(*) FROM repayments"))[0][0]
-        unacked_stored = sum(1 for k in work.unacknowledged if k in stored)
-        checks.append(
-            (
-                "no repayment nobody sent",
-                not strangers and total == before["repayments"] + len(stored),
-                f"{total - before['repayments']} new rows; {len(work.unacknowledged)} never "
-                f"acknowledged ({unacked_stored} of them stored)",
-            )
-        )
+async def check_on(
+    conn: AsyncConnection, before: dict[str, Any], work: Workload
+) -> list[tuple[str, bool, str]]:
+    checks: list[tuple[str, bool, str]] = []
 
-        # Decisions.
-        now = {
-            r[0]: r[1:]
-            for r in await rows(
-                "SELECT a.id, a.version, a.status,"
-                " (SELECT count(*) FROM decisions d WHERE d.application_id = a.id),"
-                " (SELECT count(*) FROM application_transitions t"
-                "   WHERE t.application_id = a.id)"
-                " FROM applications a WHERE a.id = ANY(:ids)",
-                ids=list(before["applications"]),
-            )
-        }
-        # What the run added for the applications worked on (the seed's history aside).
-        worked = list(work.worked)
-        known = before["decision_ids"]
-        added = [
-            r
-            for r in await rows(
-                "SELECT id, application_id, officer_id, outcome, awaits_second FROM decisions"
-                " WHERE application_id = ANY(:ids)",
-                ids=worked,
-            )
-            if r[0] not in known
-        ]
-        moves = [
-            r
-            for r in await rows(
-                "SELECT id, application_id, to_status FROM application_transitions"
-                " WHERE application_id = ANY(:ids) AND to_status IN ('approved', 'rejected')",
-                ids=worked,
-            )
-            if r[0] not in before["transition_ids"]
-        ]
-        twice = {(r[1], r[2]) for r in added if sum(x[1:3] == r[1:3] for x in added) > 1}
-        finals: dict[uuid.UUID, list[str]] = defaultdict(list)
-        for r in added:
-            if not r[4]:
-                finals[r[1]].append(r[3])
-        into: dict[uuid.UUID, list[str]] = defaultdict(list)
-        for r in moves:
-            into[r[1]].append(r[2])
-        bad = [
-            app
-            for app in worked
-            if len(finals[app]) > 1
-            or finals[app] != [{"approved": "approve", "rejected": "reject"}[s] for s in into[app]]
-            or (now[app][1] in ("approved", "rejected") and into[app] != [now[app][1]])
-        ]
-        checks.append(
-            (
-                "one decision per officer, one final per application",
-                not twice and not bad,
-                f"{len(worked)} applications, {len(added)} decisions added, "
-                f"{len(twice)} officer twice, {len(bad)} not one final decision and move",
-            )
-        )
-        firsts_now = {
-            r[0]: r[1]
-            for r in await rows(
-                "SELECT application_id, count(*) FROM decisions WHERE awaits_second"
-                " AND application_id = ANY(:ids) GROUP BY application_id",
-                ids=list(before["applications"]),
-            )
-        }
-        off = []
-        changed = 0
-        for app, (version, _status, decisions, transitions) in now.items():
-            v0, _s0, d0, t0 = before["applications"][app]
-            moved = transitions - t0
-            # A change is a move (a transition) or a first approval waiting for a second.
-            firsts = firsts_now.get(app, 0) - _firsts_before(before, app)
-            if version - v0 != moved + firsts or decisions - d0 > moved + firsts:
-                off.append(app)
-            changed += version != v0
-        checks.append(
-            (
-                "application version moved once per change",
-                not off,
-                f"{changed} applications changed, {len(off)} inconsistent",
-            )
-        )
-        lost = [a for a, s in work.seen_decided.items() if now[a][1] != s.lower()]
-        checks.append(
-            (
-                "every decision seen is stored",
-                not lost,
-                f"{len(work.seen_decided)} decided, {len(lost)} differ",
-            )
-        )
+    async def rows(sql: str, **params: Any) -> list[Any]:
+        return list((await conn.execute(text(sql), params)).all())
 
-        # Loans: balances equal schedules.
-        unequal = await rows(
-            "SELECT l.id FROM loans l LEFT JOIN schedule_installments i ON i.loan_id = l.id"
-            " GROUP BY l.id, l.outstanding_principal HAVING l.outstanding_principal"
-            " <> coalesce(sum(i.principal_due - i.principal_paid), 0)"
+    # Repayments: one row per key; every acknowledged one stored as acknowledged.
+    doubled = await rows(
+        "SELECT loan_id, idempotency_key, count(*) FROM repayments"
+        " GROUP BY loan_id, idempotency_key HAVING count(*) > 1"
+    )
+    per_key = await rows(
+        "SELECT idempotency_key, loan_id, amount, count(*) OVER (PARTITION BY idempotency_key)"
+        " FROM repayments WHERE idempotency_key LIKE 'fault-%'"
+    )
+    stored = {r[0]: (r[1], r[2], r[3]) for r in per_key}
+    across = [k for k, (_, _, n) in stored.items() if n > 1]
+    checks.append(
+        (
+            "one repayment row per idempotency key",
+            not doubled and not across,
+            f"{len(stored)} keys stored, {len(doubled) + len(across)} doubled",
         )
-        count = (await rows("SELECT count(*) FROM loans"))[0][0]
-        checks.append(
-            (
-                "outstanding principal = schedule (due - paid)",
-                not unequal,
-                f"{count} loans, {len(unequal)} differ",
-            )
+    )
+    missing = [k for k in work.acknowledged if k not in stored]
+    wrong = [
+        k
+        for k, (loan, amount) in work.acknowledged.items()
+        if k in stored and stored[k][:2] != (loan, amount)
+    ]
+    checks.append(
+        (
+            "every acknowledged repayment stored",
+            not missing and not wrong,
+            f"{len(work.acknowledged)} acknowledged, {len(missing)} missing, {len(wrong)} differ",
         )
-        paid = {
-            r[0]: (r[1], r[2])
-            for r in await rows(
-                "SELECT l.id, l.outstanding_principal,"
-                " (SELECT coalesce(sum(r.principal_part), 0) FROM repayments r"
-                "   WHERE r.loan_id = l.id AND r.idempotency_key LIKE 'fault-%')"
-                " FROM loans l WHERE l.id = ANY(:ids)",
-                ids=list(before["loans"]),
-            )
-        }
-        drift = [
-            loan
-            for loan, (outstanding, principal) in paid.items()
-            if before["loans"][loan] - principal != outstanding
-        ]
-        paid_loans = {loan for loan, _ in work.acknowledged.values()}
-        touched = sum(1 for _, p in paid.values() if p)
-        checks.append(
-            (
-                "principal repaid = balance reduction",
-                not drift,
-                f"{len(paid_loans)} loans paid, {touched} with principal, {len(drift)} differ",
-            )
+    )
+    strangers = [k for k in stored if k not in work.sent_keys]
+    total = (await rows("SELECT count(*) FROM repayments"))[0][0]
+    unacked_stored = sum(1 for k in work.unacknowledged if k in stored)
+    checks.append(
+        (
+            "no repayment nobody sent",
+            not strangers and total == before["repayments"] + len(stored),
+            f"{total - before['repayments']} new rows; {len(work.unacknowledged)} never "
+            f"acknowledged ({unacked_stored} of them stored)",
         )
+    )
+
+    # Decisions.
+    now = {
+        r[0]: r[1:]
+        for r in await rows(
+            "SELECT a.id, a.version, a.status,"
+            " (SELECT count(*) FROM decisions d WHERE d.application_id = a.id),"
+            " (SELECT count(*) FROM application_transitions t"
+            "   WHERE t.application_id = a.id)"
+            " FROM applications a WHERE a.id = ANY(:ids)",
+            ids=list(before["applications"]),
+        )
+    }
+    # What the run added for the applications worked on (the seed's history aside).
+    worked = list(work.worked)
+    known = before["decision_ids"]
+    added = [
+        r
+        for r in await rows(
+            "SELECT id, application_id, officer_id, outcome, awaits_second FROM decisions"
+            " WHERE application_id = ANY(:ids)",
+            ids=worked,
+        )
+        if r[0] not in known
+    ]
+    moves = [
+        r
+        for r in await rows(
+            "SELECT id, application_id, to_status FROM application_transitions"
+            " WHERE application_id = ANY(:ids) AND to_status IN ('approved', 'rejected')",
+            ids=worked,
+        )
+        if r[0] not in before["transition_ids"]
+    ]
+    twice = {(r[1], r[2]) for r in added if sum(x[1:3] == r[1:3] for x in added) > 1}
+    finals: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for r in added:
+        if not r[4]:
+            finals[r[1]].append(r[3])
+    into: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for r in moves:
+        into[r[1]].append(r[2])
+    bad = [
+        app
+        for app in worked
+        if len(finals[app]) > 1
+        or finals[app] != [{"approved": "approve", "rejected": "reject"}[s] for s in into[app]]
+        or (now[app][1] in ("approved", "rejected") and into[app] != [now[app][1]])
+    ]
+    checks.append(
+        (
+            "one decision per officer, one final per application",
+            not twice and not bad,
+            f"{len(worked)} applications, {len(added)} decisions added, "
+            f"{len(twice)} officer twice, {len(bad)} not one final decision and move",
+        )
+    )
+    firsts_now = {
+        r[0]: r[1]
+        for r in await rows(
+            "SELECT application_id, count(*) FROM decisions WHERE awaits_second"
+            " AND application_id = ANY(:ids) GROUP BY application_id",
+            ids=list(before["applications"]),
+        )
+    }
+    off = []
+    changed = 0
+    for app, (version, _status, decisions, transitions) in now.items():
+        v0, _s0, d0, t0 = before["applications"][app]
+        moved = transitions - t0
+        # A change is a move (a transition) or a first approval waiting for a second.
+        firsts = firsts_now.get(app, 0) - _firsts_before(before, app)
+        if version - v0 != moved + firsts or decisions - d0 > moved + firsts:
+            off.append(app)
+        changed += version != v0
+    checks.append(
+        (
+            "application version moved once per change",
+            not off,
+            f"{changed} applications changed, {len(off)} inconsistent",
+        )
+    )
+    lost = [a for a, s in work.seen_decided.items() if now[a][1] != s.lower()]
+    checks.append(
+        (
+            "every decision seen is stored",
+            not lost,
+            f"{len(work.seen_decided)} decided, {len(lost)} differ",
+        )
+    )
+
+    # Loans: balances equal schedules.
+    unequal = await rows(
+        "SELECT l.id FROM loans l LEFT JOIN schedule_installments i ON i.loan_id = l.id"
+        " GROUP BY l.id, l.outstanding_principal HAVING l.outstanding_principal"
+        " <> coalesce(sum(i.principal_due - i.principal_paid), 0)"
+    )
+    count = (await rows("SELECT count(*) FROM loans"))[0][0]
+    checks.append(
+        (
+            "outstanding principal = schedule (due - paid)",
+            not unequal,
+            f"{count} loans, {len(unequal)} differ",
+        )
+    )
+    paid = {
+        r[0]: (r[1], r[2])
+        for r in await rows(
+            "SELECT l.id, l.outstanding_principal,"
+            " (SELECT coalesce(sum(r.principal_part), 0) FROM repayments r"
+            "   WHERE r.loan_id = l.id AND r.idempotency_key LIKE 'fault-%')"
+            " FROM loans l WHERE l.id = ANY(:ids)",
+            ids=list(before["loans"]),
+        )
+    }
+    drift = [
+        loan
+        for loan, (outstanding, principal) in paid.items()
+        if before["loans"][loan] - principal != outstanding
+    ]
+    paid_loans = {loan for loan, _ in work.acknowledged.values()}
+    touched = sum(1 for _, p in paid.values() if p)
+    checks.append(
+        (
+            "principal repaid = balance reduction",
+            not drift,
+            f"{len(paid_loans)} loans paid, {touched} with principal, {len(drift)} differ",
+        )
+    )
     return checks
+
+
+# Each check shown able to fail: the run's database broken one way at a time, inside a
+# transaction rolled back after, and the check meant to catch that must then say FAILED.
+# (check name, sabotage, SQL); :worked, :known, :seen, :paid and :loans come from the run.
+SABOTAGE = [
+    (
+        "one repayment row per idempotency key",
+        "a key stored twice (on two loans)",
+        "UPDATE repayments SET idempotency_key = (SELECT min(idempotency_key) FROM repayments"
+        "   WHERE idempotency_key LIKE 'fault-%')"
+        " WHERE id = (SELECT r.id FROM repayments r WHERE r.idempotency_key LIKE 'fault-%'"
+        "   AND r.loan_id <> (SELECT loan_id FROM repayments WHERE idempotency_key ="
+        "     (SELECT min(idempotency_key) FROM repayments WHERE idempotency_key LIKE 'fault-%')"
+        "     LIMIT 1) LIMIT 1)",
+    ),
+    (
+        "every acknowledged repayment stored",
+        "an acknowledged repayment lost (its key gone)",
+        "UPDATE repayments SET idempotency_key = 'lost'"
+        " WHERE id = (SELECT id FROM repayments WHERE idempotency_key = ANY(:paid) LIMIT 1)",
+    ),
+    (
+        "no repayment nobody sent",
+        "a repayment under a key no client sent",
+        "UPDATE repayments SET idempotency_key = 'fault-nobody-sent-this'"
+        " WHERE id = (SELECT id FROM repayments WHERE idempotency_key = ANY(:paid) LIMIT 1)",
+    ),
+    (
+        "one decision per officer, one final per application",
+        "a final decision's outcome turned",
+        "UPDATE decisions SET outcome = CASE outcome WHEN 'approve' THEN 'reject'"
+        "   ELSE 'approve' END"
+        " WHERE id = (SELECT id FROM decisions WHERE application_id = ANY(:worked)"
+        "   AND NOT awaits_second AND outcome IN ('approve', 'reject')"
+        "   AND NOT (id = ANY(:known)) LIMIT 1)",
+    ),
+    (
+        "application version moved once per change",
+        "a version moved without a change",
+        "UPDATE applications SET version = version + 1"
+        " WHERE id = (SELECT id FROM applications WHERE id = ANY(:worked) LIMIT 1)",
+    ),
+    (
+        "every decision seen is stored",
+        "a decided application back under review",
+        "UPDATE applications SET status = 'under_review'"
+        " WHERE id = (SELECT id FROM applications WHERE id = ANY(:seen) LIMIT 1)",
+    ),
+    (
+        "outstanding principal = schedule (due - paid)",
+        "a balance off by a cent",
+        "UPDATE loans SET outstanding_principal = outstanding_principal + 0.01"
+        " WHERE id = (SELECT id FROM loans LIMIT 1)",
+    ),
+    (
+        "principal repaid = balance reduction",
+        "a balance lowered by a cent without a repayment",
+        "UPDATE loans SET outstanding_principal = outstanding_principal - 0.01"
+        " WHERE id = (SELECT id FROM loans WHERE id = ANY(:loans)"
+        "   AND outstanding_principal > 0 LIMIT 1)",
+    ),
+]
+
+
+async def prove(
+    engine: AsyncEngine, before: dict[str, Any], work: Workload
+) -> list[tuple[str, bool, str]]:
+    """For each check, whether it caught its sabotage (rows changed, check FAILED)."""
+    params = {
+        "worked": list(work.worked),
+        "known": list(before["decision_ids"]),
+        "seen": list(work.seen_decided),
+        "paid": list(work.acknowledged),
+        "loans": list(before["loans"]),
+    }
+    proofs: list[tuple[str, bool, str]] = []
+    for name, how, sql in SABOTAGE:
+        async with engine.connect() as conn:
+            transaction = await conn.begin()
+            try:
+                changed = (await conn.execute(text(sql), params)).rowcount
+                verdicts = {n: ok for n, ok, _ in await check_on(conn, before, work)}
+            except DBAPIError as exc:  # a constraint refused it: this sabotage proves nothing
+                proofs.append((name, False, f"{how}: refused ({type(exc.orig).__name__})"))
+                continue
+            finally:
+                await transaction.rollback()
+        caught = changed > 0 and verdicts[name] is False
+        detail = f"{how}: {changed} row(s) changed, check {'FAILED' if caught else 'passed'}"
+        proofs.append((name, caught, detail))
+    return proofs
 
 
 def _firsts_before(before: dict[str, Any], app: uuid.UUID) -> int:
@@ -782,8 +883,9 @@ async def run(args: argparse.Namespace) -> int:
 
         await engine.dispose()  # its pooled connections died with the restart
         checks = await check(engine, before, work)
-        report(windows, work, checks, time.monotonic() - wall)
-        return 0 if all(ok for _, ok, _ in checks) else 1
+        proofs = await prove(engine, before, work)
+        report(windows, work, checks, time.monotonic() - wall, proofs)
+        return 0 if all(ok for _, ok, _ in (*checks, *proofs)) else 1
     finally:
         if engine is not None:
             await engine.dispose()
@@ -828,7 +930,11 @@ async def faults(
 
 
 def report(
-    windows: list[Window], work: Workload, checks: list[tuple[str, bool, str]], wall: float
+    windows: list[Window],
+    work: Workload,
+    checks: list[tuple[str, bool, str]],
+    wall: float,
+    proofs: list[tuple[str, bool, str]],
 ) -> None:
     print()
     print(
@@ -861,6 +967,9 @@ def report(
     print(f"{'check':<52} {'result':<7} detail")
     for name, ok, detail in checks:
         print(f"{name:<52} {'OK' if ok else 'FAILED':<7} {detail}")
+    print("\neach check made to fail on purpose (rolled back after):")
+    for name, caught, detail in proofs:
+        print(f"{name:<52} {'CAUGHT' if caught else 'MISSED':<7} {detail}")
     print(f"\nwall time {wall:.1f} s")
 
 
