@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from domain.base import new_id, utcnow
+from domain.base import new_ids, utcnow
 from domain.identity.models import Role
+from domain.identity.viewer import Viewer
 from domain.lending import repository as lending
 from privacy import break_glass, consent, keystore
 from privacy.masking import Strategy, mask
@@ -65,6 +66,14 @@ class Facts:
     glass: bool
 
 
+def fact_kinds(viewer: Viewer) -> tuple[bool, bool]:
+    """Which facts beyond the data key a viewer's disclosures need: (consents and
+    contracts, for institution staff; break-glass, for privacy officers and admins)."""
+    staff = bool(viewer.institution_ids) and not viewer.sees_all_tenants
+    glass = viewer.user_id is not None and bool(viewer.platform_roles & GLASS_ROLES)
+    return staff, glass
+
+
 @dataclass
 class Disclosure:
     context: Context
@@ -87,9 +96,7 @@ class Disclosure:
         ids = [i for i in dict.fromkeys(subject_ids) if i not in self._facts]
         if not ids:
             return
-        viewer = self.context.viewer
-        staff = bool(viewer.institution_ids) and not viewer.sees_all_tenants
-        glass = viewer.user_id is not None and bool(viewer.platform_roles & GLASS_ROLES)
+        staff, glass = fact_kinds(self.context.viewer)
         if session is not None:
             await self._prefetch_on(session, ids, staff=staff, glass=glass)
             return
@@ -129,6 +136,10 @@ class Disclosure:
                 contracted=frozenset(contracted.get(subject_id, ())),
                 glass=subject_id in opened,
             )
+
+    def learn(self, subject_id: uuid.UUID, facts: Facts) -> None:
+        """Facts read elsewhere (the compiled read path reads them in its statement)."""
+        self._facts[subject_id] = facts
 
     def known(self, subject_id: uuid.UUID | None) -> Facts | None:
         return None if subject_id is None else self._facts.get(subject_id)
@@ -227,9 +238,10 @@ def access_log_rows(context: Context) -> list[dict[str, Any]]:
         "purpose": context.purpose,
         "request_id": context.request_id,
     }
+    ids = new_ids(len(context.reveals))
     rows = [
-        {"id": new_id(), "subject_id": subject, "object": obj, **common}
-        for subject, obj in context.reveals
+        {"id": ids[n], "subject_id": subject, "object": obj, **common}
+        for n, (subject, obj) in enumerate(context.reveals)
     ]
     context.reveals.clear()
     return rows

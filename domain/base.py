@@ -208,6 +208,26 @@ def new_id(at: datetime | None = None, entropy: int | None = None) -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def new_ids(count: int) -> list[uuid.UUID]:
+    """``count`` UUIDv7s from the clock, in order: ``new_id`` in one go.
+
+    One lock and one read of randomness for the batch, the rest counted on from the
+    first (RFC 9562's method 2, as ``new_id`` does within a millisecond): the access log
+    makes one per value a request reveals, a hundred for a page, where ``new_id`` alone
+    cost 0.7 ms.
+    """
+    global _last_id
+    if count <= 0:
+        return []
+    with _id_lock:
+        first = _compose(time.time_ns() // 1_000_000, int.from_bytes(os.urandom(10), "big"))
+        first = max(first, _last_id + 1)
+        if ((first + count - 1) >> 62) & 0b11 != 0b10:  # the count would reach the variant
+            first = _compose((first >> 80) + 1, 0)
+        _last_id = first + count - 1
+    return [uuid.UUID(int=first + n) for n in range(count)]
+
+
 def _compose(millis: int, bits: int) -> int:
     value = (millis & _UUID_MASK_48) << 80
     value |= 0x7 << 76
