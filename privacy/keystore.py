@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
@@ -58,7 +59,29 @@ async def unwrap_many(
     found: dict[uuid.UUID, bytes | None] = dict.fromkeys(subject_ids)
     for subject_id, kid, wrapped in (await session.execute(stmt)).all():
         if kid is not None and wrapped is not None:
-            found[subject_id] = vault.unwrap(keys, kid, wrapped, subject_id=subject_id)
+            found[subject_id] = unwrap(keys, kid, wrapped, subject_id)
+    return found
+
+
+# Unwrapped data keys, by master key, wrapped key and subject. Unwrapping is an AES-GCM
+# decryption per subject per request (14 us: 0.7 ms for a page of fifty) and keys are read
+# far more often than they change. A shredded key is never asked for again (its row no
+# longer holds it) and a rewrapped one is a new entry, so nothing here outlives its row's
+# meaning; it holds no more than the master keys already in this process can open.
+_UNWRAPPED: OrderedDict[tuple[bytes, str, uuid.UUID], bytes] = OrderedDict()
+UNWRAPPED_MAX = 4096
+
+
+def unwrap(keys: KeyProvider, kid: str, wrapped: str, subject_id: uuid.UUID) -> bytes:
+    """A stored data key, unwrapped (KeyConfigurationError when its master key is not here)."""
+    entry = (keys.master_key(kid), wrapped, subject_id)
+    found = _UNWRAPPED.get(entry)
+    if found is None:
+        found = _UNWRAPPED[entry] = vault.unwrap(keys, kid, wrapped, subject_id=subject_id)
+        if len(_UNWRAPPED) > UNWRAPPED_MAX:
+            _UNWRAPPED.popitem(last=False)
+    else:
+        _UNWRAPPED.move_to_end(entry)
     return found
 
 
