@@ -38,9 +38,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain.audit.service import record as audit
 from domain.base import new_id, utcnow
@@ -378,33 +379,36 @@ async def consented(
     result: dict[uuid.UUID, frozenset[uuid.UUID | None]] = {i: frozenset() for i in ids}
     if not ids:
         return result
-    ranked = (
-        select(
-            ConsentRecord.subject_id,
-            ConsentRecord.recipient_institution_id,
-            ConsentRecord.action,
-            ConsentRecord.expires_at,
-            func.row_number()
-            .over(
-                partition_by=(ConsentRecord.subject_id, ConsentRecord.recipient_institution_id),
-                order_by=ConsentRecord.id.desc(),
-            )
-            .label("recency"),
-        )
-        .where(ConsentRecord.subject_id.in_(ids), ConsentRecord.purpose == purpose)
-        .subquery()
-    )
-    stmt = select(ranked.c.subject_id, ranked.c.recipient_institution_id).where(
-        ranked.c.recency == 1,
-        ranked.c.action == GRANT,
-        or_(ranked.c.expires_at.is_(None), ranked.c.expires_at > now),
-    )
+    grants = active_grants(purpose=purpose, now=now)
+    stmt = grants.where(grants.selected_columns.subject_id.in_(ids))
     found: dict[uuid.UUID, set[uuid.UUID | None]] = {}
     for subject_id, recipient in (await session.execute(stmt)).all():
         found.setdefault(subject_id, set()).add(recipient)
     for subject_id, recipients in found.items():
         result[subject_id] = frozenset(recipients)
     return result
+
+
+def active_grants(*, purpose: str, now: datetime) -> Select[uuid.UUID, uuid.UUID | None]:
+    """(subject, recipient) of every active consent to ``purpose``: the latest record for
+    the subject, purpose and recipient is a grant that has not expired.
+
+    The one definition of an active consent: ``consented`` narrows it to a page of
+    subjects, the compiled read path to each row it reads (a correlated subquery).
+    """
+    record = aliased(ConsentRecord)
+    later = aliased(ConsentRecord)
+    return select(record.subject_id, record.recipient_institution_id).where(
+        record.purpose == purpose,
+        record.action == GRANT,
+        or_(record.expires_at.is_(None), record.expires_at > now),
+        ~exists().where(
+            later.subject_id == record.subject_id,
+            later.purpose == record.purpose,
+            later.recipient_institution_id.is_not_distinct_from(record.recipient_institution_id),
+            later.id > record.id,
+        ),
+    )
 
 
 def _visible(viewer: Viewer) -> ColumnElement[bool] | None:

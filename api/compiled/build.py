@@ -20,6 +20,7 @@ from sqlalchemy.types import TypeEngine
 
 from api.compiled.binding import NotCompilable
 from api.compiled.catalog import GlobalIdOf, NestedConnection, Rows, ToMany, ToOne
+from api.compiled.facts import FactsInSql
 from api.compiled.json_sql import MAX_KEYS, JsonDialect, sql_string
 from api.compiled.plan import (
     ConnectionPlan,
@@ -47,6 +48,8 @@ class Builder:
     viewer: Viewer  # with slots for its ids (binding.slotted_viewer)
     # Nested connections' pages, by binding name, with slots for their values.
     pages: Mapping[str, tuple[ListingRequest[Any], bool]]
+    # The facts behind reveals, read in the statement (None: read after it).
+    facts: FactsInSql | None = None
 
     # ------------------------------------------------------------ objects
 
@@ -58,6 +61,8 @@ class Builder:
             pairs.append((SUBJECT_KEY, self.json.uuid_text(rows.id)))
             owner = getattr(rows, "owner_id", None)
             pairs.append((OWNER_KEY, null() if owner is None else self.json.uuid_text(owner)))
+            if self.facts is not None:
+                pairs += self.facts.pairs(self.json, rows)
         if len(pairs) > MAX_KEYS:
             raise NotCompilable(f"{len(pairs)} keys in one object")
         return self.json.object(pairs)

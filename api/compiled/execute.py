@@ -55,6 +55,7 @@ from api.compiled.binding import (
 )
 from api.compiled.build import OWNER_KEY, SUBJECT_KEY, Builder
 from api.compiled.catalog import NODE_TYPES, ROOT_LISTS, RootList
+from api.compiled.facts import NOW_VALUE, PURPOSE_VALUE, FactsInSql, read_facts
 from api.compiled.json_sql import SQLITE_FUNCTIONS, json_dialect, sql_string
 from api.compiled.plan import (
     ConnectionPlan,
@@ -66,12 +67,14 @@ from api.compiled.plan import (
     Related,
 )
 from api.context import Context
-from api.disclosure import access_log_rows
+from api.disclosure import Facts, access_log_rows
 from api.relay import ListingRequest, decode_global_id
 from domain import bulk
+from domain.base import utcnow
 from domain.db import current_statement_counter
 from domain.errors import DomainError, Forbidden, NotFound
 from domain.settings import Settings
+from privacy.keys import KeyProvider
 from privacy.models import AccessLogEntry
 
 log = logging.getLogger("lendgraph.compiled")
@@ -305,6 +308,9 @@ class CompiledReads:
 
     async def run(self, context: Context, plan: OperationPlan, variables: Any) -> dict[str, Any]:
         values: dict[str, Any] = viewer_values(context.viewer)
+        # What the facts behind reveals are read for (api.compiled.facts).
+        values[PURPOSE_VALUE] = context.purpose
+        values[NOW_VALUE] = utcnow()
         shape: list[Hashable] = [viewer_shape(context.viewer)]
         roots: list[tuple[RootPlan, Any]] = []
         for n, root in enumerate(plan.roots):
@@ -381,7 +387,7 @@ class CompiledReads:
         roots: Sequence[tuple[RootPlan, Any]],
         pages: Mapping[str, tuple[ListingRequest[Any], bool]],
     ) -> CompiledStatement:
-        builder = Builder(self.json, viewer, pages)
+        builder = Builder(self.json, viewer, pages, FactsInSql.for_viewer(viewer))
         pairs: list[tuple[str, ColumnElement[Any]]] = []
         for n, (root, bound) in enumerate(roots):
             if isinstance(root, RootTypenamePlan):
@@ -432,7 +438,7 @@ class CompiledReads:
         data: dict[str, Any],
         connection: AsyncConnection,
     ) -> dict[str, Any]:
-        finisher = Finisher()
+        finisher = Finisher(context.keys)
         for root, bound in roots:
             if isinstance(root, RootListPlan):
                 finisher.connection(root.connection, data[root.key], (root.key,))
@@ -446,9 +452,11 @@ class CompiledReads:
                 else:
                     finisher.object(object_plan, found, (root.key,))
         if finisher.protected:
+            for subject, facts in finisher.facts.items():
+                context.disclosure.learn(subject, facts)
             async with AsyncSession(bind=connection) as session, session.begin():
                 subjects = [s for _, _, s, _ in finisher.protected]
-                await context.disclosure.prefetch(subjects, session=session)
+                await context.disclosure.prefetch(subjects, session=session)  # what is left
                 for holder, item, subject, owner in finisher.protected:
                     shown = show_protected(
                         context,
@@ -514,9 +522,11 @@ class Finisher:
     (a page's non-null relations checked) record none.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keys: KeyProvider) -> None:
+        self.keys = keys
         self.errors: list[dict[str, Any]] = []
         self.protected: list[tuple[dict[str, Any], Protected, uuid.UUID, uuid.UUID | None]] = []
+        self.facts: dict[uuid.UUID, Facts] = {}  # read in the statement (api.compiled.facts)
 
     def error(self, message: str, node: FieldNode, path: Sequence[Any], code: str) -> None:
         formatted = GraphQLError(message, nodes=[node], path=list(path), extensions={"code": code})
@@ -535,6 +545,9 @@ class Finisher:
             subject = uuid.UUID(found.pop(SUBJECT_KEY))
             owner_text = found.pop(OWNER_KEY)
             owner = None if owner_text is None else uuid.UUID(owner_text)
+            facts = read_facts(found, subject, self.keys)
+            if facts is not None:
+                self.facts[subject] = facts
             for item in steps.protected:
                 if found[item.key] is not None:
                     self.protected.append((found, item, subject, owner))

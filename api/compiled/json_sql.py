@@ -75,6 +75,10 @@ class JsonDialect:
     def least(self, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
         raise NotImplementedError
 
+    def joined(self, value: ColumnElement[str]) -> ColumnElement[str]:
+        """The text values of a group joined by commas (NULL for none), in no set order."""
+        raise NotImplementedError
+
     def enum(self, value: ColumnElement[Any], members: type[enum.Enum]) -> ColumnElement[str]:
         # Stored by value, served by member name (strawberry's enum serialisation).
         return case(
@@ -141,6 +145,9 @@ class PostgresJson(JsonDialect):
 
     def least(self, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
         return func.least(a, b)
+
+    def joined(self, value: ColumnElement[str]) -> ColumnElement[str]:
+        return func.string_agg(value, sql_string(","))
 
 
 class SqliteJson(JsonDialect):
@@ -214,6 +221,9 @@ class SqliteJson(JsonDialect):
 
     def least(self, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
         return func.min(a, b)
+
+    def joined(self, value: ColumnElement[str]) -> ColumnElement[str]:
+        return func.group_concat(value, sql_string(","))
 
 
 def _uuid(hex_digits: str | None) -> str | None:

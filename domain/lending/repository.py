@@ -10,6 +10,7 @@ from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain.enterprises import repository as enterprises
 from domain.identity.viewer import Viewer
@@ -115,13 +116,20 @@ async def repayments_by_loan_ids(
     return (await session.scalars(stmt)).all()
 
 
+def active_loans() -> Select[uuid.UUID, uuid.UUID]:
+    """(enterprise, institution) of every loan whose contract is being performed: the one
+    definition, narrowed to a page (``active_loan_institutions``) or to a row (the
+    compiled read path's correlated subquery)."""
+    loan = aliased(Loan)
+    return select(loan.enterprise_id, loan.institution_id).where(loan.status == LoanStatus.ACTIVE)
+
+
 async def active_loan_institutions(
     session: AsyncSession, enterprise_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, set[uuid.UUID]]:
     """Institutions each enterprise has an active loan with (a contract being performed)."""
-    stmt = select(Loan.enterprise_id, Loan.institution_id).where(
-        Loan.enterprise_id.in_(enterprise_ids), Loan.status == LoanStatus.ACTIVE
-    )
+    loans = active_loans()
+    stmt = loans.where(loans.selected_columns.enterprise_id.in_(enterprise_ids))
     found: dict[uuid.UUID, set[uuid.UUID]] = {}
     for enterprise_id, institution_id in (await session.execute(stmt)).all():
         found.setdefault(enterprise_id, set()).add(institution_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -23,8 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
+from domain.base import utcnow
 from domain.db import session_factory
+from domain.identity.models import Role
+from domain.identity.viewer import Viewer
 from domain.settings import Settings
+from privacy import consent
 from privacy.models import AccessLogEntry
 from tests import factories as f
 from tests.api import test_tenant_isolation as world_of
@@ -271,3 +276,63 @@ async def test_a_query_sent_with_get_is_compiled_too(
     assert fast["extensions"]["debug"]["executor"] == "compiled"
     assert _comparable(fast) == _comparable(slow)
     assert len(fast["data"]["products"]["edges"]) == 1
+
+
+# Each enterprise's consent to credit assessment, as the loan officer's bank sees it.
+CONSENT_STATES = ("none", "to the bank", "to another bank", "to any", "withdrawn", "expired")
+REVEALED_BY_CONSENT = {"to the bank", "to any"}
+
+
+async def test_consents_decide_reveals_alike_on_both_paths(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient], db: AsyncEngine, settings: Settings
+) -> None:
+    """Applicants without a loan: only an active consent to the bank (or to any bank)
+    lets its officer see their personal values; the compiled path reads consents in
+    its statement (api.compiled.facts) and must decide exactly as the reference."""
+    # given
+    async with session_factory(db)() as s, s.begin():
+        bank, other = await f.institution(s), await f.institution(s)
+        product = await f.product(s, institution_id=bank.id)
+        officer = await f.user(s, roles=[(Role.LOAN_OFFICER, bank.id)])
+        token = await f.access_token(s, settings, officer)
+        for state in CONSENT_STATES:
+            owner = await f.user(s)
+            enterprise = await f.enterprise(s, owner_id=owner.id, name=state)
+            await f.application(s, enterprise_id=enterprise.id, product_row=product)
+            as_owner = Viewer(user_id=owner.id)
+            recipient = {"to another bank": other.id, "to any": None}.get(state, bank.id)
+            common = {"viewer": as_owner, "subject_id": enterprise.id}
+            common |= {"purpose": "credit_assessment", "recipient_institution_id": recipient}
+            if state == "expired":
+                past = utcnow() - timedelta(days=30)
+                await consent.grant(
+                    s, **common, expires_at=past + timedelta(days=1), now=past,
+                    text_version="v1", channel="web",
+                )  # fmt: skip
+            elif state != "none":
+                await consent.grant(s, **common, expires_at=None, text_version="v1", channel="web")
+            if state == "withdrawn":
+                await consent.withdraw(s, **common, channel="web")
+    query = "{ applications(first: 20) { edges { node { enterprise { name contactPhone } } } } }"
+    headers = {"authorization": f"Bearer {token}"}
+
+    # when
+    answers = []
+    for client in both:
+        response = await client.post("/graphql", json={"query": query}, headers=headers)
+        body = response.json()
+        answers.append((body, await _logged(db, response.headers["x-request-id"])))
+
+    # then: the same answer and log, the compiled path's own
+    (fast, fast_log), (slow, slow_log) = answers
+    assert fast["extensions"]["debug"]["executor"] == "compiled"
+    assert _comparable(fast) == _comparable(slow)
+    assert fast_log == slow_log
+    phones = {
+        e["node"]["enterprise"]["name"]: e["node"]["enterprise"]["contactPhone"]
+        for e in fast["data"]["applications"]["edges"]
+    }
+    revealed = {name for name, phone in phones.items() if phone == f.PERSONAL["contact_phone"]}
+    assert set(phones) == set(CONSENT_STATES)
+    assert revealed == REVEALED_BY_CONSENT
+    assert len(fast_log) == len(REVEALED_BY_CONSENT)
