@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from sqlalchemy import JSON, Column, Table, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from domain.base import Base
 
@@ -54,7 +54,16 @@ async def _copy(
     columns: Sequence[str],
     rows: Sequence[Mapping[str, Any]],
 ) -> None:
-    connection = await session.connection()
+    await _copy_on(await session.connection(), table, into, columns, rows)
+
+
+async def _copy_on(
+    connection: AsyncConnection,
+    table: Table,
+    into: str,
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
     records = _records(table, columns, rows, connection.dialect)
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
@@ -86,6 +95,25 @@ async def insert_rows(
         await session.execute(table.insert(), list(rows))
         return
     await _copy(session, table, table.name, list(rows[0]), rows)
+
+
+async def append_rows(
+    connection: AsyncConnection, model: type[Base], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert rows as one statement of its own, committed: COPY on PostgreSQL (atomic by
+    itself, so no BEGIN and COMMIT around it), a multi-row INSERT on SQLite.
+
+    For a connection outside any transaction, such as the compiled read path's, which
+    appends a request's access-log entries after its one read.
+    """
+    if not rows:
+        return
+    table = _table(model, list(rows[0]))
+    if connection.dialect.name != "postgresql":
+        await connection.execute(table.insert(), list(rows))
+        await connection.commit()
+        return
+    await _copy_on(connection, table, table.name, list(rows[0]), rows)
 
 
 async def stage(session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> str:
