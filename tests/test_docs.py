@@ -17,6 +17,7 @@ and the dependency rules ``docs/architecture.md`` states must hold in the code.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -51,7 +52,7 @@ from graphql import (
 )
 from pydantic import SecretStr
 
-from api.cost import cost_rule
+from api.cost import CostBudgets
 from api.scalars import StringLiteralRule
 from domain.settings import Settings
 
@@ -87,16 +88,20 @@ def contract() -> GraphQLSchema:
 
 
 def limit_rules() -> list[Any]:
-    """The request limits the service validates with (api.schema), at their defaults."""
+    """The request limits the service validates with (api.schema), at their defaults,
+    with the smallest cost budget of any caller: an example must work for everyone."""
     from strawberry.extensions.max_aliases import create_validator as alias_rule
     from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
     settings = Settings()
+    budgets = CostBudgets(
+        settings.max_query_cost, settings.query_cost_budgets, page_size_max=settings.page_size_max
+    )
     return [
         depth_rule(settings.max_query_depth, None, None),
         alias_rule(settings.max_aliases),
         StringLiteralRule,
-        cost_rule(settings.max_query_cost, page_size_max=settings.page_size_max),
+        budgets.rule(min(budgets.by_caller.values(), default=budgets.default)),
     ]
 
 
@@ -250,6 +255,8 @@ def shown_default(value: object) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
     return str(value)
 
 
@@ -258,7 +265,7 @@ def test_every_setting_is_documented_with_its_default() -> None:
     for name, field in Settings.model_fields.items():
         variable = "LENDGRAPH_" + name.upper()
         assert variable in documented, f"{variable} is missing from docs/operations.md"
-        expected = shown_default(field.default)
+        expected = shown_default(field.get_default(call_default_factory=True))
         if expected is not None:
             assert documented[variable] == expected, (
                 f"docs/operations.md gives {variable} the default {documented[variable]!r}, "
