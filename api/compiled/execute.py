@@ -73,6 +73,7 @@ from domain import bulk
 from domain.base import utcnow
 from domain.db import current_statement_counter
 from domain.errors import DomainError, Forbidden, NotFound
+from domain.metrics import DOCUMENT_CACHE, PLAN_CACHE, STATEMENT_CACHE
 from domain.settings import Settings
 from privacy.keys import KeyProvider
 from privacy.models import AccessLogEntry
@@ -164,6 +165,8 @@ class CompiledReads:
         """The parsed document (None: not parsed); validation is per viewer (``valid``)."""
         found = self.documents.get(query, _NOT_COMPILABLE)
         if found is not _NOT_COMPILABLE:
+            # A miss is counted by the document cache it falls through to.
+            DOCUMENT_CACHE.hit()
             self.documents.move_to_end(query)
             return found  # type: ignore[return-value]
         document: Document | None = None
@@ -285,6 +288,7 @@ class CompiledReads:
         )
         plan = self.plans.get(key)
         if plan is None:
+            PLAN_CACHE.miss()
             try:
                 plan = self.plan(context, document, operation, variables)
             except NotCompilable:
@@ -292,6 +296,8 @@ class CompiledReads:
             self.plans[key] = plan
             if len(self.plans) > PLANS_MAX:
                 self.plans.popitem(last=False)
+        else:
+            PLAN_CACHE.hit()
         if plan is _NOT_COMPILABLE:
             return None
         assert isinstance(plan, OperationPlan)
@@ -349,7 +355,10 @@ class CompiledReads:
             return {"data": {root.key: "Query" for root in plan.roots}}
         statement_key = tuple(shape)
         statement = plan.statements.get(statement_key)
-        if statement is None:
+        if statement is not None:
+            STATEMENT_CACHE.hit()
+        else:
+            STATEMENT_CACHE.miss()
             # Only a new shape builds: the stand-in viewer is made here, not per request.
             statement = self._build(slotted_viewer(context.viewer), roots, pages)
             plan.statements[statement_key] = statement

@@ -1,0 +1,218 @@
+"""Prometheus metrics at /metrics: requests by operation and outcome, latency, SQL
+statements, cache look-ups, and the figures the job queue, the scan and scoring report."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.app import create_app
+from domain import metrics
+from domain.base import utcnow
+from domain.db import session_factory
+from domain.risk.scan import run_scan
+from tests.api.conftest import make_settings
+
+CATALOG = "query Catalog { products(first: 2) { totalCount edges { node { name } } } }"
+TOKEN = "metrics-scraper-token-" + "m" * 24
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def requests_of(operation: str) -> dict[tuple[str, str], float]:
+    """The request counter's values for one operation, by (outcome, executor)."""
+    found: dict[tuple[str, str], float] = {}
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "lendgraph_graphql_requests_total" and (
+                labels.get("operation") == operation
+            ):
+                found[(labels["outcome"], labels["executor"])] = sample.value
+    return found
+
+
+async def post(http: httpx.AsyncClient, body: object, **headers: str) -> httpx.Response:
+    return await http.post("/graphql", json=body, headers=headers)
+
+
+@pytest.fixture
+async def scraper(database_url: str, db: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as production runs it, its metrics behind a token."""
+    app = create_app(make_settings(database_url, env="production", metrics_token=TOKEN), engine=db)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+async def test_a_compiled_query_is_counted_with_its_latency_and_statements(
+    http: httpx.AsyncClient,
+) -> None:
+    # given
+    ok = {"operation": "Catalog", "outcome": "ok", "executor": "compiled"}
+    before = value("lendgraph_graphql_requests_total", **ok)
+    latency = value("lendgraph_graphql_request_duration_seconds_count", operation="Catalog")
+    statements = value("lendgraph_graphql_sql_statements_sum", executor="compiled")
+    # when
+    response = await post(http, {"query": CATALOG})
+    # then
+    assert response.status_code == 200
+    assert value("lendgraph_graphql_requests_total", **ok) == before + 1
+    assert (
+        value("lendgraph_graphql_request_duration_seconds_count", operation="Catalog")
+        == latency + 1
+    )
+    debug = response.json()["extensions"]["debug"]
+    assert debug["executor"] == "compiled"
+    assert value("lendgraph_graphql_sql_statements_sum", executor="compiled") == (
+        statements + debug["sqlStatements"]
+    )
+
+
+async def test_errors_are_counted_by_their_code_and_refusals_by_theirs(
+    http: httpx.AsyncClient,
+) -> None:
+    # given
+    invalid = {"operation": "unknown", "outcome": "GRAPHQL_VALIDATION_FAILED"}
+    refused = {"operation": "unknown", "outcome": "BAD_REQUEST", "executor": "none"}
+    bad_token = {"operation": "unknown", "outcome": "UNAUTHENTICATED", "executor": "none"}
+    before = (
+        value("lendgraph_graphql_requests_total", **invalid, executor="reference"),
+        value("lendgraph_graphql_requests_total", **refused),
+        value("lendgraph_graphql_requests_total", **bad_token),
+    )
+    # when
+    await post(http, {"query": "query Broken { noSuchField }"})
+    await post(http, [{"query": CATALOG}])  # a batch: the transport guard refuses it
+    await post(http, {"query": CATALOG}, authorization="Bearer not-a-token")
+    # then
+    after = (
+        value("lendgraph_graphql_requests_total", **invalid, executor="reference"),
+        value("lendgraph_graphql_requests_total", **refused),
+        value("lendgraph_graphql_requests_total", **bad_token),
+    )
+    assert after == (before[0] + 1, before[1] + 1, before[2] + 1)
+
+
+async def test_a_field_error_is_counted_by_its_code(http: httpx.AsyncClient) -> None:
+    # given: node() of an id that is not one
+    before = requests_of("Missing")
+    # when
+    body = (await post(http, {"query": 'query Missing { node(id: "nonsense") { id } }'})).json()
+    # then
+    code = body["errors"][0]["extensions"]["code"]
+    assert code == "BAD_USER_INPUT"
+    after = requests_of("Missing")
+    executor = body["extensions"]["debug"]["executor"]
+    assert after[(code, executor)] == before.get((code, executor), 0) + 1
+    assert sum(after.values()) == sum(before.values()) + 1
+
+
+async def test_documents_and_plans_are_counted_as_hits_the_second_time(
+    http: httpx.AsyncClient,
+) -> None:
+    # given: a document of its own, so that its first sight is a miss
+    query = "query CacheProbe { products(first: 1) { totalCount } }"
+    await post(http, {"query": query})
+    hits = {
+        cache: value("lendgraph_cache_lookups_total", cache=cache, result="hit")
+        for cache in ("document", "plan", "statement")
+    }
+    misses = value("lendgraph_cache_lookups_total", cache="plan", result="miss")
+    # when
+    await post(http, {"query": query})
+    # then
+    for cache, before in hits.items():
+        assert value("lendgraph_cache_lookups_total", cache=cache, result="hit") == before + 1
+    assert value("lendgraph_cache_lookups_total", cache="plan", result="miss") == misses
+
+
+async def test_metrics_are_scraped_in_development(http: httpx.AsyncClient) -> None:
+    # given
+    await post(http, {"query": CATALOG})
+    # when
+    response = await http.get("/metrics")
+    # then
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    requests = families["lendgraph_graphql_requests"]
+    assert any(s.labels.get("operation") == "Catalog" for s in requests.samples)
+    assert "lendgraph_graphql_request_duration_seconds" in families
+    assert "lendgraph_cache_lookups" in families
+
+
+async def test_production_metrics_need_the_token(scraper: httpx.AsyncClient) -> None:
+    # when
+    without = await scraper.get("/metrics")
+    wrong = await scraper.get("/metrics", headers={"authorization": "Bearer " + "x" * 46})
+    right = await scraper.get("/metrics", headers={"authorization": f"Bearer {TOKEN}"})
+    # then
+    assert without.status_code == 401
+    assert wrong.status_code == 401
+    assert right.status_code == 200
+    assert "lendgraph_graphql_requests_total" in right.text
+
+
+async def test_production_without_a_token_serves_no_metrics(
+    production: httpx.AsyncClient,
+) -> None:
+    assert (await production.get("/metrics")).status_code == 404
+
+
+async def test_metrics_can_be_switched_off(database_url: str, db: AsyncEngine) -> None:
+    app = create_app(make_settings(database_url, metrics=False), engine=db)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/metrics")).status_code == 404
+
+
+def test_operation_names_from_clients_are_bounded() -> None:
+    # given
+    names = metrics.BoundedNames(3, missing="anonymous")
+    # then
+    assert names(None) == "anonymous"
+    assert names("Catalog") == "Catalog"
+    assert names("a" * 65) == metrics.OTHER  # longer than a label should be
+    assert names("ann@example.com") == metrics.OTHER  # not a GraphQL name
+    assert [names(n) for n in ("B", "C", "D", "Catalog")] == ["B", "C", metrics.OTHER, "Catalog"]
+    assert metrics.outcome_label("FORBIDDEN") == "FORBIDDEN"
+    assert metrics.outcome_label("free text from somewhere") == "OTHER"
+
+
+async def test_a_job_is_timed_and_counted_by_outcome() -> None:
+    # given
+    done = value("lendgraph_jobs_total", task="probe_task", outcome="succeeded")
+    failed = value("lendgraph_jobs_total", task="probe_task", outcome="failed")
+    timed = value("lendgraph_job_duration_seconds_count", task="probe_task")
+    # when
+    with metrics.job_observed("probe_task"):
+        pass
+    with pytest.raises(RuntimeError), metrics.job_observed("probe_task"):
+        raise RuntimeError("the job failed")
+    metrics.queue_depth("default", "todo", 7)
+    # then
+    assert value("lendgraph_jobs_total", task="probe_task", outcome="succeeded") == done + 1
+    assert value("lendgraph_jobs_total", task="probe_task", outcome="failed") == failed + 1
+    assert value("lendgraph_job_duration_seconds_count", task="probe_task") == timed + 2
+    assert value("lendgraph_job_queue_depth", queue="default", status="todo") == 7
+
+
+async def test_an_early_warning_scan_reports_its_figures(db: AsyncEngine) -> None:
+    # given
+    scans = sum(value("lendgraph_risk_scans_total", kind=k) for k in ("full", "incremental"))
+    # when
+    report = await run_scan(session_factory(db), as_of=utcnow().date())
+    # then
+    kind = "full" if report.full else "incremental"
+    assert sum(value("lendgraph_risk_scans_total", kind=k) for k in ("full", "incremental")) == (
+        scans + 1
+    )
+    assert value("lendgraph_risk_scan_duration_seconds_count", kind=kind) >= 1
