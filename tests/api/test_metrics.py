@@ -3,11 +3,20 @@ statements, cache look-ups, and the figures the job queue, the scan and scoring 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +25,7 @@ from domain import metrics
 from domain.base import utcnow
 from domain.db import session_factory
 from domain.risk.scan import run_scan
+from tests import factories as f
 from tests.api.conftest import make_settings
 
 CATALOG = "query Catalog { products(first: 2) { totalCount edges { node { name } } } }"
@@ -216,3 +226,115 @@ async def test_an_early_warning_scan_reports_its_figures(db: AsyncEngine) -> Non
         scans + 1
     )
     assert value("lendgraph_risk_scan_duration_seconds_count", kind=kind) >= 1
+
+
+def free_port() -> int:
+    """A port of 8120-8129 nothing listens on (the range this project's servers use)."""
+    for port in range(8120, 8130):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8120-8129")
+
+
+def served_by(directory: Path) -> dict[int, float]:
+    """GraphQL requests counted in each worker's own file, by process id."""
+    counted: dict[int, float] = {}
+    for path in directory.glob("counter_*.db"):
+        pid = int(path.stem.split("_")[1])
+        for _key, _value, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(path)):
+            name = json.loads(_key)[0]
+            if name == "lendgraph_graphql_requests":
+                counted[pid] = counted.get(pid, 0.0) + _value
+    return {pid: n for pid, n in counted.items() if n}
+
+
+def scraped(text: str, name: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
+@pytest.mark.postgres_only
+async def test_serve_with_two_workers_reports_both_and_forgets_a_dead_one(
+    engine: AsyncEngine, database_url: str, tmp_path: Path
+) -> None:
+    # given: the service on two worker processes, metrics kept in a directory of ours
+    port = free_port()
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    (directory / "counter_1.db").write_bytes(b"left by an earlier run")
+    env = {
+        **os.environ,
+        "LENDGRAPH_DATABASE_URL": database_url,
+        "LENDGRAPH_ENV": "production",
+        "LENDGRAPH_SECRET_KEY": "workers-test-signing-key-" + "w" * 32,
+        "LENDGRAPH_MASTER_KEYS": f.TEST_MASTER_KEYS,
+        "LENDGRAPH_BLIND_INDEX_KEY": f.TEST_BLIND_INDEX_KEY,
+        "LENDGRAPH_RISK_SCAN_INTERVAL": "0",
+        "LENDGRAPH_METRICS_TOKEN": TOKEN,
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+    }
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "api.cli",
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    scrape = {"authorization": f"Bearer {TOKEN}"}
+    base = f"http://127.0.0.1:{port}"
+    sent = 0
+    try:
+        async with httpx.AsyncClient(base_url=base) as client:
+            for _ in range(240):  # two fresh interpreters import the service: seconds
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.25)
+        # when: requests on many connections at once, until both workers have answered
+        for _ in range(20):
+            limits = httpx.Limits(max_connections=16)
+            async with httpx.AsyncClient(base_url=base, limits=limits) as client:
+                answers = await asyncio.gather(
+                    *(client.post("/graphql", json={"query": CATALOG}) for _ in range(32))
+                )
+            assert {a.status_code for a in answers} == {200}
+            sent += len(answers)
+            if len(served_by(directory)) >= 2:
+                break
+        async with httpx.AsyncClient(base_url=base) as client:
+            text = (await client.get("/metrics", headers=scrape)).text
+            # then: one scrape holds every worker's counts, the old run's file gone
+            assert len(served_by(directory)) == 2
+            assert scraped(text, "lendgraph_graphql_requests_total") == sent
+            assert scraped(text, "lendgraph_workers") == 2
+            assert not (directory / "counter_1.db").exists()
+
+            # when: a worker dies without a word; uvicorn starts another
+            workers = {int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("gauge_live*.db")}
+            os.kill(min(workers), signal.SIGKILL)
+            for _ in range(240):
+                alive = {int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("gauge_live*.db")}
+                if len(alive - workers) == 1 and min(workers) not in alive:
+                    break
+                await asyncio.sleep(0.25)
+            text = (await client.get("/metrics", headers=scrape)).text
+            # then: two workers alive, the dead one's requests still counted
+            assert scraped(text, "lendgraph_workers") == 2
+            assert scraped(text, "lendgraph_graphql_requests_total") == sent
+    finally:
+        server.send_signal(signal.SIGINT)
+        await asyncio.wait_for(server.wait(), timeout=60)
