@@ -132,6 +132,7 @@ class GraphQLView(GraphQL[Context, None]):
         if settings.compiled_reads and rules is not None:
             engine = sessions.kw["bind"]
             self.compiled = CompiledReads(schema, settings, engine, rules)
+            self.compiled.tracer = tracer
 
     async def authenticate(self, authorization: str | None) -> Viewer:
         """The viewer behind an Authorization value (None: anonymous); syncs the policy too.

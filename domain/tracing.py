@@ -134,6 +134,17 @@ def span(name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[Non
         yield
 
 
+@contextlib.contextmanager
+def sql_span(tracer: Tracer, system: str, statement: str) -> Iterator[None]:
+    """A client span for a statement sent past SQLAlchemy, straight to the driver
+    (the compiled read path), named and described as the SQL instrumentation does."""
+    from opentelemetry.trace import SpanKind
+
+    attributes = {"db.system": system, "db.statement": statement, "db.operation": "SELECT"}
+    with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT, attributes=attributes):
+        yield
+
+
 def instrument_engine(engine: AsyncEngine, provider: TracerProvider) -> None:
     """A span for every statement the engine runs (the instrumentation's engine tracer)."""
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer

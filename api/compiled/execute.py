@@ -21,7 +21,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import (
@@ -75,8 +75,12 @@ from domain.db import current_statement_counter
 from domain.errors import DomainError, Forbidden, NotFound
 from domain.metrics import DOCUMENT_CACHE, PLAN_CACHE, STATEMENT_CACHE
 from domain.settings import Settings
+from domain.tracing import sql_span
 from privacy.keys import KeyProvider
 from privacy.models import AccessLogEntry
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 log = logging.getLogger("lendgraph.compiled")
 
@@ -158,6 +162,7 @@ class CompiledReads:
         self.documents: OrderedDict[str, Document | None] = OrderedDict()
         self.plans: OrderedDict[Hashable, Any] = OrderedDict()
         self._functions_on: set[int] = set()
+        self.tracer: Tracer | None = None  # set by the view when traces are on
 
     # ------------------------------------------------------------ caches
 
@@ -422,6 +427,13 @@ class CompiledReads:
         counter = current_statement_counter.get()
         if counter is not None:
             counter.count += 1
+        if self.tracer is None:
+            return await self._fetch_raw(connection, sql, arguments)
+        # Past SQLAlchemy's cursor events, so past its instrumentation: a span of our own.
+        with sql_span(self.tracer, self.json.name, sql):
+            return await self._fetch_raw(connection, sql, arguments)
+
+    async def _fetch_raw(self, connection: AsyncConnection, sql: str, arguments: list[Any]) -> str:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         if self.json.name == "postgresql":

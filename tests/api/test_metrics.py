@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from domain.db import session_factory
 from domain.risk.scan import run_scan
 from tests import factories as f
 from tests.api.conftest import make_settings
+from tests.servers import free_port
 
 CATALOG = "query Catalog { products(first: 2) { totalCount edges { node { name } } } }"
 TOKEN = "metrics-scraper-token-" + "m" * 24
@@ -226,18 +226,6 @@ async def test_an_early_warning_scan_reports_its_figures(db: AsyncEngine) -> Non
         scans + 1
     )
     assert value("lendgraph_risk_scan_duration_seconds_count", kind=kind) >= 1
-
-
-def free_port() -> int:
-    """A port of 8120-8129 nothing listens on (the range this project's servers use)."""
-    for port in range(8120, 8130):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8120-8129")
 
 
 def served_by(directory: Path) -> dict[int, float]:
