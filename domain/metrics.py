@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -42,6 +43,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -346,11 +348,24 @@ def _dead_pids(directory: str) -> set[int]:
     return dead
 
 
-def exposition() -> bytes:
-    """The text a scrape gets: every process's values with several workers, else ours."""
+def _registry() -> CollectorRegistry:
     directory = multiprocess_dir()
     if directory is None:
-        return generate_latest(REGISTRY)
+        return REGISTRY
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
-    return generate_latest(registry)
+    return registry
+
+
+def exposition() -> bytes:
+    """The text a scrape gets: every process's values with several workers, else ours."""
+    return generate_latest(_registry())
+
+
+def serve(port: int, host: str = "127.0.0.1") -> WSGIServer:
+    """Serve /metrics on a port of its own, from a thread: for a process without an HTTP
+    app, such as a job worker on another machine (on the web workers' machine it may
+    share their PROMETHEUS_MULTIPROC_DIR instead, and be scraped with them). Returns
+    the server, to ``shutdown()`` when the process ends its work."""
+    server, _thread = start_http_server(port, addr=host, registry=_registry())
+    return server

@@ -326,3 +326,20 @@ async def test_serve_with_two_workers_reports_both_and_forgets_a_dead_one(
     finally:
         server.send_signal(signal.SIGINT)
         await asyncio.wait_for(server.wait(), timeout=60)
+
+
+async def test_a_process_without_an_app_serves_its_metrics_on_a_port() -> None:
+    # given: what a job worker does at start
+    port = free_port()
+    server = metrics.serve(port)
+    metrics.queue_depth("imports", "doing", 2)
+    # when
+    try:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{port}/metrics")
+    finally:
+        server.shutdown()
+        server.server_close()
+    # then
+    assert response.status_code == 200
+    assert 'lendgraph_job_queue_depth{queue="imports",status="doing"} 2.0' in response.text
