@@ -48,6 +48,7 @@ from domain.errors import Unauthenticated
 from domain.identity.authorization import MASKING_COUNTER, Authorizer
 from domain.identity.service import viewer_until
 from domain.identity.viewer import Viewer
+from domain.metrics import VIEWER_CACHE
 from domain.settings import Settings
 from privacy.models import AccessLogEntry
 from privacy.purposes import HEADER as PURPOSE_HEADER
@@ -147,7 +148,10 @@ class GraphQLView(GraphQL[Context, None]):
                 return Viewer.anonymous()
             found = kept.get(authorization)
             if found is not None:
+                VIEWER_CACHE.hit()
                 return found
+        if kept.active and authorization is not None:
+            VIEWER_CACHE.miss()  # not kept, or kept before something changed
         epoch = kept.epoch  # before reading: a change committed meanwhile moves it on
         async with self.sessions() as session:
             counters = await self.authorizer.sync(session)

@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from domain import events
 from domain.base import utcnow
 from domain.identity.viewer import Viewer
-from domain.metrics import VIEWER_CACHE
 
 log = logging.getLogger("lendgraph.viewers")
 
@@ -62,13 +61,10 @@ class ViewerCache:
             return None
         kept = self._kept.get(authorization)
         if kept is None:
-            VIEWER_CACHE.miss()
             return None
         if kept.epoch != self.epoch or kept.until <= (now or utcnow()):
             del self._kept[authorization]
-            VIEWER_CACHE.miss()
             return None
-        VIEWER_CACHE.hit()
         return kept.viewer
 
     def put(self, authorization: str, viewer: Viewer, *, expires: datetime, epoch: int) -> None:

@@ -23,6 +23,7 @@ from api.app import create_app
 from domain import metrics
 from domain.base import utcnow
 from domain.db import session_factory
+from domain.identity.models import Role
 from domain.risk.scan import run_scan
 from tests import factories as f
 from tests.api.conftest import make_settings
@@ -343,3 +344,37 @@ async def test_a_process_without_an_app_serves_its_metrics_on_a_port() -> None:
     # then
     assert response.status_code == 200
     assert 'lendgraph_job_queue_depth{queue="imports",status="doing"} 2.0' in response.text
+
+
+@pytest.mark.postgres_only
+async def test_a_kept_viewer_counts_as_a_viewer_cache_hit(
+    database_url: str, db: AsyncEngine
+) -> None:
+    # given: a serving app (its lifespan started: it listens for identity changes)
+    settings = make_settings(database_url, risk_scan_interval=0)
+    app = create_app(settings, engine=db)
+    async with app.router.lifespan_context(app):
+        view = app.state.view
+        for _ in range(200):
+            if view.viewers.active:
+                break
+            await asyncio.sleep(0.05)
+        async with session_factory(db)() as s, s.begin():
+            bank = await f.institution(s)
+            officer = await f.user(s, roles=[(Role.LOAN_OFFICER, bank.id)])
+            token = await f.access_token(s, settings, officer)
+        for _ in range(50):  # the set-up's own notifications, until they have all come in
+            epoch = view.viewers.epoch
+            await asyncio.sleep(0.2)
+            if view.viewers.epoch == epoch:
+                break
+        hits = value("lendgraph_cache_lookups_total", cache="viewer", result="hit")
+        misses = value("lendgraph_cache_lookups_total", cache="viewer", result="miss")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            # when: the same viewer asks twice
+            for _ in range(2):
+                await post(client, {"query": CATALOG}, authorization=f"Bearer {token}")
+    # then: read the first time, kept the second
+    assert value("lendgraph_cache_lookups_total", cache="viewer", result="miss") == misses + 1
+    assert value("lendgraph_cache_lookups_total", cache="viewer", result="hit") == hits + 1
