@@ -4,6 +4,9 @@ spans (HTTP, GraphQL operation, SQL) reach an OTLP/HTTP collector."""
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -163,6 +166,24 @@ def test_traces_are_off_by_default_and_cost_no_middleware(
     # then
     assert app.state.view.tracer is None
     assert all("OpenTelemetry" not in m.cls.__name__ for m in app.user_middleware)  # type: ignore[attr-defined]
+
+
+def test_traces_off_import_nothing_of_opentelemetry(database_url: str) -> None:
+    # given: a fresh interpreter without OTEL_* variables
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    program = (
+        "import sys\n"
+        "from api.app import create_app\n"
+        "from tests.api.conftest import make_settings\n"
+        f"create_app(make_settings({database_url!r}))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+    )
+    # when
+    done = subprocess.run(  # noqa: S603  # this interpreter, a program of ours
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
+    )
+    # then
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize(
