@@ -131,9 +131,9 @@ def create_app(
     ]
     if settings.metrics:
         routes.append(Route("/metrics", metrics_endpoint))
-    # Outermost first. A preflight is answered by CORS before the transport guard sees
-    # it (the guard would refuse an OPTIONS), and the guard's refusals still get CORS
-    # headers so that a page can read them; every request is logged and counted.
+    # Outermost first. A preflight is answered by CORS before the transport guard and
+    # the routes see it (/graphql answers OPTIONS with 405), and the guard's refusals
+    # pass back through CORS, so a page can read them; every request is logged and counted.
     middleware = [Middleware(RequestLog)]
     if settings.cors_origins:
         middleware.append(
