@@ -216,16 +216,17 @@ def serve(
 def _metrics_shared(workers: int) -> Iterator[None]:
     """Several workers: a directory where each keeps its metrics for /metrics to merge.
 
-    ``PROMETHEUS_MULTIPROC_DIR`` if set (emptied first: values of a previous run would
-    be counted again), else a temporary directory removed at exit. The workers are new
-    processes that inherit the variable before they import prometheus-client.
+    ``PROMETHEUS_MULTIPROC_DIR`` if set (emptied first, whatever the number of workers:
+    values of a previous run would be counted again), else a temporary directory removed
+    at exit. The workers are new processes that inherit the variable before they import
+    prometheus-client.
     """
     from domain import metrics
 
-    if workers == 1:
+    given = metrics.multiprocess_dir()
+    if workers == 1 and given is None:
         yield
         return
-    given = metrics.multiprocess_dir()
     directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="lendgraph-metrics-"))
     metrics.prepare_multiprocess_dir(directory)
     os.environ[metrics.MULTIPROC_ENV] = str(directory)

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
+from api.cli import _metrics_shared
 from domain import metrics
 from domain.base import utcnow
 from domain.db import session_factory
@@ -378,3 +379,28 @@ async def test_a_kept_viewer_counts_as_a_viewer_cache_hit(
     # then: read the first time, kept the second
     assert value("lendgraph_cache_lookups_total", cache="viewer", result="miss") == misses + 1
     assert value("lendgraph_cache_lookups_total", cache="viewer", result="hit") == hits + 1
+
+
+def test_serve_prepares_the_directory_workers_share(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # given: no directory named
+    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    # when: one worker, then two
+    with _metrics_shared(1):
+        assert metrics.multiprocess_dir() is None
+    with _metrics_shared(2):
+        made = Path(os.environ[metrics.MULTIPROC_ENV])
+        assert made.is_dir()
+    # then: a directory of its own, removed after
+    assert not made.exists()
+    assert metrics.MULTIPROC_ENV not in os.environ
+
+    # given: a directory named, holding a previous run's values
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, str(tmp_path))
+    (tmp_path / "counter_4242.db").write_bytes(b"old")
+    # when
+    with _metrics_shared(1):
+        # then: emptied, even for one worker, and kept
+        assert not list(tmp_path.glob("*.db"))
+    assert tmp_path.is_dir()
