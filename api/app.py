@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.guards import TransportGuard
@@ -23,19 +26,40 @@ from api.middleware import RequestLog
 from api.oauth import token_endpoint
 from api.schema import build_schema
 from api.view import GraphQLView
-from domain import events
+from domain import events, metrics, tracing
 from domain.db import create_engine, session_factory
 from domain.risk import jobs as risk_jobs
 from domain.settings import Settings, get_settings
+from privacy.purposes import HEADER as PURPOSE_HEADER
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger("lendgraph")
 
+# What a browser page on an allowed origin may send and read (CORS); bearer tokens,
+# never cookies, so no credentials mode.
+CORS_HEADERS = ("authorization", "content-type", "accept", "x-request-id", PURPOSE_HEADER)
+CORS_EXPOSED = ("x-request-id", "retry-after")
 
-def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> Starlette:
+    """The service. ``tracer_provider``: where traces go (default: as ``OTEL_*`` say)."""
     settings = settings or get_settings()
     owns_engine = engine is None
     db = engine or create_engine(settings.database_url, pool_size=settings.db_pool_size)
-    view = GraphQLView(build_schema(settings), settings=settings, sessions=session_factory(db))
+    provider = tracer_provider or tracing.process_provider()
+    view = GraphQLView(
+        build_schema(settings),
+        settings=settings,
+        sessions=session_factory(db),
+        tracer=tracing.tracer(provider) if provider is not None else None,
+    )
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -49,6 +73,20 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ready", "database": "ok"})
 
+    token = settings.metrics_token.get_secret_value().encode() if settings.metrics_token else None
+
+    async def metrics_endpoint(request: Request) -> Response:
+        if token is None and not settings.is_development:
+            # Operation names and volumes are nobody's business: a token is required.
+            return PlainTextResponse("Not Found", status_code=404)
+        if token is not None:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token):
+                return PlainTextResponse(
+                    "Unauthorized", status_code=401, headers={"www-authenticate": "Bearer"}
+                )
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         settings.signing_key()  # fail at start, not at the first sign-in
@@ -59,6 +97,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         gc.freeze()
         # Alerts raised in any process reach this one's subscribers (LISTEN on PostgreSQL).
         previous_hub = events.set_hub(events.EventHub(settings.database_url))
+        metrics.worker_started()
         if settings.database_url.startswith("postgresql"):
             # Signed-in viewers are kept while PostgreSQL says nothing changed.
             await view.viewers.start(events.hub())
@@ -76,33 +115,79 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         await view.viewers.stop()
         await events.hub().aclose()
         events.set_hub(previous_hub)
+        metrics.worker_stopped()
+        if provider is not None:
+            tracing.uninstrument_engines()
+            provider.force_flush()
         if owns_engine:
             await db.dispose()
 
-    app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/graphql", view),
-            Route("/oauth/token", token_endpoint(settings, view.sessions), methods=["POST"]),
-            WebSocketRoute("/graphql", view),
-        ],
-        middleware=[
-            Middleware(RequestLog),
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/graphql", view),
+        Route("/oauth/token", token_endpoint(settings, view.sessions), methods=["POST"]),
+        WebSocketRoute("/graphql", view),
+    ]
+    if settings.metrics:
+        routes.append(Route("/metrics", metrics_endpoint))
+    # Outermost first. A preflight is answered by CORS before the transport guard and
+    # the routes see it (/graphql answers OPTIONS with 405), and the guard's refusals
+    # pass back through CORS, so a page can read them; every request is logged and counted.
+    middleware = [Middleware(RequestLog)]
+    if settings.cors_origins:
+        middleware.append(
             Middleware(
-                TransportGuard,
-                max_body_bytes=settings.max_body_bytes,
-                max_upload_bytes=settings.max_upload_bytes,
-                max_json_depth=settings.max_json_depth,
-                max_response_bytes=settings.max_response_bytes,
-            ),
-        ],
-        lifespan=lifespan,
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=("GET", "POST"),
+                allow_headers=CORS_HEADERS,
+                expose_headers=CORS_EXPOSED,
+                max_age=600,
+            )
+        )
+    middleware.append(
+        Middleware(
+            TransportGuard,
+            max_body_bytes=settings.max_body_bytes,
+            max_upload_bytes=settings.max_upload_bytes,
+            max_json_depth=settings.max_json_depth,
+            max_response_bytes=settings.max_response_bytes,
+        )
     )
+    if provider is not None:
+        middleware.insert(0, _traced_requests(provider))
+        tracing.instrument_engine(db, provider)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.engine = db
     app.state.settings = settings
     app.state.view = view
     return app
+
+
+def _traced_requests(provider: TracerProvider) -> Middleware:
+    """The ASGI instrumentation, outermost: one server span per request."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.util.http import get_excluded_urls
+
+    paths = frozenset(("/graphql", "/oauth/token", "/healthz", "/readyz", "/metrics"))
+
+    def span_details(scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        path = scope.get("path", "")
+        route = path if path in paths else None  # an unknown path's text stays out of names
+        name = " ".join(p for p in (scope.get("method"), route) if p) or "request"
+        return name, ({"http.route": route} if route else {})
+
+    return Middleware(
+        OpenTelemetryMiddleware,
+        tracer_provider=provider,
+        # Request metrics are Prometheus's (domain.metrics); nor a span per ASGI message.
+        meter_provider=NoOpMeterProvider(),
+        exclude_spans=["receive", "send"],
+        excluded_urls=get_excluded_urls("STARLETTE"),
+        default_span_details=span_details,
+    )
 
 
 def app_factory() -> Starlette:

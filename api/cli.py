@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+import os
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -196,15 +200,42 @@ def serve(
     console.print(f"GraphQL endpoint: http://{bind_host}:{bind_port}/graphql")
     if settings.is_development:
         console.print(f"GraphiQL (development): open http://{bind_host}:{bind_port}/graphql")
-    uvicorn.run(
-        "api.app:app_factory",
-        factory=True,
-        host=bind_host,
-        port=bind_port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-    )
+    with _metrics_shared(workers):
+        uvicorn.run(
+            "api.app:app_factory",
+            factory=True,
+            host=bind_host,
+            port=bind_port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+        )
+
+
+@contextlib.contextmanager
+def _metrics_shared(workers: int) -> Iterator[None]:
+    """Several workers: a directory where each keeps its metrics for /metrics to merge.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` if set (emptied first, whatever the number of workers:
+    values of a previous run would be counted again), else a temporary directory removed
+    at exit. The workers are new processes that inherit the variable before they import
+    prometheus-client.
+    """
+    from domain import metrics
+
+    given = metrics.multiprocess_dir()
+    if workers == 1 and given is None:
+        yield
+        return
+    directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="lendgraph-metrics-"))
+    metrics.prepare_multiprocess_dir(directory)
+    os.environ[metrics.MULTIPROC_ENV] = str(directory)
+    try:
+        yield
+    finally:
+        if given is None:
+            shutil.rmtree(directory, ignore_errors=True)
+            del os.environ[metrics.MULTIPROC_ENV]
 
 
 @app.command("export-schema")

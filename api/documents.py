@@ -35,6 +35,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from api.scalars import ArgumentValuesRule
+from domain.metrics import DOCUMENT_CACHE
 
 if TYPE_CHECKING:
     from api.cost import CostBudgets
@@ -72,9 +73,11 @@ class DocumentCache:
         entry = self._entries.get(query)
         if entry is not None:
             self.hits += 1
+            DOCUMENT_CACHE.hit()
             self._entries.move_to_end(query)
             return entry.document
         self.misses += 1
+        DOCUMENT_CACHE.miss()
         document = parse(query, max_tokens=max_tokens)  # a syntax error is never kept
         charge = len(query) * AST_BYTES_PER_CHAR
         if len(query) <= self.max_document_chars and charge <= self.max_bytes:

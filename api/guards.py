@@ -104,6 +104,8 @@ def json_depth_exceeds(value: object, limit: int) -> bool:
 
 # Where a checked JSON request body waits, parsed, for the GraphQL view.
 PAYLOAD_STATE = "graphql_payload"
+# The code a request was refused or answered with, for its metrics (domain.metrics).
+OUTCOME_STATE = "outcome"
 
 
 class TransportGuard:
@@ -140,6 +142,7 @@ class TransportGuard:
                 started = True
                 if state.get(UNAVAILABLE_FLAG) and message["status"] < 500:
                     message = _unavailable(message)
+                    state[OUTCOME_STATE] = SERVICE_UNAVAILABLE
             await send(message)
 
         try:
@@ -147,7 +150,9 @@ class TransportGuard:
             app_send: Send = guarded_send
             if graphql:
                 app_send = _JsonRefusals(
-                    _ResponseCap(guarded_send, media_type, self.max_response_bytes), media_type
+                    _ResponseCap(guarded_send, media_type, self.max_response_bytes, state),
+                    media_type,
+                    state,
                 )
             try:
                 await self.app(scope, receive, app_send)
@@ -155,6 +160,7 @@ class TransportGuard:
                 if state.pop(LARGE_BODY_FLAG, False):
                     gc.collect()
         except Refusal as refusal:
+            state[OUTCOME_STATE] = refusal.code
             status = refusal.status
             if isinstance(refusal, _VariableRefusal) and media_type == JSON:
                 status = 200  # GraphQL over HTTP: a request error is 400 only in the new type
@@ -164,6 +170,7 @@ class TransportGuard:
         except _TooLarge:
             if started:
                 raise
+            state[OUTCOME_STATE] = PAYLOAD_TOO_LARGE
             await _respond(send, 413, media_type, {}, error_body(*self._too_large(headers)))
         except ClientDisconnect:
             # The client left before its body arrived: nobody to answer, nothing broken.
@@ -172,10 +179,12 @@ class TransportGuard:
             # A multipart upload's operations, parsed by Strawberry: nested past the stack.
             if started:
                 raise
+            state[OUTCOME_STATE] = BAD_REQUEST
             message = f"The request nests deeper than {self.max_json_depth} levels."
             await _respond(send, 400, media_type, {}, error_body(message, BAD_REQUEST))
         except Exception as exc:
             request_id = state.get("request_id")
+            state[OUTCOME_STATE] = SERVICE_UNAVAILABLE if is_outage(exc) else INTERNAL
             if is_outage(exc):
                 # What failed, not the statement or its values (which may be personal).
                 log.warning(
@@ -382,7 +391,8 @@ class _ResponseCap:
     of the GraphQL route is one body, checked whole before its head goes out.
     """
 
-    def __init__(self, send: Send, media_type: str, limit: int) -> None:
+    def __init__(self, send: Send, media_type: str, limit: int, state: dict[str, Any]) -> None:
+        self.state = state
         self.send = send
         self.media_type = media_type
         self.limit = limit
@@ -404,6 +414,7 @@ class _ResponseCap:
                     "rows (first) or fewer fields."
                 )
                 body = error_body(text, RESPONSE_TOO_LARGE, limit=self.limit)
+                self.state[OUTCOME_STATE] = RESPONSE_TOO_LARGE
                 await _respond(self.send, 400, self.media_type, {}, body)
                 return
             await self.send(start)
@@ -413,9 +424,10 @@ class _ResponseCap:
 class _JsonRefusals:
     """Strawberry's plain-text refusals on the GraphQL route, sent as JSON errors."""
 
-    def __init__(self, send: Send, media_type: str) -> None:
+    def __init__(self, send: Send, media_type: str, state: dict[str, Any]) -> None:
         self.send = send
         self.media_type = media_type
+        self.state = state
         self.held: Message | None = None
         self.chunks: list[bytes] = []
 
@@ -439,6 +451,7 @@ class _JsonRefusals:
             (c for prefix, c in _CODES_BY_REASON.items() if reason.startswith(prefix)),
             _CODES_BY_STATUS.get(status, BAD_REQUEST if status < 500 else INTERNAL),
         )
+        self.state[OUTCOME_STATE] = code
         body = error_body(reason.strip() or "The request was refused.", code)
         kept = {
             k.decode("latin-1"): v.decode("latin-1")

@@ -1,4 +1,4 @@
-"""Request id and one structured log line per HTTP request."""
+"""Request id, one structured log line and the metrics of every HTTP request."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain import metrics
 
 log = logging.getLogger("lendgraph.request")
 
@@ -44,6 +46,7 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
             log.info(
                 "request",
                 extra={
@@ -52,7 +55,17 @@ class RequestLog:
                     "path": scope["path"],
                     "status": status,
                     "operation": state.get("operation"),
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                     "sql_statements": state.get("sql_statements"),
                 },
+            )
+            metrics.observe_http(
+                path=scope["path"],
+                status=status,
+                seconds=seconds,
+                operation=state.get("operation"),
+                reached_execution="operation" in state,
+                outcome=state.get("outcome"),
+                executor=state.get("executor"),
+                sql_statements=state.get("sql_statements"),
             )

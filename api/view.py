@@ -4,7 +4,11 @@
   error, i.e. a response without ``data``, is HTTP 400), ``application/json``
   otherwise; 406 when the client accepts neither.
 - Every SQL statement run for the request is counted; development responses carry
-  the count in ``extensions.debug.sqlStatements``.
+  the count in ``extensions.debug.sqlStatements``. The executor that answered and the
+  outcome (``ok`` or the first error's code) are left in the request's state for the
+  request log and the metrics (api.middleware).
+- With traces on, the operation is a span of its own (``query Name``) around whichever
+  executor answers, the SQL statements' spans under it.
 - WebSockets speak graphql-transport-ws only. Browsers cannot set headers on a
   WebSocket, so a client may sign in with the connection_init payload
   (``{"Authorization": "Bearer <token>"}``); a token that fails closes it with 4403.
@@ -12,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -35,7 +39,7 @@ from strawberry.types.unset import UnsetType
 from api.compiled.execute import CompiledReads
 from api.context import Context
 from api.disclosure import MaskingCache, access_log_rows
-from api.guards import PAYLOAD_STATE, read_body, replay_body
+from api.guards import OUTCOME_STATE, PAYLOAD_STATE, read_body, replay_body
 from api.media import GRAPHQL_RESPONSE, JSON, negotiate
 from api.viewers import ViewerCache
 from domain import bulk
@@ -44,10 +48,25 @@ from domain.errors import Unauthenticated
 from domain.identity.authorization import MASKING_COUNTER, Authorizer
 from domain.identity.service import viewer_until
 from domain.identity.viewer import Viewer
+from domain.metrics import VIEWER_CACHE
 from domain.settings import Settings
 from privacy.models import AccessLogEntry
 from privacy.purposes import HEADER as PURPOSE_HEADER
 from privacy.purposes import UnknownPurpose, purpose_for
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
+EXECUTOR_STATE = "executor"
+
+
+def _first_code(errors: Any) -> str | None:
+    """The outcome of a response: None (ok) or its first error's code."""
+    if not errors:
+        return None
+    extensions = errors[0].get("extensions") if isinstance(errors[0], dict) else None
+    code = extensions.get("code") if isinstance(extensions, dict) else None
+    return code if isinstance(code, str) else "INTERNAL_SERVER_ERROR"
 
 
 def _compilable(scope: Scope, headers: Headers) -> bool:
@@ -90,6 +109,7 @@ class GraphQLView(GraphQL[Context, None]):
         *,
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
+        tracer: Tracer | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -101,6 +121,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.sessions = sessions
+        self.tracer = tracer  # None: traces off, and not a call spent on them
         self.authorizer = Authorizer()
         self.masking = MaskingCache()
         # Signed-in viewers kept while PostgreSQL says nothing changed (api.viewers).
@@ -112,6 +133,7 @@ class GraphQLView(GraphQL[Context, None]):
         if settings.compiled_reads and rules is not None:
             engine = sessions.kw["bind"]
             self.compiled = CompiledReads(schema, settings, engine, rules)
+            self.compiled.tracer = tracer
 
     async def authenticate(self, authorization: str | None) -> Viewer:
         """The viewer behind an Authorization value (None: anonymous); syncs the policy too.
@@ -126,7 +148,10 @@ class GraphQLView(GraphQL[Context, None]):
                 return Viewer.anonymous()
             found = kept.get(authorization)
             if found is not None:
+                VIEWER_CACHE.hit()
                 return found
+        if kept.active and authorization is not None:
+            VIEWER_CACHE.miss()  # not kept, or kept before something changed
         epoch = kept.epoch  # before reading: a change committed meanwhile moves it on
         async with self.sessions() as session:
             counters = await self.authorizer.sync(session)
@@ -199,11 +224,33 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        if self.tracer is None:
+            await self._http(scope, receive, send)
+            return
+        with self.tracer.start_as_current_span("graphql") as span:
+            try:
+                await self._http(scope, receive, send)
+            finally:
+                state = scope.get("state", {})
+                kind = state.get("operation_type", "query")
+                name = state.get("operation")
+                # Semantic conventions: "{operation type} {name}"; the document stays out.
+                span.update_name(f"{kind} {name}" if name else kind)
+                span.set_attribute("graphql.operation.type", kind)
+                if name:
+                    span.set_attribute("graphql.operation.name", name)
+                span.set_attribute("lendgraph.executor", state.get(EXECUTOR_STATE) or "none")
+                outcome = state.get(OUTCOME_STATE)
+                if outcome:
+                    span.set_attribute("lendgraph.graphql.outcome", outcome)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         accept = headers.get("accept")
         wants_ide = scope["method"] == "GET" and "text/html" in (accept or "")
         media_type = negotiate(accept)
         if media_type is None and not wants_ide:
+            scope.setdefault("state", {})[OUTCOME_STATE] = "NOT_ACCEPTABLE"
             refusal = PlainTextResponse(f"Accept {GRAPHQL_RESPONSE} or {JSON}", status_code=406)
             await refusal(scope, receive, send)
             return
@@ -217,6 +264,7 @@ class GraphQLView(GraphQL[Context, None]):
                 viewer = state["viewer"] = await self.authenticate(headers.get("authorization"))
                 state["purpose"] = purpose_for(viewer, headers.get(PURPOSE_HEADER))
             except UnknownPurpose as exc:
+                state[OUTCOME_STATE] = "BAD_USER_INPUT"
                 bad_purpose = JSONResponse(
                     {"errors": [{"message": str(exc), "extensions": {"code": "BAD_USER_INPUT"}}]},
                     status_code=400,
@@ -225,6 +273,7 @@ class GraphQLView(GraphQL[Context, None]):
                 await bad_purpose(scope, receive, send)
                 return
             except Unauthenticated as exc:
+                state[OUTCOME_STATE] = exc.code
                 denial = JSONResponse(
                     {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
                     status_code=401,
@@ -271,6 +320,8 @@ class GraphQLView(GraphQL[Context, None]):
             context.reveals.clear()
             return False
         await self.log_reveals(request)
+        scope["state"][EXECUTOR_STATE] = "compiled"
+        scope["state"][OUTCOME_STATE] = _first_code(result.get("errors"))
         if self.settings.is_development:
             counter = scope["state"]["sql_counter"]
             result["extensions"] = {
@@ -325,6 +376,8 @@ class GraphQLView(GraphQL[Context, None]):
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             # A request error: execution never began, so the spec wants no data entry.
             response.pop("data", None)
+        request.state.executor = "reference"
+        request.state.outcome = _first_code(response.get("errors"))
         if self.settings.is_development:
             counter = getattr(request.state, "sql_counter", None)
             if counter is not None:

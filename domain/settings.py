@@ -7,10 +7,11 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from domain.identity.models import Role
 from privacy.keys import (
@@ -82,6 +83,13 @@ class Settings(BaseSettings):
     # Queries the compiled read path covers are answered by one SQL statement that
     # builds the response (api.compiled); off, Strawberry's executor answers them all.
     compiled_reads: bool = True
+    # Browser origins allowed to call the API ("https://app.example.com,https://x.y";
+    # "*" for any). None by default: no CORS headers, a preflight is refused.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Prometheus metrics at /metrics. Outside development they are served only to a
+    # scraper sending "Authorization: Bearer <metrics_token>"; without a token, not at all.
+    metrics: bool = True
+    metrics_token: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -104,7 +112,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"the budget of {name!r} must be between 100 and 10^9")
         return value
 
-    @field_validator("secret_key")
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("must be a comma-separated list of origins")
+        origins = tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
+        for origin in origins:
+            parts = urlsplit(origin)
+            exact = parts.scheme in ("http", "https") and parts.netloc and not parts.path
+            if origin != "*" and not (exact and not parts.query and not parts.fragment):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]) or *")
+        return origins
+
+    @field_validator("secret_key", "metrics_token")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import operator
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ import pandas
 from catboost import Pool
 from numpy.typing import NDArray
 
+from domain import metrics
 from scoring.features import PLATFORM_WORDING
 from scoring.model import ScoringModel
 from scoring.reasons import Explainer, Phrasebook, Reason, Wording
@@ -94,6 +96,7 @@ class Scorer:
 
     def assess(self, row: Row, *, with_reasons: bool = True) -> Assessment:
         """One application, in-process; see the module doc."""
+        started = time.perf_counter()
         vector = self.model.vector(row)
         pool = Pool([vector], cat_features=self._categorical, feature_names=self._names)
         raw = np.asarray(
@@ -104,7 +107,7 @@ class Scorer:
         if with_reasons:
             columns = [[v] for v in vector]
             reasons = self._reasons(pool, columns, thread_count=1)
-        return next(self._assessments(raw, reasons))
+        return next(self._assessments(raw, reasons, mode="single", started=started))
 
     # ---------------------------------------------------------------------- streaming
 
@@ -116,6 +119,7 @@ class Scorer:
             raise ValueError(f"chunk must be positive, got {chunk}")
         source = iter(rows)
         while part := list(islice(source, chunk)):
+            started = time.perf_counter()
             columns = self._columns(part)
             pool = self._pool(columns)
             raw = np.asarray(
@@ -129,18 +133,24 @@ class Scorer:
                 if with_reasons
                 else itertools.repeat((), len(part))
             )
-            yield from self._assessments(raw, reasons)
+            yield from self._assessments(raw, reasons, mode="batch", started=started)
 
     # ----------------------------------------------------------------------- helpers
 
     def _assessments(
-        self, raw: NDArray[np.float64], reasons: Iterable[Sequence[Reason]]
+        self,
+        raw: NDArray[np.float64],
+        reasons: Iterable[Sequence[Reason]],
+        *,
+        mode: str,
+        started: float,
     ) -> Iterator[Assessment]:
         a, b = self.model.calibration
         log_odds = a * raw + b
         pds = np.exp(-np.logaddexp(0.0, -log_odds))  # sigmoid, finite for any log-odds
         points = self.scorecard.points_many(log_odds)
         grades = self.master_scale.grade_many(pds)
+        metrics.scored(mode, grades, time.perf_counter() - started)
         whys = reasons if isinstance(reasons, itertools.repeat) else map(tuple, reasons)
         version = itertools.repeat(self.version)
         return map(Assessment, pds.tolist(), points.tolist(), grades, whys, version)

@@ -21,7 +21,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import (
@@ -73,9 +73,14 @@ from domain import bulk
 from domain.base import utcnow
 from domain.db import current_statement_counter
 from domain.errors import DomainError, Forbidden, NotFound
+from domain.metrics import DOCUMENT_CACHE, PLAN_CACHE, STATEMENT_CACHE
 from domain.settings import Settings
+from domain.tracing import sql_span
 from privacy.keys import KeyProvider
 from privacy.models import AccessLogEntry
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 log = logging.getLogger("lendgraph.compiled")
 
@@ -157,6 +162,7 @@ class CompiledReads:
         self.documents: OrderedDict[str, Document | None] = OrderedDict()
         self.plans: OrderedDict[Hashable, Any] = OrderedDict()
         self._functions_on: set[int] = set()
+        self.tracer: Tracer | None = None  # set by the view when traces are on
 
     # ------------------------------------------------------------ caches
 
@@ -164,6 +170,8 @@ class CompiledReads:
         """The parsed document (None: not parsed); validation is per viewer (``valid``)."""
         found = self.documents.get(query, _NOT_COMPILABLE)
         if found is not _NOT_COMPILABLE:
+            # A miss is counted by the document cache it falls through to.
+            DOCUMENT_CACHE.hit()
             self.documents.move_to_end(query)
             return found  # type: ignore[return-value]
         document: Document | None = None
@@ -285,6 +293,7 @@ class CompiledReads:
         )
         plan = self.plans.get(key)
         if plan is None:
+            PLAN_CACHE.miss()
             try:
                 plan = self.plan(context, document, operation, variables)
             except NotCompilable:
@@ -292,6 +301,8 @@ class CompiledReads:
             self.plans[key] = plan
             if len(self.plans) > PLANS_MAX:
                 self.plans.popitem(last=False)
+        else:
+            PLAN_CACHE.hit()
         if plan is _NOT_COMPILABLE:
             return None
         assert isinstance(plan, OperationPlan)
@@ -349,7 +360,10 @@ class CompiledReads:
             return {"data": {root.key: "Query" for root in plan.roots}}
         statement_key = tuple(shape)
         statement = plan.statements.get(statement_key)
-        if statement is None:
+        if statement is not None:
+            STATEMENT_CACHE.hit()
+        else:
+            STATEMENT_CACHE.miss()
             # Only a new shape builds: the stand-in viewer is made here, not per request.
             statement = self._build(slotted_viewer(context.viewer), roots, pages)
             plan.statements[statement_key] = statement
@@ -413,6 +427,13 @@ class CompiledReads:
         counter = current_statement_counter.get()
         if counter is not None:
             counter.count += 1
+        if self.tracer is None:
+            return await self._fetch_raw(connection, sql, arguments)
+        # Past SQLAlchemy's cursor events, so past its instrumentation: a span of our own.
+        with sql_span(self.tracer, self.json.name, sql):
+            return await self._fetch_raw(connection, sql, arguments)
+
+    async def _fetch_raw(self, connection: AsyncConnection, sql: str, arguments: list[Any]) -> str:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         if self.json.name == "postgresql":

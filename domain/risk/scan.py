@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from domain import bulk
+from domain import bulk, metrics
 from domain.audit import service as audit
 from domain.base import new_id, utcnow
 from domain.errors import DomainError
@@ -441,6 +441,13 @@ async def _scan(
             )
         )
     report.seconds = time.perf_counter() - started
+    metrics.scan_finished(
+        full=full,
+        seconds=report.seconds,
+        loans=report.loans_scanned,
+        alerts=report.alerts_raised,
+        levels=report.levels,
+    )
     log.info(
         "risk scan finished",
         extra={

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from catboost import CatBoostClassifier, Pool
+from prometheus_client import REGISTRY
 
 from scoring.features import PLATFORM_FEATURES, History, Profile, Request, Statement, features
 from scoring.inference import Assessment, Scorer
@@ -256,3 +257,40 @@ def test_no_signal_means_no_reasons(model: ScoringModel, rows: list[dict[str, An
     results = list(Scorer(flat).assess_many(rows[:20], with_reasons=True))
     assert all(r.pd == pytest.approx(0.05) for r in results)
     assert all(r.reasons == () for r in results)
+
+
+def test_assessments_are_counted_by_mode_and_grade(
+    model: ScoringModel, rows: list[dict[str, Any]]
+) -> None:
+    # given
+    scorer = Scorer(model, Scorecard(), MasterScale())
+
+    def counted(mode: str) -> float:
+        return sum(
+            sample.value
+            for family in REGISTRY.collect()
+            for sample in family.samples
+            if sample.name == "lendgraph_scoring_assessments_total"
+            and sample.labels["mode"] == mode
+        )
+
+    single, batch = counted("single"), counted("batch")
+    chunks = REGISTRY.get_sample_value(
+        "lendgraph_scoring_duration_seconds_count", {"mode": "batch"}
+    )
+    # when
+    one = scorer.assess(rows[0])
+    many = list(scorer.assess_many(rows[:100], chunk=40))
+    # then
+    assert counted("single") == single + 1
+    assert counted("batch") == batch + 100
+    assert (
+        REGISTRY.get_sample_value("lendgraph_scoring_duration_seconds_count", {"mode": "batch"})
+        == (chunks or 0) + 3
+    )
+    graded = REGISTRY.get_sample_value(
+        "lendgraph_scoring_assessments_total", {"mode": "single", "grade": one.grade}
+    )
+    assert graded is not None
+    assert graded >= 1
+    assert len(many) == 100
