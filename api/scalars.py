@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, NewType, TypeVar
 
 from graphql import (
     ArgumentNode,
@@ -121,9 +121,66 @@ def _scalar(
     )
 
 
-# Names, descriptions and serialisation as Strawberry's own, so the schema is unchanged.
+# A rate (or any other decimal fraction: a share, a ratio, a loss given default) is
+# its own scalar, so a field's type says which format it is served in; plain
+# ``Decimal`` is money.
+Rate = NewType("Rate", Decimal)
+
+
+def rate_or_none(value: Decimal | None) -> Rate | None:
+    return None if value is None else Rate(value)
+
+
+def rate_of_ratio(value: float | None) -> Rate | None:
+    """A statistic computed as a float (an approval rate), served as a rate."""
+    return None if value is None else Rate(Decimal(repr(value)))
+
+
+MONEY_PLACES = 2
+RATE_PLACES = 6
+
+
+def fixed(value: Decimal, places: int) -> str:
+    """The one serialisation of money and rates: exactly ``places`` decimals, half up.
+
+    Whatever a value went through (a client's "500000", a computed "0.05", a
+    column's scale), the wire shows the column's scale: the compiled read path
+    renders the same text in SQL (api.compiled.json_sql ``decimal``).
+    """
+    if not isinstance(value, Decimal):
+        raise TypeError(f"a money or rate value must be a Decimal, not {type(value).__name__}")
+    shown = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    if shown.is_zero():
+        shown = shown.copy_abs()  # "-0.00" is "0.00", as the database prints it
+    return format(shown, "f")
+
+
+def serialize_money(value: Decimal) -> str:
+    return fixed(value, MONEY_PLACES)
+
+
+def serialize_rate(value: Decimal) -> str:
+    return fixed(value, RATE_PLACES)
+
+
+# The name of the scalar each format is served as (the compiled path renders by it).
+PLACES_OF_SCALAR = {"Decimal": MONEY_PLACES, "Rate": RATE_PLACES}
+
 SCALARS: dict[object, ScalarDefinition] = {
-    Decimal: _scalar(Decimal, "Decimal", "Decimal (fixed-point)", str, parse_decimal),
+    Decimal: _scalar(
+        Decimal,
+        "Decimal",
+        'Money (CNY): a decimal string, always with two decimals ("150000.00").',
+        serialize_money,
+        parse_decimal,
+    ),
+    Rate: _scalar(
+        Rate,
+        "Rate",
+        'A rate or other fraction: a decimal string, always with six decimals ("0.044700").',
+        serialize_rate,
+        parse_decimal,
+    ),
     dt.date: _scalar(dt.date, "Date", "Date (isoformat)", _isoformat, parse_date),
     dt.datetime: _scalar(
         dt.datetime, "DateTime", "Date with time (isoformat)", _isoformat, parse_datetime

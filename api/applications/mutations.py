@@ -21,6 +21,7 @@ from api.outcomes import (
     perform,
     pk_of,
 )
+from api.scalars import Rate
 from domain.applications import service
 from domain.applications.models import Application as ApplicationRow
 from domain.applications.models import DecisionOutcome
@@ -80,7 +81,7 @@ class DecideApplicationInput:
     application_id: strawberry.ID
     decision: CreditDecision
     reasons: str
-    annual_rate: Decimal | None = strawberry.field(
+    annual_rate: Rate | None = strawberry.field(
         default=None,
         description="The nominal rate an approval sets, within the product's range "
         "(its lowest when left out). A second approval confirms the first one's rate.",

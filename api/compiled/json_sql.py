@@ -51,7 +51,8 @@ class JsonDialect:
     def text(self, value: ColumnElement[Any]) -> ColumnElement[str]:
         return cast(value, Text)
 
-    def decimal(self, value: ColumnElement[Any], scale: int) -> ColumnElement[str]:
+    def decimal(self, value: ColumnElement[Any], scale: int, places: int) -> ColumnElement[str]:
+        """A decimal stored with ``scale`` decimals, as text with ``places`` (half up)."""
         raise NotImplementedError
 
     def boolean(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -108,8 +109,12 @@ class PostgresJson(JsonDialect):
         aggregated = func.json_agg(aggregate_order_by(value, order)).filter(where)
         return func.coalesce(aggregated, literal_column("'[]'::json"))
 
-    def decimal(self, value: ColumnElement[Any], scale: int) -> ColumnElement[str]:
-        return cast(value, Text)  # numeric(p, s) prints its scale: 150000.00
+    def decimal(self, value: ColumnElement[Any], scale: int, places: int) -> ColumnElement[str]:
+        # numeric(p, s) prints its scale (150000.00); round() gives it ``places`` and
+        # rounds half away from zero, as api.scalars.fixed does.
+        if places == scale:
+            return cast(value, Text)
+        return cast(func.round(value, literal_column(str(places), Integer)), Text)
 
     def datetime(self, value: ColumnElement[Any]) -> ColumnElement[str]:
         utc = func.timezone(sql_string("UTC"), value)
@@ -162,12 +167,21 @@ class SqliteJson(JsonDialect):
         # of the subquery they are read from, which the builder orders by ``order``.
         return func.json_group_array(func.json(value)).filter(where)
 
-    def decimal(self, value: ColumnElement[Any], scale: int) -> ColumnElement[str]:
-        # SQLite keeps money and rates as scaled integers (domain.base.ScaledDecimal).
-        unit = 10**scale
-        sign = case((value < 0, sql_string("-")), else_=sql_string(""))
-        magnitude = func.abs(value)
-        text = func.printf(sql_string(f"%s%d.%0{scale}d"), sign, magnitude / unit, magnitude % unit)
+    def decimal(self, value: ColumnElement[Any], scale: int, places: int) -> ColumnElement[str]:
+        # SQLite keeps money and rates as scaled integers (domain.base.ScaledDecimal):
+        # rescaled in integer arithmetic, half up, as api.scalars.fixed does.
+        magnitude: ColumnElement[Any] = func.abs(value)
+        if places < scale:
+            step = 10 ** (scale - places)
+            magnitude = (magnitude + step // 2) / step
+        elif places > scale:
+            magnitude = magnitude * 10 ** (places - scale)
+        unit = 10**places
+        # A value that rounds to zero has no sign ("0.00", never "-0.00").
+        sign = case(((value < 0) & (magnitude > 0), sql_string("-")), else_=sql_string(""))
+        text = func.printf(
+            sql_string(f"%s%d.%0{places}d"), sign, magnitude / unit, magnitude % unit
+        )
         return func.iif(value.is_(None), None, text)
 
     def boolean(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
