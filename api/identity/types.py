@@ -148,12 +148,27 @@ class UserError:
 @classified(public=["message", "code", "field"])
 @strawberry.type(name="InvalidInput", description="The input broke a rule; `field` names it.")
 class InvalidInputError(UserError):
-    field: str | None = None
+    field: str = strawberry.field(
+        description="Where in the request: the input path (input.amount, "
+        "input.terms.minRate), or input when the refusal is of the request as a whole."
+    )
+
+    @classmethod
+    def at(cls, message: str, field: str | None, *, code: str = "BAD_USER_INPUT") -> Self:
+        """A refusal of ``field`` (relative to the mutation's one ``input`` argument)."""
+        return cls(message=message, code=code, field=INPUT if field is None else f"{INPUT}.{field}")
 
     @classmethod
     def of(cls, error: DomainError, *, field: str | None = None) -> Self:
-        """The union member for an expected refusal raised by a service."""
-        return cls(message=error.message, code=error.code, field=field)
+        """The union member for an expected refusal raised by a service.
+
+        ``field`` overrides the part of the input the service named (``error.field``).
+        """
+        return cls.at(error.message, field if field is not None else error.field, code=error.code)
+
+
+# Every mutation takes its values as one argument of this name (the API's convention).
+INPUT = "input"
 
 
 @classified(public=["message", "code"])

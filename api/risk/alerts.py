@@ -295,7 +295,7 @@ class RiskAlertMutations:
         self, info: strawberry.Info[Context, None], input: UpdateRiskAlertInput
     ) -> UpdateRiskAlertResult:
         if input.action is AlertActionKind.RAISE:
-            return InvalidInputError(message="alerts are raised by scans", code="BAD_USER_INPUT")
+            return InvalidInputError.at("alerts are raised by scans", "action")
         change = alerts.AlertChange(
             alert_id=pk_of(input.alert_id, "RiskAlert"),
             action=input.action,

@@ -47,7 +47,6 @@ from domain.identity.viewer import Viewer
 from domain.lending.schedule import CENT, MAX_TERM_MONTHS, add_months, build_schedule
 from domain.products.eligibility import EnterpriseFacts, ineligibility
 from domain.products.models import Product, ProductStatus, RepaymentMethod
-from domain.products.pricing import why_not
 from domain.risk.models import RiskAssessment
 from privacy.consent import consented
 from privacy.keys import KeyProvider
@@ -334,7 +333,9 @@ async def decide(
     """Approve or reject. Above the institution's threshold an approval needs two officers;
     on appeal, only an officer who has not decided on the application before may decide."""
     if outcome is DecisionOutcome.REQUEST_INFO:
-        raise InvalidInput("ask for more information with requestApplicationInformation")
+        raise InvalidInput(
+            "ask for more information with requestApplicationInformation", field="decision"
+        )
     application = await load_for_change(session, actor.viewer, application_id, expected_version)
     officer_id = _require_person(actor, application, "decide")
     _check_text("reasons", reasons)
@@ -394,7 +395,8 @@ async def decide(
         rate = application.approved_rate or _approved_rate(product, None)
         if annual_rate is not None and annual_rate != rate:
             raise InvalidInput(
-                f"the first approval set the rate at {rate}; a second approval confirms it"
+                f"the first approval set the rate at {rate}; a second approval confirms it",
+                field="annualRate",
             )
         decision.annual_rate = rate
     application.approved_rate = rate
@@ -591,26 +593,45 @@ async def _open_product(session: AsyncSession, product_id: uuid.UUID) -> Product
 
 def _check_request(product: Product, request: Request) -> None:
     if not request.amount.is_finite() or request.amount.adjusted() >= 15:
-        raise InvalidInput("amount: a finite amount below 10^15")
-    problems = list(why_not(product, amount=request.amount, term_months=request.term_months))
+        raise InvalidInput("amount: a finite amount below 10^15", field="amount")
+    problems: list[tuple[str, str]] = []
+    if not product.min_amount <= request.amount <= product.max_amount:
+        problems.append(
+            (
+                "amount",
+                f"{request.amount:,.2f} is outside the product's {product.min_amount:,.2f}"
+                f" to {product.max_amount:,.2f}",
+            )
+        )
+    if not product.min_term_months <= request.term_months <= product.max_term_months:
+        problems.append(
+            (
+                "termMonths",
+                f"{request.term_months} months is outside the product's "
+                f"{product.min_term_months} to {product.max_term_months}",
+            )
+        )
     if request.amount != request.amount.quantize(CENT):
-        problems.append("amount: at most 2 decimals")
+        problems.append(("amount", "at most 2 decimals"))
     if not 1 <= request.term_months <= MAX_TERM_MONTHS:
-        problems.append(f"termMonths: 1 to {MAX_TERM_MONTHS}")
+        problems.append(("termMonths", f"1 to {MAX_TERM_MONTHS}"))
     if request.repayment_method.value not in product.repayment_methods:
         allowed = ", ".join(product.repayment_methods)
         problems.append(
-            f"repaymentMethod: the product offers {allowed}, not {request.repayment_method.value}"
+            (
+                "repaymentMethod",
+                f"the product offers {allowed}, not {request.repayment_method.value}",
+            )
         )
     if not 3 <= len(request.purpose.strip()) <= 500:
-        problems.append("purpose: 3 to 500 characters")
+        problems.append(("purpose", "3 to 500 characters"))
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise InvalidInput.of_problems(problems)
 
 
 def _check_text(label: str, text: str) -> None:
     if not 3 <= len(text.strip()) <= MAX_TEXT:
-        raise InvalidInput(f"{label}: 3 to {MAX_TEXT} characters")
+        raise InvalidInput(f"{label}: 3 to {MAX_TEXT} characters", field=label)
 
 
 def require_role(
@@ -638,7 +659,8 @@ def _approved_rate(product: Product, given: Decimal | None) -> Decimal:
     rate = product.min_rate if given is None else given
     if not product.min_rate <= rate <= product.max_rate:
         raise InvalidInput(
-            f"annualRate: {rate} is outside the product's {product.min_rate} to {product.max_rate}"
+            f"annualRate: {rate} is outside the product's {product.min_rate} to {product.max_rate}",
+            field="annualRate",
         )
     return rate
 
