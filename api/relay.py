@@ -9,6 +9,7 @@ import strawberry
 from strawberry import relay
 
 from api.access import classified
+from domain import formats
 from domain.errors import InvalidInput
 from domain.pagination import Keyset, Page
 from domain.settings import Settings
@@ -139,4 +140,4 @@ def decode_pk(value: str | None, type_name: str, *, field: str | None = None) ->
 
 def encode_pk(pk: uuid.UUID | None, type_name: str) -> strawberry.ID | None:
     """The global id of a row's key (None stays None): ``decode_pk`` the other way."""
-    return None if pk is None else strawberry.ID(str(relay.GlobalID(type_name, str(pk))))
+    return None if pk is None else strawberry.ID(formats.global_id(type_name, pk))

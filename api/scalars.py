@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any, NewType, TypeVar
 
 from graphql import (
@@ -33,6 +33,8 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.types.scalar import ScalarDefinition
+
+from domain import formats
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 
@@ -136,35 +138,19 @@ def rate_of_ratio(value: float | None) -> Rate | None:
     return None if value is None else Rate(Decimal(repr(value)))
 
 
-MONEY_PLACES = 2
-RATE_PLACES = 6
-
-
-def fixed(value: Decimal, places: int) -> str:
-    """The one serialisation of money and rates: exactly ``places`` decimals, half up.
-
-    Whatever a value went through (a client's "500000", a computed "0.05", a
-    column's scale), the wire shows the column's scale: the compiled read path
-    renders the same text in SQL (api.compiled.json_sql ``decimal``).
-    """
-    if not isinstance(value, Decimal):
-        raise TypeError(f"a money or rate value must be a Decimal, not {type(value).__name__}")
-    shown = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    if shown.is_zero():
-        shown = shown.copy_abs()  # "-0.00" is "0.00", as the database prints it
-    return format(shown, "f")
-
-
 def serialize_money(value: Decimal) -> str:
-    return fixed(value, MONEY_PLACES)
+    # The one serialisation of money and rates (domain.formats): whatever a value went
+    # through (a client's "500000", a computed "0.05"), the wire shows the column's
+    # scale; the compiled read path renders the same text in SQL (json_sql.decimal).
+    return formats.money(value)
 
 
 def serialize_rate(value: Decimal) -> str:
-    return fixed(value, RATE_PLACES)
+    return formats.rate(value)
 
 
 # The name of the scalar each format is served as (the compiled path renders by it).
-PLACES_OF_SCALAR = {"Decimal": MONEY_PLACES, "Rate": RATE_PLACES}
+PLACES_OF_SCALAR = {"Decimal": formats.MONEY_PLACES, "Rate": formats.RATE_PLACES}
 
 SCALARS: dict[object, ScalarDefinition] = {
     Decimal: _scalar(

@@ -38,9 +38,11 @@ async def grant(
     now = now or utcnow()
     reason = reason.strip()
     if len(reason) < 20:
-        raise InvalidInput("state the emergency in at least 20 characters")
+        raise InvalidInput("state the emergency in at least 20 characters", field="reason")
     if not timedelta(minutes=1) <= ttl <= MAX_TTL:
-        raise InvalidInput("a break-glass grant lasts between 1 minute and 24 hours")
+        raise InvalidInput(
+            "a break-glass grant lasts between 1 minute and 24 hours", field="minutes"
+        )
     row = BreakGlassGrant(
         viewer_id=viewer_id,
         subject_id=subject_id,

@@ -41,8 +41,8 @@ class SubmitApplicationInput:
 
     def request(self) -> service.Request:
         return service.Request(
-            enterprise_id=pk_of(self.enterprise_id, "Enterprise"),
-            product_id=pk_of(self.product_id, "Product"),
+            enterprise_id=pk_of(self.enterprise_id, "Enterprise", field="enterpriseId"),
+            product_id=pk_of(self.product_id, "Product", field="productId"),
             amount=self.amount,
             term_months=self.term_months,
             repayment_method=self.repayment_method,
@@ -122,7 +122,7 @@ async def _act(
     **values: Any,
 ) -> Any:
     """Run one service step on one application, in one transaction, as the viewer."""
-    pk = pk_of(application_id, "Application")
+    pk = pk_of(application_id, "Application", field="applicationId")
     return _shown(await perform(info, lambda s, a: step(s, a, pk, **values)))
 
 
@@ -299,7 +299,7 @@ class ApplicationMutations:
     async def sign_contract(
         self, info: strawberry.Info[Context, None], input: SignContractInput
     ) -> SignContractResult:
-        pk = pk_of(input.application_id, "Application")
+        pk = pk_of(input.application_id, "Application", field="applicationId")
         result = await perform(
             info,
             lambda s, a: service.sign_contract(

@@ -77,7 +77,7 @@ def _login_result(outcome: LoginOutcome) -> LoginResult:
 
 
 def _institution_pk(global_id: strawberry.ID) -> uuid.UUID:
-    return decode_global_id(global_id, expected="Institution")[1]
+    return decode_global_id(global_id, expected="Institution", field="institutionId")[1]
 
 
 @strawberry.type

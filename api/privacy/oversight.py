@@ -124,7 +124,7 @@ def _subject(global_id: strawberry.ID) -> tuple[str, uuid.UUID]:
             return type_name, decode_global_id(global_id, expected=type_name)[1]
         except (InvalidInput, GraphQLError):
             continue
-    raise InvalidInput("the subject must be an Enterprise or a User id")
+    raise InvalidInput("the subject must be an Enterprise or a User id", field="subjectId")
 
 
 async def _visible(ctx: Context, type_name: str, pk: uuid.UUID) -> uuid.UUID | None:

@@ -249,7 +249,9 @@ class SubjectsMutations:
     ) -> ExportSubjectDataResult:
         ctx = info.context
         try:
-            _, subject_id = decode_global_id(input.subject_id, expected="Enterprise")
+            _, subject_id = decode_global_id(
+                input.subject_id, expected="Enterprise", field="subjectId"
+            )
             async with unit_of_work(ctx.sessions) as session:
                 document = await service.export_subject(session, ctx.keys, subject_id=subject_id)
                 service.record_export(
@@ -276,7 +278,9 @@ class SubjectsMutations:
     ) -> EraseSubjectResult:
         ctx = info.context
         try:
-            _, subject_id = decode_global_id(input.subject_id, expected="Enterprise")
+            _, subject_id = decode_global_id(
+                input.subject_id, expected="Enterprise", field="subjectId"
+            )
             async with unit_of_work(ctx.sessions) as session:
                 receipt = await service.erase_subject(
                     session,
@@ -289,8 +293,7 @@ class SubjectsMutations:
         except Conflict as exc:  # ERASURE_REFUSED, or CONFLICT when already erased
             return ErasureRefused(message=exc.message, code=exc.code)
         except InvalidInput as exc:
-            field = "reason" if exc.message.startswith("reason") else "subjectId"
-            return InvalidInputError.of(exc, field=field)
+            return InvalidInputError.of(exc)
         except NotFound as exc:
             return InvalidInputError.of(exc, field="subjectId")
         return ErasureReceipt.from_receipt(receipt)

@@ -116,7 +116,7 @@ class ProductMutations:
     async def create_product(
         self, info: strawberry.Info[Context, None], input: CreateProductInput
     ) -> ProductResult:
-        institution_id = pk_of(input.institution_id, "Institution")
+        institution_id = pk_of(input.institution_id, "Institution", field="institutionId")
         terms = input.terms.terms()
         return _shown(
             await perform(
@@ -140,7 +140,7 @@ class ProductMutations:
     async def change_product(
         self, info: strawberry.Info[Context, None], input: ChangeProductInput
     ) -> ProductResult:
-        pk = pk_of(input.product_id, "Product")
+        pk = pk_of(input.product_id, "Product", field="productId")
         terms = input.terms.terms()
         return _shown(
             await perform(
@@ -158,7 +158,7 @@ class ProductMutations:
     async def publish_product(
         self, info: strawberry.Info[Context, None], input: ProductActionInput
     ) -> ProductResult:
-        pk = pk_of(input.product_id, "Product")
+        pk = pk_of(input.product_id, "Product", field="productId")
         return _shown(
             await perform(
                 info,
@@ -172,7 +172,7 @@ class ProductMutations:
     async def retire_product(
         self, info: strawberry.Info[Context, None], input: ProductActionInput
     ) -> ProductResult:
-        pk = pk_of(input.product_id, "Product")
+        pk = pk_of(input.product_id, "Product", field="productId")
         return _shown(
             await perform(
                 info,
@@ -189,7 +189,7 @@ class ProductMutations:
     async def set_four_eyes_threshold(
         self, info: strawberry.Info[Context, None], input: SetFourEyesThresholdInput
     ) -> SetFourEyesThresholdResult:
-        pk = pk_of(input.institution_id, "Institution")
+        pk = pk_of(input.institution_id, "Institution", field="institutionId")
         result = await perform(
             info,
             lambda s, a: service.set_four_eyes_threshold(

@@ -297,10 +297,10 @@ class RiskAlertMutations:
         if input.action is AlertActionKind.RAISE:
             return InvalidInputError.at("alerts are raised by scans", "action")
         change = alerts.AlertChange(
-            alert_id=pk_of(input.alert_id, "RiskAlert"),
+            alert_id=pk_of(input.alert_id, "RiskAlert", field="alertId"),
             action=input.action,
             note=input.note,
-            assignee_id=decode_pk(input.assignee_id, "User"),
+            assignee_id=decode_pk(input.assignee_id, "User", field="assigneeId"),
             disposal=input.disposal,
             expected_version=input.expected_version,
         )

@@ -295,7 +295,7 @@ class RiskRuleMutations:
             severity=input.severity,
             action=input.action,
             enabled=input.enabled,
-            institution_id=decode_pk(input.institution_id, "Institution"),
+            institution_id=decode_pk(input.institution_id, "Institution", field="institutionId"),
         )
 
         async def work(session: Any, actor: Any) -> Any:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import formats
 from domain.applications import repository as repo
 from domain.applications import states
 from domain.applications.errors import (
@@ -435,27 +436,36 @@ def contract_for(
         first_due_on=add_months(generated_at.date(), 1),
         fee=fee,
     )
+    # Written as the API writes them (domain.formats): records by the global ids
+    # node(id:) takes, money with two decimals, the rate with six.
     terms: dict[str, Any] = {
-        "application": str(application.id),
-        "enterprise": str(application.enterprise_id),
-        "lender": {"id": str(institution.id), "name": institution.name},
-        "product": {"id": str(product.id), "code": product.code, "version": product.version},
-        "principal": str(application.amount),
-        "annual_rate": str(rate),
+        "application": formats.global_id("Application", application.id),
+        "enterprise": formats.global_id("Enterprise", application.enterprise_id),
+        "lender": {
+            "id": formats.global_id("Institution", institution.id),
+            "name": institution.name,
+        },
+        "product": {
+            "id": formats.global_id("Product", product.id),
+            "code": product.code,
+            "version": product.version,
+        },
+        "principal": formats.money(application.amount),
+        "annual_rate": formats.rate(rate),
         "term_months": application.term_months,
         "repayment_method": application.repayment_method.value,
-        "origination_fee": str(fee),
+        "origination_fee": formats.money(fee),
         "first_due": "one month after the money is paid out, then monthly",
         "instalments": [
             {
                 "sequence": i.sequence,
-                "principal": str(i.principal),
-                "interest": str(i.interest),
-                "fee": str(i.fee),
+                "principal": formats.money(i.principal),
+                "interest": formats.money(i.interest),
+                "fee": formats.money(i.fee),
             }
             for i in schedule
         ],
-        "total_repaid": str(sum((i.total for i in schedule), Decimal(0))),
+        "total_repaid": formats.money(sum((i.total for i in schedule), Decimal(0))),
     }
     return Contract(
         application_id=application.id,
@@ -561,7 +571,8 @@ async def _notify_applicant(
         subject=f"Your application {_NOTICES[target]}",
         body=(
             f"Your application for {application.amount:,.2f} over {application.term_months} "
-            f"months {_NOTICES[target]}. Reference: {application.id}."
+            f"months {_NOTICES[target]}. "
+            f"Reference: {formats.global_id('Application', application.id)}."
         ),
     )
 

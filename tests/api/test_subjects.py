@@ -366,7 +366,7 @@ async def test_a_short_reason_is_invalid_input(
     assert (result["__typename"], result["code"], result["field"]) == (
         "InvalidInput",
         "BAD_USER_INPUT",
-        "reason",
+        "input.reason",
     )
     assert await _count(db, DataKey, DataKey.shredded_at.is_not(None)) == 0
 
