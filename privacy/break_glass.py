@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
 from domain.base import utcnow
+from domain.enterprises.models import Enterprise
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from privacy.models import BreakGlassGrant
 
@@ -111,3 +112,9 @@ async def awaiting_review(session: AsyncSession) -> Sequence[BreakGlassGrant]:
         .order_by(BreakGlassGrant.granted_at)
     )
     return (await session.scalars(stmt)).all()
+
+
+async def subject_types(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Whether each grant's subject is an Enterprise or a User (a grant names it by key)."""
+    found = set((await session.scalars(select(Enterprise.id).where(Enterprise.id.in_(ids)))).all())
+    return {i: "Enterprise" if i in found else "User" for i in ids}

@@ -8,6 +8,7 @@ import strawberry
 from strawberry import relay
 
 from api.access import classified
+from domain import formats
 from domain.errors import DomainError
 from domain.identity.models import USER_SEALED_COLUMNS, InstitutionKind, Role, UserStatus
 from domain.identity.models import Institution as InstitutionRow
@@ -117,7 +118,7 @@ class AuthorizationRule:
     def from_row(cls, row: PolicyRuleRow) -> Self:
         if row.ptype == "g":
             return cls(
-                id=strawberry.ID(str(row.id)),
+                id=strawberry.ID(formats.global_id("AuthorizationRule", row.id)),
                 kind="g",
                 subject=row.v0,
                 domain=row.v2,
@@ -126,7 +127,7 @@ class AuthorizationRule:
                 effect="allow",
             )
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=strawberry.ID(formats.global_id("AuthorizationRule", row.id)),
             kind="p",
             subject=row.v0,
             domain=row.v1,

@@ -14,6 +14,7 @@ from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError, UserError
 from api.relay import Connection, connection, decode_after, decode_global_id, page_size
+from domain import formats
 from domain.db import unit_of_work
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.pagination import Page
@@ -69,7 +70,7 @@ class AccessLogEntry:
         subject_type = row.object.split(".", 1)[0]
         viewer_type = "ServiceAccount" if row.viewer_kind == "service" else "User"
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=strawberry.ID(formats.global_id("AccessLogEntry", row.id)),
             at=row.at,
             viewer_id=_gid(viewer_type, row.viewer_id) if row.viewer_id else None,
             viewer_kind=row.viewer_kind,
@@ -95,7 +96,10 @@ class SubjectExport:
 @classified(internal=["id", "subject_id", "erased_at", "removed", "kept"])
 @strawberry.type(description="What an erasure removed, and what the lender keeps.")
 class ErasureReceipt:
-    id: strawberry.ID = strawberry.field(description="The audit entry recording the erasure.")
+    id: strawberry.ID = strawberry.field(
+        description="The audit entry recording the erasure: an external reference (the audit "
+        "log's own key, a UUID), not a node."
+    )
     subject_id: strawberry.ID
     erased_at: datetime
     removed: list[str] = strawberry.field(description="Columns emptied, as table.column.")
