@@ -244,7 +244,9 @@ class StaffInvited:
 @classified(internal=["client_id", "client_secret", "scopes"])
 @strawberry.type(description="Keep the secret: it is shown only now.")
 class ServiceAccountCreated:
-    client_id: str
+    client_id: str = strawberry.field(
+        description="The OAuth client id for POST /oauth/token: an external reference."
+    )
     client_secret: str
     scopes: list[str]
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Self, cast
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 
 from api.access import classified, mutation
 from api.context import Context
@@ -63,7 +63,9 @@ class AccessLogEntry:
         description="Type.field revealed, e.g. Enterprise.contactPhone (Enterprise.*: export)."
     )
     purpose: str
-    request_id: str | None
+    request_id: str | None = strawberry.field(
+        description="The request's id, as in the logs and X-Request-ID: an external reference."
+    )
 
     @classmethod
     def from_row(cls, row: AccessLogRow) -> Self:
@@ -87,8 +89,8 @@ class AccessLogEntry:
 class SubjectExport:
     subject_id: strawberry.ID
     exported_at: datetime
-    data: str = strawberry.field(
-        description="The JSON document: profile (decrypted), statements, applications, "
+    data: JSON = strawberry.field(
+        description="The document: profile (decrypted), statements, applications, "
         "loans, consents and access log."
     )
 
@@ -269,7 +271,7 @@ class SubjectsMutations:
         return SubjectExport(
             subject_id=input.subject_id,
             exported_at=datetime.fromisoformat(document["exportedAt"]),
-            data=json.dumps(document, ensure_ascii=False),
+            data=cast(JSON, document),
         )
 
     @mutation(
