@@ -24,6 +24,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 
+# SQLAlchemy's precedence of / and %: a custom "/" binds as tightly, so SQL groups alike.
+_DIVISION = 8
 # PostgreSQL functions take at most 100 arguments: 50 keys and their values.
 MAX_KEYS = 50
 
@@ -169,18 +171,22 @@ class SqliteJson(JsonDialect):
 
     def decimal(self, value: ColumnElement[Any], scale: int, places: int) -> ColumnElement[str]:
         # SQLite keeps money and rates as scaled integers (domain.base.ScaledDecimal):
-        # rescaled in integer arithmetic, half up, as api.scalars.fixed does.
+        # rescaled in integer arithmetic, half up, as domain.formats.fixed does. A bare
+        # "/" divides integers exactly there (SQLAlchemy's / would make it a float).
         magnitude: ColumnElement[Any] = func.abs(value)
         if places < scale:
             step = 10 ** (scale - places)
-            magnitude = (magnitude + step // 2) / step
+            magnitude = (magnitude + step // 2).op("/", precedence=_DIVISION)(step)
         elif places > scale:
             magnitude = magnitude * 10 ** (places - scale)
         unit = 10**places
         # A value that rounds to zero has no sign ("0.00", never "-0.00").
         sign = case(((value < 0) & (magnitude > 0), sql_string("-")), else_=sql_string(""))
         text = func.printf(
-            sql_string(f"%s%d.%0{places}d"), sign, magnitude / unit, magnitude % unit
+            sql_string(f"%s%d.%0{places}d"),
+            sign,
+            magnitude.op("/", precedence=_DIVISION)(unit),
+            magnitude % unit,
         )
         return func.iif(value.is_(None), None, text)
 
