@@ -2,7 +2,8 @@
 
 Every scalar is rendered in SQL exactly as the reference executor serialises it,
 so the two executors answer byte for byte alike (the differential test holds them
-to it): money and rates as decimal strings with their scale, timestamps as Python's
+to it): money and rates as decimal strings in their scalar's format (two and six
+decimals, api.scalars.PLACES_OF_SCALAR), timestamps as Python's
 ``isoformat()`` in UTC, enums by member name, global ids and cursors as base64.
 
 PostgreSQL builds with ``json_build_object`` / ``json_agg``; SQLite with

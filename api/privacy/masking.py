@@ -1,13 +1,13 @@
 """Masking policies: list every version, set one, decide a widening, roll back."""
 
-from __future__ import annotations
+# No postponed annotations: Strawberry reads relay.NodeID from the evaluated annotation.
 
 import enum
 import uuid
 import weakref
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Self, cast
 
 import strawberry
 from graphql import GraphQLObjectType, get_named_type
@@ -82,7 +82,7 @@ class MaskingPolicy(relay.Node):
     decided_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: PolicyRow) -> MaskingPolicy:
+    def from_row(cls, row: PolicyRow) -> Self:
         return cls(
             pk=row.id,
             object=row.object,
