@@ -21,12 +21,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
+from graphql import GraphQLUnionType, get_named_type
 from strawberry import relay
 from strawberry.extensions import FieldExtension
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
-from domain.errors import Forbidden, Unauthenticated
+from domain.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
 from privacy.classification import Classification
 from privacy.vault import unseal
 
@@ -203,10 +204,52 @@ class MutationPermission(FieldExtension):
         return await next_(source, info, **kwargs)
 
 
+class InputRefusals(FieldExtension):
+    """A bad value refused anywhere in a mutation comes back as its ``InvalidInput``
+    member, with the field, not only the refusals a resolver catches itself (an id that
+    does not decode, say). Mutations whose result has no such member keep the error."""
+
+    def _member(self, info: Info[Context, Any], error: DomainError) -> Any:
+        named = get_named_type(info._raw_info.return_type)
+        if not isinstance(named, GraphQLUnionType) or not any(
+            t.name == "InvalidInput" for t in named.types
+        ):
+            raise error
+        from api.identity.types import InvalidInputError  # its module builds on this one
+
+        return InvalidInputError.of(error)
+
+    def resolve(
+        self, next_: Callable[..., Any], source: Any, info: Info[Context, Any], **kwargs: Any
+    ) -> Any:
+        try:
+            return next_(source, info, **kwargs)
+        except InvalidInput as error:
+            if error.code != InvalidInput.code:  # a refusal with a member of its own
+                raise
+            return self._member(info, error)
+
+    async def resolve_async(
+        self,
+        next_: Callable[..., Awaitable[Any]],
+        source: Any,
+        info: Info[Context, Any],
+        **kwargs: Any,
+    ) -> Any:
+        try:
+            return await next_(source, info, **kwargs)
+        except InvalidInput as error:
+            if error.code != InvalidInput.code:
+                raise
+            return self._member(info, error)
+
+
 def mutation(name: str, *, description: str) -> Any:
     """Declare a mutation and its permission in one place: ``@mutation("login", ...)``."""
     return strawberry.mutation(
-        name=name, description=description, extensions=[MutationPermission(name)]
+        name=name,
+        description=description,
+        extensions=[MutationPermission(name), InputRefusals()],
     )
 
 

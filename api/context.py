@@ -44,8 +44,9 @@ from domain.risk.models import (
     RiskRule,
 )
 from domain.settings import Settings
-from privacy import keystore
+from privacy import keystore, policies
 from privacy.keys import KeyProvider
+from privacy.models import MaskingPolicy as MaskingPolicyRow
 from privacy.policies import MaskingRules
 from privacy.purposes import purpose_for
 from scoring import registry
@@ -304,6 +305,13 @@ class Loaders:
     def scoring_model(self) -> DataLoader[uuid.UUID, ScoringModelRecord | None]:
         return self._loader(
             lambda s, ids: registry.by_ids(s, ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def masking_policy(self) -> DataLoader[uuid.UUID, MaskingPolicyRow | None]:
+        return self._loader(
+            lambda s, ids: policies.by_ids(s, viewer=self._viewer, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
         )
 

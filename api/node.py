@@ -17,6 +17,7 @@ from api.enterprises.types import Enterprise
 from api.identity.types import Institution, User
 from api.imports.types import ImportRun
 from api.lending.types import Loan
+from api.privacy.masking import MaskingPolicy
 from api.products.types import Product
 from api.relay import decode_global_id
 from api.risk.alerts import RiskAlert
@@ -41,6 +42,7 @@ _NODES: dict[str, _Resolver] = {
     "User": (lambda loaders: loaders.own_user, lambda found: User.from_row(*found)),
     "RiskRule": (lambda loaders: loaders.risk_rule, RiskRule.from_row),
     "ScoringModel": (lambda loaders: loaders.scoring_model, ScoringModel.from_row),
+    "MaskingPolicy": (lambda loaders: loaders.masking_policy, MaskingPolicy.from_row),
 }
 
 

@@ -147,5 +147,5 @@ async def perform(
         )
 
 
-def pk_of(value: strawberry.ID, type_name: str) -> uuid.UUID:
-    return decode_global_id(value, expected=type_name)[1]
+def pk_of(value: strawberry.ID, type_name: str, *, field: str | None = None) -> uuid.UUID:
+    return decode_global_id(value, expected=type_name, field=field)[1]

@@ -9,6 +9,7 @@ import strawberry
 from strawberry import relay
 
 from api.access import classified
+from domain import formats
 from domain.errors import InvalidInput
 from domain.pagination import Keyset, Page
 from domain.settings import Settings
@@ -116,24 +117,27 @@ def connection(
 
 
 def decode_global_id(
-    value: str, *, expected: str | Sequence[str] | None = None
+    value: str, *, expected: str | Sequence[str] | None = None, field: str | None = None
 ) -> tuple[str, uuid.UUID]:
-    """(type name, primary key) of a global id; BAD_USER_INPUT if it is not one of ours."""
+    """(type name, primary key) of a global id; BAD_USER_INPUT if it is not one of ours.
+
+    ``field``: where the id was given, relative to the input ("applicationId").
+    """
     try:
         gid = relay.GlobalID.from_id(value)
         pk = uuid.UUID(gid.node_id)
     except (ValueError, TypeError):
-        raise InvalidInput(f"{value!r} is not a valid id") from None
+        raise InvalidInput(f"{value!r} is not a valid id", field=field) from None
     allowed = (expected,) if isinstance(expected, str) else expected
     if allowed is not None and gid.type_name not in allowed:
-        raise InvalidInput(f"{value!r} is not the id of a {' or '.join(allowed)}")
+        raise InvalidInput(f"{value!r} is not the id of a {' or '.join(allowed)}", field=field)
     return gid.type_name, pk
 
 
-def decode_pk(value: str | None, type_name: str) -> uuid.UUID | None:
-    return None if value is None else decode_global_id(value, expected=type_name)[1]
+def decode_pk(value: str | None, type_name: str, *, field: str | None = None) -> uuid.UUID | None:
+    return None if value is None else decode_global_id(value, expected=type_name, field=field)[1]
 
 
 def encode_pk(pk: uuid.UUID | None, type_name: str) -> strawberry.ID | None:
     """The global id of a row's key (None stays None): ``decode_pk`` the other way."""
-    return None if pk is None else strawberry.ID(str(relay.GlobalID(type_name, str(pk))))
+    return None if pk is None else strawberry.ID(formats.global_id(type_name, pk))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, NewType, TypeVar
 
 from graphql import (
     SKIP,
@@ -39,6 +39,8 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.types.scalar import ScalarDefinition
+
+from domain import formats
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 
@@ -127,9 +129,50 @@ def _scalar(
     )
 
 
-# Names, descriptions and serialisation as Strawberry's own, so the schema is unchanged.
+# A rate (or any other decimal fraction: a share, a ratio, a loss given default) is
+# its own scalar, so a field's type says which format it is served in; plain
+# ``Decimal`` is money.
+Rate = NewType("Rate", Decimal)
+
+
+def rate_or_none(value: Decimal | None) -> Rate | None:
+    return None if value is None else Rate(value)
+
+
+def rate_of_ratio(value: float | None) -> Rate | None:
+    """A statistic computed as a float (an approval rate), served as a rate."""
+    return None if value is None else Rate(Decimal(repr(value)))
+
+
+def serialize_money(value: Decimal) -> str:
+    # The one serialisation of money and rates (domain.formats): whatever a value went
+    # through (a client's "500000", a computed "0.05"), the wire shows the column's
+    # scale; the compiled read path renders the same text in SQL (json_sql.decimal).
+    return formats.money(value)
+
+
+def serialize_rate(value: Decimal) -> str:
+    return formats.rate(value)
+
+
+# The name of the scalar each format is served as (the compiled path renders by it).
+PLACES_OF_SCALAR = {"Decimal": formats.MONEY_PLACES, "Rate": formats.RATE_PLACES}
+
 SCALARS: dict[object, ScalarDefinition] = {
-    Decimal: _scalar(Decimal, "Decimal", "Decimal (fixed-point)", str, parse_decimal),
+    Decimal: _scalar(
+        Decimal,
+        "Decimal",
+        'Money (CNY): a decimal string, always with two decimals ("150000.00").',
+        serialize_money,
+        parse_decimal,
+    ),
+    Rate: _scalar(
+        Rate,
+        "Rate",
+        'A rate or other fraction: a decimal string, always with six decimals ("0.044700").',
+        serialize_rate,
+        parse_decimal,
+    ),
     dt.date: _scalar(dt.date, "Date", "Date (isoformat)", _isoformat, parse_date),
     dt.datetime: _scalar(
         dt.datetime, "DateTime", "Date with time (isoformat)", _isoformat, parse_datetime

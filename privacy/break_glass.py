@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
 from domain.base import utcnow
+from domain.enterprises.models import Enterprise
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from privacy.models import BreakGlassGrant
 
@@ -38,9 +39,11 @@ async def grant(
     now = now or utcnow()
     reason = reason.strip()
     if len(reason) < 20:
-        raise InvalidInput("state the emergency in at least 20 characters")
+        raise InvalidInput("state the emergency in at least 20 characters", field="reason")
     if not timedelta(minutes=1) <= ttl <= MAX_TTL:
-        raise InvalidInput("a break-glass grant lasts between 1 minute and 24 hours")
+        raise InvalidInput(
+            "a break-glass grant lasts between 1 minute and 24 hours", field="minutes"
+        )
     row = BreakGlassGrant(
         viewer_id=viewer_id,
         subject_id=subject_id,
@@ -109,3 +112,9 @@ async def awaiting_review(session: AsyncSession) -> Sequence[BreakGlassGrant]:
         .order_by(BreakGlassGrant.granted_at)
     )
     return (await session.scalars(stmt)).all()
+
+
+async def subject_types(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Whether each grant's subject is an Enterprise or a User (a grant names it by key)."""
+    found = set((await session.scalars(select(Enterprise.id).where(Enterprise.id.in_(ids)))).all())
+    return {i: "Enterprise" if i in found else "User" for i in ids}

@@ -68,10 +68,6 @@ VERIFY_BATCH = 1000
 class InvalidConsent(InvalidInput):
     """Bad consent input; ``field`` names the input field at fault (or None)."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
 
 ALTERED = "the record's content does not match its hash"
 UNLINKED = "previous_hash is not the hash of the record before it"

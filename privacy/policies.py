@@ -15,7 +15,7 @@ audit log, and every change bumps a counter so that every worker reloads the rul
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -90,15 +90,22 @@ def _problems(
     params: Mapping[str, Any],
     field_type: str,
     personal_fields: Collection[str],
-) -> list[str]:
+) -> list[tuple[str, str]]:
+    """Everything wrong with a policy, as (input field, readable sentence)."""
     problems = []
     if object not in personal_fields:
-        problems.append(f"{object!r} is not a personal or sensitive field (Type.field)")
+        problems.append(("object", f"{object!r} is not a personal or sensitive field (Type.field)"))
     if role not in ROLES:
-        problems.append(f"unknown role {role!r}")
+        problems.append(("role", f"unknown role {role!r}"))
     if purpose != ANY_PURPOSE and purpose not in PURPOSES:
-        problems.append(f"unknown purpose {purpose!r}; one of {', '.join(sorted(PURPOSES))} or *")
-    problems.extend(masking.validate(strategy, params, field_type=field_type))
+        problems.append(
+            ("purpose", f"unknown purpose {purpose!r}; one of {', '.join(sorted(PURPOSES))} or *")
+        )
+    for text in masking.validate(strategy, params, field_type=field_type):
+        # masking.validate speaks of the strategy first ("unknown strategy ...", "strategy
+        # 'band' needs ..."), then of its parameters.
+        about = "strategy" if text.startswith(("unknown strategy", "strategy ")) else "params"
+        problems.append((about, text))
     return problems
 
 
@@ -181,7 +188,8 @@ async def set_policy(
         personal_fields=personal_fields,
     )
     if problems:
-        raise InvalidInput("; ".join(problems))
+        # The sentences name their values already: the message keeps them as they are.
+        raise InvalidInput("; ".join(text for _, text in problems), field=problems[0][0])
     now = now or utcnow()
     versions = await _versions(session, (object, role, purpose))
     active = next((v for v in versions if v.status == ACTIVE), None)
@@ -256,7 +264,7 @@ async def decide(
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("the masking policy was decided meanwhile")
+        raise Conflict("the masking policy was decided meanwhile", field="id")
     await session.refresh(row)
     if approve:
         previous = await session.scalars(
@@ -314,6 +322,17 @@ async def roll_back(
     )
     await _bump(session, detail={"masking": "rolled_back", "object": object, "role": role})
     return restored
+
+
+async def by_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> list[MaskingPolicy]:
+    """The versions named, for ``node(id:)``: platform roles only, as the list."""
+    if not viewer.sees_all_tenants or not ids:
+        return []
+    return list(
+        (await session.scalars(select(MaskingPolicy).where(MaskingPolicy.id.in_(ids)))).all()
+    )
 
 
 async def all_versions(session: AsyncSession) -> list[MaskingPolicy]:

@@ -374,7 +374,7 @@ async def erase_subject(
     del keys
     reason = reason.strip()
     if len(reason) < MIN_REASON:
-        raise InvalidInput(f"reason: give at least {MIN_REASON} characters")
+        raise InvalidInput(f"reason: give at least {MIN_REASON} characters", field="reason")
     at = now or utcnow()
     enterprise = await _enterprise(session, subject_id, lock=True)
     key_row = await session.get(DataKey, subject_id)

@@ -12,6 +12,7 @@ import strawberry
 from strawberry import relay
 
 from api.access import classified
+from api.scalars import Rate, rate_of_ratio
 from domain.analytics import service
 from domain.analytics.models import RollState
 from domain.lending.models import DelinquencyBucket
@@ -96,7 +97,7 @@ class PortfolioFunnel:
     disbursed: int
     withdrawn: int
     pending: int = strawberry.field(description="Still waiting for a decision now.")
-    approval_rate: float | None = strawberry.field(
+    approval_rate: Rate | None = strawberry.field(
         description="approved / (approved + rejected); null when none was decided."
     )
 
@@ -113,7 +114,7 @@ class PortfolioFunnel:
             disbursed=f.disbursed,
             withdrawn=f.withdrawn,
             pending=f.pending,
-            approval_rate=f.approval_rate,
+            approval_rate=rate_of_ratio(f.approval_rate),
         )
 
 
@@ -256,7 +257,7 @@ class PortfolioRollRates:
 class PortfolioVintagePoint:
     months_on_book: int
     defaulted: int = strawberry.field(description="Cumulative, by this month.")
-    cumulative_default_rate: float
+    cumulative_default_rate: Rate
 
 
 @classified(internal=["cohort", "cohort_start", "loans", "disbursed_amount", "points"])
@@ -282,7 +283,7 @@ class PortfolioVintage:
                 PortfolioVintagePoint(
                     months_on_book=p.months_on_book,
                     defaulted=p.defaulted,
-                    cumulative_default_rate=p.cumulative_default_rate,
+                    cumulative_default_rate=Rate(Decimal(repr(p.cumulative_default_rate))),
                 )
                 for p in v.points
             ],

@@ -21,6 +21,7 @@ from api.outcomes import (
     perform,
     pk_of,
 )
+from api.scalars import Rate
 from domain.applications import service
 from domain.applications.models import Application as ApplicationRow
 from domain.applications.models import DecisionOutcome
@@ -40,8 +41,8 @@ class SubmitApplicationInput:
 
     def request(self) -> service.Request:
         return service.Request(
-            enterprise_id=pk_of(self.enterprise_id, "Enterprise"),
-            product_id=pk_of(self.product_id, "Product"),
+            enterprise_id=pk_of(self.enterprise_id, "Enterprise", field="enterpriseId"),
+            product_id=pk_of(self.product_id, "Product", field="productId"),
             amount=self.amount,
             term_months=self.term_months,
             repayment_method=self.repayment_method,
@@ -80,7 +81,7 @@ class DecideApplicationInput:
     application_id: strawberry.ID
     decision: CreditDecision
     reasons: str
-    annual_rate: Decimal | None = strawberry.field(
+    annual_rate: Rate | None = strawberry.field(
         default=None,
         description="The nominal rate an approval sets, within the product's range "
         "(its lowest when left out). A second approval confirms the first one's rate.",
@@ -121,7 +122,7 @@ async def _act(
     **values: Any,
 ) -> Any:
     """Run one service step on one application, in one transaction, as the viewer."""
-    pk = pk_of(application_id, "Application")
+    pk = pk_of(application_id, "Application", field="applicationId")
     return _shown(await perform(info, lambda s, a: step(s, a, pk, **values)))
 
 
@@ -298,7 +299,7 @@ class ApplicationMutations:
     async def sign_contract(
         self, info: strawberry.Info[Context, None], input: SignContractInput
     ) -> SignContractResult:
-        pk = pk_of(input.application_id, "Application")
+        pk = pk_of(input.application_id, "Application", field="applicationId")
         result = await perform(
             info,
             lambda s, a: service.sign_contract(

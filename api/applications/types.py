@@ -12,6 +12,7 @@ from api.context import Context
 from api.identity.types import Institution
 from api.products.types import Product
 from api.risk.types import RiskAssessment
+from api.scalars import Rate, rate_or_none
 from domain.applications.models import Application as ApplicationRow
 from domain.applications.models import ApplicationStatus, DecisionOutcome
 from domain.applications.models import Contract as ContractRow
@@ -40,7 +41,7 @@ class Decision:
     awaits_second: bool = strawberry.field(
         description="The first of the two approvals four eyes needed."
     )
-    annual_rate: Decimal | None
+    annual_rate: Rate | None
 
     @classmethod
     def from_row(cls, row: DecisionRow) -> Self:
@@ -50,7 +51,7 @@ class Decision:
             decided_at=row.created_at,
             on_appeal=row.on_appeal,
             awaits_second=row.awaits_second,
-            annual_rate=row.annual_rate,
+            annual_rate=rate_or_none(row.annual_rate),
         )
 
 
@@ -130,7 +131,7 @@ class Application(relay.Node):
     version: int = strawberry.field(
         description="Changes with every change; pass it as expectedVersion to act on what you saw."
     )
-    approved_rate: Decimal | None
+    approved_rate: Rate | None
     awaiting_second_approval: bool = strawberry.field(
         description="One officer approved; four eyes wait for a second, different one."
     )
@@ -196,7 +197,7 @@ class Application(relay.Node):
         return cls(
             pk=row.id,
             version=row.version,
-            approved_rate=row.approved_rate,
+            approved_rate=rate_or_none(row.approved_rate),
             awaiting_second_approval=row.pending_approval_by is not None,
             appeal_reason=row.appeal_reason,
             appealed_at=row.appealed_at,

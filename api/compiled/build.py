@@ -32,6 +32,7 @@ from api.compiled.plan import (
     Typename,
 )
 from api.relay import ListingRequest
+from api.scalars import PLACES_OF_SCALAR
 from domain.base import ScaledDecimal, UTCDateTime
 from domain.identity.viewer import Viewer
 from domain.pagination import Keyset
@@ -76,8 +77,9 @@ class Builder:
             return self.scalar(item, rows)
         if isinstance(item, Protected):
             column: ColumnElement[Any] = getattr(rows, item.python_name)
-            if item.output.name == "Decimal":
-                return self.json.decimal(column, _scale(column.type))
+            places = PLACES_OF_SCALAR.get(item.output.name)
+            if places is not None:
+                return self.json.decimal(column, _scale(column.type), places)
             return column
         assert isinstance(item, Related)
         return self.related(item, rows)
@@ -109,8 +111,9 @@ class Builder:
             return expr
         if name == "Boolean":
             return self.json.boolean(expr)
-        if name == "Decimal" and isinstance(kind, ScaledDecimal):
-            return self.json.decimal(expr, kind.scale)
+        if name in PLACES_OF_SCALAR and isinstance(kind, ScaledDecimal):
+            # Shown in the scalar's format, whatever the column's scale.
+            return self.json.decimal(expr, kind.scale, PLACES_OF_SCALAR[name])
         if name == "DateTime" and isinstance(kind, UTCDateTime):
             return self.json.datetime(expr)
         if name == "Date":
@@ -254,7 +257,8 @@ class Builder:
             if kind.python_type is int:
                 parts.append(cast(value, Text))
             elif isinstance(kind, ScaledDecimal):
-                parts += [sql_string('"'), self.json.decimal(value, kind.scale), sql_string('"')]
+                shown = self.json.decimal(value, kind.scale, kind.scale)
+                parts += [sql_string('"'), shown, sql_string('"')]
             elif kind.python_type is uuid.UUID:
                 parts += [sql_string('"'), self.json.uuid_text(value), sql_string('"')]
             else:

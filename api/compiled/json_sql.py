@@ -2,7 +2,8 @@
 
 Every scalar is rendered in SQL exactly as the reference executor serialises it,
 so the two executors answer byte for byte alike (the differential test holds them
-to it): money and rates as decimal strings with their scale, timestamps as Python's
+to it): money and rates as decimal strings in their scalar's format (two and six
+decimals, api.scalars.PLACES_OF_SCALAR), timestamps as Python's
 ``isoformat()`` in UTC, enums by member name, global ids and cursors as base64.
 
 PostgreSQL builds with ``json_build_object`` / ``json_agg``; SQLite with
@@ -24,6 +25,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 
+# SQLAlchemy's precedence of / and %: a custom "/" binds as tightly, so SQL groups alike.
+_DIVISION = 8
 # PostgreSQL functions take at most 100 arguments: 50 keys and their values.
 MAX_KEYS = 50
 
@@ -51,7 +54,8 @@ class JsonDialect:
     def text(self, value: ColumnElement[Any]) -> ColumnElement[str]:
         return cast(value, Text)
 
-    def decimal(self, value: ColumnElement[Any], scale: int) -> ColumnElement[str]:
+    def decimal(self, value: ColumnElement[Any], scale: int, places: int) -> ColumnElement[str]:
+        """A decimal stored with ``scale`` decimals, as text with ``places`` (half up)."""
         raise NotImplementedError
 
     def boolean(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -112,8 +116,12 @@ class PostgresJson(JsonDialect):
         aggregated = func.json_agg(aggregate_order_by(value, order)).filter(where)
         return func.coalesce(aggregated, literal_column("'[]'::json"))
 
-    def decimal(self, value: ColumnElement[Any], scale: int) -> ColumnElement[str]:
-        return cast(value, Text)  # numeric(p, s) prints its scale: 150000.00
+    def decimal(self, value: ColumnElement[Any], scale: int, places: int) -> ColumnElement[str]:
+        # numeric(p, s) prints its scale (150000.00); round() gives it ``places`` and
+        # rounds half away from zero, as api.scalars.fixed does.
+        if places == scale:
+            return cast(value, Text)
+        return cast(func.round(value, literal_column(str(places), Integer)), Text)
 
     def datetime(self, value: ColumnElement[Any]) -> ColumnElement[str]:
         utc = func.timezone(sql_string("UTC"), value)
@@ -169,12 +177,25 @@ class SqliteJson(JsonDialect):
         # of the subquery they are read from, which the builder orders by ``order``.
         return func.json_group_array(func.json(value)).filter(where)
 
-    def decimal(self, value: ColumnElement[Any], scale: int) -> ColumnElement[str]:
-        # SQLite keeps money and rates as scaled integers (domain.base.ScaledDecimal).
-        unit = 10**scale
-        sign = case((value < 0, sql_string("-")), else_=sql_string(""))
-        magnitude = func.abs(value)
-        text = func.printf(sql_string(f"%s%d.%0{scale}d"), sign, magnitude / unit, magnitude % unit)
+    def decimal(self, value: ColumnElement[Any], scale: int, places: int) -> ColumnElement[str]:
+        # SQLite keeps money and rates as scaled integers (domain.base.ScaledDecimal):
+        # rescaled in integer arithmetic, half up, as domain.formats.fixed does. A bare
+        # "/" divides integers exactly there (SQLAlchemy's / would make it a float).
+        magnitude: ColumnElement[Any] = func.abs(value)
+        if places < scale:
+            step = 10 ** (scale - places)
+            magnitude = (magnitude + step // 2).op("/", precedence=_DIVISION)(step)
+        elif places > scale:
+            magnitude = magnitude * 10 ** (places - scale)
+        unit = 10**places
+        # A value that rounds to zero has no sign ("0.00", never "-0.00").
+        sign = case(((value < 0) & (magnitude > 0), sql_string("-")), else_=sql_string(""))
+        text = func.printf(
+            sql_string(f"%s%d.%0{places}d"),
+            sign,
+            magnitude.op("/", precedence=_DIVISION)(unit),
+            magnitude % unit,
+        )
         return func.iif(value.is_(None), None, text)
 
     def boolean(self, value: ColumnElement[Any]) -> ColumnElement[Any]:

@@ -108,7 +108,9 @@ class StatementMutations:
                 row = await service.submit_statement(
                     session,
                     viewer=ctx.viewer,
-                    enterprise_id=decode_global_id(input.enterprise_id, expected="Enterprise")[1],
+                    enterprise_id=decode_global_id(
+                        input.enterprise_id, expected="Enterprise", field="enterpriseId"
+                    )[1],
                     statement=statement,
                     request_id=ctx.request_id,
                 )

@@ -44,7 +44,7 @@ from api.identity.types import (
 )
 from api.relay import decode_global_id
 from domain.db import unit_of_work
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput
 from domain.identity import service
 from domain.identity.service import LoginOutcome
 
@@ -77,7 +77,7 @@ def _login_result(outcome: LoginOutcome) -> LoginResult:
 
 
 def _institution_pk(global_id: strawberry.ID) -> uuid.UUID:
-    return decode_global_id(global_id, expected="Institution")[1]
+    return decode_global_id(global_id, expected="Institution", field="institutionId")[1]
 
 
 @strawberry.type
@@ -252,10 +252,7 @@ class IdentityMutations:
         self, info: strawberry.Info[Context, None], input: RemovePolicyRuleInput
     ) -> PolicyRuleResult:
         ctx = info.context
-        try:
-            rule_id = uuid.UUID(str(input.id))
-        except ValueError:
-            raise NotFound("no such rule") from None
+        rule_id = decode_global_id(input.id, expected="AuthorizationRule", field="id")[1]
         async with unit_of_work(ctx.sessions) as session:
             rule = await service.remove_policy_rule(
                 session, viewer=ctx.viewer, rule_id=rule_id, origin=ctx.origin

@@ -8,6 +8,7 @@ import strawberry
 from strawberry import relay
 
 from api.access import classified
+from domain import formats
 from domain.errors import DomainError
 from domain.identity.models import USER_SEALED_COLUMNS, InstitutionKind, Role, UserStatus
 from domain.identity.models import Institution as InstitutionRow
@@ -117,7 +118,7 @@ class AuthorizationRule:
     def from_row(cls, row: PolicyRuleRow) -> Self:
         if row.ptype == "g":
             return cls(
-                id=strawberry.ID(str(row.id)),
+                id=strawberry.ID(formats.global_id("AuthorizationRule", row.id)),
                 kind="g",
                 subject=row.v0,
                 domain=row.v2,
@@ -126,7 +127,7 @@ class AuthorizationRule:
                 effect="allow",
             )
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=strawberry.ID(formats.global_id("AuthorizationRule", row.id)),
             kind="p",
             subject=row.v0,
             domain=row.v1,
@@ -148,12 +149,27 @@ class UserError:
 @classified(public=["message", "code", "field"])
 @strawberry.type(name="InvalidInput", description="The input broke a rule; `field` names it.")
 class InvalidInputError(UserError):
-    field: str | None = None
+    field: str = strawberry.field(
+        description="Where in the request: the input path (input.amount, "
+        "input.terms.minRate), or input when the refusal is of the request as a whole."
+    )
+
+    @classmethod
+    def at(cls, message: str, field: str | None, *, code: str = "BAD_USER_INPUT") -> Self:
+        """A refusal of ``field`` (relative to the mutation's one ``input`` argument)."""
+        return cls(message=message, code=code, field=INPUT if field is None else f"{INPUT}.{field}")
 
     @classmethod
     def of(cls, error: DomainError, *, field: str | None = None) -> Self:
-        """The union member for an expected refusal raised by a service."""
-        return cls(message=error.message, code=error.code, field=field)
+        """The union member for an expected refusal raised by a service.
+
+        ``field`` overrides the part of the input the service named (``error.field``).
+        """
+        return cls.at(error.message, field if field is not None else error.field, code=error.code)
+
+
+# Every mutation takes its values as one argument of this name (the API's convention).
+INPUT = "input"
 
 
 @classified(public=["message", "code"])
@@ -228,7 +244,9 @@ class StaffInvited:
 @classified(internal=["client_id", "client_secret", "scopes"])
 @strawberry.type(description="Keep the secret: it is shown only now.")
 class ServiceAccountCreated:
-    client_id: str
+    client_id: str = strawberry.field(
+        description="The OAuth client id for POST /oauth/token: an external reference."
+    )
     client_secret: str
     scopes: list[str]
 

@@ -50,7 +50,7 @@ class ImportMutations:
         upload = cast(UploadFile, input.file)
         try:
             institution_id = service.importing_institution(
-                ctx.viewer, decode_pk(input.institution_id, "Institution")
+                ctx.viewer, decode_pk(input.institution_id, "Institution", field="institutionId")
             )
             if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
                 raise MalformedFile(

@@ -89,7 +89,7 @@ class LoanMutations:
     async def disburse_loan(
         self, info: strawberry.Info[Context, None], input: DisburseLoanInput
     ) -> DisburseLoanResult:
-        pk = pk_of(input.application_id, "Application")
+        pk = pk_of(input.application_id, "Application", field="applicationId")
 
         async def work(session: Any, actor: Any) -> LoanDisbursed:
             loan = await service.disburse(
@@ -115,7 +115,7 @@ class LoanMutations:
     async def record_repayment(
         self, info: strawberry.Info[Context, None], input: RecordRepaymentInput
     ) -> RecordRepaymentResult:
-        pk = pk_of(input.loan_id, "Loan")
+        pk = pk_of(input.loan_id, "Loan", field="loanId")
 
         async def record() -> Any:
             return await perform(
@@ -153,7 +153,7 @@ class LoanMutations:
     async def write_off_loan(
         self, info: strawberry.Info[Context, None], input: WriteOffLoanInput
     ) -> WriteOffLoanResult:
-        pk = pk_of(input.loan_id, "Loan")
+        pk = pk_of(input.loan_id, "Loan", field="loanId")
         result = await perform(
             info,
             lambda s, a: service.write_off(

@@ -10,6 +10,7 @@ from api.access import classified
 from api.context import Context
 from api.identity.types import Institution
 from api.products.types import Product
+from api.scalars import Rate
 from domain.base import utcnow
 from domain.errors import NotFound
 from domain.lending import repayment
@@ -150,7 +151,7 @@ class Repayment:
 class Loan(relay.Node):
     pk: relay.NodeID[uuid.UUID]
     principal: Decimal
-    annual_rate: Decimal
+    annual_rate: Rate
     term_months: int
     repayment_method: RepaymentMethod
     disbursed_on: date
@@ -238,7 +239,7 @@ class Loan(relay.Node):
         return cls(
             pk=row.id,
             principal=row.principal,
-            annual_rate=row.annual_rate,
+            annual_rate=Rate(row.annual_rate),
             term_months=row.term_months,
             repayment_method=row.repayment_method,
             disbursed_on=row.disbursed_on,

@@ -115,24 +115,18 @@ WithdrawConsentResult = Annotated[
 
 
 def _invalid(exc: InvalidInput | Conflict) -> InvalidInputError:
-    field: str | None = None
-    if isinstance(exc, consent.InvalidConsent):
-        field = exc.field
-    elif isinstance(exc, InvalidInput):  # the one id not decoded in _ids' own terms
-        field = "subjectId"
-    return InvalidInputError.of(exc, field=field)
+    return InvalidInputError.of(exc)
 
 
 def _ids(
     subject_id: strawberry.ID, recipient_institution_id: strawberry.ID | None
 ) -> tuple[uuid.UUID, uuid.UUID | None]:
-    subject = decode_global_id(subject_id, expected="Enterprise")[1]
+    subject = decode_global_id(subject_id, expected="Enterprise", field="subjectId")[1]
     if recipient_institution_id is None:
         return subject, None
-    try:
-        recipient = decode_global_id(recipient_institution_id, expected="Institution")[1]
-    except InvalidInput as exc:
-        raise consent.InvalidConsent(exc.message, field="recipientInstitutionId") from None
+    recipient = decode_global_id(
+        recipient_institution_id, expected="Institution", field="recipientInstitutionId"
+    )[1]
     return subject, recipient
 
 

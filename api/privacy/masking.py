@@ -1,25 +1,28 @@
 """Masking policies: list every version, set one, decide a widening, roll back."""
 
-from __future__ import annotations
+# No postponed annotations: Strawberry reads relay.NodeID from the evaluated annotation.
 
 import enum
-import json
 import uuid
 import weakref
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self, cast
 
 import strawberry
 from graphql import GraphQLObjectType, get_named_type
+from strawberry import relay
+from strawberry.scalars import JSON
 from strawberry.types.field import StrawberryField
 
 from api.access import PROTECTED, classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError
+from api.relay import decode_global_id, encode_pk
 from domain.db import unit_of_work
-from domain.errors import Conflict, InvalidInput, NotFound
-from privacy import policies
+from domain.errors import Conflict, InvalidInput
+from domain.identity.models import Role
+from privacy import masking, policies
 from privacy.classification import Classification
 from privacy.models import MaskingPolicy as PolicyRow
 
@@ -33,8 +36,14 @@ class MaskingPolicyStatus(enum.Enum):
     ROLLED_BACK = "rolled_back"
 
 
-def _id(value: uuid.UUID | None) -> strawberry.ID | None:
-    return strawberry.ID(str(value)) if value else None
+@strawberry.enum(description="How a personal value is shown, least to most revealing.")
+class MaskingStrategy(enum.Enum):
+    NULL = masking.NULL
+    REDACT = masking.REDACT
+    HASH = masking.HASH
+    BAND = masking.BAND
+    PARTIAL = masking.PARTIAL
+    REVEAL = masking.REVEAL
 
 
 @classified(
@@ -54,38 +63,38 @@ def _id(value: uuid.UUID | None) -> strawberry.ID | None:
     ]
 )
 @strawberry.type(description="How a personal field is shown to a role for a purpose; versioned.")
-class MaskingPolicy:
-    id: strawberry.ID
+class MaskingPolicy(relay.Node):
+    pk: relay.NodeID[uuid.UUID]
     object: str = strawberry.field(description="Type.field, e.g. Enterprise.contactPhone.")
-    role: str
+    role: Role
     purpose: str = strawberry.field(description="A purpose, or * for any.")
-    strategy: str = strawberry.field(
-        description="null, redact, hash, band, partial or reveal (least to most revealing)."
-    )
-    params: str = strawberry.field(description="The strategy's parameters, as a JSON object.")
+    strategy: MaskingStrategy
+    params: JSON = strawberry.field(description="The strategy's parameters.")
     version: int
     status: MaskingPolicyStatus
-    created_by: strawberry.ID | None
+    created_by: strawberry.ID | None = strawberry.field(
+        description="The User who set it (a global id)."
+    )
     created_at: datetime
     decided_by: strawberry.ID | None = strawberry.field(
-        description="Who approved or rejected it (a widening needs a second officer)."
+        description="The User who approved or rejected it (a widening needs a second officer)."
     )
     decided_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: PolicyRow) -> MaskingPolicy:
+    def from_row(cls, row: PolicyRow) -> Self:
         return cls(
-            id=strawberry.ID(str(row.id)),
+            pk=row.id,
             object=row.object,
-            role=row.role,
+            role=Role(row.role),
             purpose=row.purpose,
-            strategy=row.strategy,
-            params=json.dumps(row.params or {}, sort_keys=True),
+            strategy=MaskingStrategy(row.strategy),
+            params=cast(JSON, dict(row.params or {})),
             version=row.version,
             status=MaskingPolicyStatus(row.status),
-            created_by=_id(row.created_by),
+            created_by=encode_pk(row.created_by, "User"),
             created_at=row.created_at,
-            decided_by=_id(row.decided_by),
+            decided_by=encode_pk(row.decided_by, "User"),
             decided_at=row.decided_at,
         )
 
@@ -101,30 +110,29 @@ class MaskingPolicyRolledBack:
 @strawberry.input
 class SetMaskingPolicyInput:
     object: str = strawberry.field(description="A personal or sensitive Type.field.")
-    role: str = strawberry.field(description="A role, e.g. loan_officer.")
+    role: Role
     purpose: str = strawberry.field(default="*", description="A purpose, or * for any.")
-    strategy: str = strawberry.field(
-        description="null, redact, hash, band, partial or reveal (least to most revealing)."
-    )
-    params: str = strawberry.field(
-        default="{}",
+    strategy: MaskingStrategy
+    params: JSON | None = strawberry.field(
+        default=None,
         description=(
             'A JSON object: partial {"preset": "mobile"} (resident_id, mobile, bank_card, '
-            'email) or {"keep_first": 1, "keep_last": 2}; band {"edges": ["0", "1000000"]}.'
+            'email) or {"keep_first": 1, "keep_last": 2}; band {"edges": ["0", "1000000"]}. '
+            "Left out: none."
         ),
     )
 
 
 @strawberry.input
 class DecideMaskingPolicyInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The pending MaskingPolicy's global id.")
     approve: bool = True
 
 
 @strawberry.input
 class RollbackMaskingPolicyInput:
     object: str
-    role: str
+    role: Role
     purpose: str = "*"
 
 
@@ -163,14 +171,12 @@ def personal_fields(info: strawberry.Info[Context, None]) -> Mapping[str, str]:
     return found
 
 
-def _params(text: str) -> dict[str, Any]:
-    try:
-        params = json.loads(text)
-    except ValueError:
-        raise InvalidInput("params must be a JSON object") from None
-    if not isinstance(params, dict):
-        raise InvalidInput("params must be a JSON object")
-    return params
+def _params(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("params must be a JSON object", field="params")
+    return value
 
 
 @classified(internal=["masking_policies"])
@@ -208,9 +214,9 @@ class MaskingMutations:
                     session,
                     viewer=ctx.viewer,
                     object=input.object,
-                    role=input.role,
+                    role=input.role.value,
                     purpose=input.purpose,
-                    strategy=input.strategy,
+                    strategy=input.strategy.value,
                     params=params,
                     field_type=fields.get(input.object, ""),
                     personal_fields=fields.keys(),
@@ -230,10 +236,7 @@ class MaskingMutations:
     ) -> DecideMaskingPolicyResult:
         ctx = info.context
         try:
-            policy_id = uuid.UUID(str(input.id))
-        except ValueError:
-            raise NotFound("no such masking policy") from None
-        try:
+            policy_id = decode_global_id(input.id, expected="MaskingPolicy", field="id")[1]
             async with unit_of_work(ctx.sessions) as session:
                 row = await policies.decide(
                     session,
@@ -260,7 +263,7 @@ class MaskingMutations:
                     session,
                     viewer=ctx.viewer,
                     object=input.object,
-                    role=input.role,
+                    role=input.role.value,
                     purpose=input.purpose,
                     request_id=ctx.request_id,
                 )

@@ -15,7 +15,8 @@ from api.access import PROTECTED, Access, FieldAccess, classified, decide, mutat
 from api.context import Context
 from api.disclosure import Disclosure, DisclosureLoaders
 from api.identity.types import InvalidInputError
-from api.relay import decode_global_id
+from api.relay import decode_global_id, encode_pk
+from domain import formats
 from domain.db import unit_of_work
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.identity.authorization import explain
@@ -50,17 +51,15 @@ class BreakGlassGrant:
     acknowledged_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: GrantRow) -> BreakGlassGrant:
+    def from_row(cls, row: GrantRow, subject_type: str) -> BreakGlassGrant:
         return cls(
-            id=strawberry.ID(str(row.id)),
-            viewer_id=strawberry.ID(str(row.viewer_id)),
-            subject_id=strawberry.ID(str(row.subject_id)),
+            id=strawberry.ID(formats.global_id("BreakGlassGrant", row.id)),
+            viewer_id=strawberry.ID(formats.global_id("User", row.viewer_id)),
+            subject_id=strawberry.ID(formats.global_id(subject_type, row.subject_id)),
             reason=row.reason,
             granted_at=row.granted_at,
             expires_at=row.expires_at,
-            acknowledged_by=strawberry.ID(str(row.acknowledged_by))
-            if row.acknowledged_by
-            else None,
+            acknowledged_by=encode_pk(row.acknowledged_by, "User"),
             acknowledged_at=row.acknowledged_at,
         )
 
@@ -124,7 +123,7 @@ def _subject(global_id: strawberry.ID) -> tuple[str, uuid.UUID]:
             return type_name, decode_global_id(global_id, expected=type_name)[1]
         except (InvalidInput, GraphQLError):
             continue
-    raise InvalidInput("the subject must be an Enterprise or a User id")
+    raise InvalidInput("the subject must be an Enterprise or a User id", field="subjectId")
 
 
 async def _visible(ctx: Context, type_name: str, pk: uuid.UUID) -> uuid.UUID | None:
@@ -162,7 +161,8 @@ class OversightQueries:
             return []
         async with info.context.sessions() as session:
             rows = await break_glass.awaiting_review(session)
-        return [BreakGlassGrant.from_row(r) for r in rows]
+            types = await break_glass.subject_types(session, [r.subject_id for r in rows])
+        return [BreakGlassGrant.from_row(r, types[r.subject_id]) for r in rows]
 
     @strawberry.field(
         description="Why you would see this field of this subject revealed, masked or not."
@@ -258,7 +258,7 @@ class OversightMutations:
                 )
         except InvalidInput as exc:
             return InvalidInputError.of(exc)
-        return BreakGlassGrant.from_row(row)
+        return BreakGlassGrant.from_row(row, subject_type)
 
     @mutation("acknowledgeBreakGlass", description="Review another officer's break-glass grant.")
     async def acknowledge_break_glass(
@@ -266,10 +266,7 @@ class OversightMutations:
     ) -> BreakGlassResult:
         ctx = info.context
         assert ctx.viewer.user_id is not None
-        try:
-            grant_id = uuid.UUID(str(input.id))
-        except ValueError:
-            raise NotFound("no such break-glass grant") from None
+        grant_id = decode_global_id(input.id, expected="BreakGlassGrant", field="id")[1]
         try:
             async with unit_of_work(ctx.sessions) as session:
                 row = await break_glass.acknowledge(
@@ -278,6 +275,7 @@ class OversightMutations:
                     grant_id=grant_id,
                     request_id=ctx.request_id,
                 )
+                types = await break_glass.subject_types(session, [row.subject_id])
         except Conflict as exc:
             return InvalidInputError.of(exc)
-        return BreakGlassGrant.from_row(row)
+        return BreakGlassGrant.from_row(row, types[row.subject_id])

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Self, cast
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 
 from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError, UserError
 from api.relay import Connection, connection, decode_after, decode_global_id, page_size
+from domain import formats
 from domain.db import unit_of_work
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.pagination import Page
@@ -62,14 +63,16 @@ class AccessLogEntry:
         description="Type.field revealed, e.g. Enterprise.contactPhone (Enterprise.*: export)."
     )
     purpose: str
-    request_id: str | None
+    request_id: str | None = strawberry.field(
+        description="The request's id, as in the logs and X-Request-ID: an external reference."
+    )
 
     @classmethod
     def from_row(cls, row: AccessLogRow) -> Self:
         subject_type = row.object.split(".", 1)[0]
         viewer_type = "ServiceAccount" if row.viewer_kind == "service" else "User"
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=strawberry.ID(formats.global_id("AccessLogEntry", row.id)),
             at=row.at,
             viewer_id=_gid(viewer_type, row.viewer_id) if row.viewer_id else None,
             viewer_kind=row.viewer_kind,
@@ -86,8 +89,8 @@ class AccessLogEntry:
 class SubjectExport:
     subject_id: strawberry.ID
     exported_at: datetime
-    data: str = strawberry.field(
-        description="The JSON document: profile (decrypted), statements, applications, "
+    data: JSON = strawberry.field(
+        description="The document: profile (decrypted), statements, applications, "
         "loans, consents and access log."
     )
 
@@ -95,7 +98,10 @@ class SubjectExport:
 @classified(internal=["id", "subject_id", "erased_at", "removed", "kept"])
 @strawberry.type(description="What an erasure removed, and what the lender keeps.")
 class ErasureReceipt:
-    id: strawberry.ID = strawberry.field(description="The audit entry recording the erasure.")
+    id: strawberry.ID = strawberry.field(
+        description="The audit entry recording the erasure: an external reference (the audit "
+        "log's own key, a UUID), not a node."
+    )
     subject_id: strawberry.ID
     erased_at: datetime
     removed: list[str] = strawberry.field(description="Columns emptied, as table.column.")
@@ -249,7 +255,9 @@ class SubjectsMutations:
     ) -> ExportSubjectDataResult:
         ctx = info.context
         try:
-            _, subject_id = decode_global_id(input.subject_id, expected="Enterprise")
+            _, subject_id = decode_global_id(
+                input.subject_id, expected="Enterprise", field="subjectId"
+            )
             async with unit_of_work(ctx.sessions) as session:
                 document = await service.export_subject(session, ctx.keys, subject_id=subject_id)
                 service.record_export(
@@ -263,7 +271,7 @@ class SubjectsMutations:
         return SubjectExport(
             subject_id=input.subject_id,
             exported_at=datetime.fromisoformat(document["exportedAt"]),
-            data=json.dumps(document, ensure_ascii=False),
+            data=cast(JSON, document),
         )
 
     @mutation(
@@ -276,7 +284,9 @@ class SubjectsMutations:
     ) -> EraseSubjectResult:
         ctx = info.context
         try:
-            _, subject_id = decode_global_id(input.subject_id, expected="Enterprise")
+            _, subject_id = decode_global_id(
+                input.subject_id, expected="Enterprise", field="subjectId"
+            )
             async with unit_of_work(ctx.sessions) as session:
                 receipt = await service.erase_subject(
                     session,
@@ -289,8 +299,7 @@ class SubjectsMutations:
         except Conflict as exc:  # ERASURE_REFUSED, or CONFLICT when already erased
             return ErasureRefused(message=exc.message, code=exc.code)
         except InvalidInput as exc:
-            field = "reason" if exc.message.startswith("reason") else "subjectId"
-            return InvalidInputError.of(exc, field=field)
+            return InvalidInputError.of(exc)
         except NotFound as exc:
             return InvalidInputError.of(exc, field="subjectId")
         return ErasureReceipt.from_receipt(receipt)

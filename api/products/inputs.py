@@ -6,6 +6,7 @@ from decimal import Decimal
 import strawberry
 
 from api.inputs import OrderDirection
+from api.scalars import Rate
 from domain.products.models import ProductType
 
 
@@ -19,7 +20,7 @@ class ProductFilter:
     term_months: int | None = strawberry.field(
         default=None, description="Only products whose term range contains this term."
     )
-    max_rate: Decimal | None = strawberry.field(
+    max_rate: Rate | None = strawberry.field(
         default=None, description="Only products whose lowest rate is at most this."
     )
     collateral_required: bool | None = None

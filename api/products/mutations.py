@@ -10,6 +10,7 @@ from api.context import Context
 from api.identity.types import Institution, InvalidInputError
 from api.outcomes import ConflictError, perform, pk_of
 from api.products.types import Product
+from api.scalars import Rate
 from domain.identity.models import Institution as InstitutionRow
 from domain.products import service
 from domain.products.models import Product as ProductRow
@@ -24,11 +25,11 @@ class ProductTermsInput:
     max_amount: Decimal
     min_term_months: int
     max_term_months: int
-    min_rate: Decimal = strawberry.field(description="Lowest annual rate, a decimal fraction.")
-    max_rate: Decimal = strawberry.field(description="Highest annual rate, a decimal fraction.")
+    min_rate: Rate = strawberry.field(description="Lowest annual rate, a decimal fraction.")
+    max_rate: Rate = strawberry.field(description="Highest annual rate, a decimal fraction.")
     repayment_methods: list[RepaymentMethod]
     description: str = ""
-    origination_fee_rate: Decimal = Decimal("0")
+    origination_fee_rate: Rate = Rate(Decimal("0"))
     collateral_required: bool = False
     min_years_in_business: int | None = None
     industries: list[str] = strawberry.field(
@@ -38,7 +39,7 @@ class ProductTermsInput:
         default_factory=list, description="Regions served; empty serves all."
     )
     min_annual_revenue: Decimal | None = None
-    max_debt_to_asset: Decimal | None = None
+    max_debt_to_asset: Rate | None = None
 
     def terms(self) -> service.Terms:
         return service.Terms(
@@ -115,7 +116,7 @@ class ProductMutations:
     async def create_product(
         self, info: strawberry.Info[Context, None], input: CreateProductInput
     ) -> ProductResult:
-        institution_id = pk_of(input.institution_id, "Institution")
+        institution_id = pk_of(input.institution_id, "Institution", field="institutionId")
         terms = input.terms.terms()
         return _shown(
             await perform(
@@ -139,7 +140,7 @@ class ProductMutations:
     async def change_product(
         self, info: strawberry.Info[Context, None], input: ChangeProductInput
     ) -> ProductResult:
-        pk = pk_of(input.product_id, "Product")
+        pk = pk_of(input.product_id, "Product", field="productId")
         terms = input.terms.terms()
         return _shown(
             await perform(
@@ -157,7 +158,7 @@ class ProductMutations:
     async def publish_product(
         self, info: strawberry.Info[Context, None], input: ProductActionInput
     ) -> ProductResult:
-        pk = pk_of(input.product_id, "Product")
+        pk = pk_of(input.product_id, "Product", field="productId")
         return _shown(
             await perform(
                 info,
@@ -171,7 +172,7 @@ class ProductMutations:
     async def retire_product(
         self, info: strawberry.Info[Context, None], input: ProductActionInput
     ) -> ProductResult:
-        pk = pk_of(input.product_id, "Product")
+        pk = pk_of(input.product_id, "Product", field="productId")
         return _shown(
             await perform(
                 info,
@@ -188,7 +189,7 @@ class ProductMutations:
     async def set_four_eyes_threshold(
         self, info: strawberry.Info[Context, None], input: SetFourEyesThresholdInput
     ) -> SetFourEyesThresholdResult:
-        pk = pk_of(input.institution_id, "Institution")
+        pk = pk_of(input.institution_id, "Institution", field="institutionId")
         result = await perform(
             info,
             lambda s, a: service.set_four_eyes_threshold(

@@ -9,6 +9,7 @@ from strawberry import relay
 from api.access import classified
 from api.context import Context
 from api.identity.types import Institution
+from api.scalars import Rate, rate_or_none
 from domain.errors import NotFound
 from domain.products.models import Product as ProductRow
 from domain.products.models import ProductStatus, ProductType, RepaymentMethod
@@ -35,7 +36,7 @@ class Eligibility:
     industries: list[str]
     regions: list[str]
     min_annual_revenue: Decimal | None
-    max_debt_to_asset: Decimal | None
+    max_debt_to_asset: Rate | None
 
 
 @classified(
@@ -74,9 +75,9 @@ class Product(relay.Node):
     max_amount: Decimal
     min_term_months: int
     max_term_months: int
-    min_rate: Decimal = strawberry.field(description="Lowest annual rate, a decimal fraction.")
-    max_rate: Decimal = strawberry.field(description="Highest annual rate, a decimal fraction.")
-    origination_fee_rate: Decimal
+    min_rate: Rate = strawberry.field(description="Lowest annual rate, a decimal fraction.")
+    max_rate: Rate = strawberry.field(description="Highest annual rate, a decimal fraction.")
+    origination_fee_rate: Rate
     repayment_methods: list[RepaymentMethod]
     collateral_required: bool
     eligibility: Eligibility
@@ -105,9 +106,9 @@ class Product(relay.Node):
             max_amount=row.max_amount,
             min_term_months=row.min_term_months,
             max_term_months=row.max_term_months,
-            min_rate=row.min_rate,
-            max_rate=row.max_rate,
-            origination_fee_rate=row.origination_fee_rate,
+            min_rate=Rate(row.min_rate),
+            max_rate=Rate(row.max_rate),
+            origination_fee_rate=Rate(row.origination_fee_rate),
             repayment_methods=[RepaymentMethod(m) for m in row.repayment_methods],
             collateral_required=row.collateral_required,
             eligibility=Eligibility(
@@ -115,7 +116,7 @@ class Product(relay.Node):
                 industries=list(rules.get("industries") or []),
                 regions=list(rules.get("regions") or []),
                 min_annual_revenue=_decimal(rules.get("min_annual_revenue")),
-                max_debt_to_asset=_decimal(rules.get("max_debt_to_asset")),
+                max_debt_to_asset=rate_or_none(_decimal(rules.get("max_debt_to_asset"))),
             ),
             published_at=row.published_at,
             institution_id=row.institution_id,
@@ -151,14 +152,14 @@ class ProductQuote:
     available: bool
     reasons: list[str] = strawberry.field(description="Why the product does not fit, if not.")
     repayment_method: RepaymentMethod | None
-    annual_rate: Decimal | None = strawberry.field(description="Nominal, the product's 'from'.")
+    annual_rate: Rate | None = strawberry.field(description="Nominal, the product's 'from'.")
     first_instalment: Decimal | None
     largest_instalment: Decimal | None
     total_interest: Decimal | None
     fees: Decimal | None
     total_cost: Decimal | None = strawberry.field(description="Interest and fees.")
     total_repaid: Decimal | None
-    effective_annual_rate: Decimal | None = strawberry.field(
+    effective_annual_rate: Rate | None = strawberry.field(
         description="The annual rate the payments, fees included, really cost."
     )
 
@@ -184,14 +185,14 @@ class ProductQuote:
             available=True,
             reasons=[],
             repayment_method=found.method,
-            annual_rate=found.annual_rate,
+            annual_rate=Rate(found.annual_rate),
             first_instalment=found.first_instalment,
             largest_instalment=found.largest_instalment,
             total_interest=found.total_interest,
             fees=found.fees,
             total_cost=found.total_cost,
             total_repaid=found.total_repaid,
-            effective_annual_rate=found.effective_annual_rate,
+            effective_annual_rate=Rate(found.effective_annual_rate),
         )
 
 

@@ -295,12 +295,12 @@ class RiskAlertMutations:
         self, info: strawberry.Info[Context, None], input: UpdateRiskAlertInput
     ) -> UpdateRiskAlertResult:
         if input.action is AlertActionKind.RAISE:
-            return InvalidInputError(message="alerts are raised by scans", code="BAD_USER_INPUT")
+            return InvalidInputError.at("alerts are raised by scans", "action")
         change = alerts.AlertChange(
-            alert_id=pk_of(input.alert_id, "RiskAlert"),
+            alert_id=pk_of(input.alert_id, "RiskAlert", field="alertId"),
             action=input.action,
             note=input.note,
-            assignee_id=decode_pk(input.assignee_id, "User"),
+            assignee_id=decode_pk(input.assignee_id, "User", field="assigneeId"),
             disposal=input.disposal,
             expected_version=input.expected_version,
         )

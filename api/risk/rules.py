@@ -295,7 +295,7 @@ class RiskRuleMutations:
             severity=input.severity,
             action=input.action,
             enabled=input.enabled,
-            institution_id=decode_pk(input.institution_id, "Institution"),
+            institution_id=decode_pk(input.institution_id, "Institution", field="institutionId"),
         )
 
         async def work(session: Any, actor: Any) -> Any:
@@ -325,9 +325,9 @@ class RiskRuleMutations:
         ]
         given = [i.weight for i in input.indicators]
         if input.comparisons is None and any(w is None for w in given):
-            return InvalidInputError(
-                message="give every indicator a weight, or a comparison matrix",
-                code="BAD_USER_INPUT",
+            return InvalidInputError.at(
+                "give every indicator a weight, or a comparison matrix",
+                f"indicators.{[w is None for w in given].index(True)}.weight",
             )
         weights = (
             None
@@ -335,7 +335,7 @@ class RiskRuleMutations:
             else {i.name: float(i.weight or 0.0) for i in input.indicators}
         )
         if len(input.cut_points) != 3:
-            return InvalidInputError(message="give three cut points", code="BAD_USER_INPUT")
+            return InvalidInputError.at("give three cut points", "cutPoints")
         cut = (input.cut_points[0], input.cut_points[1], input.cut_points[2])
 
         async def work(session: Any, actor: Any) -> Any:

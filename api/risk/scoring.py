@@ -145,7 +145,7 @@ class ScoringMutations:
     async def assess_application(
         self, info: strawberry.Info[Context, None], input: AssessApplicationInput
     ) -> AssessApplicationResult:
-        pk = pk_of(input.application_id, "Application")
+        pk = pk_of(input.application_id, "Application", field="applicationId")
         scoring = info.context.scoring
         result: Any = await perform(
             info, lambda s, a: assessment.reassess(s, a, pk, scoring=scoring)

@@ -10,6 +10,7 @@ from api.access import classified
 from api.context import Context
 from api.outcomes import pk_of
 from api.risk.types import ScoreReason
+from api.scalars import Rate
 from domain.base import utcnow
 from domain.products.models import RepaymentMethod
 from domain.risk import whatif
@@ -47,14 +48,14 @@ class WhatIfOutcome:
     score: int
     grade: str
     reasons: list[ScoreReason]
-    annual_rate: Decimal
+    annual_rate: Rate
     first_instalment: Decimal
     largest_instalment: Decimal
     total_interest: Decimal
     fees: Decimal
     total_cost: Decimal = strawberry.field(description="Interest and fees over the amount.")
-    effective_annual_rate: Decimal
-    loss_given_default: Decimal = strawberry.field(
+    effective_annual_rate: Rate
+    loss_given_default: Rate = strawberry.field(
         description="45% unsecured, 25% on the part collateral covers after a 40% haircut."
     )
     expected_loss: Decimal = strawberry.field(description="PD x amount x LGD.")
@@ -77,14 +78,14 @@ class WhatIfOutcome:
                 ScoreReason(feature=r["feature"], text=r["text"], impact=float(r["impact"]))
                 for r in o.reasons
             ],
-            annual_rate=q.annual_rate,
+            annual_rate=Rate(q.annual_rate),
             first_instalment=q.first_instalment,
             largest_instalment=q.largest_instalment,
             total_interest=q.total_interest,
             fees=q.fees,
             total_cost=q.total_cost,
-            effective_annual_rate=q.effective_annual_rate,
-            loss_given_default=o.loss_given_default,
+            effective_annual_rate=Rate(q.effective_annual_rate),
+            loss_given_default=Rate(o.loss_given_default),
             expected_loss=o.expected_loss,
             outside_product=list(o.outside_product),
         )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import formats
 from domain.applications import repository as repo
 from domain.applications import states
 from domain.applications.errors import (
@@ -47,7 +48,6 @@ from domain.identity.viewer import Viewer
 from domain.lending.schedule import CENT, MAX_TERM_MONTHS, add_months, build_schedule
 from domain.products.eligibility import EnterpriseFacts, ineligibility
 from domain.products.models import Product, ProductStatus, RepaymentMethod
-from domain.products.pricing import why_not
 from domain.risk.models import RiskAssessment
 from privacy.consent import consented
 from privacy.keys import KeyProvider
@@ -334,7 +334,9 @@ async def decide(
     """Approve or reject. Above the institution's threshold an approval needs two officers;
     on appeal, only an officer who has not decided on the application before may decide."""
     if outcome is DecisionOutcome.REQUEST_INFO:
-        raise InvalidInput("ask for more information with requestApplicationInformation")
+        raise InvalidInput(
+            "ask for more information with requestApplicationInformation", field="decision"
+        )
     application = await load_for_change(session, actor.viewer, application_id, expected_version)
     officer_id = _require_person(actor, application, "decide")
     _check_text("reasons", reasons)
@@ -394,7 +396,8 @@ async def decide(
         rate = application.approved_rate or _approved_rate(product, None)
         if annual_rate is not None and annual_rate != rate:
             raise InvalidInput(
-                f"the first approval set the rate at {rate}; a second approval confirms it"
+                f"the first approval set the rate at {rate}; a second approval confirms it",
+                field="annualRate",
             )
         decision.annual_rate = rate
     application.approved_rate = rate
@@ -433,27 +436,36 @@ def contract_for(
         first_due_on=add_months(generated_at.date(), 1),
         fee=fee,
     )
+    # Written as the API writes them (domain.formats): records by the global ids
+    # node(id:) takes, money with two decimals, the rate with six.
     terms: dict[str, Any] = {
-        "application": str(application.id),
-        "enterprise": str(application.enterprise_id),
-        "lender": {"id": str(institution.id), "name": institution.name},
-        "product": {"id": str(product.id), "code": product.code, "version": product.version},
-        "principal": str(application.amount),
-        "annual_rate": str(rate),
+        "application": formats.global_id("Application", application.id),
+        "enterprise": formats.global_id("Enterprise", application.enterprise_id),
+        "lender": {
+            "id": formats.global_id("Institution", institution.id),
+            "name": institution.name,
+        },
+        "product": {
+            "id": formats.global_id("Product", product.id),
+            "code": product.code,
+            "version": product.version,
+        },
+        "principal": formats.money(application.amount),
+        "annual_rate": formats.rate(rate),
         "term_months": application.term_months,
         "repayment_method": application.repayment_method.value,
-        "origination_fee": str(fee),
+        "origination_fee": formats.money(fee),
         "first_due": "one month after the money is paid out, then monthly",
         "instalments": [
             {
                 "sequence": i.sequence,
-                "principal": str(i.principal),
-                "interest": str(i.interest),
-                "fee": str(i.fee),
+                "principal": formats.money(i.principal),
+                "interest": formats.money(i.interest),
+                "fee": formats.money(i.fee),
             }
             for i in schedule
         ],
-        "total_repaid": str(sum((i.total for i in schedule), Decimal(0))),
+        "total_repaid": formats.money(sum((i.total for i in schedule), Decimal(0))),
     }
     return Contract(
         application_id=application.id,
@@ -559,7 +571,8 @@ async def _notify_applicant(
         subject=f"Your application {_NOTICES[target]}",
         body=(
             f"Your application for {application.amount:,.2f} over {application.term_months} "
-            f"months {_NOTICES[target]}. Reference: {application.id}."
+            f"months {_NOTICES[target]}. "
+            f"Reference: {formats.global_id('Application', application.id)}."
         ),
     )
 
@@ -591,26 +604,45 @@ async def _open_product(session: AsyncSession, product_id: uuid.UUID) -> Product
 
 def _check_request(product: Product, request: Request) -> None:
     if not request.amount.is_finite() or request.amount.adjusted() >= 15:
-        raise InvalidInput("amount: a finite amount below 10^15")
-    problems = list(why_not(product, amount=request.amount, term_months=request.term_months))
+        raise InvalidInput("amount: a finite amount below 10^15", field="amount")
+    problems: list[tuple[str, str]] = []
+    if not product.min_amount <= request.amount <= product.max_amount:
+        problems.append(
+            (
+                "amount",
+                f"{request.amount:,.2f} is outside the product's {product.min_amount:,.2f}"
+                f" to {product.max_amount:,.2f}",
+            )
+        )
+    if not product.min_term_months <= request.term_months <= product.max_term_months:
+        problems.append(
+            (
+                "termMonths",
+                f"{request.term_months} months is outside the product's "
+                f"{product.min_term_months} to {product.max_term_months}",
+            )
+        )
     if request.amount != request.amount.quantize(CENT):
-        problems.append("amount: at most 2 decimals")
+        problems.append(("amount", "at most 2 decimals"))
     if not 1 <= request.term_months <= MAX_TERM_MONTHS:
-        problems.append(f"termMonths: 1 to {MAX_TERM_MONTHS}")
+        problems.append(("termMonths", f"1 to {MAX_TERM_MONTHS}"))
     if request.repayment_method.value not in product.repayment_methods:
         allowed = ", ".join(product.repayment_methods)
         problems.append(
-            f"repaymentMethod: the product offers {allowed}, not {request.repayment_method.value}"
+            (
+                "repaymentMethod",
+                f"the product offers {allowed}, not {request.repayment_method.value}",
+            )
         )
     if not 3 <= len(request.purpose.strip()) <= 500:
-        problems.append("purpose: 3 to 500 characters")
+        problems.append(("purpose", "3 to 500 characters"))
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise InvalidInput.of_problems(problems)
 
 
 def _check_text(label: str, text: str) -> None:
     if not 3 <= len(text.strip()) <= MAX_TEXT:
-        raise InvalidInput(f"{label}: 3 to {MAX_TEXT} characters")
+        raise InvalidInput(f"{label}: 3 to {MAX_TEXT} characters", field=label)
 
 
 def require_role(
@@ -638,7 +670,8 @@ def _approved_rate(product: Product, given: Decimal | None) -> Decimal:
     rate = product.min_rate if given is None else given
     if not product.min_rate <= rate <= product.max_rate:
         raise InvalidInput(
-            f"annualRate: {rate} is outside the product's {product.min_rate} to {product.max_rate}"
+            f"annualRate: {rate} is outside the product's {product.min_rate} to {product.max_rate}",
+            field="annualRate",
         )
     return rate
 

@@ -45,24 +45,24 @@ class EnterpriseProfile:
     bank_account_number: str | None = None
 
 
-def _check(profile: EnterpriseProfile, today: date) -> list[str]:
-    problems = []
+def _check(profile: EnterpriseProfile, today: date) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
     if not 2 <= len(profile.name.strip()) <= 200:
-        problems.append("name: needs 2 to 200 characters")
+        problems.append(("name", "needs 2 to 200 characters"))
     if not is_valid_uscc(profile.unified_social_credit_code):
-        problems.append("unifiedSocialCreditCode: not a valid code (GB 32100-2015 check digit)")
+        problems.append(("unifiedSocialCreditCode", "not a valid code (GB 32100-2015 check digit)"))
     for label, value in (("industry", profile.industry), ("region", profile.region)):
         if not 1 <= len(value.strip()) <= 64:
-            problems.append(f"{label}: needs 1 to 64 characters")
+            problems.append((label, "needs 1 to 64 characters"))
     if profile.founded_on > today:
-        problems.append("foundedOn: lies in the future")
+        problems.append(("foundedOn", "lies in the future"))
     if not 0 <= profile.employee_count <= 1_000_000:
-        problems.append("employeeCount: must be between 0 and 1,000,000")
+        problems.append(("employeeCount", "must be between 0 and 1,000,000"))
     if profile.annual_revenue is not None and (
         profile.annual_revenue < 0
         or profile.annual_revenue != profile.annual_revenue.quantize(Decimal("0.01"))
     ):
-        problems.append("annualRevenue: a non-negative amount with at most 2 decimals")
+        problems.append(("annualRevenue", "a non-negative amount with at most 2 decimals"))
     optional: tuple[tuple[str, str | None, re.Pattern[str]], ...] = (
         ("legalRepresentativeIdNumber", profile.legal_representative_id_number, _RESIDENT_ID),
         ("contactPhone", profile.contact_phone, _MOBILE),
@@ -71,7 +71,7 @@ def _check(profile: EnterpriseProfile, today: date) -> list[str]:
     )
     for label, given, pattern in optional:
         if given is not None and not pattern.match(given):
-            problems.append(f"{label}: not in the expected format")
+            problems.append((label, "not in the expected format"))
     return problems
 
 
@@ -88,7 +88,7 @@ async def create_enterprise(
         raise Forbidden("only a signed-in owner can register an enterprise")
     problems = _check(profile, utcnow().date())
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise InvalidInput.of_problems(problems)
     if await repo.uscc_taken(session, profile.unified_social_credit_code):
         raise Conflict("an enterprise with this unified social credit code is registered")
     enterprise = await insert_enterprise(session, keys, owner_id=viewer.user_id, profile=profile)
@@ -179,31 +179,40 @@ _NON_NEGATIVE = (
 )
 
 
-def _check_statement(statement: Statement, founded_on: date, today: date) -> list[str]:
-    problems = []
+def _api_name(name: str) -> str:
+    """A statement's attribute as its input field is called (cost_of_sales: costOfSales)."""
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+def _check_statement(statement: Statement, founded_on: date, today: date) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
     for name in (f.name for f in dataclasses.fields(Statement) if f.name != "fiscal_year"):
         value: Decimal = getattr(statement, name)
         if not value.is_finite() or abs(value) >= _LARGEST:
-            problems.append(f"{name}: an amount below 10^15 in size")
+            problems.append((_api_name(name), "an amount below 10^15 in size"))
         elif value != value.quantize(Decimal("0.01")):
-            problems.append(f"{name}: an amount with at most 2 decimals")
+            problems.append((_api_name(name), "an amount with at most 2 decimals"))
         elif name in _NON_NEGATIVE and value < 0:
-            problems.append(f"{name}: not negative")
+            problems.append((_api_name(name), "not negative"))
     if problems:
         return problems
     if not founded_on.year <= statement.fiscal_year < today.year:
         problems.append(
-            f"fiscalYear: from the founding year {founded_on.year} to the last closed year"
+            ("fiscalYear", f"from the founding year {founded_on.year} to the last closed year")
         )
     if statement.total_assets != statement.total_liabilities + statement.equity:
         problems.append(
-            f"totalAssets: {statement.total_assets:,.2f} must equal liabilities plus equity "
-            f"({statement.total_liabilities + statement.equity:,.2f})"
+            (
+                "totalAssets",
+                f"{statement.total_assets:,.2f} must equal liabilities plus equity "
+                f"({statement.total_liabilities + statement.equity:,.2f})",
+            )
         )
     if statement.current_assets > statement.total_assets:
-        problems.append("currentAssets: more than totalAssets")
+        problems.append(("currentAssets", "more than totalAssets"))
     if statement.current_liabilities > statement.total_liabilities:
-        problems.append("currentLiabilities: more than totalLiabilities")
+        problems.append(("currentLiabilities", "more than totalLiabilities"))
     return problems
 
 
@@ -219,7 +228,7 @@ async def submit_statement(
     enterprise = await owned_enterprise(session, viewer, enterprise_id, doing="file statements")
     problems = _check_statement(statement, enterprise.founded_on, utcnow().date())
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise InvalidInput.of_problems(problems)
     values = dataclasses.asdict(statement)
     row = await repo.statement_for_year(session, enterprise_id, statement.fiscal_year)
     restated = row is not None

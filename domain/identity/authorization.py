@@ -149,19 +149,21 @@ def _new_enforcer(rules: Iterable[PolicyRule]) -> casbin.Enforcer:
 
 def validate_rule(
     *, subject: str, domain: str, obj: str, action: str, effect: str, domains: Sequence[str]
-) -> list[str]:
-    """Everything wrong with a proposed ``p`` rule, as readable sentences."""
+) -> list[tuple[str, str]]:
+    """Everything wrong with a proposed ``p`` rule, as (input field, readable sentence)."""
     problems = []
     if subject not in SUBJECTS:
-        problems.append(f"unknown role {subject!r}")
+        problems.append(("role", f"unknown role {subject!r}"))
     if domain != PLATFORM and domain not in domains:
-        problems.append(f"unknown institution code {domain!r} (or '*' for every one)")
+        problems.append(("domain", f"unknown institution code {domain!r} (or '*' for every one)"))
     if not _OBJECT.match(obj):
-        problems.append("the object must look like Type.field or Mutation.name (globs allowed)")
+        problems.append(
+            ("object", "the object must look like Type.field or Mutation.name (globs allowed)")
+        )
     if action not in ACTIONS:
-        problems.append(f"the action must be one of {', '.join(sorted(ACTIONS))}")
+        problems.append(("action", f"the action must be one of {', '.join(sorted(ACTIONS))}"))
     if effect not in EFFECTS:
-        problems.append("the effect must be allow or deny")
+        problems.append(("effect", "the effect must be allow or deny"))
     return problems
 
 

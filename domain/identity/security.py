@@ -48,14 +48,18 @@ CLOCK_SKEW = 60
 def check_password_policy(password: str, *, email: str) -> None:
     """NIST SP 800-63B: length over composition rules, no echo of the account name."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidInput(
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidInput(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
+        raise InvalidInput(
+            f"the password may have at most {MAX_PASSWORD_LENGTH} characters", field="password"
+        )
     if len(set(password)) < 5:
-        raise InvalidInput("the password repeats too few distinct characters")
+        raise InvalidInput("the password repeats too few distinct characters", field="password")
     local = email.split("@", 1)[0].lower()
     if len(local) >= 4 and local in password.lower():
-        raise InvalidInput("the password must not contain the email address")
+        raise InvalidInput("the password must not contain the email address", field="password")
 
 
 def hash_password(password: str) -> str:

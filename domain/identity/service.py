@@ -103,7 +103,7 @@ def _normalise_email(email: str) -> str:
     email = email.strip().lower()
     local, _, domain = email.partition("@")
     if not local or "." not in domain or len(email) > 254 or " " in email:
-        raise InvalidInput("the email address is not valid")
+        raise InvalidInput("the email address is not valid", field="email")
     return email
 
 
@@ -148,7 +148,7 @@ async def register(
     security.check_password_policy(password, email=email)
     display_name = display_name.strip()
     if not 1 <= len(display_name) <= 100:
-        raise InvalidInput("the display name needs 1 to 100 characters")
+        raise InvalidInput("the display name needs 1 to 100 characters", field="displayName")
     existing = await people.find_by_email(session, keys, email)
     if existing is not None:
         await people.send_mail(
@@ -620,7 +620,8 @@ async def invite_staff(
     email = _normalise_email(email)
     if role not in {Role.LOAN_OFFICER, Role.RISK_OFFICER, Role.INSTITUTION_ADMIN}:
         raise InvalidInput(
-            "staff may be invited as loan_officer, risk_officer or institution_admin"
+            "staff may be invited as loan_officer, risk_officer or institution_admin",
+            field="role",
         )
     code = await _authorised_in(
         session, authorizer, viewer, institution_id=institution_id, operation="Mutation.inviteStaff"
@@ -724,10 +725,10 @@ async def create_service_account(
 ) -> NewServiceAccount:
     unknown = sorted(set(scopes) - SCOPES)
     if unknown or not scopes:
-        raise InvalidInput(f"scopes must be among {', '.join(sorted(SCOPES))}")
+        raise InvalidInput(f"scopes must be among {', '.join(sorted(SCOPES))}", field="scopes")
     name = name.strip()
     if not 1 <= len(name) <= 100:
-        raise InvalidInput("the name needs 1 to 100 characters")
+        raise InvalidInput("the name needs 1 to 100 characters", field="name")
     code = await _authorised_in(
         session,
         authorizer,
@@ -916,7 +917,7 @@ async def add_policy_rule(
         domains=await repo.institution_codes(session),
     )
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise InvalidInput.of_problems(problems)
     values = {"ptype": "p", "v0": subject, "v1": domain, "v2": obj, "v3": action, "v4": effect}
     if await repo.policy_rule_exists(session, values):
         raise Conflict("that rule exists already")

@@ -185,7 +185,10 @@ class TableFile:
 
     def __init__(self, stream: BinaryIO, *, name: str, delimiter: str = ",") -> None:
         if len(delimiter) != 1 or delimiter in '\r\n"':
-            raise InvalidInput(f"delimiter: one character, not a quote or line end: {delimiter!r}")
+            raise InvalidInput(
+                f"delimiter: one character, not a quote or line end: {delimiter!r}",
+                field="delimiter",
+            )
         self._stream = stream
         self.name = name
         self.delimiter = delimiter

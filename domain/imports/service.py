@@ -184,7 +184,9 @@ def importing_institution(viewer: Viewer, requested: uuid.UUID | None) -> uuid.U
         return administered[0]
     if not administered:
         raise Forbidden("only institution admins import enterprises")
-    raise InvalidInput("institutionId: you administer several institutions; name one")
+    raise InvalidInput(
+        "institutionId: you administer several institutions; name one", field="institutionId"
+    )
 
 
 # ------------------------------------------------------------------ writing a batch

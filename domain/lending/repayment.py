@@ -168,9 +168,11 @@ def allocate(
     or fees paid on a line not yet due) raise ``ValueError``: they are not the payer's error.
     """
     if not amount.is_finite() or amount <= 0:
-        raise InvalidInput(f"a repayment must be a positive amount, got {amount}")
+        raise InvalidInput(f"a repayment must be a positive amount, got {amount}", field="amount")
     if not _in_cents(amount):
-        raise InvalidInput(f"a repayment must have at most 2 decimal places, got {amount}")
+        raise InvalidInput(
+            f"a repayment must have at most 2 decimal places, got {amount}", field="amount"
+        )
     if not annual_rate.is_finite() or not Decimal(0) <= annual_rate < 1:
         raise InvalidInput(f"annual rate must be at least 0 and below 1, got {annual_rate}")
     ordered = _ordered(lines)

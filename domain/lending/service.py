@@ -57,13 +57,15 @@ async def disburse(
     today = utcnow().date()
     paid_out = disbursed_on or today
     if paid_out > today:
-        raise InvalidInput("disbursedOn: money cannot be paid out in the future")
+        raise InvalidInput(
+            "disbursedOn: money cannot be paid out in the future", field="disbursedOn"
+        )
     states.check(application.status, ApplicationStatus.DISBURSED)
     contract = await applications.contract_of(session, application.id)
     if contract is None or contract.accepted_at is None:  # signing always writes both
         raise NotFound("the signed contract is missing")
     if paid_out < contract.accepted_at.date():
-        raise InvalidInput("disbursedOn: before the contract was signed")
+        raise InvalidInput("disbursedOn: before the contract was signed", field="disbursedOn")
     terms = contract.terms
     lines = terms["instalments"]
     loan = Loan(
@@ -138,7 +140,7 @@ async def record_repayment(
     anything beyond what is due repays principal early and the schedule is recomputed."""
     key = idempotency_key.strip()
     if not 1 <= len(key) <= MAX_KEY:
-        raise InvalidInput(f"idempotencyKey: 1 to {MAX_KEY} characters")
+        raise InvalidInput(f"idempotencyKey: 1 to {MAX_KEY} characters", field="idempotencyKey")
     loan = await _loan(session, actor, loan_id, roles=REVIEWERS, doing="record repayments")
     earlier = await repo.repayment_by_key(session, loan_id=loan.id, key=key)
     if earlier is not None:
@@ -148,16 +150,20 @@ async def record_repayment(
             )
         return Recorded(repayment=earlier, loan=loan, replayed=True)
     if loan.status is not LoanStatus.ACTIVE:
-        raise InvalidInput(f"the loan is {loan.status.value}: it takes no more payments")
+        raise InvalidInput(
+            f"the loan is {loan.status.value}: it takes no more payments", field="loanId"
+        )
     today = utcnow().date()
     day = paid_on or today
     if day > today or day < loan.disbursed_on:
-        raise InvalidInput("paidOn: between the disbursement and today")
+        raise InvalidInput("paidOn: between the disbursement and today", field="paidOn")
     latest = await repo.latest_repayment_day(session, loan.id)
     if latest is not None and day < latest:
         # Allocation replays the schedule forward in time; an earlier day would rewrite
         # what later payments already settled.
-        raise InvalidInput(f"paidOn: not before the latest repayment recorded ({latest})")
+        raise InvalidInput(
+            f"paidOn: not before the latest repayment recorded ({latest})", field="paidOn"
+        )
     rows = await repo.installments_of(session, loan.id)
     allocation = money.allocate(
         [line_of(r) for r in rows],
@@ -223,12 +229,16 @@ async def write_off(
     if actor.user_id is None:
         raise Forbidden("only a person may write a loan off")
     if not 10 <= len(reason.strip()) <= 2000:
-        raise InvalidInput("reason: 10 to 2000 characters; say why the loan is lost")
+        raise InvalidInput(
+            "reason: 10 to 2000 characters; say why the loan is lost", field="reason"
+        )
     if loan.status is not LoanStatus.ACTIVE:
-        raise InvalidInput(f"the loan is {loan.status.value}; only an active loan is written off")
+        raise InvalidInput(
+            f"the loan is {loan.status.value}; only an active loan is written off", field="loanId"
+        )
     day = written_off_on or utcnow().date()
     if not loan.disbursed_on <= day <= utcnow().date():
-        raise InvalidInput("writtenOffOn: between the disbursement and today")
+        raise InvalidInput("writtenOffOn: between the disbursement and today", field="writtenOffOn")
     loan.status = LoanStatus.WRITTEN_OFF
     loan.written_off_on = day
     loan.write_off_reason = reason.strip()

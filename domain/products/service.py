@@ -55,35 +55,40 @@ class Terms:
     min_annual_revenue: Decimal | None = None
     max_debt_to_asset: Decimal | None = None
 
-    def problems(self) -> list[str]:
-        found = []
+    def problems(self) -> list[tuple[str, str]]:
+        """What is wrong, as (field of the terms, why); empty: nothing."""
+        found: list[tuple[str, str]] = []
         if not 2 <= len(self.name.strip()) <= 200:
-            found.append("name: 2 to 200 characters")
+            found.append(("name", "2 to 200 characters"))
         if len(self.description) > 5000:
-            found.append("description: at most 5,000 characters")
+            found.append(("description", "at most 5,000 characters"))
         if not (
             Decimal(0) < self.min_amount <= self.max_amount <= MAX_AMOUNT
             and self.min_amount == self.min_amount.quantize(CENT)
             and self.max_amount == self.max_amount.quantize(CENT)
         ):
-            found.append(f"amounts: 0 < minAmount <= maxAmount <= {MAX_AMOUNT:,.2f}, in cents")
+            found.append(
+                ("minAmount", f"0 < minAmount <= maxAmount <= {MAX_AMOUNT:,.2f}, in cents")
+            )
         if not 1 <= self.min_term_months <= self.max_term_months <= MAX_TERM_MONTHS:
-            found.append(f"terms: 1 <= minTermMonths <= maxTermMonths <= {MAX_TERM_MONTHS}")
+            found.append(
+                ("minTermMonths", f"1 <= minTermMonths <= maxTermMonths <= {MAX_TERM_MONTHS}")
+            )
         if not Decimal(0) <= self.min_rate <= self.max_rate < 1:
-            found.append("rates: 0 <= minRate <= maxRate < 1, as decimal fractions")
+            found.append(("minRate", "0 <= minRate <= maxRate < 1, as decimal fractions"))
         if not Decimal(0) <= self.origination_fee_rate < Decimal("0.1"):
-            found.append("originationFeeRate: 0 to below 0.1")
+            found.append(("originationFeeRate", "0 to below 0.1"))
         if not self.repayment_methods:
-            found.append("repaymentMethods: at least one")
+            found.append(("repaymentMethods", "at least one"))
         if self.min_years_in_business is not None and not 0 <= self.min_years_in_business <= 100:
-            found.append("minYearsInBusiness: 0 to 100")
+            found.append(("minYearsInBusiness", "0 to 100"))
         if self.min_annual_revenue is not None and self.min_annual_revenue < 0:
-            found.append("minAnnualRevenue: not negative")
+            found.append(("minAnnualRevenue", "not negative"))
         if self.max_debt_to_asset is not None and not 0 < self.max_debt_to_asset <= 2:
-            found.append("maxDebtToAsset: above 0, at most 2")
+            found.append(("maxDebtToAsset", "above 0, at most 2"))
         for label, values in (("industries", self.industries), ("regions", self.regions)):
             if any(not 1 <= len(v.strip()) <= 64 for v in values):
-                found.append(f"{label}: each 1 to 64 characters")
+                found.append((label, "each 1 to 64 characters"))
         return found
 
     def columns(self) -> dict[str, Any]:
@@ -122,7 +127,8 @@ def _keeper(viewer: Viewer, institution_id: uuid.UUID) -> None:
 def _checked(terms: Terms) -> dict[str, Any]:
     problems = terms.problems()
     if problems:
-        raise InvalidInput("; ".join(problems))
+        # The terms are the input's ``terms`` (createProduct, changeProduct).
+        raise InvalidInput.of_problems(problems, under="terms")
     return terms.columns()
 
 
@@ -138,7 +144,7 @@ async def create_product(
     _keeper(viewer, institution_id)
     code = code.strip().upper()
     if not code.replace("-", "").isalnum() or not 2 <= len(code) <= 32:
-        raise InvalidInput("code: 2 to 32 letters, digits or dashes")
+        raise InvalidInput("code: 2 to 32 letters, digits or dashes", field="code")
     taken = await session.scalar(
         select(func.count())
         .select_from(Product)
@@ -172,7 +178,7 @@ async def change_product(
     product = await _own(session, viewer, product_id)
     columns = _checked(terms)
     if product.status is ProductStatus.RETIRED:
-        raise InvalidInput("a retired product is not changed; create a new one")
+        raise InvalidInput("a retired product is not changed; create a new one", field="productId")
     if product.status is ProductStatus.DRAFT:
         for name, value in columns.items():
             setattr(product, name, value)
@@ -208,7 +214,9 @@ async def publish_product(
 ) -> Product:
     product = await _own(session, viewer, product_id)
     if product.status is not ProductStatus.DRAFT:
-        raise InvalidInput(f"only a draft is published; this one is {product.status.value}")
+        raise InvalidInput(
+            f"only a draft is published; this one is {product.status.value}", field="productId"
+        )
     previous = (
         await session.scalars(
             select(Product).where(
@@ -240,7 +248,8 @@ async def retire_product(
     product = await _own(session, viewer, product_id)
     if product.status is not ProductStatus.PUBLISHED:
         raise InvalidInput(
-            f"only a published product is retired; this one is {product.status.value}"
+            f"only a published product is retired; this one is {product.status.value}",
+            field="productId",
         )
     product.status = ProductStatus.RETIRED
     await session.flush()
@@ -259,7 +268,7 @@ async def set_four_eyes_threshold(
     """Approvals of amounts above the threshold need a second, different officer."""
     _keeper(viewer, institution_id)
     if threshold < 0 or threshold != threshold.quantize(CENT) or threshold > MAX_AMOUNT:
-        raise InvalidInput(f"threshold: 0 to {MAX_AMOUNT:,.2f}, in cents")
+        raise InvalidInput(f"threshold: 0 to {MAX_AMOUNT:,.2f}, in cents", field="threshold")
     institution = await session.get(Institution, institution_id)
     if institution is None:
         raise NotFound("no such institution")

@@ -57,7 +57,9 @@ class InvalidAlertTransition(InvalidInput):
     code = "INVALID_TRANSITION"
 
     def __init__(self, current: AlertStatus, action: AlertActionKind) -> None:
-        super().__init__(f"an alert that is {current.value} cannot be sent to {action.value}")
+        super().__init__(
+            f"an alert that is {current.value} cannot be sent to {action.value}", field="action"
+        )
         self.current = current
         self.action = action
 
@@ -229,15 +231,19 @@ async def update_alert(
     match change.action:
         case AlertActionKind.ASSIGN:
             if change.assignee_id is None:
-                raise InvalidInput("say whom to assign the alert to")
+                raise InvalidInput("say whom to assign the alert to", field="assigneeId")
             if not await _staff_of(session, alert.institution_id, change.assignee_id):
-                raise InvalidInput("an alert is assigned to staff of its own institution")
+                raise InvalidInput(
+                    "an alert is assigned to staff of its own institution", field="assigneeId"
+                )
             alert.assignee_id = change.assignee_id
         case AlertActionKind.DISPOSE:
             if change.disposal is None:
-                raise InvalidInput("say which disposal action was taken")
+                raise InvalidInput("say which disposal action was taken", field="disposal")
             if len(note) < 10:
-                raise InvalidInput("describe the disposal action in at least 10 characters")
+                raise InvalidInput(
+                    "describe the disposal action in at least 10 characters", field="note"
+                )
             alert.disposal = change.disposal
         case AlertActionKind.ESCALATE:
             alert.escalations += 1
@@ -245,7 +251,9 @@ async def update_alert(
             alert.due_at = now + SLA[alert.severity] / 2
         case AlertActionKind.RESOLVE:
             if len(note) < 10:
-                raise InvalidInput("say how the alert was resolved, in at least 10 characters")
+                raise InvalidInput(
+                    "say how the alert was resolved, in at least 10 characters", field="note"
+                )
             alert.resolved_at = now
     if target is AlertStatus.ACKNOWLEDGED and alert.acknowledged_at is None:
         alert.acknowledged_at = now

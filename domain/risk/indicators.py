@@ -85,26 +85,36 @@ class AhpResult:
 def _validate_matrix(names: Sequence[str], matrix: Sequence[Sequence[float]]) -> np.ndarray:
     n = len(names)
     if len(set(names)) != n:
-        raise InvalidInput("indicator names must be unique")
+        raise InvalidInput("indicator names must be unique", field="indicators")
     if not 2 <= n <= MAX_CRITERIA:
-        raise InvalidInput(f"a comparison matrix needs 2 to {MAX_CRITERIA} indicators, got {n}")
+        raise InvalidInput(
+            f"a comparison matrix needs 2 to {MAX_CRITERIA} indicators, got {n}",
+            field="comparisons",
+        )
     if len(matrix) != n or any(len(row) != n for row in matrix):
-        raise InvalidInput(f"the comparison matrix must be {n}x{n}, one row and column per name")
+        raise InvalidInput(
+            f"the comparison matrix must be {n}x{n}, one row and column per name",
+            field="comparisons",
+        )
     a = np.array([[float(x) for x in row] for row in matrix], dtype=float)
     for i in range(n):
         for j in range(n):
             value = a[i, j]
             cell = f"comparison {names[i]!r} vs {names[j]!r}"
+            at = f"comparisons.{i}.{j}"
             if not math.isfinite(value) or value <= 0:
-                raise InvalidInput(f"{cell} must be a positive number, got {value}")
+                raise InvalidInput(f"{cell} must be a positive number, got {value}", field=at)
             if not SCALE_MIN - _SCALE_SLACK <= value <= SCALE_MAX + _SCALE_SLACK:
-                raise InvalidInput(f"{cell} is {value}, outside Saaty's scale 1/9..9")
+                raise InvalidInput(f"{cell} is {value}, outside Saaty's scale 1/9..9", field=at)
             if i == j and abs(value - 1.0) > RECIPROCAL_TOLERANCE:
-                raise InvalidInput(f"{cell} is on the diagonal and must be 1, got {value}")
+                raise InvalidInput(
+                    f"{cell} is on the diagonal and must be 1, got {value}", field=at
+                )
             if i < j and abs(value * a[j, i] - 1.0) > RECIPROCAL_TOLERANCE:
                 raise InvalidInput(
                     f"{cell} is {value} but {names[j]!r} vs {names[i]!r} is {a[j, i]};"
-                    " they must be reciprocal"
+                    " they must be reciprocal",
+                    field=at,
                 )
     return a
 
@@ -152,16 +162,22 @@ class IndicatorRule:
 
     def __post_init__(self) -> None:
         if not self.name:
-            raise InvalidInput("an indicator needs a name")
+            raise InvalidInput("an indicator needs a name", field="indicators")
         if self.direction not in (1, -1):
-            raise InvalidInput(f"{self.name}: direction must be +1 or -1, got {self.direction}")
+            raise InvalidInput(
+                f"{self.name}: direction must be +1 or -1, got {self.direction}", field="indicators"
+            )
         if len(self.thresholds) != 3 or not all(math.isfinite(t) for t in self.thresholds):
-            raise InvalidInput(f"{self.name}: needs three finite thresholds (yellow, orange, red)")
+            raise InvalidInput(
+                f"{self.name}: needs three finite thresholds (yellow, orange, red)",
+                field="indicators",
+            )
         yellow, orange, red = (t * self.direction for t in self.thresholds)
         if not yellow <= orange <= red:
             order = "increase" if self.direction == 1 else "decrease"
             raise InvalidInput(
-                f"{self.name}: thresholds yellow, orange, red must {order}, got {self.thresholds}"
+                f"{self.name}: thresholds yellow, orange, red must {order}, got {self.thresholds}",
+                field="indicators",
             )
 
 
@@ -187,14 +203,18 @@ def _checked_weights(names: Sequence[str], weights: Mapping[str, float]) -> dict
     extra = sorted(set(weights) - set(names))
     if missing or extra:
         raise InvalidInput(
-            f"weights must name exactly the indicators; missing {missing}, unexpected {extra}"
+            f"weights must name exactly the indicators; missing {missing}, unexpected {extra}",
+            field="indicators",
         )
     for name, w in weights.items():
         if not math.isfinite(w) or w < 0:
-            raise InvalidInput(f"weight of {name!r} must be a non-negative number, got {w}")
+            raise InvalidInput(
+                f"weight of {name!r} must be a non-negative number, got {w}",
+                field=f"indicators.{list(names).index(name)}.weight",
+            )
     total = math.fsum(weights.values())
     if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
-        raise InvalidInput(f"weights must sum to 1, got {total}")
+        raise InvalidInput(f"weights must sum to 1, got {total}", field="indicators")
     return {name: weights[name] / total for name in names}
 
 
@@ -214,7 +234,9 @@ def warning_score(levels: Mapping[str, Level], weights: Mapping[str, float]) -> 
 
 def _check_cut_points(cut_points: tuple[float, float, float]) -> None:
     if len(cut_points) != 3 or not 0 < cut_points[0] < cut_points[1] < cut_points[2] <= 100:
-        raise InvalidInput(f"cut points must rise strictly within (0, 100], got {cut_points}")
+        raise InvalidInput(
+            f"cut points must rise strictly within (0, 100], got {cut_points}", field="cutPoints"
+        )
 
 
 def overall_level(
@@ -254,9 +276,9 @@ class WarningSystem:
     ) -> None:
         names = [rule.name for rule in rules]
         if not names:
-            raise InvalidInput("a warning system needs at least one indicator")
+            raise InvalidInput("a warning system needs at least one indicator", field="indicators")
         if len(set(names)) != len(names):
-            raise InvalidInput("indicator names must be unique")
+            raise InvalidInput("indicator names must be unique", field="indicators")
         _check_cut_points(cut_points)
         self.rules: tuple[IndicatorRule, ...] = tuple(rules)
         self.weights: dict[str, float] = _checked_weights(names, weights)
@@ -278,7 +300,8 @@ class WarningSystem:
             )
             raise InvalidInput(
                 f"the comparisons are inconsistent (CR {result.consistency_ratio:.3f} >= "
-                f"{CONSISTENCY_THRESHOLD}); revisit {named}"
+                f"{CONSISTENCY_THRESHOLD}); revisit {named}",
+                field="comparisons",
             )
         return cls(rules, result.weights, cut_points)
 

@@ -51,7 +51,8 @@ class InconsistentComparisons(InvalidInput):
         )
         super().__init__(
             f"the comparisons are inconsistent (consistency ratio {ratio:.3f}, must be under "
-            f"{CONSISTENCY_THRESHOLD}); revisit {named}"
+            f"{CONSISTENCY_THRESHOLD}); revisit {named}",
+            field="comparisons",
         )
         self.ratio = ratio
         self.offending = list(offending)
@@ -93,11 +94,12 @@ async def upsert_rule(
     """Save a rule as its next version; saving what is already current changes nothing."""
     if not _CODE.match(draft.code):
         raise InvalidInput(
-            "a rule code starts with a letter and has 2-64 letters, digits, '_', '.' or '-'"
+            "a rule code starts with a letter and has 2-64 letters, digits, '_', '.' or '-'",
+            field="code",
         )
     name = draft.name.strip()
     if not 3 <= len(name) <= 200:
-        raise InvalidInput("a rule's name has 3 to 200 characters")
+        raise InvalidInput("a rule's name has 3 to 200 characters", field="name")
     _may_keep(viewer, draft.institution_id)
     compiled = compile_rule(draft.expression, CATALOGUE)  # RuleError: INVALID_RULE, positioned
     # Each owner names its rules in a namespace of its own, except that a platform rule
@@ -108,7 +110,7 @@ async def upsert_rule(
     await queries.lock_rule_code(session, draft.code)
     if await queries.code_across_the_platform(session, code=draft.code, institution_id=owner):
         taken_by = "a platform rule" if owner is not None else "an institution's rule"
-        raise InvalidInput(f"rule code {draft.code!r} is taken by {taken_by}")
+        raise InvalidInput(f"rule code {draft.code!r} is taken by {taken_by}", field="code")
     versions = await queries.rule_versions(session, code=draft.code, institution_id=owner)
     latest = versions[0] if versions else None
     if latest is not None and (
@@ -225,12 +227,15 @@ class IndicatorSetting:
 
 def _indicator_rules(settings: Sequence[IndicatorSetting]) -> list[IndicatorRule]:
     rules = []
-    for s in settings:
+    for n, s in enumerate(settings):
         kind = CATALOGUE.get(s.name)
         if kind is None:
-            raise InvalidInput(f"unknown indicator {s.name!r}")
+            raise InvalidInput(f"unknown indicator {s.name!r}", field=f"indicators.{n}.name")
         if kind is not IndicatorType.NUMBER:
-            raise InvalidInput(f"indicator {s.name!r} is not a number and cannot be weighed")
+            raise InvalidInput(
+                f"indicator {s.name!r} is not a number and cannot be weighed",
+                field=f"indicators.{n}.name",
+            )
         rules.append(IndicatorRule(s.name, s.direction, s.thresholds))
     return rules
 
@@ -249,7 +254,9 @@ async def set_warning_system(
     if not viewer.sees_all_tenants:
         raise Forbidden("the warning indicator system is kept by platform risk officers")
     if (weights is None) == (comparisons is None):
-        raise InvalidInput("give either weights or a pairwise comparison matrix, not both")
+        raise InvalidInput(
+            "give either weights or a pairwise comparison matrix, not both", field="comparisons"
+        )
     rules = _indicator_rules(indicators)
     ratio: float | None = None
     if comparisons is not None:

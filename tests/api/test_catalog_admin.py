@@ -21,6 +21,7 @@ CREATE = f"""
 mutation($input: CreateProductInput!) {{
   createProduct(input: $input) {{
     __typename ... on Product {{ {PRODUCT} }} ... on UserError {{ code message }}
+    ... on InvalidInput {{ field }}
   }}
 }}
 """
@@ -202,8 +203,9 @@ async def test_only_the_institutions_admin_keeps_its_catalog(
     assert by_officer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert by_stranger["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert bad["createProduct"]["code"] == "BAD_USER_INPUT"
-    assert "amounts" in bad["createProduct"]["message"]
-    assert "rates" in bad["createProduct"]["message"]
+    assert "minAmount: 0 < minAmount <= maxAmount" in bad["createProduct"]["message"]
+    assert "minRate: 0 <= minRate <= maxRate" in bad["createProduct"]["message"]
+    assert bad["createProduct"]["field"] == "input.terms.minAmount"  # the first at fault
 
 
 async def test_the_admin_sets_the_four_eyes_threshold(bank: Bank) -> None:

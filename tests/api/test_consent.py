@@ -223,7 +223,7 @@ async def test_bad_grants_come_back_as_invalid_input_naming_the_field(
 
     # then
     assert result["__typename"] == "InvalidInput"
-    assert (result["code"], result["field"]) == ("BAD_USER_INPUT", field)
+    assert (result["code"], result["field"]) == ("BAD_USER_INPUT", f"input.{field}")
     async with session_factory(db)() as s:
         assert (await s.scalars(select(ConsentRecord))).all() == []
 
@@ -284,7 +284,7 @@ async def test_a_ledger_that_moved_meanwhile_answers_conflict(
         "__typename": "InvalidInput",
         "code": "CONFLICT",
         "message": "the consent ledger moved; try again",
-        "field": None,
+        "field": "input",  # the request as a whole: no one value is at fault
     }
 
 

@@ -156,8 +156,8 @@ async def test_a_masking_policy_decides_the_form_and_a_hash_is_not_a_reveal(
         {
             "input": {
                 "object": "Enterprise.contactPhone",
-                "role": "loan_officer",
-                "strategy": "hash",
+                "role": "LOAN_OFFICER",
+                "strategy": "HASH",
             }
         },
     )
@@ -186,8 +186,8 @@ async def test_break_glass_reveals_a_withheld_value_and_waits_for_review(
         {
             "input": {
                 "object": "Enterprise.contactPhone",
-                "role": "privacy_officer",
-                "strategy": "null",
+                "role": "PRIVACY_OFFICER",
+                "strategy": "NULL",
             }
         },
     )
@@ -195,7 +195,8 @@ async def test_break_glass_reveals_a_withheld_value_and_waits_for_review(
     glass = """
     mutation($input: BreakGlassInput!) {
       breakGlass(input: $input) {
-        __typename ... on BreakGlassGrant { id reason } ... on InvalidInput { message }
+        __typename ... on BreakGlassGrant { id reason subjectId }
+        ... on InvalidInput { message field }
       }
     }
     """
@@ -228,6 +229,8 @@ async def test_break_glass_reveals_a_withheld_value_and_waits_for_review(
     assert withheld is None
     assert short["breakGlass"]["__typename"] == "InvalidInput"
     assert granted["breakGlass"]["__typename"] == "BreakGlassGrant"
+    assert short["breakGlass"]["field"] == "input.reason"
+    assert granted["breakGlass"]["subjectId"] == world["enterprise"]  # the global id given
     assert revealed == "13812345678"
     assert still_withheld == {"contactPhone": None}  # the grant is the first officer's only
     assert [r["id"] for r in reviews["breakGlassReviews"]] == [granted["breakGlass"]["id"]]

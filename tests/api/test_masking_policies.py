@@ -21,7 +21,7 @@ mutation($input: SetMaskingPolicyInput!) {{
   setMaskingPolicy(input: $input) {{
     __typename
     ... on MaskingPolicy {{ {POLICY} }}
-    ... on InvalidInput {{ code message }}
+    ... on InvalidInput {{ code message field }}
   }}
 }}
 """
@@ -30,7 +30,7 @@ mutation($id: ID!, $approve: Boolean!) {{
   approveMaskingPolicy(input: {{ id: $id, approve: $approve }}) {{
     __typename
     ... on MaskingPolicy {{ {POLICY} }}
-    ... on InvalidInput {{ code message }}
+    ... on InvalidInput {{ code message field }}
   }}
 }}
 """
@@ -39,7 +39,7 @@ mutation($input: RollbackMaskingPolicyInput!) {
   rollbackMaskingPolicy(input: $input) {
     __typename
     ... on MaskingPolicyRolledBack { restored { version strategy status } }
-    ... on InvalidInput { code message }
+    ... on InvalidInput { code message field }
   }
 }
 """
@@ -58,8 +58,8 @@ async def officers(db: AsyncEngine, settings: Settings) -> dict[str, Any]:
         admin = await f.user(s, roles=[(Role.PLATFORM_ADMIN, None)])
         loan_officer = await f.user(s, roles=[(Role.LOAN_OFFICER, bank.id)])
         return {
-            "first_id": str(first.id),
-            "second_id": str(second.id),
+            "first_id": f.global_id("User", first.id),
+            "second_id": f.global_id("User", second.id),
             "first": await f.access_token(s, settings, first),
             "second": await f.access_token(s, settings, second),
             "admin": await f.access_token(s, settings, admin),
@@ -91,7 +91,7 @@ async def test_a_widening_waits_for_a_second_privacy_officer(
 
     # when: one officer proposes revealing id numbers to loan officers, and approves it
     proposed = await _set(
-        gql, officers["first"], object=ID_NUMBER, role="loan_officer", strategy="reveal"
+        gql, officers["first"], object=ID_NUMBER, role="LOAN_OFFICER", strategy="REVEAL"
     )
     async with session_factory(db)() as s:
         while_pending = await MaskingRules.load(s)
@@ -124,18 +124,18 @@ async def test_a_narrowing_applies_at_once_and_supersedes_the_active_version(
     gql: GraphQLClient, db: AsyncEngine, officers: dict[str, Any]
 ) -> None:
     # when
-    hashed = await _set(gql, officers["first"], object=PHONE, role="loan_officer", strategy="hash")
+    hashed = await _set(gql, officers["first"], object=PHONE, role="LOAN_OFFICER", strategy="HASH")
     redacted = await _set(
-        gql, officers["first"], object=PHONE, role="loan_officer", strategy="redact"
+        gql, officers["first"], object=PHONE, role="LOAN_OFFICER", strategy="REDACT"
     )
     for_marketing = await _set(
         gql,
         officers["first"],
         object=PHONE,
-        role="loan_officer",
+        role="LOAN_OFFICER",
         purpose="marketing",
-        strategy="partial",
-        params='{"preset": "mobile"}',
+        strategy="PARTIAL",
+        params={"preset": "mobile"},
     )
     listing = (await gql.as_(officers["second"]).data(LIST))["maskingPolicies"]
     async with session_factory(db)() as s:
@@ -145,7 +145,7 @@ async def test_a_narrowing_applies_at_once_and_supersedes_the_active_version(
     assert (hashed["status"], hashed["version"], hashed["decidedBy"]) == ("ACTIVE", 1, None)
     assert (redacted["status"], redacted["version"]) == ("ACTIVE", 2)
     assert (for_marketing["status"], for_marketing["version"]) == ("ACTIVE", 1)
-    assert for_marketing["params"] == '{"preset": "mobile"}'
+    assert for_marketing["params"] == {"preset": "mobile"}
     assert [(p["purpose"], p["version"], p["status"]) for p in listing] == [
         ("*", 2, "ACTIVE"),
         ("*", 1, "SUPERSEDED"),
@@ -163,9 +163,9 @@ async def test_rollback_restores_the_version_active_before_then_the_default(
     gql: GraphQLClient, db: AsyncEngine, officers: dict[str, Any]
 ) -> None:
     # given: v1 hash, v2 null (both narrowing)
-    target = {"object": PHONE, "role": "risk_officer", "purpose": "*"}
-    await _set(gql, officers["first"], strategy="hash", **target)
-    await _set(gql, officers["first"], strategy="null", **target)
+    target = {"object": PHONE, "role": "RISK_OFFICER", "purpose": "*"}
+    await _set(gql, officers["first"], strategy="HASH", **target)
+    await _set(gql, officers["first"], strategy="NULL", **target)
     officer = gql.as_(officers["second"])
 
     # when
@@ -179,7 +179,7 @@ async def test_rollback_restores_the_version_active_before_then_the_default(
     # then
     assert first == {
         "__typename": "MaskingPolicyRolledBack",
-        "restored": {"version": 1, "strategy": "hash", "status": "ACTIVE"},
+        "restored": {"version": 1, "strategy": "HASH", "status": "ACTIVE"},
     }
     assert second == {"__typename": "MaskingPolicyRolledBack", "restored": None}
     assert nothing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
@@ -198,11 +198,11 @@ async def test_a_rejected_or_replaced_proposal_never_applies(
     gql: GraphQLClient, db: AsyncEngine, officers: dict[str, Any]
 ) -> None:
     # given: banding revenue shows more than the default (withheld), so it waits
-    target = {"object": "Enterprise.annualRevenue", "role": "risk_officer"}
+    target = {"object": "Enterprise.annualRevenue", "role": "RISK_OFFICER"}
     banded = await _set(
-        gql, officers["first"], strategy="band", params='{"edges": ["0", "1000000"]}', **target
+        gql, officers["first"], strategy="BAND", params={"edges": ["0", "1000000"]}, **target
     )
-    replaced = await _set(gql, officers["first"], strategy="reveal", **target)
+    replaced = await _set(gql, officers["first"], strategy="REVEAL", **target)
     second = gql.as_(officers["second"])
 
     # when
@@ -239,41 +239,51 @@ async def test_a_rejected_or_replaced_proposal_never_applies(
 
 
 @pytest.mark.parametrize(
-    ("input", "problems"),
+    ("input", "problems", "field"),
     [
         (
-            {"object": "Enterprise.name", "role": "janitor", "purpose": "gossip"},
+            {"object": "Enterprise.name", "purpose": "gossip"},
             [
                 "'Enterprise.name' is not a personal or sensitive field",
-                "unknown role 'janitor'",
                 "unknown purpose 'gossip'",
             ],
+            "input.object",
         ),
-        ({"strategy": "band", "params": '{"edges": ["0"]}'}, ["needs a Date or Decimal field"]),
-        ({"params": '{"preset": "passport"}'}, ["unknown preset 'passport'"]),
-        ({"params": '{"keep_first": -2}'}, ["keep_first must be a whole number"]),
-        ({"params": "[1, 2]"}, ["params must be a JSON object"]),
-        ({"params": "{oops"}, ["params must be a JSON object"]),
-        ({"strategy": "shuffle"}, ["unknown strategy 'shuffle'"]),
+        ({"purpose": "gossip"}, ["unknown purpose 'gossip'"], "input.purpose"),
         (
-            {"object": "Enterprise.annualRevenue", "strategy": "hash"},
+            {"strategy": "BAND", "params": {"edges": ["0"]}},
+            ["needs a Date or Decimal field"],
+            "input.strategy",
+        ),
+        ({"params": {"preset": "passport"}}, ["unknown preset 'passport'"], "input.params"),
+        ({"params": {"keep_first": -2}}, ["keep_first must be a whole number"], "input.params"),
+        ({"params": [1, 2]}, ["params must be a JSON object"], "input.params"),
+        ({"params": "{oops"}, ["params must be a JSON object"], "input.params"),
+        (
+            {"object": "Enterprise.annualRevenue", "strategy": "HASH"},
             ["strategy 'hash' needs a String field, not Decimal"],
+            "input.strategy",
         ),
         (
             {
                 "object": "Enterprise.annualRevenue",
-                "strategy": "band",
-                "params": '{"edges": ["9", "1"]}',
+                "strategy": "BAND",
+                "params": {"edges": ["9", "1"]},
             },
             ["ascending"],
+            "input.params",
         ),
     ],
 )
 async def test_bad_policies_are_refused_with_the_problem_named(
-    gql: GraphQLClient, officers: dict[str, Any], input: dict[str, Any], problems: list[str]
+    gql: GraphQLClient,
+    officers: dict[str, Any],
+    input: dict[str, Any],
+    problems: list[str],
+    field: str,
 ) -> None:
     # given
-    policy = {"object": PHONE, "role": "loan_officer", "strategy": "partial", **input}
+    policy = {"object": PHONE, "role": "LOAN_OFFICER", "strategy": "PARTIAL", **input}
 
     # when
     refused = await _set(gql, officers["first"], **policy)
@@ -281,18 +291,57 @@ async def test_bad_policies_are_refused_with_the_problem_named(
     # then
     assert refused["__typename"] == "InvalidInput"
     assert refused["code"] == "BAD_USER_INPUT"
+    assert refused["field"] == field
     for problem in problems:
         assert problem in refused["message"]
     assert (await gql.as_(officers["first"]).data(LIST))["maskingPolicies"] == []
+
+
+@pytest.mark.parametrize(
+    ("input", "name"),
+    [
+        ({"role": "janitor"}, "role"),
+        ({"role": "loan_officer"}, "role"),
+        ({"strategy": "shuffle"}, "strategy"),
+    ],
+)
+async def test_roles_and_strategies_are_the_schemas_enums(
+    gql: GraphQLClient, officers: dict[str, Any], input: dict[str, Any], name: str
+) -> None:
+    # given: the stored spelling or an unknown name, not the enum's
+    policy = {"object": PHONE, "role": "LOAN_OFFICER", "strategy": "PARTIAL", **input}
+
+    # when
+    refused = await gql.as_(officers["first"]).post(SET, {"input": policy})
+
+    # then: refused before it runs, at the variable's path
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert f"Variable '$input' has invalid value at .{name}:" in refused["errors"][0]["message"]
+
+
+async def test_a_policy_is_a_node_by_its_global_id(
+    gql: GraphQLClient, officers: dict[str, Any]
+) -> None:
+    # given
+    policy = await _set(gql, officers["first"], object=PHONE, role="LOAN_OFFICER", strategy="HASH")
+    query = "query($id: ID!) { node(id: $id) { __typename ... on MaskingPolicy { id version } } }"
+
+    # when
+    as_officer = await gql.as_(officers["first"]).data(query, {"id": policy["id"]})
+    as_loan_officer = await gql.as_(officers["loan_officer"]).post(query, {"id": policy["id"]})
+
+    # then: the id node(id:) takes; hidden from whoever may not list policies
+    assert as_officer["node"] == {"__typename": "MaskingPolicy", "id": policy["id"], "version": 1}
+    assert as_loan_officer["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
 async def test_only_privacy_officers_change_policies_and_only_platform_roles_list_them(
     gql: GraphQLClient, officers: dict[str, Any]
 ) -> None:
     # given
-    await _set(gql, officers["first"], object=PHONE, role="loan_officer", strategy="hash")
-    policy = {"object": PHONE, "role": "loan_officer", "strategy": "reveal"}
-    target = {"object": PHONE, "role": "loan_officer", "purpose": "*"}
+    await _set(gql, officers["first"], object=PHONE, role="LOAN_OFFICER", strategy="HASH")
+    policy = {"object": PHONE, "role": "LOAN_OFFICER", "strategy": "REVEAL"}
+    target = {"object": PHONE, "role": "LOAN_OFFICER", "purpose": "*"}
 
     # when
     by_admin = await gql.as_(officers["admin"]).post(SET, {"input": policy})
@@ -307,5 +356,5 @@ async def test_only_privacy_officers_change_policies_and_only_platform_roles_lis
     assert by_loan_officer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert rollback_by_admin["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    assert [(p["strategy"], p["status"]) for p in admin_listing] == [("hash", "ACTIVE")]
+    assert [(p["strategy"], p["status"]) for p in admin_listing] == [("HASH", "ACTIVE")]
     assert officer_listing == []

@@ -25,7 +25,7 @@ from tests import factories as f
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 CATALOG = """
-query Catalog($amount: Decimal, $maxRate: Decimal, $industry: String, $region: String) {
+query Catalog($amount: Decimal, $maxRate: Rate, $industry: String, $region: String) {
   products(first: 5, filter: {
     amount: $amount, maxRate: $maxRate, industry: $industry, region: $region
   }) { totalCount edges { node { name } } }

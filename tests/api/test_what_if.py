@@ -82,12 +82,12 @@ async def test_an_officer_sees_what_other_terms_would_do_and_nothing_changes(
     assert answer["modelVersion"] == trained.version
     assert now["probabilityOfDefault"] == pytest.approx(stored.probability_of_default)
     assert (now["grade"], now["score"]) == (stored.grade, stored.score)
-    assert now["lossGivenDefault"] == "0.4500"
+    assert now["lossGivenDefault"] == "0.450000"  # a rate: six decimals
     expected = Decimal(str(stored.probability_of_default)) * Decimal("200000.00") * Decimal("0.45")
     assert abs(Decimal(now["expectedLoss"]) - expected) <= Decimal("0.01")
     # and the proposal is priced and scored on its own terms
     assert (then["amount"], then["termMonths"]) == ("400000.00", 36)
-    assert then["lossGivenDefault"] == "0.2500"  # fully secured
+    assert then["lossGivenDefault"] == "0.250000"  # fully secured
     assert Decimal(then["totalCost"]) > Decimal(now["totalCost"])
     assert then["outsideProduct"] == []
     assert then["reasons"]
