@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from api.guards import TransportGuard
+from api.ide import PREFIX as IDE_PREFIX
 from api.logs import configure_logging
 from api.middleware import RequestLog
 from api.oauth import token_endpoint
@@ -79,14 +80,17 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         if owns_engine:
             await db.dispose()
 
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/graphql", view),
+        Route("/oauth/token", token_endpoint(settings, view.sessions), methods=["POST"]),
+        WebSocketRoute("/graphql", view),
+    ]
+    if view.ide is not None:  # development only, like the IDE page that loads them
+        routes.append(Route(f"{IDE_PREFIX}/{{path:path}}", view.ide.serve, methods=["GET"]))
     app = Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/graphql", view),
-            Route("/oauth/token", token_endpoint(settings, view.sessions), methods=["POST"]),
-            WebSocketRoute("/graphql", view),
-        ],
+        routes=routes,
         middleware=[
             Middleware(RequestLog),
             Middleware(
