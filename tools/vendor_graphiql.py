@@ -19,16 +19,14 @@ bearer token, never a cookie).
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import shutil
-import subprocess
 import sys
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from npm_vendor import member, npm_pack, sha256_hex
 
 ROOT = Path(__file__).resolve().parents[1]
 VENDOR = ROOT / "api" / "ide" / "static" / "vendor"
@@ -105,34 +103,6 @@ LICENCE_ONLY = {
         "sha512-fZC/wsuatqiQDO2otchxriFO0LaWIo/ovF/CQJ1yOudmY0P7pzDiP+l9CEHUiWbizk3e99x6DQG4XG1VxA+d6A=="
     ),
 }
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def npm_pack(spec: str, integrity: str, into: Path) -> tarfile.TarFile:
-    """``npm pack spec`` into a folder; the tarball, once its sha512 is the pinned one."""
-    # The arguments are this module's constants, not input: S603 does not apply.
-    output = subprocess.run(  # noqa: S603
-        ["npm", "pack", spec, "--json", "--pack-destination", str(into)],  # noqa: S607
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    filename = json.loads(output)[0]["filename"]
-    tarball = (into / filename).read_bytes()
-    actual = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
-    if actual != integrity:
-        raise SystemExit(f"{spec}: tarball is {actual}, pinned {integrity}")
-    return tarfile.open(into / filename, "r:gz")
-
-
-def member(archive: tarfile.TarFile, path: str) -> bytes:
-    extracted = archive.extractfile(f"package/{path}")
-    if extracted is None:
-        raise SystemExit(f"{archive.name!r}: package/{path} is not a file")
-    return extracted.read()
 
 
 def fetch() -> dict[str, object]:
