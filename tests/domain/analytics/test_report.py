@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import warnings
 from datetime import date
@@ -192,3 +194,15 @@ def test_every_heat_map_label_reads_on_its_cell() -> None:
         assert mcolors.to_hex(lightest.get_color()) == "#000000"
     finally:
         plt.close(figure)
+
+
+def test_the_shipped_font_is_the_pinned_one_with_its_licence() -> None:
+    # given: what tools/vendor_report_font.py fetched and recorded
+    fonts = report.CJK_FONT.parent
+    manifest = json.loads((fonts / "VERSIONS.json").read_text())
+
+    # then
+    assert manifest[report.CJK_FONT.name]["licence"] == "OFL-1.1"
+    for name, entry in manifest.items():
+        assert hashlib.sha256((fonts / name).read_bytes()).hexdigest() == entry["sha256"]
+    assert "SIL OPEN FONT LICENSE Version 1.1" in (fonts / "OFL.txt").read_text()
