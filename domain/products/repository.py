@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, true
@@ -42,6 +42,9 @@ def _serves(dimension: str, value: str) -> Any:
     return or_(~listed.exists(), listed.where(ProductMarket.value == value).exists())
 
 
+CENT = Decimal("0.01")
+
+
 def catalog(flt: ProductFilter) -> Select[Any]:
     """The published products a catalog page shows, filtered (unordered)."""
     stmt = select(Product).where(Product.status == ProductStatus.PUBLISHED)
@@ -50,7 +53,12 @@ def catalog(flt: ProductFilter) -> Select[Any]:
     if flt.institution_id is not None:
         stmt = stmt.where(Product.institution_id == flt.institution_id)
     if flt.amount is not None:
-        stmt = stmt.where(Product.min_amount <= flt.amount, Product.max_amount >= flt.amount)
+        # Amounts are stored to the cent, so for any amount (a fraction of a cent too, which
+        # a money column would refuse to bind) min <= amount exactly when min <= its floor
+        # to the cent, and amount <= max when its ceiling is.
+        floor = flt.amount.quantize(CENT, rounding=ROUND_FLOOR)
+        ceiling = flt.amount.quantize(CENT, rounding=ROUND_CEILING)
+        stmt = stmt.where(Product.min_amount <= floor, Product.max_amount >= ceiling)
     if flt.term_months is not None:
         stmt = stmt.where(
             Product.min_term_months <= flt.term_months, Product.max_term_months >= flt.term_months
