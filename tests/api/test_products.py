@@ -127,6 +127,26 @@ async def test_an_amount_finer_than_a_cent_filters_exactly(
     assert await count("10000.001") == 7
     assert await count("100000.001") == 6
     assert await count("700000.000001") == 0
+    assert await count("9999999999999999.999999") == 0  # beyond what a money column holds
+    assert await count("-9999999999999999") == 0
+
+
+async def test_a_rate_bound_beyond_what_rates_hold_filters_exactly(
+    gql: GraphQLClient, db: AsyncEngine
+) -> None:
+    # given
+    await _catalog(db)
+
+    async def count(max_rate: str) -> int:
+        data = await gql.data(CATALOG, {"filter": {"maxRate": max_rate}})
+        total: int = data["products"]["totalCount"]
+        return total
+
+    # when / then: rates are stored as Numeric(9, 6); no bound is an error
+    assert await count("1000") == 7
+    assert await count("9999999999999999.999999") == 7
+    assert await count("0.039") == 2
+    assert await count("-1000") == 0
 
 
 async def test_filter_by_institution_uses_its_global_id(
