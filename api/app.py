@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.guards import TransportGuard
+from api.ide import PREFIX as IDE_PREFIX
 from api.logs import configure_logging
 from api.middleware import RequestLog
 from api.oauth import token_endpoint
@@ -129,6 +130,8 @@ def create_app(
         Route("/oauth/token", token_endpoint(settings, view.sessions), methods=["POST"]),
         WebSocketRoute("/graphql", view),
     ]
+    if view.ide is not None:  # development only, like the IDE page that loads them
+        routes.append(Route(f"{IDE_PREFIX}/{{path:path}}", view.ide.serve, methods=["GET"]))
     if settings.metrics:
         routes.append(Route("/metrics", metrics_endpoint))
     # Outermost first. A preflight is answered by CORS before the transport guard and

@@ -40,6 +40,7 @@ from api.compiled.execute import CompiledReads
 from api.context import Context
 from api.disclosure import MaskingCache, access_log_rows
 from api.guards import OUTCOME_STATE, PAYLOAD_STATE, read_body, replay_body
+from api.ide import GraphiQLAssets
 from api.media import GRAPHQL_RESPONSE, JSON, negotiate
 from api.viewers import ViewerCache
 from domain import bulk
@@ -122,6 +123,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.settings = settings
         self.sessions = sessions
         self.tracer = tracer  # None: traces off, and not a call spent on them
+        # GraphiQL's page and files, from the package: the IDE needs no internet (api.ide).
+        self.ide = GraphiQLAssets() if settings.is_development else None
         self.authorizer = Authorizer()
         self.masking = MaskingCache()
         # Signed-in viewers kept while PostgreSQL says nothing changed (api.viewers).
@@ -165,6 +168,12 @@ class GraphQLView(GraphQL[Context, None]):
             viewer, expires = await viewer_until(session, self.settings, token.strip())
         kept.put(authorization, viewer, expires=expires, epoch=epoch)
         return viewer
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Strawberry's hook for the IDE page: ours loads GraphiQL from this service."""
+        if self.ide is None:  # unreachable: Strawberry renders no IDE when graphql_ide is None
+            return PlainTextResponse("Not Found", status_code=404)
+        return self.ide.page(request)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         viewer = getattr(request.state, "viewer", None)

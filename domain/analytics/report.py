@@ -6,16 +6,25 @@ buckets; vintage curves; concentration (top borrowers, industries, regions, Herf
 indices); expected loss and its change. The data behind every chart comes from a plain
 function here, tested on its own; matplotlib only draws it, as inline SVG, so the page
 needs no network and no files beside it.
+
+Every character in a chart is drawn as a path, not left as text for the viewer's fonts:
+the page shows borrower names (Chinese in the seed's default locale) on a machine with
+no CJK font. The glyphs come from DejaVu Sans (matplotlib's own) and, for what it lacks,
+from Noto Sans SC shipped beside this module (fonts/README.md), so drawing needs no
+system font either; a character neither has is warned about ("Glyph … missing").
 """
 
 from __future__ import annotations
 
+import functools
 import html
-import warnings
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from matplotlib import colors as mcolors
+from matplotlib import font_manager
 from matplotlib import pyplot as plt
 
 from domain.analytics.service import (
@@ -32,15 +41,40 @@ from scoring.report import svg_figure
 Bars = list[tuple[str, float]]
 
 
+CJK_FONT = Path(__file__).parent / "fonts" / "NotoSansSC-Regular.ttf"
+
+
+@functools.cache
+def font_families() -> list[str]:
+    """The families a chart draws with, in fallback order; registers the shipped font."""
+    font_manager.fontManager.addfont(str(CJK_FONT))
+    return ["DejaVu Sans", font_manager.FontProperties(fname=CJK_FONT).get_name()]
+
+
 def _svg(draw: Any) -> str:
-    """A chart whose text stays text: the browser draws names in any script (Chinese
-    borrower names included) with its own fonts, so matplotlib's missing glyphs don't
-    matter and are not reported."""
-    with plt.rc_context({"svg.fonttype": "none"}), warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="Glyph .* missing from font", category=UserWarning
-        )
+    """A chart with its text as paths, in fonts that ship with the package."""
+    with plt.rc_context({"svg.fonttype": "path", "font.family": font_families()}):
         return svg_figure(draw)
+
+
+# WCAG 2's contrast ratios against white and black are equal at this relative luminance:
+# below it white contrasts more, above it black.
+_EQUAL_CONTRAST = 0.05**0.5 * 1.05**0.5 - 0.05
+
+
+def relative_luminance(colour: Any) -> float:
+    """WCAG 2's relative luminance of a matplotlib colour, 0 (black) to 1 (white)."""
+
+    def linear(channel: float) -> float:
+        return channel / 12.92 if channel <= 0.04045 else ((channel + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (linear(c) for c in mcolors.to_rgb(colour))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def label_colour(background: Any) -> str:
+    """White or black, whichever reads better on ``background`` (WCAG 2 contrast)."""
+    return "#ffffff" if relative_luminance(background) < _EQUAL_CONTRAST else "#000000"
 
 
 def funnel_bars(funnel: Funnel) -> Bars:
@@ -102,18 +136,29 @@ def _barh(bars: Bars, xlabel: str, *, percent: bool = False) -> str:
     return _svg(draw)
 
 
-def _heatmap(rows: list[str], columns: list[str], shares: list[list[float]]) -> str:
-    def draw(ax: Any) -> None:
-        ax.imshow(shares, cmap="Reds", vmin=0.0, vmax=1.0, aspect="auto")
-        ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right", fontsize=7)
-        ax.set_yticks(range(len(rows)), rows, fontsize=7)
-        for i, line in enumerate(shares):
-            for j, share in enumerate(line):
-                if share:
-                    ax.text(j, i, f"{share:.0%}", ha="center", va="center", fontsize=6)
-        ax.set_xlabel("state at the next month end")
+def draw_heatmap(ax: Any, rows: list[str], columns: list[str], shares: list[list[float]]) -> None:
+    """The roll-rate matrix; each share written in the colour that reads on its cell."""
+    image = ax.imshow(shares, cmap="Reds", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    for i, line in enumerate(shares):
+        for j, share in enumerate(line):
+            if share:
+                cell = image.cmap(image.norm(share))
+                ax.text(
+                    j,
+                    i,
+                    f"{share:.0%}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color=label_colour(cell),
+                )
+    ax.set_xlabel("state at the next month end")
 
-    return _svg(draw)
+
+def _heatmap(rows: list[str], columns: list[str], shares: list[list[float]]) -> str:
+    return _svg(lambda ax: draw_heatmap(ax, rows, columns, shares))
 
 
 def _lines(lines: dict[str, list[tuple[int, float]]]) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.identity.viewer import Viewer
@@ -42,6 +42,16 @@ def _serves(dimension: str, value: str) -> Any:
     return or_(~listed.exists(), listed.where(ProductMarket.value == value).exists())
 
 
+CENT = Decimal("0.01")
+
+
+def _largest(column: Any) -> Decimal:
+    """The largest value a ScaledDecimal column holds: 999.999999 for Numeric(9, 6)."""
+    precision: int = column.type.precision
+    scale: int = column.type.scale
+    return Decimal(10) ** (precision - scale) - Decimal(10) ** -scale
+
+
 def catalog(flt: ProductFilter) -> Select[Any]:
     """The published products a catalog page shows, filtered (unordered)."""
     stmt = select(Product).where(Product.status == ProductStatus.PUBLISHED)
@@ -50,13 +60,27 @@ def catalog(flt: ProductFilter) -> Select[Any]:
     if flt.institution_id is not None:
         stmt = stmt.where(Product.institution_id == flt.institution_id)
     if flt.amount is not None:
-        stmt = stmt.where(Product.min_amount <= flt.amount, Product.max_amount >= flt.amount)
+        if abs(flt.amount) > _largest(Product.max_amount):
+            stmt = stmt.where(false())  # no stored range reaches it
+        else:
+            # Amounts are stored to the cent, so for any amount (a fraction of a cent too,
+            # which a money column would refuse to bind) min <= amount exactly when min <=
+            # its floor to the cent, and amount <= max when its ceiling is.
+            floor = flt.amount.quantize(CENT, rounding=ROUND_FLOOR)
+            ceiling = flt.amount.quantize(CENT, rounding=ROUND_CEILING)
+            stmt = stmt.where(Product.min_amount <= floor, Product.max_amount >= ceiling)
     if flt.term_months is not None:
         stmt = stmt.where(
             Product.min_term_months <= flt.term_months, Product.max_term_months >= flt.term_months
         )
     if flt.max_rate is not None:
-        stmt = stmt.where(Product.min_rate <= flt.max_rate)
+        # A bound the rate column cannot hold (and would refuse to bind) is beyond every
+        # stored rate: above them all it keeps every product, below them all none.
+        largest = _largest(Product.min_rate)
+        if flt.max_rate < -largest:
+            stmt = stmt.where(false())
+        elif flt.max_rate <= largest:
+            stmt = stmt.where(Product.min_rate <= flt.max_rate)
     if flt.collateral_required is not None:
         stmt = stmt.where(Product.collateral_required == flt.collateral_required)
     if flt.industry is not None:

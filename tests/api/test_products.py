@@ -110,6 +110,45 @@ async def test_filters_combine_and_total_count_follows_them(
     assert big["products"]["totalCount"] == 1  # only the 700,000 ceiling contains 650,000
 
 
+async def test_an_amount_finer_than_a_cent_filters_exactly(
+    gql: GraphQLClient, db: AsyncEngine
+) -> None:
+    # given: ranges of 10,000.00 up to 100,000.00 ... 700,000.00
+    await _catalog(db)
+
+    async def count(amount: str) -> int:
+        data = await gql.data(CATALOG, {"filter": {"amount": amount}})
+        total: int = data["products"]["totalCount"]
+        return total
+
+    # when / then: contained exactly when the ranges contain it, never an error
+    assert await count("0.001") == 0
+    assert await count("9999.999") == 0
+    assert await count("10000.001") == 7
+    assert await count("100000.001") == 6
+    assert await count("700000.000001") == 0
+    assert await count("9999999999999999.999999") == 0  # beyond what a money column holds
+    assert await count("-9999999999999999") == 0
+
+
+async def test_a_rate_bound_beyond_what_rates_hold_filters_exactly(
+    gql: GraphQLClient, db: AsyncEngine
+) -> None:
+    # given
+    await _catalog(db)
+
+    async def count(max_rate: str) -> int:
+        data = await gql.data(CATALOG, {"filter": {"maxRate": max_rate}})
+        total: int = data["products"]["totalCount"]
+        return total
+
+    # when / then: rates are stored as Numeric(9, 6); no bound is an error
+    assert await count("1000") == 7
+    assert await count("9999999999999999.999999") == 7
+    assert await count("0.039") == 2
+    assert await count("-1000") == 0
+
+
 async def test_filter_by_institution_uses_its_global_id(
     gql: GraphQLClient, db: AsyncEngine
 ) -> None:
