@@ -77,7 +77,13 @@ def _print_demo_logins(logins: list[DemoLogin]) -> None:
 
 
 async def _seed(
-    settings: Settings, *, enterprises: int, seed: int, locale: str, print_logins: bool = False
+    settings: Settings,
+    *,
+    enterprises: int,
+    seed: int,
+    locale: str,
+    as_of: date,
+    print_logins: bool = False,
 ) -> bool:
     from domain.risk.scan import run_scan
     from seed import database_is_empty, seed_population
@@ -109,12 +115,14 @@ async def _seed(
                 seed=seed,
                 locale=locale,
                 keys=settings.keys(),
+                as_of=as_of,
                 progress=report,
             )
         console.print(f"seeded: {summary}")
+        console.print(f"the book's history ends on {as_of}, aged to that day")
         async with unit_of_work(sessions) as session:
             rules = await install_default_rules(session)
-        scan = await run_scan(sessions, as_of=utcnow().date(), full=True, trigger="seed")
+        scan = await run_scan(sessions, as_of=as_of, full=True, trigger="seed")
         console.print(
             f"early warning: {rules} rules, {scan.alerts_raised} alerts raised on "
             f"{scan.loans_scanned} active loans"
@@ -147,11 +155,17 @@ def seed(
     enterprises: Annotated[int, typer.Option(min=1, max=1_000_000)] = DEMO_ENTERPRISES,
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
     locale: Annotated[str, typer.Option(help="Faker locale for names.")] = "zh_CN",
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The last day of the book's history, YYYY-MM-DD (today)."),
+    ] = None,
 ) -> None:
     """Fill an empty database with a synthetic, believable population."""
+    day = _day(as_of)
     settings = _settings()
     asyncio.run(_migrate(settings))
-    if not asyncio.run(_seed(settings, enterprises=enterprises, seed=seed, locale=locale)):
+    seeded = _seed(settings, enterprises=enterprises, seed=seed, locale=locale, as_of=day)
+    if not asyncio.run(seeded):
         console.print("[yellow]the database already holds data; nothing seeded[/yellow]")
         raise typer.Exit(1)
 
@@ -179,7 +193,12 @@ def serve(
         asyncio.run(_migrate(settings))
         seeded = asyncio.run(
             _seed(
-                settings, enterprises=DEMO_ENTERPRISES, seed=42, locale="zh_CN", print_logins=True
+                settings,
+                enterprises=DEMO_ENTERPRISES,
+                seed=42,
+                locale="zh_CN",
+                as_of=utcnow().date(),
+                print_logins=True,
             )
         )
         if seeded:

@@ -308,6 +308,37 @@ def test_loans_age_brings_the_seeded_loans_up_to_a_day(database: Path) -> None:
     assert "not a date" in bad.output
 
 
+def test_a_fresh_seed_ends_today_already_aged(database: Path) -> None:
+    # given: a book seeded without --as-of, on whatever day the suite runs
+    seeded = runner.invoke(app, ["seed", "--enterprises", "40", "--seed", "5"])
+    assert seeded.exit_code == 0, seeded.output
+    today = utcnow().date()
+
+    # when: the daily ageing job runs today
+    aged = runner.invoke(app, ["loans", "age"])
+
+    # then: the seed aged the book to today, so nothing moves, and arrears are current
+    assert f"the book's history ends on {today}" in seeded.output
+    assert aged.exit_code == 0, aged.output
+    assert f"active loans to {today}: 0 changed" in aged.output
+    assert "dpd_1_30" in aged.output
+
+
+def test_seed_as_of_pins_the_book_to_a_day(database: Path) -> None:
+    # when
+    seeded = runner.invoke(
+        app, ["seed", "--enterprises", "20", "--seed", "5", "--as-of", "2025-03-15"]
+    )
+    aged = runner.invoke(app, ["loans", "age", "--as-of", "2025-03-15"])
+    later = runner.invoke(app, ["loans", "age", "--as-of", "2025-06-15"])
+
+    # then
+    assert seeded.exit_code == 0, seeded.output
+    assert "the book's history ends on 2025-03-15" in seeded.output
+    assert "active loans to 2025-03-15: 0 changed" in aged.output
+    assert "0 changed" not in later.output
+
+
 def test_risk_scan_judges_the_seeded_book_and_then_only_what_changed(database: Path) -> None:
     # given: seeding installs the default rules and runs a first full scan
     seeded = runner.invoke(app, ["seed", "--enterprises", "30", "--seed", "5"])
