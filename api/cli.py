@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -39,6 +40,24 @@ console = Console(stderr=True)
 
 DEMO_ENTERPRISES = 1000
 SCHEMA_FILE = Path("schema.graphql")
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr for a long step; yields ``report(done, total)``."""
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield report
 
 
 def _settings() -> Settings:
@@ -202,11 +221,15 @@ def serve(
             )
         )
         if seeded:
-            # A champion from the demo history, so new applications are assessed at once;
-            # `lendgraph model train` gives the full cross-validated report.
+            # A champion from the demo history, so new applications are assessed at once,
+            # validated like any other: its figures are what `model list` shows.
             console.print("training the first scoring model on the demo history")
-            trained = _train_model(settings, promote=True, validate=False)
-            console.print(f"model {trained['version']} is the champion")
+            trained = _train_model(settings, promote=True)
+            console.print(
+                f"model {trained['version']} is the champion: cross-validated AUC "
+                f"{trained['auc_mean']:.3f} ± {trained['auc_std']:.3f} on {trained['rows']} "
+                f"loans ({trained['defaults']} defaults)"
+            )
     elif not asyncio.run(_schema_is_current(settings)):
         console.print("[red]the database schema is not current: run `lendgraph migrate`[/red]")
         raise typer.Exit(2)
@@ -280,7 +303,19 @@ def _day(as_of: str | None) -> date:
 @users.command("create")
 def users_create(
     email: Annotated[str, typer.Option()],
-    password: Annotated[str, typer.Option(help="At least 12 characters.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            help="At least 12 characters. Left out, it is read from LENDGRAPH_USER_PASSWORD "
+            "or asked for without echo (a password on the command line lands in the shell's "
+            "history and the process list).",
+            envvar="LENDGRAPH_USER_PASSWORD",
+            show_envvar=True,
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+        ),
+    ],
     role: Annotated[Role, typer.Option(help="The role to grant.")],
     institution: Annotated[
         str | None, typer.Option(help="Institution code, for institution roles.")
@@ -446,7 +481,9 @@ def loans_age(
         typer.echo(f"  {bucket.value:<12} {count}")
 
 
-risk_cli = typer.Typer(help="Early warning: portfolio scans and alert escalation.")
+risk_cli = typer.Typer(
+    help="Early warning: portfolio scans and alert escalation.", no_args_is_help=True
+)
 app.add_typer(risk_cli, name="risk")
 
 
@@ -492,7 +529,9 @@ def risk_scan(
         typer.echo(f"  {level:<8} {count}")
 
 
-report_cli = typer.Typer(help="Reports for people who would rather look than read tables.")
+report_cli = typer.Typer(
+    help="Reports for people who would rather look than read tables.", no_args_is_help=True
+)
 app.add_typer(report_cli, name="report")
 
 
@@ -534,7 +573,9 @@ def report_portfolio(
 
 
 VALIDATION_FILE = "validation.json"
-model_cli = typer.Typer(help="Credit scoring models: train, evaluate, promote, score.")
+model_cli = typer.Typer(
+    help="Credit scoring models: train, evaluate, promote, score.", no_args_is_help=True
+)
 app.add_typer(model_cli, name="model")
 
 
@@ -555,7 +596,9 @@ def model_evaluate(
     from scoring.training import evaluate_csv
 
     try:
-        _print_json(evaluate_csv(csv, target, bad_value, folds=folds, seed=seed))
+        with _progress(f"{folds}-fold validation") as report:
+            figures = evaluate_csv(csv, target, bad_value, folds=folds, seed=seed, progress=report)
+        _print_json(figures)
     except (TabularError, ValueError) as exc:
         console.print(f"[red]BAD_USER_INPUT[/red]: {exc}")
         raise typer.Exit(2) from None
@@ -593,13 +636,21 @@ def _train_model(
         rows, labels, specs = list(sample.rows), sample.labels, PLATFORM_FEATURES
         source = f"platform loan history as of {sample.as_of}"
     console.print(f"training on {len(rows)} loans ({sum(labels)} defaults) from {source}")
-    validation = (
-        cross_validate(rows, labels, specs, folds=folds, seed=seed, keep_predictions=True)
-        if validate
-        else None
-    )
+    validation = None
+    if validate:
+        with _progress(f"{folds}-fold validation") as report:
+            validation = cross_validate(
+                rows,
+                labels,
+                specs,
+                folds=folds,
+                seed=seed,
+                keep_predictions=True,
+                progress=report,
+            )
     predictions = None if validation is None else validation.pop("predictions")
-    model = fit(rows, labels, specs, seed=seed)
+    with _progress("fitting the model") as report:
+        model = fit(rows, labels, specs, seed=seed, progress=report)
     if validation is not None:
         model.metrics["cross_validation"] = validation
     model.metrics["reference"] = training_reference(model, rows, Scorecard())
@@ -708,9 +759,22 @@ def model_list() -> None:
     from scoring.registry import listing
 
     for row in _run(_settings(), listing):
-        auc = (row.metrics.get("cross_validation") or {}).get("auc_mean")
-        shown = f"{auc:.4f}" if isinstance(auc, float) else "-"
-        typer.echo(f"{row.version:<24} {row.status.value:<10} auc {shown}  {row.source}")
+        typer.echo(
+            f"{row.version:<24} {row.status.value:<10} {_figures(row.metrics)}  {row.source}"
+        )
+
+
+def _figures(metrics: dict[str, Any]) -> str:
+    """A model's validation in a few words: cross-validated AUC, its spread, the data."""
+    validated = metrics.get("cross_validation") or {}
+    auc, spread = validated.get("auc_mean"), validated.get("auc_std")
+    shown = (
+        f"auc {auc:.3f} ± {spread:.3f} ({validated.get('folds')}-fold)"
+        if isinstance(auc, float) and isinstance(spread, float)
+        else "auc -  (not validated)"
+    )
+    rows, bad = metrics.get("n_rows"), metrics.get("n_bad")
+    return f"{shown}  {bad} defaults in {rows} rows"
 
 
 @model_cli.command("promote")
@@ -779,7 +843,9 @@ def model_drift(
         typer.echo("unstable: a risk alert was raised")
 
 
-import_cli = typer.Typer(help="Bulk imports: rows cleaned, merged and reported.")
+import_cli = typer.Typer(
+    help="Bulk imports: rows cleaned, merged and reported.", no_args_is_help=True
+)
 app.add_typer(import_cli, name="import")
 
 

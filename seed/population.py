@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics import repository as analytics
 from domain.analytics.models import LoanBucketSnapshot
-from domain.base import utcnow
 from domain.applications.models import (
     Application,
     ApplicationStatus,
@@ -35,6 +34,7 @@ from domain.applications.models import (
     Decision,
     Transition,
 )
+from domain.base import utcnow
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
 from domain.enterprises.service import ID_NUMBER_INDEX
 from domain.identity import people

@@ -11,6 +11,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -142,6 +143,58 @@ def test_an_operator_bootstraps_an_admin_and_mints_a_token_that_carries_its_role
     )
     assert (claims.expires_at - utcnow()).total_seconds() <= 120
     assert claims.session_id is not None
+
+
+def test_a_password_comes_from_a_hidden_prompt_or_the_environment(
+    database: Path, signing_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    base = ["users", "create", "--role", "platform_admin", "--email"]
+
+    # when: typed twice at a prompt that does not echo, or given in the environment
+    prompted = runner.invoke(
+        app, [*base, "typed@example.test"], input="a long enough passphrase\n" * 2
+    )
+    monkeypatch.setenv("LENDGRAPH_USER_PASSWORD", "another long passphrase")
+    from_env = runner.invoke(app, [*base, "env@example.test"])
+
+    # then: each account signs in with its password, which was never echoed
+    assert prompted.exit_code == 0, prompted.output
+    assert "Password:" in prompted.output
+    assert "a long enough passphrase" not in prompted.output
+    assert from_env.exit_code == 0, from_env.output
+    assert "Password:" not in from_env.output
+    settings = load_settings()
+
+    async def signs_in(email: str, password: str) -> str:
+        engine = create_engine(f"sqlite+aiosqlite:///{database}")
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                outcome = await service.login(
+                    session, settings, email=email, password=password, origin=service.Origin()
+                )
+                return type(outcome).__name__
+        finally:
+            await engine.dispose()
+
+    # (staff: a right password is answered with the second factor's challenge)
+    assert asyncio.run(signs_in("typed@example.test", "a long enough passphrase")) == (
+        "MfaChallenge"
+    )
+    assert asyncio.run(signs_in("env@example.test", "another long passphrase")) == "MfaChallenge"
+    assert asyncio.run(signs_in("env@example.test", "a long enough passphrase")) == "Refused"
+
+
+@pytest.mark.parametrize(
+    "group", ["users", "keys", "audit", "loans", "risk", "report", "model", "import"]
+)
+def test_every_command_group_called_bare_prints_its_help(group: str) -> None:
+    result = runner.invoke(app, [group], prog_name="lendgraph")
+
+    assert f"Usage: lendgraph {group} [OPTIONS]" in result.output
+    assert "Commands" in result.output
+    assert "Missing command" not in result.output
 
 
 def test_institution_roles_need_a_known_institution(database: Path, signing_key: str) -> None:
@@ -363,6 +416,12 @@ def test_risk_scan_judges_the_seeded_book_and_then_only_what_changed(database: P
 GERMAN_CREDIT = Path(__file__).resolve().parents[1] / "scoring" / "data" / "german_credit.csv"
 
 
+def trained_figures(output: str) -> dict[str, Any]:
+    """The JSON `model train` prints after its progress bars."""
+    found: dict[str, Any] = json.JSONDecoder().raw_decode(output, output.index("{"))[0]
+    return found
+
+
 def test_a_lenders_file_is_evaluated_trained_registered_and_reported(
     database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -384,12 +443,19 @@ def test_a_lenders_file_is_evaluated_trained_registered_and_reported(
 
     # then
     assert evaluated.exit_code == 0, evaluated.output
-    figures = json.loads(evaluated.output)
+    figures = json.loads(evaluated.stdout)  # progress goes to stderr: stdout stays JSON
     assert figures["n_rows"] == 1000
     assert figures["auc_mean"] > 0.7
     assert {"auc_std", "ks", "brier", "baseline"} <= set(figures)
     assert trained.exit_code == 0, trained.output
     assert listed.output.split()[:2] == [version, "candidate"]
+    # the list says how far to trust it: its cross-validated AUC with its spread, its data
+    figures = trained_figures(trained.output)
+    assert f"auc {figures['auc_mean']:.3f} ± {figures['auc_std']:.3f} (2-fold)" in listed.output
+    assert "300 defaults in 1000 rows" in listed.output
+    # and training showed its progress, booster by booster
+    assert "2-fold validation" in trained.output
+    assert "fitting the model" in trained.output
     # its columns are the lender's, not an application's: it is never put in service
     assert promoted.exit_code == 1
     assert "reads other features" in promoted.output
