@@ -6,10 +6,12 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -583,6 +585,32 @@ def test_the_portfolio_report_is_one_offline_page(database: Path, tmp_path: Path
     assert page.count("<svg") == 7
     assert unknown.exit_code == 1
     assert "NOT_FOUND" in unknown.output
+
+
+def test_the_readmes_report_on_a_fresh_seed_shows_the_current_book(
+    database: Path, tmp_path: Path
+) -> None:
+    # given: a book seeded today, as `serve --demo` seeds it
+    assert runner.invoke(app, ["seed", "--enterprises", "40", "--seed", "5"]).exit_code == 0
+    today = utcnow().date()
+    month_end = today.replace(day=1) - timedelta(days=1)
+
+    # when: the README's command with its defaults (a year to today), and up to the last
+    # month end (stocks from that month end's snapshot)
+    live = runner.invoke(app, ["report", "portfolio", "--out", str(tmp_path / "live.html")])
+    closed = runner.invoke(
+        app,
+        ["report", "portfolio", "--to", str(month_end), "--out", str(tmp_path / "closed.html")],
+    )
+
+    # then: loans are outstanding on both days
+    assert live.exit_code == 0, live.output
+    assert closed.exit_code == 0, closed.output
+    for name, day in (("live.html", today), ("closed.html", month_end)):
+        page = (tmp_path / name).read_text(encoding="utf-8")
+        found = re.search(rf"<td>outstanding on {day}</td><td>(\d+) loans", page)
+        assert found is not None, name
+        assert int(found.group(1)) > 0, name
 
 
 @pytest.mark.postgres_only
