@@ -17,6 +17,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -43,8 +44,12 @@ SCHEMA_FILE = Path("schema.graphql")
 
 
 @contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr for a long step; yields ``report(done, total)``."""
+def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar on stderr for a long step; yields ``report(done, total)``.
+
+    Until a total is known (or when none is: ``report(done, None)``) the bar pulses,
+    with the time elapsed: a command that takes a while shows it is working.
+    """
     with Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
@@ -54,10 +59,20 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     ) as bar:
         task = bar.add_task(description, total=None)
 
-        def report(done: int, total: int) -> None:
+        def report(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
         yield report
+
+
+@contextmanager
+def _working(description: str) -> Iterator[None]:
+    """A spinner with the time elapsed for a step whose progress nothing measures."""
+    with Progress(
+        SpinnerColumn(), TextColumn(description), TimeElapsedColumn(), console=console
+    ) as bar:
+        bar.add_task(description, total=None)
+        yield
 
 
 def _settings() -> Settings:
@@ -475,7 +490,8 @@ def loans_age(
     from domain.lending.service import age_loans
 
     day = _day(as_of)
-    aged = _run(_settings(), lambda session: age_loans(session, as_of=day))
+    with _working("ageing loans"):
+        aged = _run(_settings(), lambda session: age_loans(session, as_of=day))
     typer.echo(f"aged {aged.loans} active loans to {aged.as_of}: {aged.changed} changed")
     for bucket, count in aged.buckets.items():
         typer.echo(f"  {bucket.value:<12} {count}")
@@ -514,7 +530,14 @@ def risk_scan(
     settings = _settings()
 
     async def scan(sessions: async_sessionmaker[AsyncSession]) -> tuple[ScanReport, int]:
-        report = await run_scan(sessions, as_of=day, full=full, trigger="cli")
+        with _progress("scanning loans") as shown:
+            report = await run_scan(
+                sessions,
+                as_of=day,
+                full=full,
+                trigger="cli",
+                progress=lambda scanned: shown(scanned, None),
+            )
         async with unit_of_work(sessions) as session:
             return report, await escalate_overdue(session)
 
@@ -567,7 +590,8 @@ def report_portfolio(
         scope = f"Institution {institution}" if institution else "All institutions"
         return render(summary, scope=scope)
 
-    page = _run(_settings(), build)
+    with _working("computing the figures"):
+        page = _run(_settings(), build)
     out.write_text(page, encoding="utf-8")
     typer.echo(f"wrote {out} ({len(page) // 1024} KiB)")
 
@@ -835,7 +859,8 @@ def model_drift(
     from domain.risk.monitoring import model_drift as measure
     from scoring.drift import verdict
 
-    found = _run(_settings(), lambda session: measure(session, days=days))
+    with _working("measuring stability"):
+        found = _run(_settings(), lambda session: measure(session, days=days))
     typer.echo(f"model {found.version}: {found.assessments} assessments in the last {days} days")
     for name, index in sorted(found.indices.items(), key=lambda item: -item[1]):
         typer.echo(f"  {name:<36} PSI {index:7.4f}  {verdict(index)}")
