@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -20,6 +21,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -43,6 +45,38 @@ console = Console(stderr=True)
 
 DEMO_ENTERPRISES = 1000
 SCHEMA_FILE = Path("schema.graphql")
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar on stderr for a long step; yields ``report(done, total)``.
+
+    Until a total is known (or when none is: ``report(done, None)``) the bar pulses,
+    with the time elapsed: a command that takes a while shows it is working.
+    """
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def report(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield report
+
+
+@contextmanager
+def _working(description: str) -> Iterator[None]:
+    """A spinner with the time elapsed for a step whose progress nothing measures."""
+    with Progress(
+        SpinnerColumn(), TextColumn(description), TimeElapsedColumn(), console=console
+    ) as bar:
+        bar.add_task(description, total=None)
+        yield
 
 
 def _settings() -> Settings:
@@ -81,7 +115,13 @@ def _print_demo_logins(logins: list[DemoLogin]) -> None:
 
 
 async def _seed(
-    settings: Settings, *, enterprises: int, seed: int, locale: str, print_logins: bool = False
+    settings: Settings,
+    *,
+    enterprises: int,
+    seed: int,
+    locale: str,
+    as_of: date,
+    print_logins: bool = False,
 ) -> bool:
     from domain.risk.scan import run_scan
     from seed import database_is_empty, seed_population
@@ -113,12 +153,14 @@ async def _seed(
                 seed=seed,
                 locale=locale,
                 keys=settings.keys(),
+                as_of=as_of,
                 progress=report,
             )
         console.print(f"seeded: {summary}")
+        console.print(f"the book's history ends on {as_of}, aged to that day")
         async with unit_of_work(sessions) as session:
             rules = await install_default_rules(session)
-        scan = await run_scan(sessions, as_of=utcnow().date(), full=True, trigger="seed")
+        scan = await run_scan(sessions, as_of=as_of, full=True, trigger="seed")
         console.print(
             f"early warning: {rules} rules, {scan.alerts_raised} alerts raised on "
             f"{scan.loans_scanned} active loans"
@@ -151,11 +193,17 @@ def seed(
     enterprises: Annotated[int, typer.Option(min=1, max=1_000_000)] = DEMO_ENTERPRISES,
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
     locale: Annotated[str, typer.Option(help="Faker locale for names.")] = "zh_CN",
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The last day of the book's history, YYYY-MM-DD (today)."),
+    ] = None,
 ) -> None:
     """Fill an empty database with a synthetic, believable population."""
+    day = _day(as_of)
     settings = _settings()
     asyncio.run(_migrate(settings))
-    if not asyncio.run(_seed(settings, enterprises=enterprises, seed=seed, locale=locale)):
+    seeded = _seed(settings, enterprises=enterprises, seed=seed, locale=locale, as_of=day)
+    if not asyncio.run(seeded):
         console.print("[yellow]the database already holds data; nothing seeded[/yellow]")
         raise typer.Exit(1)
 
@@ -183,15 +231,24 @@ def serve(
         asyncio.run(_migrate(settings))
         seeded = asyncio.run(
             _seed(
-                settings, enterprises=DEMO_ENTERPRISES, seed=42, locale="zh_CN", print_logins=True
+                settings,
+                enterprises=DEMO_ENTERPRISES,
+                seed=42,
+                locale="zh_CN",
+                as_of=utcnow().date(),
+                print_logins=True,
             )
         )
         if seeded:
-            # A champion from the demo history, so new applications are assessed at once;
-            # `lendgraph model train` gives the full cross-validated report.
+            # A champion from the demo history, so new applications are assessed at once,
+            # validated like any other: its figures are what `model list` shows.
             console.print("training the first scoring model on the demo history")
-            trained = _train_model(settings, promote=True, validate=False)
-            console.print(f"model {trained['version']} is the champion")
+            trained = _train_model(settings, promote=True)
+            console.print(
+                f"model {trained['version']} is the champion: cross-validated AUC "
+                f"{trained['auc_mean']:.3f} ± {trained['auc_std']:.3f} on {trained['rows']} "
+                f"loans ({trained['defaults']} defaults)"
+            )
     elif not asyncio.run(_schema_is_current(settings)):
         console.print("[red]the database schema is not current: run `lendgraph migrate`[/red]")
         raise typer.Exit(2)
@@ -292,7 +349,19 @@ def _day(as_of: str | None) -> date:
 @users.command("create")
 def users_create(
     email: Annotated[str, typer.Option()],
-    password: Annotated[str, typer.Option(help="At least 12 characters.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            help="At least 12 characters. Left out, it is read from LENDGRAPH_USER_PASSWORD "
+            "or asked for without echo (a password on the command line lands in the shell's "
+            "history and the process list).",
+            envvar="LENDGRAPH_USER_PASSWORD",
+            show_envvar=True,
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+        ),
+    ],
     role: Annotated[Role, typer.Option(help="The role to grant.")],
     institution: Annotated[
         str | None, typer.Option(help="Institution code, for institution roles.")
@@ -452,13 +521,16 @@ def loans_age(
     from domain.lending.service import age_loans
 
     day = _day(as_of)
-    aged = _run(_settings(), lambda session: age_loans(session, as_of=day))
+    with _working("ageing loans"):
+        aged = _run(_settings(), lambda session: age_loans(session, as_of=day))
     typer.echo(f"aged {aged.loans} active loans to {aged.as_of}: {aged.changed} changed")
     for bucket, count in aged.buckets.items():
         typer.echo(f"  {bucket.value:<12} {count}")
 
 
-risk_cli = typer.Typer(help="Early warning: portfolio scans and alert escalation.")
+risk_cli = typer.Typer(
+    help="Early warning: portfolio scans and alert escalation.", no_args_is_help=True
+)
 app.add_typer(risk_cli, name="risk")
 
 
@@ -489,7 +561,14 @@ def risk_scan(
     settings = _settings()
 
     async def scan(sessions: async_sessionmaker[AsyncSession]) -> tuple[ScanReport, int]:
-        report = await run_scan(sessions, as_of=day, full=full, trigger="cli")
+        with _progress("scanning loans") as shown:
+            report = await run_scan(
+                sessions,
+                as_of=day,
+                full=full,
+                trigger="cli",
+                progress=lambda scanned: shown(scanned, None),
+            )
         async with unit_of_work(sessions) as session:
             return report, await escalate_overdue(session)
 
@@ -504,7 +583,9 @@ def risk_scan(
         typer.echo(f"  {level:<8} {count}")
 
 
-report_cli = typer.Typer(help="Reports for people who would rather look than read tables.")
+report_cli = typer.Typer(
+    help="Reports for people who would rather look than read tables.", no_args_is_help=True
+)
 app.add_typer(report_cli, name="report")
 
 
@@ -540,13 +621,16 @@ def report_portfolio(
         scope = f"Institution {institution}" if institution else "All institutions"
         return render(summary, scope=scope)
 
-    page = _run(_settings(), build)
+    with _working("computing the figures"):
+        page = _run(_settings(), build)
     out.write_text(page, encoding="utf-8")
     typer.echo(f"wrote {out} ({len(page) // 1024} KiB)")
 
 
 VALIDATION_FILE = "validation.json"
-model_cli = typer.Typer(help="Credit scoring models: train, evaluate, promote, score.")
+model_cli = typer.Typer(
+    help="Credit scoring models: train, evaluate, promote, score.", no_args_is_help=True
+)
 app.add_typer(model_cli, name="model")
 
 
@@ -567,7 +651,9 @@ def model_evaluate(
     from scoring.training import evaluate_csv
 
     try:
-        _print_json(evaluate_csv(csv, target, bad_value, folds=folds, seed=seed))
+        with _progress(f"{folds}-fold validation") as report:
+            figures = evaluate_csv(csv, target, bad_value, folds=folds, seed=seed, progress=report)
+        _print_json(figures)
     except (TabularError, ValueError) as exc:
         console.print(f"[red]BAD_USER_INPUT[/red]: {exc}")
         raise typer.Exit(2) from None
@@ -605,13 +691,21 @@ def _train_model(
         rows, labels, specs = list(sample.rows), sample.labels, PLATFORM_FEATURES
         source = f"platform loan history as of {sample.as_of}"
     console.print(f"training on {len(rows)} loans ({sum(labels)} defaults) from {source}")
-    validation = (
-        cross_validate(rows, labels, specs, folds=folds, seed=seed, keep_predictions=True)
-        if validate
-        else None
-    )
+    validation = None
+    if validate:
+        with _progress(f"{folds}-fold validation") as report:
+            validation = cross_validate(
+                rows,
+                labels,
+                specs,
+                folds=folds,
+                seed=seed,
+                keep_predictions=True,
+                progress=report,
+            )
     predictions = None if validation is None else validation.pop("predictions")
-    model = fit(rows, labels, specs, seed=seed)
+    with _progress("fitting the model") as report:
+        model = fit(rows, labels, specs, seed=seed, progress=report)
     if validation is not None:
         model.metrics["cross_validation"] = validation
     model.metrics["reference"] = training_reference(model, rows, Scorecard())
@@ -720,9 +814,22 @@ def model_list() -> None:
     from scoring.registry import listing
 
     for row in _run(_settings(), listing):
-        auc = (row.metrics.get("cross_validation") or {}).get("auc_mean")
-        shown = f"{auc:.4f}" if isinstance(auc, float) else "-"
-        typer.echo(f"{row.version:<24} {row.status.value:<10} auc {shown}  {row.source}")
+        typer.echo(
+            f"{row.version:<24} {row.status.value:<10} {_figures(row.metrics)}  {row.source}"
+        )
+
+
+def _figures(metrics: dict[str, Any]) -> str:
+    """A model's validation in a few words: cross-validated AUC, its spread, the data."""
+    validated = metrics.get("cross_validation") or {}
+    auc, spread = validated.get("auc_mean"), validated.get("auc_std")
+    shown = (
+        f"auc {auc:.3f} ± {spread:.3f} ({validated.get('folds')}-fold)"
+        if isinstance(auc, float) and isinstance(spread, float)
+        else "auc -  (not validated)"
+    )
+    rows, bad = metrics.get("n_rows"), metrics.get("n_bad")
+    return f"{shown}  {bad} defaults in {rows} rows"
 
 
 @model_cli.command("promote")
@@ -783,7 +890,8 @@ def model_drift(
     from domain.risk.monitoring import model_drift as measure
     from scoring.drift import verdict
 
-    found = _run(_settings(), lambda session: measure(session, days=days))
+    with _working("measuring stability"):
+        found = _run(_settings(), lambda session: measure(session, days=days))
     typer.echo(f"model {found.version}: {found.assessments} assessments in the last {days} days")
     for name, index in sorted(found.indices.items(), key=lambda item: -item[1]):
         typer.echo(f"  {name:<36} PSI {index:7.4f}  {verdict(index)}")
@@ -791,7 +899,9 @@ def model_drift(
         typer.echo("unstable: a risk alert was raised")
 
 
-import_cli = typer.Typer(help="Bulk imports: rows cleaned, merged and reported.")
+import_cli = typer.Typer(
+    help="Bulk imports: rows cleaned, merged and reported.", no_args_is_help=True
+)
 app.add_typer(import_cli, name="import")
 
 

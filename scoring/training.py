@@ -58,7 +58,7 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,9 @@ from scoring.tabular import read_csv
 
 Vector = list[float | str]
 FloatArray = NDArray[np.float64]
+# Called with (boosters trained so far, boosters to train): training takes minutes, and
+# whoever waits is shown how far it is.
+Progress = Callable[[int, int], None]
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "loss_function": "Logloss",
@@ -121,6 +124,7 @@ def fit(
     *,
     seed: int = 42,
     params: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> ScoringModel:
     """Train, early-stop and calibrate a model on labelled feature rows."""
     features = tuple(specs)
@@ -134,10 +138,19 @@ def fit(
         raise ValueError("training needs at least two bad and two good rows")
 
     splits = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(vectors, y))
+    total = len(candidates) * k + 1  # every inner fold of every candidate, and the final fit
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
     trials: list[Trial] = []
     for overrides in candidates:
         cb_params = _catboost_params({**settings, **overrides}, features, seed)
-        oof, best = _out_of_fold(vectors, y, features, cb_params, splits, stopping)
+        oof, best = _out_of_fold(vectors, y, features, cb_params, splits, stopping, step)
         trials.append(Trial(overrides, cb_params, oof, best, auc(y, oof)))
     chosen = trials[0]
     for trial in trials[1:]:
@@ -147,6 +160,7 @@ def fit(
     final_params = {**chosen.catboost_params, "iterations": iterations}
     booster = CatBoostClassifier(**final_params)
     booster.fit(_pool(vectors, y, features, None))
+    step()
 
     oof = chosen.oof
     a, b = platt(oof, y)
@@ -195,8 +209,13 @@ def cross_validate(
     seed: int = 42,
     params: Mapping[str, Any] | None = None,
     keep_predictions: bool = False,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Stratified k-fold figures of the whole pipeline and of a logistic baseline."""
+    """Stratified k-fold figures of the whole pipeline and of a logistic baseline.
+
+    ``progress`` hears of every booster trained, counted in outer folds of ``per_fold``
+    boosters each (the inner count is only known once a fold's fit has begun).
+    """
     features = tuple(specs)
     y = _check(rows, labels, features)
     if min(int(y.sum()), int(len(y) - y.sum())) < folds or folds < 2:
@@ -206,10 +225,18 @@ def cross_validate(
     model_folds: list[dict[str, Any]] = []
     baseline_folds: list[dict[str, Any]] = []
     out_of_fold = np.zeros(len(y), dtype=np.float64)
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(vectors, y):
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(vectors, y)
+    for index, (train, test) in enumerate(splits):
         train_rows = [rows[i] for i in train]
         test_vectors = [vectors[i] for i in test]
-        model = fit(train_rows, y[train].tolist(), features, seed=seed, params=params)
+
+        def inner(done: int, per_fold: int, before: int = index) -> None:
+            if progress is not None:
+                progress(before * per_fold + done, folds * per_fold)
+
+        model = fit(
+            train_rows, y[train].tolist(), features, seed=seed, params=params, progress=inner
+        )
         raw = np.asarray(model.raw_log_odds(test_vectors))
         pd_ = np.asarray(model.pd(test_vectors))
         out_of_fold[test] = pd_
@@ -259,11 +286,18 @@ def evaluate_csv(
     seed: int = 42,
     *,
     params: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Read a lender's CSV and cross-validate the pipeline on it; JSON-serialisable."""
     table = read_csv(path, target=target, bad_value=bad_value)
     result = cross_validate(
-        table.rows, table.labels, table.specs, folds=folds, seed=seed, params=params
+        table.rows,
+        table.labels,
+        table.specs,
+        folds=folds,
+        seed=seed,
+        params=params,
+        progress=progress,
     )
     return {"data": table.report, **result}
 
@@ -395,6 +429,7 @@ def _out_of_fold(
     cb_params: Mapping[str, Any],
     splits: Sequence[tuple[NDArray[np.intp], NDArray[np.intp]]],
     stopping: int,
+    trained: Callable[[], None],
 ) -> tuple[FloatArray, list[int]]:
     """Raw log-odds of every row from the model that early-stopped on its fold."""
     oof = np.zeros(len(y))
@@ -411,6 +446,7 @@ def _out_of_fold(
         oof[valid] = booster.predict(
             _pool(vectors, None, features, valid), prediction_type="RawFormulaVal"
         )
+        trained()
     return oof, best
 
 

@@ -58,6 +58,8 @@ class LoanPlan:
     annual_rate: Decimal
     disbursed_on: date
     disbursed_at: datetime
+    # The true log-odds of default of this loan, from the accounts seen when applied for.
+    logit: float
     # (principal, interest, fee) of each instalment, as the signed contract says.
     instalments: tuple[tuple[Decimal, Decimal, Decimal], ...]
 
@@ -80,7 +82,7 @@ def _status(rng: random.Random, assessed_pd: float) -> ApplicationStatus:
     stage = _pick(rng, _STAGES)
     if stage is not None:
         return stage
-    if rng.random() < min(0.08 + 2 * assessed_pd, 0.9):
+    if rng.random() < min(0.08 + 1.2 * assessed_pd, 0.9):
         return _S.APPEALED if rng.random() < 0.08 else _S.REJECTED
     status = _pick(rng, _APPROVED_LATER)
     assert status is not None
@@ -288,6 +290,7 @@ def _one(
                 annual_rate=rate,
                 disbursed_on=disbursed_at.date(),
                 disbursed_at=disbursed_at,
+                logit=borrower.logit_on(submitted_day),
                 instalments=tuple(
                     (Decimal(line["principal"]), Decimal(line["interest"]), Decimal(line["fee"]))
                     for line in lines

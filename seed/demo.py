@@ -35,11 +35,17 @@ async def demo_logins(
     async with sessions() as session, session.begin():
         first_code = await session.scalar(select(Institution.code).order_by(Institution.code))
         handle = (first_code or "").lower()
+        # One login per role. Alerts are worked by the staff of the loan's institution,
+        # so the institution's risk officer is the one who works them; the platform's
+        # keeps the rules, the warning system and the models.
         wanted = [
             (f"owner0001@{DEMO_DOMAIN}", Role.SME_OWNER),
             (f"officer1.{handle}@{DEMO_DOMAIN}", Role.LOAN_OFFICER),
+            (f"risk.{handle}@{DEMO_DOMAIN}", Role.RISK_OFFICER),
             (f"admin.{handle}@{DEMO_DOMAIN}", Role.INSTITUTION_ADMIN),
             (f"risk@{DEMO_DOMAIN}", Role.PLATFORM_RISK_OFFICER),
+            (f"privacy@{DEMO_DOMAIN}", Role.PRIVACY_OFFICER),
+            (f"auditor@{DEMO_DOMAIN}", Role.AUDITOR),
             (f"admin@{DEMO_DOMAIN}", Role.PLATFORM_ADMIN),
         ]
         logins = []
@@ -64,4 +70,4 @@ async def demo_logins(
         return logins
 
 
-_IN_INSTITUTION = frozenset({Role.LOAN_OFFICER, Role.INSTITUTION_ADMIN})
+_IN_INSTITUTION = frozenset({Role.LOAN_OFFICER, Role.RISK_OFFICER, Role.INSTITUTION_ADMIN})

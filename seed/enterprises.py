@@ -12,7 +12,15 @@ from typing import Any
 
 from domain.enterprises.uscc import generate_uscc
 from seed.catalog import moment, row_id
-from seed.credit import LATENT_NOISE, Ratios, credit_logit, ratios_of, sigmoid, statements
+from seed.credit import (
+    LATENT_NOISE,
+    SLACK_WEIGHT,
+    Ratios,
+    credit_logit,
+    ratios_of,
+    sigmoid,
+    statements,
+)
 from seed.people import NamePools, bank_account_number, mobile_number, resident_id_number
 from seed.reference import INDUSTRIES, INDUSTRY_WEIGHTS, PLACES, Industry, Place
 
@@ -31,13 +39,28 @@ class Borrower:
     registered_on: date
     registered_at: datetime
     ratios: Ratios
-    # The true log-odds of default within a year: observable part plus noise.
+    # The true log-odds of default within a year on the latest accounts: their
+    # observable part, payment slack and noise (``hidden``).
     latent_logit: float
+    hidden: float
+    # The accounts of each fiscal year as ratios (age as in the middle of the next year,
+    # when a lender reads them).
+    ratios_by_year: dict[int, Ratios]
+    # Payment slack ~ N(0, 1): how loosely the enterprise keeps to due dates. Seen by a
+    # lender only through its late instalments on earlier loans.
+    slack: float
     legal_representative: str
 
     @property
     def pd(self) -> float:
         return sigmoid(self.latent_logit)
+
+    def logit_on(self, day: date) -> float:
+        """The true log-odds of an application made on ``day``: read from the latest
+        accounts of a fiscal year before ``day``'s (those a lender sees then)."""
+        seen = [year for year in self.ratios_by_year if year < day.year]
+        year = max(seen) if seen else min(self.ratios_by_year)
+        return credit_logit(self.ratios_by_year[year]) + self.hidden
 
 
 @dataclass(slots=True)
@@ -68,7 +91,11 @@ def build_enterprise(
         employees * industry.revenue_per_employee * math.exp(rng.gauss(0.1 * health, 0.4)),
         200_000.0,
     )
-    years = min(rng.randint(1, 5), as_of.year - founded_on.year)
+    # Accounts for every year since the one before it joined the platform (so each of its
+    # applications has a year's accounts to be judged by), sometimes a few more.
+    years = min(
+        max(rng.randint(1, 5), as_of.year - registered_on.year + 1), 5, as_of.year - founded_on.year
+    )
     accounts = statements(
         rng,
         industry=industry,
@@ -79,7 +106,16 @@ def build_enterprise(
     )
     latest = accounts[-1]
     ratios = ratios_of(latest, age_years=age_years, industry_risk=industry.risk)
-    latent = credit_logit(ratios) + rng.gauss(0, LATENT_NOISE)
+    slack = rng.gauss(0, 1)
+    hidden = SLACK_WEIGHT * slack + rng.gauss(0, LATENT_NOISE)
+    by_year = {
+        a.fiscal_year: ratios_of(
+            a,
+            age_years=max((date(a.fiscal_year + 1, 7, 1) - founded_on).days / 365.25, 0.0),
+            industry_risk=industry.risk,
+        )
+        for a in accounts
+    }
 
     code = generate_uscc(rng, division_code=place.division_code)
     while code in used_codes:
@@ -143,7 +179,10 @@ def build_enterprise(
         registered_on=registered_on,
         registered_at=registered_at,
         ratios=ratios,
-        latent_logit=latent,
+        latent_logit=credit_logit(ratios) + hidden,
+        hidden=hidden,
+        ratios_by_year=by_year,
+        slack=slack,
         legal_representative=representative,
     )
     return EnterpriseRows(enterprise, statement_rows, borrower)

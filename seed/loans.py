@@ -1,8 +1,9 @@
 """Loans and their repayment history, simulated month by month up to ``as_of``.
 
 A performing borrower pays each instalment on time or, with a chance that grows with
-its PD, late. Each month it may also stop paying (the monthly hazard implied by the
-annual PD); a stopped borrower sometimes cures by paying all arrears. Payments settle
+its payment slack and its PD, late. Whether it defaults on the loan is drawn once from
+its PD (see ``seed.credit``); a defaulter stops paying at one instalment and sometimes
+cures later by paying all arrears. Payments settle
 the oldest amounts first, fee then interest then principal, as lenders allocate them.
 """
 
@@ -21,14 +22,15 @@ from domain.risk.models import AlertSeverity, AlertStatus
 from domain.risk.scan import SLA
 from seed.applications import LoanPlan
 from seed.catalog import Staff, moment, row_id
+from seed.credit import late_chance, sigmoid
 
 Row = dict[str, Any]
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
-# The population is observed in a downturn: borrowers stop paying at three times the
-# through-the-cycle rate their PD implies, so arrears are visible in a small sample.
-STRESS = 3.0
-CURE_CHANCE = 0.1
+# A stopped borrower pays all its arrears at a later due date with this chance.
+CURE_CHANCE = 0.02
+# A defaulter stops at one of its loan's first instalments: trouble shows early.
+DEFAULT_HORIZON = 6
 PARTIAL_CHANCE = 0.4
 WRITE_OFF_AFTER_DAYS = 180
 _ALERT_RULES = {
@@ -151,15 +153,24 @@ def _allocate(dues: list[_Due], amount: Decimal, paid_on: date) -> tuple[Decimal
 
 
 def _payment_events(
-    rng: random.Random, schedule: list[ScheduledInstallment], pd: float, as_of: date
+    rng: random.Random, schedule: list[ScheduledInstallment], plan: LoanPlan, as_of: date
 ) -> list[tuple[date, Decimal]]:
-    """(paid_on, amount) the borrower pays, in the order they are decided."""
-    hazard = STRESS * (1 - (1 - pd) ** (1 / 12))
-    late_chance = min(0.03 + 2.5 * pd, 0.6)
+    """(paid_on, amount) the borrower pays, in the order they are decided.
+
+    Whether the borrower defaults on this loan is drawn once, up front, with its PD (the
+    chance of default within a year, and a loan's trouble shows early); a defaulter
+    stops at one of the first ``min(term, DEFAULT_HORIZON)`` instalments, uniformly.
+    Until then (and on a loan it keeps paying) each instalment is late with
+    ``seed.credit.late_chance``.
+    """
+    horizon = min(len(schedule), DEFAULT_HORIZON)
+    defaults = rng.random() < sigmoid(plan.logit)
+    stop_at = rng.randrange(horizon) if defaults else len(schedule)
+    chance_late = late_chance(plan.borrower.slack, plan.logit)
     events: list[tuple[date, Decimal]] = []
     stopped = False
     arrears = ZERO
-    for item in schedule:
+    for index, item in enumerate(schedule):
         if item.due_on >= as_of:
             break
         owed = item.principal + item.interest + item.fee
@@ -170,7 +181,7 @@ def _payment_events(
             else:
                 arrears += owed
             continue
-        if rng.random() < hazard:
+        if index == stop_at:
             stopped, arrears = True, owed
             if rng.random() < PARTIAL_CHANCE:
                 part = (owed * Decimal(rng.uniform(0.2, 0.7))).quantize(CENT)
@@ -178,7 +189,7 @@ def _payment_events(
                     events.append((item.due_on + timedelta(days=rng.randint(0, 15)), part))
                     arrears -= part
             continue
-        if rng.random() < late_chance:
+        if rng.random() < chance_late:
             lateness = 1 + min(int(rng.expovariate(1 / 10)), 75)
         else:
             lateness = -rng.randint(0, 3)
@@ -203,7 +214,7 @@ def build_loan(
         balance -= principal
     loan_id = row_id(rng, plan.disbursed_at)
     dues = [_Due(item) for item in schedule]
-    events = _payment_events(rng, schedule, plan.borrower.pd, as_of)
+    events = _payment_events(rng, schedule, plan, as_of)
     events.sort(key=lambda event: event[0])
     rows = LoanRows(loan={})
     for number, (paid_on, amount) in enumerate(events, start=1):

@@ -3,6 +3,12 @@
 The same ``seed`` (and locale and ``as_of``) gives the same rows, ids included: every
 random draw comes from one ``random.Random(seed)`` in a fixed order, Faker is seeded
 and only used to fill name pools up front, and timestamps derive from ``as_of``.
+
+``as_of`` is the last day of the book's history and defaults to today (UTC, the day
+``lendgraph loans age`` and ``risk scan`` take by default): the book is seeded already
+aged to that day, with a snapshot at every month end before it, so a demo started on
+any day shows a current book and a first ageing run finds (almost) nothing to move.
+Tests and benchmarks pin it for repeatable rows.
 Enterprises are generated and written in batches so memory stays flat; the whole
 population is one transaction, so a failed seed leaves the database as it was.
 """
@@ -28,6 +34,7 @@ from domain.applications.models import (
     Decision,
     Transition,
 )
+from domain.base import utcnow
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
 from domain.enterprises.service import ID_NUMBER_INDEX
 from domain.identity import people
@@ -172,12 +179,14 @@ async def seed_population(
     seed: int,
     locale: str = "zh_CN",
     keys: KeyProvider,
-    as_of: date = date(2026, 11, 1),
+    as_of: date | None = None,
     progress: Progress | None = None,
 ) -> SeedSummary:
     """Institutions, products, staff, then ``enterprises`` SMEs with their whole history."""
     if enterprises < 0:
         raise ValueError(f"enterprises must not be negative, got {enterprises}")
+    if as_of is None:
+        as_of = utcnow().date()
     report = progress or (lambda _stage, _done, _total: None)
     rng = random.Random(seed)
     fake = Faker(locale)

@@ -6,11 +6,14 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -142,6 +145,58 @@ def test_an_operator_bootstraps_an_admin_and_mints_a_token_that_carries_its_role
     )
     assert (claims.expires_at - utcnow()).total_seconds() <= 120
     assert claims.session_id is not None
+
+
+def test_a_password_comes_from_a_hidden_prompt_or_the_environment(
+    database: Path, signing_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    base = ["users", "create", "--role", "platform_admin", "--email"]
+
+    # when: typed twice at a prompt that does not echo, or given in the environment
+    prompted = runner.invoke(
+        app, [*base, "typed@example.test"], input="a long enough passphrase\n" * 2
+    )
+    monkeypatch.setenv("LENDGRAPH_USER_PASSWORD", "another long passphrase")
+    from_env = runner.invoke(app, [*base, "env@example.test"])
+
+    # then: each account signs in with its password, which was never echoed
+    assert prompted.exit_code == 0, prompted.output
+    assert "Password:" in prompted.output
+    assert "a long enough passphrase" not in prompted.output
+    assert from_env.exit_code == 0, from_env.output
+    assert "Password:" not in from_env.output
+    settings = load_settings()
+
+    async def signs_in(email: str, password: str) -> str:
+        engine = create_engine(f"sqlite+aiosqlite:///{database}")
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                outcome = await service.login(
+                    session, settings, email=email, password=password, origin=service.Origin()
+                )
+                return type(outcome).__name__
+        finally:
+            await engine.dispose()
+
+    # (staff: a right password is answered with the second factor's challenge)
+    assert asyncio.run(signs_in("typed@example.test", "a long enough passphrase")) == (
+        "MfaChallenge"
+    )
+    assert asyncio.run(signs_in("env@example.test", "another long passphrase")) == "MfaChallenge"
+    assert asyncio.run(signs_in("env@example.test", "a long enough passphrase")) == "Refused"
+
+
+@pytest.mark.parametrize(
+    "group", ["users", "keys", "audit", "loans", "risk", "report", "model", "import"]
+)
+def test_every_command_group_called_bare_prints_its_help(group: str) -> None:
+    result = runner.invoke(app, [group], prog_name="lendgraph")
+
+    assert f"Usage: lendgraph {group} [OPTIONS]" in result.output
+    assert "Commands" in result.output
+    assert "Missing command" not in result.output
 
 
 def test_institution_roles_need_a_known_institution(database: Path, signing_key: str) -> None:
@@ -303,9 +358,41 @@ def test_loans_age_brings_the_seeded_loans_up_to_a_day(database: Path) -> None:
     assert aged.exit_code == 0, aged.output
     assert "active loans to 2027-06-30" in aged.output
     assert "dpd_90_plus" in aged.output
-    assert again.output.split(":")[1].strip().startswith("0 changed")
+    assert again.stdout.split(":")[1].strip().startswith("0 changed")
+    assert "ageing loans" in aged.stderr  # a spinner while it works
     assert bad.exit_code == 2
     assert "not a date" in bad.output
+
+
+def test_a_fresh_seed_ends_today_already_aged(database: Path) -> None:
+    # given: a book seeded without --as-of, on whatever day the suite runs
+    seeded = runner.invoke(app, ["seed", "--enterprises", "40", "--seed", "5"])
+    assert seeded.exit_code == 0, seeded.output
+    today = utcnow().date()
+
+    # when: the daily ageing job runs today
+    aged = runner.invoke(app, ["loans", "age"])
+
+    # then: the seed aged the book to today, so nothing moves, and arrears are current
+    assert f"the book's history ends on {today}" in seeded.output
+    assert aged.exit_code == 0, aged.output
+    assert f"active loans to {today}: 0 changed" in aged.output
+    assert "dpd_1_30" in aged.output
+
+
+def test_seed_as_of_pins_the_book_to_a_day(database: Path) -> None:
+    # when
+    seeded = runner.invoke(
+        app, ["seed", "--enterprises", "20", "--seed", "5", "--as-of", "2025-03-15"]
+    )
+    aged = runner.invoke(app, ["loans", "age", "--as-of", "2025-03-15"])
+    later = runner.invoke(app, ["loans", "age", "--as-of", "2025-06-15"])
+
+    # then
+    assert seeded.exit_code == 0, seeded.output
+    assert "the book's history ends on 2025-03-15" in seeded.output
+    assert "active loans to 2025-03-15: 0 changed" in aged.output
+    assert "0 changed" not in later.output
 
 
 def test_risk_scan_judges_the_seeded_book_and_then_only_what_changed(database: Path) -> None:
@@ -321,15 +408,22 @@ def test_risk_scan_judges_the_seeded_book_and_then_only_what_changed(database: P
 
     # then: nothing changed since the seed's scan; a full one raises nothing twice
     assert quiet.exit_code == 0, quiet.output
-    assert quiet.output.startswith("incremental scan")
+    assert quiet.stdout.startswith("incremental scan")
     assert ": 0 loans," in quiet.output
-    assert full.output.startswith("full scan")
+    assert full.stdout.startswith("full scan")
+    assert "scanning loans" in full.stderr  # loans counted as chunks are written
     assert " 0 new alerts" in full.output
     assert "green" in full.output
     assert bad.exit_code == 2
 
 
 GERMAN_CREDIT = Path(__file__).resolve().parents[1] / "scoring" / "data" / "german_credit.csv"
+
+
+def trained_figures(output: str) -> dict[str, Any]:
+    """The JSON `model train` prints after its progress bars."""
+    found: dict[str, Any] = json.JSONDecoder().raw_decode(output, output.index("{"))[0]
+    return found
 
 
 def test_a_lenders_file_is_evaluated_trained_registered_and_reported(
@@ -353,12 +447,19 @@ def test_a_lenders_file_is_evaluated_trained_registered_and_reported(
 
     # then
     assert evaluated.exit_code == 0, evaluated.output
-    figures = json.loads(evaluated.output)
+    figures = json.loads(evaluated.stdout)  # progress goes to stderr: stdout stays JSON
     assert figures["n_rows"] == 1000
     assert figures["auc_mean"] > 0.7
     assert {"auc_std", "ks", "brier", "baseline"} <= set(figures)
     assert trained.exit_code == 0, trained.output
     assert listed.output.split()[:2] == [version, "candidate"]
+    # the list says how far to trust it: its cross-validated AUC with its spread, its data
+    figures = trained_figures(trained.output)
+    assert f"auc {figures['auc_mean']:.3f} ± {figures['auc_std']:.3f} (2-fold)" in listed.output
+    assert "300 defaults in 1000 rows" in listed.output
+    # and training showed its progress, booster by booster
+    assert "2-fold validation" in trained.output
+    assert "fitting the model" in trained.output
     # its columns are the lender's, not an application's: it is never put in service
     assert promoted.exit_code == 1
     assert "reads other features" in promoted.output
@@ -486,6 +587,32 @@ def test_the_portfolio_report_is_one_offline_page(database: Path, tmp_path: Path
     assert page.count("<svg") == 7
     assert unknown.exit_code == 1
     assert "NOT_FOUND" in unknown.output
+
+
+def test_the_readmes_report_on_a_fresh_seed_shows_the_current_book(
+    database: Path, tmp_path: Path
+) -> None:
+    # given: a book seeded today, as `serve --demo` seeds it
+    assert runner.invoke(app, ["seed", "--enterprises", "40", "--seed", "5"]).exit_code == 0
+    today = utcnow().date()
+    month_end = today.replace(day=1) - timedelta(days=1)
+
+    # when: the README's command with its defaults (a year to today), and up to the last
+    # month end (stocks from that month end's snapshot)
+    live = runner.invoke(app, ["report", "portfolio", "--out", str(tmp_path / "live.html")])
+    closed = runner.invoke(
+        app,
+        ["report", "portfolio", "--to", str(month_end), "--out", str(tmp_path / "closed.html")],
+    )
+
+    # then: loans are outstanding on both days
+    assert live.exit_code == 0, live.output
+    assert closed.exit_code == 0, closed.output
+    for name, day in (("live.html", today), ("closed.html", month_end)):
+        page = (tmp_path / name).read_text(encoding="utf-8")
+        found = re.search(rf"<td>outstanding on {day}</td><td>(\d+) loans", page)
+        assert found is not None, name
+        assert int(found.group(1)) > 0, name
 
 
 @pytest.mark.postgres_only

@@ -22,7 +22,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -358,11 +358,21 @@ async def run_scan(
     trigger: str = "manual",
     chunk_size: int = CHUNK,
     commit_lag: timedelta = COMMIT_LAG,
+    progress: Callable[[int], None] | None = None,
 ) -> ScanReport:
-    """Scan the active portfolio; see the module doc. Raises ScanRunning if one is running."""
+    """Scan the active portfolio; see the module doc. Raises ScanRunning if one is running.
+
+    ``progress`` hears the number of loans scanned so far after every chunk written.
+    """
     async with _exclusive(sessions):
         return await _scan(
-            sessions, as_of=as_of, full=full, trigger=trigger, chunk=chunk_size, lag=commit_lag
+            sessions,
+            as_of=as_of,
+            full=full,
+            trigger=trigger,
+            chunk=chunk_size,
+            lag=commit_lag,
+            progress=progress,
         )
 
 
@@ -374,6 +384,7 @@ async def _scan(
     trigger: str,
     chunk: int,
     lag: timedelta,
+    progress: Callable[[int], None] | None,
 ) -> ScanReport:
     started = time.perf_counter()
     begun = utcnow()
@@ -408,6 +419,8 @@ async def _scan(
     async def write(done: ChunkResult) -> None:
         async with sessions() as session, session.begin():
             await _write_chunk(session, done, report)
+        if progress is not None:
+            progress(report.loans_scanned)
 
     # Three stages overlap: the database reads chunk k+1 and writes chunk k-1 while a
     # thread evaluates chunk k (numpy letting go of the interpreter). Writes stay in order.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pyotp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,7 +16,7 @@ from tests import factories as f
 
 async def test_every_demo_login_signs_in(sessions: async_sessionmaker[AsyncSession]) -> None:
     # given
-    await seed_population(sessions, enterprises=20, seed=5, keys=f.KEYS)
+    await seed_population(sessions, enterprises=20, seed=5, keys=f.KEYS, as_of=date(2026, 11, 1))
     settings = load_settings(secret_key="demo-test-key-" + "d" * 32, **f.KEYS.env_values())
 
     # when
@@ -45,8 +47,11 @@ async def test_every_demo_login_signs_in(sessions: async_sessionmaker[AsyncSessi
     assert {login.role.split(" ")[0] for login in logins} == {
         "sme_owner",
         "loan_officer",
+        "risk_officer",
         "institution_admin",
         "platform_risk_officer",
+        "privacy_officer",
+        "auditor",
         "platform_admin",
     }
     assert outcomes == ["Tokens"] * len(logins)

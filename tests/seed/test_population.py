@@ -449,7 +449,8 @@ async def test_delinquency_follows_credit_quality(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     # given: enough loans for terciles to mean something; the seed is fixed. At 400
-    # enterprises (~125 loans a tercile) one seed in five to ten fails on noise alone.
+    # enterprises (~125 loans a tercile) one seed in five to ten fails on noise alone;
+    # at 800, some 190.
     await seeded(sessions, enterprises=800)
     enterprises = {e.id: e for e in await all_rows(sessions, Enterprise)}
     latest: dict[Any, FinancialStatement] = {}
@@ -479,7 +480,7 @@ async def test_delinquency_follows_credit_quality(
     def mean_days(group: list[Loan]) -> float:
         return sum(loan.days_past_due for loan in group) / len(group)
 
-    assert third >= 200
+    assert third >= 180
     assert delinquent_share(worst) >= 3 * delinquent_share(best) + 0.03
     assert mean_days(worst) > 3 * mean_days(best) + 3
 
