@@ -30,6 +30,7 @@ from domain.identity.models import (
     User,
     UserStatus,
 )
+from domain.jobs.models import JobChunk, JobRun, JobState
 from domain.imports.models import ImportRowResult, ImportRun, ImportStatus, RowEffect
 from domain.lending.models import (
     DelinquencyBucket,
@@ -70,6 +71,9 @@ from privacy.models import (
 from scoring.models import ModelStatus, ScoringModelRecord
 
 __all__ = [
+    "JobChunk",
+    "JobRun",
+    "JobState",
     "AccessLogEntry",
     "AlertActionKind",
     "AlertSeverity",
