@@ -30,8 +30,8 @@ from domain.identity.models import (
     User,
     UserStatus,
 )
-from domain.jobs.models import JobChunk, JobRun, JobState
 from domain.imports.models import ImportRowResult, ImportRun, ImportStatus, RowEffect
+from domain.jobs.models import JobChunk, JobRun, JobState
 from domain.lending.models import (
     DelinquencyBucket,
     EarlyRepaymentChoice,
@@ -71,9 +71,6 @@ from privacy.models import (
 from scoring.models import ModelStatus, ScoringModelRecord
 
 __all__ = [
-    "JobChunk",
-    "JobRun",
-    "JobState",
     "AccessLogEntry",
     "AlertActionKind",
     "AlertSeverity",
@@ -101,6 +98,9 @@ __all__ = [
     "Installment",
     "Institution",
     "InstitutionKind",
+    "JobChunk",
+    "JobRun",
+    "JobState",
     "Loan",
     "LoanBucketSnapshot",
     "LoanStatus",

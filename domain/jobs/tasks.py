@@ -205,7 +205,14 @@ async def scan_chunk(
     runtime: Runtime, job_id: uuid.UUID, seq: int, after: uuid.UUID | None, upto: uuid.UUID | None
 ) -> bool:
     """One range of a split scan; False when it had been done already (counted once)."""
-    from domain.risk.scan import ScanPlan, ScanReport, add_to_scan, close_scan, scan_range
+    from domain.risk.scan import (
+        ScanPlan,
+        ScanReport,
+        add_to_scan,
+        close_scan,
+        raised_in,
+        scan_range,
+    )
 
     async with runtime.sessions() as session:
         run = await repo.get(session, job_id)
@@ -220,9 +227,10 @@ async def scan_chunk(
         counted = await count_chunk(session, job_id, seq)
         if counted is None:
             return False
-        await add_to_scan(
-            session, plan.scan_id, loans=report.loans_scanned, alerts=report.alerts_raised
-        )
+        # Counted from what is stored: an attempt that failed after its writes raised
+        # alerts this one found open already.
+        alerts = await raised_in(session, plan.scan_id, after=after, upto=upto)
+        await add_to_scan(session, plan.scan_id, loans=report.loans_scanned, alerts=alerts)
         done, total = counted
         if done >= total:
             scan = await close_scan(session, plan.scan_id)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain import bulk
@@ -46,6 +46,7 @@ from domain.risk.models import (
     AlertSeverity,
     AlertStatus,
     LoanWarning,
+    RiskAlert,
     RiskAlertAction,
     RiskRule,
     RiskScan,
@@ -533,6 +534,32 @@ async def close_scan(session: AsyncSession, scan_id: uuid.UUID) -> RiskScan:
     return row
 
 
+def raised_note(scan_id: uuid.UUID) -> str:
+    """The raise action's note: which scan raised the alert, read back by ``raised_in``."""
+    return f"raised by scan {scan_id}"
+
+
+async def raised_in(
+    session: AsyncSession, scan_id: uuid.UUID, *, after: uuid.UUID | None, upto: uuid.UUID | None
+) -> int:
+    """Alerts the scan raised on loans in (after, upto]: what a range raised over all its
+    attempts, where a retried attempt's own count misses what the failed one wrote."""
+    stmt = (
+        select(func.count())
+        .select_from(RiskAlertAction)
+        .join(RiskAlert, RiskAlert.id == RiskAlertAction.alert_id)
+        .where(
+            RiskAlertAction.kind == AlertActionKind.RAISE,
+            RiskAlertAction.note == raised_note(scan_id),
+        )
+    )
+    if after is not None:
+        stmt = stmt.where(RiskAlert.loan_id > after)
+    if upto is not None:
+        stmt = stmt.where(RiskAlert.loan_id <= upto)
+    return int(await session.scalar(stmt) or 0)
+
+
 async def add_to_scan(
     session: AsyncSession, scan_id: uuid.UUID, *, loans: int, alerts: int
 ) -> None:
@@ -640,7 +667,7 @@ async def _write_chunk(session: AsyncSession, done: ChunkResult, report: ScanRep
                     "alert_id": alert_id,
                     "kind": AlertActionKind.RAISE,
                     "to_status": AlertStatus.OPEN,
-                    "note": f"raised by scan {report.scan_id}",
+                    "note": raised_note(report.scan_id),
                     "at": now,
                 }
                 for alert_id in raised
