@@ -26,6 +26,7 @@ from domain.base import utcnow
 from domain.db import create_engine, session_factory, unit_of_work
 from domain.errors import DomainError, NotFound
 from domain.identity.models import Role
+from domain.jobs.errors import JobFailed
 from domain.settings import ConfigurationError, Settings, load_settings
 from migrations.runner import current_revision, head_revision, upgrade
 
@@ -871,6 +872,159 @@ def outbox(
 
     for created, recipient, subject, body in _run(settings, listing):
         typer.echo(f"{created}  to: {recipient}\n  subject: {subject}\n  {body}\n")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Jobs this process runs at once.")
+    ] = 2,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queue",
+            help="Only these queues (repeatable): `default` (scans, ageing, drift, "
+            "escalation) or `chunks` (a split scan's ranges). All of them by default.",
+        ),
+    ] = None,
+) -> None:
+    """Run jobs from the queue on PostgreSQL (start as many as you like, anywhere)."""
+    from api.logs import configure_logging
+    from domain.jobs.queue import JobQueue, Runtime
+
+    settings = _settings()
+    configure_logging(settings.log_level, hide_parameters=not settings.is_development)
+    if settings.is_sqlite:
+        console.print(
+            "[red]QUEUE_UNAVAILABLE[/red]: `lendgraph worker` needs PostgreSQL; on SQLite "
+            "`lendgraph serve` runs the jobs itself"
+        )
+        raise typer.Exit(2)
+
+    async def work() -> None:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        jobs = JobQueue(settings)
+        try:
+            await jobs.run_worker(
+                Runtime(settings, session_factory(engine)), concurrency=concurrency, queues=queue
+            )
+        finally:
+            await jobs.close()
+            await engine.dispose()
+
+    console.print(f"worker: concurrency {concurrency}, queues {', '.join(queue or ['all'])}")
+    _guarded(settings, work)
+
+
+jobs_cli = typer.Typer(help="Background jobs: run one and follow it, list recent ones.")
+app.add_typer(jobs_cli, name="jobs")
+
+JOB_KINDS = {
+    "risk-scan": "risk_scan",
+    "escalation": "risk_escalation",
+    "ageing": "loan_ageing",
+    "drift": "model_drift",
+}
+
+
+async def _follow(
+    settings: Settings,
+    kind: str,
+    params: dict[str, object],
+    *,
+    wait: bool,
+) -> dict[str, Any]:
+    """Submit a job and, unless told not to, show its progress until it ends. On SQLite
+    this process runs it (the in-memory queue is this process's); on PostgreSQL the
+    workers do, and this only watches its record."""
+    from domain.jobs import repository as jobs_repo
+    from domain.jobs.models import JobState
+    from domain.jobs.queue import JobQueue, Runtime, drain
+    from domain.jobs.tasks import Schedules
+
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    # Schedules are the workers' (or `serve`'s on SQLite), never a command's.
+    queue = JobQueue(settings, schedules=Schedules.none())
+    try:
+        run = await queue.submit(sessions, kind, params=params, trigger="cli")
+        if not wait:
+            return {"job": str(run.id), "state": run.state.value}
+        runner = (
+            asyncio.create_task(drain(queue, Runtime(settings, sessions)))
+            if queue.embedded
+            else None
+        )
+        with Progress(
+            TextColumn("{task.description:<16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task(kind, total=None)
+            while True:
+                async with sessions() as session:
+                    row = await jobs_repo.get(session, run.id)
+                assert row is not None
+                bar.update(task, completed=row.done, total=row.total, description=row.state)
+                if row.state in (JobState.SUCCEEDED, JobState.FAILED):
+                    break
+                if runner is not None and runner.done():
+                    runner.result()  # a worker that died says why; one that ended is rerun
+                    runner = asyncio.create_task(drain(queue, Runtime(settings, sessions)))
+                await asyncio.sleep(0.3)
+        if runner is not None:
+            await runner
+        if row.state is JobState.FAILED:
+            raise JobFailed(row.error or "the job failed")
+        return {"job": str(row.id), "state": row.state.value, "result": row.result}
+    finally:
+        await queue.close()
+        await engine.dispose()
+
+
+@jobs_cli.command("run")
+def jobs_run(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(JOB_KINDS)}.")],
+    full: Annotated[
+        bool, typer.Option("--full", help="risk-scan: every active loan, changed or not.")
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="risk-scan, ageing: the day, YYYY-MM-DD.")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Follow it with a progress bar.")] = True,
+) -> None:
+    """Queue a job now (as its schedule would) and follow its progress."""
+    if kind not in JOB_KINDS:
+        console.print(f"[red]BAD_USER_INPUT[/red]: no job {kind!r}; one of {', '.join(JOB_KINDS)}")
+        raise typer.Exit(2)
+    params: dict[str, object] = {"full": True} if full else {}
+    if as_of is not None:
+        params["as_of"] = _day(as_of).isoformat()
+    settings = _settings()
+    _print_json(_guarded(settings, lambda: _follow(settings, JOB_KINDS[kind], params, wait=wait)))
+
+
+@jobs_cli.command("list")
+def jobs_list(
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+) -> None:
+    """The newest jobs: kind, state, progress, timestamps, error."""
+    from domain.identity.viewer import Viewer
+    from domain.jobs import repository as jobs_repo
+
+    operator = Viewer(platform_roles=frozenset({Role.PLATFORM_ADMIN}))
+    rows = _run(
+        _settings(),
+        lambda session: jobs_repo.list_jobs(session, viewer=operator, first=limit, after=None),
+    )
+    for row in rows[:limit]:
+        progress = f"{row.done}/{row.total}" if row.total is not None else "-"
+        typer.echo(
+            f"{row.id}  {row.kind:<16} {row.state.value:<9} {progress:>9}  "
+            f"{row.created_at.isoformat(timespec='seconds')}  {row.error or ''}".rstrip()
+        )
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from api.context import Context, Loaders
 from api.enterprises.types import Enterprise
 from api.identity.types import Institution, User
 from api.imports.types import ImportRun
+from api.jobs.types import Job
 from api.lending.types import Loan
 from api.products.types import Product
 from api.relay import decode_global_id
@@ -41,6 +42,7 @@ _NODES: dict[str, _Resolver] = {
     "User": (lambda loaders: loaders.own_user, lambda found: User.from_row(*found)),
     "RiskRule": (lambda loaders: loaders.risk_rule, RiskRule.from_row),
     "ScoringModel": (lambda loaders: loaders.scoring_model, ScoringModel.from_row),
+    "Job": (lambda loaders: loaders.job, Job.from_row),
 }
 
 

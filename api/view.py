@@ -44,6 +44,7 @@ from domain.errors import Unauthenticated
 from domain.identity.authorization import MASKING_COUNTER, Authorizer
 from domain.identity.service import viewer_until
 from domain.identity.viewer import Viewer
+from domain.jobs.queue import JobQueue
 from domain.settings import Settings
 from privacy.models import AccessLogEntry
 from privacy.purposes import HEADER as PURPOSE_HEADER
@@ -101,6 +102,8 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.sessions = sessions
+        # The job queue mutations defer to; create_app sets it.
+        self.jobs: JobQueue | None = None
         self.authorizer = Authorizer()
         self.masking = MaskingCache()
         # Signed-in viewers kept while PostgreSQL says nothing changed (api.viewers).
@@ -159,6 +162,7 @@ class GraphQLView(GraphQL[Context, None]):
             request_id=request.state.request_id,
             authorizer=self.authorizer,
             masking_rules=self.masking.rules,
+            jobs=self.jobs,
         )
         if isinstance(request, WebSocket) and not viewer.is_anonymous:
             context.credential = request.headers.get("authorization")

@@ -141,9 +141,9 @@ class JobQueue:
         )
 
 
-async def drain(queue: JobQueue, runtime: Runtime) -> None:
+async def drain(queue: JobQueue, runtime: Runtime, *, queues: Iterable[str] | None = None) -> None:
     """Run every job queued now and those they defer, then return (the CLI on SQLite)."""
-    await queue.run_worker(runtime, wait=False, install_signal_handlers=False)
+    await queue.run_worker(runtime, queues=queues, wait=False, install_signal_handlers=False)
 
 
 class InProcessRunner:

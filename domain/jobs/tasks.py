@@ -81,6 +81,11 @@ class Schedules:
     drift: str | None = "40 0 * * *"
 
     @classmethod
+    def none(cls) -> Schedules:
+        """For a process that runs only what it submits (the CLI, a benchmark)."""
+        return cls(scan=None, escalation=None, ageing=None, drift=None)
+
+    @classmethod
     def of(cls, settings: Settings) -> Schedules:
         interval = settings.risk_scan_interval
         every = cron_every(interval) if interval else None

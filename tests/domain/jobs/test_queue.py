@@ -28,7 +28,7 @@ from tests import factories
 from tests.api.conftest import make_settings
 
 PLATFORM = Viewer(platform_roles=frozenset({Role.PLATFORM_RISK_OFFICER}))
-NOTHING_SCHEDULED = tasks.Schedules(scan=None, escalation=None, ageing=None, drift=None)
+NOTHING_SCHEDULED = tasks.Schedules.none()
 
 
 async def late_book(sessions: async_sessionmaker[AsyncSession], loans: int) -> list[uuid.UUID]:
