@@ -55,6 +55,8 @@ FULL_EVERY = timedelta(days=1)
 # A scan still running after this long is taken for dead (its chunks failed for good).
 STALE_SCAN = timedelta(hours=6)
 CHUNK_RETRY = RetryStrategy(max_attempts=3, wait=2)
+# Seconds without a heartbeat (sent every 10 s) after which a worker is taken for dead.
+STALLED_AFTER = 60
 
 Work = Callable[["Runtime", JobRun, JobContext], Awaitable[dict[str, Any] | None]]
 
@@ -79,11 +81,14 @@ class Schedules:
     escalation: str | None = "*/15 * * * *"
     ageing: str | None = "10 0 * * *"  # daily, just after midnight UTC
     drift: str | None = "40 0 * * *"
+    # Jobs held by a worker that stopped sending heartbeats (killed, machine lost) go back
+    # to the queue; procrastinate leaves that to the application.
+    stalled: str | None = "* * * * *"
 
     @classmethod
     def none(cls) -> Schedules:
         """For a process that runs only what it submits (the CLI, a benchmark)."""
-        return cls(scan=None, escalation=None, ageing=None, drift=None)
+        return cls(scan=None, escalation=None, ageing=None, drift=None, stalled=None)
 
     @classmethod
     def of(cls, settings: Settings) -> Schedules:
@@ -316,10 +321,27 @@ def register(app: procrastinate.App, schedules: Schedules) -> Registered:
     ) -> None:
         await scan_chunk_job(context, uuid.UUID(job_id), seq, after, upto)
 
+    if schedules.stalled is not None:
+        app.periodic(cron=schedules.stalled, periodic_id="stalled")(
+            app.task(name="lendgraph.retry_stalled", pass_context=True, queueing_lock="stalled")(
+                retry_stalled
+            )
+        )
+
     registered.chunk = app.task(
         name=CHUNK_TASK, pass_context=True, queue=CHUNK_QUEUE, retry=CHUNK_RETRY
     )(chunk)
     return registered
+
+
+async def retry_stalled(context: JobContext, timestamp: int) -> None:
+    manager = context.app.job_manager
+    for stalled in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER):
+        log.warning(
+            "job of a silent worker queued again",
+            extra={"queue_job": stalled.id, "task": stalled.task_name},
+        )
+        await manager.retry_job(stalled)
 
 
 def _on_demand(work: Work) -> Callable[..., Awaitable[None]]:

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -260,3 +261,41 @@ async def test_a_periodic_job_is_deferred_once_per_period_with_two_workers(
     assert len(ticks) == len(set(ticks))
     assert {n for _, n in defers} == {1}
     assert {r.trigger for r in runs} == {"schedule"}
+
+
+@pytest.mark.postgres_only
+async def test_the_job_of_a_worker_gone_silent_goes_back_to_the_queue(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    # given: a job taken by a worker whose last heartbeat is five minutes old
+    queue = JobQueue(settings, schedules=NOTHING_SCHEDULED)
+    try:
+        await queue.open()
+        queue_id = await queue.tasks.on_demand[tasks.ESCALATION].defer_async(
+            job_id=str(uuid.uuid4())
+        )
+        async with sessions() as session, session.begin():
+            dead = await session.scalar(
+                text(
+                    "INSERT INTO procrastinate_workers (last_heartbeat)"
+                    " VALUES (now() - interval '5 minutes') RETURNING id"
+                )
+            )
+            await session.execute(
+                text(
+                    "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE id = :j"
+                ),
+                {"w": dead, "j": queue_id},
+            )
+
+        # when: the housekeeping job runs
+        await tasks.retry_stalled(SimpleNamespace(app=queue.app), 0)  # type: ignore[arg-type]
+    finally:
+        await queue.close()
+
+    # then
+    async with sessions() as session:
+        status = await session.scalar(
+            text("SELECT status FROM procrastinate_jobs WHERE id = :j"), {"j": queue_id}
+        )
+    assert status == "todo"
