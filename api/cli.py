@@ -515,7 +515,6 @@ def report_portfolio(
     typer.echo(f"wrote {out} ({len(page) // 1024} KiB)")
 
 
-VALIDATION_FILE = "validation.json"
 model_cli = typer.Typer(help="Credit scoring models: train, evaluate, promote, score.")
 app.add_typer(model_cli, name="model")
 
@@ -555,57 +554,33 @@ def _train_model(
     validate: bool = True,
 ) -> dict[str, object]:
     """Sample, validate (k-fold), fit, record the drift reference, register, promote."""
-    from domain.risk.assessment import training_sample
-    from scoring.drift import training_reference
-    from scoring.features import PLATFORM_FEATURES
-    from scoring.registry import promote as promote_model
-    from scoring.registry import register
-    from scoring.scorecard import Scorecard
+    from domain.risk.training import train_and_register, training_rows
     from scoring.tabular import read_csv
-    from scoring.training import cross_validate, fit
 
-    if csv is not None:
-        if not target or bad_value is None:
-            raise ValueError("--csv needs --target and --bad-value")
-        table = read_csv(csv, target=target, bad_value=bad_value)
-        rows, labels, specs = table.rows, table.labels, tuple(table.specs)
-        source = f"csv {csv.name}"
-    else:
-        sample = _run(settings, lambda session: training_sample(session))
-        rows, labels, specs = list(sample.rows), sample.labels, PLATFORM_FEATURES
-        source = f"platform loan history as of {sample.as_of}"
-    console.print(f"training on {len(rows)} loans ({sum(labels)} defaults) from {source}")
-    validation = (
-        cross_validate(rows, labels, specs, folds=folds, seed=seed, keep_predictions=True)
-        if validate
-        else None
-    )
-    predictions = None if validation is None else validation.pop("predictions")
-    model = fit(rows, labels, specs, seed=seed)
-    if validation is not None:
-        model.metrics["cross_validation"] = validation
-    model.metrics["reference"] = training_reference(model, rows, Scorecard())
+    async def train(sessions: async_sessionmaker[AsyncSession]) -> dict[str, object]:
+        if csv is not None:
+            if not target or bad_value is None:
+                raise ValueError("--csv needs --target and --bad-value")
+            table = read_csv(csv, target=target, bad_value=bad_value)
+            rows, labels, specs = list(table.rows), list(table.labels), tuple(table.specs)
+            source = f"csv {csv.name}"
+        else:
+            rows, labels, specs, source = await training_rows(sessions)
+        console.print(f"training on {len(rows)} loans ({sum(labels)} defaults) from {source}")
+        return await train_and_register(
+            sessions,
+            settings.model_dir,
+            rows=rows,
+            labels=labels,
+            specs=specs,
+            source=source,
+            folds=folds,
+            seed=seed,
+            promote=promote,
+            validate=validate,
+        )
 
-    async def store(session: AsyncSession) -> str:
-        row = await register(session, model, settings.model_dir, source=source)
-        if predictions is not None:
-            # The out-of-fold predictions the validation report draws its charts from.
-            (settings.model_dir / row.version / VALIDATION_FILE).write_text(
-                json.dumps(predictions), encoding="utf-8"
-            )
-        if promote:
-            await promote_model(session, row.version, features=PLATFORM_FEATURES)
-        return row.version
-
-    return {
-        "version": _run(settings, store),
-        "promoted": promote,
-        "rows": len(rows),
-        "defaults": sum(labels),
-        "auc_mean": None if validation is None else validation["auc_mean"],
-        "auc_std": None if validation is None else validation["auc_std"],
-        "baseline_auc_mean": None if validation is None else validation["baseline"]["auc_mean"],
-    }
+    return _guarded(settings, lambda: _with_sessions(settings, train))
 
 
 @model_cli.command("train")
@@ -645,6 +620,7 @@ def model_report(
     out: Annotated[Path, typer.Option("--out", file_okay=False, help="Directory to write to.")],
 ) -> None:
     """Write the model's validation report: one HTML page with its charts, for offline use."""
+    from domain.risk.training import VALIDATION_FILE
     from scoring.registry import by_version, features_of, load
     from scoring.report import render
     from scoring.scorecard import MasterScale, Scorecard
@@ -924,6 +900,7 @@ JOB_KINDS = {
     "escalation": "risk_escalation",
     "ageing": "loan_ageing",
     "drift": "model_drift",
+    "training": "model_training",
 }
 
 

@@ -7,6 +7,7 @@ from api.access import mutation
 from api.context import Context
 from api.identity.types import InvalidInputError
 from api.jobs.types import Job
+from domain.errors import InvalidInput
 from domain.jobs import tasks
 from domain.jobs.errors import QueueUnavailable
 
@@ -20,6 +21,19 @@ class StartRiskScanInput:
 
 
 StartRiskScanResult = Annotated[Job | InvalidInputError, strawberry.union("StartRiskScanResult")]
+
+
+@strawberry.input
+class TrainScoringModelInput:
+    folds: int = strawberry.field(default=5, description="Stratified folds, 2 to 20.")
+    promote: bool = strawberry.field(
+        default=False, description="Make it the champion once trained (else a candidate)."
+    )
+
+
+TrainScoringModelResult = Annotated[
+    Job | InvalidInputError, strawberry.union("TrainScoringModelResult")
+]
 
 
 @strawberry.type
@@ -42,6 +56,31 @@ class JobMutations:
             ctx.sessions,
             tasks.SCAN,
             params=params,
+            trigger="api",
+            requested_by=ctx.viewer.user_id,
+        )
+        return Job.from_row(run)
+
+    @mutation(
+        "trainScoringModel",
+        description="Queue the training of a model on the platform's seasoned loans: "
+        "validated by k-fold, registered as a candidate (or promoted); the job's result "
+        "carries its version and cross-validated AUC.",
+    )
+    async def train_scoring_model(
+        self, info: strawberry.Info[Context, None], input: TrainScoringModelInput
+    ) -> TrainScoringModelResult:
+        ctx = info.context
+        if not 2 <= input.folds <= 20:
+            return InvalidInputError.of(
+                InvalidInput("folds must be between 2 and 20"), field="input.folds"
+            )
+        if ctx.jobs is None:
+            raise QueueUnavailable("this service runs no job queue")
+        run = await ctx.jobs.submit(
+            ctx.sessions,
+            tasks.TRAINING,
+            params={"folds": input.folds, "promote": input.promote},
             trigger="api",
             requested_by=ctx.viewer.user_id,
         )

@@ -46,6 +46,7 @@ SCAN = "risk_scan"
 ESCALATION = "risk_escalation"
 AGEING = "loan_ageing"
 DRIFT = "model_drift"
+TRAINING = "model_training"
 CHUNK_TASK = "lendgraph.risk_scan_chunk"
 CHUNK_QUEUE = "chunks"
 # Loans per chunk job: large enough that a job's overhead is noise, small enough that a
@@ -296,7 +297,35 @@ async def _drift(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str
     }
 
 
-WORK: Mapping[str, Work] = {SCAN: _scan, ESCALATION: _escalate, AGEING: _age, DRIFT: _drift}
+async def _train(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    from domain.risk.training import train_and_register, training_rows
+
+    async def progress(done: int, total: int) -> None:
+        async with runtime.sessions() as session, session.begin():
+            await repo.progress(session, run.id, done=done, total=total)
+
+    rows, labels, specs, source = await training_rows(runtime.sessions)
+    return await train_and_register(
+        runtime.sessions,
+        runtime.settings.model_dir,
+        rows=rows,
+        labels=labels,
+        specs=specs,
+        source=source,
+        folds=int(run.params.get("folds", 5)),
+        seed=int(run.params.get("seed", 42)),
+        promote=bool(run.params.get("promote", False)),
+        progress=progress,
+    )
+
+
+WORK: Mapping[str, Work] = {
+    SCAN: _scan,
+    ESCALATION: _escalate,
+    AGEING: _age,
+    DRIFT: _drift,
+    TRAINING: _train,
+}
 
 
 def register(app: procrastinate.App, schedules: Schedules) -> Registered:

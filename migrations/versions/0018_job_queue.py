@@ -28,6 +28,7 @@ NEW_RULES: list[tuple[str, ...]] = [
     ("p", "risk_officer", "*", "Job.*", "read", "allow"),
     ("p", "risk_officer", "*", "JobProgress.*", "read", "allow"),
     ("p", "platform_risk_officer", "*", "Mutation.startRiskScan", "write", "allow"),
+    ("p", "platform_risk_officer", "*", "Mutation.trainScoringModel", "write", "allow"),
 ]
 
 # Everything procrastinate's schema creates is named procrastinate_*; its schema file

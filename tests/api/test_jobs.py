@@ -161,3 +161,38 @@ async def test_on_sqlite_the_serving_process_runs_the_schedule_itself(
     assert seen["runner"] is not None
     assert "job-runner" in seen["tasks"]
     assert seen["runs"] >= 2
+
+
+TRAIN = """
+mutation($folds: Int!) { trainScoringModel(input: {folds: $folds}) {
+  __typename
+  ... on Job { id kind state }
+  ... on InvalidInput { code field }
+} }
+"""
+
+
+async def test_training_is_queued_as_a_job_that_reports_why_it_could_not_train(
+    app: Starlette, gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: no loan history at all
+    who = await tokens(db, settings)
+    platform = gql.as_(who["platform"])
+    queue: JobQueue = app.state.view.jobs
+    try:
+        # when
+        bad = (await platform.data(TRAIN, {"folds": 1}))["trainScoringModel"]
+        refused = await gql.as_(who["loan_officer"]).post(TRAIN, {"folds": 2})
+        queued = (await platform.data(TRAIN, {"folds": 2}))["trainScoringModel"]
+        await drain(queue, Runtime(settings, session_factory(db)))
+        ended = (await platform.data(JOB, {"id": queued["id"]}))["job"]
+    finally:
+        await queue.close()
+
+    # then
+    assert bad == {"__typename": "InvalidInput", "code": "BAD_USER_INPUT", "field": "input.folds"}
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert (queued["kind"], queued["state"]) == ("model_training", "QUEUED")
+    assert ended["state"] == "FAILED"
+    assert ended["progress"] == {"done": 1, "total": 4}  # it got as far as validating
+    assert "2-fold validation needs at least 2 bad and good rows" in ended["error"]
