@@ -17,7 +17,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LENDGRAPH_ENV=production \
     LENDGRAPH_HOST=0.0.0.0 \
     LENDGRAPH_PORT=8000
-RUN useradd --create-home --uid 10001 lendgraph
+RUN useradd --create-home --uid 10001 lendgraph \
+    && mkdir -p /var/lib/lendgraph/models && chown -R lendgraph /var/lib/lendgraph
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER lendgraph

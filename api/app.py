@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -29,7 +28,7 @@ from api.schema import build_schema
 from api.view import GraphQLView
 from domain import events, metrics, tracing
 from domain.db import create_engine, session_factory
-from domain.risk import jobs as risk_jobs
+from domain.jobs.queue import InProcessRunner, JobQueue, Runtime
 from domain.settings import Settings, get_settings
 from privacy.purposes import HEADER as PURPOSE_HEADER
 
@@ -61,6 +60,9 @@ def create_app(
         sessions=session_factory(db),
         tracer=tracing.tracer(provider) if provider is not None else None,
     )
+    # Web workers defer jobs and never run them on PostgreSQL (`lendgraph worker` does);
+    # on SQLite the serving process is the only one, and runs them itself.
+    jobs = view.jobs = JobQueue(settings)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -102,17 +104,15 @@ def create_app(
         if settings.database_url.startswith("postgresql"):
             # Signed-in viewers are kept while PostgreSQL says nothing changed.
             await view.viewers.start(events.hub())
-        job = None
-        if settings.risk_scan_interval:
-            job = asyncio.create_task(
-                risk_jobs.every(view.sessions, seconds=settings.risk_scan_interval),
-                name="early-warning",
-            )
+        runner = None
+        if jobs.embedded:
+            runner = InProcessRunner(jobs, Runtime(settings, view.sessions))
+            await runner.start()
+        app.state.job_runner = runner
         yield
-        if job is not None:
-            job.cancel()
-            with suppress(asyncio.CancelledError):
-                await job
+        if runner is not None:
+            await runner.stop()
+        await jobs.close()
         await view.viewers.stop()
         await events.hub().aclose()
         events.set_hub(previous_hub)

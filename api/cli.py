@@ -32,6 +32,7 @@ from domain.base import utcnow
 from domain.db import create_engine, session_factory, unit_of_work
 from domain.errors import DomainError, NotFound
 from domain.identity.models import Role
+from domain.jobs.errors import JobFailed
 from domain.settings import ConfigurationError, Settings, load_settings
 from migrations.runner import current_revision, head_revision, upgrade
 
@@ -627,7 +628,6 @@ def report_portfolio(
     typer.echo(f"wrote {out} ({len(page) // 1024} KiB)")
 
 
-VALIDATION_FILE = "validation.json"
 model_cli = typer.Typer(
     help="Credit scoring models: train, evaluate, promote, score.", no_args_is_help=True
 )
@@ -671,65 +671,39 @@ def _train_model(
     validate: bool = True,
 ) -> dict[str, object]:
     """Sample, validate (k-fold), fit, record the drift reference, register, promote."""
-    from domain.risk.assessment import training_sample
-    from scoring.drift import training_reference
-    from scoring.features import PLATFORM_FEATURES
-    from scoring.registry import promote as promote_model
-    from scoring.registry import register
-    from scoring.scorecard import Scorecard
+    from domain.risk.training import train_and_register, training_rows
     from scoring.tabular import read_csv
-    from scoring.training import cross_validate, fit
 
-    if csv is not None:
-        if not target or bad_value is None:
-            raise ValueError("--csv needs --target and --bad-value")
-        table = read_csv(csv, target=target, bad_value=bad_value)
-        rows, labels, specs = table.rows, table.labels, tuple(table.specs)
-        source = f"csv {csv.name}"
-    else:
-        sample = _run(settings, lambda session: training_sample(session))
-        rows, labels, specs = list(sample.rows), sample.labels, PLATFORM_FEATURES
-        source = f"platform loan history as of {sample.as_of}"
-    console.print(f"training on {len(rows)} loans ({sum(labels)} defaults) from {source}")
-    validation = None
-    if validate:
-        with _progress(f"{folds}-fold validation") as report:
-            validation = cross_validate(
-                rows,
-                labels,
-                specs,
+    async def train(sessions: async_sessionmaker[AsyncSession]) -> dict[str, object]:
+        if csv is not None:
+            if not target or bad_value is None:
+                raise ValueError("--csv needs --target and --bad-value")
+            table = read_csv(csv, target=target, bad_value=bad_value)
+            rows, labels, specs = list(table.rows), list(table.labels), tuple(table.specs)
+            source = f"csv {csv.name}"
+        else:
+            rows, labels, specs, source = await training_rows(sessions)
+        console.print(f"training on {len(rows)} loans ({sum(labels)} defaults) from {source}")
+        with _progress("validate, fit, register") as report:
+
+            async def step(done: int, total: int) -> None:
+                report(done, total)
+
+            return await train_and_register(
+                sessions,
+                settings.model_dir,
+                rows=rows,
+                labels=labels,
+                specs=specs,
+                source=source,
                 folds=folds,
                 seed=seed,
-                keep_predictions=True,
-                progress=report,
+                promote=promote,
+                validate=validate,
+                progress=step,
             )
-    predictions = None if validation is None else validation.pop("predictions")
-    with _progress("fitting the model") as report:
-        model = fit(rows, labels, specs, seed=seed, progress=report)
-    if validation is not None:
-        model.metrics["cross_validation"] = validation
-    model.metrics["reference"] = training_reference(model, rows, Scorecard())
 
-    async def store(session: AsyncSession) -> str:
-        row = await register(session, model, settings.model_dir, source=source)
-        if predictions is not None:
-            # The out-of-fold predictions the validation report draws its charts from.
-            (settings.model_dir / row.version / VALIDATION_FILE).write_text(
-                json.dumps(predictions), encoding="utf-8"
-            )
-        if promote:
-            await promote_model(session, row.version, features=PLATFORM_FEATURES)
-        return row.version
-
-    return {
-        "version": _run(settings, store),
-        "promoted": promote,
-        "rows": len(rows),
-        "defaults": sum(labels),
-        "auc_mean": None if validation is None else validation["auc_mean"],
-        "auc_std": None if validation is None else validation["auc_std"],
-        "baseline_auc_mean": None if validation is None else validation["baseline"]["auc_mean"],
-    }
+    return _guarded(settings, lambda: _with_sessions(settings, train))
 
 
 @model_cli.command("train")
@@ -769,6 +743,7 @@ def model_report(
     out: Annotated[Path, typer.Option("--out", file_okay=False, help="Directory to write to.")],
 ) -> None:
     """Write the model's validation report: one HTML page with its charts, for offline use."""
+    from domain.risk.training import VALIDATION_FILE
     from scoring.registry import by_version, features_of, load
     from scoring.report import render
     from scoring.scorecard import MasterScale, Scorecard
@@ -1012,6 +987,160 @@ def outbox(
 
     for created, recipient, subject, body in _run(settings, listing):
         typer.echo(f"{created}  to: {recipient}\n  subject: {subject}\n  {body}\n")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Jobs this process runs at once.")
+    ] = 2,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queue",
+            help="Only these queues (repeatable): `default` (scans, ageing, drift, "
+            "escalation) or `chunks` (a split scan's ranges). All of them by default.",
+        ),
+    ] = None,
+) -> None:
+    """Run jobs from the queue on PostgreSQL (start as many as you like, anywhere)."""
+    from api.logs import configure_logging
+    from domain.jobs.queue import JobQueue, Runtime
+
+    settings = _settings()
+    configure_logging(settings.log_level, hide_parameters=not settings.is_development)
+    if settings.is_sqlite:
+        console.print(
+            "[red]QUEUE_UNAVAILABLE[/red]: `lendgraph worker` needs PostgreSQL; on SQLite "
+            "`lendgraph serve` runs the jobs itself"
+        )
+        raise typer.Exit(2)
+
+    async def work() -> None:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        jobs = JobQueue(settings)
+        try:
+            await jobs.run_worker(
+                Runtime(settings, session_factory(engine)), concurrency=concurrency, queues=queue
+            )
+        finally:
+            await jobs.close()
+            await engine.dispose()
+
+    console.print(f"worker: concurrency {concurrency}, queues {', '.join(queue or ['all'])}")
+    _guarded(settings, work)
+
+
+jobs_cli = typer.Typer(help="Background jobs: run one and follow it, list recent ones.")
+app.add_typer(jobs_cli, name="jobs")
+
+JOB_KINDS = {
+    "risk-scan": "risk_scan",
+    "escalation": "risk_escalation",
+    "ageing": "loan_ageing",
+    "drift": "model_drift",
+    "training": "model_training",
+}
+
+
+async def _follow(
+    settings: Settings,
+    kind: str,
+    params: dict[str, object],
+    *,
+    wait: bool,
+) -> dict[str, Any]:
+    """Submit a job and, unless told not to, show its progress until it ends. On SQLite
+    this process runs it (the in-memory queue is this process's); on PostgreSQL the
+    workers do, and this only watches its record."""
+    from domain.jobs import repository as jobs_repo
+    from domain.jobs.models import JobState
+    from domain.jobs.queue import JobQueue, Runtime, drain
+    from domain.jobs.tasks import Schedules
+
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    # Schedules are the workers' (or `serve`'s on SQLite), never a command's.
+    queue = JobQueue(settings, schedules=Schedules.none())
+    try:
+        run = await queue.submit(sessions, kind, params=params, trigger="cli")
+        if not wait:
+            return {"job": str(run.id), "state": run.state.value}
+        runner = (
+            asyncio.create_task(drain(queue, Runtime(settings, sessions)))
+            if queue.embedded
+            else None
+        )
+        with Progress(
+            TextColumn("{task.description:<16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task(kind, total=None)
+            while True:
+                async with sessions() as session:
+                    row = await jobs_repo.get(session, run.id)
+                assert row is not None
+                bar.update(task, completed=row.done, total=row.total, description=row.state)
+                if row.state in (JobState.SUCCEEDED, JobState.FAILED):
+                    break
+                if runner is not None and runner.done():
+                    runner.result()  # a worker that died says why; one that ended is rerun
+                    runner = asyncio.create_task(drain(queue, Runtime(settings, sessions)))
+                await asyncio.sleep(0.3)
+        if runner is not None:
+            await runner
+        if row.state is JobState.FAILED:
+            raise JobFailed(row.error or "the job failed")
+        return {"job": str(row.id), "state": row.state.value, "result": row.result}
+    finally:
+        await queue.close()
+        await engine.dispose()
+
+
+@jobs_cli.command("run")
+def jobs_run(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(JOB_KINDS)}.")],
+    full: Annotated[
+        bool, typer.Option("--full", help="risk-scan: every active loan, changed or not.")
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="risk-scan, ageing: the day, YYYY-MM-DD.")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Follow it with a progress bar.")] = True,
+) -> None:
+    """Queue a job now (as its schedule would) and follow its progress."""
+    if kind not in JOB_KINDS:
+        console.print(f"[red]BAD_USER_INPUT[/red]: no job {kind!r}; one of {', '.join(JOB_KINDS)}")
+        raise typer.Exit(2)
+    params: dict[str, object] = {"full": True} if full else {}
+    if as_of is not None:
+        params["as_of"] = _day(as_of).isoformat()
+    settings = _settings()
+    _print_json(_guarded(settings, lambda: _follow(settings, JOB_KINDS[kind], params, wait=wait)))
+
+
+@jobs_cli.command("list")
+def jobs_list(
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+) -> None:
+    """The newest jobs: kind, state, progress, timestamps, error."""
+    from domain.identity.viewer import Viewer
+    from domain.jobs import repository as jobs_repo
+
+    operator = Viewer(platform_roles=frozenset({Role.PLATFORM_ADMIN}))
+    rows = _run(
+        _settings(),
+        lambda session: jobs_repo.list_jobs(session, viewer=operator, first=limit, after=None),
+    )
+    for row in rows[:limit]:
+        progress = f"{row.done}/{row.total}" if row.total is not None else "-"
+        typer.echo(
+            f"{row.id}  {row.kind:<16} {row.state.value:<9} {progress:>9}  "
+            f"{row.created_at.isoformat(timespec='seconds')}  {row.error or ''}".rstrip()
+        )
 
 
 def main() -> None:

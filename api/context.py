@@ -27,6 +27,9 @@ from domain.identity.service import Origin, viewer_from_token
 from domain.identity.viewer import Viewer
 from domain.imports import repository as imports
 from domain.imports.models import ImportRun
+from domain.jobs import repository as jobs_repo
+from domain.jobs.models import JobRun
+from domain.jobs.queue import JobQueue
 from domain.lending import repository as lending
 from domain.lending.models import Installment, Loan, Repayment
 from domain.products import repository as products
@@ -295,6 +298,13 @@ class Loaders:
         )
 
     @cached_property
+    def job(self) -> DataLoader[uuid.UUID, JobRun | None]:
+        return self._loader(
+            lambda s, ids: jobs_repo.jobs_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
     def risk_rule(self) -> DataLoader[uuid.UUID, RiskRule | None]:
         return self._loader(
             lambda s, ids: risk_queries.rules_by_ids(s, viewer=self._viewer, ids=ids),
@@ -343,6 +353,8 @@ class Context:
     connection_params: dict[str, object] | None = None
     # A WebSocket's Authorization value, for long subscriptions to check it again.
     credential: str | None = None
+    # The job queue long work is deferred to (None where the app was built without one).
+    jobs: JobQueue | None = None
 
     async def still_signed_in(self) -> None:
         """Check a long-lived connection's sign-in again: a revoked session, an expired

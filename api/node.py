@@ -16,6 +16,7 @@ from api.context import Context, Loaders
 from api.enterprises.types import Enterprise
 from api.identity.types import Institution, User
 from api.imports.types import ImportRun
+from api.jobs.types import Job
 from api.lending.types import Loan
 from api.privacy.masking import MaskingPolicy
 from api.products.types import Product
@@ -43,6 +44,7 @@ _NODES: dict[str, _Resolver] = {
     "RiskRule": (lambda loaders: loaders.risk_rule, RiskRule.from_row),
     "ScoringModel": (lambda loaders: loaders.scoring_model, ScoringModel.from_row),
     "MaskingPolicy": (lambda loaders: loaders.masking_policy, MaskingPolicy.from_row),
+    "Job": (lambda loaders: loaders.job, Job.from_row),
 }
 
 

@@ -31,6 +31,8 @@ from api.identity.mutations import IdentityMutations
 from api.identity.queries import IdentityQueries
 from api.imports.mutations import ImportMutations
 from api.imports.queries import ImportQueries
+from api.jobs.mutations import JobMutations
+from api.jobs.queries import JobQueries
 from api.lending.mutations import LoanMutations
 from api.lending.queries import LoanQueries
 from api.node import NodeQueries
@@ -68,6 +70,7 @@ class Query(
     RiskRuleQueries,
     RiskAlertQueries,
     ImportQueries,
+    JobQueries,
     WhatIfQueries,
     AnalyticsQueries,
 ):
@@ -90,6 +93,7 @@ class Mutation(
     RiskRuleMutations,
     RiskAlertMutations,
     ImportMutations,
+    JobMutations,
 ):
     pass
 

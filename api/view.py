@@ -49,6 +49,7 @@ from domain.errors import Unauthenticated
 from domain.identity.authorization import MASKING_COUNTER, Authorizer
 from domain.identity.service import viewer_until
 from domain.identity.viewer import Viewer
+from domain.jobs.queue import JobQueue
 from domain.metrics import VIEWER_CACHE
 from domain.settings import Settings
 from privacy.models import AccessLogEntry
@@ -125,6 +126,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.tracer = tracer  # None: traces off, and not a call spent on them
         # GraphiQL's page and files, from the package: the IDE needs no internet (api.ide).
         self.ide = GraphiQLAssets() if settings.is_development else None
+        # The job queue mutations defer to; create_app sets it.
+        self.jobs: JobQueue | None = None
         self.authorizer = Authorizer()
         self.masking = MaskingCache()
         # Signed-in viewers kept while PostgreSQL says nothing changed (api.viewers).
@@ -193,6 +196,7 @@ class GraphQLView(GraphQL[Context, None]):
             request_id=request.state.request_id,
             authorizer=self.authorizer,
             masking_rules=self.masking.rules,
+            jobs=self.jobs,
         )
         if isinstance(request, WebSocket) and not viewer.is_anonymous:
             context.credential = request.headers.get("authorization")

@@ -31,6 +31,7 @@ from domain.identity.models import (
     UserStatus,
 )
 from domain.imports.models import ImportRowResult, ImportRun, ImportStatus, RowEffect
+from domain.jobs.models import JobChunk, JobRun, JobState
 from domain.lending.models import (
     DelinquencyBucket,
     EarlyRepaymentChoice,
@@ -97,6 +98,9 @@ __all__ = [
     "Installment",
     "Institution",
     "InstitutionKind",
+    "JobChunk",
+    "JobRun",
+    "JobState",
     "Loan",
     "LoanBucketSnapshot",
     "LoanStatus",

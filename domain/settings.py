@@ -77,8 +77,9 @@ class Settings(BaseSettings):
     # The largest GraphQL answer sent (api.guards); larger ones are refused, not sent.
     max_response_bytes: int = Field(default=32 * 2**20, ge=2**14, le=2**31)
     db_pool_size: int = Field(default=10, ge=1, le=200)
-    # Seconds between the service's own early-warning runs (incremental scan, then
-    # escalation of overdue alerts; full once a day); 0 leaves it to `lendgraph risk scan`.
+    # Seconds between the queue's scheduled early-warning scans and escalations (full once
+    # a day); 0 leaves them to startRiskScan and the CLI. The queue schedules by cron, so
+    # the period must divide a minute, an hour or a day.
     risk_scan_interval: int = Field(default=900, ge=0, le=86_400)
     # Queries the compiled read path covers are answered by one SQL statement that
     # builds the response (api.compiled); off, Strawberry's executor answers them all.
@@ -125,6 +126,15 @@ class Settings(BaseSettings):
             if origin != "*" and not (exact and not parts.query and not parts.fragment):
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]) or *")
         return origins
+
+    @field_validator("risk_scan_interval")
+    @classmethod
+    def _has_a_cron_line(cls, value: int) -> int:
+        from domain.jobs.tasks import cron_every  # the queue's reading of it, once
+
+        if value:
+            cron_every(value)  # raises ValueError, naming the period
+        return value
 
     @field_validator("secret_key", "metrics_token")
     @classmethod

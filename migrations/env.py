@@ -11,10 +11,16 @@ from domain.settings import get_settings
 target_metadata = Base.metadata
 
 
+def _ours(obj: object, name: str | None, *_: object) -> bool:
+    # procrastinate's tables come from its own schema file (revision 0018), not our models.
+    return not (name or "").startswith("procrastinate_")
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=_ours,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=True,

@@ -66,6 +66,12 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 # Reference data the migrations install: kept, and put back if a test changed it.
 POLICY_TABLES = ("authz_rules", "authz_version")
+QUEUE_TABLES = (
+    "procrastinate_jobs",
+    "procrastinate_periodic_defers",
+    "procrastinate_events",
+    "procrastinate_workers",
+)
 _MIGRATED: dict[str, int] = {}
 
 
@@ -75,6 +81,8 @@ async def truncate_all(eng: AsyncEngine) -> None:
     async with eng.begin() as conn:
         if eng.dialect.name == "postgresql":
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+            # The job queue's tables (procrastinate's schema, revision 0018) are not models.
+            await conn.execute(text(f"TRUNCATE {', '.join(QUEUE_TABLES)} CASCADE"))
         else:
             for name in tables:
                 await conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - fixed table names

@@ -74,3 +74,15 @@ def test_development_key_is_generated_once_and_private(tmp_path: Path) -> None:
     assert first == second
     assert len(first) >= 32
     assert (tmp_path / "key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_scan_interval_the_queue_cannot_schedule_is_refused() -> None:
+    # given / when
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(risk_scan_interval=7 * 60)
+
+    # then: every quarter of an hour, every ten seconds are fine; seven minutes is not
+    assert "risk_scan_interval" in str(refused.value).lower()
+    assert "420 s does not divide" in str(refused.value)
+    assert load_settings(risk_scan_interval=900).risk_scan_interval == 900
+    assert load_settings(risk_scan_interval=10).risk_scan_interval == 10

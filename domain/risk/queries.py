@@ -118,6 +118,7 @@ async def chunk_inputs(
     as_of: date,
     changed_since: datetime | None = None,
     institution_ids: Collection[uuid.UUID] | None = None,
+    upto: uuid.UUID | None = None,
 ) -> ChunkInputs:
     """The next ``limit`` active loans by id (keyset) with all their indicator inputs.
 
@@ -150,6 +151,8 @@ async def chunk_inputs(
         chunk_stmt = chunk_stmt.where(Loan.institution_id.in_(institution_ids))
     if after is not None:
         chunk_stmt = chunk_stmt.where(Loan.id > after)
+    if upto is not None:  # a range of a split scan: (after, upto]
+        chunk_stmt = chunk_stmt.where(Loan.id <= upto)
     chunk = chunk_stmt.order_by(Loan.id).limit(limit).cte("chunk")
     borrowers = select(chunk.c.enterprise_id)
 
@@ -456,3 +459,15 @@ async def warnings_by_loan_ids(
 ) -> Sequence[LoanWarning]:
     """Warnings of loans the caller already holds (their rows were scoped when loaded)."""
     return (await session.scalars(select(LoanWarning).where(LoanWarning.loan_id.in_(ids)))).all()
+
+
+async def range_bounds(session: AsyncSession, *, every: int) -> list[uuid.UUID]:
+    """The id of every ``every``-th active loan, in id order: the upper bounds of a split
+    scan's ranges (the last range is open above). One pass over the loans' id index."""
+    numbered = (
+        select(Loan.id, func.row_number().over(order_by=Loan.id).label("n"))
+        .where(Loan.status == LoanStatus.ACTIVE)
+        .subquery()
+    )
+    stmt = select(numbered.c.id).where(numbered.c.n % every == 0).order_by(numbered.c.id)
+    return list((await session.scalars(stmt)).all())

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain import bulk, metrics
@@ -46,6 +46,7 @@ from domain.risk.models import (
     AlertSeverity,
     AlertStatus,
     LoanWarning,
+    RiskAlert,
     RiskAlertAction,
     RiskRule,
     RiskScan,
@@ -365,32 +366,91 @@ async def run_scan(
     ``progress`` hears the number of loans scanned so far after every chunk written.
     """
     async with _exclusive(sessions):
-        return await _scan(
-            sessions,
-            as_of=as_of,
-            full=full,
-            trigger=trigger,
-            chunk=chunk_size,
-            lag=commit_lag,
-            progress=progress,
+        started = time.perf_counter()
+        plan, report = await begin_scan(
+            sessions, as_of=as_of, full=full, trigger=trigger, commit_lag=commit_lag
+        )
+        await scan_range(
+            sessions, plan, report, after=None, upto=None, chunk=chunk_size, progress=progress
+        )
+        await finish_scan(
+            sessions, plan.scan_id, loans=report.loans_scanned, alerts=report.alerts_raised
+        )
+        report.seconds = time.perf_counter() - started
+    metrics.scan_finished(
+        full=plan.full,
+        seconds=report.seconds,
+        loans=report.loans_scanned,
+        alerts=report.alerts_raised,
+        levels=report.levels,
+    )
+    log.info(
+        "risk scan finished",
+        extra={
+            "scan": str(plan.scan_id),
+            "full": plan.full,
+            "loans": report.loans_scanned,
+            "alerts": report.alerts_raised,
+            "seconds": round(report.seconds, 3),
+        },
+    )
+    return report
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What every range of one scan shares; JSON, so a split scan's chunk jobs carry it."""
+
+    scan_id: uuid.UUID
+    as_of: date
+    full: bool
+    since: datetime | None
+    shares: Shares
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scan_id": str(self.scan_id),
+            "as_of": self.as_of.isoformat(),
+            "full": self.full,
+            "since": self.since.isoformat() if self.since else None,
+            "industry": [[str(i), k, v] for (i, k), v in self.shares.industry.items()],
+            "region": [[str(i), k, v] for (i, k), v in self.shares.region.items()],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ScanPlan:
+        def shares(rows: Sequence[Sequence[Any]]) -> dict[tuple[uuid.UUID, str], float]:
+            return {(uuid.UUID(i), k): float(v) for i, k, v in rows}
+
+        return cls(
+            scan_id=uuid.UUID(data["scan_id"]),
+            as_of=date.fromisoformat(data["as_of"]),
+            full=bool(data["full"]),
+            since=datetime.fromisoformat(data["since"]) if data["since"] else None,
+            shares=Shares(shares(data["industry"]), shares(data["region"])),
         )
 
 
-async def _scan(
+async def _rules_and_system(
+    session: AsyncSession,
+) -> tuple[list[ActiveRule], WarningSystem, int]:
+    rules = [ActiveRule.of(row) for row in await queries.current_rules(session)]
+    system, system_version = warning_system_of(await queries.current_warning_system(session))
+    return rules, system, system_version
+
+
+async def begin_scan(
     sessions: async_sessionmaker[AsyncSession],
     *,
     as_of: date,
     full: bool,
     trigger: str,
-    chunk: int,
-    lag: timedelta,
-    progress: Callable[[int], None] | None,
-) -> ScanReport:
-    started = time.perf_counter()
+    commit_lag: timedelta = COMMIT_LAG,
+) -> tuple[ScanPlan, ScanReport]:
+    """Record a scan and decide what it covers (full when the rules or system changed)."""
     begun = utcnow()
     async with sessions() as session, session.begin():
-        rules = [ActiveRule.of(row) for row in await queries.current_rules(session)]
-        system, system_version = warning_system_of(await queries.current_warning_system(session))
+        rules, _, system_version = await _rules_and_system(session)
         previous = await queries.last_finished_scan(session)
         industry, region = await queries.concentrations(session)
         print_ = fingerprint(rules, system_version)
@@ -404,16 +464,40 @@ async def _scan(
     # Rows are stamped when written but seen when committed: a writer's transaction open
     # across the previous scan's start is caught by looking back this far (alerts are
     # deduplicated, so rescanning a loan costs nothing else).
-    since = None if full or previous is None else previous.started_at - lag
-    shares = Shares(industry, region)
+    since = None if full or previous is None else previous.started_at - commit_lag
+    plan = ScanPlan(scan_id, as_of, full, since, Shares(industry, region))
     report = ScanReport(
         scan_id=scan_id, as_of=as_of, full=full, rules=len(rules), system_version=system_version
     )
+    return plan, report
 
-    async def read(after: uuid.UUID | None) -> queries.ChunkInputs:
+
+async def scan_range(
+    sessions: async_sessionmaker[AsyncSession],
+    plan: ScanPlan,
+    report: ScanReport,
+    *,
+    after: uuid.UUID | None,
+    upto: uuid.UUID | None,
+    chunk: int = CHUNK,
+    progress: Callable[[int], None] | None = None,
+) -> ScanReport:
+    """Scan the active loans with ids in (after, upto] (None: unbounded), adding to
+    ``report`` (``progress`` hears its loans scanned so far after each chunk). Each chunk
+    commits on its own; running a range again raises no alert twice (the partial unique
+    index) and rewrites no unchanged warning (digests)."""
+    async with sessions() as session:
+        rules, system, system_version = await _rules_and_system(session)
+
+    async def read(start: uuid.UUID | None) -> queries.ChunkInputs:
         async with sessions() as session:
             return await queries.chunk_inputs(
-                session, after=after, limit=chunk, as_of=as_of, changed_since=since
+                session,
+                after=start,
+                upto=upto,
+                limit=chunk,
+                as_of=plan.as_of,
+                changed_since=plan.since,
             )
 
     async def write(done: ChunkResult) -> None:
@@ -424,13 +508,13 @@ async def _scan(
 
     # Three stages overlap: the database reads chunk k+1 and writes chunk k-1 while a
     # thread evaluates chunk k (numpy letting go of the interpreter). Writes stay in order.
-    reading = asyncio.create_task(read(None))
+    reading = asyncio.create_task(read(after))
     writing: asyncio.Task[None] | None = None
     try:
         while len(inputs := await reading):
             reading = asyncio.create_task(read(inputs.ids[-1]))
             done = await asyncio.to_thread(
-                evaluate_chunk, inputs, rules, system, system_version, shares, utcnow()
+                evaluate_chunk, inputs, rules, system, system_version, plan.shares, utcnow()
             )
             if writing is not None:
                 await writing
@@ -443,35 +527,68 @@ async def _scan(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+    return report
+
+
+async def finish_scan(
+    sessions: async_sessionmaker[AsyncSession], scan_id: uuid.UUID, *, loans: int, alerts: int
+) -> None:
     async with sessions() as session, session.begin():
         await session.execute(
             update(RiskScan)
             .where(RiskScan.id == scan_id)
-            .values(
-                finished_at=utcnow(),
-                loans_scanned=report.loans_scanned,
-                alerts_raised=report.alerts_raised,
-            )
+            .values(finished_at=utcnow(), loans_scanned=loans, alerts_raised=alerts)
         )
-    report.seconds = time.perf_counter() - started
-    metrics.scan_finished(
-        full=full,
-        seconds=report.seconds,
-        loans=report.loans_scanned,
-        alerts=report.alerts_raised,
-        levels=report.levels,
+
+
+async def close_scan(session: AsyncSession, scan_id: uuid.UUID) -> RiskScan:
+    """A split scan's last range done: the scan is finished (the next one's watermark)."""
+    await session.execute(
+        update(RiskScan).where(RiskScan.id == scan_id).values(finished_at=utcnow())
     )
-    log.info(
-        "risk scan finished",
-        extra={
-            "scan": str(scan_id),
-            "full": full,
-            "loans": report.loans_scanned,
-            "alerts": report.alerts_raised,
-            "seconds": round(report.seconds, 3),
-        },
+    row = await session.get(RiskScan, scan_id, populate_existing=True)
+    assert row is not None
+    return row
+
+
+def raised_note(scan_id: uuid.UUID) -> str:
+    """The raise action's note: which scan raised the alert, read back by ``raised_in``."""
+    return f"raised by scan {scan_id}"
+
+
+async def raised_in(
+    session: AsyncSession, scan_id: uuid.UUID, *, after: uuid.UUID | None, upto: uuid.UUID | None
+) -> int:
+    """Alerts the scan raised on loans in (after, upto]: what a range raised over all its
+    attempts, where a retried attempt's own count misses what the failed one wrote."""
+    stmt = (
+        select(func.count())
+        .select_from(RiskAlertAction)
+        .join(RiskAlert, RiskAlert.id == RiskAlertAction.alert_id)
+        .where(
+            RiskAlertAction.kind == AlertActionKind.RAISE,
+            RiskAlertAction.note == raised_note(scan_id),
+        )
     )
-    return report
+    if after is not None:
+        stmt = stmt.where(RiskAlert.loan_id > after)
+    if upto is not None:
+        stmt = stmt.where(RiskAlert.loan_id <= upto)
+    return int(await session.scalar(stmt) or 0)
+
+
+async def add_to_scan(
+    session: AsyncSession, scan_id: uuid.UUID, *, loans: int, alerts: int
+) -> None:
+    """A split scan's range counted on its scan row, in the caller's transaction."""
+    await session.execute(
+        update(RiskScan)
+        .where(RiskScan.id == scan_id)
+        .values(
+            loans_scanned=RiskScan.loans_scanned + loans,
+            alerts_raised=RiskScan.alerts_raised + alerts,
+        )
+    )
 
 
 @dataclass
@@ -567,7 +684,7 @@ async def _write_chunk(session: AsyncSession, done: ChunkResult, report: ScanRep
                     "alert_id": alert_id,
                     "kind": AlertActionKind.RAISE,
                     "to_status": AlertStatus.OPEN,
-                    "note": f"raised by scan {report.scan_id}",
+                    "note": raised_note(report.scan_id),
                     "at": now,
                 }
                 for alert_id in raised
