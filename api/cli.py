@@ -1002,6 +1002,15 @@ def worker(
             "escalation) or `chunks` (a split scan's ranges). All of them by default.",
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve Prometheus metrics (job counts, durations, queue depth) on this port.",
+        ),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Where --metrics-port listens.")] = "127.0.0.1",
 ) -> None:
     """Run jobs from the queue on PostgreSQL (start as many as you like, anywhere)."""
     from api.logs import configure_logging
@@ -1015,6 +1024,11 @@ def worker(
             "`lendgraph serve` runs the jobs itself"
         )
         raise typer.Exit(2)
+
+    if metrics_port is not None:  # a worker has no HTTP app to scrape: a port of its own
+        from domain import metrics
+
+        metrics.serve(metrics_port, metrics_host)
 
     async def work() -> None:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)

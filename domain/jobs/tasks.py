@@ -20,6 +20,7 @@ are rewritten only when their digest changed, and its counts land with its marke
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from procrastinate import JobContext, RetryStrategy
 from procrastinate.tasks import Task
 from procrastinate.types import JSONValue
 
+from domain import metrics, tracing
 from domain.base import utcnow
 from domain.errors import DomainError
 from domain.jobs import repository as repo
@@ -132,9 +134,13 @@ async def _perform(context: JobContext, run_id: uuid.UUID, work: Work) -> None:
         run = await repo.get(session, run_id)
     if run is None:  # its record was deleted meanwhile: nothing to report to
         return
+    started = time.perf_counter()
+    outcome = "failed"
     try:
-        result = await work(runtime, run, context)
-    except DomainError as exc:
+        with tracing.span(f"job {run.kind}", {"lendgraph.job.id": str(run_id)}):
+            result = await work(runtime, run, context)
+        outcome = "succeeded"
+    except DomainError as exc:  # refused for a reason the job record states
         async with sessions() as session, session.begin():
             await repo.finish(
                 session, run_id, state=JobState.FAILED, error=f"{exc.code}: {exc.message}"
@@ -142,12 +148,15 @@ async def _perform(context: JobContext, run_id: uuid.UUID, work: Work) -> None:
         return
     except Exception as exc:
         final = _final_attempt(context)
+        outcome = "failed" if final else "retried"
         async with sessions() as session, session.begin():
             if final:
                 await repo.finish(session, run_id, state=JobState.FAILED, error=repr(exc))
             else:
                 await repo.finish(session, run_id, state=JobState.QUEUED, error=repr(exc))
         raise
+    finally:
+        metrics.job_finished(run.kind, outcome, time.perf_counter() - started)
     if result is not None:  # None: the job's chunks finish it
         async with sessions() as session, session.begin():
             await repo.finish(session, run_id, state=JobState.SUCCEEDED, result=result)
@@ -371,6 +380,10 @@ async def retry_stalled(context: JobContext, timestamp: int) -> None:
             extra={"queue_job": stalled.id, "task": stalled.task_name},
         )
         await manager.retry_job(stalled)
+    # The queue's depth for /metrics, counted once a minute by whichever worker ticks.
+    for queue in await manager.list_queues_async():
+        for status in ("todo", "doing", "failed"):
+            metrics.queue_depth(queue["name"], status, int(queue.get(status) or 0))
 
 
 def _on_demand(work: Work) -> Callable[..., Awaitable[None]]:
@@ -391,16 +404,21 @@ async def scan_chunk_job(
     context: JobContext, job_id: uuid.UUID, seq: int, after: str | None, upto: str | None
 ) -> None:
     runtime = _runtime(context)
+    started = time.perf_counter()
+    outcome = "failed"
     try:
-        await scan_chunk(
-            runtime,
-            job_id,
-            seq,
-            uuid.UUID(after) if after else None,
-            uuid.UUID(upto) if upto else None,
-        )
+        with tracing.span("job scan chunk", {"lendgraph.job.id": str(job_id), "chunk": seq}):
+            await scan_chunk(
+                runtime,
+                job_id,
+                seq,
+                uuid.UUID(after) if after else None,
+                uuid.UUID(upto) if upto else None,
+            )
+        outcome = "succeeded"
     except Exception as exc:
         final = _final_attempt(context)
+        outcome = "failed" if final else "retried"
         async with runtime.sessions() as session, session.begin():
             run = await repo.get(session, job_id)
             if run is not None:
@@ -409,3 +427,5 @@ async def scan_chunk_job(
                     run.state = JobState.FAILED
                     run.finished_at = utcnow()
         raise
+    finally:
+        metrics.job_finished("risk_scan_chunk", outcome, time.perf_counter() - started)

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -299,3 +300,41 @@ async def test_the_job_of_a_worker_gone_silent_goes_back_to_the_queue(
             text("SELECT status FROM procrastinate_jobs WHERE id = :j"), {"j": queue_id}
         )
     assert status == "todo"
+
+
+def _jobs_counted(task: str, outcome: str) -> float:
+    return (
+        REGISTRY.get_sample_value("lendgraph_jobs_total", {"task": task, "outcome": outcome}) or 0
+    )
+
+
+async def test_every_job_is_counted_and_timed_by_task_and_outcome(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    # given: one job that does its work and one that is refused (no champion model)
+    succeeded = _jobs_counted(tasks.AGEING, "succeeded")
+    failed = _jobs_counted(tasks.DRIFT, "failed")
+    timed = (
+        REGISTRY.get_sample_value("lendgraph_job_duration_seconds_count", {"task": tasks.AGEING})
+        or 0
+    )
+    queue = JobQueue(settings, schedules=NOTHING_SCHEDULED)
+    runtime = Runtime(settings, sessions)
+    try:
+        # when
+        ageing = await queue.submit(
+            sessions, tasks.AGEING, params={"as_of": "2026-06-01"}, trigger="cli"
+        )
+        drift = await queue.submit(sessions, tasks.DRIFT, trigger="cli")
+        await run_until(queue, runtime, lambda: finished(sessions, ageing.id))
+        await run_until(queue, runtime, lambda: finished(sessions, drift.id))
+    finally:
+        await queue.close()
+
+    # then: what /metrics shows
+    assert _jobs_counted(tasks.AGEING, "succeeded") == succeeded + 1
+    assert _jobs_counted(tasks.DRIFT, "failed") == failed + 1
+    assert (
+        REGISTRY.get_sample_value("lendgraph_job_duration_seconds_count", {"task": tasks.AGEING})
+        == timed + 1
+    )
