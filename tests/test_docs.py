@@ -251,8 +251,8 @@ def documented_settings() -> dict[str, str]:
 
 def shown_default(value: object) -> str | None:
     """A default as the table writes it; None: not a value to compare (none, generated)."""
-    if value is None or isinstance(value, SecretStr):
-        return None
+    if value is None or isinstance(value, SecretStr) or value == ():
+        return None  # an empty list of values is written "none"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
