@@ -73,7 +73,7 @@ class JobMutations:
         ctx = info.context
         if not 2 <= input.folds <= 20:
             return InvalidInputError.of(
-                InvalidInput("folds must be between 2 and 20"), field="input.folds"
+                InvalidInput("folds must be between 2 and 20"), field="folds"
             )
         if ctx.jobs is None:
             raise QueueUnavailable("this service runs no job queue")
