@@ -1031,7 +1031,12 @@ def worker(
         metrics.serve(metrics_port, metrics_host)
 
     async def work() -> None:
+        from domain import tracing
+
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        provider = tracing.process_provider()  # None unless OTEL_* switch traces on
+        if provider is not None:
+            tracing.instrument_engine(engine, provider)
         jobs = JobQueue(settings)
         try:
             await jobs.run_worker(
@@ -1040,6 +1045,8 @@ def worker(
         finally:
             await jobs.close()
             await engine.dispose()
+            if provider is not None:
+                provider.shutdown()  # the last spans sent before the process ends
 
     console.print(f"worker: concurrency {concurrency}, queues {', '.join(queue or ['all'])}")
     _guarded(settings, work)
