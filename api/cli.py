@@ -55,19 +55,31 @@ def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
     Until a total is known (or when none is: ``report(done, None)``) the bar pulses,
     with the time elapsed: a command that takes a while shows it is working.
     """
+    with _bars() as bar:
+        yield bar(description)
+
+
+@contextmanager
+def _bars() -> Iterator[Callable[[str], Callable[[int, int | None], None]]]:
+    """Progress bars on stderr for steps whose names come as they start: yields
+    ``bar(description)``, which adds a bar and gives its ``report(done, total)``."""
     with Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-    ) as bar:
-        task = bar.add_task(description, total=None)
+    ) as shown:
 
-        def report(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
+        def bar(description: str) -> Callable[[int, int | None], None]:
+            task = shown.add_task(description, total=None)
 
-        yield report
+            def report(done: int, total: int | None) -> None:
+                shown.update(task, completed=done, total=total)
+
+            return report
+
+        yield bar
 
 
 @contextmanager
@@ -684,11 +696,7 @@ def _train_model(
         else:
             rows, labels, specs, source = await training_rows(sessions)
         console.print(f"training on {len(rows)} loans ({sum(labels)} defaults) from {source}")
-        with _progress("validate, fit, register") as report:
-
-            async def step(done: int, total: int) -> None:
-                report(done, total)
-
+        with _bars() as bar:
             return await train_and_register(
                 sessions,
                 settings.model_dir,
@@ -700,7 +708,7 @@ def _train_model(
                 seed=seed,
                 promote=promote,
                 validate=validate,
-                progress=step,
+                boosters=bar,
             )
 
     return _guarded(settings, lambda: _with_sessions(settings, train))

@@ -48,8 +48,13 @@ async def train_and_register(
     promote: bool = False,
     validate: bool = True,
     progress: Progress | None = None,
+    boosters: Callable[[str], Callable[[int, int | None], None]] | None = None,
 ) -> dict[str, object]:
-    """Validate (k-fold), fit, record the drift reference, register, maybe promote."""
+    """Validate (k-fold), fit, record the drift reference, register, maybe promote.
+
+    ``progress`` hears the steps (of STEPS); ``boosters``, given a step's name, the
+    function that hears its boosters (``done, total``), from the training's thread.
+    """
     from scoring.drift import training_reference
     from scoring.features import PLATFORM_FEATURES
     from scoring.registry import promote as promote_model
@@ -64,14 +69,22 @@ async def train_and_register(
     await step(1)
     validation = (
         await asyncio.to_thread(
-            cross_validate, rows, labels, specs, folds=folds, seed=seed, keep_predictions=True
+            cross_validate,
+            rows,
+            labels,
+            specs,
+            folds=folds,
+            seed=seed,
+            keep_predictions=True,
+            progress=None if boosters is None else boosters(f"{folds}-fold validation"),
         )
         if validate
         else None
     )
     predictions = None if validation is None else validation.pop("predictions")
     await step(2)
-    model = await asyncio.to_thread(fit, rows, labels, specs, seed=seed)
+    fitting = None if boosters is None else boosters("fitting the model")
+    model = await asyncio.to_thread(fit, rows, labels, specs, seed=seed, progress=fitting)
     if validation is not None:
         model.metrics["cross_validation"] = validation
     model.metrics["reference"] = training_reference(model, rows, Scorecard())
