@@ -22,7 +22,6 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -146,19 +145,13 @@ async def _seed(
         sessions = session_factory(engine)
         if not await database_is_empty(sessions):
             return False
-        with Progress(
-            TextColumn("{task.description:<24}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            tasks: dict[str, TaskID] = {}
+        with _bars() as bar:
+            stages: dict[str, Callable[[int, int | None], None]] = {}
 
             def report(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = progress.add_task(stage, total=total)
-                progress.update(tasks[stage], completed=done, total=total)
+                if stage not in stages:
+                    stages[stage] = bar(stage)
+                stages[stage](done, total)
 
             summary = await seed_population(
                 sessions,
