@@ -47,10 +47,27 @@ def _hide_parameters(error: BaseException | None) -> None:
         error = error.__cause__ or error.__context__
 
 
+# The queue's own housekeeping, every minute on every deployment: its routine INFO lines
+# (deferred, started, succeeded) would be three lines a minute of nothing to read.
+QUIET_TASKS = frozenset({"lendgraph.retry_stalled"})
+
+
+class Housekeeping(logging.Filter):
+    """Drops the job queue's routine lines about its housekeeping tasks; their warnings
+    and errors, and every line about real work, pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING or not record.name.startswith("procrastinate"):
+            return True
+        job = getattr(record, "job", None)
+        return not (isinstance(job, dict) and job.get("task_name") in QUIET_TASKS)
+
+
 def configure_logging(level: str, *, hide_parameters: bool = False) -> None:
     """Route every logger, uvicorn's too, to one JSON handler on stderr (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(hide_parameters=hide_parameters))
+    handler.addFilter(Housekeeping())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
