@@ -1,4 +1,4 @@
-"""Ports for the servers tests start (this project's range: 8120-8129)."""
+"""Ports for the servers tests start (by default the range 8120-8129)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import socket
 PORTS = range(8120, 8130)
 
 
-def free_port() -> int:
+def free_port(ports: range = PORTS) -> int:
     """A port of the range nothing listens on now."""
-    for port in PORTS:
+    for port in ports:
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")

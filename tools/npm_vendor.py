@@ -6,11 +6,14 @@ Shared by the scripts that vendor third-party files into the package
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
 import subprocess
+import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -45,3 +48,16 @@ def member(archive: tarfile.TarFile, path: str) -> bytes:
     if extracted is None:
         raise SystemExit(f"{archive.name!r}: package/{path} is not a file")
     return extracted.read()
+
+
+def command(description: str, check: Callable[[], list[str]], vendor: Callable[[], str]) -> None:
+    """A vendoring tool's command line: ``--check`` verifies the committed files against
+    their manifest and fetches nothing; without it, ``vendor`` fetches and says what."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--check", action="store_true", help="verify, fetch nothing")
+    if parser.parse_args().check:
+        problems = check()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(1 if problems else 0)
+    print(vendor())

@@ -18,15 +18,13 @@ bearer token, never a cookie).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from npm_vendor import member, npm_pack, sha256_hex
+from npm_vendor import command, member, npm_pack, sha256_hex
 
 ROOT = Path(__file__).resolve().parents[1]
 VENDOR = ROOT / "api" / "ide" / "static" / "vendor"
@@ -192,16 +190,13 @@ def check() -> list[str]:
     return problems
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="verify, fetch nothing")
-    if parser.parse_args().check:
-        problems = check()
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        raise SystemExit(1 if problems else 0)
+def vendor() -> str:
     write_docs(fetch())
-    print(f"vendored {len(PACKAGES)} packages into {VENDOR.relative_to(ROOT)}")
+    return f"vendored {len(PACKAGES)} packages into {VENDOR.relative_to(ROOT)}"
+
+
+def main() -> None:
+    command(__doc__.split("\n\n")[0], check, vendor)
 
 
 if __name__ == "__main__":

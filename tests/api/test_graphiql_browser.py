@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +31,7 @@ from domain.db import create_engine, session_factory
 from domain.products.models import ProductType
 from migrations.runner import upgrade
 from tests import factories as f
+from tests.servers import free_port
 
 CHROMIUM = os.environ.get("LENDGRAPH_CHROMIUM") or shutil.which("chromium") or ""
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".ci" / "artifacts"
@@ -59,17 +59,6 @@ WORKING_CAPITAL = {
     "Loom Payroll Bridge": "0.051000",
 }
 TERM_LOAN = "Kiln Equipment Term Loan"
-
-
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
 
 
 async def _seed(url: str) -> None:
@@ -102,7 +91,7 @@ def _database(tmp_path_factory: pytest.TempPathFactory) -> str:
 async def server(_database: str) -> AsyncIterator[str]:
     """uvicorn serving the app in development on its own SQLite file; its base URL."""
     await _seed(_database)
-    port = _free_port()
+    port = free_port(PORTS)
     env = {
         **os.environ,
         "LENDGRAPH_ENV": "development",
