@@ -21,6 +21,8 @@ from starlette.routing import Route, WebSocketRoute
 
 from api.guards import TransportGuard
 from api.ide import PREFIX as IDE_PREFIX
+from api.jobs.files import file_endpoint
+from api.jobs.types import DOWNLOAD_PATH
 from api.logs import configure_logging
 from api.middleware import RequestLog
 from api.oauth import token_endpoint
@@ -128,6 +130,7 @@ def create_app(
         Route("/readyz", readyz),
         Route("/graphql", view),
         Route("/oauth/token", token_endpoint(settings, view.sessions), methods=["POST"]),
+        Route(DOWNLOAD_PATH + "{id}", file_endpoint(view), methods=["GET"]),
         WebSocketRoute("/graphql", view),
     ]
     if view.ide is not None:  # development only, like the IDE page that loads them

@@ -9,7 +9,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -36,6 +36,8 @@ from domain.settings import ConfigurationError, Settings, load_settings
 from migrations.runner import current_revision, head_revision, upgrade
 
 if TYPE_CHECKING:
+    from domain.jobs.files import NewFile
+    from domain.jobs.models import JobFile
     from seed.demo import DemoLogin
 
 T = TypeVar("T")
@@ -606,30 +608,33 @@ def report_portfolio(
         str | None, typer.Option(help="Institution code: its book only (all when left out).")
     ] = None,
 ) -> None:
-    """The portfolio's figures and charts as one self-contained HTML page."""
-    from domain.analytics.report import render
-    from domain.analytics.service import PortfolioFilter, portfolio_summary
+    """The portfolio's figures and charts as one self-contained HTML page, made by a job
+    (run by this process on SQLite, by the workers on PostgreSQL) with a progress bar."""
     from domain.identity.repository import institution_by_code
-    from domain.identity.viewer import Viewer
+    from domain.jobs.tasks import REPORT
 
-    first, last = (_day(start) if start else None), _day(end)
-    operator = Viewer(platform_roles=frozenset({Role.PLATFORM_RISK_OFFICER}))
+    settings = _settings()
+    params: dict[str, object] = {
+        "start": _day(start).isoformat() if start else None,
+        "end": _day(end).isoformat(),
+        "institutions": None,  # an operator reads every book
+    }
 
-    async def build(session: AsyncSession) -> str:
-        institution_id = None
+    async def make() -> bytes:
         if institution is not None:
-            found = await institution_by_code(session, institution)
-            if found is None:
-                raise NotFound(f"no institution with code {institution!r}")
-            institution_id = found.id
-        flt = PortfolioFilter(start=first, end=last, institution_id=institution_id)
-        summary = await portfolio_summary(session, operator, flt)
-        scope = f"Institution {institution}" if institution else "All institutions"
-        return render(summary, scope=scope)
 
-    with _working("computing the figures"):
-        page = _run(_settings(), build)
-    out.write_text(page, encoding="utf-8")
+            async def find(session: AsyncSession) -> str:
+                found = await institution_by_code(session, institution)
+                if found is None:
+                    raise NotFound(f"no institution with code {institution!r}")
+                return str(found.id)
+
+            params["institution"] = await _in_transaction(settings, find)
+        finished = await _follow(settings, REPORT, params, wait=True, label="portfolio report")
+        return await _output_of(settings, finished["job"])
+
+    page = _guarded(settings, make)
+    out.write_bytes(page)
     typer.echo(f"wrote {out} ({len(page) // 1024} KiB)")
 
 
@@ -899,69 +904,80 @@ def import_enterprises_command(
 
     Rows are merged by unified social credit code; each is accepted, fixed, flagged or
     rejected by documented rules (domain/imports/cleaning.py), one transaction per batch.
+    The file is kept with an import job, which a worker runs (this process, on SQLite)
+    while a bar shows the rows done.
     """
+    from domain.base import new_id
     from domain.imports.cleaning import Outcome
     from domain.imports.models import RowEffect
-    from domain.imports.report import ReportFile
-    from domain.imports.service import ImportReport, import_enterprises
+    from domain.jobs.files import NewFile
+    from domain.jobs.models import FileRole
+    from domain.jobs.tasks import IMPORT
 
     settings = _settings()
-    rows = ReportFile(report) if report else None
-
-    async def job() -> ImportReport:
-        engine = create_engine(settings.database_url)
-        try:
-            with (
-                file.open("rb") as stream,
-                Progress(
-                    TextColumn("importing {task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeElapsedColumn(),
-                    console=console,
-                ) as bar,
-            ):
-                task = bar.add_task(file.name, total=None)
-                return await import_enterprises(
-                    session_factory(engine),
-                    stream,
-                    name=file.name,
-                    keys=settings.keys(),
-                    delimiter="\t" if delimiter in ("\\t", "tab") else delimiter,
-                    batch_size=batch_size,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                    on_row=rows.add if rows else None,
-                )
-        finally:
-            await engine.dispose()
-
-    summary: dict[str, object] | None = None
-    try:
-        done = _guarded(settings, job)
-        summary = {**done.run_values(), "run_id": str(done.run_id), "status": done.status.value}
-    finally:
-        if rows is not None:
-            rows.close(summary)
-    typer.echo(
-        f"{done.source_name} ({done.format.value}): {done.rows_total} rows; "
-        f"run {done.run_id} {done.status.value}"
+    upload = NewFile(
+        role=FileRole.INPUT,
+        name=file.name,
+        content_type="text/csv" if file.suffix.lower() != ".xlsx" else XLSX,
+        content=file.read_bytes(),
+        personal=True,
     )
-    typer.echo("  rows " + ", ".join(f"{o.value} {done.outcomes[o]}" for o in Outcome))
+    params: dict[str, object] = {
+        "delimiter": "\t" if delimiter in ("\\t", "tab") else delimiter,
+        "batch_size": batch_size,
+        "import_run": str(new_id()),
+        "rows_format": "json" if report and report.suffix.lower() == ".json" else "csv",
+    }
+
+    async def run() -> tuple[dict[str, Any], bytes | None]:
+        label = f"importing {file.name}"
+        finished = await _follow(settings, IMPORT, params, wait=True, files=[upload], label=label)
+        rows = await _output_of(settings, finished["job"]) if report else None
+        return finished["result"], rows
+
+    done, rows = _guarded(settings, run)
+    if report and rows is not None:
+        report.write_bytes(rows)
+    typer.echo(f"{file.name}: {done['rows_total']} rows; run {done['importRun']} {done['status']}")
+    typer.echo("  rows " + ", ".join(f"{o.value} {done[o.value]}" for o in Outcome))
     effects = [e for e in RowEffect if e is not RowEffect.NONE]
-    typer.echo("  rows " + ", ".join(f"{e.value} {done.effects[e]}" for e in effects))
-    typer.echo(f"  batches {done.batches_landed} landed, {done.batches_failed} failed")
-    for batch in done.batches:
-        if not batch.landed:
-            typer.echo(
-                f"    batch {batch.index} (rows {batch.first_row}-{batch.last_row}): {batch.error}"
-            )
-    if done.ignored_columns:
-        typer.echo(f"  ignored columns: {', '.join(done.ignored_columns)}")
+    typer.echo("  rows " + ", ".join(f"{e.value} {done[e.value]}" for e in effects))
+    typer.echo(f"  batches {done['batches_landed']} landed, {done['batches_failed']} failed")
+    for batch in done["failed_batches"]:
+        typer.echo(
+            f"    batch {batch['index']} (rows {batch['first_row']}-{batch['last_row']}): "
+            f"{batch['error']}"
+        )
+    if done["ignored_columns"]:
+        typer.echo(f"  ignored columns: {', '.join(done['ignored_columns'])}")
     if report:
         typer.echo(f"  every row's outcome: {report}")
-    if done.batches_failed:
+    if done["batches_failed"]:
         console.print("[red]some batches did not land: import the same file again to finish[/red]")
         raise typer.Exit(1)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def _output_of(settings: Settings, job_id: str) -> bytes:
+    """The content of a finished job's output file (a report, every row of an import)."""
+    import uuid
+
+    from domain.jobs import files as job_files
+    from domain.jobs import repository as jobs_repo
+    from domain.jobs.models import FileRole
+
+    async def read(sessions: async_sessionmaker[AsyncSession]) -> bytes:
+        async with sessions() as session:
+            found: JobFile | None = await jobs_repo.file_of_job(
+                session, uuid.UUID(job_id), FileRole.OUTPUT
+            )
+            if found is None:
+                raise NotFound(f"job {job_id} left no output file")
+            return await job_files.read(session, settings.keys(), found)
+
+    return await _with_sessions(settings, read)
 
 
 @app.command("outbox")
@@ -1062,6 +1078,7 @@ JOB_KINDS = {
     "ageing": "loan_ageing",
     "drift": "model_drift",
     "training": "model_training",
+    "purge-files": "job_files_purge",
 }
 
 
@@ -1071,10 +1088,12 @@ async def _follow(
     params: dict[str, object],
     *,
     wait: bool,
+    files: Sequence[NewFile] = (),
+    label: str | None = None,
 ) -> dict[str, Any]:
-    """Submit a job and, unless told not to, show its progress until it ends. On SQLite
-    this process runs it (the in-memory queue is this process's); on PostgreSQL the
-    workers do, and this only watches its record."""
+    """Submit a job (with its input ``files``) and, unless told not to, show its progress
+    until it ends. On SQLite this process runs it (the in-memory queue is this
+    process's); on PostgreSQL the workers do, and this only watches its record."""
     from domain.jobs import repository as jobs_repo
     from domain.jobs.models import JobState
     from domain.jobs.queue import JobQueue, Runtime, drain
@@ -1085,7 +1104,7 @@ async def _follow(
     # Schedules are the workers' (or `serve`'s on SQLite), never a command's.
     queue = JobQueue(settings, schedules=Schedules.none())
     try:
-        run = await queue.submit(sessions, kind, params=params, trigger="cli")
+        run = await queue.submit(sessions, kind, params=params, trigger="cli", files=files)
         if not wait:
             return {"job": str(run.id), "state": run.state.value}
         runner = (
@@ -1100,12 +1119,13 @@ async def _follow(
             TimeElapsedColumn(),
             console=console,
         ) as bar:
-            task = bar.add_task(kind, total=None)
+            task = bar.add_task(label or kind, total=None)
             while True:
                 async with sessions() as session:
                     row = await jobs_repo.get(session, run.id)
                 assert row is not None
-                bar.update(task, completed=row.done, total=row.total, description=row.state)
+                shown = label or row.state
+                bar.update(task, completed=row.done, total=row.total, description=shown)
                 if row.state in (JobState.SUCCEEDED, JobState.FAILED):
                     break
                 if runner is not None and runner.done():

@@ -28,7 +28,7 @@ from domain.identity.viewer import Viewer
 from domain.imports import repository as imports
 from domain.imports.models import ImportRun
 from domain.jobs import repository as jobs_repo
-from domain.jobs.models import JobRun
+from domain.jobs.models import JobFile, JobRun
 from domain.jobs.queue import JobQueue
 from domain.lending import repository as lending
 from domain.lending.models import Installment, Loan, Repayment
@@ -301,6 +301,21 @@ class Loaders:
     def job(self) -> DataLoader[uuid.UUID, JobRun | None]:
         return self._loader(
             lambda s, ids: jobs_repo.jobs_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def job_files(self) -> DataLoader[uuid.UUID, list[JobFile]]:
+        """The files of jobs already loaded under the viewer's row scope."""
+        return self._loader(
+            lambda s, ids: jobs_repo.files_of_jobs(s, ids),
+            lambda rows, ids: many_per_key(rows, ids, "job_id"),
+        )
+
+    @cached_property
+    def job_file(self) -> DataLoader[uuid.UUID, JobFile | None]:
+        return self._loader(
+            lambda s, ids: jobs_repo.files_by_ids(s, viewer=self._viewer, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
         )
 

@@ -16,7 +16,7 @@ from api.context import Context, Loaders
 from api.enterprises.types import Enterprise
 from api.identity.types import Institution, User
 from api.imports.types import ImportRun
-from api.jobs.types import Job
+from api.jobs.types import Job, JobFile
 from api.lending.types import Loan
 from api.privacy.masking import MaskingPolicy
 from api.products.types import Product
@@ -45,6 +45,7 @@ _NODES: dict[str, _Resolver] = {
     "ScoringModel": (lambda loaders: loaders.scoring_model, ScoringModel.from_row),
     "MaskingPolicy": (lambda loaders: loaders.masking_policy, MaskingPolicy.from_row),
     "Job": (lambda loaders: loaders.job, Job.from_row),
+    "JobFile": (lambda loaders: loaders.job_file, JobFile.from_row),
 }
 
 

@@ -19,6 +19,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.analytics.mutations import AnalyticsMutations
 from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
@@ -94,6 +95,7 @@ class Mutation(
     RiskAlertMutations,
     ImportMutations,
     JobMutations,
+    AnalyticsMutations,
 ):
     pass
 

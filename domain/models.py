@@ -31,7 +31,7 @@ from domain.identity.models import (
     UserStatus,
 )
 from domain.imports.models import ImportRowResult, ImportRun, ImportStatus, RowEffect
-from domain.jobs.models import JobChunk, JobRun, JobState
+from domain.jobs.models import FileRole, JobChunk, JobFile, JobRun, JobState
 from domain.lending.models import (
     DelinquencyBucket,
     EarlyRepaymentChoice,
@@ -91,6 +91,7 @@ __all__ = [
     "DisposalAction",
     "EarlyRepaymentChoice",
     "Enterprise",
+    "FileRole",
     "FinancialStatement",
     "ImportRowResult",
     "ImportRun",
@@ -99,6 +100,7 @@ __all__ = [
     "Institution",
     "InstitutionKind",
     "JobChunk",
+    "JobFile",
     "JobRun",
     "JobState",
     "Loan",

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # scraper sending "Authorization: Bearer <metrics_token>"; without a token, not at all.
     metrics: bool = True
     metrics_token: SecretStr | None = None
+    # Jobs' files (uploads to import, reports made) are kept in the database this many
+    # days, then purged by a daily job; a file may be at most job_file_max_bytes.
+    job_file_retention_days: int = Field(default=7, ge=1, le=3650)
+    job_file_max_bytes: int = Field(default=64 * 2**20, ge=2**16, le=2**30)
 
     @field_validator("database_url")
     @classmethod

@@ -44,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -58,6 +58,7 @@ from domain.analytics.models import RollState
 from domain.base import utcnow
 from domain.errors import Forbidden, InvalidInput
 from domain.identity.models import Role
+from domain.identity.repository import institutions_by_ids
 from domain.identity.viewer import Viewer
 from domain.lending.models import DelinquencyBucket
 from domain.lending.schedule import add_months
@@ -273,6 +274,27 @@ def analysable_institutions(viewer: Viewer) -> frozenset[uuid.UUID] | None:
     if not mine:
         raise Forbidden("portfolio figures are for risk officers and institution admins")
     return mine
+
+
+def analyst_of(institutions: Sequence[uuid.UUID] | None) -> Viewer:
+    """A viewer who analyses exactly ``institutions`` (None: every one): a job computes a
+    report with the scope its requester had when asking, not with anyone's account."""
+    if institutions is None:
+        return Viewer(platform_roles=frozenset({Role.PLATFORM_RISK_OFFICER}))
+    return Viewer(institution_roles={i: frozenset({Role.RISK_OFFICER}) for i in institutions})
+
+
+async def scope_label(
+    session: AsyncSession,
+    institution_id: uuid.UUID | None,
+    institutions: Sequence[uuid.UUID] | None,
+) -> str:
+    """Whose book a report shows, in words: one institution, several, or all."""
+    named = [institution_id] if institution_id is not None else institutions
+    if named is None:
+        return "All institutions"
+    codes = sorted(i.code for i in await institutions_by_ids(session, ids=list(named)))
+    return ("Institution " if len(codes) == 1 else "Institutions ") + ", ".join(codes)
 
 
 def resolve_period(flt: PortfolioFilter, *, today: date | None = None) -> Period:
@@ -699,19 +721,38 @@ async def portfolio_summary(
     *,
     lgd: float = DEFAULT_LGD,
     roll_months: int = 1,
+    progress: Callable[[int, int], Awaitable[None]] | None = None,
 ) -> PortfolioSummary:
-    """Every figure group, one after the other on ``session`` (reads shared once)."""
+    """Every figure group, one after the other on ``session`` (reads shared once);
+    ``progress(groups done, groups)`` after each."""
     memo = Memo()
+    groups: list[Callable[[], Awaitable[Any]]] = [
+        lambda: application_funnel(session, viewer, flt, memo=memo),
+        lambda: decision_times(session, viewer, flt, memo=memo),
+        lambda: lending_volume(session, viewer, flt, memo=memo),
+        lambda: delinquency(session, viewer, flt, memo=memo),
+        lambda: roll_rates(session, viewer, flt, months=roll_months),
+        lambda: vintage_curves(session, viewer, flt, memo=memo),
+        lambda: concentration(session, viewer, flt, memo=memo),
+        lambda: expected_loss(session, viewer, flt, lgd=lgd, memo=memo),
+    ]
+    period = resolve_period(flt)
+    found = []
+    for done, group in enumerate(groups, start=1):
+        found.append(await group())
+        if progress is not None:
+            await progress(done, len(groups))
+    funnel, times, volume, book, rolls, vintages, concentrated, loss = found
     return PortfolioSummary(
-        period=resolve_period(flt),
-        funnel=await application_funnel(session, viewer, flt, memo=memo),
-        decision_times=await decision_times(session, viewer, flt, memo=memo),
-        volume=await lending_volume(session, viewer, flt, memo=memo),
-        delinquency=await delinquency(session, viewer, flt, memo=memo),
-        roll_rates=await roll_rates(session, viewer, flt, months=roll_months),
-        vintages=await vintage_curves(session, viewer, flt, memo=memo),
-        concentration=await concentration(session, viewer, flt, memo=memo),
-        expected_loss=await expected_loss(session, viewer, flt, lgd=lgd, memo=memo),
+        period=period,
+        funnel=funnel,
+        decision_times=times,
+        volume=volume,
+        delinquency=book,
+        roll_rates=rolls,
+        vintages=vintages,
+        concentration=concentrated,
+        expected_loss=loss,
     )
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from domain.imports.service import RowResult
 
@@ -13,13 +12,13 @@ CSV_HEADER = ("row", "unified_social_credit_code", "outcome", "effect", "notes")
 
 
 class ReportFile:
-    """Every row's outcome and notes: JSON (``{"rows": [...], "summary": {...}}``) for a
-    ``.json`` path, CSV otherwise (notes joined by `` | ``, each led by its outcome)."""
+    """Every row's outcome and notes: JSON (``{"rows": [...], "summary": {...}}``) or CSV
+    (notes joined by `` | ``, each led by its outcome), written to ``handle`` (an import
+    job keeps it as its output file)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.is_json = path.suffix.lower() == ".json"
-        self._handle = path.open("w", encoding="utf-8", newline="")
+    def __init__(self, handle: TextIO, *, is_json: bool) -> None:
+        self.is_json = is_json
+        self._handle = handle
         self._writer = csv.writer(self._handle)
         self.rows = 0
         if self.is_json:
@@ -38,9 +37,12 @@ class ReportFile:
             )
         self.rows += 1
 
+    @property
+    def content_type(self) -> str:
+        return "application/json" if self.is_json else "text/csv; charset=utf-8"
+
     def close(self, summary: dict[str, Any] | None) -> None:
-        """Finish the file; the summary goes into a JSON report (None: the import failed)."""
+        """Finish the report; the summary goes into a JSON one (None: the import failed)."""
         if self.is_json:
             tail = json.dumps(summary, ensure_ascii=False, default=str)
             self._handle.write(f'\n], "summary": {tail}}}\n')
-        self._handle.close()

@@ -32,7 +32,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, BinaryIO
@@ -73,7 +73,8 @@ _PROFILE_COLUMNS = ("name", "industry", "region", "founded_on", "employee_count"
 _FIGURES = tuple(f.name for f in dataclasses.fields(Statement))
 TABLE = "enterprises"
 
-Progress = Callable[[int, int], None]
+# (rows done, rows in the file), awaited after the file's check and after each batch.
+Progress = Callable[[int, int], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,17 +445,24 @@ async def import_enterprises(
     today: date | None = None,
     progress: Progress | None = None,
     on_row: Callable[[RowResult], None] | None = None,
+    run_id: uuid.UUID | None = None,
 ) -> ImportReport:
     """Import a CSV or XLSX file of enterprises (and statements) from a seekable stream.
 
     Raises MalformedFile, having written nothing, when the file is not a usable table.
+    ``run_id``: the run's id, when the caller named it before (a job, so its run can be
+    found while it runs).
     """
     if batch_size < 1:
         raise InvalidInput("batch size must be at least 1")
     with TableFile(stream, name=name, delimiter=delimiter) as table:
         # A pass over the whole file: in a thread, so a server's other requests go on.
         check = await asyncio.to_thread(table.check)
-        report = await _start(sessions, table, check, actor_id, institution_id, request_id)
+        report = await _start(
+            sessions, table, check, actor_id, institution_id, request_id, run_id or new_id()
+        )
+        if progress is not None:
+            await progress(0, check.rows)
         await _import_rows(
             sessions,
             table,
@@ -523,7 +531,7 @@ async def _import_rows(
             done += len(batch)
             index += 1
             if progress is not None:
-                progress(done, check.rows)
+                await progress(done, check.rows)
         if pending:  # cannot happen when the file did not change between the passes
             raise RuntimeError("the file changed while it was imported")
     except Exception as exc:
@@ -548,9 +556,10 @@ async def _start(
     actor_id: uuid.UUID | None,
     institution_id: uuid.UUID | None,
     request_id: str | None,
+    run_id: uuid.UUID,
 ) -> ImportReport:
     report = ImportReport(
-        run_id=new_id(),
+        run_id=run_id,
         source_name=table.name[:255],
         format=table.format,
         rows_total=check.rows,

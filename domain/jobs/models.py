@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.base import Base, IdMixin, StrEnum, UTCDateTime, utcnow
@@ -50,6 +50,40 @@ class JobRun(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FileRole(enum.StrEnum):
+    INPUT = "input"  # what the job reads (an upload)
+    OUTPUT = "output"  # what it made (a report)
+
+
+class JobFile(IdMixin, Base):
+    """A job's input or output file, in the database: any worker on any machine reads an
+    upload and writes an output with no shared disk.
+
+    Content that can hold personal data is sealed under a data key of the file's own
+    (``data_keys``, subject type ``job_file``), so purging a file shreds its key as
+    erasure does. ``sha256`` is of the plain content, checked when it is read back.
+    Owner and institution are the job's, copied so a file is scoped without a join.
+    """
+
+    __tablename__ = "job_files"
+    __table_args__ = (Index(None, "job_id", "role"), Index(None, "expires_at"))
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("job_runs.id", ondelete="CASCADE"))
+    role: Mapped[FileRole] = mapped_column(StrEnum(FileRole, 8))
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger())
+    sha256: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bool] = mapped_column()
+    content: Mapped[bytes] = mapped_column(LargeBinary())
+    owner_id: Mapped[uuid.UUID | None] = mapped_column()
+    institution_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("institutions.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class JobChunk(Base):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +22,10 @@ from procrastinate.testing import InMemoryConnector
 from sqlalchemy import make_url, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.jobs import files as job_files
 from domain.jobs import repository as repo
 from domain.jobs import tasks
+from domain.jobs.files import NewFile
 from domain.jobs.models import JobRun, JobState
 from domain.settings import Settings
 
@@ -86,8 +88,10 @@ class JobQueue:
         trigger: str,
         requested_by: uuid.UUID | None = None,
         institution_id: uuid.UUID | None = None,
+        files: Sequence[NewFile] = (),
     ) -> JobRun:
-        """Record a job (queued) and defer its task; the record is what the API shows."""
+        """Record a job (queued) with its input ``files`` and defer its task; the record
+        is what the API shows. The files land with the record or not at all."""
         task = self.tasks.on_demand[kind]
         async with sessions() as session, session.begin():
             run = JobRun(
@@ -101,6 +105,16 @@ class JobQueue:
                 attempts=0,
             )
             session.add(run)
+            await session.flush()
+            for file in files:
+                await job_files.store(
+                    session,
+                    self.settings,
+                    file,
+                    job_id=run.id,
+                    owner_id=requested_by,
+                    institution_id=institution_id,
+                )
         await self.open()
         try:
             queue_id = await task.defer_async(job_id=str(run.id))

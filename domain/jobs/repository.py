@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from domain.base import utcnow
 from domain.identity.viewer import Viewer
-from domain.jobs.models import JobChunk, JobRun, JobState
+from domain.jobs.models import FileRole, JobChunk, JobFile, JobRun, JobState
 from domain.pagination import Keyset
 
 NEWEST = Keyset("newest", (JobRun.id,), descending=True)
@@ -126,3 +128,57 @@ async def mark_chunk(session: AsyncSession, job_id: uuid.UUID, seq: int) -> tupl
         )
     ).one()
     return int(row.done), int(row.total or 0)
+
+
+# ------------------------------------------------------------------------- files
+
+
+async def file_of_job(session: AsyncSession, job_id: uuid.UUID, role: FileRole) -> JobFile | None:
+    stmt = (
+        select(JobFile)
+        .where(JobFile.job_id == job_id, JobFile.role == role)
+        .order_by(JobFile.id)
+        .limit(1)
+    )
+    return await session.scalar(stmt)
+
+
+async def files_of_jobs(session: AsyncSession, job_ids: Sequence[uuid.UUID]) -> Sequence[JobFile]:
+    """The files of jobs the caller already holds, without their content (which stays in
+    the database until someone downloads it)."""
+    stmt = (
+        select(JobFile)
+        .options(defer(JobFile.content, raiseload=True))
+        .where(JobFile.job_id.in_(job_ids))
+        .order_by(JobFile.job_id, JobFile.id)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+def _visible_files(viewer: Viewer) -> Select[Any]:
+    """Files of the jobs ``viewer`` may see (the jobs' row scope)."""
+    return scoped(select(JobFile).join(JobRun, JobRun.id == JobFile.job_id), viewer)
+
+
+async def files_by_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[JobFile]:
+    stmt = _visible_files(viewer).options(defer(JobFile.content, raiseload=True))
+    return (await session.scalars(stmt.where(JobFile.id.in_(ids)))).all()
+
+
+async def file_for(session: AsyncSession, *, viewer: Viewer, file_id: uuid.UUID) -> JobFile | None:
+    """A file with its content, if its job is one ``viewer`` may see."""
+    found: JobFile | None = await session.scalar(
+        _visible_files(viewer).where(JobFile.id == file_id)
+    )
+    return found
+
+
+async def expired_files(session: AsyncSession, *, now: datetime) -> list[uuid.UUID]:
+    stmt = select(JobFile.id).where(JobFile.expires_at <= now).order_by(JobFile.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def delete_files(session: AsyncSession, ids: Sequence[uuid.UUID]) -> None:
+    await session.execute(delete(JobFile).where(JobFile.id.in_(ids)))

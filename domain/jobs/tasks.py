@@ -19,6 +19,8 @@ are rewritten only when their digest changed, and its counts land with its marke
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import time
 import uuid
@@ -35,8 +37,9 @@ from procrastinate.types import JSONValue
 from domain import metrics, tracing
 from domain.base import utcnow
 from domain.errors import DomainError
+from domain.jobs import files as job_files
 from domain.jobs import repository as repo
-from domain.jobs.models import JobRun, JobState
+from domain.jobs.models import FileRole, JobFile, JobRun, JobState
 from domain.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,6 +52,9 @@ ESCALATION = "risk_escalation"
 AGEING = "loan_ageing"
 DRIFT = "model_drift"
 TRAINING = "model_training"
+IMPORT = "enterprise_import"
+REPORT = "portfolio_report"
+PURGE = "job_files_purge"
 CHUNK_TASK = "lendgraph.risk_scan_chunk"
 CHUNK_QUEUE = "chunks"
 # Loans per chunk job: large enough that a job's overhead is noise, small enough that a
@@ -60,6 +66,7 @@ STALE_SCAN = timedelta(hours=6)
 CHUNK_RETRY = RetryStrategy(max_attempts=3, wait=2)
 # Seconds without a heartbeat (sent every 10 s) after which a worker is taken for dead.
 STALLED_AFTER = 60
+DEFAULT_IMPORT_BATCH = 1000
 
 Work = Callable[["Runtime", JobRun, JobContext], Awaitable[dict[str, Any] | None]]
 
@@ -87,11 +94,13 @@ class Schedules:
     # Jobs held by a worker that stopped sending heartbeats (killed, machine lost) go back
     # to the queue; procrastinate leaves that to the application.
     stalled: str | None = "* * * * *"
+    # Jobs' files past LENDGRAPH_JOB_FILE_RETENTION_DAYS are purged once a day.
+    purge: str | None = "20 1 * * *"
 
     @classmethod
     def none(cls) -> Schedules:
         """For a process that runs only what it submits (the CLI, a benchmark)."""
-        return cls(scan=None, escalation=None, ageing=None, drift=None, stalled=None)
+        return cls(scan=None, escalation=None, ageing=None, drift=None, stalled=None, purge=None)
 
     @classmethod
     def of(cls, settings: Settings) -> Schedules:
@@ -105,6 +114,7 @@ class Schedules:
             ESCALATION: self.escalation,
             AGEING: self.ageing,
             DRIFT: self.drift,
+            PURGE: self.purge,
         }
 
 
@@ -309,10 +319,6 @@ async def _drift(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str
 async def _train(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
     from domain.risk.training import train_and_register, training_rows
 
-    async def progress(done: int, total: int) -> None:
-        async with runtime.sessions() as session, session.begin():
-            await repo.progress(session, run.id, done=done, total=total)
-
     rows, labels, specs, source = await training_rows(runtime.sessions)
     return await train_and_register(
         runtime.sessions,
@@ -324,8 +330,130 @@ async def _train(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str
         folds=int(run.params.get("folds", 5)),
         seed=int(run.params.get("seed", 42)),
         promote=bool(run.params.get("promote", False)),
-        progress=progress,
+        progress=_progress_of(runtime, run),
     )
+
+
+def _progress_of(runtime: Runtime, run: JobRun) -> Callable[[int, int], Awaitable[None]]:
+    """A job's ``progress(done, total)``, each call written in a transaction of its own."""
+
+    async def progress(done: int, total: int) -> None:
+        async with runtime.sessions() as session, session.begin():
+            await repo.progress(session, run.id, done=done, total=total)
+
+    return progress
+
+
+async def _keep_output(runtime: Runtime, run: JobRun, file: job_files.NewFile) -> JobFile:
+    async with runtime.sessions() as session, session.begin():
+        return await job_files.store(
+            session,
+            runtime.settings,
+            file,
+            job_id=run.id,
+            owner_id=run.requested_by,
+            institution_id=run.institution_id,
+        )
+
+
+async def _import(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    """An uploaded file, read back from the database, imported batch by batch (each batch
+    one transaction, as the import has always done); rows done of the file's total are
+    the job's progress."""
+    from domain.imports.report import ReportFile
+    from domain.imports.service import import_enterprises
+
+    keys = runtime.settings.keys()
+    async with runtime.sessions() as session:
+        stored = await job_files.input_of(session, run.id)
+        content = await job_files.read(session, keys, stored)
+    params = run.params
+    every_row = io.StringIO(newline="")
+    rows = ReportFile(every_row, is_json=params.get("rows_format") == "json")
+    report = await import_enterprises(
+        runtime.sessions,
+        io.BytesIO(content),
+        name=stored.name,
+        keys=keys,
+        delimiter=str(params.get("delimiter", ",")),
+        batch_size=int(params.get("batch_size", DEFAULT_IMPORT_BATCH)),
+        actor_id=uuid.UUID(params["actor"]) if params.get("actor") else run.requested_by,
+        institution_id=run.institution_id,
+        request_id=params.get("request_id"),
+        run_id=uuid.UUID(params["import_run"]) if params.get("import_run") else None,
+        progress=_progress_of(runtime, run),
+        on_row=rows.add,
+    )
+    counts = {k: v for k, v in report.run_values().items() if isinstance(v, int)}
+    rows.close({**counts, "run_id": str(report.run_id), "status": report.status.value})
+    # Every row's outcome, where the run keeps only the rows worth a look (up to a cap).
+    await _keep_output(
+        runtime,
+        run,
+        job_files.NewFile(
+            role=FileRole.OUTPUT,
+            name=f"{stored.name}.rows.{'json' if rows.is_json else 'csv'}",
+            content_type=rows.content_type,
+            content=every_row.getvalue().encode(),
+            personal=False,  # credit codes, outcomes and notes that name no person
+        ),
+    )
+    return {
+        "importRun": str(report.run_id),
+        "status": report.status.value,
+        **counts,
+        "ignored_columns": list(report.ignored_columns),
+        "failed_batches": [b.to_dict() for b in report.batches if not b.landed],
+    }
+
+
+async def _report(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    """The HTML portfolio report over the institutions its requester could analyse when
+    asking (kept in the job's parameters), stored as the job's output file."""
+    from domain.analytics.report import render
+    from domain.analytics.service import (
+        PortfolioFilter,
+        analyst_of,
+        portfolio_summary,
+        scope_label,
+    )
+
+    params = run.params
+    flt = PortfolioFilter(
+        start=date.fromisoformat(params["start"]) if params.get("start") else None,
+        end=date.fromisoformat(params["end"]) if params.get("end") else None,
+        institution_id=uuid.UUID(params["institution"]) if params.get("institution") else None,
+    )
+    given = params.get("institutions")
+    scope = None if given is None else [uuid.UUID(i) for i in given]
+    progress = _progress_of(runtime, run)
+    async with runtime.sessions() as session:
+        summary = await portfolio_summary(session, analyst_of(scope), flt, progress=progress)
+        label = await scope_label(session, flt.institution_id, scope)
+    page = await asyncio.to_thread(render, summary, scope=label)
+    period = summary.period
+    stored = await _keep_output(
+        runtime,
+        run,
+        job_files.NewFile(
+            role=FileRole.OUTPUT,
+            name=f"portfolio-{period.start}-{period.end}.html",
+            content_type="text/html; charset=utf-8",
+            content=page.encode(),
+            personal=True,  # borrowers by name, their exposures
+        ),
+    )
+    return {
+        "file": str(stored.id),
+        "bytes": stored.size,
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+    }
+
+
+async def _purge(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    async with runtime.sessions() as session, session.begin():
+        return {"purged": await job_files.purge_expired(session)}
 
 
 WORK: Mapping[str, Work] = {
@@ -334,6 +462,9 @@ WORK: Mapping[str, Work] = {
     AGEING: _age,
     DRIFT: _drift,
     TRAINING: _train,
+    IMPORT: _import,
+    REPORT: _report,
+    PURGE: _purge,
 }
 
 
