@@ -22,7 +22,7 @@ from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.errors import Unauthenticated
 from domain.identity import repository as identity
 from domain.identity.authorization import Action, Authorizer, Principal
-from domain.identity.models import Institution, Role, User
+from domain.identity.models import Institution, PolicyRule, Role, User
 from domain.identity.service import Origin, viewer_from_token
 from domain.identity.viewer import Viewer
 from domain.imports import repository as imports
@@ -47,8 +47,13 @@ from domain.risk.models import (
     RiskRule,
 )
 from domain.settings import Settings
-from privacy import keystore, policies
+from privacy import break_glass, keystore, policies
+from privacy import consent as consent_ledger
+from privacy import subjects as privacy_subjects
 from privacy.keys import KeyProvider
+from privacy.models import AccessLogEntry as AccessLogRow
+from privacy.models import BreakGlassGrant as GrantRow
+from privacy.models import ConsentRecord
 from privacy.models import MaskingPolicy as MaskingPolicyRow
 from privacy.policies import MaskingRules
 from privacy.purposes import purpose_for
@@ -303,6 +308,39 @@ class Loaders:
             lambda s, ids: jobs_repo.jobs_by_ids(s, viewer=self._viewer, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
         )
+
+    @cached_property
+    def consent(self) -> DataLoader[uuid.UUID, ConsentRecord | None]:
+        return self._loader(
+            lambda s, ids: consent_ledger.by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def authorization_rule(self) -> DataLoader[uuid.UUID, PolicyRule | None]:
+        return self._loader(
+            lambda s, ids: identity.policy_rules_by_ids(s, ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def access_log_entry(self) -> DataLoader[uuid.UUID, AccessLogRow | None]:
+        return self._loader(
+            lambda s, ids: privacy_subjects.access_log_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def break_glass_grant(self) -> DataLoader[uuid.UUID, tuple[GrantRow, str] | None]:
+        """A grant with its subject's type (Enterprise or User)."""
+
+        async def load(ids: list[uuid.UUID]) -> list[tuple[GrantRow, str] | None]:
+            async with self._sessions() as session:
+                found = await break_glass.grants_by_ids(session, viewer=self._viewer, ids=ids)
+            by_id = {row.id: (row, kind) for row, kind in found}
+            return [by_id.get(i) for i in ids]
+
+        return DataLoader(load_fn=load)
 
     @cached_property
     def job_files(self) -> DataLoader[uuid.UUID, list[JobFile]]:

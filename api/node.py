@@ -14,11 +14,14 @@ from api.access import classified
 from api.applications.types import Application
 from api.context import Context, Loaders
 from api.enterprises.types import Enterprise
-from api.identity.types import Institution, User
+from api.identity.types import AuthorizationRule, Institution, User
 from api.imports.types import ImportRun
 from api.jobs.types import Job, JobFile
 from api.lending.types import Loan
+from api.privacy.consent import Consent
 from api.privacy.masking import MaskingPolicy
+from api.privacy.oversight import BreakGlassGrant
+from api.privacy.subjects import AccessLogEntry
 from api.products.types import Product
 from api.relay import decode_global_id
 from api.risk.alerts import RiskAlert
@@ -46,6 +49,13 @@ _NODES: dict[str, _Resolver] = {
     "MaskingPolicy": (lambda loaders: loaders.masking_policy, MaskingPolicy.from_row),
     "Job": (lambda loaders: loaders.job, Job.from_row),
     "JobFile": (lambda loaders: loaders.job_file, JobFile.from_row),
+    "Consent": (lambda loaders: loaders.consent, Consent.from_row),
+    "AuthorizationRule": (lambda loaders: loaders.authorization_rule, AuthorizationRule.from_row),
+    "AccessLogEntry": (lambda loaders: loaders.access_log_entry, AccessLogEntry.from_row),
+    "BreakGlassGrant": (
+        lambda loaders: loaders.break_glass_grant,
+        lambda found: BreakGlassGrant.from_row(*found),
+    ),
 }
 
 

@@ -20,6 +20,7 @@ from domain.audit.service import record
 from domain.base import utcnow
 from domain.enterprises.models import Enterprise
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from domain.identity.viewer import Viewer
 from privacy.models import BreakGlassGrant
 
 DEFAULT_TTL = timedelta(hours=1)
@@ -118,3 +119,16 @@ async def subject_types(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict
     """Whether each grant's subject is an Enterprise or a User (a grant names it by key)."""
     found = set((await session.scalars(select(Enterprise.id).where(Enterprise.id.in_(ids)))).all())
     return {i: "Enterprise" if i in found else "User" for i in ids}
+
+
+async def grants_by_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[tuple[BreakGlassGrant, str]]:
+    """Grants by id with their subject's type, for platform-wide viewers only (who
+    reviews them); nobody else sees one."""
+    if not viewer.sees_all_tenants:
+        return []
+    stmt = select(BreakGlassGrant).where(BreakGlassGrant.id.in_(ids))
+    rows = (await session.scalars(stmt)).all()
+    types = await subject_types(session, [r.subject_id for r in rows])
+    return [(r, types[r.subject_id]) for r in rows]

@@ -444,6 +444,17 @@ async def history(
     return (await session.scalars(stmt.order_by(ConsentRecord.id))).all()
 
 
+async def by_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[ConsentRecord]:
+    """Records by id, those the viewer may see (``node(id:)``)."""
+    stmt = select(ConsentRecord).where(ConsentRecord.id.in_(ids))
+    visible = _visible(viewer)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    return (await session.scalars(stmt)).all()
+
+
 # ------------------------------------------------------------------------- auditing
 
 

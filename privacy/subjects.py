@@ -33,7 +33,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -473,3 +473,13 @@ async def count_access_log(
     flt = AccessLogFilter(subject_id=subject_id, viewer_id=viewer_id, since=since, until=until)
     stmt = select(func.count()).select_from(_access_listing(flt).subquery())
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def access_log_by_ids(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[AccessLogEntry]:
+    """Entries by id, for platform-wide viewers only: the log says who looked at whom
+    across every institution."""
+    if not viewer.sees_all_tenants:
+        return []
+    return (await session.scalars(select(AccessLogEntry).where(AccessLogEntry.id.in_(ids)))).all()

@@ -8,7 +8,6 @@ import strawberry
 from strawberry import relay
 
 from api.access import classified
-from domain import formats
 from domain.errors import DomainError
 from domain.identity.models import USER_SEALED_COLUMNS, InstitutionKind, Role, UserStatus
 from domain.identity.models import Institution as InstitutionRow
@@ -105,8 +104,8 @@ class PolicyAction(enum.Enum):
 @strawberry.type(
     description="One line of the authorization policy: p (permission) or g (role inheritance)."
 )
-class AuthorizationRule:
-    id: strawberry.ID
+class AuthorizationRule(relay.Node):
+    pk: relay.NodeID[uuid.UUID]
     kind: str = strawberry.field(description="p: a permission; g: role inherits role.")
     subject: str = strawberry.field(description="A role, or scope:<name> for service tokens.")
     domain: str = strawberry.field(description="An institution code, or * for all.")
@@ -118,7 +117,7 @@ class AuthorizationRule:
     def from_row(cls, row: PolicyRuleRow) -> Self:
         if row.ptype == "g":
             return cls(
-                id=strawberry.ID(formats.global_id("AuthorizationRule", row.id)),
+                pk=row.id,
                 kind="g",
                 subject=row.v0,
                 domain=row.v2,
@@ -127,7 +126,7 @@ class AuthorizationRule:
                 effect="allow",
             )
         return cls(
-            id=strawberry.ID(formats.global_id("AuthorizationRule", row.id)),
+            pk=row.id,
             kind="p",
             subject=row.v0,
             domain=row.v1,

@@ -45,8 +45,8 @@ class ConsentAction(enum.Enum):
         "each carries the hash of the subject's previous record."
     )
 )
-class Consent:
-    id: strawberry.ID
+class Consent(relay.Node):
+    pk: relay.NodeID[uuid.UUID]
     subject_id: strawberry.ID = strawberry.field(description="The enterprise's global id.")
     purpose: str
     action: ConsentAction
@@ -70,7 +70,7 @@ class Consent:
     @classmethod
     def from_row(cls, row: ConsentRecord) -> Self:
         return cls(
-            id=strawberry.ID(relay.to_base64("Consent", str(row.id))),
+            pk=row.id,
             subject_id=strawberry.ID(relay.to_base64("Enterprise", str(row.subject_id))),
             purpose=row.purpose,
             action=ConsentAction(row.action),

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
+from strawberry import relay
 from strawberry.types.base import StrawberryObjectDefinition
 
 from api.access import PROTECTED, Access, FieldAccess, classified, decide, mutation
@@ -40,8 +41,8 @@ SUBJECT_TYPES = ("Enterprise", "User")
     ]
 )
 @strawberry.type(description="An emergency reveal, its reason, and its review.")
-class BreakGlassGrant:
-    id: strawberry.ID
+class BreakGlassGrant(relay.Node):
+    pk: relay.NodeID[uuid.UUID]
     viewer_id: strawberry.ID
     subject_id: strawberry.ID
     reason: str
@@ -53,7 +54,7 @@ class BreakGlassGrant:
     @classmethod
     def from_row(cls, row: GrantRow, subject_type: str) -> BreakGlassGrant:
         return cls(
-            id=strawberry.ID(formats.global_id("BreakGlassGrant", row.id)),
+            pk=row.id,
             viewer_id=strawberry.ID(formats.global_id("User", row.viewer_id)),
             subject_id=strawberry.ID(formats.global_id(subject_type, row.subject_id)),
             reason=row.reason,

@@ -14,7 +14,6 @@ from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError, UserError
 from api.relay import Connection, connection, decode_after, decode_global_id, page_size
-from domain import formats
 from domain.db import unit_of_work
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.pagination import Page
@@ -46,8 +45,8 @@ def _gid(type_name: str, pk: uuid.UUID) -> strawberry.ID:
     ]
 )
 @strawberry.type(description="One personal value revealed (not masked) to a viewer.")
-class AccessLogEntry:
-    id: strawberry.ID
+class AccessLogEntry(relay.Node):
+    pk: relay.NodeID[uuid.UUID]
     at: datetime
     viewer_id: strawberry.ID | None = strawberry.field(
         description="The User (or ServiceAccount) that saw the value."
@@ -72,7 +71,7 @@ class AccessLogEntry:
         subject_type = row.object.split(".", 1)[0]
         viewer_type = "ServiceAccount" if row.viewer_kind == "service" else "User"
         return cls(
-            id=strawberry.ID(formats.global_id("AccessLogEntry", row.id)),
+            pk=row.id,
             at=row.at,
             viewer_id=_gid(viewer_type, row.viewer_id) if row.viewer_id else None,
             viewer_kind=row.viewer_kind,

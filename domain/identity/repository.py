@@ -180,6 +180,13 @@ async def policy_rules(session: AsyncSession) -> Sequence[PolicyRule]:
     return (await session.scalars(stmt)).all()
 
 
+async def policy_rules_by_ids(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> Sequence[PolicyRule]:
+    """The policy is one for every viewer: who reads it is Casbin's to say."""
+    return (await session.scalars(select(PolicyRule).where(PolicyRule.id.in_(ids)))).all()
+
+
 async def policy_rule_exists(session: AsyncSession, values: dict[str, str]) -> bool:
     stmt = select(PolicyRule.id).filter_by(**values).limit(1)
     return (await session.scalar(stmt)) is not None

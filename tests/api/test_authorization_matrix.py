@@ -1,7 +1,7 @@
 """The default policy's authorization matrix, proved field by field through the live API.
 
-For every role and every field of Enterprise, Application, Loan, RiskAssessment and
-User, the expected outcome (allow / mask / deny) is computed with pycasbin straight
+For every role and every field of Enterprise, Application, Loan, RiskAssessment, User,
+Job and JobFile, the expected outcome (allow / mask / deny) is computed with pycasbin straight
 from ``authz_model.conf`` and ``authz_default_policy.csv``, not through the app's
 database-loaded ``Authorizer``, and compared with what a real GraphQL request,
 signed with a real bearer token, returns.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import enum
 import functools
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from domain.db import session_factory
 from domain.identity.authorization import DEFAULT_POLICY_PATH, MODEL_PATH
 from domain.identity.models import Institution, Role, ServiceAccount, User
 from domain.identity.security import hash_password, mint_token
+from domain.jobs import files as job_files
+from domain.jobs.files import NewFile
+from domain.jobs.models import FileRole, JobFile, JobRun, JobState
 from domain.models import Application, Enterprise, Loan
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
@@ -38,7 +42,7 @@ from privacy.masking import mask
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 
-TYPES = ("Enterprise", "Application", "Loan", "RiskAssessment", "User")
+TYPES = ("Enterprise", "Application", "Loan", "RiskAssessment", "User", "Job", "JobFile")
 INSTITUTION_CODE = "MTX01"
 SERVICE_SCOPES = frozenset({"applications:read", "loans:read"})
 # Held within an institution (Casbin domain: its code); the other roles are platform-wide.
@@ -127,7 +131,7 @@ Matrix = dict[tuple[Role, str], Outcome]
 
 @pytest.fixture(scope="module")
 def catalogue(database_url: str) -> Catalogue:
-    """Every field of the five types, with its classification, as the built schema serves it."""
+    """Every field of the types, with its classification, as the built schema serves it."""
     schema = build_schema(make_settings(database_url))._schema
     found: Catalogue = {}
     for type_name in TYPES:
@@ -234,6 +238,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         application = await f.application(s, enterprise_id=enterprise.id, product_row=product)
         loan = await f.loan(s, application_row=application)
         assessment = await _risk_assessment(s, application)
+        job, job_file = await _report_job(s, settings, bank, owner)
         viewer: User | None
         if role is Role.SME_OWNER:
             viewer, token = owner, await f.access_token(s, settings, owner)
@@ -249,8 +254,75 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         "Loan": _loan_truth(loan),
         "RiskAssessment": _assessment_truth(assessment),
         "User": {} if viewer is None else _user_truth(viewer),
+        "Job": _job_truth(job),
+        "JobFile": _job_file_truth(job_file),
     }
     return World(token=token, truth=truth)
+
+
+async def _report_job(
+    s: AsyncSession, settings: Settings, bank: Institution, owner: User
+) -> tuple[JobRun, JobFile]:
+    """A finished report job of the institution, which the owner asked for (so every role
+    but a service reaches it by the jobs' row scope), with its sealed page."""
+    job = JobRun(
+        kind="portfolio_report",
+        state=JobState.SUCCEEDED,
+        trigger="api",
+        requested_by=owner.id,
+        institution_id=bank.id,
+        params={},
+        done=8,
+        total=8,
+        attempts=1,
+        created_at=f.FIXED_NOW,
+    )
+    s.add(job)
+    await s.flush()
+    page = NewFile(FileRole.OUTPUT, "portfolio.html", "text/html", b"<h1>Portfolio</h1>", True)
+    stored = await job_files.store(
+        s,
+        settings,
+        page,
+        job_id=job.id,
+        owner_id=owner.id,
+        institution_id=bank.id,
+        now=f.FIXED_NOW,
+    )
+    return job, stored
+
+
+def _job_truth(row: JobRun) -> dict[str, Any]:
+    return {
+        "id": _gid("Job", row.id),
+        "kind": "portfolio_report",
+        "state": "SUCCEEDED",
+        "trigger": "api",
+        "progress": {"__typename": "JobProgress"},
+        "attempts": 1,
+        "createdAt": "2026-11-01T09:00:00+00:00",
+        "startedAt": None,
+        "finishedAt": None,
+        "error": None,
+        "result": None,
+        "files": [{"__typename": "JobFile"}],
+        "importRun": None,
+    }
+
+
+def _job_file_truth(row: JobFile) -> dict[str, Any]:
+    gid = _gid("JobFile", row.id)
+    return {
+        "id": gid,
+        "role": "OUTPUT",
+        "name": "portfolio.html",
+        "contentType": "text/html",
+        "size": 18,
+        "sha256": hashlib.sha256(b"<h1>Portfolio</h1>").hexdigest(),
+        "createdAt": "2026-11-01T09:00:00+00:00",
+        "expiresAt": "2026-11-08T09:00:00+00:00",
+        "download": f"/jobs/files/{gid}",
+    }
 
 
 def _enterprise_truth(row: Enterprise) -> dict[str, Any]:
@@ -389,6 +461,12 @@ ROUTES = {
         (*_EDGE_PATHS, ("edges", 0, "node", "riskAssessment")),
     ),
     "User": Route(("me",), ("Query.me",), ((),)),
+    "Job": Route(("jobs", "edges", "node"), ("Query.jobs", *_EDGES), _EDGE_PATHS),
+    "JobFile": Route(
+        ("jobs", "edges", "node", "files"),
+        ("Query.jobs", *_EDGES, "Job.files"),
+        (*_EDGE_PATHS, ("edges", 0, "node", "files", 0)),
+    ),
 }
 MAIN = "main"
 
@@ -465,8 +543,10 @@ def mismatches(
     wanted_errors: set[tuple[Path, Any]] = set()
     problems = []
     for path in (found.denied_route, found.null_route):
-        if path is not None and _at(data, path) is not None:
-            problems.append(f"{role.value} {path}: wants null, got {_at(data, path)!r}")
+        # A denied non-null root field (jobs: JobConnection!) nulls the whole answer.
+        got = None if body.get("data") is None else _at(data, path) if path else None
+        if path is not None and got is not None:
+            problems.append(f"{role.value} {path}: wants null, got {got!r}")
     if found.denied_route is not None:
         wanted_errors.add((found.denied_route, "FORBIDDEN"))
     if found.cells and set(truth) != {x.name for x, _ in found.cells}:
@@ -515,6 +595,10 @@ def test_the_generated_matrix_says_what_the_policy_says(
         (Role.PLATFORM_ADMIN, "Enterprise.annualRevenue"): Outcome.MASK,
         (Role.AUDITOR, "Enterprise.contactPhone"): Outcome.MASK,
         (Role.AUDITOR, "User.email"): Outcome.ALLOW,  # everyone reveals their own account
+        (Role.SME_OWNER, "Job.state"): Outcome.ALLOW,  # the jobs they asked for
+        (Role.LOAN_OFFICER, "JobFile.name"): Outcome.ALLOW,
+        (Role.PARTNER_SERVICE, "Job.kind"): Outcome.DENY,
+        (Role.AUDITOR, "JobFile.download"): Outcome.ALLOW,  # the path; a sealed file needs reveal
     }
     field_count = sum(len(fields) for fields in catalogue.values())
 

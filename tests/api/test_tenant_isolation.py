@@ -9,6 +9,10 @@ anywhere in the answer must be one the viewer may see, computed here from the
 tenancy rules alone (not from the repositories), and every list, count, relation
 and ``node`` answer must be exactly what those rules say.
 
+Jobs and their files (``jobs``, ``node(id:)``, the download route), and consents,
+access-log entries, break-glass grants and policy lines by ``node(id:)``, are checked for
+every viewer and every record of a small table, exhaustively.
+
 Hypothesis runs in a worker thread while the test's event loop serves the app, so
 a failure is shrunk to the smallest document that leaks, with the query as a note.
 """
@@ -20,6 +24,7 @@ import base64
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -27,13 +32,18 @@ import pytest
 from hypothesis import HealthCheck, example, given, note
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from api.relay import DEFAULT_PAGE_SIZE
+from domain.base import new_id, utcnow
 from domain.db import session_factory
-from domain.identity.models import Role
+from domain.identity.models import PolicyRule, Role
+from domain.jobs import files as job_files
+from domain.jobs.models import FileRole, JobRun, JobState
 from domain.settings import Settings
+from privacy.models import AccessLogEntry, BreakGlassGrant, ConsentRecord
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 
@@ -711,3 +721,181 @@ async def test_no_query_shape_shows_a_row_of_another_tenant(
     assert all(n > 0 for n in tally.hidden_nodes.values()), tally.hidden_nodes
     assert all(n > 0 for n in tally.hidden_filters.values()), tally.hidden_filters
     assert tally.depth >= 4
+
+
+# ---------------------------------------------------------------- jobs and their files
+
+# job -> (institution it belongs to, who asked for it)
+JOBS: dict[str, tuple[str | None, str | None]] = {
+    "job_a": ("bank_a", "officer_a"),
+    "job_b": ("bank_b", "officer_b"),
+    "job_b_by_owner": ("bank_b", "owner_1"),  # an owner's request at bank B
+    "job_owner_2": (None, "owner_2"),
+    "job_platform": (None, None),  # a scheduled job of no tenant
+}
+
+
+def visible_jobs(viewer: str) -> set[str]:
+    """Staff see their institution's jobs and their own; owners their own."""
+    kind, who = VIEWERS[viewer]
+    return {
+        job
+        for job, (bank, asker) in JOBS.items()
+        if asker == viewer or (kind == "staff" and bank == who)
+    }
+
+
+async def test_jobs_and_their_files_are_seen_only_by_their_tenant(
+    gql: GraphQLClient, http: httpx.AsyncClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: every job of the table above, each with a file
+    async with session_factory(db)() as s, s.begin():
+        banks = {name: await f.institution(s) for name in ("bank_a", "bank_b")}
+        people = {
+            "officer_a": await f.user(s, roles=[(Role.LOAN_OFFICER, banks["bank_a"].id)]),
+            "officer_b": await f.user(s, roles=[(Role.LOAN_OFFICER, banks["bank_b"].id)]),
+            "owner_1": await f.user(s, roles=[(Role.SME_OWNER, None)]),
+            "owner_2": await f.user(s, roles=[(Role.SME_OWNER, None)]),
+        }
+        tokens = {name: await f.access_token(s, settings, u) for name, u in people.items()}
+        ids: dict[str, str] = {}
+        for name, (bank, asker) in JOBS.items():
+            run = JobRun(
+                kind="enterprise_import",
+                state=JobState.SUCCEEDED,
+                trigger="api",
+                params={},
+                institution_id=banks[bank].id if bank else None,
+                requested_by=people[asker].id if asker else None,
+            )
+            s.add(run)
+            await s.flush()
+            stored = await job_files.store(
+                s,
+                settings,
+                job_files.NewFile(FileRole.OUTPUT, f"{name}.csv", "text/csv", b"row\n", False),
+                job_id=run.id,
+                owner_id=run.requested_by,
+                institution_id=run.institution_id,
+            )
+            ids[name] = global_id("Job", run.id)
+            ids[f"{name}.file"] = global_id("JobFile", stored.id)
+    by_id = {gid: name for name, gid in ids.items()}
+    node = "query($id: ID!) { node(id: $id) { __typename id } }"
+    listing = "{ jobs(first: 50) { totalCount edges { node { id files { id } } } } }"
+
+    for viewer, token in tokens.items():
+        client = gql.as_(token)
+        allowed = visible_jobs(viewer)
+
+        # when
+        listed = (await client.data(listing))["jobs"]
+        fetched = {}
+        for name, gid in ids.items():
+            answer = await client.post(node, {"id": gid})
+            fetched[name] = answer["data"]["node"] is not None
+            if not fetched[name]:
+                assert answer["errors"][0]["extensions"]["code"] == "NOT_FOUND", answer
+        downloads = {
+            name: (
+                await http.get(
+                    f"/jobs/files/{ids[f'{name}.file']}",
+                    headers={"authorization": f"Bearer {token}"},
+                )
+            ).status_code
+            for name in JOBS
+        }
+
+        # then: exactly the viewer's jobs, whichever way they are asked for
+        shown = {by_id[edge["node"]["id"]] for edge in listed["edges"]}
+        files = {by_id[x["id"]] for edge in listed["edges"] for x in edge["node"]["files"]}
+        assert shown == allowed, viewer
+        assert listed["totalCount"] == len(allowed), viewer
+        assert files == {f"{job}.file" for job in allowed}, viewer
+        assert {n for n, seen in fetched.items() if seen} == allowed | {
+            f"{job}.file" for job in allowed
+        }, viewer
+        assert downloads == {job: 200 if job in allowed else 404 for job in JOBS}, viewer
+
+
+# ------------------------------------------ consents, the access log, grants, the policy
+
+
+async def test_node_fetches_privacy_and_policy_records_under_their_row_rules(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: an owner's enterprise with consents naming bank A, bank B and any institution;
+    # an access-log entry and a break-glass grant of it; a line of the policy
+    async with session_factory(db)() as s, s.begin():
+        bank_a, bank_b = await f.institution(s), await f.institution(s)
+        roles = {
+            "owner": (Role.SME_OWNER, None),
+            "officer_a": (Role.LOAN_OFFICER, bank_a.id),
+            "officer_b": (Role.LOAN_OFFICER, bank_b.id),
+            "privacy_officer": (Role.PRIVACY_OFFICER, None),
+            "auditor": (Role.AUDITOR, None),
+        }
+        people = {name: await f.user(s, roles=[grant]) for name, grant in roles.items()}
+        firm = await f.enterprise(s, owner_id=people["owner"].id)
+        records: dict[str, Any] = {}
+        for name, recipient in (("consent_a", bank_a.id), ("consent_b", bank_b.id)):
+            records[name] = ConsentRecord(
+                subject_id=firm.id,
+                purpose="credit_assessment",
+                recipient_institution_id=recipient,
+                action="grant",
+                channel="api",
+                text_version="2026-01",
+                previous_hash=None if name == "consent_a" else records["consent_a"].hash,
+                hash=new_id().hex + new_id().hex,
+            )
+            s.add(records[name])
+            await s.flush()
+        records["log"] = AccessLogEntry(
+            viewer_id=people["officer_a"].id,
+            viewer_kind="user",
+            subject_id=firm.id,
+            object="Enterprise.contactPhone",
+            purpose="credit_assessment",
+        )
+        records["grant"] = BreakGlassGrant(
+            viewer_id=people["officer_a"].id,
+            subject_id=firm.id,
+            reason="fraud call",
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+        s.add_all([records["log"], records["grant"]])
+        await s.flush()
+        records["rule"] = (await s.scalars(select(PolicyRule).limit(1))).first()
+        tokens = {name: await f.access_token(s, settings, u) for name, u in people.items()}
+    types = {
+        "consent_a": "Consent",
+        "consent_b": "Consent",
+        "log": "AccessLogEntry",
+        "grant": "BreakGlassGrant",
+        "rule": "AuthorizationRule",
+    }
+    ids = {name: global_id(types[name], records[name].id) for name in types}
+    # The owner sees every consent of their enterprise, staff the ones naming their
+    # institution; the log, grants and the policy are for platform-wide oversight.
+    oversight = set(types)
+    wanted = {
+        "owner": {"consent_a", "consent_b"},
+        "officer_a": {"consent_a"},
+        "officer_b": {"consent_b"},
+        "privacy_officer": oversight,
+        "auditor": oversight,
+    }
+    query = "query($id: ID!) { node(id: $id) { __typename id } }"
+
+    for viewer, token in tokens.items():
+        # when
+        answers = {name: await gql.as_(token).post(query, {"id": gid}) for name, gid in ids.items()}
+
+        # then
+        seen = {name for name, answer in answers.items() if answer["data"]["node"] is not None}
+        assert seen == wanted[viewer], viewer
+        for name in seen:
+            assert answers[name]["data"]["node"] == {"__typename": types[name], "id": ids[name]}
+        for name in set(types) - seen:
+            assert answers[name]["errors"][0]["extensions"]["code"] == "NOT_FOUND", viewer
