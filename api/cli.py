@@ -832,30 +832,21 @@ def model_promote(
 
 
 @model_cli.command("score-portfolio")
-def model_score_portfolio() -> None:
-    """Re-score every active loan with the champion model."""
-    from domain.risk.assessment import score_portfolio, scoring_for
-
+def model_score_portfolio(
+    wait: Annotated[bool, typer.Option(help="Follow it with a progress bar.")] = True,
+) -> None:
+    """Re-score every active loan with the champion model: a job split into chunks that
+    the workers share (on SQLite this process runs them)."""
     settings = _settings()
-    with Progress(
-        TextColumn("scoring"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("loans", total=None)
-
-        def report(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        scored = _run(
-            settings,
-            lambda session: score_portfolio(
-                session, scoring_for(settings.model_dir), progress=report
-            ),
-        )
-    typer.echo(f"scored {scored} active loans")
+    found = _guarded(settings, lambda: _follow(settings, JOB_KINDS["rescoring"], {}, wait=wait))
+    result = found.get("result") or {}
+    if not wait:
+        _print_json(found)
+        return
+    typer.echo(
+        f"scored {result.get('loans', 0)} active loans with {result.get('version')} "
+        f"in {result.get('chunks', 0)} chunks"
+    )
 
 
 @model_cli.command("drift")
@@ -1062,6 +1053,7 @@ JOB_KINDS = {
     "ageing": "loan_ageing",
     "drift": "model_drift",
     "training": "model_training",
+    "rescoring": "portfolio_scoring",
 }
 
 
