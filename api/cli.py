@@ -9,7 +9,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -643,6 +643,38 @@ def _print_json(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
+DEFAULT_BUDGET = 180.0
+BUDGET_OPTION = typer.Option(
+    "--budget",
+    min=0.0,
+    help="Seconds the hyper-parameter search may take (per fit; 0: the default only).",
+)
+BLEND_OPTION = typer.Option(help="Try a blend with the logistic baseline on inner folds.")
+
+
+def _search_params(budget: float, blend: bool) -> dict[str, object]:
+    return {"budget_seconds": budget, "blend": blend}
+
+
+def _print_comparison(figures: Mapping[str, Any]) -> None:
+    """Default vs tuned vs blend, with their spread over folds, and each fold's choice."""
+    variants = figures.get("variants")
+    if not variants:
+        return
+    baseline = figures["baseline"]
+    for name, found in [*variants.items(), ("pipeline", figures), ("logistic", baseline)]:
+        console.print(
+            f"{name:<9} AUC {found['auc_mean']:.4f} ± {found['auc_std']:.4f}   "
+            f"ECE {found['ece']:.4f}   Brier {found['brier']:.4f}"
+        )
+    for index, chosen in enumerate(figures["chosen_per_fold"], start=1):
+        console.print(
+            f"fold {index}: {chosen['params'] or 'default'}, {chosen['iterations']} trees, "
+            f"{chosen['candidates_tried']} tried, blend {'kept' if chosen['blend'] else 'not kept'}"
+        )
+    console.print(f"gain over the default: {figures['gain_over_default']:+.4f} AUC")
+
+
 @model_cli.command("evaluate")
 def model_evaluate(
     csv: Annotated[Path, typer.Option("--csv", exists=True, dir_okay=False)],
@@ -650,14 +682,26 @@ def model_evaluate(
     bad_value: Annotated[str, typer.Option("--bad-value", help="Its value for a default.")],
     folds: Annotated[int, typer.Option(min=2, max=20)] = 5,
     seed: Annotated[int, typer.Option()] = 42,
+    budget: Annotated[float, BUDGET_OPTION] = DEFAULT_BUDGET,
+    blend: Annotated[bool, BLEND_OPTION] = True,
 ) -> None:
-    """Cross-validate the training pipeline on any CSV; print the figures as JSON."""
+    """Cross-validate the training pipeline on any CSV; print the figures as JSON (and,
+    on stderr, default vs tuned vs blend with their spread, and each fold's choice)."""
     from scoring.tabular import TabularError
     from scoring.training import evaluate_csv
 
     try:
         with _progress(f"{folds}-fold validation") as report:
-            figures = evaluate_csv(csv, target, bad_value, folds=folds, seed=seed, progress=report)
+            figures = evaluate_csv(
+                csv,
+                target,
+                bad_value,
+                folds=folds,
+                seed=seed,
+                params=_search_params(budget, blend),
+                progress=report,
+            )
+        _print_comparison(figures)
         _print_json(figures)
     except (TabularError, ValueError) as exc:
         console.print(f"[red]BAD_USER_INPUT[/red]: {exc}")
@@ -674,6 +718,7 @@ def _train_model(
     seed: int = 42,
     promote: bool = False,
     validate: bool = True,
+    params: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """Sample, validate (k-fold), fit, record the drift reference, register, promote."""
     from domain.risk.training import train_and_register, training_rows
@@ -701,6 +746,7 @@ def _train_model(
                 seed=seed,
                 promote=promote,
                 validate=validate,
+                params=params,
                 boosters=bar,
             )
 
@@ -718,6 +764,8 @@ def model_train(
     folds: Annotated[int, typer.Option(min=2, max=20, help="For the validation report.")] = 5,
     seed: Annotated[int, typer.Option()] = 42,
     promote: Annotated[bool, typer.Option(help="Make it the champion at once.")] = False,
+    budget: Annotated[float, BUDGET_OPTION] = DEFAULT_BUDGET,
+    blend: Annotated[bool, BLEND_OPTION] = True,
 ) -> None:
     """Train on the platform's loan history (or a CSV), validate, and register a candidate."""
     from scoring.tabular import TabularError
@@ -731,6 +779,7 @@ def model_train(
             folds=folds,
             seed=seed,
             promote=promote,
+            params=_search_params(budget, blend),
         )
     except (TabularError, ValueError) as exc:
         console.print(f"[red]BAD_USER_INPUT[/red]: {exc}")

@@ -9,8 +9,11 @@ Assumptions:
   ``a * raw + b`` directly (``Scorecard.points_for_log_odds``), so they stay exact for
   PDs too close to 0 or 1 to tell apart in a float.
 - Reasons are SHAP values (``scoring.reasons``) scaled by the Platt slope ``a``, in
-  calibrated log-odds. A row's feature values are read the way ``ScoringModel.vector``
-  reads them: a row lacking one of the model's features is an error.
+  calibrated log-odds; a blended model adds each feature's part in its logistic term
+  (``scoring.linear``), so the parts of every feature, with the model's expected
+  log-odds, add up to the log-odds the PD is the sigmoid of. A row's feature values
+  are read the way ``ScoringModel.vector`` reads them: a row lacking one of the model's
+  features is an error.
 - One application is one ``Pool`` built from a plain list (no one-row data frame),
   predicted and, for reasons, placed in its leaves on one thread: waking CatBoost's
   thread pool costs more than scoring the row.
@@ -125,10 +128,9 @@ class Scorer:
             self.model.booster.predict(pool, prediction_type="RawFormulaVal", thread_count=1),
             dtype=np.float64,
         )
-        reasons = None
-        if with_reasons:
-            reasons = self._reasons(pool, [[v] for v in vector], thread_count=1)
-        scores = self._scores(raw, reasons, mode="single", started=started)
+        columns = [[v] for v in vector]
+        reasons = self._reasons(pool, columns, thread_count=1) if with_reasons else None
+        scores = self._scores(raw, columns, reasons, mode="single", started=started)
         return Assessment(
             float(scores.pd[0]),
             int(scores.score[0]),
@@ -181,7 +183,7 @@ class Scorer:
             dtype=np.float64,
         )
         reasons = self._reasons(pool, ordered, thread_count=self.threads) if with_reasons else None
-        return self._scores(raw, reasons, mode="batch", started=started)
+        return self._scores(raw, ordered, reasons, mode="batch", started=started)
 
     def columns(self, rows: Sequence[Row]) -> dict[str, Any]:
         """Rows of features as the columns ``score_columns`` reads, missing values as
@@ -214,6 +216,7 @@ class Scorer:
     def _scores(
         self,
         raw: NDArray[np.float64],
+        columns: Sequence[Any],
         reasons: list[list[Reason]] | None,
         *,
         mode: str,
@@ -221,6 +224,8 @@ class Scorer:
     ) -> Scores:
         a, b = self.model.calibration
         log_odds = a * raw + b
+        if self.model.linear is not None:
+            log_odds = log_odds + self.model.linear.logit(columns)
         pds = np.exp(-np.logaddexp(0.0, -log_odds))  # sigmoid, finite for any log-odds
         points = self.scorecard.points_many(log_odds)
         grades = self.master_scale.grade_index(pds)
@@ -233,9 +238,20 @@ class Scorer:
         self, pool: Pool, columns: Sequence[Sequence[Any]], *, thread_count: int
     ) -> list[list[Reason]]:
         explained = _explained(self.model)
-        shap = explained.explainer.shap(pool, thread_count=thread_count)
-        slope = self.model.calibration[0]
-        return explained.phrasebook(self._wording).reasons(columns, slope * shap)
+        return explained.phrasebook(self._wording).reasons(
+            columns, self.impacts(pool, columns, thread_count=thread_count)
+        )
+
+    def impacts(
+        self, pool: Pool, columns: Sequence[Sequence[Any]], *, thread_count: int = 1
+    ) -> NDArray[np.float64]:
+        """Each feature's part (rows, features) in the calibrated log-odds of each row:
+        the booster's SHAP values times the Platt slope, plus the logistic part's."""
+        shap = _explained(self.model).explainer.shap(pool, thread_count=thread_count)
+        parts: NDArray[np.float64] = self.model.calibration[0] * shap
+        if self.model.linear is not None:
+            parts = parts + self.model.linear.contributions(columns)
+        return parts
 
     def _ordered(self, columns: Mapping[str, Any]) -> list[Any]:
         """The model's features in its order: numbers as contiguous float arrays,
