@@ -395,6 +395,12 @@ async def _train(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str
         folds=int(run.params.get("folds", 5)),
         seed=int(run.params.get("seed", 42)),
         promote=bool(run.params.get("promote", False)),
+        params={
+            "budget_seconds": float(run.params["search_seconds"])
+            if run.params.get("search_seconds")
+            else None,
+            "blend": bool(run.params.get("blend", False)),
+        },
         progress=progress,
     )
 
