@@ -20,7 +20,8 @@ the search budget ``--budget`` seconds for the whole evaluation (shared among it
 folds) and the blend; printed are AUC mean ± spread (population standard deviation
 over folds) of the default configuration, the tuned booster, the blend, the pipeline's
 own choice and the logistic baseline; ECE and Brier; each fold's choice; the gain of the
-pipeline over the default. Nothing is asserted.
+pipeline over the default; Platt scaling against isotonic regression on each fold's inner
+out-of-fold predictions (ECE, log loss). Nothing is asserted.
 
     python bench/public_credit_benchmark.py [--budget S] [--folds N] [--seed N] [--only NAME]
                                             [--quick]
@@ -95,6 +96,14 @@ def report(name: str, result: dict[str, Any], seconds: float) -> None:
             f"ECE {found['ece']:.4f}   Brier {found['brier']:.4f}"
         )
     print(f"  gain over the default {result['gain_over_default']:+.4f} AUC")
+    checks = [c["calibration_check"] for c in result["chosen_per_fold"]]
+    for method in ("platt", "isotonic"):
+        mean_ece = sum(c[method]["ece"] for c in checks) / len(checks)
+        mean_loss = sum(c[method]["log_loss"] for c in checks) / len(checks)
+        print(
+            f"  inner folds, {method:<8} ECE {mean_ece:.4f}  log loss {mean_loss:.4f} "
+            f"(better in {sum(c['better'] == method for c in checks)} of {len(checks)} folds)"
+        )
     for index, chosen in enumerate(result["chosen_per_fold"], start=1):
         weights = chosen["blend_weights"]
         shown = "none" if weights is None else f"{weights[0]:.2f} / {weights[1]:.2f}"

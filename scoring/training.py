@@ -86,8 +86,9 @@ from typing import Any
 import numpy as np
 from catboost import CatBoostClassifier, Pool
 from numpy.typing import NDArray
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import log_loss, roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
 
 from scoring.linear import baseline as baseline_pipeline
@@ -163,6 +164,7 @@ class Search:
     blend: tuple[float, float, float] | None
     blend_auc: float | None
     blend_kept: bool
+    seed: int = 42
     blend_oof_linear: FloatArray = field(default_factory=lambda: np.zeros(0))  # weighted
     steps: int = 1  # boosters the search trained, and the final fit
 
@@ -198,6 +200,7 @@ class Search:
             "brier": brier(y, calibrated),
             "ece": ece(y, calibrated),
             "calibration": "blend weights" if linear is not None else "platt",
+            "calibration_check": calibration_check(oof, y, seed=self.seed),
             "best_iterations": trial.best,
             "iterations": iterations,
             "selection": [
@@ -285,7 +288,7 @@ def search(
     for trial in trials[1:]:
         if trial.auc > chosen.auc:  # strictly: the plainer, earlier candidate wins ties
             chosen = trial
-    found = Search(features, vectors, y, k, stopping, trials, chosen, None, None, False)
+    found = Search(features, vectors, y, k, stopping, trials, chosen, None, None, False, seed)
     found.steps = total
     if blend:
         linear_oof = np.zeros(len(y))
@@ -317,6 +320,34 @@ def fit(
     if progress is not None:
         progress(found.steps, found.steps)
     return model
+
+
+def calibration_check(
+    raw: FloatArray, y: NDArray[np.int64], *, folds: int = 5, seed: int = 42
+) -> dict[str, Any]:
+    """Platt scaling against isotonic regression of out-of-fold raw log-odds, cross-fitted
+    (each part calibrated by the map fitted on the others): log loss, Brier and ECE of
+    each, and which is better by log loss. The model serves Platt either way: its reasons
+    and points are exact in log-odds, which an isotonic step function has not."""
+    k = min(folds, int(y.sum()), int(len(y) - y.sum()))
+    if k < 2:
+        return {}
+    by: dict[str, FloatArray] = {"platt": np.zeros(len(y)), "isotonic": np.zeros(len(y))}
+    for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(raw, y):
+        a, b = platt(raw[train], y[train])
+        by["platt"][test] = _sigmoid(a * raw[test] + b)
+        isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        by["isotonic"][test] = isotonic.fit(raw[train], y[train]).predict(raw[test])
+    found: dict[str, Any] = {
+        name: {
+            "log_loss": float(log_loss(y, np.clip(pd_, 1e-6, 1 - 1e-6))),
+            "brier": brier(y, pd_),
+            "ece": ece(y, pd_),
+        }
+        for name, pd_ in by.items()
+    }
+    found["better"] = min(("platt", "isotonic"), key=lambda name: found[name]["log_loss"])
+    return found
 
 
 def _stack(
@@ -423,6 +454,7 @@ def cross_validate(
                     "candidates_tried": len(found.trials),
                     "blend": model.linear is not None,
                     "blend_weights": None if found.blend is None else list(found.blend[:2]),
+                    "calibration_check": tuned.metrics["calibration_check"],
                 }
             )
 

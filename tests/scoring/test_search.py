@@ -13,7 +13,7 @@ from scoring.inference import Scorer
 from scoring.linear import NumericTerm, baseline, fit_linear, frame
 from scoring.model import ScoringModel, vectorise
 from scoring.spec import FeatureSpec, Kind
-from scoring.training import SEARCH_SPACE, cross_validate, fit, search
+from scoring.training import SEARCH_SPACE, calibration_check, cross_validate, fit, search
 from tests.scoring.test_training import FAST, SPECS, book
 
 # The search's own candidates (no "candidates" given), few and fast trees each.
@@ -143,3 +143,17 @@ def test_evaluate_reports_default_tuned_and_blend_with_a_small_budget() -> None:
     assert result["gain_over_default"] == pytest.approx(
         result["auc_mean"] - variants["default"]["auc_mean"]
     )
+
+
+def test_calibration_is_checked_platt_against_isotonic_on_inner_folds() -> None:
+    # given out-of-fold log-odds that Platt fits exactly, and ones it cannot (a step)
+    rng = np.random.default_rng(4)
+    raw = rng.normal(0.0, 1.5, 3000)
+    logistic = (rng.random(3000) < 1 / (1 + np.exp(-(0.8 * raw - 1.0)))).astype(np.int64)
+    step = (rng.random(3000) < np.where(raw > 1.0, 0.6, 0.05)).astype(np.int64)
+    # when
+    smooth, stepped = calibration_check(raw, logistic), calibration_check(raw, step)
+    # then
+    assert smooth["better"] == "platt"
+    assert stepped["better"] == "isotonic"
+    assert stepped["isotonic"]["ece"] < stepped["platt"]["ece"]
