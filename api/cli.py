@@ -9,7 +9,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -648,6 +648,38 @@ def _print_json(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
+DEFAULT_BUDGET = 180.0
+BUDGET_OPTION = typer.Option(
+    "--budget",
+    min=0.0,
+    help="Seconds the hyper-parameter search may take (per fit; 0: the default only).",
+)
+BLEND_OPTION = typer.Option(help="Try a blend with the logistic baseline on inner folds.")
+
+
+def _search_params(budget: float, blend: bool) -> dict[str, object]:
+    return {"budget_seconds": budget, "blend": blend}
+
+
+def _print_comparison(figures: Mapping[str, Any]) -> None:
+    """Default vs tuned vs blend, with their spread over folds, and each fold's choice."""
+    variants = figures.get("variants")
+    if not variants:
+        return
+    baseline = figures["baseline"]
+    for name, found in [*variants.items(), ("pipeline", figures), ("logistic", baseline)]:
+        console.print(
+            f"{name:<9} AUC {found['auc_mean']:.4f} ± {found['auc_std']:.4f}   "
+            f"ECE {found['ece']:.4f}   Brier {found['brier']:.4f}"
+        )
+    for index, chosen in enumerate(figures["chosen_per_fold"], start=1):
+        console.print(
+            f"fold {index}: {chosen['params'] or 'default'}, {chosen['iterations']} trees, "
+            f"{chosen['candidates_tried']} tried, blend {'kept' if chosen['blend'] else 'not kept'}"
+        )
+    console.print(f"gain over the default: {figures['gain_over_default']:+.4f} AUC")
+
+
 @model_cli.command("evaluate")
 def model_evaluate(
     csv: Annotated[Path, typer.Option("--csv", exists=True, dir_okay=False)],
@@ -655,14 +687,26 @@ def model_evaluate(
     bad_value: Annotated[str, typer.Option("--bad-value", help="Its value for a default.")],
     folds: Annotated[int, typer.Option(min=2, max=20)] = 5,
     seed: Annotated[int, typer.Option()] = 42,
+    budget: Annotated[float, BUDGET_OPTION] = DEFAULT_BUDGET,
+    blend: Annotated[bool, BLEND_OPTION] = True,
 ) -> None:
-    """Cross-validate the training pipeline on any CSV; print the figures as JSON."""
+    """Cross-validate the training pipeline on any CSV; print the figures as JSON (and,
+    on stderr, default vs tuned vs blend with their spread, and each fold's choice)."""
     from scoring.tabular import TabularError
     from scoring.training import evaluate_csv
 
     try:
         with _progress(f"{folds}-fold validation") as report:
-            figures = evaluate_csv(csv, target, bad_value, folds=folds, seed=seed, progress=report)
+            figures = evaluate_csv(
+                csv,
+                target,
+                bad_value,
+                folds=folds,
+                seed=seed,
+                params=_search_params(budget, blend),
+                progress=report,
+            )
+        _print_comparison(figures)
         _print_json(figures)
     except (TabularError, ValueError) as exc:
         console.print(f"[red]BAD_USER_INPUT[/red]: {exc}")
@@ -679,6 +723,7 @@ def _train_model(
     seed: int = 42,
     promote: bool = False,
     validate: bool = True,
+    params: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """Sample, validate (k-fold), fit, record the drift reference, register, promote."""
     from domain.risk.training import train_and_register, training_rows
@@ -706,6 +751,7 @@ def _train_model(
                 seed=seed,
                 promote=promote,
                 validate=validate,
+                params=params,
                 boosters=bar,
             )
 
@@ -723,6 +769,8 @@ def model_train(
     folds: Annotated[int, typer.Option(min=2, max=20, help="For the validation report.")] = 5,
     seed: Annotated[int, typer.Option()] = 42,
     promote: Annotated[bool, typer.Option(help="Make it the champion at once.")] = False,
+    budget: Annotated[float, BUDGET_OPTION] = DEFAULT_BUDGET,
+    blend: Annotated[bool, BLEND_OPTION] = True,
 ) -> None:
     """Train on the platform's loan history (or a CSV), validate, and register a candidate."""
     from scoring.tabular import TabularError
@@ -736,6 +784,7 @@ def model_train(
             folds=folds,
             seed=seed,
             promote=promote,
+            params=_search_params(budget, blend),
         )
     except (TabularError, ValueError) as exc:
         console.print(f"[red]BAD_USER_INPUT[/red]: {exc}")
@@ -837,30 +886,21 @@ def model_promote(
 
 
 @model_cli.command("score-portfolio")
-def model_score_portfolio() -> None:
-    """Re-score every active loan with the champion model."""
-    from domain.risk.assessment import score_portfolio, scoring_for
-
+def model_score_portfolio(
+    wait: Annotated[bool, typer.Option(help="Follow it with a progress bar.")] = True,
+) -> None:
+    """Re-score every active loan with the champion model: a job split into chunks that
+    the workers share (on SQLite this process runs them)."""
     settings = _settings()
-    with Progress(
-        TextColumn("scoring"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("loans", total=None)
-
-        def report(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        scored = _run(
-            settings,
-            lambda session: score_portfolio(
-                session, scoring_for(settings.model_dir), progress=report
-            ),
-        )
-    typer.echo(f"scored {scored} active loans")
+    found = _guarded(settings, lambda: _follow(settings, JOB_KINDS["rescoring"], {}, wait=wait))
+    result = found.get("result") or {}
+    if not wait:
+        _print_json(found)
+        return
+    typer.echo(
+        f"scored {result.get('loans', 0)} active loans with {result.get('version')} "
+        f"in {result.get('chunks', 0)} chunks"
+    )
 
 
 @model_cli.command("drift")
@@ -1079,6 +1119,7 @@ JOB_KINDS = {
     "drift": "model_drift",
     "training": "model_training",
     "purge-files": "job_files_purge",
+    "rescoring": "portfolio_scoring",
 }
 
 

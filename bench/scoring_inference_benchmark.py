@@ -17,6 +17,13 @@ champion's in the model store). Then:
   ``--chunk``; rows/s of the best of ``--runs`` runs (wall clock, and per second of
   CPU the process used on all its threads), and every run.
 
+- columns (issue 23): the same ``--rows`` rows as columns (a DataFrame, built before
+  the timing), scored at once by ``Scorer.score_columns``, beside CatBoost's own
+  ``predict_proba`` on a ``Pool`` built from the same DataFrame (the Pool's building
+  timed too, as ours is) and on a prebuilt Pool; then with reasons, beside CatBoost's
+  own ``ShapValues`` of the same Pool. Best of ``--runs`` runs each, and the ratio
+  CatBoost / ours (the target: at most 2).
+
 Prints figures only; nothing is asserted. The machine's load average is printed too:
 on a shared machine the figures move with it.
 
@@ -38,11 +45,14 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import pandas
+from catboost import Pool
 
 from scoring.features import PLATFORM_FEATURES, History, Profile, Request, Statement, features
 from scoring.inference import Scorer
@@ -249,6 +259,59 @@ def main() -> None:
         print(
             f"  {label:13} best {best[0]:10,.0f}   per CPU second {best[1]:10,.0f}   runs {every}"
         )
+    columns(scorer, pool, args.rows, args.runs)
+
+
+def best_rate(n: int, runs: int, work: Callable[[], object]) -> float:
+    """Rows per wall-clock second of the best of ``runs`` runs of ``work``."""
+    times = []
+    for _ in range(runs):
+        gc.collect()
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return n / min(times)
+
+
+def columns(scorer: Scorer, pool: list[Row], n: int, runs: int) -> None:
+    """The column batch path beside CatBoost's own figures on the same rows."""
+    rows = list(portfolio(pool, n))
+    frame = pandas.DataFrame(scorer.columns(rows))
+    del rows
+    booster = scorer.model.booster
+    categorical = list(booster.get_cat_feature_indices())
+    threads = scorer.threads
+    prebuilt = Pool(frame, cat_features=categorical)
+
+    def raw_catboost() -> object:
+        return booster.predict_proba(Pool(frame, cat_features=categorical), thread_count=threads)
+
+    def raw_shap() -> object:
+        return booster.get_feature_importance(
+            Pool(frame, cat_features=categorical), type="ShapValues", thread_count=threads
+        )
+
+    figures = {
+        "catboost": best_rate(n, runs, raw_catboost),
+        "prebuilt": best_rate(
+            n, runs, lambda: booster.predict_proba(prebuilt, thread_count=threads)
+        ),
+        "ours": best_rate(n, runs, lambda: scorer.score_columns(frame)),
+        "shap": best_rate(n, runs, raw_shap),
+        "reasons": best_rate(n, runs, lambda: scorer.score_columns(frame, with_reasons=True)),
+    }
+    print(f"\ncolumns     {n:,} rows as one DataFrame, scored at once, rows/s (best of {runs})")
+    print(f"  catboost predict_proba, Pool built from the frame  {figures['catboost']:12,.0f}")
+    print(f"  catboost predict_proba, prebuilt Pool              {figures['prebuilt']:12,.0f}")
+    print(
+        f"  score_columns, no reasons                          {figures['ours']:12,.0f}   "
+        f"ratio catboost/ours {figures['catboost'] / figures['ours']:.2f} (target <= 2)"
+    )
+    print(f"  catboost ShapValues, Pool built from the frame     {figures['shap']:12,.0f}")
+    print(
+        f"  score_columns, with reasons                        {figures['reasons']:12,.0f}   "
+        f"ratio catboost predict_proba/ours {figures['catboost'] / figures['reasons']:.2f}"
+    )
 
 
 if __name__ == "__main__":

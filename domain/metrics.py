@@ -23,14 +23,13 @@ an id.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import glob
 import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -312,10 +311,11 @@ def scan_finished(
             RISK_LEVELS.labels(outcome_label_lower(level)).inc(count)
 
 
-def scored(mode: str, grades: list[str], seconds: float) -> None:
-    """Assessments made in one call (single) or one chunk (batch)."""
-    for grade, count in collections.Counter(grades).items():
-        SCORING_ASSESSMENTS.labels(mode, grade if len(grade) <= 8 else OTHER).inc(count)
+def scored(mode: str, grades: Mapping[str, int], seconds: float) -> None:
+    """Assessments made in one call (single) or one chunk (batch), counted by grade."""
+    for grade, count in grades.items():
+        if count:
+            SCORING_ASSESSMENTS.labels(mode, grade if len(grade) <= 8 else OTHER).inc(count)
     SCORING_SECONDS.labels(mode).observe(seconds)
 
 

@@ -110,9 +110,8 @@ def training_reference(
     model: ScoringModel, rows: Sequence[Row], scorecard: Scorecard
 ) -> dict[str, Any]:
     """What drift is later measured against: the training rows' features and scores."""
-    raw = model.raw_log_odds([model.vector(row) for row in rows])
-    a, b = model.calibration
-    scores = scorecard.points_many(np.asarray([a * r + b for r in raw], dtype=np.float64))
+    log_odds = model.calibrated_log_odds([model.vector(row) for row in rows])
+    scores = scorecard.points_many(np.asarray(log_odds, dtype=np.float64))
     return reference_of(
         [dict(row) for row in rows],
         [(f.name, f.kind is Kind.CATEGORICAL) for f in model.features],

@@ -9,14 +9,23 @@ Assumptions:
   ``a * raw + b`` directly (``Scorecard.points_for_log_odds``), so they stay exact for
   PDs too close to 0 or 1 to tell apart in a float.
 - Reasons are SHAP values (``scoring.reasons``) scaled by the Platt slope ``a``, in
-  calibrated log-odds. A row's feature values are read the way ``ScoringModel.vector``
-  reads them: a row lacking one of the model's features is an error.
+  calibrated log-odds; a blended model adds each feature's part in its logistic term
+  (``scoring.linear``), so the parts of every feature, with the model's expected
+  log-odds, add up to the log-odds the PD is the sigmoid of. A row's feature values
+  are read the way ``ScoringModel.vector`` reads them: a row lacking one of the model's
+  features is an error.
 - One application is one ``Pool`` built from a plain list (no one-row data frame),
   predicted and, for reasons, placed in its leaves on one thread: waking CatBoost's
-  thread pool costs more than scoring the row. A batch is streamed in chunks: a
-  chunk's rows are read into columns, then one ``Pool`` predicted on ``threads``
-  threads, and its assessments are yielded before the next chunk is read, so memory
-  holds one chunk whatever the size of the portfolio.
+  thread pool costs more than scoring the row.
+- A batch is column-oriented (``score_columns``): one array per feature goes into one
+  ``Pool``, predicted on ``threads`` threads, and the PDs, points and grades come back
+  as arrays, with no object per row; only reasons, when asked for, are per-row lists.
+  Reasons of a batch are CatBoost's SHAP values of the whole matrix at once (the leaf
+  tables of ``scoring.reasons``, one ``calc_leaf_indexes`` call for every row, equal
+  to ``ShapValues`` of each row to 1e-9). ``assess_many`` streams rows of features
+  through the same path in chunks (a chunk's rows read into columns, its assessments
+  yielded before the next chunk is read), so memory holds one chunk whatever the size
+  of the portfolio.
 """
 
 from __future__ import annotations
@@ -54,6 +63,22 @@ class Assessment(NamedTuple):
     grade: str
     reasons: tuple[Reason, ...] = ()
     model_version: str | None = None
+
+
+class Scores(NamedTuple):
+    """A batch's assessments as columns, one entry per row, in the order scored."""
+
+    pd: NDArray[np.float64]
+    log_odds: NDArray[np.float64]  # calibrated: a * raw + b
+    score: NDArray[np.int64]
+    grade: NDArray[np.intp]  # index into ``grade_names``
+    grade_names: tuple[str, ...]
+    reasons: list[list[Reason]] | None = None
+
+    def grades(self) -> list[str]:
+        """The grades by name (a list of as many strings as rows)."""
+        names = self.grade_names
+        return [names[i] for i in self.grade.tolist()]
 
 
 class Scorer:
@@ -103,11 +128,16 @@ class Scorer:
             self.model.booster.predict(pool, prediction_type="RawFormulaVal", thread_count=1),
             dtype=np.float64,
         )
-        reasons: list[list[Reason]] = [[]]
-        if with_reasons:
-            columns = [[v] for v in vector]
-            reasons = self._reasons(pool, columns, thread_count=1)
-        return next(self._assessments(raw, reasons, mode="single", started=started))
+        columns = [[v] for v in vector]
+        reasons = self._reasons(pool, columns, thread_count=1) if with_reasons else None
+        scores = self._scores(raw, columns, reasons, mode="single", started=started)
+        return Assessment(
+            float(scores.pd[0]),
+            int(scores.score[0]),
+            scores.grade_names[int(scores.grade[0])],
+            tuple(reasons[0]) if reasons is not None else (),
+            self.version,
+        )
 
     # ---------------------------------------------------------------------- streaming
 
@@ -119,56 +149,49 @@ class Scorer:
             raise ValueError(f"chunk must be positive, got {chunk}")
         source = iter(rows)
         while part := list(islice(source, chunk)):
-            started = time.perf_counter()
-            columns = self._columns(part)
-            pool = self._pool(columns)
-            raw = np.asarray(
-                self.model.booster.predict(
-                    pool, prediction_type="RawFormulaVal", thread_count=self.threads
-                ),
-                dtype=np.float64,
-            )
-            reasons = (
-                self._reasons(pool, columns, thread_count=self.threads)
-                if with_reasons
+            scores = self.score_columns(self.columns(part), with_reasons=with_reasons)
+            reasons: Iterable[tuple[Reason, ...]] = (
+                map(tuple, scores.reasons)
+                if scores.reasons is not None
                 else itertools.repeat((), len(part))
             )
-            yield from self._assessments(raw, reasons, mode="batch", started=started)
+            yield from map(
+                Assessment,
+                scores.pd.tolist(),
+                scores.score.tolist(),
+                scores.grades(),
+                reasons,
+                itertools.repeat(self.version),
+            )
 
-    # ----------------------------------------------------------------------- helpers
+    # ------------------------------------------------------------------------ columns
 
-    def _assessments(
-        self,
-        raw: NDArray[np.float64],
-        reasons: Iterable[Sequence[Reason]],
-        *,
-        mode: str,
-        started: float,
-    ) -> Iterator[Assessment]:
-        a, b = self.model.calibration
-        log_odds = a * raw + b
-        pds = np.exp(-np.logaddexp(0.0, -log_odds))  # sigmoid, finite for any log-odds
-        points = self.scorecard.points_many(log_odds)
-        grades = self.master_scale.grade_many(pds)
-        metrics.scored(mode, grades, time.perf_counter() - started)
-        whys = reasons if isinstance(reasons, itertools.repeat) else map(tuple, reasons)
-        version = itertools.repeat(self.version)
-        return map(Assessment, pds.tolist(), points.tolist(), grades, whys, version)
+    def score_columns(self, columns: Mapping[str, Any], *, with_reasons: bool = False) -> Scores:
+        """A whole batch given as columns, by feature name (a DataFrame will do).
 
-    def _reasons(
-        self, pool: Pool, columns: Sequence[Sequence[Any]], *, thread_count: int
-    ) -> list[list[Reason]]:
-        explained = _explained(self.model)
-        shap = explained.explainer.shap(pool, thread_count=thread_count)
-        slope = self.model.calibration[0]
-        return explained.phrasebook(self._wording).reasons(columns, slope * shap)
+        Numbers are floats with NaN (or None) for unknown; categories are labels, None or
+        ``MISSING_CATEGORY`` for unknown; further columns are ignored. Every row gets
+        what ``assess`` gives it alone.
+        """
+        started = time.perf_counter()
+        ordered = self._ordered(columns)
+        pool = self._pool(ordered)
+        raw = np.asarray(
+            self.model.booster.predict(
+                pool, prediction_type="RawFormulaVal", thread_count=self.threads
+            ),
+            dtype=np.float64,
+        )
+        reasons = self._reasons(pool, ordered, thread_count=self.threads) if with_reasons else None
+        return self._scores(raw, ordered, reasons, mode="batch", started=started)
 
-    def _columns(self, rows: Sequence[Row]) -> list[Any]:
-        """The chunk column by column, missing values as ``ScoringModel.vector`` has them.
+    def columns(self, rows: Sequence[Row]) -> dict[str, Any]:
+        """Rows of features as the columns ``score_columns`` reads, missing values as
+        ``ScoringModel.vector`` has them.
 
-        Rows are read row by row (each row's mapping stays in cache), the numbers of a
-        chunk straight into one float matrix (None becomes NaN); that is three times
-        faster than reading a column at a time.
+        Rows are read row by row (each row's mapping stays in cache), the numbers
+        straight into one float matrix (None becomes NaN); that is three times faster
+        than reading a column at a time.
         """
         try:
             numbers = np.array(list(map(self._get_numbers, rows)), dtype=np.float64)
@@ -182,11 +205,70 @@ class Scorer:
         by_feature: list[Any] = [None] * len(self._names)
         for j, f in enumerate(self._numeric_at):
             by_feature[f] = numbers[j]
-        columns = _transposed(labels, len(self._categorical))
-        for f, values in zip(self._categorical, columns, strict=True):
-            clean = None not in values and set(map(type, values)) == {str}
-            by_feature[f] = values if clean else [_label(v) for v in values]
-        return by_feature
+        for f, values in zip(
+            self._categorical, _transposed(labels, len(self._categorical)), strict=True
+        ):
+            by_feature[f] = values
+        return dict(zip(self._names, by_feature, strict=True))  # in the model's order
+
+    # ----------------------------------------------------------------------- helpers
+
+    def _scores(
+        self,
+        raw: NDArray[np.float64],
+        columns: Sequence[Any],
+        reasons: list[list[Reason]] | None,
+        *,
+        mode: str,
+        started: float,
+    ) -> Scores:
+        a, b = self.model.calibration
+        log_odds = a * raw + b
+        if self.model.linear is not None:
+            log_odds = log_odds + self.model.linear.logit(columns)
+        pds = np.exp(-np.logaddexp(0.0, -log_odds))  # sigmoid, finite for any log-odds
+        points = self.scorecard.points_many(log_odds)
+        grades = self.master_scale.grade_index(pds)
+        names = self.master_scale.names
+        counts = np.bincount(grades, minlength=len(names)).tolist()
+        metrics.scored(mode, dict(zip(names, counts, strict=True)), time.perf_counter() - started)
+        return Scores(pds, log_odds, points, grades, names, reasons)
+
+    def _reasons(
+        self, pool: Pool, columns: Sequence[Sequence[Any]], *, thread_count: int
+    ) -> list[list[Reason]]:
+        explained = _explained(self.model)
+        return explained.phrasebook(self._wording).reasons(
+            columns, self.impacts(pool, columns, thread_count=thread_count)
+        )
+
+    def impacts(
+        self, pool: Pool, columns: Sequence[Sequence[Any]], *, thread_count: int = 1
+    ) -> NDArray[np.float64]:
+        """Each feature's part (rows, features) in the calibrated log-odds of each row:
+        the booster's SHAP values times the Platt slope, plus the logistic part's."""
+        shap = _explained(self.model).explainer.shap(pool, thread_count=thread_count)
+        parts: NDArray[np.float64] = self.model.calibration[0] * shap
+        if self.model.linear is not None:
+            parts = parts + self.model.linear.contributions(columns)
+        return parts
+
+    def _ordered(self, columns: Mapping[str, Any]) -> list[Any]:
+        """The model's features in its order: numbers as contiguous float arrays,
+        categories as lists of labels with ``MISSING_CATEGORY`` for unknown."""
+        try:
+            given = [columns[name] for name in self._names]
+        except KeyError as exc:
+            raise KeyError(f"columns have no feature {exc.args[0]!r}") from None
+        lengths = {len(c) for c in given}
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+        out: list[Any] = list(given)
+        for f in self._numeric_at:  # NumPy reads None as NaN, as ``vector`` has it
+            out[f] = np.ascontiguousarray(given[f], dtype=np.float64)
+        for f in self._categorical:
+            out[f] = _labels(given[f])
+        return out
 
     def _pool(self, columns: Sequence[Any]) -> Pool:
         frame = pandas.DataFrame(dict(zip(self._names, columns, strict=True)), copy=False)
@@ -203,8 +285,19 @@ def _getter(names: Sequence[str]) -> Callable[[Row], tuple[Any, ...]]:
     return get
 
 
-def _label(value: Any) -> str:
-    return MISSING_CATEGORY if value is None else str(value)
+def _labels(values: Any) -> NDArray[np.object_]:
+    """A column of category labels as ``ScoringModel.vector`` reads a label: unknown
+    (None, or a data frame's NA) is ``MISSING_CATEGORY``, anything else its ``str``.
+    Element-wise work only where a column holds something other than labels."""
+    if isinstance(values, pandas.Series):
+        values = values.to_numpy(dtype=object)
+    labels: NDArray[np.object_] = np.asarray(values, dtype=object)
+    missing = pandas.isna(labels)
+    if missing.any():
+        labels = np.where(missing, MISSING_CATEGORY, labels)
+    if pandas.api.types.infer_dtype(labels, skipna=False) != "string":
+        labels = np.array([str(v) for v in labels.tolist()], dtype=object)
+    return labels
 
 
 def _transposed(rows: Sequence[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:

@@ -4,7 +4,9 @@ Assumptions:
 
 - A probability of default (PD) is ``sigmoid(a * raw + b)``, where ``raw`` is the
   booster's log-odds (CatBoost's ``RawFormulaVal``) and ``(a, b)`` is the Platt scaling
-  that training fitted on out-of-fold predictions (see ``scoring.training``).
+  that training fitted on out-of-fold predictions (see ``scoring.training``). A blended
+  model adds its logistic part: ``sigmoid(a * raw + b + linear(x))``, ``(a, b)`` and the
+  part's weight fitted together on out-of-fold predictions (``scoring.linear``).
 - A row is turned into a vector the same way at training and at scoring time, by
   ``ScoringModel.vector``: features in the model's order; an unknown number is NaN
   (CatBoost's ``nan_mode="Min"`` sends it to its own side of every split); an unknown
@@ -30,6 +32,7 @@ import numpy as np
 import pandas
 from catboost import CatBoostClassifier
 
+from scoring.linear import LinearPart
 from scoring.spec import MISSING_CATEGORY, FeatureSpec, Kind, Row
 
 MODEL_FILE = "model.cbm"
@@ -88,6 +91,7 @@ class ScoringModel:
     metrics: dict[str, Any]
     params: dict[str, Any]
     fingerprint: str  # sha256 of the canonical training data, hex
+    linear: LinearPart | None = None  # a blend's logistic part, in calibrated log-odds
 
     def vector(self, row: Row) -> list[float | str]:
         """The row's features in model order, missing values made explicit."""
@@ -102,7 +106,12 @@ class ScoringModel:
 
     def calibrated_log_odds(self, vectors: Sequence[Sequence[float | str]]) -> list[float]:
         a, b = self.calibration
-        return [a * r + b for r in self.raw_log_odds(vectors)]
+        raw = np.asarray(self.raw_log_odds(vectors), dtype=np.float64)
+        log_odds = a * raw + b
+        if self.linear is not None and vectors:
+            columns = [[v[i] for v in vectors] for i in range(len(self.features))]
+            log_odds = log_odds + self.linear.logit(columns)
+        return [float(x) for x in log_odds]
 
     def pd(self, vectors: Sequence[Sequence[float | str]]) -> list[float]:
         """Calibrated probabilities of default."""
@@ -131,6 +140,8 @@ class ScoringModel:
             "fingerprint": self.fingerprint,
             "catboost_version": catboost.__version__,
         }
+        if self.linear is not None:
+            meta["linear"] = self.linear.to_json()
         text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)
         (directory / META_FILE).write_text(text + "\n", encoding="utf-8")
 
@@ -167,6 +178,7 @@ class ScoringModel:
             metrics=meta["metrics"],
             params=meta["params"],
             fingerprint=meta["fingerprint"],
+            linear=LinearPart.from_json(meta["linear"]) if meta.get("linear") else None,
         )
 
 

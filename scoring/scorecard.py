@@ -134,9 +134,12 @@ class MasterScale:
 
     def grade_many(self, pds: NDArray[np.float64]) -> list[str]:
         """``grade`` over an array of PDs."""
+        names = self.names
+        return [names[i] for i in self.grade_index(pds).tolist()]
+
+    def grade_index(self, pds: NDArray[np.float64]) -> NDArray[np.intp]:
+        """``grade`` over an array of PDs, each grade as its index in ``names``."""
         values = np.asarray(pds, dtype=np.float64)
         if not ((values >= 0.0) & (values <= 1.0)).all():
             raise ValueError("PDs must lie in [0, 1]")
-        index = np.searchsorted(np.asarray(self.bounds), values, side="left")
-        names = self.names
-        return [names[i] for i in index.tolist()]
+        return np.searchsorted(np.asarray(self.bounds), values, side="left")

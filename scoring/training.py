@@ -49,6 +49,26 @@ Assumptions:
   has to beat. The AUC spread is the population standard deviation over folds, as
   scikit-learn's ``cross_val_score(...).std()`` gives it; Brier score, KS and ECE (10
   equal-width bins) are means over folds.
+- The search (``params["budget_seconds"]``, set by ``lendgraph model train/evaluate
+  --budget``): ``SEARCH_SPACE`` is tried in order on the same inner folds, the default
+  first, then a shallow, strongly regularised variant, then deeper, shallower and
+  differently regularised ones; iterations always by early stopping. Before each
+  candidate the time spent so far per candidate is taken as its cost, and the search
+  stops where that would overrun the budget. The candidate with the best out-of-fold
+  AUC is kept (ties: the earlier).
+- The blend (``params["blend"]``): the logistic baseline is fitted on the same inner
+  folds, and a logistic regression of the outcome on the two out-of-fold log-odds
+  (booster, baseline) gives their weights and the intercept, which are also the
+  calibration. The blend is kept only when both weights are positive (each part keeps
+  its ranking and its monotone directions) and its out-of-fold AUC beats the booster's.
+  Weights and choice are fitted on inner folds only: inside ``cross_validate`` no outer
+  test row is seen. That AUC is measured on the rows the three weights were fitted on;
+  the outer folds give the honest figure.
+- ``cross_validate`` with a search or a blend reports, beside the pipeline's own
+  figures, those of the default configuration, of the tuned booster alone and of the
+  blend (always built, whether the pipeline kept it or not; the booster alone where
+  the inner folds gave the baseline no positive weight) on the same outer folds,
+  each fold's chosen configuration, and the gain of the pipeline over the default.
 """
 
 from __future__ import annotations
@@ -59,22 +79,20 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas
 from catboost import CatBoostClassifier, Pool
 from numpy.typing import NDArray
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import log_loss, roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from scoring.linear import baseline as baseline_pipeline
+from scoring.linear import fit_linear, frame
 from scoring.model import ScoringModel, vectorise
 from scoring.spec import FeatureSpec, Kind, Row
 from scoring.tabular import read_csv
@@ -99,7 +117,21 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "early_stopping_rounds": 200,
     "validation_folds": 5,
     "candidates": [{}],
+    "budget_seconds": None,  # a number: search SEARCH_SPACE within it
+    "blend": False,
 }
+# Tried in this order while the budget lasts; each on top of DEFAULT_PARAMS.
+SEARCH_SPACE: tuple[dict[str, Any], ...] = (
+    {},
+    {"depth": 2, "l2_leaf_reg": 30.0, "learning_rate": 0.05},  # shallow, regularised
+    {"depth": 6, "l2_leaf_reg": 5.0, "learning_rate": 0.05},
+    {"depth": 3, "l2_leaf_reg": 20.0},
+    {"depth": 1, "l2_leaf_reg": 10.0, "learning_rate": 0.1},  # additive
+    {"depth": 5, "l2_leaf_reg": 3.0, "learning_rate": 0.05},
+    {"depth": 4, "l2_leaf_reg": 30.0, "learning_rate": 0.02},
+    {"depth": 2, "l2_leaf_reg": 3.0, "learning_rate": 0.1},
+)
+DEFAULT_BUDGET_SECONDS = 180.0
 ECE_BINS = 10
 
 
@@ -117,7 +149,98 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return {**DEFAULT_PARAMS, **(params or {})}
 
 
-def fit(
+@dataclass
+class Search:
+    """What the inner folds chose: the default's trial, the best one, and the blend's
+    weights (booster, baseline, intercept) with its out-of-fold AUC when one was tried."""
+
+    features: tuple[FeatureSpec, ...]
+    vectors: list[Vector]
+    y: NDArray[np.int64]
+    k: int
+    stopping: int
+    trials: list[Trial]
+    chosen: Trial
+    blend: tuple[float, float, float] | None
+    blend_auc: float | None
+    blend_kept: bool
+    seed: int = 42
+    blend_oof_linear: FloatArray = field(default_factory=lambda: np.zeros(0))  # weighted
+    steps: int = 1  # boosters the search trained, and the final fit
+
+    def booster(self, trial: Trial) -> CatBoostClassifier:
+        iterations = max(1, round(statistics.fmean(trial.best)))
+        booster = CatBoostClassifier(**{**trial.catboost_params, "iterations": iterations})
+        booster.fit(_pool(self.vectors, self.y, self.features, None))
+        return booster
+
+    def model(self, trial: Trial, *, blended: bool) -> ScoringModel:
+        """The final model of a trial, refitted on every row; with its blend if asked."""
+        y, oof = self.y, trial.oof
+        booster = self.booster(trial)
+        linear = None
+        if blended and self.blend is not None:
+            w_booster, w_linear, intercept = self.blend
+            linear = fit_linear(self.vectors, y, self.features).scaled(w_linear)
+            a, b = w_booster, intercept
+            log_odds = a * oof + b + self.blend_oof_linear
+        else:
+            a, b = platt(oof, y)
+            log_odds = a * oof + b
+        iterations = int(booster.tree_count_)
+        calibrated = _sigmoid(log_odds)
+        metrics: dict[str, Any] = {
+            "n_rows": len(y),
+            "n_bad": int(y.sum()),
+            "validation": f"{self.k}-fold stratified, out-of-fold",
+            "auc": auc(y, log_odds),
+            "ks": ks(y, log_odds),
+            "brier_uncalibrated": brier(y, _sigmoid(oof)),
+            "ece_uncalibrated": ece(y, _sigmoid(oof)),
+            "brier": brier(y, calibrated),
+            "ece": ece(y, calibrated),
+            "calibration": "blend weights" if linear is not None else "platt",
+            "calibration_check": calibration_check(oof, y, seed=self.seed),
+            "best_iterations": trial.best,
+            "iterations": iterations,
+            "selection": [
+                {"params": t.overrides, "auc": t.auc, "iterations": round(statistics.fmean(t.best))}
+                for t in self.trials
+            ],
+            "chosen": trial.overrides,
+            "blend": None
+            if self.blend is None
+            else {
+                "weights": {"booster": self.blend[0], "baseline": self.blend[1]},
+                "auc": self.blend_auc,
+                "kept": linear is not None,
+            },
+        }
+        recorded = {
+            **{
+                key: value
+                for key, value in trial.catboost_params.items()
+                if key != "monotone_constraints"
+            },
+            "iterations": iterations,
+            "monotone_constraints": {f.name: f.monotone for f in self.features if f.monotone},
+            "early_stopping_rounds": self.stopping,
+            "validation_folds": self.k,
+            "candidates": [t.overrides for t in self.trials],
+            "blend": linear is not None,
+        }
+        return ScoringModel(
+            booster=booster,
+            features=self.features,
+            calibration=(a, b),
+            metrics=metrics,
+            params=recorded,
+            fingerprint=fingerprint(self.features, self.vectors, y),
+            linear=linear,
+        )
+
+
+def search(
     rows: Sequence[Row],
     labels: Sequence[int],
     specs: Sequence[FeatureSpec],
@@ -125,14 +248,18 @@ def fit(
     seed: int = 42,
     params: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
-) -> ScoringModel:
-    """Train, early-stop and calibrate a model on labelled feature rows."""
+) -> Search:
+    """Candidates and the blend tried on inner folds; see the module doc."""
     features = tuple(specs)
     y = _check(rows, labels, features)
     vectors = [vectorise(features, row) for row in rows]
     settings = resolve_params(params)
     stopping = int(settings.pop("early_stopping_rounds"))
+    budget = settings.pop("budget_seconds")
+    blend = bool(settings.pop("blend"))
     candidates = [dict(c) for c in settings.pop("candidates")] or [{}]
+    if budget is not None and not (params and "candidates" in params):
+        candidates = [dict(c) for c in SEARCH_SPACE]
     k = min(int(settings.pop("validation_folds")), int(y.sum()), int(len(y) - y.sum()))
     if k < 2:
         raise ValueError("training needs at least two bad and two good rows")
@@ -147,8 +274,13 @@ def fit(
         if progress is not None:
             progress(done, total)
 
+    began = time.perf_counter()
     trials: list[Trial] = []
     for overrides in candidates:
+        spent = time.perf_counter() - began
+        if trials and budget is not None and spent + spent / len(trials) > float(budget):
+            total = done + 1  # the rest is skipped: only the final fit is left
+            break
         cb_params = _catboost_params({**settings, **overrides}, features, seed)
         oof, best = _out_of_fold(vectors, y, features, cb_params, splits, stopping, step)
         trials.append(Trial(overrides, cb_params, oof, best, auc(y, oof)))
@@ -156,48 +288,88 @@ def fit(
     for trial in trials[1:]:
         if trial.auc > chosen.auc:  # strictly: the plainer, earlier candidate wins ties
             chosen = trial
-    iterations = max(1, round(statistics.fmean(chosen.best)))
-    final_params = {**chosen.catboost_params, "iterations": iterations}
-    booster = CatBoostClassifier(**final_params)
-    booster.fit(_pool(vectors, y, features, None))
-    step()
+    found = Search(features, vectors, y, k, stopping, trials, chosen, None, None, False, seed)
+    found.steps = total
+    if blend:
+        linear_oof = np.zeros(len(y))
+        for train, valid in splits:
+            part = fit_linear([vectors[i] for i in train], y[train], features)
+            linear_oof[valid] = part.logit(_columns([vectors[i] for i in valid], features))
+        weights = _stack(chosen.oof, linear_oof, y)
+        if weights is not None:
+            blended = weights[0] * chosen.oof + weights[1] * linear_oof + weights[2]
+            found.blend, found.blend_auc = weights, auc(y, blended)
+            found.blend_kept = found.blend_auc > chosen.auc
+            found.blend_oof_linear = weights[1] * linear_oof
+    return found
 
-    oof = chosen.oof
-    a, b = platt(oof, y)
-    uncalibrated, calibrated = _sigmoid(oof), _sigmoid(a * oof + b)
-    metrics: dict[str, Any] = {
-        "n_rows": len(y),
-        "n_bad": int(y.sum()),
-        "validation": f"{k}-fold stratified, out-of-fold",
-        "auc": chosen.auc,
-        "ks": ks(y, oof),
-        "brier_uncalibrated": brier(y, uncalibrated),
-        "ece_uncalibrated": ece(y, uncalibrated),
-        "brier": brier(y, calibrated),
-        "ece": ece(y, calibrated),
-        "best_iterations": chosen.best,
-        "iterations": iterations,
-        "selection": [
-            {"params": t.overrides, "auc": t.auc, "iterations": round(statistics.fmean(t.best))}
-            for t in trials
-        ],
-        "chosen": chosen.overrides,
+
+def fit(
+    rows: Sequence[Row],
+    labels: Sequence[int],
+    specs: Sequence[FeatureSpec],
+    *,
+    seed: int = 42,
+    params: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> ScoringModel:
+    """Train, early-stop and calibrate a model on labelled feature rows (searching and
+    blending when ``params`` ask for it)."""
+    found = search(rows, labels, specs, seed=seed, params=params, progress=progress)
+    model = found.model(found.chosen, blended=found.blend_kept)
+    if progress is not None:
+        progress(found.steps, found.steps)
+    return model
+
+
+def calibration_check(
+    raw: FloatArray, y: NDArray[np.int64], *, folds: int = 5, seed: int = 42
+) -> dict[str, Any]:
+    """Platt scaling against isotonic regression of out-of-fold raw log-odds, cross-fitted
+    (each part calibrated by the map fitted on the others): log loss, Brier and ECE of
+    each, and which is better by log loss. The model serves Platt either way: its reasons
+    and points are exact in log-odds, which an isotonic step function has not."""
+    k = min(folds, int(y.sum()), int(len(y) - y.sum()))
+    if k < 2:
+        return {}
+    by: dict[str, FloatArray] = {"platt": np.zeros(len(y)), "isotonic": np.zeros(len(y))}
+    for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(raw, y):
+        a, b = platt(raw[train], y[train])
+        by["platt"][test] = _sigmoid(a * raw[test] + b)
+        isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        by["isotonic"][test] = isotonic.fit(raw[train], y[train]).predict(raw[test])
+    found: dict[str, Any] = {
+        name: {
+            "log_loss": float(log_loss(y, np.clip(pd_, 1e-6, 1 - 1e-6))),
+            "brier": brier(y, pd_),
+            "ece": ece(y, pd_),
+        }
+        for name, pd_ in by.items()
     }
-    recorded = {
-        **{key: value for key, value in final_params.items() if key != "monotone_constraints"},
-        "monotone_constraints": {f.name: f.monotone for f in features if f.monotone},
-        "early_stopping_rounds": stopping,
-        "validation_folds": k,
-        "candidates": candidates,
-    }
-    return ScoringModel(
-        booster=booster,
-        features=features,
-        calibration=(a, b),
-        metrics=metrics,
-        params=recorded,
-        fingerprint=fingerprint(features, vectors, y),
-    )
+    found["better"] = min(("platt", "isotonic"), key=lambda name: found[name]["log_loss"])
+    return found
+
+
+def _stack(
+    booster: FloatArray, linear: FloatArray, y: NDArray[np.int64]
+) -> tuple[float, float, float] | None:
+    """Weights of the two log-odds and the intercept, by logistic regression; None when
+    a weight is not positive (a part would then reverse its own ranking)."""
+    stacker = LogisticRegression(C=1e6, max_iter=1000)
+    stacker.fit(np.column_stack([booster, linear]), y)
+    w_booster, w_linear = (float(w) for w in stacker.coef_[0])
+    if not (w_booster > 0 and w_linear > 0):
+        return None
+    return w_booster, w_linear, float(stacker.intercept_[0])
+
+
+def _columns(vectors: Sequence[Vector], features: Sequence[FeatureSpec]) -> list[Any]:
+    return [
+        np.asarray([v[i] for v in vectors], dtype=np.float64)
+        if f.kind is Kind.NUMERIC
+        else [v[i] for v in vectors]
+        for i, f in enumerate(features)
+    ]
 
 
 def cross_validate(
@@ -211,19 +383,28 @@ def cross_validate(
     keep_predictions: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Stratified k-fold figures of the whole pipeline and of a logistic baseline.
+    """Stratified k-fold figures of the whole pipeline and of a logistic baseline; with a
+    search or a blend, of the default, the tuned booster and the blend too.
 
     ``progress`` hears of every booster trained, counted in outer folds of ``per_fold``
-    boosters each (the inner count is only known once a fold's fit has begun).
+    boosters each (the inner count is only known once a fold's fit has begun). A search
+    budget is the whole evaluation's: each outer fold searches within its share.
     """
     features = tuple(specs)
     y = _check(rows, labels, features)
     if min(int(y.sum()), int(len(y) - y.sum())) < folds or folds < 2:
         raise ValueError(f"{folds}-fold validation needs at least {folds} bad and good rows")
     vectors = [vectorise(features, row) for row in rows]
+    settings = resolve_params(params)
+    searching = settings["budget_seconds"] is not None or bool(settings["blend"])
+    inner_params = dict(params or {})
+    if settings["budget_seconds"] is not None:
+        inner_params["budget_seconds"] = float(settings["budget_seconds"]) / folds
     started = time.perf_counter()
     model_folds: list[dict[str, Any]] = []
     baseline_folds: list[dict[str, Any]] = []
+    variants: dict[str, list[dict[str, Any]]] = {"default": [], "tuned": [], "blend": []}
+    chosen: list[dict[str, Any]] = []
     out_of_fold = np.zeros(len(y), dtype=np.float64)
     splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(vectors, y)
     for index, (train, test) in enumerate(splits):
@@ -234,9 +415,11 @@ def cross_validate(
             if progress is not None:
                 progress(before * per_fold + done, folds * per_fold)
 
-        model = fit(
-            train_rows, y[train].tolist(), features, seed=seed, params=params, progress=inner
+        found = search(
+            train_rows, y[train].tolist(), features, seed=seed, params=inner_params, progress=inner
         )
+        model = found.model(found.chosen, blended=found.blend_kept)
+        inner(found.steps, found.steps)
         raw = np.asarray(model.raw_log_odds(test_vectors))
         pd_ = np.asarray(model.pd(test_vectors))
         out_of_fold[test] = pd_
@@ -245,10 +428,35 @@ def cross_validate(
         figures["ece_uncalibrated"] = ece(y[test], _sigmoid(raw))
         figures["iterations"] = model.metrics["iterations"]
         model_folds.append(figures)
-        baseline = _baseline(features)
-        baseline.fit(_frame([vectors[i] for i in train], features), y[train])
-        proba = baseline.predict_proba(_frame(test_vectors, features))[:, 1]
+        baseline = baseline_pipeline(features)
+        baseline.fit(frame([vectors[i] for i in train], features), y[train])
+        proba = baseline.predict_proba(frame(test_vectors, features))[:, 1]
         baseline_folds.append(_figures(y[test], np.asarray(proba, dtype=np.float64)))
+        if searching:
+            tuned = model if not model.linear else found.model(found.chosen, blended=False)
+            default = (
+                tuned
+                if found.chosen is found.trials[0]
+                else found.model(found.trials[0], blended=False)
+            )
+            # Where the inner folds give the baseline no positive weight, the blend is
+            # the booster alone.
+            blend = model if model.linear else tuned
+            if not model.linear and found.blend is not None:
+                blend = found.model(found.chosen, blended=True)
+            for name, variant in (("default", default), ("tuned", tuned), ("blend", blend)):
+                pds = np.asarray(variant.pd(test_vectors))
+                variants[name].append(_figures(y[test], pds))
+            chosen.append(
+                {
+                    "params": found.chosen.overrides,
+                    "iterations": model.metrics["iterations"],
+                    "candidates_tried": len(found.trials),
+                    "blend": model.linear is not None,
+                    "blend_weights": None if found.blend is None else list(found.blend[:2]),
+                    "calibration_check": tuned.metrics["calibration_check"],
+                }
+            )
 
     result = _summary(model_folds)
     result.update(
@@ -269,9 +477,14 @@ def cross_validate(
             "folds_won": sum(
                 m["auc"] >= b["auc"] for m, b in zip(model_folds, baseline_folds, strict=True)
             ),
-            "elapsed_seconds": round(time.perf_counter() - started, 2),
         }
     )
+    if searching:
+        compared = {name: _summary(f) for name, f in variants.items()}
+        result["variants"] = compared
+        result["chosen_per_fold"] = chosen
+        result["gain_over_default"] = result["auc_mean"] - compared["default"]["auc_mean"]
+    result["elapsed_seconds"] = round(time.perf_counter() - started, 2)
     if keep_predictions:
         # Each row's PD from the fold model that did not see it: what reports draw on.
         result["predictions"] = {"labels": y.tolist(), "pd": out_of_fold.tolist()}
@@ -489,24 +702,3 @@ def _summary(folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "brier": _mean(folds, "brier"),
         "ece": _mean(folds, "ece"),
     }
-
-
-def _baseline(features: Sequence[FeatureSpec]) -> Pipeline:
-    numeric = [f.name for f in features if f.kind is Kind.NUMERIC]
-    categorical = [f.name for f in features if f.kind is Kind.CATEGORICAL]
-    parts: list[tuple[str, Any, list[str]]] = []
-    if numeric:
-        impute = SimpleImputer(strategy="median", keep_empty_features=True)
-        parts.append(("numeric", make_pipeline(impute, StandardScaler()), numeric))
-    if categorical:
-        parts.append(("categorical", OneHotEncoder(handle_unknown="ignore"), categorical))
-    return make_pipeline(ColumnTransformer(parts), LogisticRegression(C=1.0, max_iter=5000))
-
-
-def _frame(vectors: Sequence[Vector], features: Sequence[FeatureSpec]) -> pandas.DataFrame:
-    columns: dict[str, Any] = {}
-    for i, f in enumerate(features):
-        column = [v[i] for v in vectors]
-        numeric = f.kind is Kind.NUMERIC
-        columns[f.name] = np.asarray(column, dtype=np.float64 if numeric else object)
-    return pandas.DataFrame(columns)

@@ -435,8 +435,9 @@ def test_a_lenders_file_is_evaluated_trained_registered_and_reported(
     csv = ["--csv", str(GERMAN_CREDIT), "--target", "class", "--bad-value", "bad"]
 
     # when
-    evaluated = runner.invoke(app, ["model", "evaluate", *csv, "--folds", "2"])
-    trained = runner.invoke(app, ["model", "train", *csv, "--folds", "2"])
+    # the smallest search: the default configuration and the blend
+    evaluated = runner.invoke(app, ["model", "evaluate", *csv, "--folds", "2", "--budget", "0"])
+    trained = runner.invoke(app, ["model", "train", *csv, "--folds", "2", "--budget", "0"])
     listed = runner.invoke(app, ["model", "list"])
     version = json.JSONDecoder().raw_decode(trained.output, trained.output.index("{"))[0]["version"]
     promoted = runner.invoke(app, ["model", "promote", version])
@@ -451,6 +452,8 @@ def test_a_lenders_file_is_evaluated_trained_registered_and_reported(
     assert figures["n_rows"] == 1000
     assert figures["auc_mean"] > 0.7
     assert {"auc_std", "ks", "brier", "baseline"} <= set(figures)
+    assert set(figures["variants"]) == {"default", "tuned", "blend"}
+    assert "gain over the default" in evaluated.output
     assert trained.exit_code == 0, trained.output
     assert listed.output.split()[:2] == [version, "candidate"]
     # the list says how far to trust it: its cross-validated AUC with its spread, its data

@@ -29,6 +29,16 @@ class TrainScoringModelInput:
     promote: bool = strawberry.field(
         default=False, description="Make it the champion once trained (else a candidate)."
     )
+    search_seconds: int = strawberry.field(
+        default=0,
+        description="Seconds the hyper-parameter search may take, 0 to 3600 (0: the "
+        "default configuration only); spent by the validation and again by the final fit.",
+    )
+    blend: bool = strawberry.field(
+        default=False,
+        description="Try a blend with the logistic baseline, kept when it is better on "
+        "inner folds.",
+    )
 
 
 TrainScoringModelResult = Annotated[
@@ -75,13 +85,37 @@ class JobMutations:
             return InvalidInputError.of(
                 InvalidInput("folds must be between 2 and 20"), field="folds"
             )
+        if not 0 <= input.search_seconds <= 3600:
+            return InvalidInputError.of(
+                InvalidInput("searchSeconds must be between 0 and 3600"), field="searchSeconds"
+            )
         if ctx.jobs is None:
             raise QueueUnavailable("this service runs no job queue")
         run = await ctx.jobs.submit(
             ctx.sessions,
             tasks.TRAINING,
-            params={"folds": input.folds, "promote": input.promote},
+            params={
+                "folds": input.folds,
+                "promote": input.promote,
+                "search_seconds": input.search_seconds,
+                "blend": input.blend,
+            },
             trigger="api",
             requested_by=ctx.viewer.user_id,
+        )
+        return Job.from_row(run)
+
+    @mutation(
+        "startPortfolioScoring",
+        description="Queue the re-scoring of every active loan with the champion model, "
+        "split into chunks that the workers share; the job's result carries the version "
+        "and the loans scored.",
+    )
+    async def start_portfolio_scoring(self, info: strawberry.Info[Context, None]) -> Job:
+        ctx = info.context
+        if ctx.jobs is None:
+            raise QueueUnavailable("this service runs no job queue")
+        run = await ctx.jobs.submit(
+            ctx.sessions, tasks.RESCORING, trigger="api", requested_by=ctx.viewer.user_id
         )
         return Job.from_row(run)

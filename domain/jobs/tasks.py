@@ -15,6 +15,11 @@ into id ranges and defers one chunk job per range, which any worker takes. A chu
 idempotent: alerts are raised once per (loan, rule) by the partial unique index, warnings
 are rewritten only when their digest changed, and its counts land with its marker
 (``job_chunks``) in one transaction. The chunk that completes the count closes the scan.
+
+Portfolio re-scoring is split the same way: the parent pins the champion's version and
+one assessment time, cuts the active loans into id ranges and defers a chunk job per
+range. A re-scoring chunk writes its assessments, rating changes and marker in one
+transaction, so a failed attempt leaves nothing and a repeated one finds its marker.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
@@ -36,7 +41,7 @@ from procrastinate.types import JSONValue
 
 from domain import metrics, tracing
 from domain.base import utcnow
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidInput
 from domain.jobs import files as job_files
 from domain.jobs import repository as repo
 from domain.jobs.models import FileRole, JobFile, JobRun, JobState
@@ -55,11 +60,16 @@ TRAINING = "model_training"
 IMPORT = "enterprise_import"
 REPORT = "portfolio_report"
 PURGE = "job_files_purge"
+RESCORING = "portfolio_scoring"
 CHUNK_TASK = "lendgraph.risk_scan_chunk"
+RESCORING_CHUNK_TASK = "lendgraph.portfolio_scoring_chunk"
 CHUNK_QUEUE = "chunks"
 # Loans per chunk job: large enough that a job's overhead is noise, small enough that a
 # 1M-loan book gives every worker of a few machines its share.
 RANGE = 20_000
+# Re-scoring reads five statements' worth of history per loan and writes an assessment
+# with its reasons each: smaller ranges, so a chunk's transaction stays short.
+RESCORING_RANGE = 5_000
 FULL_EVERY = timedelta(days=1)
 # A scan still running after this long is taken for dead (its chunks failed for good).
 STALE_SCAN = timedelta(hours=6)
@@ -67,6 +77,11 @@ CHUNK_RETRY = RetryStrategy(max_attempts=3, wait=2)
 # Seconds without a heartbeat (sent every 10 s) after which a worker is taken for dead.
 STALLED_AFTER = 60
 DEFAULT_IMPORT_BATCH = 1000
+
+
+class ChunkDoneElsewhere(RuntimeError):
+    """Another attempt of the same chunk counted it first; this attempt's writes roll back."""
+
 
 Work = Callable[["Runtime", JobRun, JobContext], Awaitable[dict[str, Any] | None]]
 
@@ -204,31 +219,44 @@ async def _scan(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str,
         return {"skipped": f"scan job {other.id} is still running"}
     full = bool(params.get("full")) or last_full is None or now - last_full.started_at >= FULL_EVERY
     plan, report = await begin_scan(runtime.sessions, as_of=as_of, full=full, trigger=run.trigger)
-    size = int(params.get("range_size") or RANGE)
-    async with runtime.sessions() as session:
-        bounds = await queries.range_bounds(session, every=size)
-    starts: list[uuid.UUID | None] = [None, *bounds]
-    ends: list[uuid.UUID | None] = [*bounds, None]
     params["plan"] = plan.to_json()
+    bounds = await _split(runtime, run, params, int(params.get("range_size") or RANGE))
+    chunk = context.app.tasks[CHUNK_TASK]
+    await chunk.batch_defer_async(*_chunk_jobs(run.id, bounds))
+    log.info(
+        "risk scan split",
+        extra={"job": str(run.id), "scan": str(report.scan_id), "chunks": len(bounds) + 1},
+    )
+    return None
+
+
+async def _split(
+    runtime: Runtime, run: JobRun, params: dict[str, Any], every: int
+) -> list[uuid.UUID]:
+    """Cut the active loans into ranges of ``every``: record the job's params and its
+    total of chunks; the upper bounds of the ranges (the last one is open above)."""
+    from domain.risk import queries
+
+    async with runtime.sessions() as session:
+        bounds = await queries.range_bounds(session, every=every)
     async with runtime.sessions() as session, session.begin():
         await repo.set_params(session, run.id, params)
-        await repo.progress(session, run.id, done=0, total=len(starts))
-    chunk = context.app.tasks[CHUNK_TASK]
-    jobs: list[dict[str, JSONValue]] = [
+        await repo.progress(session, run.id, done=0, total=len(bounds) + 1)
+    return bounds
+
+
+def _chunk_jobs(job_id: uuid.UUID, bounds: list[uuid.UUID]) -> list[dict[str, JSONValue]]:
+    starts: list[uuid.UUID | None] = [None, *bounds]
+    ends: list[uuid.UUID | None] = [*bounds, None]
+    return [
         {
-            "job_id": str(run.id),
+            "job_id": str(job_id),
             "seq": seq,
             "after": str(after) if after else None,
             "upto": str(upto) if upto else None,
         }
         for seq, (after, upto) in enumerate(zip(starts, ends, strict=True))
     ]
-    await chunk.batch_defer_async(*jobs)
-    log.info(
-        "risk scan split",
-        extra={"job": str(run.id), "scan": str(report.scan_id), "chunks": len(starts)},
-    )
-    return None
 
 
 async def scan_chunk(
@@ -282,6 +310,49 @@ async def scan_chunk(
 count_chunk = repo.mark_chunk
 
 
+async def _rescore(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any] | None:
+    from domain.risk.assessment import scoring_for
+
+    async with runtime.sessions() as session:
+        scorers = await scoring_for(runtime.settings.model_dir).scorers(session)
+    if not scorers:
+        raise InvalidInput("no scoring model is in service: train one and promote it")
+    params = dict(run.params)
+    params["version"] = scorers[0][0].version
+    params["assessed_at"] = utcnow().isoformat()
+    every = int(params.get("range_size") or RESCORING_RANGE)
+    bounds = await _split(runtime, run, params, every)
+    await context.app.tasks[RESCORING_CHUNK_TASK].batch_defer_async(*_chunk_jobs(run.id, bounds))
+    log.info("portfolio scoring split", extra={"job": str(run.id), "chunks": len(bounds) + 1})
+    return None
+
+
+async def rescore_chunk(
+    runtime: Runtime, job_id: uuid.UUID, seq: int, after: uuid.UUID | None, upto: uuid.UUID | None
+) -> bool:
+    """One range of a split re-scoring; False when it had been done already."""
+    from domain.risk.assessment import active_loans, score_loans, scored_by, scoring_for
+
+    async with runtime.sessions() as session, session.begin():
+        run = await repo.get(session, job_id)
+        if run is None or await repo.chunk_done(session, job_id, seq):
+            return False
+        version = str(run.params["version"])
+        assessed_at = datetime.fromisoformat(run.params["assessed_at"])
+        scorer = await scoring_for(runtime.settings.model_dir).scorer_of(session, version)
+        loans = await active_loans(session, after=after, upto=upto)
+        await score_loans(session, loans, version, scorer, assessed_at)
+        counted = await count_chunk(session, job_id, seq)
+        if counted is None:  # marked by another attempt meanwhile: this one's writes go
+            raise ChunkDoneElsewhere(f"chunk {seq} of job {job_id}")
+        done, total = counted
+        if done >= total:
+            scored = await scored_by(session, version, assessed_at)
+            result = {"version": version, "loans": scored, "chunks": total}
+            await repo.finish(session, job_id, state=JobState.SUCCEEDED, result=result)
+    return True
+
+
 async def _escalate(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
     from domain.risk.alerts import escalate_overdue
 
@@ -330,6 +401,12 @@ async def _train(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str
         folds=int(run.params.get("folds", 5)),
         seed=int(run.params.get("seed", 42)),
         promote=bool(run.params.get("promote", False)),
+        params={
+            "budget_seconds": float(run.params["search_seconds"])
+            if run.params.get("search_seconds")
+            else None,
+            "blend": bool(run.params.get("blend", False)),
+        },
         progress=_progress_of(runtime, run),
     )
 
@@ -465,6 +542,7 @@ WORK: Mapping[str, Work] = {
     IMPORT: _import,
     REPORT: _report,
     PURGE: _purge,
+    RESCORING: _rescore,
 }
 
 
@@ -488,7 +566,12 @@ def register(app: procrastinate.App, schedules: Schedules) -> Registered:
     async def chunk(
         context: JobContext, job_id: str, seq: int, after: str | None, upto: str | None
     ) -> None:
-        await scan_chunk_job(context, uuid.UUID(job_id), seq, after, upto)
+        await _chunk_job(context, uuid.UUID(job_id), seq, after, upto, SCAN)
+
+    async def rescoring_chunk(
+        context: JobContext, job_id: str, seq: int, after: str | None, upto: str | None
+    ) -> None:
+        await _chunk_job(context, uuid.UUID(job_id), seq, after, upto, RESCORING)
 
     if schedules.stalled is not None:
         app.periodic(cron=schedules.stalled, periodic_id="stalled")(
@@ -500,6 +583,9 @@ def register(app: procrastinate.App, schedules: Schedules) -> Registered:
     registered.chunk = app.task(
         name=CHUNK_TASK, pass_context=True, queue=CHUNK_QUEUE, retry=CHUNK_RETRY
     )(chunk)
+    app.task(name=RESCORING_CHUNK_TASK, pass_context=True, queue=CHUNK_QUEUE, retry=CHUNK_RETRY)(
+        rescoring_chunk
+    )
     return registered
 
 
@@ -531,15 +617,26 @@ def _on_schedule(kind: str, work: Work) -> Callable[..., Awaitable[None]]:
     return run
 
 
-async def scan_chunk_job(
-    context: JobContext, job_id: uuid.UUID, seq: int, after: str | None, upto: str | None
+ChunkWork = Callable[
+    ["Runtime", uuid.UUID, int, uuid.UUID | None, uuid.UUID | None], Awaitable[bool]
+]
+CHUNK_WORK: Mapping[str, ChunkWork] = {SCAN: scan_chunk, RESCORING: rescore_chunk}
+
+
+async def _chunk_job(
+    context: JobContext,
+    job_id: uuid.UUID,
+    seq: int,
+    after: str | None,
+    upto: str | None,
+    kind: str,
 ) -> None:
     runtime = _runtime(context)
     started = time.perf_counter()
     outcome = "failed"
     try:
-        with tracing.span("job scan chunk", {"lendgraph.job.id": str(job_id), "chunk": seq}):
-            await scan_chunk(
+        with tracing.span(f"job {kind} chunk", {"lendgraph.job.id": str(job_id), "chunk": seq}):
+            await CHUNK_WORK[kind](
                 runtime,
                 job_id,
                 seq,
@@ -559,4 +656,4 @@ async def scan_chunk_job(
                     run.finished_at = utcnow()
         raise
     finally:
-        metrics.job_finished("risk_scan_chunk", outcome, time.perf_counter() - started)
+        metrics.job_finished(f"{kind}_chunk", outcome, time.perf_counter() - started)

@@ -13,11 +13,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.models import Application
@@ -78,6 +78,12 @@ class Scoring:
                 continue
             found.append((row, Scorer(model, self.scorecard, self.scale, version=row.version)))
         return found
+
+    async def scorer_of(self, session: AsyncSession, version: str) -> Scorer:
+        """A scorer of one registered version, whatever its status (a split job scores
+        with the champion of when it started, to the last chunk)."""
+        row = await registry.by_version(session, version)
+        return Scorer(self.cache.get(row), self.scorecard, self.scale, version=row.version)
 
 
 _PROCESS_SCORING: dict[Path, Scoring] = {}
@@ -368,7 +374,8 @@ async def score_portfolio(
     chunk: int = 2000,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Re-score every active loan's application with the champion, in chunks.
+    """Re-score every active loan's application with the champion, in chunks, in this
+    process (the ``portfolio_scoring`` job splits the same work among workers).
 
     Only the ids are held; features, scores and inserts go chunk by chunk. The new
     assessments become each application's latest, and the ratings of the enterprises
@@ -378,53 +385,86 @@ async def score_portfolio(
     if not scorers:
         raise InvalidInput("no scoring model is in service: train one and promote it")
     model, scorer = scorers[0]
-    ids = list(
-        (
-            await session.scalars(
-                select(Loan.application_id)
-                .where(Loan.status == LoanStatus.ACTIVE)
-                .order_by(Loan.application_id)
-            )
-        ).all()
-    )
-    enterprise_of = dict(
-        (
-            await session.execute(
-                select(Application.id, Application.enterprise_id).where(
-                    Application.id.in_(
-                        select(Loan.application_id).where(Loan.status == LoanStatus.ACTIVE)
-                    )
-                )
-            )
-        ).all()
-    )
+    ids = await active_loans(session)
     now = utcnow()
     done = 0
     for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
-        rows = await feature_rows(session, part)
-        ordered = [rows[i] for i in part]
-        values = [
-            {
-                "id": new_id(),
-                "application_id": application_id,
-                "enterprise_id": enterprise_of[application_id],
-                "probability_of_default": result.pd,
-                "score": result.score,
-                "grade": result.grade,
-                "reasons": list(result.reasons),
-                "model_version": model.version,
-                "assessed_at": now,
-                "shadow": False,
-                "features": _jsonable(row),
-            }
-            for application_id, row, result in zip(
-                part, ordered, scorer.assess_many(ordered, with_reasons=True), strict=True
-            )
-        ]
-        await session.execute(insert(RiskAssessment), values)
-        await ratings.record_many(session, values)
-        done += len(part)
+        done += await score_loans(session, ids[start : start + chunk], model.version, scorer, now)
         if progress is not None:
             progress(done, len(ids))
     return done
+
+
+async def active_loans(
+    session: AsyncSession, *, after: uuid.UUID | None = None, upto: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """The ids of the active loans, in id order; with bounds, those in (after, upto]."""
+    stmt = select(Loan.id).where(Loan.status == LoanStatus.ACTIVE).order_by(Loan.id)
+    if after is not None:
+        stmt = stmt.where(Loan.id > after)
+    if upto is not None:
+        stmt = stmt.where(Loan.id <= upto)
+    return list((await session.scalars(stmt)).all())
+
+
+async def score_loans(
+    session: AsyncSession,
+    loan_ids: Sequence[uuid.UUID],
+    version: str,
+    scorer: Scorer,
+    assessed_at: datetime,
+) -> int:
+    """Assess these loans' applications with one model, as one column batch with its
+    reasons; insert the assessments and the rating changes. The number scored."""
+    if not loan_ids:
+        return 0
+    loans = (
+        await session.execute(
+            select(Loan.application_id, Loan.enterprise_id)
+            .where(Loan.id.in_(list(loan_ids)))
+            .order_by(Loan.id)
+        )
+    ).all()
+    application_ids = [application_id for application_id, _ in loans]
+    rows = await feature_rows(session, application_ids)
+    ordered = [rows[i] for i in application_ids]
+    scores = scorer.score_columns(scorer.columns(ordered), with_reasons=True)
+    assert scores.reasons is not None
+    grades = scores.grades()
+    values = [
+        {
+            "id": new_id(),
+            "application_id": application_id,
+            "enterprise_id": enterprise_id,
+            "probability_of_default": pd,
+            "score": points,
+            "grade": grade,
+            "reasons": reasons,
+            "model_version": version,
+            "assessed_at": assessed_at,
+            "shadow": False,
+            "features": _jsonable(row),
+        }
+        for (application_id, enterprise_id), row, pd, points, grade, reasons in zip(
+            loans,
+            ordered,
+            scores.pd.tolist(),
+            scores.score.tolist(),
+            grades,
+            scores.reasons,
+            strict=True,
+        )
+    ]
+    await session.execute(insert(RiskAssessment), values)
+    await ratings.record_many(session, values)
+    return len(values)
+
+
+async def scored_by(session: AsyncSession, version: str, assessed_at: datetime) -> int:
+    """How many assessments one re-scoring wrote: its model's, at its one time."""
+    stmt = select(func.count()).where(
+        RiskAssessment.model_version == version,
+        RiskAssessment.assessed_at == assessed_at,
+        RiskAssessment.shadow.is_(False),
+    )
+    return int(await session.scalar(stmt) or 0)

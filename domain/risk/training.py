@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ async def train_and_register(
     seed: int = 42,
     promote: bool = False,
     validate: bool = True,
+    params: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     boosters: Callable[[str], Callable[[int, int | None], None]] | None = None,
 ) -> dict[str, object]:
@@ -54,6 +55,8 @@ async def train_and_register(
 
     ``progress`` hears the steps (of STEPS); ``boosters``, given a step's name, the
     function that hears its boosters (``done, total``), from the training's thread.
+    ``params`` go to the pipeline (``scoring.training``): a search budget is spent once
+    by the validation (shared among its folds) and once by the final fit.
     """
     from scoring.drift import training_reference
     from scoring.features import PLATFORM_FEATURES
@@ -76,6 +79,7 @@ async def train_and_register(
             folds=folds,
             seed=seed,
             keep_predictions=True,
+            params=params,
             progress=None if boosters is None else boosters(f"{folds}-fold validation"),
         )
         if validate
@@ -84,7 +88,9 @@ async def train_and_register(
     predictions = None if validation is None else validation.pop("predictions")
     await step(2)
     fitting = None if boosters is None else boosters("fitting the model")
-    model = await asyncio.to_thread(fit, rows, labels, specs, seed=seed, progress=fitting)
+    model = await asyncio.to_thread(
+        fit, rows, labels, specs, seed=seed, params=params, progress=fitting
+    )
     if validation is not None:
         model.metrics["cross_validation"] = validation
     model.metrics["reference"] = training_reference(model, rows, Scorecard())

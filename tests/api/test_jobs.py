@@ -196,3 +196,48 @@ async def test_training_is_queued_as_a_job_that_reports_why_it_could_not_train(
     assert ended["state"] == "FAILED"
     assert ended["progress"] == {"done": 1, "total": 4}  # it got as far as validating
     assert "2-fold validation needs at least 2 bad and good rows" in ended["error"]
+
+
+RESCORE = """
+mutation { startPortfolioScoring { id kind state } }
+"""
+
+
+async def test_portfolio_scoring_is_queued_by_platform_risk_only_and_needs_a_champion(
+    app: Starlette, gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: no model in service
+    who = await tokens(db, settings)
+    platform = gql.as_(who["platform"])
+    queue: JobQueue = app.state.view.jobs
+    try:
+        # when
+        refused = await gql.as_(who["loan_officer"]).post(RESCORE)
+        queued = (await platform.data(RESCORE))["startPortfolioScoring"]
+        await drain(queue, Runtime(settings, session_factory(db)))
+        ended = (await platform.data(JOB, {"id": queued["id"]}))["job"]
+    finally:
+        await queue.close()
+
+    # then
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert (queued["kind"], queued["state"]) == ("portfolio_scoring", "QUEUED")
+    assert ended["state"] == "FAILED"
+    assert ended["error"].startswith("BAD_USER_INPUT: no scoring model is in service")
+
+
+async def test_a_search_longer_than_an_hour_is_refused(
+    app: Starlette, gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    who = await tokens(db, settings)
+    long_search = """
+    mutation { trainScoringModel(input: {folds: 2, searchSeconds: 3601, blend: true}) {
+      __typename ... on InvalidInput { code field }
+    } }
+    """
+    refused = (await gql.as_(who["platform"]).data(long_search))["trainScoringModel"]
+    assert refused == {
+        "__typename": "InvalidInput",
+        "code": "BAD_USER_INPUT",
+        "field": "input.searchSeconds",
+    }

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pandas
 import pytest
 from catboost import CatBoostClassifier, Pool
 from prometheus_client import REGISTRY
@@ -294,3 +295,55 @@ def test_assessments_are_counted_by_mode_and_grade(
     assert graded is not None
     assert graded >= 1
     assert len(many) == 100
+
+
+# ------------------------------------------------------------------- column batches
+
+
+@pytest.mark.parametrize("with_reasons", [True, False])
+def test_a_batch_of_columns_gives_each_row_what_it_gets_alone(
+    model: ScoringModel, rows: list[dict[str, Any]], with_reasons: bool
+) -> None:
+    # given the rows as columns, one of them with a missing category and a missing number
+    odd = dict(rows[3], industry=None, debt_to_asset=None, region=310000)
+    batch_rows = [*rows, odd]
+    scorer = Scorer(model, Scorecard(), MasterScale())
+    columns = scorer.columns(batch_rows)
+    # when
+    scores = scorer.score_columns(columns, with_reasons=with_reasons)
+    # then every figure is the single-row path's, exactly
+    single = [scorer.assess(r, with_reasons=with_reasons) for r in batch_rows]
+    assert scores.pd.tolist() == [a.pd for a in single]
+    assert scores.score.tolist() == [a.score for a in single]
+    assert scores.grades() == [a.grade for a in single]
+    if with_reasons:
+        assert scores.reasons is not None
+        assert [tuple(r) for r in scores.reasons] == [a.reasons for a in single]
+    else:
+        assert scores.reasons is None
+
+
+def test_a_data_frame_is_a_batch_of_columns(
+    model: ScoringModel, rows: list[dict[str, Any]]
+) -> None:
+    # given the same rows as a DataFrame, its columns in another order, one more column
+    scorer = Scorer(model)
+    frame = pandas.DataFrame(rows[:50]).iloc[:, ::-1].assign(loan_id=range(50))
+    # when
+    scores = scorer.score_columns(frame, with_reasons=True)
+    # then
+    assert scores.pd.tolist() == [scorer.assess(r).pd for r in rows[:50]]
+    assert scores.reasons == [list(scorer.assess(r).reasons) for r in rows[:50]]
+
+
+def test_a_batch_without_a_feature_or_with_ragged_columns_is_refused(
+    model: ScoringModel, rows: list[dict[str, Any]]
+) -> None:
+    scorer = Scorer(model)
+    columns = scorer.columns(rows[:5])
+    without = {k: v for k, v in columns.items() if k != "roa"}
+    with pytest.raises(KeyError, match="roa"):
+        scorer.score_columns(without)
+    ragged = dict(columns, roa=columns["roa"][:4])
+    with pytest.raises(ValueError, match="different lengths"):
+        scorer.score_columns(ragged)

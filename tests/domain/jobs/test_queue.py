@@ -96,6 +96,22 @@ async def count(sessions: async_sessionmaker[AsyncSession], model: Any) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+def fail_first_count(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make the first chunk fail once after its writes, before it is counted; the list
+    of chunks failed so."""
+    failures: list[int] = []
+    count_chunk = tasks.count_chunk
+
+    async def flaky(session: AsyncSession, job_id: uuid.UUID, seq: int) -> Any:
+        if seq == 0 and not failures:
+            failures.append(seq)
+            raise ConnectionResetError("lost on the way back")
+        return await count_chunk(session, job_id, seq)
+
+    monkeypatch.setattr(tasks, "count_chunk", flaky)
+    return failures
+
+
 async def test_a_full_scan_is_split_into_chunk_jobs_that_finish_it(
     sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
@@ -133,16 +149,7 @@ async def test_a_chunk_retried_after_its_writes_raises_no_alert_twice_and_counts
 ) -> None:
     # given: the first chunk fails once after its alerts are written, before it is counted
     await late_book(sessions, 8)
-    failures: list[int] = []
-    count_chunk = tasks.count_chunk
-
-    async def flaky(session: AsyncSession, job_id: uuid.UUID, seq: int) -> Any:
-        if seq == 0 and not failures:
-            failures.append(seq)
-            raise ConnectionResetError("lost on the way back")
-        return await count_chunk(session, job_id, seq)
-
-    monkeypatch.setattr(tasks, "count_chunk", flaky)
+    failures = fail_first_count(monkeypatch)
     queue = JobQueue(settings, schedules=NOTHING_SCHEDULED)
     runtime = Runtime(settings, sessions)
     try:
