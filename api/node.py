@@ -20,6 +20,7 @@ from api.jobs.types import Job
 from api.lending.types import Loan
 from api.privacy.masking import MaskingPolicy
 from api.products.types import Product
+from api.providers.types import ExternalDataRecord
 from api.relay import decode_global_id
 from api.risk.alerts import RiskAlert
 from api.risk.ratings import CreditRating
@@ -45,6 +46,10 @@ _NODES: dict[str, _Resolver] = {
     "ScoringModel": (lambda loaders: loaders.scoring_model, ScoringModel.from_row),
     "MaskingPolicy": (lambda loaders: loaders.masking_policy, MaskingPolicy.from_row),
     "Job": (lambda loaders: loaders.job, Job.from_row),
+    "ExternalDataRecord": (
+        lambda loaders: loaders.external_data_record,
+        ExternalDataRecord.from_row,
+    ),
 }
 
 

@@ -269,16 +269,13 @@ def record_export(
     """An export reveals every personal value at once: one access-log row, one audit entry."""
     at = at or utcnow()
     session.add(
-        AccessLogEntry(
-            id=new_id(),
-            at=at,
-            viewer_id=viewer.user_id or viewer.service_account_id,
-            viewer_kind="service" if viewer.service_account_id else "user",
-            institution_codes=",".join(sorted(viewer.institution_codes.values())),
+        AccessLogEntry.of(
+            viewer,
             subject_id=subject_id,
-            object=EXPORT_OBJECT,
+            obj=EXPORT_OBJECT,
             purpose=EXPORT_PURPOSE,
             request_id=request_id,
+            at=at,
         )
     )
     session.add(

@@ -271,6 +271,7 @@ def _enterprise_truth(row: Enterprise) -> dict[str, Any]:
         "financialStatements": [],
         "latestRating": None,
         "ratingHistory": [],
+        "externalData": [],
         "applications": {"__typename": "ApplicationConnection"},
     }
 
