@@ -1,4 +1,7 @@
-"""external data: what providers answered about an enterprise, kept with source, date, hash
+"""external data and risk-based pricing
+
+What providers answered about an enterprise, kept with its source, date and hash; and
+each product's pricing grid (rates by estimated probability of default).
 
 Revision ID: 0026
 Revises: 0018
@@ -32,6 +35,10 @@ NEW_RULES: list[tuple[str, ...]] = [
     ("p", "authenticated", "*", "ProviderUnavailable.*", "read", "allow"),
     ("p", "authenticated", "*", "ProviderMalformedAnswer.*", "read", "allow"),
     ("p", "authenticated", "*", "NoProviderRecord.*", "read", "allow"),
+    ("p", "institution_admin", "*", "Mutation.setProductPricingGrid", "write", "allow"),
+    ("p", "anonymous", "*", "PricingBand.*", "read", "allow"),
+    ("p", "scope:applications:read", "*", "PricingBand.*", "read", "allow"),
+    ("p", "scope:loans:read", "*", "PricingBand.*", "read", "allow"),
 ]
 
 
@@ -76,11 +83,15 @@ def upgrade() -> None:
             ["enterprise_id", "kind", "id"],
             unique=False,
         )
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("pricing_grid", sa.JSON(), nullable=True))
     add_rules(NEW_RULES)
 
 
 def downgrade() -> None:
     remove_rules(NEW_RULES)
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.drop_column("pricing_grid")
     with op.batch_alter_table("external_data_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_external_data_records_enterprise_id_kind_id"))
     op.drop_table("external_data_records")
