@@ -1,7 +1,5 @@
 """What was fetched from external providers, as the API shows it, and the refusals."""
 
-from __future__ import annotations
-
 import uuid
 from datetime import date, datetime
 from typing import Self, cast

@@ -1,10 +1,10 @@
 """The default policy's authorization matrix, proved field by field through the live API.
 
-For every role and every field of Enterprise, Application, Loan, RiskAssessment and
-User, the expected outcome (allow / mask / deny) is computed with pycasbin straight
-from ``authz_model.conf`` and ``authz_default_policy.csv``, not through the app's
-database-loaded ``Authorizer``, and compared with what a real GraphQL request,
-signed with a real bearer token, returns.
+For every role and every field of Enterprise, Application, Loan, RiskAssessment,
+ExternalDataRecord and User, the expected outcome (allow / mask / deny) is computed with
+pycasbin straight from ``authz_model.conf`` and ``authz_default_policy.csv``, not
+through the app's database-loaded ``Authorizer``, and compared with what a real GraphQL
+request, signed with a real bearer token, returns.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from domain.db import session_factory
 from domain.identity.authorization import DEFAULT_POLICY_PATH, MODEL_PATH
 from domain.identity.models import Institution, Role, ServiceAccount, User
 from domain.identity.security import hash_password, mint_token
-from domain.models import Application, Enterprise, Loan
+from domain.models import Application, Enterprise, ExternalDataRecord, Loan
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
 from privacy.classification import Classification
@@ -38,7 +38,7 @@ from privacy.masking import mask
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 
-TYPES = ("Enterprise", "Application", "Loan", "RiskAssessment", "User")
+TYPES = ("Enterprise", "Application", "Loan", "RiskAssessment", "ExternalDataRecord", "User")
 INSTITUTION_CODE = "MTX01"
 SERVICE_SCOPES = frozenset({"applications:read", "loans:read"})
 # Held within an institution (Casbin domain: its code); the other roles are platform-wide.
@@ -234,6 +234,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         application = await f.application(s, enterprise_id=enterprise.id, product_row=product)
         loan = await f.loan(s, application_row=application)
         assessment = await _risk_assessment(s, application)
+        record = await f.external_data(s, enterprise_id=enterprise.id)
         viewer: User | None
         if role is Role.SME_OWNER:
             viewer, token = owner, await f.access_token(s, settings, owner)
@@ -248,6 +249,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         "Application": _application_truth(application),
         "Loan": _loan_truth(loan),
         "RiskAssessment": _assessment_truth(assessment),
+        "ExternalDataRecord": _external_data_truth(record),
         "User": {} if viewer is None else _user_truth(viewer),
     }
     return World(token=token, truth=truth)
@@ -271,7 +273,7 @@ def _enterprise_truth(row: Enterprise) -> dict[str, Any]:
         "financialStatements": [],
         "latestRating": None,
         "ratingHistory": [],
-        "externalData": [],
+        "externalData": [{"__typename": "ExternalDataRecord"}],
         "applications": {"__typename": "ApplicationConnection"},
     }
 
@@ -344,6 +346,18 @@ def _assessment_truth(row: RiskAssessment) -> dict[str, Any]:
     }
 
 
+def _external_data_truth(row: ExternalDataRecord) -> dict[str, Any]:
+    return {
+        "id": _gid("ExternalDataRecord", row.id),
+        "kind": "CREDIT_BUREAU",
+        "source": "Enterprise credit bureau (test)",
+        "asOf": "2026-11-01",
+        "fetchedAt": "2026-11-01T09:00:00+00:00",
+        "contentHash": "0" * 64,
+        "facts": {"score": 700, "overdueAccounts": 0},
+    }
+
+
 def _user_truth(row: User) -> dict[str, Any]:
     return {
         "id": _gid("User", row.id),
@@ -388,6 +402,12 @@ ROUTES = {
         ("applications", "edges", "node", "riskAssessment"),
         ("Query.applications", *_EDGES, "Application.riskAssessment"),
         (*_EDGE_PATHS, ("edges", 0, "node", "riskAssessment")),
+    ),
+    # A plain list: its fields are read on its first (only) item, hence the trailing 0.
+    "ExternalDataRecord": Route(
+        ("enterprises", "edges", "node", "externalData"),
+        ("Query.enterprises", *_EDGES, "Enterprise.externalData"),
+        (*_EDGE_PATHS, ("edges", 0, "node", "externalData", 0)),
     ),
     "User": Route(("me",), ("Query.me",), ((),)),
 }
