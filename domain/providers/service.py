@@ -37,7 +37,7 @@ from privacy.consent import consented
 from privacy.keys import KeyProvider
 from privacy.models import AccessLogEntry
 
-TABLE = "external_data_records"
+TABLE = ExternalDataRecord.__tablename__
 PERSONAL_COLUMN = "personal"
 STAFF_PURPOSE = "credit_assessment"
 OWNER_PURPOSE = "product_recommendation"

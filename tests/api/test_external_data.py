@@ -25,6 +25,7 @@ from domain.identity.models import Institution, Role
 from domain.providers.models import ExternalDataRecord
 from privacy import keystore, vault
 from privacy.models import AccessLogEntry
+from privacy.subjects import export_subject
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 from tests.simulator import Simulator, running_simulator
@@ -188,9 +189,14 @@ async def test_an_owner_with_consent_fetches_registry_data_kept_with_source_date
         == 1
     )
     assert await _count(db, AuditEntry, AuditEntry.action == "external_data.fetched") == 1
-    # and the profile shows it
+    # and the profile shows it; the subject's export holds it, the name opened
     profile = await client.data(PROFILE, {"id": world.gid})
     assert [r["id"] for r in profile["node"]["externalData"]] == [record["id"]]
+    async with session_factory(db)() as s:
+        exported = await export_subject(s, f.KEYS, subject_id=world.enterprise_id)
+    assert [(e["contentHash"], e["personal"]) for e in exported["externalData"]] == [
+        (record["contentHash"], {"legalRepresentative": answered["legalRepresentative"]})
+    ]
 
 
 async def test_without_consent_nothing_is_asked_nor_written(
