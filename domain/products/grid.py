@@ -128,13 +128,14 @@ def risk_price(product: Product, pd: float | None, *, secured: bool) -> RiskPric
     if band is None:
         return RiskPrice(
             None,
-            f"an estimated probability of default of {pd:.2%} is above what the lender prices "
-            f"for this product (up to {bands[-1].max_probability_of_default:.2%})",
+            "your estimated risk of default is above what the lender prices for this product "
+            f"(up to {bands[-1].max_probability_of_default:.2%})",
         )
     rate = band.rate(secured=secured)
     how = " secured by what you offered" if secured and band.secured_annual_rate else ""
+    # The band is public (the grid is); the PD itself is the lender's and is not shown.
     return RiskPrice(
         rate,
-        f"rate {rate * 100:.2f}% from the lender's pricing grid for an estimated probability "
-        f"of default of {pd:.2%} (band up to {band.max_probability_of_default:.2%}){how}",
+        f"rate {rate * 100:.2f}% from the lender's pricing grid: your estimated risk of "
+        f"default falls in its band up to {band.max_probability_of_default:.2%}{how}",
     )

@@ -211,7 +211,8 @@ def _why(
         else:
             reasons.append("no origination fee")
     if assessed.pd is not None:
-        reasons.append(f"ranked allowing for a {assessed.pd:.2%} estimated probability of default")
+        # The PD itself is the lender's figure (owners may not read it): named, not shown.
+        reasons.append("ranked allowing for your estimated risk of default")
     if not product.collateral_required:
         reasons.append("no collateral needed")
     elif facts.has_collateral:

@@ -127,11 +127,14 @@ async def test_the_enterprise_is_prescored_and_quoted_its_risk_s_rate_storing_on
     assert _of(secured["recommendedProducts"], priced)["quote"]["annualRate"] == "0.060000"
     shown = _of(unsecured["recommendedProducts"], priced)
     assert shown["quote"]["annualRate"] == "0.080000"
-    assert f"estimated probability of default of {pd:.2%}" in " ".join(shown["reasons"])
+    bound = "band up to 100.00%"
+    assert any("pricing grid" in r and bound in r for r in shown["reasons"])
+    assert f"{pd:.2%}" not in " ".join(shown["reasons"])  # the lender's figure stays theirs
     # a product whose grid stops below the PD is not quoted, and says why
     refused = _of(unsecured["recommendedProducts"], narrow)
     assert refused["quote"] is None
     assert any("above what the lender prices" in r for r in refused["reasons"])
+    assert pd > 0.000001  # the narrow grid stops below it
     # a product without a grid is quoted its starting rate, and says so
     assert _of(unsecured["recommendedProducts"], plain)["quote"]["annualRate"] == "0.045000"
     # nothing stored but two audited accesses
