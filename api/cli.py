@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -265,7 +267,11 @@ def serve(
     console.print(f"GraphQL endpoint: http://{bind_host}:{bind_port}/graphql")
     if settings.is_development:
         console.print(f"GraphiQL (development): open http://{bind_host}:{bind_port}/graphql")
-    with _metrics_shared(workers):
+    providers: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if demo and settings.provider_url is None:
+        providers = _demo_providers(bind_port + 1)
+        console.print(f"external data providers (simulated): http://127.0.0.1:{bind_port + 1}")
+    with providers, _metrics_shared(workers):
         uvicorn.run(
             "api.app:app_factory",
             factory=True,
@@ -301,6 +307,43 @@ def _metrics_shared(workers: int) -> Iterator[None]:
         if given is None:
             shutil.rmtree(directory, ignore_errors=True)
             del os.environ[metrics.MULTIPROC_ENV]
+
+
+@app.command("provider-simulator")
+def provider_simulator(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 9180,
+    seed: Annotated[int, typer.Option(help="Same seed, same answers.")] = 7,
+) -> None:
+    """Serve simulated registry, bureau and bank-statement providers (POST /faults breaks them)."""
+    import uvicorn
+
+    from seed.provider_simulator import create_simulator
+
+    console.print(f"external data providers (simulated): http://{host}:{port}")
+    # A slow answer it was told to give is not waited for when it is stopped.
+    uvicorn.run(
+        create_simulator(seed=seed),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+    )
+
+
+@contextlib.contextmanager
+def _demo_providers(port: int) -> Iterator[None]:
+    """The demo's providers: the simulator in a child process, named to the app's workers."""
+    child = subprocess.Popen(  # noqa: S603 (our own command line, no shell)
+        [sys.executable, "-m", "api.cli", "provider-simulator", "--port", str(port)]
+    )
+    os.environ["LENDGRAPH_PROVIDER_URL"] = f"http://127.0.0.1:{port}"
+    try:
+        yield
+    finally:
+        del os.environ["LENDGRAPH_PROVIDER_URL"]
+        child.terminate()
+        child.wait(timeout=10)
 
 
 @app.command("export-schema")

@@ -34,6 +34,9 @@ from domain.lending import repository as lending
 from domain.lending.models import Installment, Loan, Repayment
 from domain.products import repository as products
 from domain.products.models import Product
+from domain.providers import repository as providers_repo
+from domain.providers.client import ExternalDataProvider, provider_for
+from domain.providers.models import ExternalDataRecord
 from domain.risk import alerts
 from domain.risk import queries as risk_queries
 from domain.risk import repository as risk
@@ -150,6 +153,21 @@ class Loaders:
         return self._loader(
             lambda s, ids: enterprises.statements_by_enterprise_ids(s, ids=ids),
             lambda rows, ids: many_per_key(rows, ids, "enterprise_id"),
+        )
+
+    @cached_property
+    def external_data(self) -> DataLoader[uuid.UUID, list[ExternalDataRecord]]:
+        """The newest record of each kind, for enterprises already loaded."""
+        return self._loader(
+            lambda s, ids: providers_repo.newest_by_enterprise_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "enterprise_id"),
+        )
+
+    @cached_property
+    def external_data_record(self) -> DataLoader[uuid.UUID, ExternalDataRecord | None]:
+        return self._loader(
+            lambda s, ids: providers_repo.records_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
         )
 
     @cached_property
@@ -456,6 +474,11 @@ class Context:
     def scoring(self) -> Scoring:
         """The process's models in service, loaded once per version."""
         return scoring_for(self.settings.model_dir)
+
+    @cached_property
+    def providers(self) -> ExternalDataProvider:
+        """The external data providers, their circuits shared by the process's requests."""
+        return provider_for(self.settings)
 
     @cached_property
     def purpose(self) -> str:

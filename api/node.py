@@ -23,6 +23,7 @@ from api.privacy.masking import MaskingPolicy
 from api.privacy.oversight import BreakGlassGrant
 from api.privacy.subjects import AccessLogEntry
 from api.products.types import Product
+from api.providers.types import ExternalDataRecord
 from api.relay import decode_global_id
 from api.risk.alerts import RiskAlert
 from api.risk.ratings import CreditRating
@@ -55,6 +56,10 @@ _NODES: dict[str, _Resolver] = {
     "BreakGlassGrant": (
         lambda loaders: loaders.break_glass_grant,
         lambda found: BreakGlassGrant.from_row(*found),
+    ),
+    "ExternalDataRecord": (
+        lambda loaders: loaders.external_data_record,
+        ExternalDataRecord.from_row,
     ),
 }
 

@@ -43,6 +43,7 @@ from api.privacy.oversight import OversightMutations, OversightQueries
 from api.privacy.subjects import SubjectsMutations, SubjectsQueries
 from api.products.mutations import ProductMutations
 from api.products.queries import ProductQueries
+from api.providers.mutations import ProviderMutations
 from api.risk.alerts import RiskAlertMutations, RiskAlertQueries, Subscription
 from api.risk.ratings import RatingQueries
 from api.risk.rules import RiskRuleMutations, RiskRuleQueries
@@ -96,6 +97,7 @@ class Mutation(
     ImportMutations,
     JobMutations,
     AnalyticsMutations,
+    ProviderMutations,
 ):
     pass
 

@@ -47,6 +47,7 @@ from domain.products.models import (
     ProductType,
     RepaymentMethod,
 )
+from domain.providers.models import ExternalDataKind, ExternalDataRecord
 from domain.risk.models import (
     AlertActionKind,
     AlertSeverity,
@@ -91,6 +92,8 @@ __all__ = [
     "DisposalAction",
     "EarlyRepaymentChoice",
     "Enterprise",
+    "ExternalDataKind",
+    "ExternalDataRecord",
     "FileRole",
     "FinancialStatement",
     "ImportRowResult",

@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     # days, then purged by a daily job; a file may be at most job_file_max_bytes.
     job_file_retention_days: int = Field(default=7, ge=1, le=3650)
     job_file_max_bytes: int = Field(default=64 * 2**20, ge=2**16, le=2**30)
+    # External data (domain.providers): the providers' base URL (registry, bureau and bank
+    # statements under it; unset, every fetch is refused), each attempt's time-out, the
+    # attempts per call and the first back-off between them (doubling), and the circuit:
+    # failed calls in a row that open it, and for how long it stays open.
+    provider_url: str | None = None
+    provider_timeout: float = Field(default=5.0, gt=0, le=120)
+    provider_attempts: int = Field(default=3, ge=1, le=10)
+    provider_backoff: float = Field(default=0.2, ge=0, le=30)
+    provider_breaker_threshold: int = Field(default=5, ge=1, le=1000)
+    provider_breaker_seconds: int = Field(default=30, ge=1, le=3600)
 
     @field_validator("database_url")
     @classmethod
@@ -104,6 +114,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"must start with one of {', '.join(d + '://' for d in SUPPORTED_DRIVERS)}"
             )
+        return value
+
+    @field_validator("provider_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+                raise ValueError("must be an http(s) URL without a query, e.g. http://host:9180")
         return value
 
     @field_validator("query_cost_budgets")

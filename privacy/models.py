@@ -10,6 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.base import Base, UTCDateTime, new_id, utcnow
+from domain.identity.viewer import Viewer
 
 
 class DataKey(Base):
@@ -45,6 +46,30 @@ class AccessLogEntry(Base):
     object: Mapped[str] = mapped_column(String(100))
     purpose: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+    @classmethod
+    def of(
+        cls,
+        viewer: Viewer,
+        *,
+        subject_id: uuid.UUID,
+        obj: str,
+        purpose: str,
+        request_id: str | None,
+        at: datetime,
+    ) -> AccessLogEntry:
+        """One access by ``viewer`` to the subject's ``obj``, outside a request's batch."""
+        return cls(
+            id=new_id(),
+            at=at,
+            viewer_id=viewer.user_id or viewer.service_account_id,
+            viewer_kind="service" if viewer.service_account_id else "user",
+            institution_codes=",".join(sorted(viewer.institution_codes.values())),
+            subject_id=subject_id,
+            object=obj,
+            purpose=purpose,
+            request_id=request_id,
+        )
 
 
 class ConsentRecord(Base):

@@ -31,6 +31,7 @@ wrote down) are beyond any erasure; the access log says who saw what, and when.
 from __future__ import annotations
 
 import enum
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -51,6 +52,7 @@ from domain.errors import Conflict, InvalidInput, NotFound
 from domain.identity.viewer import Viewer
 from domain.lending.models import Installment, Loan, LoanStatus, Repayment
 from domain.pagination import Keyset, Page, page_from
+from domain.providers.models import ExternalDataRecord
 from domain.risk.models import RiskAlert, RiskAssessment
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
@@ -58,6 +60,7 @@ from privacy.models import AccessLogEntry, ConsentRecord, DataKey
 
 TABLE = "enterprises"
 BLIND_INDEX_COLUMN = "legal_representative_id_bidx"
+EXTERNAL_TABLE = ExternalDataRecord.__tablename__
 EXPORT_OBJECT = "Enterprise.*"
 EXPORT_PURPOSE = "data_subject_request"
 MIN_REASON = 10
@@ -123,6 +126,14 @@ def _open(row: Enterprise, key: bytes | None) -> dict[str, str | None]:
             else None
         )
     return opened
+
+
+def _open_external(row: ExternalDataRecord, key: bytes | None) -> Any:
+    if key is None or row.personal is None:
+        return None
+    return json.loads(
+        vault.unseal(key, row.personal, table=EXTERNAL_TABLE, column="personal", row_id=row.id)
+    )
 
 
 def _key_state(row: DataKey | None) -> str:
@@ -211,6 +222,12 @@ async def export_subject(
         .where(ConsentRecord.subject_id == subject_id)
         .order_by(ConsentRecord.recorded_at, ConsentRecord.id),
     )
+    external = await _all(
+        session,
+        select(ExternalDataRecord)
+        .where(ExternalDataRecord.enterprise_id == subject_id)
+        .order_by(ExternalDataRecord.id),
+    )
     accesses = await _all(
         session,
         select(AccessLogEntry)
@@ -253,6 +270,8 @@ async def export_subject(
             for loan in loans
         ],
         "riskAlerts": [_row(a) for a in alerts],
+        # What providers said of it, the names in it opened like the profile's.
+        "externalData": [_row(r, personal=_open_external(r, key)) for r in external],
         "consents": [_row(c) for c in consents],
         "accessLog": [_row(e) for e in accesses],
     }
@@ -269,16 +288,13 @@ def record_export(
     """An export reveals every personal value at once: one access-log row, one audit entry."""
     at = at or utcnow()
     session.add(
-        AccessLogEntry(
-            id=new_id(),
-            at=at,
-            viewer_id=viewer.user_id or viewer.service_account_id,
-            viewer_kind="service" if viewer.service_account_id else "user",
-            institution_codes=",".join(sorted(viewer.institution_codes.values())),
+        AccessLogEntry.of(
+            viewer,
             subject_id=subject_id,
-            object=EXPORT_OBJECT,
+            obj=EXPORT_OBJECT,
             purpose=EXPORT_PURPOSE,
             request_id=request_id,
+            at=at,
         )
     )
     session.add(

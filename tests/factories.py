@@ -36,6 +36,7 @@ from domain.models import (
     User,
     UserStatus,
 )
+from domain.providers.models import ExternalDataKind, ExternalDataRecord
 from domain.settings import Settings
 from privacy.keys import parse_env
 
@@ -288,5 +289,23 @@ async def booked_loan(
         )
         for i in schedule
     )
+    await session.flush()
+    return row
+
+
+async def external_data(session: AsyncSession, *, enterprise_id: uuid.UUID) -> ExternalDataRecord:
+    """A credit bureau's answer about the enterprise, as the service keeps it."""
+    row = ExternalDataRecord(
+        enterprise_id=enterprise_id,
+        kind=ExternalDataKind.CREDIT_BUREAU,
+        source="Enterprise credit bureau (test)",
+        as_of=FIXED_NOW.date(),
+        fetched_at=FIXED_NOW,
+        content_hash="0" * 64,
+        facts={"score": 700, "overdueAccounts": 0},
+        personal=None,
+        purpose="credit_assessment",
+    )
+    session.add(row)
     await session.flush()
     return row

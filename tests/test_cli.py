@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -681,3 +682,33 @@ async def test_serve_with_workers_logs_one_json_line_per_request(
     assert sorted(e["request_id"] for e in logged) == ids
     assert {e["status"] for e in logged} == {200}
     assert {e["operation"] for e in logged} == {"Catalog"}
+
+
+def test_the_demo_starts_its_provider_simulator_and_stops_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: no provider configured, as a fresh demo has none
+    from api.cli import _demo_providers
+    from tests.servers import free_port
+
+    monkeypatch.delenv("LENDGRAPH_PROVIDER_URL", raising=False)
+    port = free_port()
+
+    # when: the demo's providers run
+    with _demo_providers(port):
+        url = os.environ["LENDGRAPH_PROVIDER_URL"]
+        answered = None
+        for _ in range(600):  # up to a minute on a busy machine
+            try:
+                answered = httpx.get(f"{url}/bureau/91330100000000001X", timeout=10)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+
+    # then: the service was pointed at a simulator that answered, and it is gone after
+    assert url == f"http://127.0.0.1:{port}"
+    assert answered is not None
+    assert answered.json()["code"] == "91330100000000001X"
+    assert "LENDGRAPH_PROVIDER_URL" not in os.environ
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/calls", timeout=5)

@@ -9,6 +9,7 @@ from strawberry import relay
 from api.access import classified, protected_fields
 from api.context import Context
 from api.disclosure import selects_any
+from api.providers.types import ExternalDataRecord
 from api.relay import Connection, ListingRequest, connection
 from api.risk.ratings import CreditRating
 from domain.applications import repository as applications_repo
@@ -82,6 +83,7 @@ class FinancialStatement:
         "applications",
         "latest_rating",
         "rating_history",
+        "external_data",
     ],
     personal=["legal_representative_name", "contact_phone", "contact_email"],
     sensitive=["annual_revenue", "legal_representative_id_number", "bank_account_number"],
@@ -124,6 +126,13 @@ class Enterprise(relay.Node):
     async def rating_history(self, info: strawberry.Info[Context, None]) -> list[CreditRating]:
         rows = await info.context.loaders.rating_history.load(self.pk)
         return [CreditRating.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="What external providers said of it: the newest answer of each kind."
+    )
+    async def external_data(self, info: strawberry.Info[Context, None]) -> list[ExternalDataRecord]:
+        rows = await info.context.loaders.external_data.load(self.pk)
+        return [ExternalDataRecord.from_row(r) for r in rows]
 
     @strawberry.field(description="This enterprise's applications you may see, newest first.")
     async def applications(

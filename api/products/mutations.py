@@ -12,7 +12,7 @@ from api.outcomes import ConflictError, perform, pk_of
 from api.products.types import Product
 from api.scalars import Rate
 from domain.identity.models import Institution as InstitutionRow
-from domain.products import service
+from domain.products import grid, service
 from domain.products.models import Product as ProductRow
 from domain.products.models import ProductType, RepaymentMethod
 
@@ -106,6 +106,22 @@ SetFourEyesThresholdResult = Annotated[
 ]
 
 
+@strawberry.input(description="One band of a pricing grid, safest first.")
+class PricingBandInput:
+    max_probability_of_default: float
+    annual_rate: Rate
+    secured_annual_rate: Rate | None = None
+
+
+@strawberry.input
+class SetProductPricingGridInput:
+    product_id: strawberry.ID
+    bands: list[PricingBandInput] = strawberry.field(
+        description="1 to 10 bands: PD bounds ascending, rates within the product's range "
+        "and not falling as the PD rises."
+    )
+
+
 def _shown(result: Any) -> Any:
     return Product.from_row(result) if isinstance(result, ProductRow) else result
 
@@ -178,6 +194,33 @@ class ProductMutations:
                 info,
                 lambda s, a: service.retire_product(
                     s, viewer=a.viewer, product_id=pk, request_id=a.request_id
+                ),
+            )
+        )
+
+    @mutation(
+        "setProductPricingGrid",
+        description="Publish a product's risk-based rates: recommendations quote from them.",
+    )
+    async def set_product_pricing_grid(
+        self, info: strawberry.Info[Context, None], input: SetProductPricingGridInput
+    ) -> ProductResult:
+        pk = pk_of(input.product_id, "Product", field="productId")
+        bands = [
+            grid.Band(
+                max_probability_of_default=b.max_probability_of_default,
+                annual_rate=Decimal(b.annual_rate),
+                secured_annual_rate=(
+                    None if b.secured_annual_rate is None else Decimal(b.secured_annual_rate)
+                ),
+            )
+            for b in input.bands
+        ]
+        return _shown(
+            await perform(
+                info,
+                lambda s, a: service.set_pricing_grid(
+                    s, viewer=a.viewer, product_id=pk, bands=bands, request_id=a.request_id
                 ),
             )
         )

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 
@@ -18,13 +21,17 @@ from api.relay import (
 )
 from domain.applications.service import enterprise_facts
 from domain.base import utcnow
+from domain.db import unit_of_work
 from domain.enterprises import repository as enterprises
 from domain.errors import InvalidInput, NotFound
 from domain.lending.schedule import MAX_TERM_MONTHS, add_months
 from domain.pagination import Keyset
 from domain.products import repository as repo
+from domain.products.eligibility import ineligibility
+from domain.products.grid import risk_price
 from domain.products.pricing import cheapest_quote
 from domain.products.recommend import recommend
+from domain.risk.prescore import prescore, record_prescoring
 from domain.settings import Settings
 
 _ORDERINGS: dict[tuple[ProductOrderField, OrderDirection], Keyset] = {
@@ -136,7 +143,9 @@ class ProductQueries:
     @strawberry.field(
         description="Products ranked for an enterprise you may see: eligible first, then by "
         "what they would cost for the amount and term (when given), each with its reasons; "
-        "ineligible ones say why not."
+        "ineligible ones say why not. With an amount and a term the enterprise is pre-scored "
+        "for each eligible product and quoted the rate of the product's pricing grid for its "
+        "risk; nothing is stored but the audited access."
     )
     async def recommended_products(
         self,
@@ -145,6 +154,14 @@ class ProductQueries:
         first: int | None = 10,
         amount: Decimal | None = None,
         term_months: int | None = None,
+        collateral_offered: Annotated[
+            bool | None,
+            strawberry.argument(description="Whether you can offer collateral; null: not said."),
+        ] = None,
+        guarantee_offered: Annotated[
+            bool | None,
+            strawberry.argument(description="Whether a guarantor stands behind the loan."),
+        ] = None,
     ) -> list[ProductRecommendation]:
         ctx = info.context
         size = first if first is not None else 10
@@ -155,13 +172,42 @@ class ProductQueries:
         if term_months is not None and not 1 <= term_months <= MAX_TERM_MONTHS:
             raise InvalidInput(f"the term must be 1 to {MAX_TERM_MONTHS} months")
         pk = decode_global_id(enterprise_id, expected="Enterprise")[1]
+        today = utcnow().date()
+        scored: tuple[str, dict[uuid.UUID, float]] | None = None
         async with ctx.sessions() as session:
             found = await enterprises.enterprises_by_ids(session, viewer=ctx.viewer, ids=[pk])
             if not found:
                 raise NotFound("no such enterprise")
-            facts = await enterprise_facts(session, found[0])
+            facts = replace(
+                await enterprise_facts(session, found[0]), has_collateral=collateral_offered
+            )
             catalog = await repo.published_products(session, limit=CATALOG_CAP)
-        today = utcnow().date()
+            if amount is not None and term_months is not None:
+                eligible = [p for p in catalog if not ineligibility(p, facts, as_of=today)]
+                scored = await prescore(
+                    session,
+                    ctx.scoring,
+                    enterprise=found[0],
+                    products=eligible,
+                    amount=amount,
+                    term_months=term_months,
+                    as_of=today,
+                )
+        if scored is not None:
+            # Pre-scoring is no application: it leaves only its audited access.
+            async with unit_of_work(ctx.sessions) as session:
+                record_prescoring(
+                    session,
+                    viewer=ctx.viewer,
+                    enterprise_id=pk,
+                    purpose=ctx.purpose,
+                    model_version=scored[0],
+                    products=len(scored[1]),
+                    request_id=ctx.request_id,
+                    at=utcnow(),
+                )
+        pds = {} if scored is None else scored[1]
+        secured = bool(collateral_offered or guarantee_offered)
         ranked = recommend(
             catalog,
             facts,
@@ -169,6 +215,8 @@ class ProductQueries:
             term_months=term_months,
             as_of=today,
             start=add_months(today.replace(day=1), 1),
+            probability_of_default=lambda product: pds.get(product.id),
+            price=lambda product, pd: risk_price(product, pd, secured=secured),
             limit=size,
         )
         return [ProductRecommendation.of(r) for r in ranked]

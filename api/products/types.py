@@ -11,6 +11,7 @@ from api.context import Context
 from api.identity.types import Institution
 from api.scalars import Rate, rate_or_none
 from domain.errors import NotFound
+from domain.products.grid import Band, bands_of
 from domain.products.models import Product as ProductRow
 from domain.products.models import ProductStatus, ProductType, RepaymentMethod
 from domain.products.pricing import Quote, Unavailable
@@ -39,6 +40,26 @@ class Eligibility:
     max_debt_to_asset: Rate | None
 
 
+@classified(public=["max_probability_of_default", "annual_rate", "secured_annual_rate"])
+@strawberry.type(
+    description="One band of a pricing grid: the rate for applicants with a PD up to its bound."
+)
+class PricingBand:
+    max_probability_of_default: float
+    annual_rate: Rate
+    secured_annual_rate: Rate | None = strawberry.field(
+        description="The rate when collateral or a guarantee is offered; null: the same."
+    )
+
+    @classmethod
+    def of(cls, band: Band) -> Self:
+        return cls(
+            max_probability_of_default=band.max_probability_of_default,
+            annual_rate=Rate(band.annual_rate),
+            secured_annual_rate=rate_or_none(band.secured_annual_rate),
+        )
+
+
 @classified(
     public=[
         "id",
@@ -60,6 +81,7 @@ class Eligibility:
         "eligibility",
         "published_at",
         "institution",
+        "pricing_grid",
     ]
 )
 @strawberry.type(description="A financing product: loan, leasing, factoring or credit line.")
@@ -82,6 +104,9 @@ class Product(relay.Node):
     collateral_required: bool
     eligibility: Eligibility
     published_at: datetime | None
+    pricing_grid: list[PricingBand] = strawberry.field(
+        description="Risk-based rates by estimated probability of default; empty: none published."
+    )
     institution_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field
@@ -119,6 +144,7 @@ class Product(relay.Node):
                 max_debt_to_asset=rate_or_none(_decimal(rules.get("max_debt_to_asset"))),
             ),
             published_at=row.published_at,
+            pricing_grid=[PricingBand.of(b) for b in bands_of(row)],
             institution_id=row.institution_id,
         )
 

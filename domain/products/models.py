@@ -67,6 +67,9 @@ class Product(IdMixin, TimestampMixin, Base):
     # Eligibility rules: min_years_in_business, industries, regions,
     # min_annual_revenue and max_debt_to_asset (decimals as strings).
     eligibility: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The risk-based pricing grid (domain.products.grid): bands of PD with their rates;
+    # None: the product publishes none, and quotes use its "from" rate.
+    pricing_grid: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

@@ -101,14 +101,27 @@ def quote(
 
 
 def cheapest_quote(
-    product: Product, *, amount: Decimal, term_months: int, start: date
+    product: Product,
+    *,
+    amount: Decimal,
+    term_months: int,
+    start: date,
+    annual_rate: Decimal | None = None,
 ) -> Quote | Unavailable:
-    """The product's cheapest quote over the repayment methods it allows."""
+    """The product's cheapest quote over the repayment methods it allows (at ``annual_rate``
+    when a rate was priced for the applicant, else at its "from" rate)."""
     reasons = why_not(product, amount=amount, term_months=term_months)
     if reasons:
         return Unavailable(product_id=product.id, reasons=reasons)
     quotes = [
-        quote(product, amount=amount, term_months=term_months, method=method, start=start)
+        quote(
+            product,
+            amount=amount,
+            term_months=term_months,
+            method=method,
+            start=start,
+            annual_rate=annual_rate,
+        )
         for method in (RepaymentMethod(m) for m in product.repayment_methods)
     ]
     return min(quotes, key=lambda q: (q.total_cost, q.method.value))

@@ -12,11 +12,13 @@ Order:
    ``pd`` the probability of default the caller's model gives for the enterprise
    under that product (0 when there is no model or no figure). The assumption: a
    lender that prices in a higher chance of default tends to ask for more than its
-   "from" rate (the rate the quote uses), or to refuse, so a cheap headline with a
+   "from" rate, or to refuse, so a cheap headline with a
    high PD is less likely to be what the owner ends up paying. Scaling the cost is
    the simplest penalty that leaves products with equal PD in plain cost order and
    lets a small PD difference reorder only products of close cost. It is a ranking
-   weight, not a price: the quote shown is never adjusted.
+   weight, not a price. The price is the caller's ``price``: the rate the product's
+   pricing grid charges for that PD (``domain.products.grid``), at which the quote is
+   made; a product whose grid stops below the PD does not fit, with the reason.
    Eligible products that do not fit the amount or term follow, ranked as below,
    with the reasons they do not fit.
 3. Without an amount and a term there is no quote: eligible products are ranked by
@@ -36,6 +38,7 @@ from datetime import date
 from decimal import Decimal
 
 from domain.products.eligibility import EnterpriseFacts, Rules, ineligibility, percent
+from domain.products.grid import RiskPrice
 from domain.products.models import Product
 from domain.products.pricing import Quote, cheapest_quote
 
@@ -59,6 +62,7 @@ class _Assessed:
     misfits: tuple[str, ...]  # why the amount or term fall outside the product
     quote: Quote | None
     pd: float | None
+    priced: str | None  # how the quoted rate was priced for this applicant
 
     @property
     def eligible(self) -> bool:
@@ -90,6 +94,7 @@ def recommend(
     as_of: date,
     start: date,
     probability_of_default: Callable[[Product], float | None] | None = None,
+    price: Callable[[Product, float | None], RiskPrice] | None = None,
     limit: int = 10,
 ) -> list[Recommendation]:
     """The products ranked for this enterprise, best first, at most ``limit`` of them.
@@ -108,6 +113,7 @@ def recommend(
                 as_of=as_of,
                 start=start,
                 probability_of_default=probability_of_default,
+                price=price,
             )
             for product in products
         ),
@@ -143,22 +149,34 @@ def _assess(
     as_of: date,
     start: date,
     probability_of_default: Callable[[Product], float | None] | None,
+    price: Callable[[Product, float | None], RiskPrice] | None,
 ) -> _Assessed:
     blockers = ineligibility(product, facts, as_of=as_of)
-    quote: Quote | None = None
-    misfits: tuple[str, ...] = ()
-    if amount is not None and term_months is not None:
-        priced = cheapest_quote(product, amount=amount, term_months=term_months, start=start)
-        if isinstance(priced, Quote):
-            quote = priced
-        else:
-            misfits = priced.reasons
     pd = None
     if not blockers and probability_of_default is not None:
         pd = probability_of_default(product)
         if pd is not None and not 0.0 <= pd <= 1.0:
             raise ValueError(f"probability of default must be within 0 and 1, got {pd}")
-    return _Assessed(product=product, blockers=blockers, misfits=misfits, quote=quote, pd=pd)
+    quote: Quote | None = None
+    misfits: tuple[str, ...] = ()
+    how: str | None = None
+    if amount is not None and term_months is not None:
+        offered = None if price is None or blockers else price(product, pd)
+        if offered is not None and offered.annual_rate is None:
+            misfits = (offered.reason,)
+        else:
+            rate = None if offered is None else offered.annual_rate
+            how = None if offered is None else offered.reason
+            priced = cheapest_quote(
+                product, amount=amount, term_months=term_months, start=start, annual_rate=rate
+            )
+            if isinstance(priced, Quote):
+                quote = priced
+            else:
+                misfits, how = priced.reasons, None
+    return _Assessed(
+        product=product, blockers=blockers, misfits=misfits, quote=quote, pd=pd, priced=how
+    )
 
 
 def _why(
@@ -177,6 +195,8 @@ def _why(
             reasons.append(f"total cost {cost}, {extra:,.2f} more than the cheapest eligible one")
         else:
             reasons.append(f"cheapest total cost of the eligible products: {cost}")
+        if assessed.priced is not None:
+            reasons.append(assessed.priced)
         reasons.append(f"effective annual rate {percent(quote.effective_annual_rate)}")
         reasons.append(f"cheapest repayment: {quote.method.value.replace('_', ' ')}")
     else:
@@ -191,7 +211,8 @@ def _why(
         else:
             reasons.append("no origination fee")
     if assessed.pd is not None:
-        reasons.append(f"ranked allowing for a {assessed.pd:.2%} estimated probability of default")
+        # The PD itself is the lender's figure (owners may not read it): named, not shown.
+        reasons.append("ranked allowing for your estimated risk of default")
     if not product.collateral_required:
         reasons.append("no collateral needed")
     elif facts.has_collateral:

@@ -8,6 +8,7 @@ retires the version it replaces, in the same transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import Institution, Role
 from domain.identity.viewer import Viewer
 from domain.lending.schedule import CENT, MAX_TERM_MONTHS
+from domain.products import grid
 from domain.products.models import (
     Product,
     ProductMarket,
@@ -254,6 +256,24 @@ async def retire_product(
     product.status = ProductStatus.RETIRED
     await session.flush()
     _audit(session, "product.retired", product, viewer, request_id)
+    return product
+
+
+async def set_pricing_grid(
+    session: AsyncSession,
+    *,
+    viewer: Viewer,
+    product_id: uuid.UUID,
+    bands: Sequence[grid.Band],
+    request_id: str | None = None,
+) -> Product:
+    """Publish the product's risk-based rates; they apply to quotes from now on."""
+    product = await _own(session, viewer, product_id)
+    if product.status is ProductStatus.RETIRED:
+        raise InvalidInput("a retired product is not priced any more", field="productId")
+    product.pricing_grid = [b.stored() for b in grid.checked(product, bands)]
+    await session.flush()
+    _audit(session, "product.priced", product, viewer, request_id, bands=product.pricing_grid)
     return product
 
 

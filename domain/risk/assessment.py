@@ -177,6 +177,31 @@ async def feature_inputs(
     return found
 
 
+async def enterprise_feature_inputs(
+    session: AsyncSession, enterprise: Enterprise, *, as_of: date, request: feat.Request
+) -> FeatureInputs:
+    """An enterprise's inputs as of a day for a request it has not made (pre-scoring):
+    what ``feature_inputs`` reads for an application, with no application."""
+    statements = (
+        await session.scalars(
+            select(FinancialStatement)
+            .where(
+                FinancialStatement.enterprise_id == enterprise.id,
+                FinancialStatement.fiscal_year < as_of.year,
+            )
+            .order_by(FinancialStatement.fiscal_year.desc())
+        )
+    ).all()
+    history = await _histories(session, [enterprise.id])
+    return FeatureInputs(
+        profile=_profile(enterprise),
+        statements=tuple(_statement(s) for s in statements),
+        request=request,
+        history=_history_before(history.get(enterprise.id, []), as_of, None),
+        as_of=as_of,
+    )
+
+
 async def feature_rows(
     session: AsyncSession, application_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, Any]]:
@@ -224,7 +249,7 @@ async def _histories(
 
 
 def _history_before(
-    loans: list[_PastLoan], as_of: date, application_id: uuid.UUID
+    loans: list[_PastLoan], as_of: date, application_id: uuid.UUID | None
 ) -> feat.History | None:
     """The enterprise's record with earlier loans as it stood on ``as_of``: nothing that
     happened later may leak into what a model learns or scores."""

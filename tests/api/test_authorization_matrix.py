@@ -1,10 +1,10 @@
 """The default policy's authorization matrix, proved field by field through the live API.
 
-For every role and every field of Enterprise, Application, Loan, RiskAssessment, User,
-Job and JobFile, the expected outcome (allow / mask / deny) is computed with pycasbin straight
-from ``authz_model.conf`` and ``authz_default_policy.csv``, not through the app's
-database-loaded ``Authorizer``, and compared with what a real GraphQL request,
-signed with a real bearer token, returns.
+For every role and every field of Enterprise, Application, Loan, RiskAssessment,
+ExternalDataRecord, User, Job and JobFile, the expected outcome (allow / mask / deny) is
+computed with pycasbin straight from ``authz_model.conf`` and ``authz_default_policy.csv``,
+not through the app's database-loaded ``Authorizer``, and compared with what a real
+GraphQL request, signed with a real bearer token, returns.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from domain.identity.security import hash_password, mint_token
 from domain.jobs import files as job_files
 from domain.jobs.files import NewFile
 from domain.jobs.models import FileRole, JobFile, JobRun, JobState
-from domain.models import Application, Enterprise, Loan
+from domain.models import Application, Enterprise, ExternalDataRecord, Loan
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
 from privacy.classification import Classification
@@ -42,7 +42,16 @@ from privacy.masking import mask
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 
-TYPES = ("Enterprise", "Application", "Loan", "RiskAssessment", "User", "Job", "JobFile")
+TYPES = (
+    "Enterprise",
+    "Application",
+    "Loan",
+    "RiskAssessment",
+    "ExternalDataRecord",
+    "User",
+    "Job",
+    "JobFile",
+)
 INSTITUTION_CODE = "MTX01"
 SERVICE_SCOPES = frozenset({"applications:read", "loans:read"})
 # Held within an institution (Casbin domain: its code); the other roles are platform-wide.
@@ -239,6 +248,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         loan = await f.loan(s, application_row=application)
         assessment = await _risk_assessment(s, application)
         job, job_file = await _report_job(s, settings, bank, owner)
+        record = await f.external_data(s, enterprise_id=enterprise.id)
         viewer: User | None
         if role is Role.SME_OWNER:
             viewer, token = owner, await f.access_token(s, settings, owner)
@@ -253,6 +263,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         "Application": _application_truth(application),
         "Loan": _loan_truth(loan),
         "RiskAssessment": _assessment_truth(assessment),
+        "ExternalDataRecord": _external_data_truth(record),
         "User": {} if viewer is None else _user_truth(viewer),
         "Job": _job_truth(job),
         "JobFile": _job_file_truth(job_file),
@@ -343,6 +354,7 @@ def _enterprise_truth(row: Enterprise) -> dict[str, Any]:
         "financialStatements": [],
         "latestRating": None,
         "ratingHistory": [],
+        "externalData": [{"__typename": "ExternalDataRecord"}],
         "applications": {"__typename": "ApplicationConnection"},
     }
 
@@ -415,6 +427,18 @@ def _assessment_truth(row: RiskAssessment) -> dict[str, Any]:
     }
 
 
+def _external_data_truth(row: ExternalDataRecord) -> dict[str, Any]:
+    return {
+        "id": _gid("ExternalDataRecord", row.id),
+        "kind": "CREDIT_BUREAU",
+        "source": "Enterprise credit bureau (test)",
+        "asOf": "2026-11-01",
+        "fetchedAt": "2026-11-01T09:00:00+00:00",
+        "contentHash": "0" * 64,
+        "facts": {"score": 700, "overdueAccounts": 0},
+    }
+
+
 def _user_truth(row: User) -> dict[str, Any]:
     return {
         "id": _gid("User", row.id),
@@ -459,6 +483,12 @@ ROUTES = {
         ("applications", "edges", "node", "riskAssessment"),
         ("Query.applications", *_EDGES, "Application.riskAssessment"),
         (*_EDGE_PATHS, ("edges", 0, "node", "riskAssessment")),
+    ),
+    # A plain list: its fields are read on its first (only) item, hence the trailing 0.
+    "ExternalDataRecord": Route(
+        ("enterprises", "edges", "node", "externalData"),
+        ("Query.enterprises", *_EDGES, "Enterprise.externalData"),
+        (*_EDGE_PATHS, ("edges", 0, "node", "externalData", 0)),
     ),
     "User": Route(("me",), ("Query.me",), ((),)),
     "Job": Route(("jobs", "edges", "node"), ("Query.jobs", *_EDGES), _EDGE_PATHS),

@@ -3,9 +3,9 @@
 Hypothesis draws whole GraphQL documents -- aliases, named and inline fragments,
 ``node(id:)`` on any row of any tenant, list filters naming other tenants' rows,
 and paths that wander enterprise -> applications -> loan -> application ->
-enterprise and back -- and sends each as one of four viewers: a loan officer of
-bank A, one of bank B, and two SME owners. Every Enterprise, Application and Loan
-anywhere in the answer must be one the viewer may see, computed here from the
+enterprise -> external data and back -- and sends each as one of four viewers: a loan officer of
+bank A, one of bank B, and two SME owners. Every Enterprise, Application, Loan and
+ExternalDataRecord anywhere in the answer must be one the viewer may see, computed here from the
 tenancy rules alone (not from the repositories), and every list, count, relation
 and ``node`` answer must be exactly what those rules say.
 
@@ -77,6 +77,13 @@ LOANS: dict[str, str] = {
     "loan_2a_b": "app_2a_b",
     "loan_2a_c": "app_2a_c",
 }
+# external data record -> the enterprise it is about
+EXTERNAL: dict[str, str] = {
+    "ext_1a": "ent_1a",
+    "ext_2a": "ent_2a",
+    "ext_2b": "ent_2b",
+    "ext_0": "ent_0",
+}
 # viewer -> ("owner", owner name) or ("staff", bank name)
 VIEWERS: dict[str, tuple[str, str]] = {
     "officer_a": ("staff", "bank_a"),
@@ -91,8 +98,9 @@ TYPE_OF: dict[str, str] = {
     **dict.fromkeys(ENTERPRISES, "Enterprise"),
     **dict.fromkeys(APPLICATIONS, "Application"),
     **dict.fromkeys(LOANS, "Loan"),
+    **dict.fromkeys(EXTERNAL, "ExternalDataRecord"),
 }
-TENANT_TYPES = ("Enterprise", "Application", "Loan")
+TENANT_TYPES = ("Enterprise", "Application", "Loan", "ExternalDataRecord")
 CATALOG_TYPES = frozenset({"Institution", "Product"})
 
 
@@ -119,7 +127,8 @@ def visible_rows(viewer: str) -> frozenset[str]:
         applications = {a for a, (_, bank) in APPLICATIONS.items() if bank == who}
         loans = {loan for loan in LOANS if loan_bank(loan) == who}
         enterprises = {e for e in ENTERPRISES if any(APPLICATIONS[a][0] == e for a in applications)}
-    return frozenset(enterprises | applications | loans)
+    records = {r for r, e in EXTERNAL.items() if e in enterprises}
+    return frozenset(enterprises | applications | loans | records)
 
 
 VISIBLE = {viewer: visible_rows(viewer) for viewer in VIEWERS}
@@ -168,6 +177,8 @@ async def populate(db: AsyncEngine, settings: Settings) -> World:
             ids[name] = applications[name].id
         for name, application in LOANS.items():
             ids[name] = (await f.loan(s, application_row=applications[application])).id
+        for name, enterprise in EXTERNAL.items():
+            ids[name] = (await f.external_data(s, enterprise_id=ids[enterprise])).id
         for viewer, (kind, who) in VIEWERS.items():
             if kind == "staff":
                 officer = await f.user(s, roles=[(Role.LOAN_OFFICER, ids[who])])
@@ -191,7 +202,11 @@ class Relation:
 
 
 RELATIONS: dict[str, tuple[Relation, ...]] = {
-    "Enterprise": (Relation("applications", "Application", 3),),
+    "Enterprise": (
+        Relation("applications", "Application", 3),
+        Relation("externalData", "ExternalDataRecord", 1),
+    ),
+    "ExternalDataRecord": (),
     "Application": (
         Relation("enterprise", "Enterprise", 1),
         Relation("loan", "Loan", 1),
@@ -204,7 +219,12 @@ RELATIONS: dict[str, tuple[Relation, ...]] = {
         Relation("institution", "Institution", 1),
     ),
 }
-SCALAR_OF = {"Enterprise": "name", "Application": "status", "Loan": "principal"}
+SCALAR_OF = {
+    "Enterprise": "name",
+    "Application": "status",
+    "Loan": "principal",
+    "ExternalDataRecord": "source",
+}
 CATALOG_FIELDS = {"Institution": "code", "Product": "name"}
 # plain: fields in the parent's selection; inline: ``... on T {}``; named: ``...F3``
 STYLES = ("plain", "inline", "named")
@@ -270,7 +290,7 @@ FILTER_TYPES = {
     "loans": "LoanFilter",
 }
 # Most node lookups aim at tenant rows; a few at the public catalog.
-NODE_TARGETS = (*ENTERPRISES, *APPLICATIONS, *LOANS, "bank_a", "product_c")
+NODE_TARGETS = (*ENTERPRISES, *APPLICATIONS, *LOANS, *EXTERNAL, "bank_a", "product_c")
 # Relations drawn per query, across all its roots: keeps documents under the token limit.
 RELATION_BUDGET = 14
 
@@ -596,6 +616,13 @@ class Checker:
                 for node, app in zip(nodes, expected, strict=False):
                     self.object(rendered.child, node, app, depth=depth + 1)
                 continue
+            if field_name == "externalData":  # a plain list: the newest record of each kind
+                records = sorted(r for r, e in EXTERNAL.items() if e == name)
+                assert [x["id"] for x in related] == [self.world.gid(r) for r in records]
+                assert rendered.child is not None
+                for node, record in zip(related, records, strict=True):
+                    self.object(rendered.child, node, record, depth=depth + 1)
+                continue
             target = self._related(name, field_name)
             if target is None:
                 assert related is None, (name, field_name, related)
@@ -643,10 +670,18 @@ def probe(viewer: str, *, enterprise: str, loans: tuple[str, str], node: str) ->
     applications = Rel(
         RELATIONS["Enterprise"][0], alias=False, first=None, total=True, child=with_loan
     )
+    external = Rel(
+        RELATIONS["Enterprise"][1],
+        alias=False,
+        first=None,
+        total=False,
+        child=leaf("ExternalDataRecord"),
+    )
+    enterprise_sel = Sel("Enterprise", "plain", False, (applications, external))
     return QuerySpec(
         viewer,
         (
-            listing("enterprises", None, Sel("Enterprise", "plain", False, (applications,))),
+            listing("enterprises", None, enterprise_sel),
             listing("applications", (("enterpriseId", enterprise),), leaf("Application")),
             listing("loans", (loans,), leaf("Loan")),
             NodeRoot(node, alias=False, variable=True, sels=(leaf(TYPE_OF[node], "inline"),)),

@@ -140,7 +140,7 @@ def test_a_higher_probability_of_default_reorders_two_products_of_close_cost() -
     assert [r.product for r in plain] == [cheaper, safer]
     assert [r.product for r in weighed] == [safer, cheaper]
     assert [r.probability_of_default for r in weighed] == [0.01, 0.05]
-    assert "ranked allowing for a 1.00% estimated probability of default" in weighed[0].reasons
+    assert "ranked allowing for your estimated risk of default" in weighed[0].reasons
     # the quote is a price, not a ranking weight
     assert weighed[1].quote is not None
     assert weighed[1].quote.total_cost == Decimal("6369.48")

@@ -1,0 +1,1 @@
+"""External data over GraphQL: fetching it about an enterprise, and reading what was kept."""
