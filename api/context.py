@@ -17,6 +17,9 @@ from api.disclosure import Disclosure, DisclosureLoaders
 from api.loading import many_per_key, one_per_key
 from domain.applications import repository as applications
 from domain.applications.models import Application, Contract, Decision, Transition
+from domain.contracts import repository as contracts
+from domain.contracts import service as contract_service
+from domain.contracts.models import ContractVersion, LoanAmendment
 from domain.enterprises import repository as enterprises
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.errors import Unauthenticated
@@ -330,6 +333,27 @@ class Loaders:
         return self._loader(
             lambda s, ids: alerts.alerts_by_ids(s, viewer=self._viewer, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def amendment(self) -> DataLoader[uuid.UUID, LoanAmendment | None]:
+        return self._loader(
+            lambda s, ids: contracts.amendments_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def amendments(self) -> DataLoader[uuid.UUID, list[LoanAmendment]]:
+        return self._loader(
+            lambda s, ids: contracts.amendments_by_loan_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
+        )
+
+    @cached_property
+    def contract_versions(self) -> DataLoader[uuid.UUID, list[ContractVersion]]:
+        return self._loader(
+            lambda s, ids: contract_service.versions_of_loans(s, ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
         )
 
 

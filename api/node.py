@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from api.access import classified
 from api.applications.types import Application
 from api.context import Context, Loaders
+from api.contracts.types import LoanAmendment
 from api.enterprises.types import Enterprise
 from api.identity.types import Institution, User
 from api.imports.types import ImportRun
@@ -45,6 +46,7 @@ _NODES: dict[str, _Resolver] = {
     "ScoringModel": (lambda loaders: loaders.scoring_model, ScoringModel.from_row),
     "MaskingPolicy": (lambda loaders: loaders.masking_policy, MaskingPolicy.from_row),
     "Job": (lambda loaders: loaders.job, Job.from_row),
+    "LoanAmendment": (lambda loaders: loaders.amendment, LoanAmendment.from_row),
 }
 
 

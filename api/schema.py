@@ -22,6 +22,7 @@ from strawberry.types import ExecutionContext
 from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
+from api.contracts.mutations import ContractMutations
 from api.cost import CostBudgets
 from api.documents import CachedDocuments, DocumentCache
 from api.enterprises.mutations import EnterpriseMutations, StatementMutations
@@ -94,6 +95,7 @@ class Mutation(
     RiskAlertMutations,
     ImportMutations,
     JobMutations,
+    ContractMutations,
 ):
     pass
 

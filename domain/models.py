@@ -11,6 +11,13 @@ from domain.applications.models import (
 )
 from domain.audit.models import AuditEntry
 from domain.base import Base
+from domain.contracts.models import (
+    AmendmentStatus,
+    ContractVersion,
+    LoanAmendment,
+    LoanTermination,
+    TerminationKind,
+)
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.identity.models import (
     AuthSession,
@@ -75,6 +82,7 @@ __all__ = [
     "AlertActionKind",
     "AlertSeverity",
     "AlertStatus",
+    "AmendmentStatus",
     "Application",
     "ApplicationStatus",
     "AuditEntry",
@@ -83,6 +91,7 @@ __all__ = [
     "BreakGlassGrant",
     "ConsentRecord",
     "Contract",
+    "ContractVersion",
     "CreditRating",
     "DataKey",
     "Decision",
@@ -102,8 +111,10 @@ __all__ = [
     "JobRun",
     "JobState",
     "Loan",
+    "LoanAmendment",
     "LoanBucketSnapshot",
     "LoanStatus",
+    "LoanTermination",
     "LoanWarning",
     "LoginThrottle",
     "MaskingPolicy",
@@ -130,6 +141,7 @@ __all__ = [
     "RowEffect",
     "ScoringModelRecord",
     "ServiceAccount",
+    "TerminationKind",
     "TokenPurpose",
     "Transition",
     "User",

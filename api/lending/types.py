@@ -23,6 +23,7 @@ from domain.products.models import RepaymentMethod
 
 if TYPE_CHECKING:
     from api.applications.types import Application
+    from api.contracts.types import ContractVersion, LoanAmendment
     from api.enterprises.types import Enterprise
     from api.risk.alerts import LoanWarning
 
@@ -145,6 +146,8 @@ class Repayment:
         "repayments",
         "payoff_amount",
         "warning",
+        "amendments",
+        "contract_versions",
     ],
 )
 @strawberry.type(description="A disbursed loan and where its repayment stands.")
@@ -233,6 +236,24 @@ class Loan(relay.Node):
 
         row = await info.context.loaders.loan_warning.load(self.pk)
         return None if row is None else LoanWarning.from_row(row)
+
+    @strawberry.field(description="Changes proposed to the contract, oldest first.")
+    async def amendments(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[Annotated["LoanAmendment", strawberry.lazy("api.contracts.types")]]:
+        from api.contracts.types import LoanAmendment
+
+        rows = await info.context.loaders.amendments.load(self.pk)
+        return [LoanAmendment.from_row(r) for r in rows]
+
+    @strawberry.field(description="Every version of the contract, the original first.")
+    async def contract_versions(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[Annotated["ContractVersion", strawberry.lazy("api.contracts.types")]]:
+        from api.contracts.types import ContractVersion
+
+        rows = await info.context.loaders.contract_versions.load(self.pk)
+        return [ContractVersion.from_row(r) for r in rows]
 
     @classmethod
     def from_row(cls, row: LoanRow) -> Self:

@@ -1,10 +1,10 @@
 """The default policy's authorization matrix, proved field by field through the live API.
 
-For every role and every field of Enterprise, Application, Loan, RiskAssessment and
-User, the expected outcome (allow / mask / deny) is computed with pycasbin straight
-from ``authz_model.conf`` and ``authz_default_policy.csv``, not through the app's
-database-loaded ``Authorizer``, and compared with what a real GraphQL request,
-signed with a real bearer token, returns.
+For every role and every field of Enterprise, Application, Loan, RiskAssessment, User,
+LoanAmendment and ContractVersion, the expected outcome (allow / mask / deny) is computed
+with pycasbin straight from ``authz_model.conf`` and ``authz_default_policy.csv``, not
+through the app's database-loaded ``Authorizer``, and compared with what a real GraphQL
+request, signed with a real bearer token, returns.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import casbin
@@ -26,6 +28,8 @@ from strawberry.utils.str_converters import to_camel_case
 
 from api.schema import build_schema
 from domain.base import utcnow
+from domain.contracts.amendment import HolidayInterest
+from domain.contracts.models import AmendmentStatus, ContractVersion, LoanAmendment
 from domain.db import session_factory
 from domain.identity.authorization import DEFAULT_POLICY_PATH, MODEL_PATH
 from domain.identity.models import Institution, Role, ServiceAccount, User
@@ -38,7 +42,15 @@ from privacy.masking import mask
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 
-TYPES = ("Enterprise", "Application", "Loan", "RiskAssessment", "User")
+TYPES = (
+    "Enterprise",
+    "Application",
+    "Loan",
+    "RiskAssessment",
+    "User",
+    "LoanAmendment",
+    "ContractVersion",
+)
 INSTITUTION_CODE = "MTX01"
 SERVICE_SCOPES = frozenset({"applications:read", "loans:read"})
 # Held within an institution (Casbin domain: its code); the other roles are platform-wide.
@@ -234,6 +246,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         application = await f.application(s, enterprise_id=enterprise.id, product_row=product)
         loan = await f.loan(s, application_row=application)
         assessment = await _risk_assessment(s, application)
+        amendment, version = await _amendment(s, loan, owner)
         viewer: User | None
         if role is Role.SME_OWNER:
             viewer, token = owner, await f.access_token(s, settings, owner)
@@ -249,8 +262,113 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         "Loan": _loan_truth(loan),
         "RiskAssessment": _assessment_truth(assessment),
         "User": {} if viewer is None else _user_truth(viewer),
+        "LoanAmendment": _amendment_truth(amendment),
+        "ContractVersion": _version_truth(version),
     }
     return World(token=token, truth=truth)
+
+
+TERMS = {
+    "contract_version": 2,
+    "instalments": [
+        {
+            "sequence": 1,
+            "due_on": "2026-02-15",
+            "principal": "200000.00",
+            "interest": "1000.00",
+            "fee": "0.00",
+        }
+    ],
+}
+INSTALMENT = {
+    "sequence": 1,
+    "dueOn": "2026-02-15",
+    "principalDue": "200000.00",
+    "interestDue": "1000.00",
+    "feeDue": "0.00",
+}
+
+
+async def _amendment(
+    s: AsyncSession, loan: Loan, owner: User
+) -> tuple[LoanAmendment, ContractVersion]:
+    """A signed amendment and the contract version it made."""
+    amendment = LoanAmendment(
+        loan_id=loan.id,
+        institution_id=loan.institution_id,
+        status=AmendmentStatus.ACCEPTED,
+        effective_on=date(2026, 2, 15),
+        annual_rate=Decimal("0.045000"),
+        extra_months=6,
+        holiday_months=2,
+        holiday_interest=HolidayInterest.DEFERRED,
+        instalment=None,
+        top_up=Decimal("0.00"),
+        forborne=True,
+        reason="sales fell after the flood",
+        terms=TERMS,
+        terms_hash="a" * 64,
+        basis_hash="b" * 64,
+        contract_version=2,
+        proposed_by=owner.id,
+        proposed_at=f.FIXED_NOW,
+        accepted_by=owner.id,
+        accepted_at=f.FIXED_NOW,
+    )
+    s.add(amendment)
+    await s.flush()
+    version = ContractVersion(
+        loan_id=loan.id,
+        number=2,
+        effective_on=date(2026, 2, 15),
+        terms=TERMS,
+        terms_hash="a" * 64,
+        amendment_id=amendment.id,
+        signed_at=f.FIXED_NOW,
+        recorded_at=f.FIXED_NOW,
+    )
+    s.add(version)
+    await s.flush()
+    return amendment, version
+
+
+def _amendment_truth(row: LoanAmendment) -> dict[str, Any]:
+    return {
+        "id": _gid("LoanAmendment", row.id),
+        "status": "ACCEPTED",
+        "kinds": ["rate_change", "term_extension", "payment_holiday"],
+        "effectiveOn": "2026-02-15",
+        "annualRate": "0.045000",
+        "extraMonths": 6,
+        "holidayMonths": 2,
+        "holidayInterest": "DEFERRED",
+        "newInstalment": None,
+        "topUpAmount": "0.00",
+        "forborne": True,
+        "reason": "sales fell after the flood",
+        "termsHash": "a" * 64,
+        "terms": TERMS,
+        "schedule": [{"__typename": "ContractInstalment"}],
+        "contractVersion": 2,
+        "proposedAt": "2026-11-01T09:00:00+00:00",
+        "acceptedAt": "2026-11-01T09:00:00+00:00",
+        "withdrawnAt": None,
+        "version": 1,
+        "loan": {"__typename": "Loan"},
+    }
+
+
+def _version_truth(row: ContractVersion) -> dict[str, Any]:
+    return {
+        "number": 2,
+        "effectiveOn": "2026-02-15",
+        "termsHash": "a" * 64,
+        "terms": TERMS,
+        "schedule": [{"__typename": "ContractInstalment"}],
+        "signedAt": "2026-11-01T09:00:00+00:00",
+        "recordedAt": "2026-11-01T09:00:00+00:00",
+        "amendment": {"__typename": "LoanAmendment"},
+    }
 
 
 def _enterprise_truth(row: Enterprise) -> dict[str, Any]:
@@ -328,6 +446,8 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "writeOffReason": None,
         "version": 1,
         "warning": None,
+        "amendments": [{"__typename": "LoanAmendment"}],
+        "contractVersions": [{"__typename": "ContractVersion"}],
     }
 
 
@@ -365,6 +485,7 @@ class Route:
     fields: tuple[str, ...]
     objects: tuple[str, ...]  # the policy object guarding each step
     paths: tuple[Path, ...]  # each step's path in the response, below the top-level alias
+    item: Path = ()  # from the last step to the object read: (0,) for the first of a list
 
     def select(self, alias: str, inner: str) -> str:
         for name in reversed(self.fields[1:]):
@@ -389,6 +510,18 @@ ROUTES = {
         (*_EDGE_PATHS, ("edges", 0, "node", "riskAssessment")),
     ),
     "User": Route(("me",), ("Query.me",), ((),)),
+    "LoanAmendment": Route(
+        ("loans", "edges", "node", "amendments"),
+        ("Query.loans", *_EDGES, "Loan.amendments"),
+        (*_EDGE_PATHS, ("edges", 0, "node", "amendments")),
+        item=(0,),
+    ),
+    "ContractVersion": Route(
+        ("loans", "edges", "node", "contractVersions"),
+        ("Query.loans", *_EDGES, "Loan.contractVersions"),
+        (*_EDGE_PATHS, ("edges", 0, "node", "contractVersions")),
+        item=(0,),
+    ),
 }
 MAIN = "main"
 
@@ -420,11 +553,11 @@ def probe(role: Role, type_name: str, fields: tuple[FieldInfo, ...], matrix: Mat
     alone = [x for x in fields if x.non_null and matrix[(role, x.object)] is Outcome.DENY]
     together = [x for x in fields if x not in alone]
     selections = [route.select(MAIN, " ".join(x.selection for x in together) or "__typename")]
-    cells = [(x, (MAIN, *route.paths[-1], x.name)) for x in together]
+    cells = [(x, (MAIN, *route.paths[-1], *route.item, x.name)) for x in together]
     for x in alone:
         alias = f"denied_{x.name}"
         selections.append(route.select(alias, x.selection))
-        cells.append((x, (alias, *route.paths[-1], x.name)))
+        cells.append((x, (alias, *route.paths[-1], *route.item, x.name)))
     return Probe(type_name, "{ " + " ".join(selections) + " }", cells=tuple(cells))
 
 
