@@ -19,7 +19,7 @@ from domain.applications import repository as applications
 from domain.applications.models import Application, Contract, Decision, Transition
 from domain.contracts import repository as contracts
 from domain.contracts import service as contract_service
-from domain.contracts.models import ContractVersion, LoanAmendment
+from domain.contracts.models import ContractVersion, LoanAmendment, LoanTermination
 from domain.enterprises import repository as enterprises
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.errors import Unauthenticated
@@ -346,6 +346,13 @@ class Loaders:
     def amendments(self) -> DataLoader[uuid.UUID, list[LoanAmendment]]:
         return self._loader(
             lambda s, ids: contracts.amendments_by_loan_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
+        )
+
+    @cached_property
+    def terminations(self) -> DataLoader[uuid.UUID, list[LoanTermination]]:
+        return self._loader(
+            lambda s, ids: contracts.terminations_by_loan_ids(s, ids=ids),
             lambda rows, ids: many_per_key(rows, ids, "loan_id"),
         )
 

@@ -23,6 +23,7 @@ from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
 from api.contracts.mutations import ContractMutations
+from api.contracts.termination import TerminationMutations
 from api.cost import CostBudgets
 from api.documents import CachedDocuments, DocumentCache
 from api.enterprises.mutations import EnterpriseMutations, StatementMutations
@@ -96,6 +97,7 @@ class Mutation(
     ImportMutations,
     JobMutations,
     ContractMutations,
+    TerminationMutations,
 ):
     pass
 

@@ -23,6 +23,7 @@ from domain.products.models import RepaymentMethod
 
 if TYPE_CHECKING:
     from api.applications.types import Application
+    from api.contracts.termination import LoanTermination, PayoffQuote
     from api.contracts.types import ContractVersion, LoanAmendment
     from api.enterprises.types import Enterprise
     from api.risk.alerts import LoanWarning
@@ -148,6 +149,8 @@ class Repayment:
         "warning",
         "amendments",
         "contract_versions",
+        "payoff_quote",
+        "terminations",
     ],
 )
 @strawberry.type(description="A disbursed loan and where its repayment stands.")
@@ -254,6 +257,29 @@ class Loan(relay.Node):
 
         rows = await info.context.loaders.contract_versions.load(self.pk)
         return [ContractVersion.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="The payoff on a day (today when left out), by kind: what settleLoan takes."
+    )
+    async def payoff_quote(
+        self, info: strawberry.Info[Context, None], as_of: date | None = None
+    ) -> Annotated["PayoffQuote", strawberry.lazy("api.contracts.termination")]:
+        from api.contracts.termination import PayoffQuote
+        from domain.contracts.termination import quote
+
+        rows = await info.context.loaders.installments.load(self.pk)
+        day = as_of or utcnow().date()
+        lines = [line_of(r) for r in rows] if self.status is LoanStatus.ACTIVE else []
+        return PayoffQuote.of(quote(lines, as_of=day))
+
+    @strawberry.field(description="How the contract ended before its time, if it did.")
+    async def terminations(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[Annotated["LoanTermination", strawberry.lazy("api.contracts.termination")]]:
+        from api.contracts.termination import LoanTermination
+
+        rows = await info.context.loaders.terminations.load(self.pk)
+        return [LoanTermination.from_row(r) for r in rows]
 
     @classmethod
     def from_row(cls, row: LoanRow) -> Self:

@@ -448,6 +448,8 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "warning": None,
         "amendments": [{"__typename": "LoanAmendment"}],
         "contractVersions": [{"__typename": "ContractVersion"}],
+        "payoffQuote": {"__typename": "PayoffQuote"},
+        "terminations": [],
     }
 
 
