@@ -50,6 +50,8 @@ from domain.risk.models import (
     RiskRule,
 )
 from domain.settings import Settings
+from domain.workout import recoveries
+from domain.workout.models import Recovery
 from privacy import keystore, policies
 from privacy.keys import KeyProvider
 from privacy.models import MaskingPolicy as MaskingPolicyRow
@@ -353,6 +355,13 @@ class Loaders:
     def terminations(self) -> DataLoader[uuid.UUID, list[LoanTermination]]:
         return self._loader(
             lambda s, ids: contracts.terminations_by_loan_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
+        )
+
+    @cached_property
+    def recoveries(self) -> DataLoader[uuid.UUID, list[Recovery]]:
+        return self._loader(
+            lambda s, ids: recoveries.recoveries_by_loan_ids(s, ids=ids),
             lambda rows, ids: many_per_key(rows, ids, "loan_id"),
         )
 

@@ -51,6 +51,7 @@ from api.risk.scoring import ScoringMutations, ScoringQueries
 from api.risk.whatif import WhatIfQueries
 from api.scalars import SCALARS, StringLiteralRule, VariableText
 from api.telemetry import OperationName
+from api.workout.recoveries import RecoveryMutations
 from domain.errors import DomainError
 from domain.settings import Settings
 
@@ -98,6 +99,7 @@ class Mutation(
     JobMutations,
     ContractMutations,
     TerminationMutations,
+    RecoveryMutations,
 ):
     pass
 

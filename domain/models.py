@@ -68,6 +68,7 @@ from domain.risk.models import (
     RiskScan,
     WarningSystemVersion,
 )
+from domain.workout.models import Recovery
 from privacy.models import (
     AccessLogEntry,
     BreakGlassGrant,
@@ -128,6 +129,7 @@ __all__ = [
     "ProductMarket",
     "ProductStatus",
     "ProductType",
+    "Recovery",
     "RecoveryCode",
     "RefreshToken",
     "Repayment",

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from api.contracts.types import ContractVersion, LoanAmendment
     from api.enterprises.types import Enterprise
     from api.risk.alerts import LoanWarning
+    from api.workout.recoveries import Recovery
 
 LoanStatusGQL = strawberry.enum(LoanStatus, name="LoanStatus")
 DelinquencyBucketGQL = strawberry.enum(DelinquencyBucket, name="DelinquencyBucket")
@@ -151,6 +152,7 @@ class Repayment:
         "contract_versions",
         "payoff_quote",
         "terminations",
+        "recoveries",
     ],
 )
 @strawberry.type(description="A disbursed loan and where its repayment stands.")
@@ -280,6 +282,15 @@ class Loan(relay.Node):
 
         rows = await info.context.loaders.terminations.load(self.pk)
         return [LoanTermination.from_row(r) for r in rows]
+
+    @strawberry.field(description="Money received after the loan was written off, oldest first.")
+    async def recoveries(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[Annotated["Recovery", strawberry.lazy("api.workout.recoveries")]]:
+        from api.workout.recoveries import Recovery
+
+        rows = await info.context.loaders.recoveries.load(self.pk)
+        return [Recovery.from_row(r) for r in rows]
 
     @classmethod
     def from_row(cls, row: LoanRow) -> Self:

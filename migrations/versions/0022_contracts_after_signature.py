@@ -1,4 +1,4 @@
-"""contracts after the signature: amendments, contract versions, terminations
+"""contracts after the signature: amendments, contract versions, terminations, recoveries
 
 Revision ID: 0022
 Revises: 0018
@@ -58,6 +58,15 @@ NEW_RULES: list[tuple[str, ...]] = [
     ("p", "scope:loans:write", "*", "Mutation.settleLoan", "write", "allow"),
     ("p", "scope:loans:write", "*", "LoanSettled.*", "read", "allow"),
     ("p", "scope:loans:write", "*", "LoanTermination.*", "read", "allow"),
+    ("p", "loan_officer", "*", "Mutation.recordRecovery", "write", "allow"),
+    ("p", "loan_officer", "*", "Recovery.*", "read", "allow"),
+    ("p", "loan_officer", "*", "RecoveryRecorded.*", "read", "allow"),
+    ("p", "risk_officer", "*", "Recovery.*", "read", "allow"),
+    ("p", "sme_owner", "*", "Recovery.*", "read", "allow"),
+    ("p", "scope:loans:read", "*", "Recovery.*", "read", "allow"),
+    ("p", "scope:loans:write", "*", "Mutation.recordRecovery", "write", "allow"),
+    ("p", "scope:loans:write", "*", "RecoveryRecorded.*", "read", "allow"),
+    ("p", "scope:loans:write", "*", "Recovery.*", "read", "allow"),
 ]
 
 
@@ -212,11 +221,54 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_loan_terminations_loan_id"), ["loan_id"])
 
+    op.create_table(
+        "loan_recoveries",
+        sa.Column("loan_id", sa.Uuid(), nullable=False),
+        sa.Column("institution_id", sa.Uuid(), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=64), nullable=False),
+        sa.Column("amount", domain.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("received_on", sa.Date(), nullable=False),
+        sa.Column("recorded_by", sa.Uuid(), nullable=True),
+        sa.Column("recorded_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_loan_recoveries_amount_positive")),
+        sa.ForeignKeyConstraint(
+            ["institution_id"],
+            ["institutions.id"],
+            name=op.f("fk_loan_recoveries_institution_id_institutions"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["loan_id"],
+            ["loans.id"],
+            name=op.f("fk_loan_recoveries_loan_id_loans"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["recorded_by"],
+            ["users.id"],
+            name=op.f("fk_loan_recoveries_recorded_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_loan_recoveries")),
+        sa.UniqueConstraint(
+            "loan_id", "idempotency_key", name=op.f("uq_loan_recoveries_loan_id_idempotency_key")
+        ),
+    )
+    with op.batch_alter_table("loan_recoveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_loan_recoveries_institution_id_id"), ["institution_id", "id"]
+        )
+        batch_op.create_index(
+            batch_op.f("ix_loan_recoveries_loan_id_received_on"), ["loan_id", "received_on"]
+        )
+
     add_rules(NEW_RULES)
 
 
 def downgrade() -> None:
     remove_rules(NEW_RULES)
+    op.drop_table("loan_recoveries")
     op.drop_table("loan_terminations")
     op.drop_table("loan_contract_versions")
     op.drop_table("loan_amendments")

@@ -450,6 +450,7 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "contractVersions": [{"__typename": "ContractVersion"}],
         "payoffQuote": {"__typename": "PayoffQuote"},
         "terminations": [],
+        "recoveries": [],
     }
 
 
