@@ -33,6 +33,8 @@ from domain.imports.models import ImportRun
 from domain.jobs import repository as jobs_repo
 from domain.jobs.models import JobRun
 from domain.jobs.queue import JobQueue
+from domain.ledger import repository as ledger
+from domain.ledger.models import JournalEntry
 from domain.lending import repository as lending
 from domain.lending.models import Installment, Loan, Repayment
 from domain.products import repository as products
@@ -258,6 +260,28 @@ class Loaders:
         return self._loader(
             lambda s, ids: lending.loans_by_ids(s, viewer=self._viewer, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def journal_entry(self) -> DataLoader[uuid.UUID, JournalEntry | None]:
+        return self._loader(
+            lambda s, ids: ledger.entries_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def journal_reversal(self) -> DataLoader[uuid.UUID, JournalEntry | None]:
+        """The entry reversing each entry, if any."""
+        return self._loader(
+            lambda s, ids: ledger.entry_reversing(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "reverses_id"),
+        )
+
+    @cached_property
+    def journal_lines(self) -> DataLoader[uuid.UUID, list[ledger.LineRow]]:
+        return self._loader(
+            lambda s, ids: ledger.lines_by_entry_ids(s, ids),
+            lambda rows, ids: many_per_key(rows, ids, "entry_id"),
         )
 
     @cached_property

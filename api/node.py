@@ -18,6 +18,7 @@ from api.enterprises.types import Enterprise
 from api.identity.types import Institution, User
 from api.imports.types import ImportRun
 from api.jobs.types import Job
+from api.ledger.types import JournalEntry
 from api.lending.types import Loan
 from api.privacy.masking import MaskingPolicy
 from api.products.types import Product
@@ -47,6 +48,7 @@ _NODES: dict[str, _Resolver] = {
     "MaskingPolicy": (lambda loaders: loaders.masking_policy, MaskingPolicy.from_row),
     "Job": (lambda loaders: loaders.job, Job.from_row),
     "LoanAmendment": (lambda loaders: loaders.amendment, LoanAmendment.from_row),
+    "JournalEntry": (lambda loaders: loaders.journal_entry, JournalEntry.from_row),
 }
 
 

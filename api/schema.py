@@ -35,6 +35,7 @@ from api.imports.mutations import ImportMutations
 from api.imports.queries import ImportQueries
 from api.jobs.mutations import JobMutations
 from api.jobs.queries import JobQueries
+from api.ledger.queries import LedgerQueries
 from api.lending.mutations import LoanMutations
 from api.lending.queries import LoanQueries
 from api.node import NodeQueries
@@ -64,6 +65,7 @@ class Query(
     EnterpriseQueries,
     ApplicationQueries,
     LoanQueries,
+    LedgerQueries,
     ConsentQueries,
     MaskingQueries,
     SubjectsQueries,

@@ -39,6 +39,13 @@ from domain.identity.models import (
 )
 from domain.imports.models import ImportRowResult, ImportRun, ImportStatus, RowEffect
 from domain.jobs.models import JobChunk, JobRun, JobState
+from domain.ledger.models import (
+    EntryKind,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+    LedgerDayTotal,
+)
 from domain.lending.models import (
     DelinquencyBucket,
     EarlyRepaymentChoice,
@@ -101,6 +108,7 @@ __all__ = [
     "DisposalAction",
     "EarlyRepaymentChoice",
     "Enterprise",
+    "EntryKind",
     "FinancialStatement",
     "ImportRowResult",
     "ImportRun",
@@ -111,6 +119,10 @@ __all__ = [
     "JobChunk",
     "JobRun",
     "JobState",
+    "JournalEntry",
+    "JournalLine",
+    "LedgerAccount",
+    "LedgerDayTotal",
     "Loan",
     "LoanAmendment",
     "LoanBucketSnapshot",

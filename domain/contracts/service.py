@@ -34,6 +34,10 @@ from domain.contracts.models import AmendmentStatus, ContractVersion, LoanAmendm
 from domain.enterprises.service import owned_enterprise
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.identity.models import Role
+from domain.ledger import service as ledger
+from domain.ledger.chart import AccountCode
+from domain.ledger.models import EntryKind
+from domain.ledger.service import Leg
 from domain.lending import repayment as money
 from domain.lending import repository as lending
 from domain.lending.delinquency import bucket_for, days_past_due
@@ -187,8 +191,25 @@ async def accept_amendment(
 async def amendment_booked(
     session: AsyncSession, actor: Actor, loan: Loan, amendment: LoanAmendment, amended: Amended
 ) -> None:
-    """The money an accepted amendment moves: a top-up paid out, holiday interest
-    capitalised into principal. One call per event, in the amendment's transaction."""
+    """The money an accepted amendment moves, posted in the amendment's transaction: a
+    top-up is paid out (loans receivable against cash); holiday interest capitalised
+    into principal raises loans receivable against suspense, where it waits unearned
+    (it is not income until the holiday's months pass)."""
+    await ledger.post(
+        session,
+        institution_id=loan.institution_id,
+        loan_id=loan.id,
+        kind=EntryKind.AMENDMENT,
+        effective_on=amendment.effective_on,
+        source=f"amendment:{amendment.id}",
+        legs=[
+            Leg.debit(AccountCode.LOANS_RECEIVABLE, amended.principal_added),
+            Leg.credit(AccountCode.CASH, amended.top_up),
+            Leg.credit(AccountCode.SUSPENSE, amended.capitalised_interest),
+        ],
+        memo=f"contract version {amendment.contract_version}",
+        actor_id=actor.user_id,
+    )
     record(
         session,
         action="loan.amended",

@@ -22,6 +22,10 @@ from domain.audit.service import record
 from domain.base import utcnow
 from domain.contracts.service import staff_loan
 from domain.errors import Conflict, InvalidInput
+from domain.ledger import service as ledger
+from domain.ledger.chart import AccountCode
+from domain.ledger.models import EntryKind
+from domain.ledger.service import Leg
 from domain.lending import repayment as money
 from domain.lending import repository as lending
 from domain.lending.models import Loan, LoanStatus
@@ -91,8 +95,21 @@ async def record_recovery(
 async def recovery_booked(
     session: AsyncSession, actor: Actor, loan: Loan, recovery: Recovery
 ) -> None:
-    """The money a recovery moves: cash in, against recoveries income. One call, in the
-    recovery's transaction."""
+    """The money a recovery moves, posted in the recovery's transaction: cash in,
+    against recoveries income (the loan left the books with its write-off)."""
+    await ledger.post(
+        session,
+        institution_id=loan.institution_id,
+        loan_id=loan.id,
+        kind=EntryKind.RECOVERY,
+        effective_on=recovery.received_on,
+        source=f"recovery:{recovery.id}",
+        legs=[
+            Leg.debit(AccountCode.CASH, recovery.amount),
+            Leg.credit(AccountCode.RECOVERIES, recovery.amount),
+        ],
+        actor_id=actor.user_id,
+    )
     record(
         session,
         action="loan.recovery",

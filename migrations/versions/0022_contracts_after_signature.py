@@ -1,7 +1,7 @@
 """contracts after the signature: amendments, contract versions, terminations, recoveries
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0021
 Create Date: 2026-12-07 13:00:00
 """
 
@@ -14,7 +14,7 @@ import domain.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0022"
-down_revision: str | None = "0018"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

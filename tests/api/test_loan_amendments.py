@@ -17,6 +17,8 @@ from domain.base import utcnow
 from domain.contracts.models import ContractVersion
 from domain.db import session_factory
 from domain.identity.models import Institution, Role
+from domain.ledger import service as ledger
+from domain.ledger.chart import AccountCode
 from domain.lending.models import Installment, Loan
 from domain.lending.schedule import add_months
 from domain.products.models import Product
@@ -213,6 +215,13 @@ async def test_a_restructuring_is_proposed_signed_and_booked(world: World, db: A
             .where(ContractVersion.loan_id == world.loan.id)
         )
     assert stored == 2
+    # the capitalised interest is loans receivable, unearned (suspense) until it accrues
+    async with session_factory(db)() as s:
+        books = (await ledger.loan_balances(s, [world.loan.id]))[world.loan.id]
+    assert books == {
+        AccountCode.LOANS_RECEIVABLE: capitalised,
+        AccountCode.SUSPENSE: -capitalised,
+    }
 
 
 async def test_a_payment_after_the_proposal_makes_its_terms_stale(world: World) -> None:
@@ -243,7 +252,7 @@ async def test_a_payment_after_the_proposal_makes_its_terms_stale(world: World) 
     assert [v["number"] for v in versions["contractVersions"]] == [1]
 
 
-async def test_a_wrong_hash_and_a_newer_proposal_are_refused(world: World) -> None:
+async def test_a_wrong_hash_and_a_newer_proposal_are_refused(world: World, db: AsyncEngine) -> None:
     effective = _next_due(world).isoformat()
     first = await act(
         world.officer,
@@ -269,6 +278,13 @@ async def test_a_wrong_hash_and_a_newer_proposal_are_refused(world: World) -> No
     assert "withdrawn" in replaced["message"]
     assert signed["__typename"] == "LoanAmendmentAccepted"
     assert signed["loan"]["principal"] == "220000.00"
+    # the top-up is paid out in the signing's transaction: loans receivable against cash
+    async with session_factory(db)() as s:
+        books = (await ledger.loan_balances(s, [world.loan.id]))[world.loan.id]
+    assert books == {
+        AccountCode.LOANS_RECEIVABLE: Decimal("20000.00"),
+        AccountCode.CASH: Decimal("-20000.00"),
+    }
 
 
 @pytest.mark.parametrize(

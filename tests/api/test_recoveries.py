@@ -9,9 +9,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.relay import decode_global_id
 from domain.base import utcnow
 from domain.db import session_factory
 from domain.identity.models import Role
+from domain.ledger import service as ledger
+from domain.ledger.chart import AccountCode
 from domain.lending.schedule import add_months
 from domain.settings import Settings
 from tests import factories as f
@@ -118,6 +121,11 @@ async def test_recoveries_after_a_write_off(
     assert too_much["__typename"] == "Overpayment"
     assert Decimal(too_much["payoffAmount"]) == owed - Decimal("5001.50")
     assert [r["amount"] for r in seen["recoveries"]] == ["5000.00", "1.50"]
+    # booked once each in the recovery's transaction: cash in, recoveries income
+    pk = decode_global_id(loan_id, expected="Loan")[1]
+    async with session_factory(db)() as s:
+        lines = (await ledger.loan_balances(s, [pk]))[pk]
+    assert lines[AccountCode.RECOVERIES] == Decimal("-5001.50")
 
 
 async def test_a_recovery_needs_a_written_off_loan_of_ones_own_book(
