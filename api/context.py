@@ -17,6 +17,9 @@ from api.disclosure import Disclosure, DisclosureLoaders
 from api.loading import many_per_key, one_per_key
 from domain.applications import repository as applications
 from domain.applications.models import Application, Contract, Decision, Transition
+from domain.contracts import repository as contracts
+from domain.contracts import service as contract_service
+from domain.contracts.models import ContractVersion, LoanAmendment, LoanTermination
 from domain.enterprises import repository as enterprises
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.errors import Unauthenticated
@@ -30,6 +33,8 @@ from domain.imports.models import ImportRun
 from domain.jobs import repository as jobs_repo
 from domain.jobs.models import JobFile, JobRun
 from domain.jobs.queue import JobQueue
+from domain.ledger import repository as ledger
+from domain.ledger.models import JournalEntry
 from domain.lending import repository as lending
 from domain.lending.models import Installment, Loan, Repayment
 from domain.products import repository as products
@@ -50,6 +55,8 @@ from domain.risk.models import (
     RiskRule,
 )
 from domain.settings import Settings
+from domain.workout import recoveries
+from domain.workout.models import Recovery
 from privacy import break_glass, keystore, policies
 from privacy import consent as consent_ledger
 from privacy import subjects as privacy_subjects
@@ -279,6 +286,28 @@ class Loaders:
         )
 
     @cached_property
+    def journal_entry(self) -> DataLoader[uuid.UUID, JournalEntry | None]:
+        return self._loader(
+            lambda s, ids: ledger.entries_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def journal_reversal(self) -> DataLoader[uuid.UUID, JournalEntry | None]:
+        """The entry reversing each entry, if any."""
+        return self._loader(
+            lambda s, ids: ledger.entry_reversing(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "reverses_id"),
+        )
+
+    @cached_property
+    def journal_lines(self) -> DataLoader[uuid.UUID, list[ledger.LineRow]]:
+        return self._loader(
+            lambda s, ids: ledger.lines_by_entry_ids(s, ids),
+            lambda rows, ids: many_per_key(rows, ids, "entry_id"),
+        )
+
+    @cached_property
     def loan_of_application(self) -> DataLoader[uuid.UUID, Loan | None]:
         return self._loader(
             lambda s, ids: lending.loans_by_application_ids(s, viewer=self._viewer, ids=ids),
@@ -401,6 +430,41 @@ class Loaders:
         return self._loader(
             lambda s, ids: alerts.alerts_by_ids(s, viewer=self._viewer, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def amendment(self) -> DataLoader[uuid.UUID, LoanAmendment | None]:
+        return self._loader(
+            lambda s, ids: contracts.amendments_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def amendments(self) -> DataLoader[uuid.UUID, list[LoanAmendment]]:
+        return self._loader(
+            lambda s, ids: contracts.amendments_by_loan_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
+        )
+
+    @cached_property
+    def terminations(self) -> DataLoader[uuid.UUID, list[LoanTermination]]:
+        return self._loader(
+            lambda s, ids: contracts.terminations_by_loan_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
+        )
+
+    @cached_property
+    def recoveries(self) -> DataLoader[uuid.UUID, list[Recovery]]:
+        return self._loader(
+            lambda s, ids: recoveries.recoveries_by_loan_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
+        )
+
+    @cached_property
+    def contract_versions(self) -> DataLoader[uuid.UUID, list[ContractVersion]]:
+        return self._loader(
+            lambda s, ids: contract_service.versions_of_loans(s, ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
         )
 
 

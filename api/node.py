@@ -13,10 +13,12 @@ from strawberry.dataloader import DataLoader
 from api.access import classified
 from api.applications.types import Application
 from api.context import Context, Loaders
+from api.contracts.types import LoanAmendment
 from api.enterprises.types import Enterprise
 from api.identity.types import AuthorizationRule, Institution, User
 from api.imports.types import ImportRun
 from api.jobs.types import Job, JobFile
+from api.ledger.types import JournalEntry
 from api.lending.types import Loan
 from api.privacy.consent import Consent
 from api.privacy.masking import MaskingPolicy
@@ -61,6 +63,8 @@ _NODES: dict[str, _Resolver] = {
         lambda loaders: loaders.external_data_record,
         ExternalDataRecord.from_row,
     ),
+    "LoanAmendment": (lambda loaders: loaders.amendment, LoanAmendment.from_row),
+    "JournalEntry": (lambda loaders: loaders.journal_entry, JournalEntry.from_row),
 }
 
 

@@ -23,6 +23,8 @@ from api.analytics.mutations import AnalyticsMutations
 from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
+from api.contracts.mutations import ContractMutations
+from api.contracts.termination import TerminationMutations
 from api.cost import CostBudgets
 from api.documents import CachedDocuments, DocumentCache
 from api.enterprises.mutations import EnterpriseMutations, StatementMutations
@@ -34,6 +36,7 @@ from api.imports.mutations import ImportMutations
 from api.imports.queries import ImportQueries
 from api.jobs.mutations import JobMutations
 from api.jobs.queries import JobQueries
+from api.ledger.queries import LedgerQueries
 from api.lending.mutations import LoanMutations
 from api.lending.queries import LoanQueries
 from api.node import NodeQueries
@@ -51,6 +54,7 @@ from api.risk.scoring import ScoringMutations, ScoringQueries
 from api.risk.whatif import WhatIfQueries
 from api.scalars import SCALARS, StringLiteralRule, VariableText
 from api.telemetry import OperationName
+from api.workout.recoveries import RecoveryMutations
 from domain.errors import DomainError
 from domain.settings import Settings
 
@@ -63,6 +67,7 @@ class Query(
     EnterpriseQueries,
     ApplicationQueries,
     LoanQueries,
+    LedgerQueries,
     ConsentQueries,
     MaskingQueries,
     SubjectsQueries,
@@ -98,6 +103,9 @@ class Mutation(
     JobMutations,
     AnalyticsMutations,
     ProviderMutations,
+    ContractMutations,
+    TerminationMutations,
+    RecoveryMutations,
 ):
     pass
 

@@ -11,6 +11,13 @@ from domain.applications.models import (
 )
 from domain.audit.models import AuditEntry
 from domain.base import Base
+from domain.contracts.models import (
+    AmendmentStatus,
+    ContractVersion,
+    LoanAmendment,
+    LoanTermination,
+    TerminationKind,
+)
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.identity.models import (
     AuthSession,
@@ -32,6 +39,13 @@ from domain.identity.models import (
 )
 from domain.imports.models import ImportRowResult, ImportRun, ImportStatus, RowEffect
 from domain.jobs.models import FileRole, JobChunk, JobFile, JobRun, JobState
+from domain.ledger.models import (
+    EntryKind,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+    LedgerDayTotal,
+)
 from domain.lending.models import (
     DelinquencyBucket,
     EarlyRepaymentChoice,
@@ -62,6 +76,7 @@ from domain.risk.models import (
     RiskScan,
     WarningSystemVersion,
 )
+from domain.workout.models import Recovery
 from privacy.models import (
     AccessLogEntry,
     BreakGlassGrant,
@@ -76,6 +91,7 @@ __all__ = [
     "AlertActionKind",
     "AlertSeverity",
     "AlertStatus",
+    "AmendmentStatus",
     "Application",
     "ApplicationStatus",
     "AuditEntry",
@@ -84,6 +100,7 @@ __all__ = [
     "BreakGlassGrant",
     "ConsentRecord",
     "Contract",
+    "ContractVersion",
     "CreditRating",
     "DataKey",
     "Decision",
@@ -95,6 +112,7 @@ __all__ = [
     "ExternalDataKind",
     "ExternalDataRecord",
     "FileRole",
+    "EntryKind",
     "FinancialStatement",
     "ImportRowResult",
     "ImportRun",
@@ -106,9 +124,15 @@ __all__ = [
     "JobFile",
     "JobRun",
     "JobState",
+    "JournalEntry",
+    "JournalLine",
+    "LedgerAccount",
+    "LedgerDayTotal",
     "Loan",
+    "LoanAmendment",
     "LoanBucketSnapshot",
     "LoanStatus",
+    "LoanTermination",
     "LoanWarning",
     "LoginThrottle",
     "MaskingPolicy",
@@ -122,6 +146,7 @@ __all__ = [
     "ProductMarket",
     "ProductStatus",
     "ProductType",
+    "Recovery",
     "RecoveryCode",
     "RefreshToken",
     "Repayment",
@@ -135,6 +160,7 @@ __all__ = [
     "RowEffect",
     "ScoringModelRecord",
     "ServiceAccount",
+    "TerminationKind",
     "TokenPurpose",
     "Transition",
     "User",

@@ -23,8 +23,11 @@ from domain.products.models import RepaymentMethod
 
 if TYPE_CHECKING:
     from api.applications.types import Application
+    from api.contracts.termination import LoanTermination, PayoffQuote
+    from api.contracts.types import ContractVersion, LoanAmendment
     from api.enterprises.types import Enterprise
     from api.risk.alerts import LoanWarning
+    from api.workout.recoveries import Recovery
 
 LoanStatusGQL = strawberry.enum(LoanStatus, name="LoanStatus")
 DelinquencyBucketGQL = strawberry.enum(DelinquencyBucket, name="DelinquencyBucket")
@@ -145,6 +148,11 @@ class Repayment:
         "repayments",
         "payoff_amount",
         "warning",
+        "amendments",
+        "contract_versions",
+        "payoff_quote",
+        "terminations",
+        "recoveries",
     ],
 )
 @strawberry.type(description="A disbursed loan and where its repayment stands.")
@@ -233,6 +241,56 @@ class Loan(relay.Node):
 
         row = await info.context.loaders.loan_warning.load(self.pk)
         return None if row is None else LoanWarning.from_row(row)
+
+    @strawberry.field(description="Changes proposed to the contract, oldest first.")
+    async def amendments(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[Annotated["LoanAmendment", strawberry.lazy("api.contracts.types")]]:
+        from api.contracts.types import LoanAmendment
+
+        rows = await info.context.loaders.amendments.load(self.pk)
+        return [LoanAmendment.from_row(r) for r in rows]
+
+    @strawberry.field(description="Every version of the contract, the original first.")
+    async def contract_versions(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[Annotated["ContractVersion", strawberry.lazy("api.contracts.types")]]:
+        from api.contracts.types import ContractVersion
+
+        rows = await info.context.loaders.contract_versions.load(self.pk)
+        return [ContractVersion.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="The payoff on a day (today when left out), by kind: what settleLoan takes."
+    )
+    async def payoff_quote(
+        self, info: strawberry.Info[Context, None], as_of: date | None = None
+    ) -> Annotated["PayoffQuote", strawberry.lazy("api.contracts.termination")]:
+        from api.contracts.termination import PayoffQuote
+        from domain.contracts.termination import quote
+
+        rows = await info.context.loaders.installments.load(self.pk)
+        day = as_of or utcnow().date()
+        lines = [line_of(r) for r in rows] if self.status is LoanStatus.ACTIVE else []
+        return PayoffQuote.of(quote(lines, as_of=day))
+
+    @strawberry.field(description="How the contract ended before its time, if it did.")
+    async def terminations(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[Annotated["LoanTermination", strawberry.lazy("api.contracts.termination")]]:
+        from api.contracts.termination import LoanTermination
+
+        rows = await info.context.loaders.terminations.load(self.pk)
+        return [LoanTermination.from_row(r) for r in rows]
+
+    @strawberry.field(description="Money received after the loan was written off, oldest first.")
+    async def recoveries(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[Annotated["Recovery", strawberry.lazy("api.workout.recoveries")]]:
+        from api.workout.recoveries import Recovery
+
+        rows = await info.context.loaders.recoveries.load(self.pk)
+        return [Recovery.from_row(r) for r in rows]
 
     @classmethod
     def from_row(cls, row: LoanRow) -> Self:

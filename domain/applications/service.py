@@ -243,6 +243,13 @@ async def withdraw(
     await owned_enterprise(
         session, actor.viewer, application.enterprise_id, doing="act for the applicant"
     )
+    if application.status is S.CONTRACT_SIGNED:
+        # Signed terms bind both sides: ending them is a cancellation (cancelContract).
+        raise InvalidTransition(
+            "a signed contract is not withdrawn but cancelled (cancelContract)",
+            current=application.status,
+            target=S.WITHDRAWN,
+        )
     application.pending_approval_by = None
     await move(session, actor, application, S.WITHDRAWN, note=reason.strip()[:MAX_TEXT])
     return application

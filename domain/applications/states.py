@@ -3,7 +3,9 @@
 DRAFT -> SUBMITTED -> UNDER_REVIEW -> (MORE_INFO_REQUESTED -> UNDER_REVIEW) ->
 APPROVED | REJECTED; REJECTED -> APPEALED -> UNDER_REVIEW (once);
 APPROVED -> CONTRACT_SIGNED -> DISBURSED; WITHDRAWN from any state before
-CONTRACT_SIGNED. A rejection is final once its one appeal is spent.
+CONTRACT_SIGNED, and from CONTRACT_SIGNED when the signed contract is cancelled before
+the payout (``domain.contracts.termination``). A rejection is final once its one
+appeal is spent.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ NEXT: dict[S, frozenset[S]] = {
     S.APPROVED: frozenset({S.CONTRACT_SIGNED}),
     S.REJECTED: frozenset({S.APPEALED}),
     S.APPEALED: frozenset({S.UNDER_REVIEW}),
-    S.CONTRACT_SIGNED: frozenset({S.DISBURSED}),
+    S.CONTRACT_SIGNED: frozenset({S.DISBURSED, S.WITHDRAWN}),
     S.DISBURSED: frozenset(),
     S.WITHDRAWN: frozenset(),
 }

@@ -25,6 +25,7 @@ from domain.audit.service import record
 from domain.base import new_id, utcnow
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import Role
+from domain.ledger import loans as books
 from domain.lending import repayment as money
 from domain.lending import repository as repo
 from domain.lending.delinquency import bucket_for, days_past_due
@@ -105,6 +106,15 @@ async def disburse(
             }
             for line in lines
         ],
+    )
+    await session.flush()  # the entry's lines name the loan
+    await books.disbursed(
+        session,
+        institution_id=loan.institution_id,
+        loan_id=loan.id,
+        principal=loan.principal,
+        on=paid_out,
+        actor_id=actor.user_id,
     )
     record(
         session,
@@ -202,6 +212,17 @@ async def record_repayment(
         loan.days_past_due = 0
         loan.delinquency_bucket = DelinquencyBucket.CURRENT
     await session.flush()
+    await books.repaid(
+        session,
+        institution_id=loan.institution_id,
+        loan_id=loan.id,
+        repayment_id=repayment.id,
+        on=day,
+        principal=allocation.principal,
+        interest=allocation.interest,
+        fee=allocation.fee,
+        actor_id=actor.user_id,
+    )
     record(
         session,
         action="loan.repayment",
@@ -244,6 +265,13 @@ async def write_off(
     loan.write_off_reason = reason.strip()
     loan.written_off_by = actor.user_id
     await session.flush()
+    await books.written_off(
+        session,
+        institution_id=loan.institution_id,
+        loan_id=loan.id,
+        on=day,
+        actor_id=actor.user_id,
+    )
     record(
         session,
         action="loan.written_off",

@@ -1,7 +1,7 @@
 """portfolio re-scoring as a job: platform risk officers may start one
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-07 13:40:00
 """
 

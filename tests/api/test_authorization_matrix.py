@@ -1,10 +1,12 @@
 """The default policy's authorization matrix, proved field by field through the live API.
 
 For every role and every field of Enterprise, Application, Loan, RiskAssessment,
-ExternalDataRecord, User, Job and JobFile, the expected outcome (allow / mask / deny) is
-computed with pycasbin straight from ``authz_model.conf`` and ``authz_default_policy.csv``,
-not through the app's database-loaded ``Authorizer``, and compared with what a real
-GraphQL request, signed with a real bearer token, returns.
+ExternalDataRecord, User, Job and JobFile, the contract's LoanAmendment and
+ContractVersion, and the ledger's JournalEntry, JournalLine, TrialBalance and
+LedgerAccountBalance, the expected outcome (allow / mask / deny) is computed with pycasbin
+straight from ``authz_model.conf`` and ``authz_default_policy.csv``, not through the
+app's database-loaded ``Authorizer``, and compared with what a real GraphQL request,
+signed with a real bearer token, returns.
 """
 
 from __future__ import annotations
@@ -16,17 +18,22 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import casbin
 import pytest
 from graphql import GraphQLObjectType, get_named_type, is_leaf_type, is_non_null_type
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.str_converters import to_camel_case
 
 from api.schema import build_schema
 from domain.base import utcnow
+from domain.contracts.amendment import HolidayInterest
+from domain.contracts.models import AmendmentStatus, ContractVersion, LoanAmendment
 from domain.db import session_factory
 from domain.identity.authorization import DEFAULT_POLICY_PATH, MODEL_PATH
 from domain.identity.models import Institution, Role, ServiceAccount, User
@@ -34,6 +41,8 @@ from domain.identity.security import hash_password, mint_token
 from domain.jobs import files as job_files
 from domain.jobs.files import NewFile
 from domain.jobs.models import FileRole, JobFile, JobRun, JobState
+from domain.ledger import loans as books
+from domain.ledger.models import JournalEntry
 from domain.models import Application, Enterprise, ExternalDataRecord, Loan
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
@@ -51,7 +60,22 @@ TYPES = (
     "User",
     "Job",
     "JobFile",
+    "LoanAmendment",
+    "ContractVersion",
+    "JournalEntry",
+    "JournalLine",
+    "TrialBalance",
+    "LedgerAccountBalance",
 )
+# Rows a role's row scope keeps from it whatever the policy says of their fields: a
+# borrower sees no institution's book. Only the route's answer is checked for them.
+UNREACHABLE = {
+    (Role.SME_OWNER, "JournalEntry"),
+    (Role.SME_OWNER, "JournalLine"),
+    (Role.SME_OWNER, "TrialBalance"),
+    (Role.SME_OWNER, "LedgerAccountBalance"),
+}
+TRIAL_AS_OF = "2026-06-30"
 INSTITUTION_CODE = "MTX01"
 SERVICE_SCOPES = frozenset({"applications:read", "loans:read"})
 # Held within an institution (Casbin domain: its code); the other roles are platform-wide.
@@ -187,6 +211,7 @@ class World:
     token: str
     # Type -> field -> the value the API serves when it is allowed (JSON, unmasked).
     truth: dict[str, dict[str, Any]]
+    institution: str  # the institution's global id, for trialBalance's argument
 
 
 def _gid(type_name: str, pk: uuid.UUID) -> str:
@@ -246,9 +271,19 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         enterprise = await f.enterprise(s, owner_id=owner.id, name="Matrix Works")
         application = await f.application(s, enterprise_id=enterprise.id, product_row=product)
         loan = await f.loan(s, application_row=application)
+        await books.disbursed(
+            s,
+            institution_id=bank.id,
+            loan_id=loan.id,
+            principal=loan.principal,
+            on=loan.disbursed_on,
+            actor_id=None,
+        )
+        entry = (await s.scalars(select(JournalEntry))).one()
         assessment = await _risk_assessment(s, application)
         job, job_file = await _report_job(s, settings, bank, owner)
         record = await f.external_data(s, enterprise_id=enterprise.id)
+        amendment, version = await _amendment(s, loan, owner)
         viewer: User | None
         if role is Role.SME_OWNER:
             viewer, token = owner, await f.access_token(s, settings, owner)
@@ -267,8 +302,119 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         "User": {} if viewer is None else _user_truth(viewer),
         "Job": _job_truth(job),
         "JobFile": _job_file_truth(job_file),
+        "LoanAmendment": _amendment_truth(amendment),
+        "ContractVersion": _version_truth(version),
+        "JournalEntry": _entry_truth(entry),
+        "JournalLine": {"account": "LOANS_RECEIVABLE", "glCode": "1100"}
+        | {"debit": "200000.00", "credit": "0.00"},
+        "TrialBalance": _trial_truth(),
+        "LedgerAccountBalance": {
+            "account": "CASH",
+            "glCode": "1000",
+            "name": "Cash and settlement",
+            "type": "ASSET",
+            "debits": "0.00",
+            "credits": "200000.00",
+            "balance": "-200000.00",
+        },
     }
-    return World(token=token, truth=truth)
+    return World(token=token, truth=truth, institution=_gid("Institution", bank.id))
+
+
+TERMS = {
+    "contract_version": 2,
+    "instalments": [
+        {
+            "sequence": 1,
+            "due_on": "2026-02-15",
+            "principal": "200000.00",
+            "interest": "1000.00",
+            "fee": "0.00",
+        }
+    ],
+}
+
+
+async def _amendment(
+    s: AsyncSession, loan: Loan, owner: User
+) -> tuple[LoanAmendment, ContractVersion]:
+    """A signed amendment and the contract version it made."""
+    amendment = LoanAmendment(
+        loan_id=loan.id,
+        institution_id=loan.institution_id,
+        status=AmendmentStatus.ACCEPTED,
+        effective_on=date(2026, 2, 15),
+        annual_rate=Decimal("0.045000"),
+        extra_months=6,
+        holiday_months=2,
+        holiday_interest=HolidayInterest.DEFERRED,
+        instalment=None,
+        top_up=Decimal("0.00"),
+        forborne=True,
+        reason="sales fell after the flood",
+        terms=TERMS,
+        terms_hash="a" * 64,
+        basis_hash="b" * 64,
+        contract_version=2,
+        proposed_by=owner.id,
+        proposed_at=f.FIXED_NOW,
+        accepted_by=owner.id,
+        accepted_at=f.FIXED_NOW,
+    )
+    s.add(amendment)
+    await s.flush()
+    version = ContractVersion(
+        loan_id=loan.id,
+        number=2,
+        effective_on=date(2026, 2, 15),
+        terms=TERMS,
+        terms_hash="a" * 64,
+        amendment_id=amendment.id,
+        signed_at=f.FIXED_NOW,
+        recorded_at=f.FIXED_NOW,
+    )
+    s.add(version)
+    await s.flush()
+    return amendment, version
+
+
+def _amendment_truth(row: LoanAmendment) -> dict[str, Any]:
+    return {
+        "id": _gid("LoanAmendment", row.id),
+        "status": "ACCEPTED",
+        "kinds": ["rate_change", "term_extension", "payment_holiday"],
+        "effectiveOn": "2026-02-15",
+        "annualRate": "0.045000",
+        "extraMonths": 6,
+        "holidayMonths": 2,
+        "holidayInterest": "DEFERRED",
+        "newInstalment": None,
+        "topUpAmount": "0.00",
+        "forborne": True,
+        "reason": "sales fell after the flood",
+        "termsHash": "a" * 64,
+        "terms": TERMS,
+        "schedule": [{"__typename": "ContractInstalment"}],
+        "contractVersion": 2,
+        "proposedAt": "2026-11-01T09:00:00+00:00",
+        "acceptedAt": "2026-11-01T09:00:00+00:00",
+        "withdrawnAt": None,
+        "version": 1,
+        "loan": {"__typename": "Loan"},
+    }
+
+
+def _version_truth(row: ContractVersion) -> dict[str, Any]:
+    return {
+        "number": 2,
+        "effectiveOn": "2026-02-15",
+        "termsHash": "a" * 64,
+        "terms": TERMS,
+        "schedule": [{"__typename": "ContractInstalment"}],
+        "signedAt": "2026-11-01T09:00:00+00:00",
+        "recordedAt": "2026-11-01T09:00:00+00:00",
+        "amendment": {"__typename": "LoanAmendment"},
+    }
 
 
 async def _report_job(
@@ -412,6 +558,38 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "writeOffReason": None,
         "version": 1,
         "warning": None,
+        "amendments": [{"__typename": "LoanAmendment"}],
+        "contractVersions": [{"__typename": "ContractVersion"}],
+        "payoffQuote": {"__typename": "PayoffQuote"},
+        "terminations": [],
+        "recoveries": [],
+    }
+
+
+def _entry_truth(row: JournalEntry) -> dict[str, Any]:
+    return {
+        "id": _gid("JournalEntry", row.id),
+        "kind": "DISBURSEMENT",
+        "effectiveOn": "2026-01-15",
+        "postedAt": row.created_at.isoformat(),
+        "source": row.source,
+        "memo": None,
+        "institution": {"__typename": "Institution"},
+        "loan": {"__typename": "Loan"},
+        "reverses": None,
+        "reversedBy": None,
+        "lines": [{"__typename": "JournalLine"}] * 2,
+    }
+
+
+def _trial_truth() -> dict[str, Any]:
+    return {
+        "institution": {"__typename": "Institution"},
+        "asOf": TRIAL_AS_OF,
+        "debits": "200000.00",
+        "credits": "200000.00",
+        "balanced": True,
+        "accounts": [{"__typename": "LedgerAccountBalance"}] * 13,
     }
 
 
@@ -461,11 +639,19 @@ class Route:
     fields: tuple[str, ...]
     objects: tuple[str, ...]  # the policy object guarding each step
     paths: tuple[Path, ...]  # each step's path in the response, below the top-level alias
+    arguments: str = ""  # of the first field; INSTITUTION stands for the world's
+    item: Path = ()  # where the probed row is below the last step (a list's first item)
+    # What the route answers a role kept from its rows: the value and the error code.
+    unreachable: tuple[Any, str | None] = ({"edges": []}, None)
 
     def select(self, alias: str, inner: str) -> str:
         for name in reversed(self.fields[1:]):
             inner = f"{name} {{ {inner} }}"
-        return f"{alias}: {self.fields[0]} {{ {inner} }}"
+        return f"{alias}: {self.fields[0]}{self.arguments} {{ {inner} }}"
+
+    @property
+    def row(self) -> Path:
+        return (*self.paths[-1], *self.item)
 
 
 # Generic types are guarded under their generic names: Connection.edges, Edge.node.
@@ -496,6 +682,41 @@ ROUTES = {
         ("jobs", "edges", "node", "files"),
         ("Query.jobs", *_EDGES, "Job.files"),
         (*_EDGE_PATHS, ("edges", 0, "node", "files", 0)),
+    "LoanAmendment": Route(
+        ("loans", "edges", "node", "amendments"),
+        ("Query.loans", *_EDGES, "Loan.amendments"),
+        (*_EDGE_PATHS, ("edges", 0, "node", "amendments")),
+        item=(0,),
+    ),
+    "ContractVersion": Route(
+        ("loans", "edges", "node", "contractVersions"),
+        ("Query.loans", *_EDGES, "Loan.contractVersions"),
+        (*_EDGE_PATHS, ("edges", 0, "node", "contractVersions")),
+        item=(0,),
+    ),
+    "JournalEntry": Route(
+        ("journalEntries", "edges", "node"), ("Query.journalEntries", *_EDGES), _EDGE_PATHS
+    ),
+    "JournalLine": Route(
+        ("journalEntries", "edges", "node", "lines"),
+        ("Query.journalEntries", *_EDGES, "JournalEntry.lines"),
+        (*_EDGE_PATHS, ("edges", 0, "node", "lines")),
+        item=(0,),
+    ),
+    "TrialBalance": Route(
+        ("trialBalance",),
+        ("Query.trialBalance",),
+        ((),),
+        arguments=f'(institutionId: "INSTITUTION", asOf: "{TRIAL_AS_OF}")',
+        unreachable=(None, "NOT_FOUND"),
+    ),
+    "LedgerAccountBalance": Route(
+        ("trialBalance", "accounts"),
+        ("Query.trialBalance", "TrialBalance.accounts"),
+        ((), ("accounts",)),
+        arguments=f'(institutionId: "INSTITUTION", asOf: "{TRIAL_AS_OF}")',
+        item=(0,),
+        unreachable=(None, "NOT_FOUND"),
     ),
 }
 MAIN = "main"
@@ -503,37 +724,42 @@ MAIN = "main"
 
 @dataclass(frozen=True)
 class Probe:
-    """A document, and where in its answer each field (or the refused route) shows."""
+    """Documents, and where in their answers each field (or the refused route) shows."""
 
     type_name: str
-    document: str
+    documents: tuple[str, ...]
     cells: tuple[tuple[FieldInfo, Path], ...] = ()
     denied_route: Path | None = None
     null_route: Path | None = None
+    unreachable: tuple[Any, str | None] | None = None
 
 
 def probe(role: Role, type_name: str, fields: tuple[FieldInfo, ...], matrix: Matrix) -> Probe:
     route = ROUTES[type_name]
+    if (role, type_name) in UNREACHABLE:
+        document = "{ " + route.select(MAIN, "__typename") + " }"
+        return Probe(type_name, (document,), unreachable=route.unreachable)
     for obj, path in zip(route.objects, route.paths, strict=True):
         if not allows(role, obj, "read"):
             document = "{ " + route.select(MAIN, "__typename") + " }"
-            return Probe(type_name, document, denied_route=(MAIN, *path))
+            return Probe(type_name, (document,), denied_route=(MAIN, *path))
     if role is Role.PARTNER_SERVICE and type_name == "User":
         # A service is no user, so User's fields are skipped for it; only its route is
         # checked: refused above while no scope covers Query.me, else `me` is null.
         document = "{ " + route.select(MAIN, "__typename") + " }"
-        return Probe(type_name, document, null_route=(MAIN,))
+        return Probe(type_name, (document,), null_route=(MAIN,))
     # A denied non-null field nulls its parent too, so each gets a route of its own
-    # (an alias) where it cannot take its siblings with it.
+    # (an alias) where it cannot take its siblings with it; in a document of its own,
+    # since under a non-null root (a connection, trialBalance) it nulls all of data.
     alone = [x for x in fields if x.non_null and matrix[(role, x.object)] is Outcome.DENY]
     together = [x for x in fields if x not in alone]
     selections = [route.select(MAIN, " ".join(x.selection for x in together) or "__typename")]
-    cells = [(x, (MAIN, *route.paths[-1], x.name)) for x in together]
+    cells = [(x, (MAIN, *route.row, x.name)) for x in together]
     for x in alone:
         alias = f"denied_{x.name}"
         selections.append(route.select(alias, x.selection))
-        cells.append((x, (alias, *route.paths[-1], x.name)))
-    return Probe(type_name, "{ " + " ".join(selections) + " }", cells=tuple(cells))
+        cells.append((x, (alias, *route.row, x.name)))
+    return Probe(type_name, tuple(f"{{ {x} }}" for x in selections), cells=tuple(cells))
 
 
 MISSING = "<missing>"
@@ -579,6 +805,12 @@ def mismatches(
             problems.append(f"{role.value} {path}: wants null, got {got!r}")
     if found.denied_route is not None:
         wanted_errors.add((found.denied_route, "FORBIDDEN"))
+    if found.unreachable is not None:
+        value, code = found.unreachable
+        if data.get(MAIN) != value:
+            problems.append(f"{role.value} {found.type_name}: wants {value!r}, got {data!r}")
+        if code is not None:
+            wanted_errors.add(((MAIN,), code))
     if found.cells and set(truth) != {x.name for x, _ in found.cells}:
         problems.append(f"{found.type_name}: the test's values do not cover the schema's fields")
     for field, path in found.cells:
@@ -599,6 +831,18 @@ def mismatches(
             f" wanted {sorted(map(str, wanted_errors))}"
         )
     return problems
+
+
+async def _answers(client: GraphQLClient, found: Probe, institution: str) -> dict[str, Any]:
+    """The probe's documents' answers as one: each alias's data, all the errors."""
+    data: dict[str, Any] = {}
+    errors: list[Any] = []
+    for document in found.documents:
+        body = await client.post(document.replace("INSTITUTION", institution))
+        alias = document.split(":", 1)[0].strip("{ ")
+        data[alias] = (body.get("data") or {}).get(alias)
+        errors += body.get("errors", [])
+    return {"data": data, "errors": errors}
 
 
 # ------------------------------------------------------------ the tests
@@ -658,7 +902,7 @@ async def test_every_field_is_allowed_masked_or_denied_as_the_default_policy_say
     probes = [probe(role, t, catalogue[t], matrix) for t in TYPES]
 
     # when
-    bodies = [await client.post(p.document) for p in probes]
+    bodies = [await _answers(client, p, world.institution) for p in probes]
 
     # then
     problems = [

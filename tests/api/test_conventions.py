@@ -39,7 +39,7 @@ MONEY_NAME = re.compile(
     r"(^a|A)mount$|(^p|P)rincipal$|(^r|R)evenue$|(^c|C)ost(OfSales)?$|(^f|F)ees?$|Due$|Paid$"
     r"|Part$|(^o|O)utstanding$|(^e|E)xposure$|Loss$|Instalment$|Assets$|Liabilities$"
     r"|(^e|E)quity$|Profit$|Expense$|CashFlow$|(^t|T)hreshold$|Value$|Repaid$|Interest$"
-    r"|(^n|N)onPerforming$|^change$"
+    r"|(^n|N)onPerforming$|^change$|(^d|D)ebits?$|(^c|C)redits?$|(^b|B)alance$"
 )
 ID_NAME = re.compile(r"^id$|^ids$|Id$|Ids$|edBy$")  # createdBy, not orderBy
 # A description saying the text is JSON ("The JSON document", "as a JSON object").

@@ -1,0 +1,1 @@
+"""GraphQL for contracts after the signature: amendments and contract versions."""

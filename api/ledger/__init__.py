@@ -1,0 +1,1 @@
+"""The ledger in GraphQL: journal entries and trial balances of an institution's book."""

@@ -1,0 +1,1 @@
+"""GraphQL for loans in difficulty: recoveries after write-off."""

@@ -1,0 +1,1 @@
+"""Contracts after the signature: amendments, their versions, and termination."""

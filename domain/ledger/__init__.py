@@ -1,0 +1,1 @@
+"""The double-entry ledger: a chart of accounts per institution and its journal."""

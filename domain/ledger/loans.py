@@ -1,0 +1,126 @@
+"""The entries a loan's servicing posts: disbursement, repayment, write-off.
+
+Accrual-based, as in Fineract: interest, fees and penalties are income when earned
+(accrued into their receivables by the daily accrual); a payment first clears what was
+accrued and credits income directly with anything it pays beyond it. A loan's
+sub-ledger (its lines) thus holds, at every moment, the principal it owes in loans
+receivable and the interest, fees and penalties earned and unpaid in their receivables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.ledger import service as ledger
+from domain.ledger.chart import AccountCode
+from domain.ledger.models import EntryKind
+from domain.ledger.service import Leg
+
+ZERO = Decimal("0.00")
+
+# Where each part of a payment goes: its receivable first, income for the rest.
+_RECEIVABLE_THEN_INCOME = {
+    "fee": (AccountCode.FEES_RECEIVABLE, AccountCode.FEE_INCOME),
+    "penalty": (AccountCode.PENALTIES_RECEIVABLE, AccountCode.PENALTY_INCOME),
+    "interest": (AccountCode.INTEREST_RECEIVABLE, AccountCode.INTEREST_INCOME),
+}
+
+
+async def disbursed(
+    session: AsyncSession,
+    *,
+    institution_id: uuid.UUID,
+    loan_id: uuid.UUID,
+    principal: Decimal,
+    on: date,
+    actor_id: uuid.UUID | None,
+) -> None:
+    await ledger.post(
+        session,
+        institution_id=institution_id,
+        loan_id=loan_id,
+        kind=EntryKind.DISBURSEMENT,
+        effective_on=on,
+        source=f"disbursement:{loan_id}",
+        legs=[
+            Leg.debit(AccountCode.LOANS_RECEIVABLE, principal),
+            Leg.credit(AccountCode.CASH, principal),
+        ],
+        actor_id=actor_id,
+    )
+
+
+async def repaid(
+    session: AsyncSession,
+    *,
+    institution_id: uuid.UUID,
+    loan_id: uuid.UUID,
+    repayment_id: uuid.UUID,
+    on: date,
+    principal: Decimal,
+    interest: Decimal,
+    fee: Decimal,
+    penalty: Decimal = ZERO,
+    actor_id: uuid.UUID | None,
+) -> uuid.UUID | None:
+    """Cash in; principal off the loan; each charge off its receivable, then income."""
+    balances = (await ledger.loan_balances(session, [loan_id]))[loan_id]
+    legs = [
+        Leg.debit(AccountCode.CASH, principal + interest + fee + penalty),
+        Leg.credit(AccountCode.LOANS_RECEIVABLE, principal),
+    ]
+    for part, amount in (("fee", fee), ("penalty", penalty), ("interest", interest)):
+        receivable, income = _RECEIVABLE_THEN_INCOME[part]
+        cleared = min(amount, max(balances.get(receivable, ZERO), ZERO))
+        legs += [Leg.credit(receivable, cleared), Leg.credit(income, amount - cleared)]
+    return await ledger.post(
+        session,
+        institution_id=institution_id,
+        loan_id=loan_id,
+        kind=EntryKind.REPAYMENT,
+        effective_on=on,
+        source=f"repayment:{repayment_id}",
+        legs=legs,
+        actor_id=actor_id,
+    )
+
+
+async def written_off(
+    session: AsyncSession,
+    *,
+    institution_id: uuid.UUID,
+    loan_id: uuid.UUID,
+    on: date,
+    actor_id: uuid.UUID | None,
+) -> uuid.UUID | None:
+    """Everything the loan still carries off the books: first against the allowance
+    already provided for it, the rest as write-off expense (IFRS 9, 5.4.4)."""
+    balances = (await ledger.loan_balances(session, [loan_id]))[loan_id]
+    receivables = (
+        AccountCode.LOANS_RECEIVABLE,
+        AccountCode.INTEREST_RECEIVABLE,
+        AccountCode.FEES_RECEIVABLE,
+        AccountCode.PENALTIES_RECEIVABLE,
+    )
+    carried = {code: balances.get(code, ZERO) for code in receivables}
+    total = sum(carried.values(), ZERO)
+    allowance = min(max(-balances.get(AccountCode.LOSS_ALLOWANCE, ZERO), ZERO), total)
+    legs = [Leg.credit(code, amount) for code, amount in carried.items()]
+    legs += [
+        Leg.debit(AccountCode.LOSS_ALLOWANCE, allowance),
+        Leg.debit(AccountCode.WRITE_OFF_EXPENSE, total - allowance),
+    ]
+    return await ledger.post(
+        session,
+        institution_id=institution_id,
+        loan_id=loan_id,
+        kind=EntryKind.WRITE_OFF,
+        effective_on=on,
+        source=f"write_off:{loan_id}",
+        legs=legs,
+        actor_id=actor_id,
+    )

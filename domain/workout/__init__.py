@@ -1,0 +1,1 @@
+"""Loans in difficulty after default: recoveries on written-off loans."""
