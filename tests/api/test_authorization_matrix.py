@@ -682,6 +682,7 @@ ROUTES = {
         ("jobs", "edges", "node", "files"),
         ("Query.jobs", *_EDGES, "Job.files"),
         (*_EDGE_PATHS, ("edges", 0, "node", "files", 0)),
+    ),
     "LoanAmendment": Route(
         ("loans", "edges", "node", "amendments"),
         ("Query.loans", *_EDGES, "Loan.amendments"),
