@@ -14,6 +14,7 @@ from api.access import classified
 from api.applications.types import Application
 from api.context import Context, Loaders
 from api.enterprises.types import Enterprise
+from api.identity.policy_changes import PolicyChange
 from api.identity.types import Institution, User
 from api.imports.types import ImportRun
 from api.jobs.types import Job
@@ -45,6 +46,7 @@ _NODES: dict[str, _Resolver] = {
     "ScoringModel": (lambda loaders: loaders.scoring_model, ScoringModel.from_row),
     "MaskingPolicy": (lambda loaders: loaders.masking_policy, MaskingPolicy.from_row),
     "Job": (lambda loaders: loaders.job, Job.from_row),
+    "PolicyChange": (lambda loaders: loaders.policy_change, PolicyChange.from_row),
 }
 
 

@@ -22,12 +22,15 @@ from strawberry.types import ExecutionContext
 from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
+from api.audit.queries import AuditQueries
+from api.audit.records import RecordsQueries
 from api.cost import CostBudgets
 from api.documents import CachedDocuments, DocumentCache
 from api.enterprises.mutations import EnterpriseMutations, StatementMutations
 from api.enterprises.queries import EnterpriseQueries
 from api.errors import MAX_ERRORS, ErrorShaping, QuietExecutor, log_unexpected
 from api.identity.mutations import IdentityMutations
+from api.identity.policy_changes import PolicyChangeMutations, PolicyChangeQueries
 from api.identity.queries import IdentityQueries
 from api.imports.mutations import ImportMutations
 from api.imports.queries import ImportQueries
@@ -65,6 +68,9 @@ class Query(
     MaskingQueries,
     SubjectsQueries,
     OversightQueries,
+    AuditQueries,
+    RecordsQueries,
+    PolicyChangeQueries,
     ScoringQueries,
     RatingQueries,
     RiskRuleQueries,
@@ -87,6 +93,7 @@ class Mutation(
     LoanMutations,
     ConsentMutations,
     MaskingMutations,
+    PolicyChangeMutations,
     SubjectsMutations,
     OversightMutations,
     ScoringMutations,

@@ -9,7 +9,7 @@ from domain.applications.models import (
     DecisionOutcome,
     Transition,
 )
-from domain.audit.models import AuditEntry
+from domain.audit.models import AuditEntry, LogSeal
 from domain.base import Base
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.identity.models import (
@@ -105,6 +105,7 @@ __all__ = [
     "LoanBucketSnapshot",
     "LoanStatus",
     "LoanWarning",
+    "LogSeal",
     "LoginThrottle",
     "MaskingPolicy",
     "Membership",

@@ -49,6 +49,7 @@ ESCALATION = "risk_escalation"
 AGEING = "loan_ageing"
 DRIFT = "model_drift"
 TRAINING = "model_training"
+SEALING = "log_sealing"
 CHUNK_TASK = "lendgraph.risk_scan_chunk"
 CHUNK_QUEUE = "chunks"
 # Loans per chunk job: large enough that a job's overhead is noise, small enough that a
@@ -87,17 +88,20 @@ class Schedules:
     # Jobs held by a worker that stopped sending heartbeats (killed, machine lost) go back
     # to the queue; procrastinate leaves that to the application.
     stalled: str | None = "* * * * *"
+    # The audit and access logs' rows sealed in batches (domain.audit.chain).
+    sealing: str | None = "*/5 * * * *"
 
     @classmethod
     def none(cls) -> Schedules:
         """For a process that runs only what it submits (the CLI, a benchmark)."""
-        return cls(scan=None, escalation=None, ageing=None, drift=None, stalled=None)
+        return cls(scan=None, escalation=None, ageing=None, drift=None, stalled=None, sealing=None)
 
     @classmethod
     def of(cls, settings: Settings) -> Schedules:
         interval = settings.risk_scan_interval
         every = cron_every(interval) if interval else None
-        return cls(scan=every, escalation=every)
+        seal = settings.audit_seal_interval
+        return cls(scan=every, escalation=every, sealing=cron_every(seal) if seal else None)
 
     def items(self) -> Mapping[str, str | None]:
         return {
@@ -105,6 +109,7 @@ class Schedules:
             ESCALATION: self.escalation,
             AGEING: self.ageing,
             DRIFT: self.drift,
+            SEALING: self.sealing,
         }
 
 
@@ -328,12 +333,26 @@ async def _train(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str
     )
 
 
+async def _seal(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    from domain.audit import integrity
+    from domain.audit.chain import SealKey
+
+    settings = runtime.settings
+    sealed = await integrity.seal(
+        runtime.sessions,
+        SealKey(settings.audit_signing_key()),
+        checkpoint=settings.audit_checkpoint_file,
+    )
+    return {"sealed": sealed}
+
+
 WORK: Mapping[str, Work] = {
     SCAN: _scan,
     ESCALATION: _escalate,
     AGEING: _age,
     DRIFT: _drift,
     TRAINING: _train,
+    SEALING: _seal,
 }
 
 
