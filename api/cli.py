@@ -544,18 +544,61 @@ app.add_typer(audit_cli, name="audit")
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
-    """Check the consent ledger's hash chains; name the first broken link of each."""
-    from privacy import consent
+def audit_verify(
+    rows: Annotated[
+        bool, typer.Option("--rows/--seals-only", help="Re-digest every sealed log row.")
+    ] = True,
+) -> None:
+    """Check every chain: the audit and access logs' seals and checkpoints, and the
+    consent ledger; name each break. Exits 1 when anything is broken."""
+    from domain.audit import integrity
+    from domain.audit.chain import SealKey
 
     settings = _settings()
-    breaks = _run(settings, consent.verify_chains)
-    if not breaks:
+    key = SealKey(settings.audit_signing_key())
+    checkpoint = settings.audit_checkpoint_file
+    found = _run(
+        settings, lambda session: integrity.verify(session, key, checkpoint=checkpoint, rows=rows)
+    )
+    for stream in found.streams:
+        state = "intact" if stream.intact else "BROKEN"
+        typer.echo(
+            f"{stream.stream} log {state}: {stream.seals} seals over {stream.rows_sealed} rows, "
+            f"{stream.rows_awaiting} awaiting a seal"
+        )
+        for brk in stream.breaks:
+            typer.echo(f"BROKEN {brk.stream} seal {brk.seq}: {brk.reason}")
+    for brk in found.checkpoint_breaks:
+        typer.echo(f"BROKEN {brk.stream} checkpoint: {brk.reason}")
+    if not found.consent_breaks:
         typer.echo("consent ledger intact")
-        return
-    for found in breaks:
-        typer.echo(f"BROKEN subject {found.subject_id} at record {found.record_id}: {found.reason}")
-    raise typer.Exit(1)
+    for cbrk in found.consent_breaks:
+        typer.echo(f"BROKEN subject {cbrk.subject_id} at record {cbrk.record_id}: {cbrk.reason}")
+    if not found.intact:
+        raise typer.Exit(1)
+
+
+@audit_cli.command("seal")
+def audit_seal() -> None:
+    """Seal the audit and access logs' settled rows now (the queue does it periodically)."""
+    from domain.audit import integrity
+    from domain.audit.chain import SealKey
+
+    settings = _settings()
+    key = SealKey(settings.audit_signing_key())
+
+    async def work() -> dict[str, int]:
+        engine = create_engine(settings.database_url)
+        try:
+            return await integrity.seal(
+                session_factory(engine), key, checkpoint=settings.audit_checkpoint_file
+            )
+        finally:
+            await engine.dispose()
+
+    sealed = _guarded(settings, work)
+    for stream, count in sealed.items():
+        typer.echo(f"{stream} log: {count} rows sealed")
 
 
 loans_cli = typer.Typer(help="Loan servicing jobs.", no_args_is_help=True)
@@ -678,6 +721,55 @@ def report_portfolio(
 
     page = _guarded(settings, make)
     out.write_bytes(page)
+    typer.echo(f"wrote {out} ({len(page) // 1024} KiB)")
+
+
+@report_cli.command("compliance")
+def report_compliance(
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day of reveals counted (all history).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day counted (today).")] = None,
+    rows: Annotated[
+        bool, typer.Option("--rows/--seals-only", help="Re-digest every sealed log row.")
+    ] = True,
+) -> None:
+    """Consent coverage, reveals by role and purpose, break-glass, integrity and the
+    records of processing, as one self-contained HTML page."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from api.audit.records import personal_classification
+    from api.schema import build_schema
+    from domain.audit import compliance, integrity
+    from domain.audit.chain import SealKey
+    from domain.identity.authorization import Authorizer
+    from privacy.records import processing_records
+
+    settings = _settings()
+    key = SealKey(settings.audit_signing_key())
+    personal = personal_classification(build_schema(settings))
+    since = datetime.combine(_day(start), time(), UTC) if start else None
+    until = datetime.combine(_day(end), time(), UTC) + timedelta(days=1) if end else None
+
+    async def build(session: AsyncSession) -> str:
+        authorizer = Authorizer()
+        await authorizer.sync(session)
+        found = await integrity.verify(
+            session, key, checkpoint=settings.audit_checkpoint_file, rows=rows
+        )
+        report = await compliance.gather(
+            session,
+            integrity=found,
+            records=processing_records(personal, authorizer),
+            since=since,
+            until=until,
+        )
+        return compliance.render(report)
+
+    with _working("checking the records"):
+        page = _run(settings, build)
+    out.write_text(page, encoding="utf-8")
     typer.echo(f"wrote {out} ({len(page) // 1024} KiB)")
 
 

@@ -23,9 +23,10 @@ from domain.contracts.models import ContractVersion, LoanAmendment, LoanTerminat
 from domain.enterprises import repository as enterprises
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.errors import Unauthenticated
+from domain.identity import policy_changes
 from domain.identity import repository as identity
 from domain.identity.authorization import Action, Authorizer, Principal
-from domain.identity.models import Institution, PolicyRule, Role, User
+from domain.identity.models import Institution, PolicyChange, PolicyRule, Role, User
 from domain.identity.service import Origin, viewer_from_token
 from domain.identity.viewer import Viewer
 from domain.imports import repository as imports
@@ -422,6 +423,13 @@ class Loaders:
     def masking_policy(self) -> DataLoader[uuid.UUID, MaskingPolicyRow | None]:
         return self._loader(
             lambda s, ids: policies.by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def policy_change(self) -> DataLoader[uuid.UUID, PolicyChange | None]:
+        return self._loader(
+            lambda s, ids: policy_changes.by_ids(s, viewer=self._viewer, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
         )
 

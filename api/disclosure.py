@@ -8,7 +8,9 @@ values the viewer may read, after Casbin has answered ``read`` and ``reveal``:
 2. A reveal needs a lawful basis besides the permission: it is the subject's own
    data; or the viewer works across institutions under a platform role; or, for
    institution staff, the subject consented to the request's purpose for their
-   institution, or has an active loan with it (performance of a contract).
+   institution, or has an active loan with it (performance of a contract). A basis
+   counts only for the purposes ``privacy/lawful_bases.csv`` gives it (purpose
+   limitation): an active loan is no basis for marketing.
 3. A masking policy for (field, role, purpose) decides the form: what it says is
    shown if it does not reveal more than the two answers above allow; a policy that
    reveals falls back to the default mask when reveal or the lawful basis is missing.
@@ -20,6 +22,7 @@ are loader hits and dictionary reads; each fact is fetched once per request.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +35,8 @@ from domain.base import new_ids, utcnow
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.lending import repository as lending
-from privacy import break_glass, consent, keystore
+from privacy import break_glass, consent, keystore, lawful_bases
+from privacy.lawful_bases import Basis
 from privacy.masking import Strategy, mask
 from privacy.policies import MaskingRules
 
@@ -164,20 +168,32 @@ class Disclosure:
     def _lawful(
         self, subject_id: uuid.UUID | None, owner_id: uuid.UUID | None, facts: Facts | None
     ) -> str | None:
-        """The lawful basis for a reveal, in words (None: there is none)."""
-        viewer = self.context.viewer
-        if viewer.user_id is not None and viewer.user_id in (owner_id, subject_id):
+        """The lawful basis for a reveal, in words (None: there is none for this purpose).
+
+        A basis counts only for the purposes the lawful-basis table gives it.
+        """
+        viewer, covered = self.context.viewer, self.covered
+        if (
+            Basis.SUBJECT in covered
+            and viewer.user_id is not None
+            and viewer.user_id in (owner_id, subject_id)
+        ):
             return "the subject's own data"
-        if viewer.sees_all_tenants:
+        if Basis.PLATFORM_OVERSIGHT in covered and viewer.sees_all_tenants:
             return "platform oversight under a platform role"
         mine = viewer.institution_ids
         if not mine or facts is None:
             return None
-        if None in facts.consented or facts.consented & mine:
+        if Basis.CONSENT in covered and (None in facts.consented or facts.consented & mine):
             return f"consent to {self.purpose} for your institution"
-        if facts.contracted & mine:
+        if Basis.CONTRACT in covered and facts.contracted & mine:
             return "an active loan with your institution (performance of a contract)"
         return None
+
+    @functools.cached_property
+    def covered(self) -> frozenset[Basis]:
+        """The bases that may justify a reveal for this request's purpose."""
+        return lawful_bases.covering(self.purpose)
 
     async def basis(self, subject_id: uuid.UUID, owner_id: uuid.UUID | None) -> str | None:
         return self._lawful(subject_id, owner_id, await self.facts(subject_id))

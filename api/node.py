@@ -15,6 +15,7 @@ from api.applications.types import Application
 from api.context import Context, Loaders
 from api.contracts.types import LoanAmendment
 from api.enterprises.types import Enterprise
+from api.identity.policy_changes import PolicyChange
 from api.identity.types import AuthorizationRule, Institution, User
 from api.imports.types import ImportRun
 from api.jobs.types import Job, JobFile
@@ -65,6 +66,7 @@ _NODES: dict[str, _Resolver] = {
     ),
     "LoanAmendment": (lambda loaders: loaders.amendment, LoanAmendment.from_row),
     "JournalEntry": (lambda loaders: loaders.journal_entry, JournalEntry.from_row),
+    "PolicyChange": (lambda loaders: loaders.policy_change, PolicyChange.from_row),
 }
 
 

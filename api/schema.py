@@ -23,6 +23,8 @@ from api.analytics.mutations import AnalyticsMutations
 from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
+from api.audit.queries import AuditQueries
+from api.audit.records import RecordsQueries
 from api.contracts.mutations import ContractMutations
 from api.contracts.termination import TerminationMutations
 from api.cost import CostBudgets
@@ -31,6 +33,7 @@ from api.enterprises.mutations import EnterpriseMutations, StatementMutations
 from api.enterprises.queries import EnterpriseQueries
 from api.errors import MAX_ERRORS, ErrorShaping, QuietExecutor, log_unexpected
 from api.identity.mutations import IdentityMutations
+from api.identity.policy_changes import PolicyChangeMutations, PolicyChangeQueries
 from api.identity.queries import IdentityQueries
 from api.imports.mutations import ImportMutations
 from api.imports.queries import ImportQueries
@@ -72,6 +75,9 @@ class Query(
     MaskingQueries,
     SubjectsQueries,
     OversightQueries,
+    AuditQueries,
+    RecordsQueries,
+    PolicyChangeQueries,
     ScoringQueries,
     RatingQueries,
     RiskRuleQueries,
@@ -94,6 +100,7 @@ class Mutation(
     LoanMutations,
     ConsentMutations,
     MaskingMutations,
+    PolicyChangeMutations,
     SubjectsMutations,
     OversightMutations,
     ScoringMutations,

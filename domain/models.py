@@ -9,7 +9,7 @@ from domain.applications.models import (
     DecisionOutcome,
     Transition,
 )
-from domain.audit.models import AuditEntry
+from domain.audit.models import AuditEntry, LogSeal
 from domain.base import Base
 from domain.contracts.models import (
     AmendmentStatus,
@@ -134,6 +134,7 @@ __all__ = [
     "LoanStatus",
     "LoanTermination",
     "LoanWarning",
+    "LogSeal",
     "LoginThrottle",
     "MaskingPolicy",
     "Membership",

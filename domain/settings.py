@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     provider_backoff: float = Field(default=0.2, ge=0, le=30)
     provider_breaker_threshold: int = Field(default=5, ge=1, le=1000)
     provider_breaker_seconds: int = Field(default=30, ge=1, le=3600)
+    # Signs the seals of the audit and access logs (HMAC-SHA256, domain.audit.chain); kept
+    # outside the database, so a database writer cannot re-sign what it rewrote. Needed
+    # in production to seal or verify; development keeps a generated one in the file.
+    audit_key: SecretStr | None = None
+    audit_key_file: Path = Path(".lendgraph-audit-key")
+    # Every seal is also appended here as a JSON line (None: not written). Kept on
+    # append-only storage out of the database's reach, it shows a log cut back whole.
+    audit_checkpoint_file: Path | None = None
+    # Seconds between the queue's sealing of the logs; 0 leaves it to `lendgraph audit seal`.
+    audit_seal_interval: int = Field(default=300, ge=0, le=86_400)
 
     @field_validator("database_url")
     @classmethod
@@ -150,7 +160,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]) or *")
         return origins
 
-    @field_validator("risk_scan_interval")
+    @field_validator("risk_scan_interval", "audit_seal_interval")
     @classmethod
     def _has_a_cron_line(cls, value: int) -> int:
         from domain.jobs.tasks import cron_every  # the queue's reading of it, once
@@ -159,7 +169,7 @@ class Settings(BaseSettings):
             cron_every(value)  # raises ValueError, naming the period
         return value
 
-    @field_validator("secret_key", "metrics_token")
+    @field_validator("secret_key", "metrics_token", "audit_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
@@ -202,14 +212,32 @@ class Settings(BaseSettings):
         path = self.secret_key_file
         if not path.exists():
             log.warning("generated a development signing key in %s", path)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
+            _write_secret(path)
+        return path.read_text().strip().encode()
+
+    def audit_signing_key(self) -> bytes:
+        """The key that signs log seals; in development, generated once into a 0600 file."""
+        if self.audit_key is not None:
+            return self.audit_key.get_secret_value().encode()
+        path = self.audit_key_file
+        if not path.exists():
+            if not self.is_development:
+                raise KeyConfigurationError(
+                    f"production needs LENDGRAPH_AUDIT_KEY to seal or verify the logs ({path})"
+                )
+            log.warning("generated a development audit key in %s", path)
+            _write_secret(path)
         return path.read_text().strip().encode()
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _write_secret(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
 
 
 @lru_cache(maxsize=8)

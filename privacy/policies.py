@@ -24,9 +24,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import four_eyes
 from domain.audit.service import record
 from domain.base import utcnow
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.four_eyes import ACTIVE, PENDING, REJECTED, ROLLED_BACK, SUPERSEDED
 from domain.identity.authorization import MASKING_COUNTER
 from domain.identity.models import PolicyVersion, Role
 from domain.identity.viewer import Viewer
@@ -36,12 +38,6 @@ from privacy.models import MaskingPolicy
 from privacy.purposes import PURPOSES
 
 ANY_PURPOSE = "*"
-PENDING = "pending"
-ACTIVE = "active"
-SUPERSEDED = "superseded"
-REJECTED = "rejected"
-ROLLED_BACK = "rolled_back"
-STATUSES = (PENDING, ACTIVE, SUPERSEDED, REJECTED, ROLLED_BACK)
 ROLES: frozenset[str] = frozenset(r.value for r in Role)
 
 PolicyKey = tuple[str, str, str]  # (object, role, purpose)
@@ -229,15 +225,6 @@ async def set_policy(
     return row
 
 
-async def _decidable(session: AsyncSession, policy_id: uuid.UUID) -> MaskingPolicy:
-    row = await session.get(MaskingPolicy, policy_id, with_for_update=True)
-    if row is None:
-        raise NotFound("no such masking policy")
-    if row.status != PENDING:
-        raise Conflict(f"only a pending masking policy can be decided; this one is {row.status}")
-    return row
-
-
 async def decide(
     session: AsyncSession,
     *,
@@ -248,24 +235,16 @@ async def decide(
     request_id: str | None = None,
 ) -> MaskingPolicy:
     """A second privacy officer approves (it applies) or rejects a pending widening."""
-    row = await _decidable(session, policy_id)
-    if (
-        viewer.user_id is None
-        or viewer.user_id == row.created_by
-        or Role.PRIVACY_OFFICER not in viewer.platform_roles
-    ):
-        raise Forbidden("a second privacy officer must approve")
-    now = now or utcnow()
-    # Only the decision that finds it still pending wins (another officer may race us).
-    result = await session.execute(
-        update(MaskingPolicy)
-        .where(MaskingPolicy.id == row.id, MaskingPolicy.status == PENDING)
-        .values(status=ACTIVE if approve else REJECTED, decided_by=viewer.user_id, decided_at=now)
-        .execution_options(synchronize_session=False)
+    row = await four_eyes.decide(
+        session,
+        MaskingPolicy,
+        policy_id,
+        viewer=viewer,
+        checker=Role.PRIVACY_OFFICER,
+        approve=approve,
+        now=now or utcnow(),
+        what="masking policy",
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("the masking policy was decided meanwhile", field="id")
-    await session.refresh(row)
     if approve:
         previous = await session.scalars(
             select(MaskingPolicy).where(

@@ -24,13 +24,14 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.schema import build_schema
-from domain.base import utcnow
+from domain.base import new_id, utcnow
 from domain.db import create_engine, session_factory, unit_of_work
 from domain.identity import people, security, service
-from domain.models import ConsentRecord, Enterprise, Role
+from domain.models import AccessLogEntry, AuditEntry, ConsentRecord, Enterprise, Role
 from domain.settings import load_settings
 from privacy import consent
 from tests import factories as f
+from tests.tampering import bypass_append_only
 
 runner = CliRunner()
 
@@ -52,6 +53,7 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LENDGRAPH_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
     monkeypatch.setenv("LENDGRAPH_KEY_FILE", str(tmp_path / "keys.json"))
     monkeypatch.setenv("LENDGRAPH_SECRET_KEY_FILE", str(tmp_path / "secret"))
+    monkeypatch.setenv("LENDGRAPH_AUDIT_KEY_FILE", str(tmp_path / "audit-key"))
     return path
 
 
@@ -328,6 +330,7 @@ def test_audit_verify_reports_an_intact_ledger_and_names_a_broken_link(
                         channel="cli",
                     )
                 else:
+                    await bypass_append_only(session)
                     await session.execute(update(ConsentRecord).values(purpose="credit_assessment"))
         finally:
             await engine.dispose()
@@ -344,6 +347,71 @@ def test_audit_verify_reports_an_intact_ledger_and_names_a_broken_link(
     assert "consent ledger intact" in intact.stdout
     assert broken.exit_code == 1
     assert "BROKEN subject" in broken.stdout
+
+
+def test_audit_seal_then_verify_names_a_log_row_changed_through_sql(
+    database: Path, signing_key: str
+) -> None:
+    # given: audit entries and a reveal from an hour ago (settled), sealed by the command
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    earlier = utcnow() - timedelta(hours=1)
+
+    async def write(tamper: bool) -> None:
+        engine = create_engine(load_settings().database_url)
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                if tamper:
+                    await bypass_append_only(session)
+                    await session.execute(update(AccessLogEntry).values(purpose="oversight"))
+                    return
+                for n in range(3):
+                    session.add(
+                        AuditEntry(
+                            id=new_id(at=earlier),
+                            at=earlier,
+                            action="test.happened",
+                            entity_type="Thing",
+                            entity_id=str(n),
+                            detail={},
+                        )
+                    )
+                session.add(
+                    AccessLogEntry(
+                        id=new_id(at=earlier),
+                        at=earlier,
+                        viewer_id=None,
+                        viewer_kind="user",
+                        subject_id=new_id(),
+                        object="Enterprise.contactPhone",
+                        purpose="credit_assessment",
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write(tamper=False))
+
+    # when
+    sealed = runner.invoke(app, ["audit", "seal"])
+    intact = runner.invoke(app, ["audit", "verify"])
+    asyncio.run(write(tamper=True))
+    broken = runner.invoke(app, ["audit", "verify"])
+    shallow = runner.invoke(app, ["audit", "verify", "--seals-only"])
+    report = runner.invoke(app, ["report", "compliance", "--out", str(database.parent / "c.html")])
+
+    # then
+    assert sealed.exit_code == 0, sealed.output
+    assert "audit log: 3 rows sealed" in sealed.stdout
+    assert intact.exit_code == 0, intact.output
+    assert "access log intact: 1 seals over 1 rows, 0 awaiting a seal" in intact.stdout
+    assert broken.exit_code == 1
+    assert "BROKEN access seal 0: rows altered" in broken.stdout
+    assert "audit log intact" in broken.stdout
+    assert shallow.exit_code == 0  # the seals themselves still hold
+    assert report.exit_code == 0, report.output
+    page = (database.parent / "c.html").read_text()
+    assert "<td>access log</td><td>BROKEN</td>" in page
+    assert "<td>Enterprise.contactPhone</td><td>personal</td><td>marketing</td>" in page
 
 
 def test_loans_age_brings_the_seeded_loans_up_to_a_day(database: Path) -> None:

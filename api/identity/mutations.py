@@ -20,10 +20,10 @@ from api.identity.inputs import (
     RemovePolicyRuleInput,
     VerifyMfaInput,
 )
+from api.identity.policy_changes import PolicyRuleResult, applied_or_pending
 from api.identity.types import (
     AcceptInvitationResult,
     AccountConfirmed,
-    AuthorizationRule,
     ConfirmAccountResult,
     CreateServiceAccountResult,
     InvalidCredentials,
@@ -36,7 +36,6 @@ from api.identity.types import (
     LoginThrottled,
     MfaEnrollment,
     MfaRequired,
-    PolicyRuleResult,
     RegisterResult,
     RegistrationPending,
     ServiceAccountCreated,
@@ -45,7 +44,7 @@ from api.identity.types import (
 from api.relay import decode_global_id
 from domain.db import unit_of_work
 from domain.errors import InvalidInput
-from domain.identity import service
+from domain.identity import policy_changes, service
 from domain.identity.service import LoginOutcome
 
 
@@ -226,14 +225,18 @@ class IdentityMutations:
             scopes=list(created.account.scopes),
         )
 
-    @mutation("addPolicyRule", description="Add an allow or deny rule; applies at once everywhere.")
+    @mutation(
+        "addPolicyRule",
+        description="Add a rule. A deny applies at once everywhere (the rule is returned); an "
+        "allow waits for a second platform admin (the pending PolicyChange is returned).",
+    )
     async def add_policy_rule(
         self, info: strawberry.Info[Context, None], input: AddPolicyRuleInput
     ) -> PolicyRuleResult:
         ctx = info.context
         try:
             async with unit_of_work(ctx.sessions) as session:
-                rule = await service.add_policy_rule(
+                change = await policy_changes.propose_add(
                     session,
                     viewer=ctx.viewer,
                     subject=input.role,
@@ -245,16 +248,21 @@ class IdentityMutations:
                 )
         except InvalidInput as exc:
             return InvalidInputError.of(exc)
-        return AuthorizationRule.from_row(rule)
+        return applied_or_pending(change)
 
-    @mutation("removePolicyRule", description="Remove a rule by id; applies at once everywhere.")
+    @mutation(
+        "removePolicyRule",
+        description="Remove a rule by id. Removing an allow applies at once everywhere (the "
+        "removed rule is returned); removing a deny or an inheritance waits for a second "
+        "platform admin (the pending PolicyChange is returned).",
+    )
     async def remove_policy_rule(
         self, info: strawberry.Info[Context, None], input: RemovePolicyRuleInput
     ) -> PolicyRuleResult:
         ctx = info.context
         rule_id = decode_global_id(input.id, expected="AuthorizationRule", field="id")[1]
         async with unit_of_work(ctx.sessions) as session:
-            rule = await service.remove_policy_rule(
+            change = await policy_changes.propose_remove(
                 session, viewer=ctx.viewer, rule_id=rule_id, origin=ctx.origin
             )
-        return AuthorizationRule.from_row(rule)
+        return applied_or_pending(change)

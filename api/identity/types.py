@@ -270,6 +270,3 @@ InviteStaffResult = Annotated[
 CreateServiceAccountResult = Annotated[
     ServiceAccountCreated | InvalidInputError, strawberry.union("CreateServiceAccountResult")
 ]
-PolicyRuleResult = Annotated[
-    AuthorizationRule | InvalidInputError, strawberry.union("PolicyRuleResult")
-]

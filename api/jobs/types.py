@@ -101,7 +101,8 @@ class Job(relay.Node):
     pk: relay.NodeID[uuid.UUID]
     kind: str = strawberry.field(
         description="risk_scan, risk_escalation, loan_ageing, model_drift, model_training, "
-        "enterprise_import, portfolio_report or job_files_purge."
+        "enterprise_import, portfolio_report, portfolio_scoring, job_files_purge or "
+        "log_sealing."
     )
     state: JobState
     trigger: str = strawberry.field(description="schedule, api or cli.")

@@ -146,17 +146,20 @@ RollbackMaskingPolicyResult = Annotated[
     MaskingPolicyRolledBack | InvalidInputError, strawberry.union("RollbackMaskingPolicyResult")
 ]
 
-# The schema's personal and sensitive fields ("Type.field" -> GraphQL scalar name),
-# worked out once per schema.
-_PERSONAL: weakref.WeakKeyDictionary[Any, Mapping[str, str]] = weakref.WeakKeyDictionary()
+# The schema's personal and sensitive fields ("Type.field" -> (GraphQL scalar name,
+# classification)), worked out once per schema.
+_PERSONAL: weakref.WeakKeyDictionary[Any, Mapping[str, tuple[str, Classification]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def personal_fields(info: strawberry.Info[Context, None]) -> Mapping[str, str]:
-    schema = info.schema
+def protected_fields(schema: Any) -> Mapping[str, tuple[str, Classification]]:
+    """Every personal or sensitive ``Type.field`` of a Strawberry schema: its scalar name
+    and classification."""
     cached = _PERSONAL.get(schema)
     if cached is not None:
         return cached
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, Classification]] = {}
     for graphql_type in schema._schema.type_map.values():
         if not isinstance(graphql_type, GraphQLObjectType):
             continue
@@ -166,9 +169,14 @@ def personal_fields(info: strawberry.Info[Context, None]) -> Mapping[str, str]:
                 continue
             level = definition.metadata.get("classification")
             if isinstance(level, Classification) and level in PROTECTED:
-                found[f"{graphql_type.name}.{name}"] = get_named_type(graphql_field.type).name
+                scalar = get_named_type(graphql_field.type).name
+                found[f"{graphql_type.name}.{name}"] = (scalar, level)
     _PERSONAL[schema] = found
     return found
+
+
+def personal_fields(info: strawberry.Info[Context, None]) -> Mapping[str, str]:
+    return {obj: scalar for obj, (scalar, _) in protected_fields(info.schema).items()}
 
 
 def _params(value: object) -> dict[str, Any]:

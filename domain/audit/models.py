@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, UTCDateTime, utcnow
+from domain.base import Base, IdMixin, UTCDateTime, new_id, utcnow
 
 
 class AuditEntry(IdMixin, Base):
@@ -26,3 +26,28 @@ class AuditEntry(IdMixin, Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class LogSeal(Base):
+    """One sealed batch of a log stream: its rows' digest, chained and signed.
+
+    A seal covers the stream's rows with ids after the previous seal's ``upto`` and up
+    to its own (ids are time-ordered), ``rows`` of them; ``hash`` covers the digest and
+    ``previous_hash``, and ``signature`` is an HMAC of ``hash`` under a key kept outside
+    the database (``kid`` names it). Rows are only ever inserted.
+    """
+
+    __tablename__ = "log_seals"
+    __table_args__ = (UniqueConstraint("stream", "seq"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    stream: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int] = mapped_column()
+    upto: Mapped[uuid.UUID] = mapped_column()
+    rows: Mapped[int] = mapped_column()
+    digest: Mapped[str] = mapped_column(String(64))
+    previous_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kid: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -222,3 +222,31 @@ class PolicyVersion(Base):
     version: Mapped[int] = mapped_column()
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PolicyChange(IdMixin, Base):
+    """A proposed change of the authorization policy: a ``p`` rule added, or a rule removed.
+
+    One that widens access waits ``pending`` for a second platform admin
+    (``domain.four_eyes``); one that narrows is ``active`` at once. ``rule_id`` is the
+    rule it added (once applied) or the rule it removes; the rule's values are kept so
+    a rollback can put a removed rule back.
+    """
+
+    __tablename__ = "authz_changes"
+    __table_args__ = (Index(None, "status", "id"),)
+
+    kind: Mapped[str] = mapped_column(String(8))  # add | remove
+    rule_id: Mapped[uuid.UUID | None] = mapped_column()
+    ptype: Mapped[str] = mapped_column(String(2))
+    v0: Mapped[str] = mapped_column(String(128))
+    v1: Mapped[str] = mapped_column(String(128))
+    v2: Mapped[str] = mapped_column(String(128))
+    v3: Mapped[str] = mapped_column(String(128), default="")
+    v4: Mapped[str] = mapped_column(String(128), default="")
+    widens: Mapped[bool] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

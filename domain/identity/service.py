@@ -897,17 +897,10 @@ async def operator_token(
 # ---------------------------------------------------------------- the policy
 
 
-async def add_policy_rule(
-    session: AsyncSession,
-    *,
-    viewer: Viewer,
-    subject: str,
-    domain: str,
-    obj: str,
-    action: str,
-    effect: str,
-    origin: Origin,
-) -> PolicyRule:
+async def new_rule_values(
+    session: AsyncSession, *, subject: str, domain: str, obj: str, action: str, effect: str
+) -> dict[str, str]:
+    """A permission's columns, once it is known to be valid and not there already."""
     problems = validate_rule(
         subject=subject,
         domain=domain,
@@ -921,6 +914,23 @@ async def add_policy_rule(
     values = {"ptype": "p", "v0": subject, "v1": domain, "v2": obj, "v3": action, "v4": effect}
     if await repo.policy_rule_exists(session, values):
         raise Conflict("that rule exists already")
+    return values
+
+
+async def add_policy_rule(
+    session: AsyncSession,
+    *,
+    viewer: Viewer,
+    subject: str,
+    domain: str,
+    obj: str,
+    action: str,
+    effect: str,
+    origin: Origin,
+) -> PolicyRule:
+    values = await new_rule_values(
+        session, subject=subject, domain=domain, obj=obj, action=action, effect=effect
+    )
     rule = PolicyRule(**values)
     session.add(rule)
     await session.flush()

@@ -61,6 +61,7 @@ IMPORT = "enterprise_import"
 REPORT = "portfolio_report"
 PURGE = "job_files_purge"
 RESCORING = "portfolio_scoring"
+SEALING = "log_sealing"
 CHUNK_TASK = "lendgraph.risk_scan_chunk"
 RESCORING_CHUNK_TASK = "lendgraph.portfolio_scoring_chunk"
 CHUNK_QUEUE = "chunks"
@@ -111,17 +112,28 @@ class Schedules:
     stalled: str | None = "* * * * *"
     # Jobs' files past LENDGRAPH_JOB_FILE_RETENTION_DAYS are purged once a day.
     purge: str | None = "20 1 * * *"
+    # The audit and access logs' rows sealed in batches (domain.audit.chain).
+    sealing: str | None = "*/5 * * * *"
 
     @classmethod
     def none(cls) -> Schedules:
         """For a process that runs only what it submits (the CLI, a benchmark)."""
-        return cls(scan=None, escalation=None, ageing=None, drift=None, stalled=None, purge=None)
+        return cls(
+            scan=None,
+            escalation=None,
+            ageing=None,
+            drift=None,
+            stalled=None,
+            purge=None,
+            sealing=None,
+        )
 
     @classmethod
     def of(cls, settings: Settings) -> Schedules:
         interval = settings.risk_scan_interval
         every = cron_every(interval) if interval else None
-        return cls(scan=every, escalation=every)
+        seal = settings.audit_seal_interval
+        return cls(scan=every, escalation=every, sealing=cron_every(seal) if seal else None)
 
     def items(self) -> Mapping[str, str | None]:
         return {
@@ -130,6 +142,7 @@ class Schedules:
             AGEING: self.ageing,
             DRIFT: self.drift,
             PURGE: self.purge,
+            SEALING: self.sealing,
         }
 
 
@@ -533,6 +546,19 @@ async def _purge(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str
         return {"purged": await job_files.purge_expired(session)}
 
 
+async def _seal(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    from domain.audit import integrity
+    from domain.audit.chain import SealKey
+
+    settings = runtime.settings
+    sealed = await integrity.seal(
+        runtime.sessions,
+        SealKey(settings.audit_signing_key()),
+        checkpoint=settings.audit_checkpoint_file,
+    )
+    return {"sealed": sealed}
+
+
 WORK: Mapping[str, Work] = {
     SCAN: _scan,
     ESCALATION: _escalate,
@@ -543,6 +569,7 @@ WORK: Mapping[str, Work] = {
     REPORT: _report,
     PURGE: _purge,
     RESCORING: _rescore,
+    SEALING: _seal,
 }
 
 

@@ -47,6 +47,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "env": "development",
         "secret_key": "test-signing-key-" + "x" * 32,
+        "audit_key": "test-audit-key-" + "x" * 32,
         "master_keys": f.TEST_MASTER_KEYS,
         "blind_index_key": f.TEST_BLIND_INDEX_KEY,
     }

@@ -7,6 +7,10 @@ LedgerAccountBalance, the expected outcome (allow / mask / deny) is computed wit
 straight from ``authz_model.conf`` and ``authz_default_policy.csv``, not through the
 app's database-loaded ``Authorizer``, and compared with what a real GraphQL request,
 signed with a real bearer token, returns.
+
+Purpose is a dimension too: for every role and every declared ``X-Purpose``, a
+personal value the policy lets the role reveal is revealed only when the role's
+lawful basis for the row covers that purpose (``privacy/lawful_bases.csv``).
 """
 
 from __future__ import annotations
@@ -46,8 +50,11 @@ from domain.ledger.models import JournalEntry
 from domain.models import Application, Enterprise, ExternalDataRecord, Loan
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
+from privacy import lawful_bases
 from privacy.classification import Classification
+from privacy.lawful_bases import Basis
 from privacy.masking import mask
+from privacy.purposes import PURPOSES
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 
@@ -938,3 +945,94 @@ async def test_masked_values_keep_only_a_recognisable_hint(
         "bankAccountNumber": "***************3445",
         "annualRevenue": None,
     }
+
+
+# ------------------------------------------------------------ purpose as a dimension
+
+PURPOSE_TYPES = ("Enterprise", "User")
+
+
+def bases(role: Role, type_name: str) -> set[Basis]:
+    """The lawful bases a role has for the world's rows: its own account, the enterprise
+    it owns, the loan its institution granted, or a platform role's oversight."""
+    held = set()
+    if type_name == "User" or role is Role.SME_OWNER:
+        held.add(Basis.SUBJECT)
+    if role in INSTITUTION_ROLES and type_name == "Enterprise":
+        held.add(Basis.CONTRACT)
+    if role not in INSTITUTION_ROLES and role is not Role.SME_OWNER:
+        held.add(Basis.PLATFORM_OVERSIGHT)
+    return held
+
+
+def expected_for(role: Role, field: FieldInfo, purpose: str) -> Outcome:
+    outcome = expected(role, field)
+    if outcome is not Outcome.ALLOW or field.classification not in PROTECTED:
+        return outcome
+    covered = lawful_bases.covering(purpose)
+    return Outcome.ALLOW if bases(role, field.type_name) & covered else Outcome.MASK
+
+
+def test_purpose_narrows_the_matrix_where_the_basis_does_not_cover_it(
+    catalogue: Catalogue,
+) -> None:
+    # given: cells read off the policy and the lawful-basis table by hand
+    phone = next(x for x in catalogue["Enterprise"] if x.name == "contactPhone")
+    email = next(x for x in catalogue["User"] if x.name == "email")
+    by_hand = {
+        (Role.LOAN_OFFICER, phone, "loan_servicing"): Outcome.ALLOW,
+        (Role.LOAN_OFFICER, phone, "marketing"): Outcome.MASK,
+        (Role.LOAN_OFFICER, email, "credit_assessment"): Outcome.ALLOW,
+        (Role.LOAN_OFFICER, email, "marketing"): Outcome.MASK,
+        (Role.SME_OWNER, phone, "own_data"): Outcome.ALLOW,
+        (Role.SME_OWNER, phone, "marketing"): Outcome.MASK,
+        (Role.PRIVACY_OFFICER, phone, "data_subject_request"): Outcome.ALLOW,
+        (Role.PRIVACY_OFFICER, phone, "credit_assessment"): Outcome.MASK,
+        (Role.AUDITOR, phone, "oversight"): Outcome.MASK,
+        (Role.RISK_OFFICER, phone, "loan_servicing"): Outcome.MASK,
+    }
+
+    # when
+    generated = {cell: expected_for(*cell) for cell in by_hand}
+
+    # then
+    assert generated == by_hand
+
+
+PURPOSE_CASES = [(role, purpose) for role in Role for purpose in sorted(PURPOSES)]
+
+
+@pytest.mark.parametrize(
+    ("role", "purpose"), PURPOSE_CASES, ids=[f"{r.value}-{p}" for r, p in PURPOSE_CASES]
+)
+async def test_every_personal_field_follows_the_basis_for_the_declared_purpose(
+    role: Role,
+    purpose: str,
+    gql: GraphQLClient,
+    db: AsyncEngine,
+    settings: Settings,
+    catalogue: Catalogue,
+) -> None:
+    # given
+    world = await _world(db, settings, role)
+    matrix = {
+        (role, x.object): expected_for(role, x, purpose)
+        for type_name in PURPOSE_TYPES
+        for x in catalogue[type_name]
+    }
+    probes = [probe(role, t, catalogue[t], matrix) for t in PURPOSE_TYPES]
+    headers = {"authorization": f"Bearer {world.token}", "x-purpose": purpose}
+
+    # when
+    bodies = [
+        (await gql.http.post("/graphql", json={"query": p.document}, headers=headers)).json()
+        for p in probes
+    ]
+
+    # then
+    problems = [
+        problem
+        for found, body in zip(probes, bodies, strict=True)
+        for problem in mismatches(role, found, body, world.truth[found.type_name], matrix)
+    ]
+    assert not problems, "\n".join(problems)

@@ -5,8 +5,9 @@ A differential property: Hypothesis draws whole documents over the tenant world 
 connections with ``first``, list filters naming other tenants' rows, ``node(id:)`` on
 any row of any tenant -- with every personal and masked field of the types selected,
 and sends each, as each viewer, to two apps over the same database: one with the
-compiled read path, one without. Data, errors (with paths and codes) and the
-access-log entries each request wrote must be the same.
+compiled read path, one without, declaring a drawn purpose (or none) in ``X-Purpose``.
+Data, errors (with paths and codes) and the access-log entries each request wrote
+must be the same.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, note
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,6 +33,7 @@ from domain.identity.viewer import Viewer
 from domain.settings import Settings
 from privacy import consent
 from privacy.models import AccessLogEntry
+from privacy.purposes import PURPOSES
 from tests import factories as f
 from tests.api import test_tenant_isolation as world_of
 from tests.api.conftest import make_settings
@@ -111,12 +114,15 @@ async def test_compiled_answers_equal_the_reference_executors(
     executors: dict[str, int] = {"compiled": 0, "reference": 0}
 
     async def ask(
-        client: httpx.AsyncClient, viewer: str, document: world_of.Document
+        client: httpx.AsyncClient, viewer: str, document: world_of.Document, purpose: str | None
     ) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+        headers = {"authorization": f"Bearer {world.tokens[viewer]}"}
+        if purpose is not None:
+            headers["x-purpose"] = purpose
         response = await client.post(
             "/graphql",
             json={"query": document.text, "variables": document.variables},
-            headers={"authorization": f"Bearer {world.tokens[viewer]}"},
+            headers=headers,
         )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
@@ -129,15 +135,18 @@ async def test_compiled_answers_equal_the_reference_executors(
         database=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
-    @given(spec=world_of.query_specs(max_level=settings.max_query_depth))
-    def same_answers(spec: world_of.QuerySpec) -> None:
+    @given(
+        spec=world_of.query_specs(max_level=settings.max_query_depth),
+        purpose=st.none() | st.sampled_from(sorted(PURPOSES)),
+    )
+    def same_answers(spec: world_of.QuerySpec, purpose: str | None) -> None:
         document = FullRenderer(world, settings.max_aliases, len(spec.roots)).render(spec)
-        note(f"as {spec.viewer}:\n{document.text}\nvariables: {document.variables}")
+        note(f"as {spec.viewer} for {purpose}:\n{document.text}\nvars: {document.variables}")
         fast, fast_log = asyncio.run_coroutine_threadsafe(
-            ask(compiled, spec.viewer, document), loop
+            ask(compiled, spec.viewer, document, purpose), loop
         ).result(timeout=60)
         slow, slow_log = asyncio.run_coroutine_threadsafe(
-            ask(reference, spec.viewer, document), loop
+            ask(reference, spec.viewer, document, purpose), loop
         ).result(timeout=60)
         note(f"compiled: {fast}\nreference: {slow}")
         assert slow["extensions"]["debug"]["executor"] == "reference"

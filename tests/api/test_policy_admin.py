@@ -28,7 +28,14 @@ mutation($input: AddPolicyRuleInput!) {
 """
 REMOVE = """
 mutation($id: ID!) {
-  removePolicyRule(input: { id: $id }) { __typename ... on AuthorizationRule { id } }
+  removePolicyRule(input: { id: $id }) {
+    __typename ... on AuthorizationRule { id } ... on PolicyChange { id status }
+  }
+}
+"""
+APPROVE = """
+mutation($id: ID!) {
+  approvePolicyChange(input: { id: $id }) { __typename ... on PolicyChange { status } }
 }
 """
 PHONES = "{ enterprises { edges { node { contactPhone } } } }"
@@ -71,9 +78,10 @@ async def test_a_deny_added_by_an_admin_applies_at_once_on_every_worker_and_is_a
         officer = await f.access_token(
             s, settings, await f.user(s, roles=[(Role.LOAN_OFFICER, bank.id)])
         )
-        admin = await f.access_token(
-            s, settings, await f.user(s, roles=[(Role.PLATFORM_ADMIN, None)])
-        )
+        admin, checker = [
+            await f.access_token(s, settings, await f.user(s, roles=[(Role.PLATFORM_ADMIN, None)]))
+            for _ in range(2)
+        ]
     before = await second_worker.as_(officer).data(PHONES)
 
     # when: worker 1 takes the change; worker 2 is asked next
@@ -92,7 +100,10 @@ async def test_a_deny_added_by_an_admin_applies_at_once_on_every_worker_and_is_a
         )
     )["addPolicyRule"]
     after = await second_worker.as_(officer).post(PHONES)
+    # removing a deny widens access again: a second admin approves it
     removed = await gql.as_(admin).data(REMOVE, {"id": added["id"]})
+    still_denied = await second_worker.as_(officer).post(PHONES)
+    approved = await gql.as_(checker).data(APPROVE, {"id": removed["removePolicyRule"]["id"]})
     restored = await second_worker.as_(officer).data(PHONES)
 
     # then
@@ -101,7 +112,9 @@ async def test_a_deny_added_by_an_admin_applies_at_once_on_every_worker_and_is_a
     assert (added["domain"], added["effect"]) == (bank.code, "deny")
     assert after["data"]["enterprises"]["edges"][0]["node"]["contactPhone"] is None
     assert after["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    assert removed["removePolicyRule"]["__typename"] == "AuthorizationRule"
+    assert removed["removePolicyRule"]["__typename"] == "PolicyChange"
+    assert still_denied["data"]["enterprises"]["edges"][0]["node"]["contactPhone"] is None
+    assert approved["approvePolicyChange"]["status"] == "ACTIVE"
     assert restored == before
     async with session_factory(db)() as s:
         actions = (
@@ -111,7 +124,13 @@ async def test_a_deny_added_by_an_admin_applies_at_once_on_every_worker_and_is_a
                 .order_by(AuditEntry.id)
             )
         ).all()
-    assert actions == ["policy.rule_added", "policy.rule_removed"]
+    assert actions == [
+        "policy.rule_added",
+        "policy.change_proposed",
+        "policy.change_proposed",
+        "policy.rule_removed",
+        "policy.change_approved",
+    ]
 
 
 async def test_only_platform_admins_change_the_policy_and_bad_rules_are_named(

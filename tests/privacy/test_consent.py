@@ -18,6 +18,7 @@ from domain.models import AuditEntry, Enterprise, Institution
 from privacy import consent
 from privacy.models import ConsentRecord
 from tests import factories as f
+from tests.tampering import bypass_append_only
 
 NOW = f.FIXED_NOW
 DAY = timedelta(days=1)
@@ -421,6 +422,7 @@ async def test_verification_reads_in_batches_across_subjects(
     first, second = await _ledger(sessions)
     monkeypatch.setattr(consent, "VERIFY_BATCH", 2)
     async with sessions() as s, s.begin():
+        await bypass_append_only(s)
         await s.execute(
             update(ConsentRecord).where(ConsentRecord.id == first[3].id).values(channel="forged")
         )
@@ -444,6 +446,7 @@ async def test_an_altered_record_is_named(
     # given: someone with database access changes what was agreed to
     first, _ = await _ledger(sessions)
     async with db.begin() as conn:
+        await bypass_append_only(conn)
         await conn.execute(
             update(ConsentRecord.__table__)
             .where(ConsentRecord.__table__.c.id == first[1].id)
@@ -476,6 +479,7 @@ async def test_a_rehashed_alteration_breaks_the_link_to_the_next_record(
         previous_hash=first[1].previous_hash,
     )
     async with db.begin() as conn:
+        await bypass_append_only(conn)
         await conn.execute(
             update(ConsentRecord.__table__)
             .where(ConsentRecord.__table__.c.id == first[1].id)
@@ -501,6 +505,7 @@ async def test_a_deleted_record_is_named_by_the_record_after_it(
     # given
     first, _ = await _ledger(sessions)
     async with db.begin() as conn:
+        await bypass_append_only(conn)
         await conn.execute(
             delete(ConsentRecord.__table__).where(ConsentRecord.__table__.c.id == first[removed].id)
         )
