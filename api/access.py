@@ -72,6 +72,7 @@ class FieldAccess(FieldExtension):
         column: str | None = None,
     ) -> None:
         self.key: FieldKey = (type_name, field_name)
+        self.obj = f"{type_name}.{field_name}"  # the Casbin object, as disclosure names it
         self.field_name = field_name
         self.classification = classification
         # A sealed field holds ciphertext of table ``sealed_in``, column ``column``, row
@@ -151,28 +152,36 @@ def show_protected(
     owner_id: uuid.UUID | None,
     facts: Facts | None,
 ) -> Any:
-    """Open a sealed value (here and only here), then show it as disclosure decides.
+    """One value, as :func:`show_protected_many` shows it (the field extension's case)."""
+    return show_protected_many(context, field, access, ((value, subject_id, owner_id, facts),))[0]
 
-    Both executors call this for every personal or sensitive value they serve: the
-    field extension above, and the compiled read path's post-pass (api.compiled).
+
+Shown = tuple[Any, "uuid.UUID | None", "uuid.UUID | None", "Facts | None"]
+
+
+def show_protected_many(
+    context: Context, field: FieldAccess, access: Access, values: Iterable[Shown]
+) -> list[Any]:
+    """Open sealed values (here and only here), then show each as disclosure decides.
+
+    ``values``: (value, subject id, owner id, the subject's facts) for one field. Both
+    executors call this for every personal or sensitive value they serve: the field
+    extension above one value at a time, the compiled read path's post-pass a page's
+    column at once, which pays what depends on the field alone once.
     """
-    if field.sealed_in is not None:
-        assert field.column is not None
-        assert subject_id is not None
-        if facts is None or facts.key is None:  # erased: its key is gone, and the value
-            return None
-        value = unseal(
-            facts.key, value, table=field.sealed_in, column=field.column, row_id=subject_id
-        )
-    return context.disclosure.show(
-        obj=f"{field.key[0]}.{field.key[1]}",
-        field_name=field.key[1],
-        revealable=access is Access.ALLOW,
-        subject_id=subject_id,
-        owner_id=owner_id,
-        facts=facts,
-        value=value,
-    )
+    show = context.disclosure.shower(field.obj, field.field_name, revealable=access is Access.ALLOW)
+    table, column = field.sealed_in, field.column
+    shown: list[Any] = []
+    for value, subject_id, owner_id, facts in values:
+        if table is not None:
+            assert column is not None
+            assert subject_id is not None
+            if facts is None or facts.key is None:  # erased: its key is gone, and the value
+                shown.append(None)
+                continue
+            value = unseal(facts.key, value, table=table, column=column, row_id=subject_id)
+        shown.append(show(value, subject_id, owner_id, facts))
+    return shown
 
 
 class MutationPermission(FieldExtension):

@@ -280,7 +280,14 @@ def serve(
             workers=workers,
             log_config=None,
             access_log=False,
+            # A worker imports the model runtime and the schema before it answers the
+            # supervisor's pings: on a loaded machine that took 30 s, and uvicorn's
+            # default (5 s) killed each new worker before it could serve, forever.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
+
+
+WORKER_HEALTHCHECK_SECONDS = 120
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +86,7 @@ class Disclosure:
     # The request's own loaders unless asked about another purpose (explainFieldAccess).
     own_loaders: DisclosureLoaders | None = None
     _strategies: dict[str, Strategy | None] = field(default_factory=dict)
+    _showers: dict[tuple[str, bool], Callable[..., Any]] = field(default_factory=dict)
     _facts: dict[uuid.UUID, Facts] = field(default_factory=dict)
 
     async def prefetch(
@@ -204,35 +205,45 @@ class Disclosure:
     async def glass(self, subject_id: uuid.UUID) -> bool:
         return (await self.facts(subject_id)).glass
 
-    def show(
-        self,
-        *,
-        obj: str,
-        field_name: str,
-        revealable: bool,
-        subject_id: uuid.UUID | None,
-        owner_id: uuid.UUID | None,
-        facts: Facts | None,
-        value: Any,
-    ) -> Any:
-        """``revealable``: Casbin allowed read and reveal (else read only).
+    def shower(
+        self, obj: str, field_name: str, *, revealable: bool
+    ) -> Callable[[Any, uuid.UUID | None, uuid.UUID | None, Facts | None], Any]:
+        """How values of one field are shown: ``show(value, subject_id, owner_id, facts)``.
 
-        ``facts``: the subject's, fetched before (None only when there is no subject).
+        ``revealable``: Casbin allowed read and reveal (else read only). ``facts``: the
+        subject's, fetched before (None only when there is no subject). What depends on
+        the field alone (its masking policy) is looked up once, here.
         """
-        if revealable and facts is not None and facts.glass:
-            self._log(subject_id, obj)
-            return value
+        found = self._showers.get((obj, revealable))
+        if found is not None:
+            return found
         policy = self.strategy(obj)
-        reveal = revealable and self._lawful(subject_id, owner_id, facts) is not None
-        if policy is not None and (policy.name != "reveal" or reveal):
-            shown = policy.apply(value, object=obj, keys=self.context.keys)
-            if policy.name == "reveal":
-                self._log(subject_id, obj)
-            return shown
-        if reveal:
-            self._log(subject_id, obj)
-            return value
-        return mask(value, field_name)
+        keys = self.context.keys
+        lawful = self._lawful
+        log = self._log
+
+        def show(
+            value: Any,
+            subject_id: uuid.UUID | None,
+            owner_id: uuid.UUID | None,
+            facts: Facts | None,
+        ) -> Any:
+            if revealable and facts is not None and facts.glass:
+                log(subject_id, obj)
+                return value
+            reveal = revealable and lawful(subject_id, owner_id, facts) is not None
+            if policy is not None and (policy.name != "reveal" or reveal):
+                shown = policy.apply(value, object=obj, keys=keys)
+                if policy.name == "reveal":
+                    log(subject_id, obj)
+                return shown
+            if reveal:
+                log(subject_id, obj)
+                return value
+            return mask(value, field_name)
+
+        self._showers[(obj, revealable)] = show
+        return show
 
     def _log(self, subject_id: uuid.UUID | None, obj: str) -> None:
         if subject_id is not None:

@@ -95,6 +95,7 @@ PEER_OPTIONS = (
 )
 FLOOR_OPTIONS = (
     *("--factory", "peer_benchmark:floor_app", "--no-access-log", "--log-level", "warning"),
+    *("--timeout-worker-healthcheck", "120"),  # as `lendgraph serve`: a busy machine is slow
     "--app-dir",
 )
 NPM_OPTIONS = ("--no-audit", "--no-fund", "--fetch-retries=1", "--fetch-timeout=30000")

@@ -17,6 +17,7 @@ Threat model and choices:
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
 import hmac
@@ -36,6 +37,9 @@ class SealBroken(Exception):
     """The value does not open: wrong key, wrong row, tampered, or shredded."""
 
 
+# Associated data per (table, column, row): a page reads the same few columns of rows it
+# read before, and formatting the row id is a third of opening a value.
+@functools.lru_cache(maxsize=8192)
 def _aad(table: str, column: str, row_id: uuid.UUID) -> bytes:
     return f"{VERSION}|{table}|{column}|{row_id}".encode()
 
@@ -44,8 +48,13 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # base64.urlsafe_b64decode in one step (it converts, translates and pads in three).
+    data = text.encode("ascii").translate(_FROM_URLSAFE)
+    return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
 
 
 def new_data_key() -> bytes:

@@ -38,11 +38,11 @@ from graphql import (
     specified_rules,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
-from sqlalchemy import ColumnElement, Text, cast, null, select
+from sqlalchemy import ColumnElement, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from strawberry.types.arguments import convert_arguments
 
-from api.access import show_protected
+from api.access import show_protected_many
 from api.compiled.binding import (
     CompiledStatement,
     NotCompilable,
@@ -419,11 +419,11 @@ class CompiledReads:
                     pairs.append((root.key, builder.node(object_plan, Slot((f"r{n}",)))))
                 else:
                     pairs.append((root.key, null()))
-        # As text: the driver would otherwise decode it with its slower JSON codec.
-        response = cast(self.json.object(pairs), Text)
+        # As UTF-8 bytes: neither decoded by the driver nor encoded again by orjson.
+        response = self.json.utf8(self.json.object(pairs))
         return compile_statement(select(response), self.engine.dialect)
 
-    async def _fetch(self, connection: AsyncConnection, sql: str, arguments: list[Any]) -> str:
+    async def _fetch(self, connection: AsyncConnection, sql: str, arguments: list[Any]) -> bytes:
         counter = current_statement_counter.get()
         if counter is not None:
             counter.count += 1
@@ -433,7 +433,9 @@ class CompiledReads:
         with sql_span(self.tracer, self.json.name, sql):
             return await self._fetch_raw(connection, sql, arguments)
 
-    async def _fetch_raw(self, connection: AsyncConnection, sql: str, arguments: list[Any]) -> str:
+    async def _fetch_raw(
+        self, connection: AsyncConnection, sql: str, arguments: list[Any]
+    ) -> bytes:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         if self.json.name == "postgresql":
@@ -447,7 +449,7 @@ class CompiledReads:
             row = await cursor.fetchone()
             await cursor.close()
             result = row[0]
-        assert isinstance(result, str)
+        assert isinstance(result, bytes)
         return result
 
     # ------------------------------------------------------------ the post-pass
@@ -476,21 +478,26 @@ class CompiledReads:
             disclosure = context.disclosure
             for subject, facts in finisher.facts.items():
                 disclosure.learn(subject, facts)
-            unknown = [s for _, _, s, _ in finisher.protected if disclosure.known(s) is None]
+            unknown = [
+                s
+                for _, rows in finisher.protected.values()
+                for _, s, _ in rows
+                if disclosure.known(s) is None
+            ]
             if unknown:  # break-glass viewers: read after, as the reference reads them
                 async with AsyncSession(bind=connection) as session:
                     await disclosure.prefetch(unknown, session=session)
-            for holder, item, subject, owner in finisher.protected:
-                shown = show_protected(
+            known = disclosure.known
+            for item, rows in finisher.protected.values():
+                key, parse, serialize = item.key, item.parse, item.output.serialize
+                shown = show_protected_many(
                     context,
                     item.extension,
                     item.access,
-                    item.parse(holder[item.key]),
-                    subject_id=subject,
-                    owner_id=owner,
-                    facts=disclosure.known(subject),
+                    ((parse(holder[key]), s, o, known(s)) for holder, s, o in rows),
                 )
-                holder[item.key] = None if shown is None else item.output.serialize(shown)
+                for (holder, _, _), value in zip(rows, shown, strict=True):
+                    holder[key] = None if value is None else serialize(value)
             if context.reveals:  # DESIGN rule 2: every reveal logged, in one insert
                 await bulk.append_rows(connection, AccessLogEntry, access_log_rows(context))
         response: dict[str, Any] = {"data": data}
@@ -536,6 +543,8 @@ def steps_of(plan: ObjectPlan) -> Steps:
 
 
 Path = tuple[Any, ...]
+# An object holding a protected value, with the value's subject and owner.
+Holder = tuple[dict[str, Any], uuid.UUID, uuid.UUID | None]
 
 
 class Finisher:
@@ -548,7 +557,8 @@ class Finisher:
     def __init__(self, keys: KeyProvider) -> None:
         self.keys = keys
         self.errors: list[dict[str, Any]] = []
-        self.protected: list[tuple[dict[str, Any], Protected, uuid.UUID, uuid.UUID | None]] = []
+        # Per protected field (by identity): its plan item and the objects holding a value.
+        self.protected: dict[int, tuple[Protected, list[Holder]]] = {}
         self.facts: dict[uuid.UUID, Facts] = {}  # read in the statement (api.compiled.facts)
 
     def error(self, message: str, node: FieldNode, path: Sequence[Any], code: str) -> None:
@@ -573,7 +583,10 @@ class Finisher:
                 self.facts[subject] = facts
             for item in steps.protected:
                 if found[item.key] is not None:
-                    self.protected.append((found, item, subject, owner))
+                    column = self.protected.get(id(item))
+                    if column is None:
+                        column = self.protected[id(item)] = (item, [])
+                    column[1].append((found, subject, owner))
         for related in steps.descend:
             value = found[related.key]
             where = (*path, related.key)

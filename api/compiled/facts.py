@@ -1,7 +1,7 @@
 """The facts behind a reveal, read by the statement itself.
 
 Showing a personal value needs, per subject, its data key and, for institution staff,
-the institutions it consented to and those it has an active loan with
+which of the viewer's institutions it consented to and has an active loan with
 (api.disclosure.Facts). The reference executor reads them in three batched queries
 after the rows; here each object with a personal field carries them as hidden keys,
 from correlated subqueries built on the privacy and lending definitions themselves
@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy import ColumnElement, Table, func, or_, select
 
 from api.compiled.binding import Slot
 from api.compiled.catalog import Rows
@@ -48,12 +48,17 @@ class FactsInSql:
     """Which facts the statement reads for a viewer of this shape."""
 
     staff: bool
+    # The viewer's institutions (slots: bound per request). A reveal to staff asks only
+    # whether a consent names one of them (or none in particular) and whether one of
+    # them holds an active loan (Disclosure._lawful), so only those are read: the same
+    # answer, and a page's lists stay empty or short.
+    institutions: tuple[uuid.UUID, ...]
 
     @classmethod
     def for_viewer(cls, viewer: Viewer) -> FactsInSql | None:
         """None when the viewer also needs break-glass facts: all are read after then."""
         staff, glass = fact_kinds(viewer)
-        return None if glass else cls(staff=staff)
+        return None if glass else cls(staff=staff, institutions=tuple(viewer.institution_ids))
 
     def pairs(self, json: JsonDialect, rows: Rows) -> list[tuple[str, ColumnElement[Any]]]:
         """Hidden keys of an object read from ``rows``: the subject is the row itself."""
@@ -67,8 +72,15 @@ class FactsInSql:
         if self.staff:
             grants = consent.active_grants(purpose=PURPOSE, now=NOW)  # type: ignore[arg-type]
             # Derived tables correlate only when told to (api.compiled.build).
+            granted = grants.selected_columns
             mine = (
-                grants.where(grants.selected_columns.subject_id == subject)
+                grants.where(
+                    granted.subject_id == subject,
+                    or_(
+                        granted.recipient_institution_id.is_(None),
+                        granted.recipient_institution_id.in_(self.institutions),
+                    ),
+                )
                 .correlate(rows)
                 .subquery()
             )
@@ -77,7 +89,10 @@ class FactsInSql:
             )
             loans = active_loans()
             held = (
-                loans.where(loans.selected_columns.enterprise_id == subject)
+                loans.where(
+                    loans.selected_columns.enterprise_id == subject,
+                    loans.selected_columns.institution_id.in_(self.institutions),
+                )
                 .correlate(rows)
                 .subquery()
             )

@@ -20,7 +20,17 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, Text, case, cast, func, literal_column
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    case,
+    cast,
+    func,
+    literal_column,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
@@ -53,6 +63,12 @@ class JsonDialect:
 
     def text(self, value: ColumnElement[Any]) -> ColumnElement[str]:
         return cast(value, Text)
+
+    def utf8(self, value: ColumnElement[Any]) -> ColumnElement[bytes]:
+        """A JSON document as its UTF-8 bytes: the driver hands them over as they came,
+        and orjson parses bytes as they are. As text, the driver would decode them and
+        orjson encode them back, a third of the cost of parsing a page of Chinese names."""
+        raise NotImplementedError
 
     def decimal(self, value: ColumnElement[Any], scale: int, places: int) -> ColumnElement[str]:
         """A decimal stored with ``scale`` decimals, as text with ``places`` (half up)."""
@@ -103,6 +119,9 @@ class JsonDialect:
 
 class PostgresJson(JsonDialect):
     name = "postgresql"
+
+    def utf8(self, value: ColumnElement[Any]) -> ColumnElement[bytes]:
+        return func.convert_to(cast(value, Text), sql_string("UTF8"), type_=LargeBinary)
 
     def object(self, pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
         args: list[ColumnElement[Any]] = []
@@ -160,6 +179,9 @@ class PostgresJson(JsonDialect):
 
 class SqliteJson(JsonDialect):
     name = "sqlite"
+
+    def utf8(self, value: ColumnElement[Any]) -> ColumnElement[bytes]:
+        return cast(value, LargeBinary)  # SQLite's text is UTF-8 already
 
     def object(self, pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
         args: list[ColumnElement[Any]] = []

@@ -28,6 +28,13 @@ class Viewer:
     service_account_id: uuid.UUID | None = None
     # A service token's scopes; None for people, whose roles alone decide.
     scopes: frozenset[str] | None = None
+    # Derived once: disclosure asks both for every personal value it shows.
+    institution_ids: frozenset[uuid.UUID] = field(init=False, repr=False, compare=False)
+    sees_all_tenants: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "institution_ids", frozenset(self.institution_roles))
+        object.__setattr__(self, "sees_all_tenants", bool(self.platform_roles & CROSS_TENANT_ROLES))
 
     @classmethod
     def anonymous(cls) -> Viewer:
@@ -36,14 +43,6 @@ class Viewer:
     @property
     def is_anonymous(self) -> bool:
         return self.user_id is None and self.service_account_id is None
-
-    @property
-    def sees_all_tenants(self) -> bool:
-        return bool(self.platform_roles & CROSS_TENANT_ROLES)
-
-    @property
-    def institution_ids(self) -> frozenset[uuid.UUID]:
-        return frozenset(self.institution_roles)
 
     def principal(self) -> Principal:
         if self.is_anonymous:
