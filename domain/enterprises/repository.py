@@ -26,8 +26,9 @@ class EnterpriseFilter:
     industry: str | None = None
     region: str | None = None
     owner_id: uuid.UUID | None = None
-    # The blind index of a legal representative's id number: an exact match, no decryption.
-    legal_representative_id_bidx: str | None = None
+    # The blind indexes of a legal representative's id number (one per live index key):
+    # an exact match, no decryption.
+    legal_representative_id_bidx: tuple[str, ...] | None = None
 
 
 def owned_by(user_id: uuid.UUID) -> Select[uuid.UUID]:
@@ -73,7 +74,7 @@ def listing(viewer: Viewer, flt: EnterpriseFilter) -> Select[Any]:
         stmt = stmt.where(Enterprise.owner_id == flt.owner_id)
     if flt.legal_representative_id_bidx is not None:
         stmt = stmt.where(
-            Enterprise.legal_representative_id_bidx == flt.legal_representative_id_bidx
+            Enterprise.legal_representative_id_bidx.in_(flt.legal_representative_id_bidx)
         )
     return stmt
 

@@ -49,6 +49,8 @@ ESCALATION = "risk_escalation"
 AGEING = "loan_ageing"
 DRIFT = "model_drift"
 TRAINING = "model_training"
+REINDEX = "blind_index_rotation"
+REKEY = "data_key_replacement"
 CHUNK_TASK = "lendgraph.risk_scan_chunk"
 CHUNK_QUEUE = "chunks"
 # Loans per chunk job: large enough that a job's overhead is noise, small enough that a
@@ -328,12 +330,46 @@ async def _train(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str
     )
 
 
+async def _progress_of(runtime: Runtime, run: JobRun) -> Callable[[int, int], Awaitable[None]]:
+    async def progress(done: int, total: int) -> None:
+        async with runtime.sessions() as session, session.begin():
+            await repo.progress(session, run.id, done=done, total=total)
+
+    return progress
+
+
+async def _reindex(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    from privacy.rekey import reindex
+
+    return await reindex(
+        runtime.sessions,
+        runtime.settings.keys(),
+        progress=await _progress_of(runtime, run),
+        batch=int(run.params.get("batch", 500)),
+    )
+
+
+async def _rekey(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    from privacy.rekey import replace_data_keys
+
+    # Keys made before the job was asked for; a retry does not redo those already new.
+    return await replace_data_keys(
+        runtime.sessions,
+        runtime.settings.keys(),
+        before=run.created_at,
+        progress=await _progress_of(runtime, run),
+        batch=int(run.params.get("batch", 200)),
+    )
+
+
 WORK: Mapping[str, Work] = {
     SCAN: _scan,
     ESCALATION: _escalate,
     AGEING: _age,
     DRIFT: _drift,
     TRAINING: _train,
+    REINDEX: _reindex,
+    REKEY: _rekey,
 }
 
 
