@@ -1162,6 +1162,7 @@ JOB_KINDS = {
     "ageing": "loan_ageing",
     "drift": "model_drift",
     "training": "model_training",
+    "request-deadlines": "subject_request_escalation",
 }
 
 

@@ -48,8 +48,10 @@ from domain.risk.models import (
 )
 from domain.settings import Settings
 from privacy import keystore, policies
+from privacy import requests as subject_requests
 from privacy.keys import KeyProvider
 from privacy.models import MaskingPolicy as MaskingPolicyRow
+from privacy.models import SubjectRequest as SubjectRequestRow
 from privacy.policies import MaskingRules
 from privacy.purposes import purpose_for
 from scoring import registry
@@ -301,6 +303,13 @@ class Loaders:
     def job(self) -> DataLoader[uuid.UUID, JobRun | None]:
         return self._loader(
             lambda s, ids: jobs_repo.jobs_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def subject_request(self) -> DataLoader[uuid.UUID, SubjectRequestRow | None]:
+        return self._loader(
+            lambda s, ids: subject_requests.requests_by_ids(s, viewer=self._viewer, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
         )
 

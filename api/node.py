@@ -19,6 +19,7 @@ from api.imports.types import ImportRun
 from api.jobs.types import Job
 from api.lending.types import Loan
 from api.privacy.masking import MaskingPolicy
+from api.privacy.requests import SubjectRequest
 from api.products.types import Product
 from api.relay import decode_global_id
 from api.risk.alerts import RiskAlert
@@ -45,6 +46,7 @@ _NODES: dict[str, _Resolver] = {
     "ScoringModel": (lambda loaders: loaders.scoring_model, ScoringModel.from_row),
     "MaskingPolicy": (lambda loaders: loaders.masking_policy, MaskingPolicy.from_row),
     "Job": (lambda loaders: loaders.job, Job.from_row),
+    "SubjectRequest": (lambda loaders: loaders.subject_request, SubjectRequest.from_row),
 }
 
 

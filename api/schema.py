@@ -39,6 +39,8 @@ from api.node import NodeQueries
 from api.privacy.consent import ConsentMutations, ConsentQueries
 from api.privacy.masking import MaskingMutations, MaskingQueries
 from api.privacy.oversight import OversightMutations, OversightQueries
+from api.privacy.preferences import PreferenceMutations, PreferenceQueries
+from api.privacy.requests import SubjectRequestMutations, SubjectRequestQueries
 from api.privacy.subjects import SubjectsMutations, SubjectsQueries
 from api.products.mutations import ProductMutations
 from api.products.queries import ProductQueries
@@ -65,6 +67,8 @@ class Query(
     MaskingQueries,
     SubjectsQueries,
     OversightQueries,
+    PreferenceQueries,
+    SubjectRequestQueries,
     ScoringQueries,
     RatingQueries,
     RiskRuleQueries,
@@ -89,6 +93,8 @@ class Mutation(
     MaskingMutations,
     SubjectsMutations,
     OversightMutations,
+    PreferenceMutations,
+    SubjectRequestMutations,
     ScoringMutations,
     RiskRuleMutations,
     RiskAlertMutations,

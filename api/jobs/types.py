@@ -41,7 +41,8 @@ class JobProgress:
 class Job(relay.Node):
     pk: relay.NodeID[uuid.UUID]
     kind: str = strawberry.field(
-        description="risk_scan, risk_escalation, loan_ageing, model_drift or model_training."
+        description="risk_scan, risk_escalation, loan_ageing, model_drift, model_training, "
+        "blind_index_rotation, data_key_replacement or subject_request_escalation."
     )
     state: JobState
     trigger: str = strawberry.field(description="schedule, api or cli.")

@@ -26,6 +26,7 @@ from domain.products import repository as repo
 from domain.products.pricing import cheapest_quote
 from domain.products.recommend import recommend
 from domain.settings import Settings
+from privacy import preferences
 
 _ORDERINGS: dict[tuple[ProductOrderField, OrderDirection], Keyset] = {
     (ProductOrderField.NEWEST, OrderDirection.ASC): repo.NEWEST,
@@ -136,7 +137,8 @@ class ProductQueries:
     @strawberry.field(
         description="Products ranked for an enterprise you may see: eligible first, then by "
         "what they would cost for the amount and term (when given), each with its reasons; "
-        "ineligible ones say why not."
+        "ineligible ones say why not. Empty when the owner switched product "
+        "recommendations off (setPrivacyPreferences)."
     )
     async def recommended_products(
         self,
@@ -159,6 +161,8 @@ class ProductQueries:
             found = await enterprises.enterprises_by_ids(session, viewer=ctx.viewer, ids=[pk])
             if not found:
                 raise NotFound("no such enterprise")
+            if not await preferences.allows(session, found[0].owner_id, "product_recommendations"):
+                return []  # the owner switched recommendations off
             facts = await enterprise_facts(session, found[0])
             catalog = await repo.published_products(session, limit=CATALOG_CAP)
         today = utcnow().date()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -15,6 +15,7 @@ from domain.applications.models import Application, ApplicationStatus
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.identity.viewer import Viewer
 from domain.pagination import Keyset, Page, page_from
+from privacy import preferences
 
 NEWEST = Keyset("newest", (Enterprise.id,), descending=True)
 
@@ -38,7 +39,8 @@ def owned_by(user_id: uuid.UUID) -> Select[uuid.UUID]:
 
 
 def visible(viewer: Viewer, rows: type[Enterprise] = Enterprise) -> ColumnElement[bool]:
-    """Owners see their enterprises; institution staff see those that applied to them.
+    """Owners see their enterprises; institution staff see those that applied to them,
+    and so do its partner systems while the owner shares with providers.
 
     ``rows`` may be an alias (the compiled read path nests enterprises in other rows).
     """
@@ -49,13 +51,16 @@ def visible(viewer: Viewer, rows: type[Enterprise] = Enterprise) -> ColumnElemen
         conditions.append(rows.owner_id == viewer.user_id)
     if viewer.institution_ids:
         applied = aliased(Application)
-        conditions.append(
-            exists().where(
-                applied.enterprise_id == rows.id,
-                applied.institution_id.in_(viewer.institution_ids),
-                applied.status != ApplicationStatus.DRAFT,
-            )
+        applied_here: ColumnElement[bool] = exists().where(
+            applied.enterprise_id == rows.id,
+            applied.institution_id.in_(viewer.institution_ids),
+            applied.status != ApplicationStatus.DRAFT,
         )
+        if viewer.service_account_id is not None:  # a partner system: the owner may refuse
+            applied_here = and_(
+                applied_here, ~preferences.switched_off("share_with_providers", rows.owner_id)
+            )
+        conditions.append(applied_here)
     return or_(*conditions) if conditions else false()
 
 

@@ -51,6 +51,7 @@ DRIFT = "model_drift"
 TRAINING = "model_training"
 REINDEX = "blind_index_rotation"
 REKEY = "data_key_replacement"
+REQUEST_DEADLINES = "subject_request_escalation"
 CHUNK_TASK = "lendgraph.risk_scan_chunk"
 CHUNK_QUEUE = "chunks"
 # Loans per chunk job: large enough that a job's overhead is noise, small enough that a
@@ -86,6 +87,8 @@ class Schedules:
     escalation: str | None = "*/15 * * * *"
     ageing: str | None = "10 0 * * *"  # daily, just after midnight UTC
     drift: str | None = "40 0 * * *"
+    # Data-subject requests past their 30 days escalated; hourly, so none waits a day.
+    request_deadlines: str | None = "5 * * * *"
     # Jobs held by a worker that stopped sending heartbeats (killed, machine lost) go back
     # to the queue; procrastinate leaves that to the application.
     stalled: str | None = "* * * * *"
@@ -93,7 +96,14 @@ class Schedules:
     @classmethod
     def none(cls) -> Schedules:
         """For a process that runs only what it submits (the CLI, a benchmark)."""
-        return cls(scan=None, escalation=None, ageing=None, drift=None, stalled=None)
+        return cls(
+            scan=None,
+            escalation=None,
+            ageing=None,
+            drift=None,
+            request_deadlines=None,
+            stalled=None,
+        )
 
     @classmethod
     def of(cls, settings: Settings) -> Schedules:
@@ -107,6 +117,7 @@ class Schedules:
             ESCALATION: self.escalation,
             AGEING: self.ageing,
             DRIFT: self.drift,
+            REQUEST_DEADLINES: self.request_deadlines,
         }
 
 
@@ -362,6 +373,13 @@ async def _rekey(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str
     )
 
 
+async def _request_deadlines(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    from privacy.requests import escalate_overdue
+
+    async with runtime.sessions() as session, session.begin():
+        return {"escalated": await escalate_overdue(session, now=utcnow())}
+
+
 WORK: Mapping[str, Work] = {
     SCAN: _scan,
     ESCALATION: _escalate,
@@ -370,6 +388,7 @@ WORK: Mapping[str, Work] = {
     TRAINING: _train,
     REINDEX: _reindex,
     REKEY: _rekey,
+    REQUEST_DEADLINES: _request_deadlines,
 }
 
 

@@ -1,10 +1,10 @@
 """The default policy's authorization matrix, proved field by field through the live API.
 
-For every role and every field of Enterprise, Application, Loan, RiskAssessment and
-User, the expected outcome (allow / mask / deny) is computed with pycasbin straight
-from ``authz_model.conf`` and ``authz_default_policy.csv``, not through the app's
-database-loaded ``Authorizer``, and compared with what a real GraphQL request,
-signed with a real bearer token, returns.
+For every role and every field of Enterprise, Application, Loan, RiskAssessment, User
+and PrivacyPreferences, the expected outcome (allow / mask / deny) is computed with
+pycasbin straight from ``authz_model.conf`` and ``authz_default_policy.csv``, not
+through the app's database-loaded ``Authorizer``, and compared with what a real
+GraphQL request, signed with a real bearer token, returns.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from privacy.masking import mask
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 
-TYPES = ("Enterprise", "Application", "Loan", "RiskAssessment", "User")
+TYPES = ("Enterprise", "Application", "Loan", "RiskAssessment", "User", "PrivacyPreferences")
 INSTITUTION_CODE = "MTX01"
 SERVICE_SCOPES = frozenset({"applications:read", "loans:read"})
 # Held within an institution (Casbin domain: its code); the other roles are platform-wide.
@@ -127,7 +127,7 @@ Matrix = dict[tuple[Role, str], Outcome]
 
 @pytest.fixture(scope="module")
 def catalogue(database_url: str) -> Catalogue:
-    """Every field of the five types, with its classification, as the built schema serves it."""
+    """Every field of the six types, with its classification, as the built schema serves it."""
     schema = build_schema(make_settings(database_url))._schema
     found: Catalogue = {}
     for type_name in TYPES:
@@ -249,6 +249,8 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         "Loan": _loan_truth(loan),
         "RiskAssessment": _assessment_truth(assessment),
         "User": {} if viewer is None else _user_truth(viewer),
+        # Nobody in the world changed theirs: the defaults.
+        "PrivacyPreferences": {} if viewer is None else _preferences_truth(),
     }
     return World(token=token, truth=truth)
 
@@ -355,6 +357,16 @@ def _user_truth(row: User) -> dict[str, Any]:
     }
 
 
+def _preferences_truth() -> dict[str, Any]:
+    return {
+        "marketing": False,
+        "productRecommendations": True,
+        "shareWithInstitutions": True,
+        "shareWithProviders": True,
+        "updatedAt": None,
+    }
+
+
 # ------------------------------------------------------------ one request per role per type
 
 
@@ -389,6 +401,7 @@ ROUTES = {
         (*_EDGE_PATHS, ("edges", 0, "node", "riskAssessment")),
     ),
     "User": Route(("me",), ("Query.me",), ((),)),
+    "PrivacyPreferences": Route(("privacyPreferences",), ("Query.privacyPreferences",), ((),)),
 }
 MAIN = "main"
 
@@ -410,9 +423,9 @@ def probe(role: Role, type_name: str, fields: tuple[FieldInfo, ...], matrix: Mat
         if not allows(role, obj, "read"):
             document = "{ " + route.select(MAIN, "__typename") + " }"
             return Probe(type_name, document, denied_route=(MAIN, *path))
-    if role is Role.PARTNER_SERVICE and type_name == "User":
-        # A service is no user, so User's fields are skipped for it; only its route is
-        # checked: refused above while no scope covers Query.me, else `me` is null.
+    if role is Role.PARTNER_SERVICE and type_name in ("User", "PrivacyPreferences"):
+        # A service is no person, so a person's fields are skipped for it; only its route
+        # is checked: refused above while no scope covers it, else it is null.
         document = "{ " + route.select(MAIN, "__typename") + " }"
         return Probe(type_name, document, null_route=(MAIN,))
     # A denied non-null field nulls its parent too, so each gets a route of its own
