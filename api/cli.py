@@ -460,7 +460,10 @@ def users_token(
     typer.echo(token)
 
 
-keys_cli = typer.Typer(help="Master keys of personal data.", no_args_is_help=True)
+keys_cli = typer.Typer(
+    help="Keys of personal data: master, blind-index, masking and data keys.",
+    no_args_is_help=True,
+)
 app.add_typer(keys_cli, name="keys")
 
 
@@ -487,6 +490,34 @@ def keys_status() -> None:
         typer.echo(f"{current}  0 data keys  (current)")
 
 
+@keys_cli.command("init")
+def keys_init() -> None:
+    """Make the key file (and, with PKCS#11, a first master key in the token) if absent."""
+    from privacy import hsm
+    from privacy import keys as key_files
+
+    settings = _settings()
+    path = settings.key_file
+    if path.exists():
+        console.print(f"{path} exists; nothing made")
+        return
+    if settings.key_provider == "pkcs11":
+        made = hsm.create(path, *settings.pkcs11())
+        console.print(f"master key {made.current_kid} made in token {settings.pkcs11()[1]}")
+    else:
+        key_files.write_file(path, key_files.generate())
+    console.print(f"key file written to {path}")
+
+
+def _from_file(settings: Settings, what: str) -> bool:
+    """Whether this command may write the key file; with keys in the environment, say
+    what the operator must change instead."""
+    if settings.key_provider == "pkcs11" or settings.master_keys is None:
+        return True
+    console.print(f"keys come from the environment: {what}, then restart every process")
+    return False
+
+
 @keys_cli.command("rotate")
 def keys_rotate(
     retire: Annotated[
@@ -495,19 +526,19 @@ def keys_rotate(
 ) -> None:
     """Introduce a new master key and rewrap every data key under it, online.
 
-    With a key file, the new key is added to it; with LENDGRAPH_MASTER_KEYS, put the
-    new key first there and restart the workers before running this. Until the
-    rewrap finishes, every listed key still unwraps, so service goes on.
+    With a key file, the new key is added to it (made in the token with PKCS#11); with
+    LENDGRAPH_MASTER_KEYS, put the new key first there and restart the workers before
+    running this. Until the rewrap finishes, every listed key still unwraps.
     """
     from privacy import keys as key_files
     from privacy import keystore
 
     settings = _settings()
-    from_file = settings.master_keys is None
+    from_file = settings.key_provider == "pkcs11" or settings.master_keys is None
     keys = settings.keys()
     if from_file:
-        keys = key_files.with_new_current(keys)
-        key_files.write_file(settings.key_file, keys)
+        keys = keys.rotated()
+        key_files.write_text(settings.key_file, keys.to_json())
         console.print(f"new master key {keys.current_kid} written to {settings.key_file}")
 
     async def rewrap() -> int:
@@ -539,11 +570,80 @@ def keys_rotate(
         if not from_file:
             console.print("remove the older keys from LENDGRAPH_MASTER_KEYS to retire them")
             return
-        key_files.write_file(settings.key_file, key_files.retire_all_but_current(keys))
+        key_files.write_text(settings.key_file, keys.retired().to_json())
         console.print(
             "older master keys retired: backups made before this rotation can no longer "
             "unwrap their data keys"
         )
+
+
+@keys_cli.command("rotate-index")
+def keys_rotate_index(
+    retire: Annotated[
+        bool, typer.Option(help="Afterwards, drop the older blind-index keys.")
+    ] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the re-index with a progress bar.")] = True,
+) -> None:
+    """A new blind-index key, and every blind index rewritten under it by a job, online.
+
+    Lookups match every live version until the older ones are retired, so finding a
+    person by email or an enterprise by id number keeps working throughout.
+    """
+    from domain.jobs.tasks import REINDEX
+    from privacy import keys as key_files
+
+    settings = _settings()
+    keys = settings.keys()
+    if _from_file(settings, "put a new version first in LENDGRAPH_BLIND_INDEX_KEY"):
+        hashing = keys.hashing
+        keys = keys.with_hash_keys(
+            key_files.HashKeys(hashing.blind_index.with_new_current(), hashing.masking)
+        )
+        key_files.write_text(settings.key_file, keys.to_json())
+        console.print(f"new blind-index key {keys.hashing.blind_index.current}")
+    done = _guarded(settings, lambda: _follow(settings, REINDEX, {}, wait=wait))
+    _print_json(done)
+    if (
+        retire
+        and wait
+        and _from_file(settings, "keep only the first version in LENDGRAPH_BLIND_INDEX_KEY")
+    ):
+        hashing = keys.hashing
+        retired = keys.with_hash_keys(
+            key_files.HashKeys(hashing.blind_index.only_current(), hashing.masking)
+        )
+        key_files.write_text(settings.key_file, retired.to_json())
+        console.print("older blind-index keys retired")
+
+
+@keys_cli.command("rotate-masking")
+def keys_rotate_masking() -> None:
+    """A new masking-hash key. Masked digests are never stored: it takes effect at once
+    (a digest shown before no longer matches one shown after)."""
+    import secrets
+
+    from privacy import keys as key_files
+
+    settings = _settings()
+    if not _from_file(settings, "set a new LENDGRAPH_MASKING_KEY"):
+        raise typer.Exit(1)
+    keys = settings.keys()
+    masking = secrets.token_bytes(key_files.KEY_BYTES)
+    changed = keys.with_hash_keys(key_files.HashKeys(keys.hashing.blind_index, masking))
+    key_files.write_text(settings.key_file, changed.to_json())
+    console.print("new masking-hash key written")
+
+
+@keys_cli.command("replace-data-keys")
+def keys_replace_data_keys(
+    wait: Annotated[bool, typer.Option(help="Follow the job with a progress bar.")] = True,
+) -> None:
+    """A fresh data key for every subject, every sealed value re-encrypted under it, by
+    a job, a committed batch at a time (online)."""
+    from domain.jobs.tasks import REKEY
+
+    settings = _settings()
+    _print_json(_guarded(settings, lambda: _follow(settings, REKEY, {}, wait=wait)))
 
 
 audit_cli = typer.Typer(help="Checks of the records the law asks us to keep.", no_args_is_help=True)
@@ -1262,6 +1362,7 @@ JOB_KINDS = {
     "training": "model_training",
     "purge-files": "job_files_purge",
     "rescoring": "portfolio_scoring",
+    "request-deadlines": "subject_request_escalation",
 }
 
 

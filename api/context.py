@@ -61,11 +61,13 @@ from domain.workout.models import Recovery
 from privacy import break_glass, keystore, policies
 from privacy import consent as consent_ledger
 from privacy import subjects as privacy_subjects
+from privacy import requests as subject_requests
 from privacy.keys import KeyProvider
 from privacy.models import AccessLogEntry as AccessLogRow
 from privacy.models import BreakGlassGrant as GrantRow
 from privacy.models import ConsentRecord
 from privacy.models import MaskingPolicy as MaskingPolicyRow
+from privacy.models import SubjectRequest as SubjectRequestRow
 from privacy.policies import MaskingRules
 from privacy.purposes import purpose_for
 from scoring import registry
@@ -402,6 +404,13 @@ class Loaders:
     def job_file(self) -> DataLoader[uuid.UUID, JobFile | None]:
         return self._loader(
             lambda s, ids: jobs_repo.files_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def subject_request(self) -> DataLoader[uuid.UUID, SubjectRequestRow | None]:
+        return self._loader(
+            lambda s, ids: subject_requests.requests_by_ids(s, viewer=self._viewer, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
         )
 

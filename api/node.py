@@ -24,6 +24,7 @@ from api.lending.types import Loan
 from api.privacy.consent import Consent
 from api.privacy.masking import MaskingPolicy
 from api.privacy.oversight import BreakGlassGrant
+from api.privacy.requests import SubjectRequest
 from api.privacy.subjects import AccessLogEntry
 from api.products.types import Product
 from api.providers.types import ExternalDataRecord
@@ -67,6 +68,7 @@ _NODES: dict[str, _Resolver] = {
     "LoanAmendment": (lambda loaders: loaders.amendment, LoanAmendment.from_row),
     "JournalEntry": (lambda loaders: loaders.journal_entry, JournalEntry.from_row),
     "PolicyChange": (lambda loaders: loaders.policy_change, PolicyChange.from_row),
+    "SubjectRequest": (lambda loaders: loaders.subject_request, SubjectRequest.from_row),
 }
 
 

@@ -46,6 +46,8 @@ from api.node import NodeQueries
 from api.privacy.consent import ConsentMutations, ConsentQueries
 from api.privacy.masking import MaskingMutations, MaskingQueries
 from api.privacy.oversight import OversightMutations, OversightQueries
+from api.privacy.preferences import PreferenceMutations, PreferenceQueries
+from api.privacy.requests import SubjectRequestMutations, SubjectRequestQueries
 from api.privacy.subjects import SubjectsMutations, SubjectsQueries
 from api.products.mutations import ProductMutations
 from api.products.queries import ProductQueries
@@ -78,6 +80,8 @@ class Query(
     AuditQueries,
     RecordsQueries,
     PolicyChangeQueries,
+    PreferenceQueries,
+    SubjectRequestQueries,
     ScoringQueries,
     RatingQueries,
     RiskRuleQueries,
@@ -103,6 +107,8 @@ class Mutation(
     PolicyChangeMutations,
     SubjectsMutations,
     OversightMutations,
+    PreferenceMutations,
+    SubjectRequestMutations,
     ScoringMutations,
     RiskRuleMutations,
     RiskAlertMutations,

@@ -7,7 +7,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -22,6 +22,9 @@ from privacy.keys import (
     parse_env,
     write_file,
 )
+
+if TYPE_CHECKING:
+    from privacy.hsm import Pkcs11Keys
 
 log = logging.getLogger("lendgraph")
 
@@ -44,11 +47,21 @@ class Settings(BaseSettings):
     # generated one in ``secret_key_file`` so the CLI and the server agree.
     secret_key: SecretStr | None = None
     secret_key_file: Path = Path(".lendgraph-secret")
-    # Master keys for personal data ("kid:base64,kid:base64", newest first) and the
-    # blind index key (base64); or a key file. Development creates the file.
+    # Where master keys live: "local" (the environment or the key file) or "pkcs11" (a
+    # token: pkcs11_library, pkcs11_token and pkcs11_pin; the key file then holds only
+    # the token's key ids and the hash keys wrapped under its master key).
+    key_provider: Literal["local", "pkcs11"] = "local"
+    # Master keys for personal data ("kid:base64,kid:base64", newest first), the blind
+    # index key (base64, or "version:base64,..." newest first during a re-index) and the
+    # masking-hash key (base64; derived from the blind index key when absent); or a key
+    # file. Development creates the file.
     master_keys: SecretStr | None = None
     blind_index_key: SecretStr | None = None
+    masking_key: SecretStr | None = None
     key_file: Path = Path(".lendgraph-keys.json")
+    pkcs11_library: Path | None = None
+    pkcs11_token: str | None = None
+    pkcs11_pin: SecretStr | None = None
     # Where scoring model artifacts live (CatBoost files); the registry rows point here.
     model_dir: Path = Path(".lendgraph-models")
     access_token_ttl: int = Field(default=900, ge=60, le=86_400)
@@ -182,13 +195,25 @@ class Settings(BaseSettings):
             raise ValueError("LENDGRAPH_SECRET_KEY is required in production")
         if (self.master_keys is None) != (self.blind_index_key is None):
             raise ValueError("LENDGRAPH_MASTER_KEYS and LENDGRAPH_BLIND_INDEX_KEY are set together")
+        if self.key_provider == "pkcs11":
+            if self.master_keys is not None:
+                raise ValueError("LENDGRAPH_MASTER_KEYS is for the local provider, not pkcs11")
+            if None in (self.pkcs11_library, self.pkcs11_token, self.pkcs11_pin):
+                raise ValueError(
+                    "the pkcs11 provider needs LENDGRAPH_PKCS11_LIBRARY, "
+                    "LENDGRAPH_PKCS11_TOKEN and LENDGRAPH_PKCS11_PIN"
+                )
         return self
 
-    def keys(self) -> StaticKeys:
-        """The master and blind index keys (read once per process per source)."""
+    def keys(self) -> StaticKeys | Pkcs11Keys:
+        """The key provider, with the keyed-hash keys (read once per process per source)."""
+        if self.key_provider == "pkcs11":
+            return self._token_keys()
         if self.master_keys is not None and self.blind_index_key is not None:
             return _env_keys(
-                self.master_keys.get_secret_value(), self.blind_index_key.get_secret_value()
+                self.master_keys.get_secret_value(),
+                self.blind_index_key.get_secret_value(),
+                self.masking_key.get_secret_value() if self.masking_key else None,
             )
         path = self.key_file.resolve()
         if not path.exists():
@@ -200,6 +225,27 @@ class Settings(BaseSettings):
             log.warning("generated development encryption keys in %s", path)
             write_file(path, generate())
         return _file_keys(path, path.stat().st_mtime_ns)
+
+    def pkcs11(self) -> tuple[Path, str, str]:
+        """The token's library, label and PIN (validated present with the provider)."""
+        if self.pkcs11_library is None or self.pkcs11_token is None or self.pkcs11_pin is None:
+            raise KeyConfigurationError("the pkcs11 key provider is not configured")
+        return self.pkcs11_library, self.pkcs11_token, self.pkcs11_pin.get_secret_value()
+
+    def _token_keys(self) -> Pkcs11Keys:
+        from privacy import hsm
+
+        library, label, pin = self.pkcs11()
+        path = self.key_file.resolve()
+        if not path.exists():
+            if not self.is_development:
+                raise KeyConfigurationError(
+                    f"no PKCS#11 key file at LENDGRAPH_KEY_FILE ({path}): "
+                    "run `lendgraph keys init` once"
+                )
+            log.warning("made a development master key in the token, named in %s", path)
+            hsm.create(path, library, label, pin)
+        return _token_file_keys(path, path.stat().st_mtime_ns, str(library), label, pin)
 
     @property
     def is_development(self) -> bool:
@@ -241,8 +287,17 @@ def _write_secret(path: Path) -> None:
 
 
 @lru_cache(maxsize=8)
-def _env_keys(master: str, blind_index: str) -> StaticKeys:
-    return parse_env(master, blind_index)
+def _env_keys(master: str, blind_index: str, masking: str | None) -> StaticKeys:
+    return parse_env(master, blind_index, masking)
+
+
+@lru_cache(maxsize=4)
+def _token_file_keys(path: Path, modified: int, library: str, token: str, pin: str) -> Pkcs11Keys:
+    from privacy import hsm
+
+    # One session per process and key file version: the hash keys are unwrapped here,
+    # once, and data keys through the keystore's cache.
+    return hsm.load(path, Path(library), token, pin)
 
 
 @lru_cache(maxsize=8)

@@ -50,6 +50,7 @@ from domain.enterprises.repository import enterprises_by_ids
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import Institution
 from domain.identity.viewer import Viewer
+from privacy import preferences
 from privacy.models import ConsentRecord
 from privacy.purposes import PURPOSES
 
@@ -394,7 +395,13 @@ def active_grants(*, purpose: str, now: datetime) -> Select[uuid.UUID, uuid.UUID
     """
     record = aliased(ConsentRecord)
     later = aliased(ConsentRecord)
+    subject = aliased(Enterprise)
     return select(record.subject_id, record.recipient_institution_id).where(
+        # The owner stopped sharing with institutions: their consents do not count.
+        ~exists().where(
+            subject.id == record.subject_id,
+            preferences.switched_off("share_with_institutions", subject.owner_id),
+        ),
         record.purpose == purpose,
         record.action == GRANT,
         or_(record.expires_at.is_(None), record.expires_at > now),

@@ -177,10 +177,11 @@ def _email(text: str) -> str:
 
 
 def keyed_hash(keys: KeyProvider, value: str, *, object: str) -> str:
-    """Equal values of one field give equal digests; the label keeps them apart from
-    blind indexes (same key, different messages) and from other fields' digests."""
+    """Equal values of one field give equal digests, under the masking key (never the
+    blind-index key: a digest shown must not match a stored index); the label keeps
+    each field's digests apart."""
     message = f"mask|{object}|{value}".encode()
-    return hmac.new(keys.blind_index_key, message, hashlib.sha256).hexdigest()[:HASH_CHARS]
+    return hmac.new(keys.hashing.masking, message, hashlib.sha256).hexdigest()[:HASH_CHARS]
 
 
 @dataclass(frozen=True)

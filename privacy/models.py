@@ -146,3 +146,48 @@ class BreakGlassGrant(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[uuid.UUID | None] = mapped_column()
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PrivacyPreference(Base):
+    """A person's privacy settings; no row means the defaults (privacy.preferences)."""
+
+    __tablename__ = "privacy_preferences"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    marketing: Mapped[bool] = mapped_column(default=False)
+    product_recommendations: Mapped[bool] = mapped_column(default=True)
+    share_with_institutions: Mapped[bool] = mapped_column(default=True)
+    share_with_providers: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SubjectRequest(Base):
+    """A data-subject request (access, rectification, erasure, objection) as a workflow.
+
+    ``status``: open (identity checked, waiting for a privacy officer), completed or
+    refused. ``due_at`` is 30 days after it was received; an open request past it is
+    escalated once (``escalated_at``). ``receipt`` is what the requester was sent.
+    """
+
+    __tablename__ = "subject_requests"
+    __table_args__ = (Index(None, "requester_id", "id"), Index(None, "status", "due_at"))
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject_type: Mapped[str] = mapped_column(String(16))  # enterprise | user
+    subject_id: Mapped[uuid.UUID] = mapped_column()
+    requester_id: Mapped[uuid.UUID] = mapped_column()
+    # What to rectify ({field: value}, sealed under the subject's key) or object to.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    identity_checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    identity_method: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[uuid.UUID | None] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refusal_reason: Mapped[str | None] = mapped_column(String(500))
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)

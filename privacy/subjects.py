@@ -9,9 +9,10 @@ columns and the blind index of its legal representative's id number are set to
 NULL (the ciphertext is useless without the key, but it is not kept either), and
 an audit entry records who erased it and why. What the lender must keep by law
 (applications, decisions, loans, schedules, repayments, statements, assessments:
-amounts and dates, no personal values) stays. An enterprise with an ACTIVE loan is
-not erased: the lender must keep the contract and its contact details until the
-loan is closed (legal retention). The owner's user account is a subject of its own
+amounts and dates, no personal values) stays. An enterprise with an ACTIVE or a
+WRITTEN_OFF loan is not erased: the lender must keep the contract and its contact
+details until the loan is closed (legal retention); a written-off debt is still
+owed. The owner's user account is a subject of its own (privacy.requests.erase_person)
 and is not touched here.
 
 Backups, honestly: a database backup taken before the erasure still holds the
@@ -396,15 +397,17 @@ async def erase_subject(
     key_row = await session.get(DataKey, subject_id)
     if key_row is not None and key_row.shredded_at is not None:
         raise Conflict("the subject is already erased")
-    active = await session.scalar(
+    # A written-off debt is still owed and may be pursued: a legal basis like an active loan.
+    keeping = await session.scalar(
         select(func.count(Loan.id)).where(
-            Loan.enterprise_id == subject_id, Loan.status == LoanStatus.ACTIVE
+            Loan.enterprise_id == subject_id,
+            Loan.status.in_((LoanStatus.ACTIVE, LoanStatus.WRITTEN_OFF)),
         )
     )
-    if active:
+    if keeping:
         raise ErasureRefused(
-            "enterprise has an active loan; the lender must keep it until it is closed "
-            "(legal retention)"
+            "enterprise has an active loan or a written-off debt; the lender must keep it "
+            "until it is closed (legal retention)"
         )
     # The conditional UPDATE settles a race between two erasures: one shreds, one finds none.
     if key_row is not None and not await keystore.shred(session, subject_id, now=at):

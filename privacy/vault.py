@@ -4,9 +4,9 @@ Threat model and choices:
 - Each subject (an enterprise, a person) has its own 256-bit data key. Values are
   sealed with AES-256-GCM under it; erasing the subject destroys the key, which
   makes every copy of its values unreadable (crypto-shredding).
-- Data keys are stored wrapped (AES-256-GCM) by a master key named by its key id;
-  the wrap is bound to the subject id, so a wrapped key moved to another subject
-  does not unwrap.
+- Data keys are stored wrapped (AES-256-GCM) by a master key named by its key id,
+  which the key provider (privacy.keys) applies and never hands out; the wrap is
+  bound to the subject id, so a wrapped key moved to another subject does not unwrap.
 - A sealed value is bound to its table, column and row by the associated data, so a
   ciphertext copied into another row or column does not open.
 - Sealed values carry a version prefix (``v1.``) so the format can change.
@@ -27,7 +27,7 @@ import uuid
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from privacy.keys import KeyProvider
+from privacy.keys import KeyProvider, UnwrapFailed
 
 VERSION = "v1"
 NONCE_BYTES = 12
@@ -103,20 +103,15 @@ def unseal(key: bytes, token: str, *, table: str, column: str, row_id: uuid.UUID
 
 
 def wrap(keys: KeyProvider, data_key: bytes, *, subject_id: uuid.UUID) -> tuple[str, str]:
-    """(key id, wrapped key) under the current master key."""
-    kid = keys.current_kid
-    nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(keys.master_key(kid)).encrypt(nonce, data_key, b"dek|" + subject_id.bytes)
-    return kid, _b64(nonce + sealed)
+    """(key id, wrapped key) under the current master key, by the key provider."""
+    kid, wrapped = keys.wrap(data_key, context=b"dek|" + subject_id.bytes)
+    return kid, _b64(wrapped)
 
 
 def unwrap(keys: KeyProvider, kid: str, wrapped: str, *, subject_id: uuid.UUID) -> bytes:
-    raw = _unb64(wrapped)
     try:
-        return AESGCM(keys.master_key(kid)).decrypt(
-            raw[:NONCE_BYTES], raw[NONCE_BYTES:], b"dek|" + subject_id.bytes
-        )
-    except InvalidTag as exc:
+        return keys.unwrap(kid, _unb64(wrapped), context=b"dek|" + subject_id.bytes)
+    except UnwrapFailed as exc:
         raise SealBroken("the data key does not unwrap") from exc
 
 
@@ -124,7 +119,18 @@ def normalise(value: str) -> str:
     return "".join(value.split()).upper()
 
 
-def blind_index(keys: KeyProvider, value: str, *, column: str) -> str:
-    """Equal values give equal indexes per column; nothing else can be read from it."""
+def _index(key: bytes, value: str, column: str) -> str:
     message = f"{column}|{normalise(value)}".encode()
-    return hmac.new(keys.blind_index_key, message, hashlib.sha256).hexdigest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def blind_index(keys: KeyProvider, value: str, *, column: str) -> str:
+    """The index a row is written with, under the current blind-index key. Equal values
+    give equal indexes per column; nothing else can be read from it."""
+    return _index(keys.hashing.blind_index.key, value, column)
+
+
+def blind_indexes(keys: KeyProvider, value: str, *, column: str) -> tuple[str, ...]:
+    """What a lookup must match: the value's index under every live blind-index key (one
+    outside a re-index)."""
+    return tuple(_index(key, value, column) for key in keys.hashing.blind_index.live())

@@ -780,3 +780,49 @@ def test_the_demo_starts_its_provider_simulator_and_stops_it(
     assert "LENDGRAPH_PROVIDER_URL" not in os.environ
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/calls", timeout=5)
+
+
+def test_keys_rotate_index_reindexes_by_a_job_and_lookups_work_under_the_new_key_alone(
+    database: Path, signing_key: str
+) -> None:
+    # given: a seeded database under a first blind-index key
+    assert runner.invoke(app, ["seed", "--enterprises", "6", "--seed", "3"]).exit_code == 0
+    before = load_settings().keys().hashing.blind_index
+
+    # when
+    rotated = runner.invoke(app, ["keys", "rotate-index", "--retire"])
+
+    # then: one version left, a new one, and a person still found by email
+    after = load_settings().keys()
+    assert rotated.exit_code == 0, rotated.output
+    assert list(after.hashing.blind_index.keys) == [after.hashing.blind_index.current]
+    assert after.hashing.blind_index.current != before.current
+    assert '"state": "succeeded"' in rotated.stdout
+
+    async def found() -> bool:
+        engine = create_engine(load_settings().database_url)
+        try:
+            async with session_factory(engine)() as session:
+                user = await people.find_by_email(session, after, "admin@demo.lendgraph.test")
+                return user is not None
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(found())
+
+
+def test_keys_replace_data_keys_reseals_under_fresh_keys_by_a_job(
+    database: Path, signing_key: str
+) -> None:
+    # given
+    assert runner.invoke(app, ["seed", "--enterprises", "4", "--seed", "3"]).exit_code == 0
+
+    # when
+    replaced = runner.invoke(app, ["keys", "replace-data-keys"])
+    token = runner.invoke(app, ["users", "token", "--email", "admin@demo.lendgraph.test"])
+
+    # then: every subject's key replaced; people still sign in (their email opens)
+    assert replaced.exit_code == 0, replaced.output
+    result = json.loads(replaced.stdout)["result"]
+    assert result["replaced"] > 4
+    assert token.exit_code == 0, token.output

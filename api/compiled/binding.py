@@ -94,6 +94,7 @@ def viewer_values(viewer: Viewer) -> dict[str, Any]:
     """What of the viewer a row rule may read, as values a statement binds."""
     return {
         "viewer_user": viewer.user_id,
+        "viewer_service": viewer.service_account_id,
         "viewer_institutions": tuple(sorted(viewer.institution_ids)),
     }
 
@@ -101,7 +102,13 @@ def viewer_values(viewer: Viewer) -> dict[str, Any]:
 def viewer_shape(viewer: Viewer) -> Hashable:
     """What of the viewer row rules branch on (its ids are bound, not in the shape)."""
     roles = tuple(viewer.institution_roles[i] for i in sorted(viewer.institution_ids))
-    return (viewer.user_id is None, viewer.platform_roles, roles, viewer.scopes)
+    return (
+        viewer.user_id is None,
+        viewer.service_account_id is None,  # a partner system: owners may refuse it
+        viewer.platform_roles,
+        roles,
+        viewer.scopes,
+    )
 
 
 def slotted_viewer(viewer: Viewer) -> Viewer:
@@ -114,6 +121,9 @@ def slotted_viewer(viewer: Viewer) -> Viewer:
         institution_roles={
             cast(uuid.UUID, Slot(("viewer_institutions", n))): held for n, held in enumerate(roles)
         },
+        service_account_id=None
+        if viewer.service_account_id is None
+        else cast(uuid.UUID, Slot(("viewer_service",))),
         scopes=viewer.scopes,
     )
 

@@ -9,7 +9,7 @@ from api.enterprises.inputs import EnterpriseFilter
 from api.enterprises.types import PROTECTED_FIELDS, Enterprise
 from api.relay import Connection, ListingRequest, connection
 from domain.enterprises import repository as repo
-from domain.enterprises.service import id_number_index
+from domain.enterprises.service import id_number_indexes
 from domain.settings import Settings
 from privacy.keys import KeyProvider
 
@@ -26,7 +26,7 @@ def listing_request(
         industry=filter.industry if filter else None,
         region=filter.region if filter else None,
         # A blind index: found by an exact match, nothing decrypted to search.
-        legal_representative_id_bidx=id_number_index(keys, id_number) if id_number else None,
+        legal_representative_id_bidx=id_number_indexes(keys, id_number) if id_number else None,
     )
     return ListingRequest.read(settings, keyset=repo.NEWEST, flt=flt, first=first, after=after)
 

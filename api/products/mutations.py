@@ -179,7 +179,7 @@ class ProductMutations:
             await perform(
                 info,
                 lambda s, a: service.publish_product(
-                    s, viewer=a.viewer, product_id=pk, request_id=a.request_id
+                    s, viewer=a.viewer, product_id=pk, request_id=a.request_id, keys=a.keys
                 ),
             )
         )

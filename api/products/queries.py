@@ -33,6 +33,7 @@ from domain.products.pricing import cheapest_quote
 from domain.products.recommend import recommend
 from domain.risk.prescore import prescore, record_prescoring
 from domain.settings import Settings
+from privacy import preferences
 
 _ORDERINGS: dict[tuple[ProductOrderField, OrderDirection], Keyset] = {
     (ProductOrderField.NEWEST, OrderDirection.ASC): repo.NEWEST,
@@ -145,7 +146,8 @@ class ProductQueries:
         "what they would cost for the amount and term (when given), each with its reasons; "
         "ineligible ones say why not. With an amount and a term the enterprise is pre-scored "
         "for each eligible product and quoted the rate of the product's pricing grid for its "
-        "risk; nothing is stored but the audited access."
+        "risk; nothing is stored but the audited access. "
+        "Empty when the owner switched product recommendations off (setPrivacyPreferences)."
     )
     async def recommended_products(
         self,
@@ -178,6 +180,8 @@ class ProductQueries:
             found = await enterprises.enterprises_by_ids(session, viewer=ctx.viewer, ids=[pk])
             if not found:
                 raise NotFound("no such enterprise")
+            if not await preferences.allows(session, found[0].owner_id, "product_recommendations"):
+                return []  # the owner switched recommendations off
             facts = replace(
                 await enterprise_facts(session, found[0]), has_collateral=collateral_offered
             )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -15,6 +15,7 @@ from domain.applications.models import Application, ApplicationStatus
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.identity.viewer import Viewer
 from domain.pagination import Keyset, Page, page_from
+from privacy import preferences
 
 NEWEST = Keyset("newest", (Enterprise.id,), descending=True)
 
@@ -26,8 +27,9 @@ class EnterpriseFilter:
     industry: str | None = None
     region: str | None = None
     owner_id: uuid.UUID | None = None
-    # The blind index of a legal representative's id number: an exact match, no decryption.
-    legal_representative_id_bidx: str | None = None
+    # The blind indexes of a legal representative's id number (one per live index key):
+    # an exact match, no decryption.
+    legal_representative_id_bidx: tuple[str, ...] | None = None
 
 
 def owned_by(user_id: uuid.UUID) -> Select[uuid.UUID]:
@@ -37,7 +39,8 @@ def owned_by(user_id: uuid.UUID) -> Select[uuid.UUID]:
 
 
 def visible(viewer: Viewer, rows: type[Enterprise] = Enterprise) -> ColumnElement[bool]:
-    """Owners see their enterprises; institution staff see those that applied to them.
+    """Owners see their enterprises; institution staff see those that applied to them,
+    and so do its partner systems while the owner shares with providers.
 
     ``rows`` may be an alias (the compiled read path nests enterprises in other rows).
     """
@@ -48,13 +51,16 @@ def visible(viewer: Viewer, rows: type[Enterprise] = Enterprise) -> ColumnElemen
         conditions.append(rows.owner_id == viewer.user_id)
     if viewer.institution_ids:
         applied = aliased(Application)
-        conditions.append(
-            exists().where(
-                applied.enterprise_id == rows.id,
-                applied.institution_id.in_(viewer.institution_ids),
-                applied.status != ApplicationStatus.DRAFT,
-            )
+        applied_here: ColumnElement[bool] = exists().where(
+            applied.enterprise_id == rows.id,
+            applied.institution_id.in_(viewer.institution_ids),
+            applied.status != ApplicationStatus.DRAFT,
         )
+        if viewer.service_account_id is not None:  # a partner system: the owner may refuse
+            applied_here = and_(
+                applied_here, ~preferences.switched_off("share_with_providers", rows.owner_id)
+            )
+        conditions.append(applied_here)
     return or_(*conditions) if conditions else false()
 
 
@@ -73,7 +79,7 @@ def listing(viewer: Viewer, flt: EnterpriseFilter) -> Select[Any]:
         stmt = stmt.where(Enterprise.owner_id == flt.owner_id)
     if flt.legal_representative_id_bidx is not None:
         stmt = stmt.where(
-            Enterprise.legal_representative_id_bidx == flt.legal_representative_id_bidx
+            Enterprise.legal_representative_id_bidx.in_(flt.legal_representative_id_bidx)
         )
     return stmt
 

@@ -144,8 +144,14 @@ async def insert_enterprise(
 
 
 def id_number_index(keys: KeyProvider, id_number: str) -> str:
-    """The blind index to find enterprises by their legal representative's id number."""
+    """The blind index an enterprise is written with, of its legal representative's id
+    number."""
     return vault.blind_index(keys, id_number, column=ID_NUMBER_INDEX)
+
+
+def id_number_indexes(keys: KeyProvider, id_number: str) -> tuple[str, ...]:
+    """The blind indexes to find enterprises by that id number (one per live key)."""
+    return vault.blind_indexes(keys, id_number, column=ID_NUMBER_INDEX)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,12 @@ def email_index(keys: KeyProvider, email: str) -> str:
     return vault.blind_index(keys, email.strip().lower(), column=EMAIL_INDEX)
 
 
+def email_indexes(keys: KeyProvider, email: str) -> tuple[str, ...]:
+    return vault.blind_indexes(keys, email.strip().lower(), column=EMAIL_INDEX)
+
+
 async def find_by_email(session: AsyncSession, keys: KeyProvider, email: str) -> User | None:
-    return await repo.user_by_email_index(session, email_index(keys, email))
+    return await repo.user_by_email_index(session, email_indexes(keys, email))
 
 
 async def new_user(

@@ -42,8 +42,9 @@ async def institution_codes(session: AsyncSession) -> Sequence[str]:
     return (await session.scalars(select(Institution.code))).all()
 
 
-async def user_by_email_index(session: AsyncSession, email_bidx: str) -> User | None:
-    return await session.scalar(select(User).where(User.email_bidx == email_bidx))
+async def user_by_email_index(session: AsyncSession, email_bidx: Sequence[str]) -> User | None:
+    """The user whose email has one of these blind indexes (one per live index key)."""
+    return await session.scalar(select(User).where(User.email_bidx.in_(email_bidx)))
 
 
 async def memberships_of(

@@ -62,6 +62,9 @@ REPORT = "portfolio_report"
 PURGE = "job_files_purge"
 RESCORING = "portfolio_scoring"
 SEALING = "log_sealing"
+REINDEX = "blind_index_rotation"
+REKEY = "data_key_replacement"
+REQUEST_DEADLINES = "subject_request_escalation"
 CHUNK_TASK = "lendgraph.risk_scan_chunk"
 RESCORING_CHUNK_TASK = "lendgraph.portfolio_scoring_chunk"
 CHUNK_QUEUE = "chunks"
@@ -107,6 +110,8 @@ class Schedules:
     escalation: str | None = "*/15 * * * *"
     ageing: str | None = "10 0 * * *"  # daily, just after midnight UTC
     drift: str | None = "40 0 * * *"
+    # Data-subject requests past their 30 days escalated; hourly, so none waits a day.
+    request_deadlines: str | None = "5 * * * *"
     # Jobs held by a worker that stopped sending heartbeats (killed, machine lost) go back
     # to the queue; procrastinate leaves that to the application.
     stalled: str | None = "* * * * *"
@@ -126,6 +131,7 @@ class Schedules:
             stalled=None,
             purge=None,
             sealing=None,
+            request_deadlines=None,
         )
 
     @classmethod
@@ -143,6 +149,7 @@ class Schedules:
             DRIFT: self.drift,
             PURGE: self.purge,
             SEALING: self.sealing,
+            REQUEST_DEADLINES: self.request_deadlines,
         }
 
 
@@ -559,6 +566,37 @@ async def _seal(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str,
     return {"sealed": sealed}
 
 
+async def _reindex(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    from privacy.rekey import reindex
+
+    return await reindex(
+        runtime.sessions,
+        runtime.settings.keys(),
+        progress=_progress_of(runtime, run),
+        batch=int(run.params.get("batch", 500)),
+    )
+
+
+async def _rekey(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    from privacy.rekey import replace_data_keys
+
+    # Keys made before the job was asked for; a retry does not redo those already new.
+    return await replace_data_keys(
+        runtime.sessions,
+        runtime.settings.keys(),
+        before=run.created_at,
+        progress=_progress_of(runtime, run),
+        batch=int(run.params.get("batch", 200)),
+    )
+
+
+async def _request_deadlines(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    from privacy.requests import escalate_overdue
+
+    async with runtime.sessions() as session, session.begin():
+        return {"escalated": await escalate_overdue(session, now=utcnow())}
+
+
 WORK: Mapping[str, Work] = {
     SCAN: _scan,
     ESCALATION: _escalate,
@@ -570,6 +608,9 @@ WORK: Mapping[str, Work] = {
     PURGE: _purge,
     RESCORING: _rescore,
     SEALING: _seal,
+    REINDEX: _reindex,
+    REKEY: _rekey,
+    REQUEST_DEADLINES: _request_deadlines,
 }
 
 

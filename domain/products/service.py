@@ -30,6 +30,8 @@ from domain.products.models import (
     ProductType,
     RepaymentMethod,
 )
+from privacy import preferences
+from privacy.keys import KeyProvider
 
 CATALOG_KEEPERS = frozenset({Role.INSTITUTION_ADMIN})
 MAX_AMOUNT = Decimal("1000000000.00")
@@ -212,8 +214,15 @@ async def change_product(
 
 
 async def publish_product(
-    session: AsyncSession, *, viewer: Viewer, product_id: uuid.UUID, request_id: str | None = None
+    session: AsyncSession,
+    *,
+    viewer: Viewer,
+    product_id: uuid.UUID,
+    request_id: str | None = None,
+    keys: KeyProvider | None = None,
 ) -> Product:
+    """Open a draft for applications. With ``keys``, announce it by mail to the people
+    who switched marketing on (privacy.preferences), in the same transaction."""
     product = await _own(session, viewer, product_id)
     if product.status is not ProductStatus.DRAFT:
         raise InvalidInput(
@@ -241,6 +250,15 @@ async def publish_product(
         request_id,
         retired=[str(p.id) for p in previous],
     )
+    if keys is not None:
+        await preferences.send_marketing(
+            session,
+            keys,
+            subject=f"New on LendGraph: {product.name}",
+            body=f"{product.name} is now open for applications. "
+            "You receive this because you switched marketing mail on; switch it off "
+            "in your privacy preferences at any time.",
+        )
     return product
 
 

@@ -1,7 +1,7 @@
 """The default policy's authorization matrix, proved field by field through the live API.
 
 For every role and every field of Enterprise, Application, Loan, RiskAssessment,
-ExternalDataRecord, User, Job and JobFile, the contract's LoanAmendment and
+ExternalDataRecord, User, PrivacyPreferences, Job and JobFile, the contract's LoanAmendment and
 ContractVersion, and the ledger's JournalEntry, JournalLine, TrialBalance and
 LedgerAccountBalance, the expected outcome (allow / mask / deny) is computed with pycasbin
 straight from ``authz_model.conf`` and ``authz_default_policy.csv``, not through the
@@ -65,6 +65,7 @@ TYPES = (
     "RiskAssessment",
     "ExternalDataRecord",
     "User",
+    "PrivacyPreferences",
     "Job",
     "JobFile",
     "LoanAmendment",
@@ -307,6 +308,8 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         "RiskAssessment": _assessment_truth(assessment),
         "ExternalDataRecord": _external_data_truth(record),
         "User": {} if viewer is None else _user_truth(viewer),
+        # Nobody in the world changed theirs: the defaults.
+        "PrivacyPreferences": {} if viewer is None else _preferences_truth(),
         "Job": _job_truth(job),
         "JobFile": _job_file_truth(job_file),
         "LoanAmendment": _amendment_truth(amendment),
@@ -636,6 +639,16 @@ def _user_truth(row: User) -> dict[str, Any]:
     }
 
 
+def _preferences_truth() -> dict[str, Any]:
+    return {
+        "marketing": False,
+        "productRecommendations": True,
+        "shareWithInstitutions": True,
+        "shareWithProviders": True,
+        "updatedAt": None,
+    }
+
+
 # ------------------------------------------------------------ one request per role per type
 
 
@@ -726,6 +739,7 @@ ROUTES = {
         item=(0,),
         unreachable=(None, "NOT_FOUND"),
     ),
+    "PrivacyPreferences": Route(("privacyPreferences",), ("Query.privacyPreferences",), ((),)),
 }
 MAIN = "main"
 
@@ -751,9 +765,9 @@ def probe(role: Role, type_name: str, fields: tuple[FieldInfo, ...], matrix: Mat
         if not allows(role, obj, "read"):
             document = "{ " + route.select(MAIN, "__typename") + " }"
             return Probe(type_name, (document,), denied_route=(MAIN, *path))
-    if role is Role.PARTNER_SERVICE and type_name == "User":
-        # A service is no user, so User's fields are skipped for it; only its route is
-        # checked: refused above while no scope covers Query.me, else `me` is null.
+    if role is Role.PARTNER_SERVICE and type_name in ("User", "PrivacyPreferences"):
+        # A service is no person, so a person's fields are skipped for it; only its route
+        # is checked: refused above while no scope covers it, else it is null.
         document = "{ " + route.select(MAIN, "__typename") + " }"
         return Probe(type_name, (document,), null_route=(MAIN,))
     # A denied non-null field nulls its parent too, so each gets a route of its own

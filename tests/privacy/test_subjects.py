@@ -341,6 +341,23 @@ async def test_erasure_is_refused_while_a_loan_is_active_and_nothing_changes(
     assert audited == 0
 
 
+async def test_a_written_off_loan_keeps_the_data_like_an_active_one(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given: the debt was written off, not repaid
+    world = await _world(sessions, loan_status=LoanStatus.WRITTEN_OFF)
+
+    # when
+    with pytest.raises(subjects.ErasureRefused) as refused:
+        await _erase(sessions, world.enterprise_id)
+
+    # then
+    assert "written-off debt" in refused.value.message
+    async with sessions() as s:
+        key = (await keystore.unwrap_many(s, f.KEYS, [world.enterprise_id]))[world.enterprise_id]
+    assert key is not None
+
+
 async def test_erasing_twice_is_a_conflict(sessions: async_sessionmaker[AsyncSession]) -> None:
     # given
     world = await _world(sessions)

@@ -234,7 +234,9 @@ async def test_a_periodic_job_is_deferred_once_per_period_with_two_workers(
 ) -> None:
     # given: two workers, each with its own connection pool as separate processes have,
     # both scheduling escalation every second
-    every_second = tasks.Schedules(scan=None, escalation="* * * * * */1", ageing=None, drift=None)
+    every_second = tasks.Schedules(
+        scan=None, escalation="* * * * * */1", ageing=None, drift=None, request_deadlines=None
+    )
     queues = [JobQueue(settings, schedules=every_second) for _ in range(2)]
     runtime = Runtime(settings, sessions)
     workers = [
