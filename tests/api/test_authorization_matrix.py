@@ -855,12 +855,22 @@ def mismatches(
     return problems
 
 
-async def _answers(client: GraphQLClient, found: Probe, institution: str) -> dict[str, Any]:
-    """The probe's documents' answers as one: each alias's data, all the errors."""
+async def _answers(
+    client: GraphQLClient, found: Probe, institution: str, *, purpose: str | None = None
+) -> dict[str, Any]:
+    """The probe's documents' answers as one: each alias's data, all the errors
+    (``purpose``: sent as ``X-Purpose``)."""
     data: dict[str, Any] = {}
     errors: list[Any] = []
     for document in found.documents:
-        body = await client.post(document.replace("INSTITUTION", institution))
+        query = document.replace("INSTITUTION", institution)
+        if purpose is None:
+            body = await client.post(query)
+        else:
+            headers = {"authorization": f"Bearer {client.token}", "x-purpose": purpose}
+            body = (
+                await client.http.post("/graphql", json={"query": query}, headers=headers)
+            ).json()
         alias = document.split(":", 1)[0].strip("{ ")
         data[alias] = (body.get("data") or {}).get(alias)
         errors += body.get("errors", [])
@@ -1035,13 +1045,10 @@ async def test_every_personal_field_follows_the_basis_for_the_declared_purpose(
         for x in catalogue[type_name]
     }
     probes = [probe(role, t, catalogue[t], matrix) for t in PURPOSE_TYPES]
-    headers = {"authorization": f"Bearer {world.token}", "x-purpose": purpose}
+    client = gql.as_(world.token)
 
     # when
-    bodies = [
-        (await gql.http.post("/graphql", json={"query": p.document}, headers=headers)).json()
-        for p in probes
-    ]
+    bodies = [await _answers(client, p, world.institution, purpose=purpose) for p in probes]
 
     # then
     problems = [
