@@ -111,6 +111,14 @@ class Loaders:
         )
 
     @cached_property
+    def institution_profile(self) -> DataLoader[uuid.UUID, Institution | None]:
+        """Institutions whose set-up the viewer may see (platform roles, its own admins)."""
+        return self._loader(
+            lambda s, ids: identity.managed_institutions(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
     def own_user(self) -> DataLoader[uuid.UUID, Account | None]:
         """The signed-in person's account and roles; anyone else's id finds nothing (an
         account is seen by its holder only, as ``me``)."""

@@ -19,6 +19,8 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.accounts.mutations import AccountMutations
+from api.accounts.queries import AccountQueries
 from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
@@ -73,6 +75,7 @@ class Query(
     JobQueries,
     WhatIfQueries,
     AnalyticsQueries,
+    AccountQueries,
 ):
     pass
 
@@ -94,6 +97,7 @@ class Mutation(
     RiskAlertMutations,
     ImportMutations,
     JobMutations,
+    AccountMutations,
 ):
     pass
 

@@ -599,6 +599,9 @@ async def _open_product(session: AsyncSession, product_id: uuid.UUID) -> Product
         raise NotFound("no such product")
     if product.status is not ProductStatus.PUBLISHED:
         raise NotEligible(("the product is not open for applications",))
+    lender = await session.get(Institution, product.institution_id)
+    if lender is None or lender.suspended_at is not None:
+        raise NotEligible(("the institution offering the product is suspended",))
     return product
 
 
