@@ -26,6 +26,7 @@ from api.risk.ratings import CreditRating
 from api.risk.rules import RiskRule
 from api.risk.scoring import ScoringModel
 from api.risk.types import RiskAssessment
+from api.verification.types import VerificationCase
 from domain.errors import NotFound
 
 _Resolver = tuple[Callable[[Loaders], DataLoader[uuid.UUID, Any]], Callable[[Any], relay.Node]]
@@ -45,6 +46,7 @@ _NODES: dict[str, _Resolver] = {
     "ScoringModel": (lambda loaders: loaders.scoring_model, ScoringModel.from_row),
     "MaskingPolicy": (lambda loaders: loaders.masking_policy, MaskingPolicy.from_row),
     "Job": (lambda loaders: loaders.job, Job.from_row),
+    "VerificationCase": (lambda loaders: loaders.verification_case, VerificationCase.from_row),
 }
 
 

@@ -51,6 +51,8 @@ from api.risk.scoring import ScoringMutations, ScoringQueries
 from api.risk.whatif import WhatIfQueries
 from api.scalars import SCALARS, StringLiteralRule, VariableText
 from api.telemetry import OperationName
+from api.verification.mutations import VerificationMutations
+from api.verification.queries import VerificationQueries
 from domain.errors import DomainError
 from domain.settings import Settings
 
@@ -76,6 +78,7 @@ class Query(
     WhatIfQueries,
     AnalyticsQueries,
     AccountQueries,
+    VerificationQueries,
 ):
     pass
 
@@ -98,6 +101,7 @@ class Mutation(
     ImportMutations,
     JobMutations,
     AccountMutations,
+    VerificationMutations,
 ):
     pass
 

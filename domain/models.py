@@ -61,6 +61,11 @@ from domain.risk.models import (
     RiskScan,
     WarningSystemVersion,
 )
+from domain.verification.models import (
+    VerificationCase,
+    VerificationDocument,
+    VerificationEvent,
+)
 from privacy.models import (
     AccessLogEntry,
     BreakGlassGrant,
@@ -134,5 +139,8 @@ __all__ = [
     "Transition",
     "User",
     "UserStatus",
+    "VerificationCase",
+    "VerificationDocument",
+    "VerificationEvent",
     "WarningSystemVersion",
 ]

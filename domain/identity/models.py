@@ -36,6 +36,7 @@ class Role(enum.Enum):
     PRIVACY_OFFICER = "privacy_officer"
     PLATFORM_ADMIN = "platform_admin"
     AUDITOR = "auditor"
+    VERIFICATION_OFFICER = "verification_officer"
 
 
 INSTITUTION_ROLES = frozenset(
