@@ -56,6 +56,8 @@ from domain.risk.models import (
     RiskRule,
 )
 from domain.settings import Settings
+from domain.verification import repository as verification
+from domain.verification.models import VerificationCase, VerificationDocument, VerificationEvent
 from domain.workout import recoveries
 from domain.workout.models import Recovery
 from privacy import break_glass, keystore, policies
@@ -126,6 +128,36 @@ class Loaders:
         return self._loader(
             lambda s, ids: identity.institutions_by_ids(s, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def institution_profile(self) -> DataLoader[uuid.UUID, Institution | None]:
+        """Institutions whose set-up the viewer may see (platform roles, its own admins)."""
+        return self._loader(
+            lambda s, ids: identity.managed_institutions(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def verification_case(self) -> DataLoader[uuid.UUID, VerificationCase | None]:
+        return self._loader(
+            lambda s, ids: verification.cases_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def verification_documents(self) -> DataLoader[uuid.UUID, list[VerificationDocument]]:
+        """Each visible case's documents (the case was read under its row rule)."""
+        return self._loader(
+            lambda s, ids: verification.documents_of(s, ids),
+            lambda rows, ids: many_per_key(rows, ids, "case_id"),
+        )
+
+    @cached_property
+    def verification_events(self) -> DataLoader[uuid.UUID, list[VerificationEvent]]:
+        return self._loader(
+            lambda s, ids: verification.events_of(s, ids),
+            lambda rows, ids: many_per_key(rows, ids, "case_id"),
         )
 
     @cached_property

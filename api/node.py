@@ -34,6 +34,7 @@ from api.risk.ratings import CreditRating
 from api.risk.rules import RiskRule
 from api.risk.scoring import ScoringModel
 from api.risk.types import RiskAssessment
+from api.verification.types import VerificationCase
 from domain.errors import NotFound
 
 _Resolver = tuple[Callable[[Loaders], DataLoader[uuid.UUID, Any]], Callable[[Any], relay.Node]]
@@ -69,6 +70,7 @@ _NODES: dict[str, _Resolver] = {
     "JournalEntry": (lambda loaders: loaders.journal_entry, JournalEntry.from_row),
     "PolicyChange": (lambda loaders: loaders.policy_change, PolicyChange.from_row),
     "SubjectRequest": (lambda loaders: loaders.subject_request, SubjectRequest.from_row),
+    "VerificationCase": (lambda loaders: loaders.verification_case, VerificationCase.from_row),
 }
 
 

@@ -134,7 +134,13 @@ async def perform(
 ) -> T | Any:
     """Run ``work`` in one transaction as the viewer; refusals come back as members."""
     ctx = info.context
-    actor = Actor(viewer=ctx.viewer, keys=ctx.keys, request_id=ctx.request_id, scoring=ctx.scoring)
+    actor = Actor(
+        viewer=ctx.viewer,
+        keys=ctx.keys,
+        request_id=ctx.request_id,
+        scoring=ctx.scoring,
+        authorizer=ctx.authorizer,
+    )
     try:
         async with unit_of_work(ctx.sessions) as session:
             return await work(session, actor)

@@ -19,6 +19,8 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.accounts.mutations import AccountMutations
+from api.accounts.queries import AccountQueries
 from api.analytics.mutations import AnalyticsMutations
 from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
@@ -59,6 +61,8 @@ from api.risk.scoring import ScoringMutations, ScoringQueries
 from api.risk.whatif import WhatIfQueries
 from api.scalars import SCALARS, StringLiteralRule, VariableText
 from api.telemetry import OperationName
+from api.verification.mutations import VerificationMutations
+from api.verification.queries import VerificationQueries
 from api.workout.recoveries import RecoveryMutations
 from domain.errors import DomainError
 from domain.settings import Settings
@@ -90,6 +94,8 @@ class Query(
     JobQueries,
     WhatIfQueries,
     AnalyticsQueries,
+    AccountQueries,
+    VerificationQueries,
 ):
     pass
 
@@ -119,6 +125,8 @@ class Mutation(
     ContractMutations,
     TerminationMutations,
     RecoveryMutations,
+    AccountMutations,
+    VerificationMutations,
 ):
     pass
 

@@ -76,6 +76,11 @@ from domain.risk.models import (
     RiskScan,
     WarningSystemVersion,
 )
+from domain.verification.models import (
+    VerificationCase,
+    VerificationDocument,
+    VerificationEvent,
+)
 from domain.workout.models import Recovery
 from privacy.models import (
     AccessLogEntry,
@@ -166,5 +171,8 @@ __all__ = [
     "Transition",
     "User",
     "UserStatus",
+    "VerificationCase",
+    "VerificationDocument",
+    "VerificationEvent",
     "WarningSystemVersion",
 ]

@@ -68,6 +68,7 @@ _PLATFORM_STAFF = (
     ("risk", Role.PLATFORM_RISK_OFFICER),
     ("privacy", Role.PRIVACY_OFFICER),
     ("auditor", Role.AUDITOR),
+    ("verification", Role.VERIFICATION_OFFICER),
 )
 MICROLENDER_CAP = 1_000_000
 RATE_STEP = Decimal("0.0001")

@@ -47,6 +47,7 @@ async def demo_logins(
             (f"privacy@{DEMO_DOMAIN}", Role.PRIVACY_OFFICER),
             (f"auditor@{DEMO_DOMAIN}", Role.AUDITOR),
             (f"admin@{DEMO_DOMAIN}", Role.PLATFORM_ADMIN),
+            (f"verification@{DEMO_DOMAIN}", Role.VERIFICATION_OFFICER),
         ]
         logins = []
         for email, role in wanted:

@@ -38,6 +38,7 @@ from domain.models import (
 )
 from domain.providers.models import ExternalDataKind, ExternalDataRecord
 from domain.settings import Settings
+from domain.verification.models import VerificationLevel
 from privacy.keys import parse_env
 
 FIXED_NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -178,9 +179,17 @@ def contact_email(name: str) -> str:
 
 
 async def enterprise(
-    session: AsyncSession, *, owner_id: uuid.UUID | None = None, name: str | None = None
+    session: AsyncSession,
+    *,
+    owner_id: uuid.UUID | None = None,
+    name: str | None = None,
+    level: VerificationLevel = VerificationLevel.VERIFIED,
 ) -> Enterprise:
-    """An enterprise whose personal values are sealed, as the service writes them."""
+    """An enterprise whose personal values are sealed, as the service writes them.
+
+    Verified unless told otherwise: what a test of lending takes for granted (a verified
+    borrower signs); the tests of verification ask for the level they start from.
+    """
     n = next(_seq)
     name = name or f"Enterprise {n}"
     profile = EnterpriseProfile(
@@ -194,9 +203,12 @@ async def enterprise(
         contact_email=contact_email(name),
         **PERSONAL,
     )
-    return await enterprise_service.insert_enterprise(
+    row = await enterprise_service.insert_enterprise(
         session, KEYS, owner_id=owner_id, profile=profile, created_at=FIXED_NOW
     )
+    row.verification_level = level
+    await session.flush()
+    return row
 
 
 async def application(

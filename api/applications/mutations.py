@@ -161,7 +161,12 @@ class ContractSigned:
 
 
 SignContractResult = Annotated[
-    ContractSigned | InvalidTransition | TermsChanged | ConflictError | InvalidInputError,
+    ContractSigned
+    | InvalidTransition
+    | TermsChanged
+    | NotEligible
+    | ConflictError
+    | InvalidInputError,
     strawberry.union("SignContractResult"),
 ]
 

@@ -19,6 +19,7 @@ from domain.enterprises.models import FinancialStatement as StatementRow
 from domain.errors import NotFound
 from domain.pagination import page_from
 from domain.settings import Settings
+from domain.verification.models import VerificationLevel
 
 if TYPE_CHECKING:
     from api.applications.types import Application
@@ -73,6 +74,9 @@ class FinancialStatement:
         )
 
 
+VerificationLevelGQL = strawberry.enum(VerificationLevel, name="VerificationLevel")
+
+
 @classified(
     public=["id", "name", "industry", "region"],
     internal=[
@@ -84,6 +88,7 @@ class FinancialStatement:
         "latest_rating",
         "rating_history",
         "external_data",
+        "verification_level",
     ],
     personal=["legal_representative_name", "contact_phone", "contact_email"],
     sensitive=["annual_revenue", "legal_representative_id_number", "bank_account_number"],
@@ -109,6 +114,9 @@ class Enterprise(relay.Node):
     contact_phone: str | None
     contact_email: str | None
     bank_account_number: str | None
+    verification_level: VerificationLevel = strawberry.field(
+        description="What a verification officer found; it decides what the owner may do."
+    )
 
     @strawberry.field(description="Yearly statements, newest first.")
     async def financial_statements(
@@ -192,6 +200,7 @@ class Enterprise(relay.Node):
             contact_phone=row.contact_phone,
             contact_email=row.contact_email,
             bank_account_number=row.bank_account_number,
+            verification_level=row.verification_level,
         )
 
 

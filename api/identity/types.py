@@ -2,14 +2,22 @@ import enum
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Self
 
 import strawberry
 from strawberry import relay
 
 from api.access import classified
+from api.context import Context
 from domain.errors import DomainError
-from domain.identity.models import USER_SEALED_COLUMNS, InstitutionKind, Role, UserStatus
+from domain.identity.models import (
+    INSTITUTION_SEALED_COLUMNS,
+    USER_SEALED_COLUMNS,
+    InstitutionKind,
+    Role,
+    UserStatus,
+)
 from domain.identity.models import Institution as InstitutionRow
 from domain.identity.models import PolicyRule as PolicyRuleRow
 from domain.identity.models import User as UserRow
@@ -17,7 +25,57 @@ from domain.identity.models import User as UserRow
 InstitutionKindGQL = strawberry.enum(InstitutionKind, name="InstitutionKind")
 
 
-@classified(public=["id", "code", "name", "kind", "region"])
+@classified(
+    internal=[
+        "licence_number",
+        "regions",
+        "four_eyes_threshold",
+        "suspended",
+        "suspended_at",
+        "suspension_reason",
+    ],
+    personal=["contact_name", "contact_email", "contact_phone"],
+    sealed_in="institutions",
+    sealed=INSTITUTION_SEALED_COLUMNS,
+)
+@strawberry.type(
+    description="How an institution is set up on the platform: seen by platform roles and "
+    "by the institution's own admins."
+)
+class InstitutionProfile:
+    # The institution is the subject whose data key seals its contact person's values.
+    pk: strawberry.Private[uuid.UUID]
+    licence_number: str | None
+    regions: list[str] = strawberry.field(description="Regions it is licensed to lend in.")
+    four_eyes_threshold: Decimal = strawberry.field(
+        description="Approvals above this amount need a second, different officer."
+    )
+    contact_name: str | None
+    contact_email: str | None
+    contact_phone: str | None
+    suspended: bool = strawberry.field(
+        description="Its products are off the catalog and its staff and systems locked out."
+    )
+    suspended_at: datetime | None
+    suspension_reason: str | None
+
+    @classmethod
+    def from_row(cls, row: InstitutionRow) -> Self:
+        return cls(
+            pk=row.id,
+            licence_number=row.licence_number,
+            regions=list(row.regions or ()),
+            four_eyes_threshold=row.four_eyes_threshold,
+            contact_name=row.contact_name,
+            contact_email=row.contact_email,
+            contact_phone=row.contact_phone,
+            suspended=row.suspended_at is not None,
+            suspended_at=row.suspended_at,
+            suspension_reason=row.suspension_reason,
+        )
+
+
+@classified(public=["id", "code", "name", "kind", "region"], internal=["profile"])
 @strawberry.type(description="A bank or lender offering products on the platform.")
 class Institution(relay.Node):
     pk: relay.NodeID[uuid.UUID]
@@ -25,6 +83,14 @@ class Institution(relay.Node):
     name: str
     kind: InstitutionKind
     region: str
+
+    @strawberry.field(
+        description="Its licence, regions, contact and suspension: null unless you hold a "
+        "platform role or administer this institution."
+    )
+    async def profile(self, info: strawberry.Info[Context, None]) -> InstitutionProfile | None:
+        row = await info.context.loaders.institution_profile.load(self.pk)
+        return None if row is None else InstitutionProfile.from_row(row)
 
     @classmethod
     def from_row(cls, row: InstitutionRow) -> Self:
@@ -41,6 +107,17 @@ class RoleGrant:
     role: Role
     institution_id: strawberry.ID | None
     institution_code: str | None
+
+
+def role_grants(grants: Sequence[tuple[Role, uuid.UUID | None, str | None]]) -> list[RoleGrant]:
+    return [
+        RoleGrant(
+            role=role,
+            institution_id=strawberry.ID(relay.to_base64("Institution", str(iid))) if iid else None,
+            institution_code=code,
+        )
+        for role, iid, code in grants
+    ]
 
 
 @classified(
@@ -74,16 +151,7 @@ class User(relay.Node):
             status=row.status,
             mfa_enabled=row.mfa_enrolled_at is not None,
             last_login_at=row.last_login_at,
-            roles=[
-                RoleGrant(
-                    role=role,
-                    institution_id=(
-                        strawberry.ID(relay.to_base64("Institution", str(iid))) if iid else None
-                    ),
-                    institution_code=code,
-                )
-                for role, iid, code in grants
-            ],
+            roles=role_grants(grants),
         )
 
 

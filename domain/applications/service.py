@@ -43,12 +43,14 @@ from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.enterprises.service import owned_enterprise
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity import people
+from domain.identity.authorization import Authorizer
 from domain.identity.models import Institution, Role, User
 from domain.identity.viewer import Viewer
 from domain.lending.schedule import CENT, MAX_TERM_MONTHS, add_months, build_schedule
 from domain.products.eligibility import EnterpriseFacts, ineligibility
 from domain.products.models import Product, ProductStatus, RepaymentMethod
 from domain.risk.models import RiskAssessment
+from domain.verification import levels
 from privacy.consent import consented
 from privacy.keys import KeyProvider
 
@@ -97,6 +99,10 @@ class Actor:
     request_id: str | None = None
     # Scores what is submitted, when a model is in service; None: no assessment.
     scoring: Scoring | None = None
+    # The policy, which says what each verification level may do (domain.verification.
+    # levels). Every request through the API brings it; the seed and operators' tools,
+    # which act for no applicant, leave it out.
+    authorizer: Authorizer | None = None
 
     @property
     def user_id(self) -> uuid.UUID | None:
@@ -156,6 +162,10 @@ async def submit(
     product = await _open_product(session, application.product_id)
     now = utcnow()
     reasons = ineligibility(product, await enterprise_facts(session, enterprise), as_of=now.date())
+    if actor.authorizer is not None and not levels.may_apply(
+        actor.authorizer, enterprise.verification_level, application.amount
+    ):
+        reasons = (*reasons, _verify_to_apply(actor.authorizer, enterprise))
     if reasons:
         raise NotEligible(reasons)
     recipients = (
@@ -170,6 +180,15 @@ async def submit(
 
         await assess_application(session, application, actor.scoring)
     return application
+
+
+def _verify_to_apply(authorizer: Authorizer, enterprise: Enterprise) -> str:
+    limit = levels.largest_application(authorizer, enterprise.verification_level)
+    at_most = "nothing" if not limit else f"at most {limit:,.2f}"
+    return (
+        f"the enterprise is {enterprise.verification_level.value} and may apply for "
+        f"{at_most}: have it verified (submitVerification) to ask for more"
+    )
 
 
 async def apply(session: AsyncSession, actor: Actor, request: Request) -> Application:
@@ -265,10 +284,19 @@ async def sign_contract(
 ) -> tuple[Application, Contract]:
     """The applicant accepts exactly the terms they were shown, proved by their hash."""
     application = await load_for_change(session, actor.viewer, application_id, expected_version)
-    await owned_enterprise(
+    enterprise = await owned_enterprise(
         session, actor.viewer, application.enterprise_id, doing="act for the applicant"
     )
     states.check(application.status, S.CONTRACT_SIGNED)
+    if actor.authorizer is not None and not levels.may(
+        actor.authorizer, enterprise.verification_level, levels.SIGN_CONTRACT
+    ):
+        raise NotEligible(
+            (
+                f"the enterprise is {enterprise.verification_level.value}: have it verified "
+                "(submitVerification) before signing",
+            )
+        )
     contract = await repo.contract_of(session, application.id)
     if contract is None:  # an approval always writes one; its absence is a broken invariant
         raise NotFound("the approved terms are missing")
@@ -606,6 +634,9 @@ async def _open_product(session: AsyncSession, product_id: uuid.UUID) -> Product
         raise NotFound("no such product")
     if product.status is not ProductStatus.PUBLISHED:
         raise NotEligible(("the product is not open for applications",))
+    lender = await session.get(Institution, product.institution_id)
+    if lender is None or lender.suspended_at is not None:
+        raise NotEligible(("the institution offering the product is suspended",))
     return product
 
 

@@ -7,8 +7,9 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, Money, TimestampMixin, UTCDateTime, utcnow
+from domain.base import Base, IdMixin, Money, StrEnum, TimestampMixin, UTCDateTime, utcnow
 from domain.identity.models import SEALED_LENGTH
+from domain.verification.models import VerificationLevel
 
 # The enterprise columns holding sealed personal values, and the plaintext length
 # each accepts.
@@ -63,6 +64,12 @@ class Enterprise(IdMixin, TimestampMixin, Base):
     # (``domain.risk.repository.keep_pd_in_force``); not a profile change.
     pd_in_force: Mapped[float | None] = mapped_column()
     pd_assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What a verification officer found (domain.verification); the policy gates on it.
+    verification_level: Mapped[VerificationLevel] = mapped_column(
+        StrEnum(VerificationLevel),
+        default=VerificationLevel.UNVERIFIED,
+        server_default=VerificationLevel.UNVERIFIED.value,
+    )
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

@@ -43,8 +43,15 @@ EFFECTS: frozenset[str] = frozenset({"allow", "deny"})
 SCOPES: frozenset[str] = frozenset(
     {"applications:read", "applications:decide", "loans:read", "loans:write"}
 )
+# An enterprise's verification level, for the capabilities it gates (domain.verification).
+LEVEL_SUBJECTS: frozenset[str] = frozenset(
+    {"verification:unverified", "verification:basic", "verification:verified"}
+)
 SUBJECTS: frozenset[str] = frozenset(
-    {ANONYMOUS, AUTHENTICATED} | {r.value for r in Role} | {SCOPE_PREFIX + s for s in SCOPES}
+    {ANONYMOUS, AUTHENTICATED}
+    | {r.value for r in Role}
+    | {SCOPE_PREFIX + s for s in SCOPES}
+    | LEVEL_SUBJECTS
 )
 _OBJECT = re.compile(r"^[A-Za-z*][A-Za-z0-9_*]*(\.[A-Za-z0-9_*]+)?$")
 _CACHE_LIMIT = 50_000
@@ -86,6 +93,12 @@ class Authorizer:
                     self._answers = {}
                     self.version = current
         return counters
+
+    def objects(self, prefix: str) -> frozenset[str]:
+        """The objects of the policy's permission lines that start with ``prefix``."""
+        return frozenset(
+            rule[2] for rule in self._enforcer.get_policy() if rule[2].startswith(prefix)
+        )
 
     def allows(self, principal: Principal, obj: str, act: Action) -> tuple[bool, int]:
         """The answer and how many Casbin evaluations it cost (0 when memoised).

@@ -15,6 +15,8 @@ from domain.base import Base, IdMixin, Money, StrEnum, TimestampMixin, UTCDateTi
 SEALED_LENGTH = 400
 # The user columns holding sealed personal values.
 USER_SEALED_COLUMNS = ("email", "display_name")
+# The institution columns holding its contact person's sealed values.
+INSTITUTION_SEALED_COLUMNS = ("contact_name", "contact_email", "contact_phone")
 
 
 class InstitutionKind(enum.Enum):
@@ -34,6 +36,7 @@ class Role(enum.Enum):
     PRIVACY_OFFICER = "privacy_officer"
     PLATFORM_ADMIN = "platform_admin"
     AUDITOR = "auditor"
+    VERIFICATION_OFFICER = "verification_officer"
 
 
 INSTITUTION_ROLES = frozenset(
@@ -56,6 +59,18 @@ class Institution(IdMixin, TimestampMixin, Base):
     region: Mapped[str] = mapped_column(String(64))
     # Approvals above this amount need a second, different officer.
     four_eyes_threshold: Mapped[Decimal] = mapped_column(Money())
+    licence_number: Mapped[str | None] = mapped_column(String(64))
+    # Regions the institution is licensed to lend in (its head office is ``region``); None
+    # for one onboarded before they were recorded.
+    regions: Mapped[list[str] | None] = mapped_column(JSON)
+    # The onboarding contact, a person: sealed under the institution's data key.
+    contact_name: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    contact_email: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    contact_phone: Mapped[str | None] = mapped_column(String(SEALED_LENGTH))
+    # A suspended institution's products leave the catalog and its staff and systems
+    # lose its roles at once (domain.identity.repository reads it with every viewer).
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    suspension_reason: Mapped[str | None] = mapped_column(String(500))
 
 
 class User(IdMixin, TimestampMixin, Base):
@@ -122,6 +137,7 @@ class RefreshToken(IdMixin, TimestampMixin, Base):
 class TokenPurpose(enum.Enum):
     CONFIRM_ACCOUNT = "confirm_account"
     STAFF_INVITATION = "staff_invitation"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
 
 
 class OneTimeToken(IdMixin, TimestampMixin, Base):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, Select, delete, false, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.errors import NotFound
 from domain.identity.models import (
     AuthSession,
     Institution,
@@ -25,6 +27,8 @@ from domain.identity.models import (
     User,
     UserStatus,
 )
+from domain.identity.viewer import Viewer
+from domain.pagination import Keyset, Page, page_from
 
 
 async def institutions_by_ids(
@@ -32,6 +36,21 @@ async def institutions_by_ids(
 ) -> Sequence[Institution]:
     # Institutions are public: their name, code, kind and region head the catalog.
     return (await session.scalars(select(Institution).where(Institution.id.in_(ids)))).all()
+
+
+def manages(viewer: Viewer) -> ColumnElement[bool]:
+    """Institutions the viewer oversees (platform roles) or administers."""
+    if viewer.sees_all_tenants:
+        return true()
+    mine = [i for i, roles in viewer.institution_roles.items() if Role.INSTITUTION_ADMIN in roles]
+    return Institution.id.in_(mine) if mine else false()
+
+
+async def managed_institutions(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> Sequence[Institution]:
+    stmt = select(Institution).where(Institution.id.in_(ids), manages(viewer))
+    return (await session.scalars(stmt)).all()
 
 
 async def institution_by_code(session: AsyncSession, code: str) -> Institution | None:
@@ -61,13 +80,21 @@ async def memberships_of(
 
 async def active_user_in_session(
     session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID
-) -> tuple[User, list[tuple[Role, uuid.UUID | None, str | None]]] | None:
-    """The user and its roles, if active and its login session is not revoked.
+) -> tuple[User, list[tuple[Role, uuid.UUID | None, str | None]], int] | None:
+    """The user, its roles and how many roles a suspension withholds, if the account is
+    active and its login session is not revoked.
 
-    One statement: the account, the session check and every role at once.
+    One statement: the account, the session check and every role at once. A role held
+    within a suspended institution is left out (and counted): suspending blocks staff.
     """
     stmt = (
-        select(User, Membership.role, Membership.institution_id, Institution.code)
+        select(
+            User,
+            Membership.role,
+            Membership.institution_id,
+            Institution.code,
+            Institution.suspended_at,
+        )
         .join(AuthSession, AuthSession.user_id == User.id)
         .outerjoin(Membership, Membership.user_id == User.id)
         .outerjoin(Institution, Institution.id == Membership.institution_id)
@@ -82,9 +109,10 @@ async def active_user_in_session(
     if not rows:
         return None
     grants: list[tuple[Role, uuid.UUID | None, str | None]] = [
-        (role, iid, code) for _, role, iid, code in rows if role is not None
+        (role, iid, code) for _, role, iid, code, suspended in rows if role and suspended is None
     ]
-    return rows[0][0], grants
+    withheld = sum(role is not None and suspended is not None for _, role, _, _, suspended in rows)
+    return rows[0][0], grants, withheld
 
 
 async def active_service_account(
@@ -93,7 +121,11 @@ async def active_service_account(
     stmt = (
         select(ServiceAccount, Institution.code)
         .join(Institution, Institution.id == ServiceAccount.institution_id)
-        .where(ServiceAccount.id == account_id, ServiceAccount.disabled_at.is_(None))
+        .where(
+            ServiceAccount.id == account_id,
+            ServiceAccount.disabled_at.is_(None),
+            Institution.suspended_at.is_(None),
+        )
     )
     row = (await session.execute(stmt)).first()
     return (row[0], row[1]) if row else None
@@ -195,3 +227,100 @@ async def policy_rule_exists(session: AsyncSession, values: dict[str, str]) -> b
 
 async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+# ---------------------------------------------------------------- accounts
+
+
+async def institution_for_update(session: AsyncSession, institution_id: uuid.UUID) -> Institution:
+    row = await session.get(Institution, institution_id, with_for_update=True)
+    if row is None:
+        raise NotFound("no such institution", field="institutionId")
+    return row
+
+
+def staff_of(institution_id: uuid.UUID, viewer: Viewer) -> Select[Any]:
+    """The people holding a role in the institution, if the viewer may manage them.
+
+    Platform roles see every institution's staff; others only where they are admins.
+    """
+    managed = select(Institution.id).where(Institution.id == institution_id, manages(viewer))
+    held = select(Membership.user_id).where(Membership.institution_id.in_(managed))
+    return select(User).where(User.id.in_(held))
+
+
+async def staff_page(
+    session: AsyncSession,
+    *,
+    viewer: Viewer,
+    institution_id: uuid.UUID,
+    keyset: Keyset,
+    first: int,
+    after: tuple[Any, ...] | None,
+) -> Page[User]:
+    stmt = keyset.apply(staff_of(institution_id, viewer), after=after, limit=first + 1)
+    return page_from((await session.scalars(stmt)).all(), first)
+
+
+async def count_staff(session: AsyncSession, *, viewer: Viewer, institution_id: uuid.UUID) -> int:
+    stmt = select(func.count()).select_from(staff_of(institution_id, viewer).subquery())
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def memberships_in(
+    session: AsyncSession, *, user_ids: Sequence[uuid.UUID], institution_id: uuid.UUID
+) -> Sequence[tuple[uuid.UUID, Role, str]]:
+    """(user id, role, institution code) of the roles these people hold in the institution."""
+    stmt = (
+        select(Membership.user_id, Membership.role, Institution.code)
+        .join(Institution, Institution.id == Membership.institution_id)
+        .where(Membership.user_id.in_(user_ids), Membership.institution_id == institution_id)
+        .order_by(Membership.user_id, Membership.role)
+    )
+    return [(u, r, c) for u, r, c in (await session.execute(stmt)).all()]
+
+
+async def open_sessions(
+    session: AsyncSession, user_id: uuid.UUID, *, limit: int
+) -> Sequence[AuthSession]:
+    stmt = (
+        select(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .order_by(AuthSession.created_at.desc(), AuthSession.id)
+        .limit(limit)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def revoke_sessions_of(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    reason: str,
+    now: datetime,
+    keep: uuid.UUID | None = None,
+) -> int:
+    """End every open session of the user (but ``keep``); how many were open."""
+    stmt = (
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    if keep is not None:
+        stmt = stmt.where(AuthSession.id != keep)
+    result = await session.execute(stmt)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def remove_membership(
+    session: AsyncSession, *, user_id: uuid.UUID, institution_id: uuid.UUID | None, role: Role
+) -> bool:
+    condition = (
+        Membership.institution_id.is_(None)
+        if institution_id is None
+        else Membership.institution_id == institution_id
+    )
+    result = await session.execute(
+        delete(Membership).where(Membership.user_id == user_id, Membership.role == role, condition)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -45,21 +45,21 @@ OPERATOR_TOKEN_MAX_TTL = 86_400
 CLOCK_SKEW = 60
 
 
-def check_password_policy(password: str, *, email: str) -> None:
+def check_password_policy(password: str, *, email: str, field: str = "password") -> None:
     """NIST SP 800-63B: length over composition rules, no echo of the account name."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", field=field
         )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"the password may have at most {MAX_PASSWORD_LENGTH} characters", field="password"
+            f"the password may have at most {MAX_PASSWORD_LENGTH} characters", field=field
         )
     if len(set(password)) < 5:
-        raise InvalidInput("the password repeats too few distinct characters", field="password")
+        raise InvalidInput("the password repeats too few distinct characters", field=field)
     local = email.split("@", 1)[0].lower()
     if len(local) >= 4 and local in password.lower():
-        raise InvalidInput("the password must not contain the email address", field="password")
+        raise InvalidInput("the password must not contain the email address", field=field)
 
 
 def hash_password(password: str) -> str:

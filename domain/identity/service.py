@@ -99,7 +99,7 @@ LoginOutcome = Tokens | MfaChallenge | Refused | Throttled
 # ---------------------------------------------------------------- sign-up
 
 
-def _normalise_email(email: str) -> str:
+def normalise_email(email: str) -> str:
     email = email.strip().lower()
     local, _, domain = email.partition("@")
     if not local or "." not in domain or len(email) > 254 or " " in email:
@@ -107,7 +107,7 @@ def _normalise_email(email: str) -> str:
     return email
 
 
-async def _one_time_token(
+async def one_time_token(
     session: AsyncSession,
     *,
     user: User,
@@ -144,7 +144,7 @@ async def register(
 ) -> str:
     """An SME owner signs up. The answer never says whether the address was taken."""
     now = now or utcnow()
-    email = _normalise_email(email)
+    email = normalise_email(email)
     security.check_password_policy(password, email=email)
     display_name = display_name.strip()
     if not 1 <= len(display_name) <= 100:
@@ -169,7 +169,7 @@ async def register(
         password_hash=security.hash_password(password),
     )
     session.add(Membership(user_id=user.id, institution_id=None, role=Role.SME_OWNER))
-    token = await _one_time_token(
+    token = await one_time_token(
         session, user=user, purpose=TokenPurpose.CONFIRM_ACCOUNT, ttl=CONFIRMATION_TTL, now=now
     )
     await people.send_mail(
@@ -191,7 +191,7 @@ async def register(
     return email
 
 
-async def _redeem(
+async def redeem(
     session: AsyncSession, token: str, purpose: TokenPurpose, now: datetime
 ) -> OneTimeToken | None:
     row = await repo.one_time_token_by_hash(session, security.digest(token), purpose)
@@ -205,7 +205,7 @@ async def confirm_account(
     session: AsyncSession, *, token: str, origin: Origin, now: datetime | None = None
 ) -> User | Refused:
     now = now or utcnow()
-    row = await _redeem(session, token, TokenPurpose.CONFIRM_ACCOUNT, now)
+    row = await redeem(session, token, TokenPurpose.CONFIRM_ACCOUNT, now)
     if row is None:
         return Refused("the token is unknown, used or expired")
     user = await session.get(User, row.user_id)
@@ -539,7 +539,9 @@ async def viewer_until(
     )
     if signed_in is None:
         raise Unauthenticated("the session has ended; sign in again")
-    user, grants = signed_in
+    user, grants, withheld = signed_in
+    if withheld and not grants:
+        raise Unauthenticated("the institution is suspended")
     return viewer_for_user(user, grants, session_id=claims.session_id), claims.expires_at
 
 
@@ -570,7 +572,7 @@ def viewer_for_user(
 # ---------------------------------------------------------------- staff and systems
 
 
-async def _authorised_in(
+async def authorised_in(
     session: AsyncSession,
     authorizer: Authorizer,
     viewer: Viewer,
@@ -617,13 +619,13 @@ async def invite_staff(
     now: datetime | None = None,
 ) -> Invitation:
     now = now or utcnow()
-    email = _normalise_email(email)
+    email = normalise_email(email)
     if role not in {Role.LOAN_OFFICER, Role.RISK_OFFICER, Role.INSTITUTION_ADMIN}:
         raise InvalidInput(
             "staff may be invited as loan_officer, risk_officer or institution_admin",
             field="role",
         )
-    code = await _authorised_in(
+    code = await authorised_in(
         session, authorizer, viewer, institution_id=institution_id, operation="Mutation.inviteStaff"
     )
     user = await people.find_by_email(session, keys, email)
@@ -635,7 +637,7 @@ async def invite_staff(
             display_name=email.split("@")[0],
             status=UserStatus.PENDING,
         )
-    token = await _one_time_token(
+    token = await one_time_token(
         session,
         user=user,
         purpose=TokenPurpose.STAFF_INVITATION,
@@ -676,7 +678,7 @@ async def accept_invitation(
     now: datetime | None = None,
 ) -> User | Refused:
     now = now or utcnow()
-    row = await _redeem(session, token, TokenPurpose.STAFF_INVITATION, now)
+    row = await redeem(session, token, TokenPurpose.STAFF_INVITATION, now)
     if row is None or row.role is None or row.institution_id is None:
         return Refused("the invitation is unknown, used or expired")
     user = await session.get(User, row.user_id)
@@ -729,7 +731,7 @@ async def create_service_account(
     name = name.strip()
     if not 1 <= len(name) <= 100:
         raise InvalidInput("the name needs 1 to 100 characters", field="name")
-    code = await _authorised_in(
+    code = await authorised_in(
         session,
         authorizer,
         viewer,
@@ -779,7 +781,8 @@ async def client_credentials(
     now = now or utcnow()
     account = await repo.service_account_by_client_id(session, client_id)
     ok = security.verify_password(account.secret_hash if account else None, client_secret)
-    if account is None or not ok or account.disabled_at is not None:
+    # Disabled, or its institution suspended: the account is not active.
+    if account is None or not ok or await repo.active_service_account(session, account.id) is None:
         record(
             session,
             action="client.auth_failed",
@@ -819,7 +822,7 @@ async def create_user(
     display_name: str | None = None,
 ) -> User:
     """Bootstrap an account from the command line: active, with one role."""
-    email = _normalise_email(email)
+    email = normalise_email(email)
     security.check_password_policy(password, email=email)
     institution_id = None
     if role in STAFF_ROLES and role in {
@@ -874,7 +877,7 @@ async def operator_token(
 ) -> str:
     """A short-lived access token for an existing active user, in a session of its own."""
     now = now or utcnow()
-    user = await people.find_by_email(session, settings.keys(), _normalise_email(email))
+    user = await people.find_by_email(session, settings.keys(), normalise_email(email))
     if user is None or user.status is not UserStatus.ACTIVE:
         raise NotFound("no active user with that email")
     auth = AuthSession(user_id=user.id, client_address="cli")

@@ -11,7 +11,14 @@ from domain.identity.models import Role
 
 # Platform roles that look across every institution (reads only; writes are per mutation).
 CROSS_TENANT_ROLES = frozenset(
-    {Role.PLATFORM_ADMIN, Role.PLATFORM_RISK_OFFICER, Role.PRIVACY_OFFICER, Role.AUDITOR}
+    {
+        Role.PLATFORM_ADMIN,
+        Role.PLATFORM_RISK_OFFICER,
+        Role.PRIVACY_OFFICER,
+        Role.AUDITOR,
+        # Verifies any enterprise that asks; the policy holds it to what verifying needs.
+        Role.VERIFICATION_OFFICER,
+    }
 )
 # Every role but the SME owner's is staff, and staff sign in with a second factor.
 STAFF_ROLES = frozenset(Role) - {Role.SME_OWNER}

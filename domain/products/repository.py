@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.identity.models import Institution
 from domain.identity.viewer import Viewer
 from domain.pagination import Keyset, Page, page_from
 from domain.products.models import Product, ProductMarket, ProductStatus, ProductType
@@ -52,9 +53,18 @@ def _largest(column: Any) -> Decimal:
     return Decimal(10) ** (precision - scale) - Decimal(10) ** -scale
 
 
+def offered_by_active(rows: type[Product] = Product) -> ColumnElement[bool]:
+    """The product's institution is not suspended: a suspension takes it off the shelf."""
+    return ~(
+        select(Institution.id)
+        .where(Institution.id == rows.institution_id, Institution.suspended_at.is_not(None))
+        .exists()
+    )
+
+
 def catalog(flt: ProductFilter) -> Select[Any]:
     """The published products a catalog page shows, filtered (unordered)."""
-    stmt = select(Product).where(Product.status == ProductStatus.PUBLISHED)
+    stmt = select(Product).where(Product.status == ProductStatus.PUBLISHED, offered_by_active())
     if flt.types:
         stmt = stmt.where(Product.type.in_(flt.types))
     if flt.institution_id is not None:
@@ -109,8 +119,9 @@ async def count_catalog(session: AsyncSession, *, flt: ProductFilter) -> int:
 
 
 def visible(viewer: Viewer, rows: type[Product] = Product) -> ColumnElement[bool]:
-    """The published and retired catalog is public; drafts stay with their institution."""
-    public = rows.status != ProductStatus.DRAFT
+    """The published and retired catalog is public; drafts stay with their institution,
+    and a suspended institution's products with it and the platform."""
+    public = and_(rows.status != ProductStatus.DRAFT, offered_by_active(rows))
     if viewer.sees_all_tenants:
         return true()
     if viewer.institution_ids:
@@ -129,7 +140,7 @@ async def published_products(session: AsyncSession, *, limit: int) -> Sequence[P
     """The open catalog, for recommendations: small by nature, capped all the same."""
     stmt = (
         select(Product)
-        .where(Product.status == ProductStatus.PUBLISHED)
+        .where(Product.status == ProductStatus.PUBLISHED, offered_by_active())
         .order_by(Product.min_rate, Product.id)
         .limit(limit)
     )

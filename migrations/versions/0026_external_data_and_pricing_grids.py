@@ -4,7 +4,7 @@ What providers answered about an enterprise, kept with its source, date and hash
 each product's pricing grid (rates by estimated probability of default).
 
 Revision ID: 0026
-Revises: 0024
+Revises: 0025
 Create Date: 2026-12-07 13:06:46
 """
 
@@ -17,7 +17,7 @@ import domain.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0026"
-down_revision: str | None = "0024"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -512,6 +512,7 @@ def _enterprise_truth(row: Enterprise) -> dict[str, Any]:
         "ratingHistory": [],
         "externalData": [{"__typename": "ExternalDataRecord"}],
         "applications": {"__typename": "ApplicationConnection"},
+        "verificationLevel": "VERIFIED",
     }
 
 

@@ -157,6 +157,14 @@ async def reads_the_policy(client: GraphQLClient) -> None:
     assert {"privacy_officer", "auditor"} <= {r["subject"] for r in rules["authorizationRules"]}
 
 
+async def reads_the_verification_queue(client: GraphQLClient) -> None:
+    queue = await client.data(
+        "{ verificationCases(first: 5) { totalCount } enterprises(first: 1) { totalCount } }"
+    )
+    assert queue["verificationCases"]["totalCount"] == 0  # nobody has asked yet
+    assert queue["enterprises"]["totalCount"] > 0  # every enterprise may ask
+
+
 async def test_every_printed_login_signs_in_and_does_its_roles_work(
     gql: GraphQLClient, db: AsyncEngine
 ) -> None:
@@ -180,6 +188,7 @@ async def test_every_printed_login_signs_in_and_does_its_roles_work(
         "privacy_officer",
         "auditor",
         "platform_admin",
+        "verification_officer",
     }
     enterprise: Any = await owns_an_enterprise(clients["sme_owner"])
     await reviews_an_application(clients["loan_officer"])
@@ -189,3 +198,4 @@ async def test_every_printed_login_signs_in_and_does_its_roles_work(
     await exports_a_subject(clients["privacy_officer"], enterprise)
     await reads_the_access_log(clients["auditor"])
     await reads_the_policy(clients["platform_admin"])
+    await reads_the_verification_queue(clients["verification_officer"])

@@ -1,0 +1,1 @@
+"""Onboarding institutions, managing staff, one's own password and sessions."""

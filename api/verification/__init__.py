@@ -1,0 +1,1 @@
+"""Verification of enterprises (KYC/KYB): cases, documents, reviews and disputes."""

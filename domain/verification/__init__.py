@@ -1,0 +1,1 @@
+"""Know your customer and business: enterprises verified on documents by an officer."""
