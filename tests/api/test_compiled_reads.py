@@ -40,7 +40,7 @@ from tests.api.conftest import make_settings
 
 EXAMPLES = 60
 
-# Every stored field of the three tenant types, personal and sensitive ones included.
+# Every stored field of the tenant types, personal and sensitive ones included.
 FIELDS = {
     "Enterprise": "unifiedSocialCreditCode industry region foundedOn employeeCount "
     "annualRevenue legalRepresentativeName legalRepresentativeIdNumber contactPhone "
@@ -49,6 +49,7 @@ FIELDS = {
     "decidedAt version approvedRate awaitingSecondApproval appealReason appealedAt",
     "Loan": "principal annualRate termMonths repaymentMethod disbursedOn maturityOn status "
     "outstandingPrincipal daysPastDue delinquencyBucket closedOn agedOn writtenOffOn version",
+    "ExternalDataRecord": "kind source asOf fetchedAt contentHash facts",
 }
 
 
