@@ -48,6 +48,7 @@ from api.privacy.masking import MaskingMutations, MaskingQueries
 from api.privacy.oversight import OversightMutations, OversightQueries
 from api.privacy.preferences import PreferenceMutations, PreferenceQueries
 from api.privacy.requests import SubjectRequestMutations, SubjectRequestQueries
+from api.privacy.retention import RetentionMutations, RetentionQueries
 from api.privacy.subjects import SubjectsMutations, SubjectsQueries
 from api.products.mutations import ProductMutations
 from api.products.queries import ProductQueries
@@ -76,6 +77,7 @@ class Query(
     ConsentQueries,
     MaskingQueries,
     SubjectsQueries,
+    RetentionQueries,
     OversightQueries,
     AuditQueries,
     RecordsQueries,
@@ -106,6 +108,7 @@ class Mutation(
     MaskingMutations,
     PolicyChangeMutations,
     SubjectsMutations,
+    RetentionMutations,
     OversightMutations,
     PreferenceMutations,
     SubjectRequestMutations,
