@@ -60,8 +60,8 @@ from domain.workout import recoveries
 from domain.workout.models import Recovery
 from privacy import break_glass, keystore, policies
 from privacy import consent as consent_ledger
-from privacy import subjects as privacy_subjects
 from privacy import requests as subject_requests
+from privacy import subjects as privacy_subjects
 from privacy.keys import KeyProvider
 from privacy.models import AccessLogEntry as AccessLogRow
 from privacy.models import BreakGlassGrant as GrantRow
