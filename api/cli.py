@@ -784,6 +784,52 @@ def risk_scan(
         typer.echo(f"  {level:<8} {count}")
 
 
+retention_cli = typer.Typer(
+    help="Retention: purge personal data past its schedule.", no_args_is_help=True
+)
+app.add_typer(retention_cli, name="retention")
+
+
+@retention_cli.command("plan")
+def retention_plan() -> None:
+    """The dry run: which enterprises a retention run would crypto-shred now, and which
+    are due but held (and by what). Changes nothing."""
+    from privacy import retention
+
+    found = _run(_settings(), lambda session: retention.plan(session))
+    for item in found.due:
+        typer.echo(f"due  {item.subject_id} {item.category.value} since {item.since}")
+    for item in found.held:
+        holds = ",".join(h.value for h in item.holds)
+        typer.echo(f"held {item.subject_id} {item.category.value} since {item.since} by {holds}")
+    typer.echo(
+        f"schedule {found.schedule_version} as of {found.as_of}: "
+        f"{len(found.due)} due, {len(found.held)} held"
+    )
+
+
+@retention_cli.command("run")
+def retention_run() -> None:
+    """Crypto-shred every enterprise the plan lists as due and write the receipt (the
+    daily job does the same)."""
+    from domain.identity.viewer import Viewer
+    from privacy import retention
+
+    settings = _settings()
+    keys = settings.keys()
+    receipt = _run(
+        settings, lambda session: retention.run(session, keys, viewer=Viewer(user_id=None))
+    )
+    _print_json(
+        {
+            "receipt": str(receipt.id),
+            "ranAt": receipt.ran_at.isoformat(),
+            "scheduleVersion": receipt.schedule_version,
+            "purged": {c.value: [str(i) for i in ids] for c, ids in receipt.purged.items()},
+        }
+    )
+
+
 report_cli = typer.Typer(
     help="Reports for people who would rather look than read tables.", no_args_is_help=True
 )
@@ -1363,6 +1409,7 @@ JOB_KINDS = {
     "purge-files": "job_files_purge",
     "rescoring": "portfolio_scoring",
     "request-deadlines": "subject_request_escalation",
+    "retention": "retention",
 }
 
 

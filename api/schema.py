@@ -50,6 +50,7 @@ from api.privacy.masking import MaskingMutations, MaskingQueries
 from api.privacy.oversight import OversightMutations, OversightQueries
 from api.privacy.preferences import PreferenceMutations, PreferenceQueries
 from api.privacy.requests import SubjectRequestMutations, SubjectRequestQueries
+from api.privacy.retention import RetentionMutations, RetentionQueries
 from api.privacy.subjects import SubjectsMutations, SubjectsQueries
 from api.products.mutations import ProductMutations
 from api.products.queries import ProductQueries
@@ -80,6 +81,7 @@ class Query(
     ConsentQueries,
     MaskingQueries,
     SubjectsQueries,
+    RetentionQueries,
     OversightQueries,
     AuditQueries,
     RecordsQueries,
@@ -112,6 +114,7 @@ class Mutation(
     MaskingMutations,
     PolicyChangeMutations,
     SubjectsMutations,
+    RetentionMutations,
     OversightMutations,
     PreferenceMutations,
     SubjectRequestMutations,

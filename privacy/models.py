@@ -191,3 +191,37 @@ class SubjectRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refusal_reason: Mapped[str | None] = mapped_column(String(500))
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class LegalHold(Base):
+    """A privacy officer's hold on a subject: no retention purge while it is active.
+
+    Released, not deleted: ``released_at`` and ``released_by`` say when and by whom.
+    """
+
+    __tablename__ = "legal_holds"
+    __table_args__ = (Index(None, "subject_id", "released_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    subject_id: Mapped[uuid.UUID] = mapped_column()
+    reason: Mapped[str] = mapped_column(String(500))
+    set_by: Mapped[uuid.UUID | None] = mapped_column()
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    released_by: Mapped[uuid.UUID | None] = mapped_column()
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RetentionRun(Base):
+    """The receipt of one retention run: only inserted (refused UPDATE/DELETE on PostgreSQL).
+
+    ``purged`` maps each category to the subject ids it crypto-shredded.
+    """
+
+    __tablename__ = "retention_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor_id: Mapped[uuid.UUID | None] = mapped_column()
+    schedule_version: Mapped[str] = mapped_column(String(64))
+    purged: Mapped[dict[str, Any]] = mapped_column(JSON)
+    total: Mapped[int] = mapped_column()

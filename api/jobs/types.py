@@ -102,8 +102,8 @@ class Job(relay.Node):
     kind: str = strawberry.field(
         description="risk_scan, risk_escalation, loan_ageing, model_drift, model_training, "
         "enterprise_import, portfolio_report, portfolio_scoring, job_files_purge, "
-        "log_sealing, blind_index_rotation, data_key_replacement or "
-        "subject_request_escalation."
+        "log_sealing, blind_index_rotation, data_key_replacement, "
+        "subject_request_escalation or retention."
     )
     state: JobState
     trigger: str = strawberry.field(description="schedule, api or cli.")

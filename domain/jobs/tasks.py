@@ -65,6 +65,7 @@ SEALING = "log_sealing"
 REINDEX = "blind_index_rotation"
 REKEY = "data_key_replacement"
 REQUEST_DEADLINES = "subject_request_escalation"
+RETENTION = "retention"
 CHUNK_TASK = "lendgraph.risk_scan_chunk"
 RESCORING_CHUNK_TASK = "lendgraph.portfolio_scoring_chunk"
 CHUNK_QUEUE = "chunks"
@@ -119,6 +120,8 @@ class Schedules:
     purge: str | None = "20 1 * * *"
     # The audit and access logs' rows sealed in batches (domain.audit.chain).
     sealing: str | None = "*/5 * * * *"
+    # Personal data past its retention schedule crypto-shredded (privacy.retention), daily.
+    retention: str | None = "50 1 * * *"
 
     @classmethod
     def none(cls) -> Schedules:
@@ -132,6 +135,7 @@ class Schedules:
             purge=None,
             sealing=None,
             request_deadlines=None,
+            retention=None,
         )
 
     @classmethod
@@ -150,6 +154,7 @@ class Schedules:
             PURGE: self.purge,
             SEALING: self.sealing,
             REQUEST_DEADLINES: self.request_deadlines,
+            RETENTION: self.retention,
         }
 
 
@@ -597,6 +602,21 @@ async def _request_deadlines(runtime: Runtime, run: JobRun, context: JobContext)
         return {"escalated": await escalate_overdue(session, now=utcnow())}
 
 
+async def _retention(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    from domain.identity.viewer import Viewer
+    from privacy.retention import run as run_retention
+
+    # The job acts for whoever asked (the schedule: nobody); its receipt says which.
+    viewer = Viewer(user_id=run.requested_by)
+    async with runtime.sessions() as session, session.begin():
+        receipt = await run_retention(session, runtime.settings.keys(), viewer=viewer)
+    return {
+        "receipt": str(receipt.id),
+        "scheduleVersion": receipt.schedule_version,
+        "purged": {c.value: len(ids) for c, ids in receipt.purged.items()},
+    }
+
+
 WORK: Mapping[str, Work] = {
     SCAN: _scan,
     ESCALATION: _escalate,
@@ -611,6 +631,7 @@ WORK: Mapping[str, Work] = {
     REINDEX: _reindex,
     REKEY: _rekey,
     REQUEST_DEADLINES: _request_deadlines,
+    RETENTION: _retention,
 }
 
 

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from datetime import date
+from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.applications.models import ApplicationStatus
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.jobs import tasks
@@ -26,6 +27,7 @@ from domain.models import AlertSeverity, DisposalAction, RiskAlert, RiskScan
 from domain.risk import service
 from domain.risk.service import RuleDraft
 from domain.settings import Settings
+from privacy.models import DataKey, RetentionRun
 from tests import factories
 from tests.api.conftest import make_settings
 
@@ -347,3 +349,41 @@ async def test_every_job_is_counted_and_timed_by_task_and_outcome(
         REGISTRY.get_sample_value("lendgraph_job_duration_seconds_count", {"task": tasks.AGEING})
         == timed + 1
     )
+
+
+async def test_retention_runs_as_a_job_and_names_its_receipt(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    # given: an enterprise rejected long before its schedule's six months
+    async with sessions() as session, session.begin():
+        bank = await factories.institution(session)
+        product = await factories.product(session, institution_id=bank.id)
+        firm = await factories.enterprise(session)
+        app = await factories.application(
+            session,
+            enterprise_id=firm.id,
+            product_row=product,
+            status=ApplicationStatus.REJECTED,
+        )
+        app.decided_at = factories.FIXED_NOW - timedelta(days=3 * 365)
+    queue = JobQueue(settings, schedules=NOTHING_SCHEDULED)
+    runtime = Runtime(settings, sessions)
+    try:
+        # when
+        run = await queue.submit(sessions, tasks.RETENTION, params={}, trigger="cli")
+        await run_until(queue, runtime, lambda: finished(sessions, run.id))
+    finally:
+        await queue.close()
+
+    # then: the enterprise is shredded and the job's result names the receipt
+    done = await job(sessions, run.id)
+    assert done.state is JobState.SUCCEEDED, done.error
+    assert done.result is not None
+    assert done.result["purged"] == {"rejected_applicant": 1, "closed_borrower": 0}
+    async with sessions() as session:
+        receipt = await session.get(RetentionRun, uuid.UUID(done.result["receipt"]))
+        key = await session.get(DataKey, firm.id)
+    assert receipt is not None
+    assert receipt.purged["rejected_applicant"] == [str(firm.id)]
+    assert key is not None
+    assert key.shredded_at is not None
