@@ -91,7 +91,7 @@ class AuditQueries:
         self, info: strawberry.Info[Context, None], deep: bool = False
     ) -> AuditIntegrity | None:
         ctx = info.context
-        if not ctx.viewer.sees_all_tenants:
+        if not ctx.viewer.oversees_platform:
             return None
         settings = ctx.settings
         key = SealKey(settings.audit_signing_key())

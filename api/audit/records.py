@@ -68,7 +68,7 @@ class RecordsQueries:
     )
     def records_of_processing(self, info: strawberry.Info[Context, None]) -> list[ProcessingRecord]:
         ctx = info.context
-        if not ctx.viewer.sees_all_tenants:
+        if not ctx.viewer.oversees_platform:
             return []
         personal = personal_classification(info.schema)
         return [ProcessingRecord.of(r) for r in processing_records(personal, ctx.authorizer)]

@@ -29,7 +29,7 @@ class AuditLogFilter:
 
 def visible(viewer: Viewer) -> Any:
     """The log tells who did what across every institution: platform roles read it."""
-    return true() if viewer.sees_all_tenants else false()
+    return true() if viewer.oversees_platform else false()
 
 
 def _listing(viewer: Viewer, flt: AuditLogFilter) -> Select[Any]:

@@ -20,6 +20,10 @@ CROSS_TENANT_ROLES = frozenset(
         Role.VERIFICATION_OFFICER,
     }
 )
+# The platform's own oversight: the roles that read its audit trail, integrity and records
+# of processing. A verification officer looks across tenants, but only at what
+# verifying needs.
+OVERSIGHT_ROLES = CROSS_TENANT_ROLES - {Role.VERIFICATION_OFFICER}
 # Every role but the SME owner's is staff, and staff sign in with a second factor.
 STAFF_ROLES = frozenset(Role) - {Role.SME_OWNER}
 
@@ -38,10 +42,12 @@ class Viewer:
     # Derived once: disclosure asks both for every personal value it shows.
     institution_ids: frozenset[uuid.UUID] = field(init=False, repr=False, compare=False)
     sees_all_tenants: bool = field(init=False, repr=False, compare=False)
+    oversees_platform: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "institution_ids", frozenset(self.institution_roles))
         object.__setattr__(self, "sees_all_tenants", bool(self.platform_roles & CROSS_TENANT_ROLES))
+        object.__setattr__(self, "oversees_platform", bool(self.platform_roles & OVERSIGHT_ROLES))
 
     @classmethod
     def anonymous(cls) -> Viewer:

@@ -20,8 +20,8 @@ NEWEST = Keyset("newest", (JobRun.id,), descending=True)
 
 
 def scoped(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
-    """Platform-wide viewers see every job; staff their institutions' and their own."""
-    if viewer.sees_all_tenants:
+    """The platform's oversight roles see every job; staff their institutions' and their own."""
+    if viewer.oversees_platform:
         return stmt
     seen: list[ColumnElement[bool]] = []
     if viewer.institution_ids:

@@ -78,6 +78,9 @@ TYPES = (
 # Rows a role's row scope keeps from it whatever the policy says of their fields: a
 # borrower sees no institution's book. Only the route's answer is checked for them.
 UNREACHABLE = {
+    # A verification officer looks across tenants at enterprises only: no institution's jobs.
+    (Role.VERIFICATION_OFFICER, "Job"),
+    (Role.VERIFICATION_OFFICER, "JobFile"),
     (Role.SME_OWNER, "JournalEntry"),
     (Role.SME_OWNER, "JournalLine"),
     (Role.SME_OWNER, "TrialBalance"),
