@@ -25,7 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.base import utcnow
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise
-from domain.identity.models import USER_SEALED_COLUMNS, OutboxMessage, User
+from domain.identity.models import (
+    INSTITUTION_SEALED_COLUMNS,
+    USER_SEALED_COLUMNS,
+    Institution,
+    OutboxMessage,
+    User,
+)
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 from privacy.models import DataKey
@@ -51,6 +57,8 @@ SEALED: tuple[SealedTable, ...] = (
     SealedTable(Enterprise, "id", tuple(SEALED_COLUMNS)),
     SealedTable(User, "id", (*USER_SEALED_COLUMNS, "mfa_secret")),
     SealedTable(OutboxMessage, "user_id", ("recipient", "body")),
+    # An institution's contact person, under the institution's own data key.
+    SealedTable(Institution, "id", INSTITUTION_SEALED_COLUMNS),
 )
 
 

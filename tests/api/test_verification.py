@@ -488,8 +488,9 @@ async def test_an_unverified_owner_applies_only_up_to_the_policy_limit_and_canno
         owner = await f.user(s, roles=[(Role.SME_OWNER, None)])
         enterprise = await f.enterprise(s, owner_id=owner.id, level=VerificationLevel.UNVERIFIED)
         officer = await f.user(s, roles=[(Role.LOAN_OFFICER, bank.id)])
-        tokens = [await f.access_token(s, settings, u) for u in (owner, officer)]
-    owner_gql, officer_gql = (gql.as_(t) for t in tokens)
+        checker = await f.user(s, roles=[(Role.PLATFORM_ADMIN, None)])
+        tokens = [await f.access_token(s, settings, u) for u in (owner, officer, checker)]
+    owner_gql, officer_gql, checker_gql = (gql.as_(t) for t in tokens)
     enterprise_id = f.global_id("Enterprise", enterprise.id)
     await owner_gql.data(
         lifecycle.GRANT,
@@ -531,14 +532,22 @@ async def test_an_unverified_owner_applies_only_up_to_the_policy_limit_and_canno
     terms = approved["contract"]["termsHash"]
     refused = await lifecycle.act(owner_gql, lifecycle.SIGN, applicationId=app_id, termsHash=terms)
 
-    # then: refused until the policy says otherwise, which a platform admin may change
+    # then: refused until the policy says otherwise, which platform admins may change
+    # (a widening change: one proposes, a second approves)
     assert refused["__typename"] == "NotEligible", refused
     added = await admin_gql.data(
         """
         mutation { addPolicyRule(input: { role: "verification:unverified",
-          object: "Capability.signContract", action: WRITE }) { __typename } }
+          object: "Capability.signContract", action: WRITE }) {
+            __typename ... on PolicyChange { id } } }
         """
     )
-    assert added["addPolicyRule"]["__typename"] == "AuthorizationRule"
+    assert added["addPolicyRule"]["__typename"] == "PolicyChange"
+    approved = await checker_gql.data(
+        "mutation($id: ID!) { approvePolicyChange(input: { id: $id, approve: true })"
+        " { __typename } }",
+        {"id": added["addPolicyRule"]["id"]},
+    )
+    assert approved["approvePolicyChange"]["__typename"] == "PolicyChange"
     signed = await lifecycle.act(owner_gql, lifecycle.SIGN, applicationId=app_id, termsHash=terms)
     assert signed["__typename"] == "ContractSigned", signed

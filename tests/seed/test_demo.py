@@ -53,6 +53,7 @@ async def test_every_demo_login_signs_in(sessions: async_sessionmaker[AsyncSessi
         "privacy_officer",
         "auditor",
         "platform_admin",
+        "verification_officer",
     }
     assert outcomes == ["Tokens"] * len(logins)
     assert [login.totp_secret is None for login in logins].count(True) == 1  # the owner
