@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.base import utcnow
 from domain.db import session_factory
 from domain.identity.models import Role
-from domain.ledger import loans as books
 from domain.settings import Settings
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
+from tests.domain.ledger.books import lent
 
 REPAY = """
 mutation($input: RecordRepaymentInput!) {
@@ -65,21 +65,7 @@ async def _books(db: AsyncEngine, settings: Settings) -> Books:
         for name in ("a", "b"):
             bank = await f.institution(s, code=f"BANK{name.upper()}")
             banks[name] = bank
-            product = await f.product(s, institution_id=bank.id)
-            owner = await f.user(s, roles=[(Role.SME_OWNER, None)])
-            enterprise = await f.enterprise(s, owner_id=owner.id)
-            application = await f.application(
-                s, enterprise_id=enterprise.id, product_row=product, amount="12000.00"
-            )
-            loan = await f.booked_loan(s, application_row=application, disbursed_on=start)
-            await books.disbursed(
-                s,
-                institution_id=bank.id,
-                loan_id=loan.id,
-                principal=loan.principal,
-                on=start,
-                actor_id=None,
-            )
+            loan, owner = await lent(s, bank, on=start)
             loans[name] = loan.id
             if name == "a":
                 tokens["owner_a"] = await f.access_token(s, settings, owner)

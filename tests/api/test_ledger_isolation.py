@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.base import utcnow
 from domain.db import session_factory
 from domain.identity.models import Role
-from domain.ledger import loans as books
 from domain.ledger.models import JournalEntry
 from domain.settings import Settings
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
+from tests.domain.ledger.books import lent
 
 BANKS = ("bank_a", "bank_b")
 VIEWERS = {"risk_a": "bank_a", "risk_b": "bank_b", "owner": None, "auditor": "*"}
@@ -55,19 +55,7 @@ async def populate(db: AsyncEngine, settings: Settings) -> Books:
     async with session_factory(db)() as s, s.begin():
         for bank_name in BANKS:
             bank = await f.institution(s)
-            product = await f.product(s, institution_id=bank.id)
-            owner = await f.user(s, roles=[(Role.SME_OWNER, None)])
-            enterprise = await f.enterprise(s, owner_id=owner.id)
-            application = await f.application(s, enterprise_id=enterprise.id, product_row=product)
-            loan = await f.booked_loan(s, application_row=application, disbursed_on=start)
-            await books.disbursed(
-                s,
-                institution_id=bank.id,
-                loan_id=loan.id,
-                principal=loan.principal,
-                on=start,
-                actor_id=None,
-            )
+            loan, owner = await lent(s, bank, on=start)
             bank_ids[bank_name] = f.global_id("Institution", bank.id)
             loan_ids[bank_name] = f.global_id("Loan", loan.id)
             if bank_name == "bank_a":
