@@ -14,7 +14,7 @@ from api.identity.types import InvalidInputError
 from api.lending.types import Loan, Repayment
 from api.outcomes import ConflictError, InvalidTransition, OverpaymentError, perform, pk_of
 from domain.applications.models import Application as ApplicationRow
-from domain.lending import service
+from domain.lending import reversal, service
 from domain.lending.models import EarlyRepaymentChoice
 from domain.lending.models import Loan as LoanRow
 
@@ -50,6 +50,21 @@ class WriteOffLoanInput:
     written_off_on: date | None = None
 
 
+@strawberry.input
+class ReverseRepaymentInput:
+    loan_id: strawberry.ID
+    idempotency_key: str = strawberry.field(description="The key the payment was recorded with.")
+    reason: str = strawberry.field(description="Why the payment is reversed (it bounced, ...).")
+    reversed_on: date | None = strawberry.field(default=None, description="Today when left out.")
+
+
+@classified(public=["repayment", "loan"])
+@strawberry.type(description="A payment reversed: its allocation undone, the loan as before it.")
+class RepaymentReversed:
+    repayment: Repayment
+    loan: Loan
+
+
 @classified(public=["repayment", "loan", "replayed"])
 @strawberry.type(description="A repayment as recorded, and the loan after it.")
 class RepaymentRecorded:
@@ -74,6 +89,10 @@ DisburseLoanResult = Annotated[
 RecordRepaymentResult = Annotated[
     RepaymentRecorded | OverpaymentError | ConflictError | InvalidInputError,
     strawberry.union("RecordRepaymentResult"),
+]
+ReverseRepaymentResult = Annotated[
+    RepaymentReversed | ConflictError | InvalidInputError,
+    strawberry.union("ReverseRepaymentResult"),
 ]
 WriteOffLoanResult = Annotated[
     Loan | ConflictError | InvalidInputError, strawberry.union("WriteOffLoanResult")
@@ -142,6 +161,33 @@ class LoanMutations:
                 repayment=Repayment.from_row(result.repayment),
                 loan=Loan.from_row(result.loan),
                 replayed=result.replayed,
+            )
+        return result
+
+    @mutation(
+        "reverseRepayment",
+        description="Reverse a payment that bounced: the latest payment standing, its "
+        "allocation undone exactly and its journal entry reversed.",
+    )
+    async def reverse_repayment(
+        self, info: strawberry.Info[Context, None], input: ReverseRepaymentInput
+    ) -> ReverseRepaymentResult:
+        pk = pk_of(input.loan_id, "Loan", field="loanId")
+        result = await perform(
+            info,
+            lambda s, a: reversal.reverse_repayment(
+                s,
+                a,
+                pk,
+                idempotency_key=input.idempotency_key,
+                reason=input.reason,
+                reversed_on=input.reversed_on,
+            ),
+        )
+        if isinstance(result, tuple):
+            repayment, loan = result
+            return RepaymentReversed(
+                repayment=Repayment.from_row(repayment), loan=Loan.from_row(loan)
             )
         return result
 

@@ -89,6 +89,8 @@ class Installment:
         "early_repayment",
         "idempotency_key",
         "recorded_at",
+        "reversed_on",
+        "reversal_reason",
     ]
 )
 @strawberry.type(description="Money received against a loan, as it was allocated.")
@@ -106,6 +108,10 @@ class Repayment:
     )
     idempotency_key: str
     recorded_at: datetime
+    reversed_on: date | None = strawberry.field(
+        description="The payment bounced and was reversed on this day: it allocates nothing."
+    )
+    reversal_reason: str | None
 
     @classmethod
     def from_row(cls, row: RepaymentRow) -> Self:
@@ -119,6 +125,8 @@ class Repayment:
             early_repayment=row.early_choice,
             idempotency_key=row.idempotency_key,
             recorded_at=row.created_at,
+            reversed_on=row.reversed_on,
+            reversal_reason=row.reversal_reason,
         )
 
 

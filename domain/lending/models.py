@@ -4,8 +4,10 @@ import enum
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -143,5 +145,14 @@ class Repayment(IdMixin, TimestampMixin, Base):
     prepaid_principal: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
     early_choice: Mapped[EarlyRepaymentChoice | None] = mapped_column(StrEnum(EarlyRepaymentChoice))
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # The schedule lines and loan figures the allocation changed from (see
+    # domain.lending.reversal); None on payments recorded before reversals existed.
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A bounced payment: reversed on that day, with the reason; its allocation undone.
+    reversed_on: Mapped[date | None] = mapped_column(Date)
+    reversal_reason: Mapped[str | None] = mapped_column(Text)
+    reversed_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )

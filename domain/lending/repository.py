@@ -149,6 +149,20 @@ async def installments_of(session: AsyncSession, loan_id: uuid.UUID) -> Sequence
 
 
 async def latest_repayment_day(session: AsyncSession, loan_id: uuid.UUID) -> date | None:
-    stmt = select(func.max(Repayment.paid_on)).where(Repayment.loan_id == loan_id)
+    """The day of the latest payment still standing (a reversed one allocated nothing)."""
+    stmt = select(func.max(Repayment.paid_on)).where(
+        Repayment.loan_id == loan_id, Repayment.reversed_on.is_(None)
+    )
     found: date | None = await session.scalar(stmt)
     return found
+
+
+async def latest_standing_repayment(session: AsyncSession, loan_id: uuid.UUID) -> Repayment | None:
+    """The payment recorded last and not reversed: the one whose allocation is on top."""
+    stmt = (
+        select(Repayment)
+        .where(Repayment.loan_id == loan_id, Repayment.reversed_on.is_(None))
+        .order_by(Repayment.created_at.desc(), Repayment.id.desc())
+        .limit(1)
+    )
+    return (await session.scalars(stmt)).one_or_none()

@@ -28,6 +28,7 @@ from domain.identity.models import Role
 from domain.ledger import loans as books
 from domain.lending import repayment as money
 from domain.lending import repository as repo
+from domain.lending import reversal
 from domain.lending.delinquency import bucket_for, days_past_due
 from domain.lending.models import (
     DelinquencyBucket,
@@ -175,6 +176,7 @@ async def record_repayment(
             f"paidOn: not before the latest repayment recorded ({latest})", field="paidOn"
         )
     rows = await repo.installments_of(session, loan.id)
+    before = reversal.snapshot(loan, list(rows))
     allocation = money.allocate(
         [line_of(r) for r in rows],
         amount,
@@ -195,6 +197,7 @@ async def record_repayment(
         prepaid_principal=allocation.prepaid_principal,
         early_choice=early_choice if allocation.prepaid_principal > 0 else None,
         recorded_by=actor.user_id,
+        before=before,
     )
     session.add(repayment)
     loan.outstanding_principal -= allocation.principal

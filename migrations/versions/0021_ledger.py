@@ -22,9 +22,16 @@ depends_on: str | Sequence[str] | None = None
 # read by its risk officers and admins (rows scoped in SQL); platform roles read every
 # book through their "*" rules.
 NEW_RULES: list[tuple[str, ...]] = [
-    ("p", role, "*", f"{type_name}.*", "read", "allow")
-    for role in ("risk_officer", "institution_admin")
-    for type_name in ("JournalEntry", "JournalLine", "TrialBalance", "LedgerAccountBalance")
+    *(
+        ("p", role, "*", f"{type_name}.*", "read", "allow")
+        for role in ("risk_officer", "institution_admin")
+        for type_name in ("JournalEntry", "JournalLine", "TrialBalance", "LedgerAccountBalance")
+    ),
+    # A bounced payment is reversed by whoever takes payments.
+    ("p", "loan_officer", "*", "Mutation.reverseRepayment", "write", "allow"),
+    ("p", "loan_officer", "*", "RepaymentReversed.*", "read", "allow"),
+    ("p", "scope:loans:write", "*", "Mutation.reverseRepayment", "write", "allow"),
+    ("p", "scope:loans:write", "*", "RepaymentReversed.*", "read", "allow"),
 ]
 
 # Entries are append-only: PostgreSQL refuses to change or delete one (TRUNCATE, which
@@ -210,6 +217,18 @@ def upgrade() -> None:
             unique=False,
         )
 
+    with op.batch_alter_table("repayments", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("before", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("reversed_on", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("reversal_reason", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("reversed_by", sa.Uuid(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_repayments_reversed_by_users"),
+            "users",
+            ["reversed_by"],
+            ["id"],
+            ondelete="SET NULL",
+        )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_APPEND_ONLY)
         for table in _JOURNAL_TABLES:
@@ -222,6 +241,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     remove_rules(NEW_RULES)
+    with op.batch_alter_table("repayments", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_repayments_reversed_by_users"), type_="foreignkey")
+        for column in ("reversed_by", "reversal_reason", "reversed_on", "before"):
+            batch_op.drop_column(column)
     if op.get_bind().dialect.name == "postgresql":
         for table in _JOURNAL_TABLES:
             op.execute(f"DROP TRIGGER {table}_append_only ON {table}")

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.base import utcnow
 from domain.db import session_factory
 from domain.identity.models import Role
-from domain.ledger import loans as books
 from domain.settings import Settings
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
+from tests.domain.ledger.books import lent
 
 REPAY = """
 mutation($input: RecordRepaymentInput!) {
@@ -65,21 +65,7 @@ async def _books(db: AsyncEngine, settings: Settings) -> Books:
         for name in ("a", "b"):
             bank = await f.institution(s, code=f"BANK{name.upper()}")
             banks[name] = bank
-            product = await f.product(s, institution_id=bank.id)
-            owner = await f.user(s, roles=[(Role.SME_OWNER, None)])
-            enterprise = await f.enterprise(s, owner_id=owner.id)
-            application = await f.application(
-                s, enterprise_id=enterprise.id, product_row=product, amount="12000.00"
-            )
-            loan = await f.booked_loan(s, application_row=application, disbursed_on=start)
-            await books.disbursed(
-                s,
-                institution_id=bank.id,
-                loan_id=loan.id,
-                principal=loan.principal,
-                on=start,
-                actor_id=None,
-            )
+            loan, owner = await lent(s, bank, on=start)
             loans[name] = loan.id
             if name == "a":
                 tokens["owner_a"] = await f.access_token(s, settings, owner)
@@ -265,3 +251,78 @@ async def test_a_bad_institution_id_names_the_argument(
 
     # then
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+
+
+REVERSE = """
+mutation($input: ReverseRepaymentInput!) {
+  reverseRepayment(input: $input) {
+    __typename
+    ... on RepaymentReversed {
+      repayment { amount reversedOn reversalReason }
+      loan { outstandingPrincipal repayments { amount reversedOn } }
+    }
+    ... on UserError { code message }
+  }
+}
+"""
+
+
+async def test_a_bounced_payment_is_reversed_in_the_loan_and_in_the_books(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: 400.00 taken on bank A's loan
+    world = await _books(db, settings)
+    await _repay(gql, world.tokens["officer_a"], world.loan_a, "400.00")
+    officer = gql.as_(world.tokens["officer_a"])
+    reverse = {"loanId": world.loan_a, "idempotencyKey": "k-400.00", "reason": "cheque bounced"}
+
+    # when
+    done = (await officer.data(REVERSE, {"input": reverse}))["reverseRepayment"]
+    again = (await officer.data(REVERSE, {"input": reverse}))["reverseRepayment"]
+
+    # then: the loan owes all of it again, and the books say so
+    today = utcnow().date().isoformat()
+    assert done["__typename"] == "RepaymentReversed"
+    assert done["repayment"] == {
+        "amount": "400.00",
+        "reversedOn": today,
+        "reversalReason": "cheque bounced",
+    }
+    assert done["loan"] == {
+        "outstandingPrincipal": "12000.00",
+        "repayments": [{"amount": "400.00", "reversedOn": today}],
+    }
+    assert (again["__typename"], again["code"]) == ("Conflict", "REPAYMENT_REVERSED")
+    risk = gql.as_(world.tokens["risk_a"])
+    trial = (await risk.data(TRIAL, {"id": world.bank_a}))["trialBalance"]
+    entries = (await risk.data(ENTRIES, {"filter": {"loanId": world.loan_a}}))["journalEntries"]
+    assert _balances(trial) == {"LOANS_RECEIVABLE": "12000.00", "CASH": "-12000.00"}
+    reversal, repayment, _ = (e["node"] for e in entries["edges"])
+    assert reversal["kind"] == "REVERSAL"
+    assert reversal["reverses"] == {"id": repayment["id"]}
+    assert repayment["reversedBy"] == {"id": reversal["id"]}
+    assert reversal["lines"] == [
+        {"account": "CASH", "glCode": "1000", "debit": "0.00", "credit": "400.00"},
+        {"account": "LOANS_RECEIVABLE", "glCode": "1100", "debit": "400.00", "credit": "0.00"},
+    ]
+
+
+async def test_only_the_latest_payment_standing_is_reversed(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given
+    world = await _books(db, settings)
+    await _repay(gql, world.tokens["officer_a"], world.loan_a, "100.00")
+    await _repay(gql, world.tokens["officer_a"], world.loan_a, "200.00")
+
+    # when
+    refused = (
+        await gql.as_(world.tokens["officer_a"]).data(
+            REVERSE,
+            {"input": {"loanId": world.loan_a, "idempotencyKey": "k-100.00", "reason": "bounced"}},
+        )
+    )["reverseRepayment"]
+
+    # then
+    assert refused["__typename"] == "InvalidInput"
+    assert "latest payment standing" in refused["message"]

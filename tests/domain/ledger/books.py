@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import Actor
-from domain.identity.models import Role
+from domain.identity.models import Institution, Role, User
 from domain.identity.viewer import Viewer
 from domain.ledger import loans as books
 from domain.ledger import service as ledger
@@ -29,12 +29,17 @@ class Booked:
     officer: Actor
 
 
-async def disbursed_loan(
-    s: AsyncSession, *, on: date, amount: str = "12000.00", term: int = 12, fee: str = "0.00"
-) -> Booked:
-    """A loan booked as ``disburse`` books it, its disbursement posted, and a risk officer
-    of its institution (who may take payments and write off)."""
-    bank = await f.institution(s)
+async def lent(
+    s: AsyncSession,
+    bank: Institution,
+    *,
+    on: date,
+    amount: str = "12000.00",
+    term: int = 12,
+    fee: str = "0.00",
+) -> tuple[Loan, User]:
+    """A loan of ``bank`` booked as ``disburse`` books it, its disbursement posted; and the
+    borrower's owner."""
     product = await f.product(s, institution_id=bank.id)
     owner = await f.user(s, roles=[(Role.SME_OWNER, None)])
     enterprise = await f.enterprise(s, owner_id=owner.id)
@@ -51,6 +56,16 @@ async def disbursed_loan(
         on=on,
         actor_id=None,
     )
+    return loan, owner
+
+
+async def disbursed_loan(
+    s: AsyncSession, *, on: date, amount: str = "12000.00", term: int = 12, fee: str = "0.00"
+) -> Booked:
+    """A loan as ``lent`` makes it, and a risk officer of its institution (who may take
+    payments and write off)."""
+    bank = await f.institution(s)
+    loan, _ = await lent(s, bank, on=on, amount=amount, term=term, fee=fee)
     officer = await f.user(s, roles=[(Role.RISK_OFFICER, bank.id)])
     viewer = Viewer(
         user_id=officer.id,

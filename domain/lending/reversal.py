@@ -1,0 +1,168 @@
+"""Reversing a payment that bounced: its allocation undone exactly, its entry reversed.
+
+Each repayment keeps what its allocation changed from: the schedule lines and the loan's
+figures just before it (``Repayment.before``). Reversing puts them back as they were,
+so a reversed payment leaves the loan exactly as if it had never been recorded, and
+posts the mirror of its journal entry on the day of the reversal.
+
+Only the latest payment still standing is reversed: every later allocation started
+from the state this one left, so undoing an earlier one alone would leave them
+allocated against money that never arrived (Fineract replays the later ones instead;
+here the officer reverses them first, newest first, and records them again).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.applications.service import REVIEWERS, Actor, require_role
+from domain.audit.service import record
+from domain.base import utcnow
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.ledger import service as ledger
+from domain.lending import repository as repo
+from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
+
+MAX_REASON = 2000
+
+
+class RepaymentReversed(Conflict):
+    code = "REPAYMENT_REVERSED"
+
+
+def snapshot(loan: Loan, rows: list[Installment]) -> dict[str, Any]:
+    """What a payment about to be allocated changes from, as JSON."""
+    return {
+        "loan": {
+            "outstanding_principal": str(loan.outstanding_principal),
+            "days_past_due": loan.days_past_due,
+            "delinquency_bucket": loan.delinquency_bucket.value,
+            "maturity_on": loan.maturity_on.isoformat(),
+            "term_months": loan.term_months,
+            "status": loan.status.value,
+            "closed_on": None if loan.closed_on is None else loan.closed_on.isoformat(),
+        },
+        "lines": [
+            {
+                "sequence": row.sequence,
+                "due_on": row.due_on.isoformat(),
+                "principal_due": str(row.principal_due),
+                "interest_due": str(row.interest_due),
+                "fee_due": str(row.fee_due),
+                "principal_paid": str(row.principal_paid),
+                "interest_paid": str(row.interest_paid),
+                "fee_paid": str(row.fee_paid),
+                "settled_on": None if row.settled_on is None else row.settled_on.isoformat(),
+            }
+            for row in rows
+        ],
+    }
+
+
+async def reverse_repayment(
+    session: AsyncSession,
+    actor: Actor,
+    loan_id: uuid.UUID,
+    *,
+    idempotency_key: str,
+    reason: str,
+    reversed_on: date | None = None,
+) -> tuple[Repayment, Loan]:
+    """Undo the payment recorded under ``idempotency_key``; see the module docstring."""
+    found = await repo.loans_by_ids(session, viewer=actor.viewer, ids=[loan_id])
+    if not found:
+        raise NotFound("no such loan")
+    loan = found[0]
+    require_role(actor.viewer, loan.institution_id, REVIEWERS, "reverse repayments")
+    if loan.status is LoanStatus.WRITTEN_OFF:
+        raise InvalidInput("the loan is written off: its payments stand", field="loanId")
+    repayment = await repo.repayment_by_key(session, loan_id=loan.id, key=idempotency_key.strip())
+    if repayment is None:
+        raise NotFound("no repayment with that idempotency key on this loan")
+    if repayment.before is None:
+        raise InvalidInput(
+            "the payment was recorded before reversals kept what it changed", field="loanId"
+        )
+    if repayment.reversed_on is not None:
+        raise RepaymentReversed(f"the payment was reversed on {repayment.reversed_on}")
+    if not 3 <= len(reason.strip()) <= MAX_REASON:
+        raise InvalidInput(f"reason: 3 to {MAX_REASON} characters", field="reason")
+    latest = await repo.latest_standing_repayment(session, loan.id)
+    if latest is None or latest.id != repayment.id:
+        raise InvalidInput(
+            "only the latest payment standing is reversed: reverse the later ones first",
+            field="idempotencyKey",
+        )
+    today = utcnow().date()
+    day = reversed_on or today
+    if not repayment.paid_on <= day <= today:
+        raise InvalidInput("reversedOn: between the payment and today", field="reversedOn")
+    await _restore(session, loan, repayment.before)
+    repayment.reversed_on = day
+    repayment.reversal_reason = reason.strip()
+    repayment.reversed_by = actor.user_id
+    await session.flush()
+    entry = await ledger.entry_of(session, loan.institution_id, f"repayment:{repayment.id}")
+    if entry is not None:  # payments recorded before the ledger existed posted none
+        await ledger.reverse(
+            session,
+            entry_id=entry,
+            effective_on=day,
+            source=f"reversal:repayment:{repayment.id}",
+            memo="payment reversed",
+            actor_id=actor.user_id,
+        )
+    record(
+        session,
+        action="loan.repayment_reversed",
+        entity_type="loan",
+        entity_id=loan.id,
+        actor_id=actor.user_id,
+        request_id=actor.request_id,
+        idempotency_key=repayment.idempotency_key,
+        amount=str(repayment.amount),
+        reason=repayment.reversal_reason,
+    )
+    return repayment, loan
+
+
+async def _restore(session: AsyncSession, loan: Loan, before: dict[str, Any]) -> None:
+    figures = before["loan"]
+    loan.outstanding_principal = Decimal(figures["outstanding_principal"])
+    loan.days_past_due = int(figures["days_past_due"])
+    loan.delinquency_bucket = DelinquencyBucket(figures["delinquency_bucket"])
+    loan.maturity_on = date.fromisoformat(figures["maturity_on"])
+    loan.term_months = int(figures["term_months"])
+    loan.status = LoanStatus(figures["status"])
+    loan.closed_on = (
+        None if figures["closed_on"] is None else date.fromisoformat(figures["closed_on"])
+    )
+    rows = {row.sequence: row for row in await repo.installments_of(session, loan.id)}
+    wanted = {int(line["sequence"]): line for line in before["lines"]}
+    for sequence, row in rows.items():
+        if sequence not in wanted:
+            await session.delete(row)
+    for sequence, line in wanted.items():
+        found = rows.get(sequence)
+        if found is None:
+            found = Installment(loan_id=loan.id, sequence=sequence)
+            session.add(found)
+        row = found
+        row.due_on = date.fromisoformat(line["due_on"])
+        row.settled_on = (
+            None if line["settled_on"] is None else date.fromisoformat(line["settled_on"])
+        )
+        for name in (
+            "principal_due",
+            "interest_due",
+            "fee_due",
+            "principal_paid",
+            "interest_paid",
+            "fee_paid",
+        ):
+            setattr(row, name, Decimal(line[name]))
