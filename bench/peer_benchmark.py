@@ -713,10 +713,28 @@ class Seeded:
     postgres: str
 
 
+# The tables the cases read. PostGraphile is shown only these (an ``@omit`` smart comment on
+# every other table): the same rows and relations either way, and the peer is spared
+# naming clashes in tables it never serves (a ledger entry reversing another, say).
+PEER_TABLES = frozenset({"applications", "enterprises", "products", "institutions"})
+
+
+async def hide_from_peer(url: URL) -> None:
+    connection = await asyncpg.connect(dsn(url, "postgresql"))
+    try:
+        rows = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        for (name,) in rows:
+            if name not in PEER_TABLES:
+                await connection.execute(f"COMMENT ON TABLE \"{name}\" IS '@omit'")
+    finally:
+        await connection.close()
+
+
 async def seed(url: URL, enterprises: int) -> Seeded:
     await create_database(url)
     text_url = dsn(url, "postgresql+asyncpg")
     engine = await prepare(text_url, enterprises)
+    await hide_from_peer(url)
     try:
         settings = bench_settings(text_url)
         institution, code = await busiest_institution(engine)
