@@ -61,8 +61,12 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, db: AsyncEngine) -> Starlette:
-    return create_app(settings, engine=db)
+async def app(settings: Settings, db: AsyncEngine) -> AsyncIterator[Starlette]:
+    app = create_app(settings, engine=db)
+    yield app
+    # Without a lifespan, a job submitted here opened the queue's connection pool: close
+    # it, or its scheduler task outlives the test on the shared event loop.
+    await app.state.view.jobs.close()
 
 
 @pytest.fixture
@@ -72,6 +76,7 @@ async def production(database_url: str, db: AsyncEngine) -> AsyncIterator[httpx.
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
+    await app.state.view.jobs.close()
 
 
 @pytest.fixture
