@@ -269,8 +269,7 @@ def serve(
         console.print(f"GraphiQL (development): open http://{bind_host}:{bind_port}/graphql")
     providers: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if demo and settings.provider_url is None:
-        providers = _demo_providers(bind_port + 1)
-        console.print(f"external data providers (simulated): http://127.0.0.1:{bind_port + 1}")
+        providers = _demo_providers(bind_port + 1)  # the simulator prints its address
     with providers, _metrics_shared(workers):
         uvicorn.run(
             "api.app:app_factory",
