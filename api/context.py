@@ -177,6 +177,18 @@ class Loaders:
         return DataLoader(load_fn=load)
 
     @cached_property
+    def person(self) -> DataLoader[uuid.UUID, Account | None]:
+        """People a record names (createdBy, actor, assignee, ...), under their own row
+        rule (``identity.known_people``): one batch for every relation of the request."""
+
+        async def load(ids: list[uuid.UUID]) -> list[Account | None]:
+            async with self._sessions() as session:
+                found = await identity.people(session, viewer=self._viewer, ids=ids)
+            return [found.get(i) for i in ids]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
     def product(self) -> DataLoader[uuid.UUID, Product | None]:
         return self._loader(
             lambda s, ids: products.products_by_ids(s, viewer=self._viewer, ids=ids),

@@ -1,8 +1,9 @@
 """The audit log and the integrity of every chain, as auditors read them."""
 
-from __future__ import annotations
+# No postponed annotations: Strawberry reads strawberry.Private from the evaluated annotation.
 
 import enum
+import uuid
 from datetime import datetime
 from typing import Self, cast
 
@@ -10,7 +11,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.access import classified
-from api.relay import encode_pk
+from api.context import Context
+from api.identity.types import User, person
 from domain.audit.chain import SealBreak, StreamIntegrity
 from domain.audit.integrity import Integrity
 from domain.audit.models import AuditEntry as AuditRow
@@ -18,7 +20,7 @@ from privacy.consent import ChainBreak
 
 
 @classified(
-    internal=["id", "at", "actor_id", "action", "entity_type", "entity_id", "request_id"],
+    internal=["id", "at", "actor", "action", "entity_type", "entity_id", "request_id"],
     personal=["detail"],
 )
 @strawberry.type(description="One thing that happened: who did it, to what, when.")
@@ -27,9 +29,7 @@ class AuditLogEntry:
         description="The entry's key (a UUID): an external reference, not a node."
     )
     at: datetime
-    actor_id: strawberry.ID | None = strawberry.field(
-        description="The User who did it (a global id); null for the system's own jobs."
-    )
+    actor_pk: strawberry.Private[uuid.UUID | None]
     action: str = strawberry.field(description="What happened, e.g. masking.policy_set.")
     entity_type: str
     entity_id: str = strawberry.field(
@@ -43,12 +43,19 @@ class AuditLogEntry:
         description="The request's id, as in the logs and X-Request-ID: an external reference."
     )
 
+    @strawberry.field(
+        description="The User who did it; null for the system's own jobs, or if you may "
+        "not see them."
+    )
+    async def actor(self, info: strawberry.Info[Context, None]) -> User | None:
+        return await person(info, self.actor_pk)
+
     @classmethod
     def from_row(cls, row: AuditRow) -> Self:
         return cls(
             id=strawberry.ID(str(row.id)),
             at=row.at,
-            actor_id=encode_pk(row.actor_id, "User"),
+            actor_pk=row.actor_id,
             action=row.action,
             entity_type=row.entity_type,
             entity_id=row.entity_id,

@@ -223,7 +223,6 @@ SOURCES: dict[str, Source] = {
             RiskAlert,
             rule=alerts.visible,
             renamed={
-                "assigneeId": GlobalIdOf("User", "assignee_id"),
                 "institutionId": GlobalIdOf("Institution", "institution_id"),
             },
             relations={"loan": ToOne("Loan", _points_at("loan_id"))},

@@ -12,7 +12,7 @@ from strawberry import relay
 
 from api.access import classified, mutation
 from api.context import Context
-from api.identity.types import AuthorizationRule, InvalidInputError
+from api.identity.types import AuthorizationRule, InvalidInputError, User, person
 from api.relay import decode_global_id, encode_pk
 from domain.db import unit_of_work
 from domain.errors import Conflict, InvalidInput
@@ -64,12 +64,18 @@ class PolicyChange(relay.Node):
     effect: str
     widens: bool
     status: PolicyChangeStatus
-    created_by: strawberry.ID | None = strawberry.field(description="The admin who proposed it.")
+    created_by_pk: strawberry.Private[uuid.UUID | None]
     created_at: datetime
-    decided_by: strawberry.ID | None = strawberry.field(
-        description="The second admin who approved or rejected it."
-    )
+    decided_by_pk: strawberry.Private[uuid.UUID | None]
     decided_at: datetime | None
+
+    @strawberry.field(description="The admin who proposed it; null if you may not see them.")
+    async def created_by(self, info: strawberry.Info[Context, None]) -> User | None:
+        return await person(info, self.created_by_pk)
+
+    @strawberry.field(description="The second admin who approved or rejected it.")
+    async def decided_by(self, info: strawberry.Info[Context, None]) -> User | None:
+        return await person(info, self.decided_by_pk)
 
     @classmethod
     def from_row(cls, row: ChangeRow) -> Self:
@@ -85,9 +91,9 @@ class PolicyChange(relay.Node):
             effect="allow" if inherit else row.v4,
             widens=row.widens,
             status=PolicyChangeStatus(row.status),
-            created_by=encode_pk(row.created_by, "User"),
+            created_by_pk=row.created_by,
             created_at=row.created_at,
-            decided_by=encode_pk(row.decided_by, "User"),
+            decided_by_pk=row.decided_by,
             decided_at=row.decided_at,
         )
 

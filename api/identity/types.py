@@ -155,6 +155,15 @@ class User(relay.Node):
         )
 
 
+async def person(info: strawberry.Info[Context, None], pk: uuid.UUID | None) -> User | None:
+    """The User a record names, if the viewer may know them (else null); their personal
+    fields then go through disclosure like any User's. Batched per request."""
+    if pk is None:
+        return None
+    found = await info.context.loaders.person.load(pk)
+    return None if found is None else User.from_row(*found)
+
+
 @strawberry.enum
 class PolicyEffect(enum.Enum):
     ALLOW = "allow"

@@ -17,8 +17,8 @@ from strawberry.types.field import StrawberryField
 
 from api.access import PROTECTED, classified, mutation
 from api.context import Context
-from api.identity.types import InvalidInputError
-from api.relay import decode_global_id, encode_pk
+from api.identity.types import InvalidInputError, User, person
+from api.relay import decode_global_id
 from domain.db import unit_of_work
 from domain.errors import Conflict, InvalidInput
 from domain.identity.models import Role
@@ -72,14 +72,20 @@ class MaskingPolicy(relay.Node):
     params: JSON = strawberry.field(description="The strategy's parameters.")
     version: int
     status: MaskingPolicyStatus
-    created_by: strawberry.ID | None = strawberry.field(
-        description="The User who set it (a global id)."
-    )
+    created_by_pk: strawberry.Private[uuid.UUID | None]
     created_at: datetime
-    decided_by: strawberry.ID | None = strawberry.field(
+    decided_by_pk: strawberry.Private[uuid.UUID | None]
+    decided_at: datetime | None
+
+    @strawberry.field(description="The User who set it; null if you may not see them.")
+    async def created_by(self, info: strawberry.Info[Context, None]) -> User | None:
+        return await person(info, self.created_by_pk)
+
+    @strawberry.field(
         description="The User who approved or rejected it (a widening needs a second officer)."
     )
-    decided_at: datetime | None
+    async def decided_by(self, info: strawberry.Info[Context, None]) -> User | None:
+        return await person(info, self.decided_by_pk)
 
     @classmethod
     def from_row(cls, row: PolicyRow) -> Self:
@@ -92,9 +98,9 @@ class MaskingPolicy(relay.Node):
             params=cast(JSON, dict(row.params or {})),
             version=row.version,
             status=MaskingPolicyStatus(row.status),
-            created_by=encode_pk(row.created_by, "User"),
+            created_by_pk=row.created_by,
             created_at=row.created_at,
-            decided_by=encode_pk(row.decided_by, "User"),
+            decided_by_pk=row.decided_by,
             decided_at=row.decided_at,
         )
 

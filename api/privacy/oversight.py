@@ -1,6 +1,6 @@
 """Break-glass reveals and their review, and explaining why a value is shown as it is."""
 
-from __future__ import annotations
+# No postponed annotations: Strawberry reads strawberry.Private from the evaluated annotation.
 
 import enum
 import uuid
@@ -15,8 +15,8 @@ from strawberry.types.base import StrawberryObjectDefinition
 from api.access import PROTECTED, Access, FieldAccess, classified, decide, mutation
 from api.context import Context
 from api.disclosure import Disclosure, DisclosureLoaders
-from api.identity.types import InvalidInputError
-from api.relay import decode_global_id, encode_pk
+from api.identity.types import InvalidInputError, User, person
+from api.relay import decode_global_id
 from domain import formats
 from domain.db import unit_of_work
 from domain.errors import Conflict, InvalidInput, NotFound
@@ -31,7 +31,7 @@ SUBJECT_TYPES = ("Enterprise", "User")
 @classified(
     internal=[
         "id",
-        "viewer_id",
+        "viewer",
         "subject_id",
         "reason",
         "granted_at",
@@ -43,24 +43,34 @@ SUBJECT_TYPES = ("Enterprise", "User")
 @strawberry.type(description="An emergency reveal, its reason, and its review.")
 class BreakGlassGrant(relay.Node):
     pk: relay.NodeID[uuid.UUID]
-    viewer_id: strawberry.ID
+    viewer_pk: strawberry.Private[uuid.UUID]
     subject_id: strawberry.ID
     reason: str
     granted_at: datetime
     expires_at: datetime
-    acknowledged_by: strawberry.ID | None
+    acknowledged_by_pk: strawberry.Private[uuid.UUID | None]
     acknowledged_at: datetime | None
 
+    @strawberry.field(
+        description="The User the grant opened values to; null if you may not see them."
+    )
+    async def viewer(self, info: strawberry.Info[Context, None]) -> User | None:
+        return await person(info, self.viewer_pk)
+
+    @strawberry.field(description="The User who reviewed it; null if you may not see them.")
+    async def acknowledged_by(self, info: strawberry.Info[Context, None]) -> User | None:
+        return await person(info, self.acknowledged_by_pk)
+
     @classmethod
-    def from_row(cls, row: GrantRow, subject_type: str) -> BreakGlassGrant:
+    def from_row(cls, row: GrantRow, subject_type: str) -> "BreakGlassGrant":
         return cls(
             pk=row.id,
-            viewer_id=strawberry.ID(formats.global_id("User", row.viewer_id)),
+            viewer_pk=row.viewer_id,
             subject_id=strawberry.ID(formats.global_id(subject_type, row.subject_id)),
             reason=row.reason,
             granted_at=row.granted_at,
             expires_at=row.expires_at,
-            acknowledged_by=encode_pk(row.acknowledged_by, "User"),
+            acknowledged_by_pk=row.acknowledged_by,
             acknowledged_at=row.acknowledged_at,
         )
 

@@ -1,6 +1,6 @@
 """Data-subject requests (export, erasure) and the access log, for privacy officers."""
 
-from __future__ import annotations
+# No postponed annotations: Strawberry reads strawberry.Private from the evaluated annotation.
 
 import uuid
 from datetime import datetime
@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 
 from api.access import classified, mutation
 from api.context import Context
-from api.identity.types import InvalidInputError, UserError
+from api.identity.types import InvalidInputError, User, UserError, person
 from api.relay import Connection, connection, decode_after, decode_global_id, page_size
 from domain.db import unit_of_work
 from domain.errors import Conflict, InvalidInput, NotFound
@@ -36,6 +36,7 @@ def _gid(type_name: str, pk: uuid.UUID) -> strawberry.ID:
         "id",
         "at",
         "viewer_id",
+        "viewer",
         "viewer_kind",
         "institution_codes",
         "subject_id",
@@ -49,8 +50,10 @@ class AccessLogEntry(relay.Node):
     pk: relay.NodeID[uuid.UUID]
     at: datetime
     viewer_id: strawberry.ID | None = strawberry.field(
-        description="The User (or ServiceAccount) that saw the value."
+        description="The User (or ServiceAccount) that saw the value: a ServiceAccount is "
+        "no User, so the id stays beside the viewer relation."
     )
+    viewer_pk: strawberry.Private[uuid.UUID | None]
     viewer_kind: str = strawberry.field(description="user or service.")
     institution_codes: list[str] = strawberry.field(
         description="The institutions the viewer worked for at the time."
@@ -66,6 +69,13 @@ class AccessLogEntry(relay.Node):
         description="The request's id, as in the logs and X-Request-ID: an external reference."
     )
 
+    @strawberry.field(
+        description="The User that saw the value; null for a ServiceAccount, or if you may "
+        "not see them."
+    )
+    async def viewer(self, info: strawberry.Info[Context, None]) -> User | None:
+        return await person(info, self.viewer_pk)
+
     @classmethod
     def from_row(cls, row: AccessLogRow) -> Self:
         subject_type = row.object.split(".", 1)[0]
@@ -74,6 +84,7 @@ class AccessLogEntry(relay.Node):
             pk=row.id,
             at=row.at,
             viewer_id=_gid(viewer_type, row.viewer_id) if row.viewer_id else None,
+            viewer_pk=None if row.viewer_kind == "service" else row.viewer_id,
             viewer_kind=row.viewer_kind,
             institution_codes=[c for c in row.institution_codes.split(",") if c],
             subject_id=_gid(subject_type, row.subject_id),

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 
 from api.access import classified, mutation
 from api.context import Context
-from api.identity.types import InvalidInputError
+from api.identity.types import InvalidInputError, User, person
 from api.outcomes import ConflictError, perform, pk_of
 from api.relay import (
     Connection,
@@ -49,9 +49,9 @@ AlertActionKindGQL = strawberry.enum(AlertActionKind, name="AlertActionKind")
         "from_status",
         "to_status",
         "disposal",
-        "assignee_id",
+        "assignee",
         "note",
-        "actor_id",
+        "actor",
         "at",
     ]
 )
@@ -61,10 +61,18 @@ class RiskAlertAction:
     from_status: AlertStatus | None
     to_status: AlertStatus
     disposal: DisposalAction | None
-    assignee_id: strawberry.ID | None
+    assignee_pk: strawberry.Private[uuid.UUID | None]
     note: str
-    actor_id: strawberry.ID | None = strawberry.field(description="None: the system did it.")
+    actor_pk: strawberry.Private[uuid.UUID | None]
     at: datetime
+
+    @strawberry.field(description="Whom it was assigned to (ASSIGN); null if you may not see them.")
+    async def assignee(self, info: strawberry.Info[Context, None]) -> User | None:
+        return await person(info, self.assignee_pk)
+
+    @strawberry.field(description="Who did it; null: the system did it, or you may not see them.")
+    async def actor(self, info: strawberry.Info[Context, None]) -> User | None:
+        return await person(info, self.actor_pk)
 
     @classmethod
     def from_row(cls, row: RiskAlertActionRow) -> Self:
@@ -73,9 +81,9 @@ class RiskAlertAction:
             from_status=row.from_status,
             to_status=row.to_status,
             disposal=row.disposal,
-            assignee_id=encode_pk(row.assignee_id, "User"),
+            assignee_pk=row.assignee_id,
             note=row.note,
-            actor_id=encode_pk(row.actor_id, "User"),
+            actor_pk=row.actor_id,
             at=row.at,
         )
 
@@ -98,7 +106,7 @@ class RiskAlertAction:
         "escalated_at",
         "escalations",
         "resolved_at",
-        "assignee_id",
+        "assignee",
         "institution_id",
         "version",
         "overdue",
@@ -124,10 +132,14 @@ class RiskAlert(relay.Node):
     escalated_at: datetime | None
     escalations: int
     resolved_at: datetime | None
-    assignee_id: strawberry.ID | None
+    assignee_pk: strawberry.Private[uuid.UUID | None]
     institution_id: strawberry.ID | None
     version: int
     loan_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="Who works on it; null if nobody, or you may not see them.")
+    async def assignee(self, info: strawberry.Info[Context, None]) -> User | None:
+        return await person(info, self.assignee_pk)
 
     @strawberry.field(description="Unresolved and past its due time.")
     def overdue(self) -> bool:
@@ -172,7 +184,7 @@ class RiskAlert(relay.Node):
             escalated_at=row.escalated_at,
             escalations=row.escalations,
             resolved_at=row.resolved_at,
-            assignee_id=encode_pk(row.assignee_id, "User"),
+            assignee_pk=row.assignee_id,
             institution_id=encode_pk(row.institution_id, "Institution"),
             version=row.version,
             loan_id=row.loan_id,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, false, func, select, true, update
+from sqlalchemy import ColumnElement, Select, delete, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import NotFound
@@ -227,6 +227,52 @@ async def policy_rule_exists(session: AsyncSession, values: dict[str, str]) -> b
 
 async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+def known_people(viewer: Viewer) -> ColumnElement[bool]:
+    """The people a record the viewer reads may name to them (createdBy, actor, assignee):
+    themselves; for the platform's oversight roles, anyone; for institution staff, the
+    people holding a role in one of their institutions. Nobody else, whatever the record.
+    """
+    if viewer.oversees_platform:
+        return true()
+    known: list[ColumnElement[bool]] = []
+    if viewer.user_id is not None:
+        known.append(User.id == viewer.user_id)
+    if viewer.institution_ids:
+        colleagues = select(Membership.user_id).where(
+            Membership.institution_id.in_(viewer.institution_ids)
+        )
+        known.append(User.id.in_(colleagues))
+    return or_(*known) if known else false()
+
+
+Grants = list[tuple[Role, uuid.UUID | None, str | None]]
+
+
+async def people(
+    session: AsyncSession, *, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[User, Grants]]:
+    """The people of ``ids`` the viewer may know (:func:`known_people`), with the roles the
+    viewer may know of: all of their own and, for oversight roles, anyone's; for staff,
+    only the roles held in the viewer's institutions. Two statements for any number."""
+    users = (
+        await session.scalars(select(User).where(User.id.in_(ids), known_people(viewer)))
+    ).all()
+    if not users:
+        return {}
+    stmt = (
+        select(Membership.user_id, Membership.role, Membership.institution_id, Institution.code)
+        .outerjoin(Institution, Institution.id == Membership.institution_id)
+        .where(Membership.user_id.in_([u.id for u in users]))
+        .order_by(Membership.user_id, Membership.role, Institution.code)
+    )
+    grants: dict[uuid.UUID, Grants] = {u.id: [] for u in users}
+    for user_id, role, institution_id, code in (await session.execute(stmt)).all():
+        everything = viewer.oversees_platform or user_id == viewer.user_id
+        if everything or institution_id in viewer.institution_ids:
+            grants[user_id].append((role, institution_id, code))
+    return {u.id: (u, grants[u.id]) for u in users}
 
 
 # ---------------------------------------------------------------- accounts

@@ -23,7 +23,7 @@ from tests.tampering import bypass_append_only
 LOG = """
 query($filter: AuditLogFilter) {
   auditLog(first: 10, filter: $filter) {
-    totalCount edges { node { action entityType actorId detail } }
+    totalCount edges { node { action entityType actor { id } detail } }
   }
 }
 """
@@ -86,8 +86,8 @@ async def test_auditors_read_the_log_without_its_personal_particulars(
     )
 
     # then
-    assert [(n["action"], n["actorId"], n["detail"]) for n in _nodes(auditor)] == [
-        ("masking.policy_set", tokens["privacy_id"], None)
+    assert [(n["action"], n["actor"], n["detail"]) for n in _nodes(auditor)] == [
+        ("masking.policy_set", {"id": tokens["privacy_id"]}, None)
     ]
     assert _nodes(privacy)[0]["detail"]["strategy"] == "hash"
     assert officer["auditLog"] == {"totalCount": 0, "edges": []}

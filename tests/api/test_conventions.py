@@ -49,6 +49,20 @@ EXTERNAL_REFERENCE = "external reference"
 # Types whose ids are global and typed but which node(id:) does not fetch yet (each needs
 # a loader under its list's row rule). Exactly these: a new one fails, a fixed one too.
 NOT_YET_NODES: frozenset[str] = frozenset()
+# Output fields that name a person: each is a User relation a frontend can follow
+# (createdBy: User, actor: User), never a raw id. Inputs take global ids.
+PERSON_NAME = re.compile(r"By$|^actor|^assignee|^viewer|^userId$|UserId$")
+# Exactly these person-named output fields are not User relations, each for its reason:
+# a new raw id fails, and so does an exception that no longer holds.
+NOT_PEOPLE = {
+    "AccessLogEntry.viewerId": "a ServiceAccount, which is no User, may be the viewer: "
+    "the id stays beside viewer: User",
+    "AccessLogEntry.viewerKind": "user or service: a kind, not a person",
+    "JournalEntry.reversedBy": "the entry that reverses it, not a person",
+    "StaffMember.userId": "the staff member's own id: the row is the person",
+    "AccountStatusChanged.userId": "the account the mutation changed, echoed by its id",
+    "RoleChanged.userId": "the account the mutation changed, echoed by its id",
+}
 # String arguments that share a name with an enum but take more than its values.
 FREE_TEXT = {
     "AddPolicyRuleInput.role": "a role, or scope:<name> for a service account's scope",
@@ -135,6 +149,24 @@ def ids(schema: GraphQLSchema) -> list[str]:
     return found
 
 
+def people(schema: GraphQLSchema) -> list[str]:
+    found = []
+    for p in places(schema):
+        if p.is_input or not PERSON_NAME.search(p.name):
+            continue
+        if p.where in NOT_PEOPLE:
+            if p.type_name == "User":
+                found.append(f"{p.where} is a User now: drop its exception")
+            continue
+        if p.type_name != "User":
+            found.append(f"{p.where} names a person: a User relation, not {p.type_name}")
+    walked = {p.where for p in places(schema)}
+    for where in NOT_PEOPLE:
+        if where.split(".")[0] in schema.type_map and where not in walked:
+            found.append(f"{where} is gone: drop its exception")
+    return found
+
+
 def _enum_words(schema: GraphQLSchema) -> dict[str, str]:
     """The names a value of each enum goes by: role (Role), maskingStrategy and, its last
     word naming no other enum, strategy (MaskingStrategy); "type" and "field" also name
@@ -190,7 +222,7 @@ def inputs(schema: GraphQLSchema) -> list[str]:
     return found
 
 
-RULES = (money_and_rates, ids, enums, json_values, inputs)
+RULES = (money_and_rates, ids, people, enums, json_values, inputs)
 
 
 @pytest.fixture
@@ -238,8 +270,12 @@ type Credit implements Node {
   payoffAmount: Float!
   ratio: Decimal
   createdBy: String
+  approvedBy: ID
+  viewerId: ID
+  assignee: User
   settings: String
 }
+type User implements Node { id: ID! }
 type Thing { id: ID! }
 input SetPolicyInput { role: String!  strategy: String!  params: String }
 type InvalidInput { message: String!  field: String }
@@ -269,6 +305,11 @@ def test_each_rule_finds_a_schema_that_breaks_it() -> None:
         "Credit.createdBy is an id: ID (global), not String",
         "Credit is a Node that node(id:) does not fetch",
         "Thing has an id: implement Node",
+    ]
+    assert found["people"] == [
+        "Credit.createdBy names a person: a User relation, not String",
+        "Credit.approvedBy names a person: a User relation, not ID",
+        "Credit.viewerId names a person: a User relation, not ID",
     ]
     assert found["enums"] == [
         "SetPolicyInput.role is a String but Role names its values",

@@ -58,7 +58,7 @@ ALERTS = """
 query($filter: RiskAlertFilter) {
   riskAlerts(first: 10, filter: $filter) {
     totalCount
-    edges { node { id ruleCode status severity version assigneeId disposal overdue
+    edges { node { id ruleCode status severity version assignee { id } disposal overdue
                    loan { id } history { kind fromStatus toStatus note } } }
   }
 }
@@ -67,7 +67,7 @@ UPDATE = """
 mutation($input: UpdateRiskAlertInput!) {
   updateRiskAlert(input: $input) {
     __typename
-    ... on RiskAlert { status version assigneeId disposal acknowledgedAt resolvedAt }
+    ... on RiskAlert { status version assignee { id } disposal acknowledgedAt resolvedAt }
     ... on UserError { code message }
   }
 }
@@ -327,7 +327,7 @@ async def test_staff_work_their_own_alerts_step_by_step(
     outsider = f.global_id("User", book.ids["officer_b"])
     assert (await act(officer, action="ASSIGN", assigneeId=outsider))["code"] == "BAD_USER_INPUT"
     assigned = await act(officer, action="ASSIGN", assigneeId=colleague)
-    assert assigned["assigneeId"] == colleague
+    assert assigned["assignee"] == {"id": colleague}
     assert (await act(officer, action="DISPOSE", disposal="RESTRUCTURE"))["code"] == (
         "BAD_USER_INPUT"
     )

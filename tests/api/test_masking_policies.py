@@ -15,7 +15,10 @@ from privacy.policies import MaskingRules, rules_version
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 
-POLICY = "id object role purpose strategy params version status createdBy decidedBy decidedAt"
+POLICY = (
+    "id object role purpose strategy params version status createdBy { id } decidedBy { id } "
+    "decidedAt"
+)
 SET = f"""
 mutation($input: SetMaskingPolicyInput!) {{
   setMaskingPolicy(input: $input) {{
@@ -106,12 +109,12 @@ async def test_a_widening_waits_for_a_second_privacy_officer(
     # then
     assert proposed["__typename"] == "MaskingPolicy"
     assert (proposed["status"], proposed["version"], proposed["purpose"]) == ("PENDING", 1, "*")
-    assert proposed["createdBy"] == officers["first_id"]
+    assert proposed["createdBy"] == {"id": officers["first_id"]}
     assert while_pending.strategy_for(ID_NUMBER, ["loan_officer"], "credit_assessment") is None
     assert own["data"] is None
     assert own["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert own["errors"][0]["message"] == "a second privacy officer must approve"
-    assert (approved["status"], approved["decidedBy"]) == ("ACTIVE", officers["second_id"])
+    assert (approved["status"], approved["decidedBy"]) == ("ACTIVE", {"id": officers["second_id"]})
     assert approved["decidedAt"] is not None
     strategy = applied.strategy_for(ID_NUMBER, ["loan_officer"], "credit_assessment")
     assert strategy is not None
@@ -224,7 +227,10 @@ async def test_a_rejected_or_replaced_proposal_never_applies(
         "PENDING",
         2,
     )
-    assert (rejected["status"], rejected["decidedBy"]) == ("REJECTED", officers["second_id"])
+    assert (rejected["status"], rejected["decidedBy"]) == (
+        "REJECTED",
+        {"id": officers["second_id"]},
+    )
     assert stale["__typename"] == "InvalidInput"
     assert stale["code"] == "CONFLICT"
     assert "this one is rejected" in stale["message"]

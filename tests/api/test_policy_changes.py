@@ -16,7 +16,7 @@ ADD = """
 mutation($input: AddPolicyRuleInput!) {
   addPolicyRule(input: $input) {
     __typename
-    ... on PolicyChange { id status widens kind createdBy }
+    ... on PolicyChange { id status widens kind createdBy { id } }
     ... on AuthorizationRule { id }
     ... on InvalidInput { message }
   }
@@ -25,7 +25,7 @@ mutation($input: AddPolicyRuleInput!) {
 DECIDE = """
 mutation($id: ID!, $approve: Boolean!) {
   approvePolicyChange(input: { id: $id, approve: $approve }) {
-    __typename ... on PolicyChange { status decidedBy } ... on InvalidInput { message }
+    __typename ... on PolicyChange { status decidedBy { id } } ... on InvalidInput { message }
   }
 }
 """
@@ -39,7 +39,7 @@ mutation($id: ID!) {
 REMOVE = """
 mutation($id: ID!) {
   removePolicyRule(input: { id: $id }) {
-    __typename ... on PolicyChange { id status widens kind createdBy }
+    __typename ... on PolicyChange { id status widens kind createdBy { id } }
   }
 }
 """
@@ -118,7 +118,7 @@ async def test_removing_a_deny_applies_only_once_a_second_admin_approves_and_rol
         "status": "PENDING",
         "widens": True,
         "kind": "remove",
-        "createdBy": world["maker_id"],
+        "createdBy": {"id": world["maker_id"]},
     }
     assert _codes(while_pending) == ["FORBIDDEN"]
     assert _codes(own) == ["FORBIDDEN"]  # the maker is never the checker
@@ -126,7 +126,7 @@ async def test_removing_a_deny_applies_only_once_a_second_admin_approves_and_rol
     assert approved == {
         "__typename": "PolicyChange",
         "status": "ACTIVE",
-        "decidedBy": world["checker_id"],
+        "decidedBy": {"id": world["checker_id"]},
     }
     assert again["__typename"] == "InvalidInput"  # decided once
     # read now allowed; reveal is not, so the value is masked

@@ -61,7 +61,8 @@ query($first: Int, $after: String, $filter: AccessLogFilter) {
     totalCount
     pageInfo { hasNextPage endCursor }
     edges { cursor node {
-      id at viewerId viewerKind institutionCodes subjectId field purpose requestId
+      id at viewerId viewer { id roles { role } } viewerKind institutionCodes subjectId field
+      purpose requestId
     } }
   }
 }
@@ -413,6 +414,11 @@ async def test_only_reveals_are_logged_not_masked_reads(
     assert node["field"] == "Enterprise.contactPhone"
     assert node["subjectId"] == _gid(world.enterprise_id)
     assert node["viewerId"] == _gid(world.officer_id, "User")
+    # and: the viewer is a User the privacy officer follows (platform oversight sees anyone)
+    assert node["viewer"] == {
+        "id": _gid(world.officer_id, "User"),
+        "roles": [{"role": "LOAN_OFFICER"}],
+    }
     assert node["viewerKind"] == "user"
     assert node["institutionCodes"] == [world.bank_code]
     assert node["purpose"] == "credit_assessment"
