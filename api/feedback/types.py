@@ -83,7 +83,9 @@ class ServiceRating(relay.Node):
     score: int = strawberry.field(description="1 (poor) to 5 (excellent).")
     rated_at: datetime
 
-    @strawberry.field(description="The owner's words: personal data, shown as the policy says.")
+    @strawberry.field(
+        description="The owner's words: personal data, shown as the policy says (null once erased)."
+    )
     async def comment(self, info: strawberry.Info[Context, None]) -> str | None:
         if self.sealed_comment is not None:
             await concerning(info.context, self.pk, self.enterprise_id)
@@ -123,8 +125,10 @@ class SupportMessage:
     from_staff: bool = strawberry.field(description="Written by the institution's staff.")
     at: datetime
 
-    @strawberry.field(description="The message: personal data, shown as the policy says.")
-    async def body(self, info: strawberry.Info[Context, None]) -> str:
+    @strawberry.field(
+        description="The message: personal data, shown as the policy says (null once erased)."
+    )
+    async def body(self, info: strawberry.Info[Context, None]) -> str | None:
         await concerning(info.context, self.pk, self.enterprise_id)
         return self.sealed_body
 
@@ -172,8 +176,11 @@ class SupportTicket(relay.Node):
     first_answered_at: datetime | None
     closed_at: datetime | None
 
-    @strawberry.field(description="The ticket's subject: personal data, shown as the policy says.")
-    async def subject(self, info: strawberry.Info[Context, None]) -> str:
+    @strawberry.field(
+        description="The ticket's subject: personal data, shown as the policy says (null "
+        "once erased)."
+    )
+    async def subject(self, info: strawberry.Info[Context, None]) -> str | None:
         await concerning(info.context, self.pk, self.enterprise_id)
         return self.sealed_subject
 

@@ -97,6 +97,7 @@ class Bank:
     stranger: GraphQLClient  # a loan officer of another bank
     stranger_admin: GraphQLClient
     auditor: GraphQLClient
+    privacy: GraphQLClient
     tokens: dict[str, str]
     code: str
     enterprise: str
@@ -162,6 +163,7 @@ async def bank(gql: GraphQLClient, db: AsyncEngine, settings: Settings) -> Bank:
             "stranger": await f.user(s, roles=[(Role.LOAN_OFFICER, other.id)]),
             "stranger_admin": await f.user(s, roles=[(Role.INSTITUTION_ADMIN, other.id)]),
             "auditor": await f.user(s, roles=[(Role.AUDITOR, None)]),
+            "privacy": await f.user(s, roles=[(Role.PRIVACY_OFFICER, None)]),
         }
         await s.flush()
         tokens = {k: await f.access_token(s, settings, u) for k, u in people.items()}
@@ -450,3 +452,27 @@ async def test_satisfaction_and_ticket_figures_by_institution(bank: Bank) -> Non
     assert (await bank.stranger_admin.data(FIGURES))["portfolioSummary"]["feedback"] == []
     refused = await bank.officer.post(FIGURES)
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+ERASE = """
+mutation($id: ID!) { eraseSubject(input: { subjectId: $id, reason: "the owner asked us to" }) {
+  __typename ... on ErasureReceipt { removed } } }
+"""
+
+
+async def test_erasing_the_enterprise_shreds_its_tickets_words(bank: Bank) -> None:
+    # given: a ticket about the quiet enterprise's application (no loan keeps it)
+    opened = await act(
+        bank.owner, OPEN, applicationId=bank.quiet_pending, subject=SUBJECT, message=MESSAGE
+    )
+    # when: a privacy officer erases the enterprise
+    receipt = (await bank.privacy.data(ERASE, {"id": bank.quiet_enterprise}))["eraseSubject"]
+    after = await bank.owner.data(
+        NODE.replace("subject", "subject messages { body }"), {"id": opened["id"]}
+    )
+    # then: the keys of the subject and the message are gone with the enterprise's
+    assert receipt["__typename"] == "ErasureReceipt", receipt
+    assert {"support_tickets.subject", "support_messages.body"} <= set(receipt["removed"])
+    assert "service_ratings.comment" not in receipt["removed"]
+    assert after["node"]["subject"] is None
+    assert after["node"]["messages"] == [{"body": None}]
