@@ -23,6 +23,8 @@ from domain.contracts.models import ContractVersion, LoanAmendment, LoanTerminat
 from domain.enterprises import repository as enterprises
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.errors import Unauthenticated
+from domain.feedback import repository as feedback
+from domain.feedback.models import ServiceRating, SupportMessage, SupportTicket
 from domain.identity import policy_changes
 from domain.identity import repository as identity
 from domain.identity.authorization import Action, Authorizer, Principal
@@ -158,6 +160,28 @@ class Loaders:
         return self._loader(
             lambda s, ids: verification.events_of(s, ids),
             lambda rows, ids: many_per_key(rows, ids, "case_id"),
+        )
+
+    @cached_property
+    def support_ticket(self) -> DataLoader[uuid.UUID, SupportTicket | None]:
+        return self._loader(
+            lambda s, ids: feedback.tickets_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def support_messages(self) -> DataLoader[uuid.UUID, list[SupportMessage]]:
+        """Each visible ticket's thread (the ticket was read under its row rule)."""
+        return self._loader(
+            lambda s, ids: feedback.messages_of(s, ids),
+            lambda rows, ids: many_per_key(rows, ids, "ticket_id"),
+        )
+
+    @cached_property
+    def service_rating(self) -> DataLoader[uuid.UUID, ServiceRating | None]:
+        return self._loader(
+            lambda s, ids: feedback.ratings_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
         )
 
     @cached_property

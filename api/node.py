@@ -15,6 +15,7 @@ from api.applications.types import Application
 from api.context import Context, Loaders
 from api.contracts.types import LoanAmendment
 from api.enterprises.types import Enterprise
+from api.feedback.types import ServiceRating, SupportTicket
 from api.identity.policy_changes import PolicyChange
 from api.identity.types import AuthorizationRule, Institution, User
 from api.imports.types import ImportRun
@@ -71,6 +72,8 @@ _NODES: dict[str, _Resolver] = {
     "PolicyChange": (lambda loaders: loaders.policy_change, PolicyChange.from_row),
     "SubjectRequest": (lambda loaders: loaders.subject_request, SubjectRequest.from_row),
     "VerificationCase": (lambda loaders: loaders.verification_case, VerificationCase.from_row),
+    "SupportTicket": (lambda loaders: loaders.support_ticket, SupportTicket.from_row),
+    "ServiceRating": (lambda loaders: loaders.service_rating, ServiceRating.from_row),
 }
 
 

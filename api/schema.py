@@ -34,6 +34,8 @@ from api.documents import CachedDocuments, DocumentCache
 from api.enterprises.mutations import EnterpriseMutations, StatementMutations
 from api.enterprises.queries import EnterpriseQueries
 from api.errors import MAX_ERRORS, ErrorShaping, QuietExecutor, log_unexpected
+from api.feedback.mutations import FeedbackMutations
+from api.feedback.queries import FeedbackQueries
 from api.identity.mutations import IdentityMutations
 from api.identity.policy_changes import PolicyChangeMutations, PolicyChangeQueries
 from api.identity.queries import IdentityQueries
@@ -98,6 +100,7 @@ class Query(
     AnalyticsQueries,
     AccountQueries,
     VerificationQueries,
+    FeedbackQueries,
 ):
     pass
 
@@ -130,6 +133,7 @@ class Mutation(
     RecoveryMutations,
     AccountMutations,
     VerificationMutations,
+    FeedbackMutations,
 ):
     pass
 

@@ -19,6 +19,7 @@ from domain.contracts.models import (
     TerminationKind,
 )
 from domain.enterprises.models import Enterprise, FinancialStatement
+from domain.feedback.models import ServiceRating, SupportMessage, SupportTicket
 from domain.identity.models import (
     AuthSession,
     Institution,
@@ -166,6 +167,9 @@ __all__ = [
     "RowEffect",
     "ScoringModelRecord",
     "ServiceAccount",
+    "ServiceRating",
+    "SupportMessage",
+    "SupportTicket",
     "TerminationKind",
     "TokenPurpose",
     "Transition",

@@ -50,6 +50,7 @@ from domain.audit.models import AuditEntry
 from domain.base import new_id, utcnow
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
 from domain.errors import Conflict, InvalidInput, NotFound
+from domain.feedback.models import ServiceRating, SupportMessage, SupportTicket
 from domain.identity.viewer import Viewer
 from domain.lending.models import Installment, Loan, LoanStatus, Repayment
 from domain.pagination import Keyset, Page, page_from
@@ -373,6 +374,34 @@ async def _kept_counts(session: AsyncSession, subject_id: uuid.UUID) -> dict[str
     return {name: int(n or 0) for (name, _), n in zip(named, row, strict=True)}
 
 
+async def _shred_feedback(
+    session: AsyncSession, enterprise_id: uuid.UUID, *, now: datetime
+) -> list[str]:
+    """The enterprise's rating comments, ticket subjects and messages, each sealed under
+    its own row's key: those keys destroyed with the enterprise's (what was shredded)."""
+    tickets = select(SupportTicket.id).where(SupportTicket.enterprise_id == enterprise_id)
+    rows = {
+        "service_ratings.comment": select(ServiceRating.id).where(
+            ServiceRating.enterprise_id == enterprise_id
+        ),
+        "support_tickets.subject": tickets,
+        "support_messages.body": select(SupportMessage.id).where(
+            SupportMessage.ticket_id.in_(tickets)
+        ),
+    }
+    removed = []
+    for column, ids in rows.items():
+        result = await session.execute(
+            update(DataKey)
+            .where(DataKey.subject_id.in_(ids), DataKey.shredded_at.is_(None))
+            .values(kid=None, wrapped=None, shredded_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            removed.append(column)
+    return removed
+
+
 async def erase_subject(
     session: AsyncSession,
     keys: KeyProvider,
@@ -422,6 +451,7 @@ async def erase_subject(
     removed = tuple(
         [f"{TABLE}.{c}" for c in removed_columns]
         + (["data_keys.wrapped"] if key_row is not None else [])
+        + await _shred_feedback(session, subject_id, now=at)
     )
     kept = await _kept_counts(session, subject_id)
     entry = AuditEntry(

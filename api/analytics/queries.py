@@ -27,8 +27,10 @@ from api.analytics.types import (
     PortfolioVolume,
 )
 from api.context import Context
+from api.feedback.types import PortfolioFeedback
 from api.relay import decode_pk
 from domain.analytics import service
+from domain.feedback.figures import feedback_by_institution
 from domain.identity.viewer import Viewer
 
 T = TypeVar("T")
@@ -73,6 +75,7 @@ async def _figure(
         "vintages",
         "concentration",
         "expected_loss",
+        "feedback",
     ]
 )
 @strawberry.type(
@@ -169,6 +172,19 @@ class PortfolioSummary:
             lambda s, v, m: service.expected_loss(s, v, self.flt, lgd=lgd, memo=m),
         )
         return PortfolioExpectedLoss.from_domain(found)
+
+    @strawberry.field(
+        description="Satisfaction (ratings: count, average, distribution) and support "
+        "(tickets opened, closed, median hours to the first answer) per institution, in "
+        "the period; by institution and period only (the other filters do not apply)."
+    )
+    async def feedback(self, info: strawberry.Info[Context, None]) -> list[PortfolioFeedback]:
+        found = await _figure(
+            info,
+            ("feedback", self.flt),
+            lambda s, v, _m: feedback_by_institution(s, v, self.flt),
+        )
+        return [PortfolioFeedback.from_domain(line) for line in found]
 
 
 @classified(internal=["portfolio_summary"])

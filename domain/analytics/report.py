@@ -3,9 +3,9 @@
 Sections: the period and scope; headline figures; the application funnel; time to
 decision; delinquency by bucket with the non-performing ratio; roll rates between
 buckets; vintage curves; concentration (top borrowers, industries, regions, Herfindahl
-indices); expected loss and its change. The data behind every chart comes from a plain
-function here, tested on its own; matplotlib only draws it, as inline SVG, so the page
-needs no network and no files beside it.
+indices); satisfaction and support by institution; expected loss and its change. The
+data behind every chart comes from a plain function here, tested on its own; matplotlib
+only draws it, as inline SVG, so the page needs no network and no files beside it.
 
 Every character in a chart is drawn as a path, not left as text for the viewer's fonts:
 the page shows borrower names (Chinese in the seed's default locale) on a machine with
@@ -123,6 +123,23 @@ def loss_bars(loss: ExpectedLoss) -> Bars:
     return [
         (loss.start.on.isoformat(), float(loss.start.expected_loss)),
         (loss.end.on.isoformat(), float(loss.end.expected_loss)),
+    ]
+
+
+def feedback_rows(summary: PortfolioSummary) -> list[list[str]]:
+    """Per institution: ratings and their average and distribution; tickets opened and
+    closed in the period and the median wait for a first answer. No comment is shown."""
+    return [
+        [
+            line.institution_code,
+            str(line.ratings),
+            _num(line.average_score, 2),
+            " / ".join(str(n) for n in line.distribution),
+            str(line.tickets_opened),
+            str(line.tickets_closed),
+            _num(line.median_hours_to_first_answer),
+        ]
+        for line in summary.feedback
     ]
 
 
@@ -270,6 +287,21 @@ def render(summary: PortfolioSummary, *, scope: str) -> str:
             ),
             f"<p>Herfindahl: borrowers {_num(c.borrower_hhi, 4)}, industries "
             f"{_num(c.industry_hhi, 4)}, regions {_num(c.region_hhi, 4)}.</p>",
+        ),
+        _section(
+            "Satisfaction and support",
+            _table(
+                [
+                    "institution",
+                    "ratings",
+                    "average score",
+                    "scores 1 / 2 / 3 / 4 / 5",
+                    "tickets opened",
+                    "tickets closed",
+                    "median hours to first answer",
+                ],
+                feedback_rows(summary),
+            ),
         ),
         _section(
             "Expected loss",

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -63,6 +63,9 @@ from domain.identity.viewer import Viewer
 from domain.lending.models import DelinquencyBucket
 from domain.lending.schedule import add_months
 from domain.products.models import ProductType
+
+if TYPE_CHECKING:
+    from domain.feedback.figures import InstitutionFeedback
 
 T = TypeVar("T")
 
@@ -261,6 +264,8 @@ class PortfolioSummary:
     vintages: tuple[VintageCurve, ...]
     concentration: Concentration
     expected_loss: ExpectedLoss
+    # Satisfaction and support by institution (domain.feedback.figures).
+    feedback: tuple[InstitutionFeedback, ...] = ()
 
 
 # -------------------------------------------------------------------- scope and period
@@ -725,6 +730,8 @@ async def portfolio_summary(
 ) -> PortfolioSummary:
     """Every figure group, one after the other on ``session`` (reads shared once);
     ``progress(groups done, groups)`` after each."""
+    from domain.feedback.figures import feedback_by_institution  # it builds on this module
+
     memo = Memo()
     groups: list[Callable[[], Awaitable[Any]]] = [
         lambda: application_funnel(session, viewer, flt, memo=memo),
@@ -735,6 +742,7 @@ async def portfolio_summary(
         lambda: vintage_curves(session, viewer, flt, memo=memo),
         lambda: concentration(session, viewer, flt, memo=memo),
         lambda: expected_loss(session, viewer, flt, lgd=lgd, memo=memo),
+        lambda: feedback_by_institution(session, viewer, flt),
     ]
     period = resolve_period(flt)
     found = []
@@ -742,7 +750,7 @@ async def portfolio_summary(
         found.append(await group())
         if progress is not None:
             await progress(done, len(groups))
-    funnel, times, volume, book, rolls, vintages, concentrated, loss = found
+    funnel, times, volume, book, rolls, vintages, concentrated, loss, feedback = found
     return PortfolioSummary(
         period=period,
         funnel=funnel,
@@ -753,6 +761,7 @@ async def portfolio_summary(
         vintages=vintages,
         concentration=concentrated,
         expected_loss=loss,
+        feedback=feedback,
     )
 
 

@@ -2,8 +2,9 @@
 
 For every role and every field of Enterprise, Application, Loan, RiskAssessment,
 ExternalDataRecord, User, PrivacyPreferences, Job and JobFile, the contract's LoanAmendment and
-ContractVersion, and the ledger's JournalEntry, JournalLine, TrialBalance and
-LedgerAccountBalance, the expected outcome (allow / mask / deny) is computed with pycasbin
+ContractVersion, the ledger's JournalEntry, JournalLine, TrialBalance and
+LedgerAccountBalance, and feedback's ServiceRating, SupportTicket and SupportMessage, the
+expected outcome (allow / mask / deny) is computed with pycasbin
 straight from ``authz_model.conf`` and ``authz_default_policy.csv``, not through the
 app's database-loaded ``Authorizer``, and compared with what a real GraphQL request,
 signed with a real bearer token, returns.
@@ -39,9 +40,14 @@ from domain.base import utcnow
 from domain.contracts.amendment import HolidayInterest
 from domain.contracts.models import AmendmentStatus, ContractVersion, LoanAmendment
 from domain.db import session_factory
+from domain.feedback import service as feedback
+from domain.feedback.models import RatedEvent
+from domain.feedback.models import ServiceRating as ServiceRatingRow
+from domain.feedback.models import SupportTicket as SupportTicketRow
 from domain.identity.authorization import DEFAULT_POLICY_PATH, MODEL_PATH
 from domain.identity.models import Institution, Role, ServiceAccount, User
 from domain.identity.security import hash_password, mint_token
+from domain.identity.viewer import Viewer
 from domain.jobs import files as job_files
 from domain.jobs.files import NewFile
 from domain.jobs.models import FileRole, JobFile, JobRun, JobState
@@ -74,13 +80,22 @@ TYPES = (
     "JournalLine",
     "TrialBalance",
     "LedgerAccountBalance",
+    "ServiceRating",
+    "SupportTicket",
+    "SupportMessage",
 )
+FEEDBACK_TYPES = ("ServiceRating", "SupportTicket", "SupportMessage")
+COMMENT = "Quick and clear about the terms"
+SUBJECT = "About my second instalment"
+MESSAGE = "May I pay the second instalment on the 20th?"
 # Rows a role's row scope keeps from it whatever the policy says of their fields: a
 # borrower sees no institution's book. Only the route's answer is checked for them.
 UNREACHABLE = {
     # A verification officer looks across tenants at enterprises only: no institution's jobs.
     (Role.VERIFICATION_OFFICER, "Job"),
     (Role.VERIFICATION_OFFICER, "JobFile"),
+    # ...nor their ratings and support tickets.
+    *((Role.VERIFICATION_OFFICER, t) for t in FEEDBACK_TYPES),
     (Role.SME_OWNER, "JournalEntry"),
     (Role.SME_OWNER, "JournalLine"),
     (Role.SME_OWNER, "TrialBalance"),
@@ -295,6 +310,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         job, job_file = await _report_job(s, settings, bank, owner)
         record = await f.external_data(s, enterprise_id=enterprise.id)
         amendment, version = await _amendment(s, loan, owner)
+        rating, ticket = await _feedback(s, loan, owner)
         viewer: User | None
         if role is Role.SME_OWNER:
             viewer, token = owner, await f.access_token(s, settings, owner)
@@ -321,6 +337,9 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         "JournalLine": {"account": "LOANS_RECEIVABLE", "glCode": "1100"}
         | {"debit": "200000.00", "credit": "0.00"},
         "TrialBalance": _trial_truth(),
+        "ServiceRating": _rating_truth(rating, loan),
+        "SupportTicket": _ticket_truth(ticket),
+        "SupportMessage": {"fromStaff": False, "at": "2026-11-01T09:00:00+00:00", "body": MESSAGE},
         "LedgerAccountBalance": {
             "account": "CASH",
             "glCode": "1000",
@@ -332,6 +351,61 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         },
     }
     return World(token=token, truth=truth, institution=_gid("Institution", bank.id))
+
+
+async def _feedback(
+    s: AsyncSession, loan: Loan, owner: User
+) -> tuple[ServiceRatingRow, SupportTicketRow]:
+    """The owner's rating of the payout, with a comment, and a ticket about the loan."""
+    viewer = Viewer(user_id=owner.id, platform_roles=frozenset({Role.SME_OWNER}))
+    common = {"viewer": viewer, "request_id": None, "now": f.FIXED_NOW}
+    rating = await feedback.rate_service(
+        s,
+        f.KEYS,
+        kind=RatedEvent.DISBURSEMENT,
+        event_id=loan.id,
+        score=4,
+        comment=COMMENT,
+        **common,
+    )
+    ticket = await feedback.open_ticket(
+        s,
+        f.KEYS,
+        application_id=None,
+        loan_id=loan.id,
+        subject=SUBJECT,
+        message=MESSAGE,
+        **common,
+    )
+    return rating, ticket
+
+
+def _rating_truth(row: ServiceRatingRow, loan: Loan) -> dict[str, Any]:
+    return {
+        "id": _gid("ServiceRating", row.id),
+        "eventKind": "DISBURSEMENT",
+        "eventId": _gid("Loan", loan.id),
+        "score": 4,
+        "ratedAt": "2026-11-01T09:00:00+00:00",
+        "comment": COMMENT,
+        "institution": {"__typename": "Institution"},
+    }
+
+
+def _ticket_truth(row: SupportTicketRow) -> dict[str, Any]:
+    return {
+        "id": _gid("SupportTicket", row.id),
+        "status": "OPEN",
+        "version": 1,
+        "openedAt": "2026-11-01T09:00:00+00:00",
+        "firstAnsweredAt": None,
+        "closedAt": None,
+        "subject": SUBJECT,
+        "institution": {"__typename": "Institution"},
+        "application": None,
+        "loan": {"__typename": "Loan"},
+        "messages": [{"__typename": "SupportMessage"}],
+    }
 
 
 TERMS = {
@@ -744,6 +818,18 @@ ROUTES = {
         unreachable=(None, "NOT_FOUND"),
     ),
     "PrivacyPreferences": Route(("privacyPreferences",), ("Query.privacyPreferences",), ((),)),
+    "ServiceRating": Route(
+        ("serviceRatings", "edges", "node"), ("Query.serviceRatings", *_EDGES), _EDGE_PATHS
+    ),
+    "SupportTicket": Route(
+        ("supportTickets", "edges", "node"), ("Query.supportTickets", *_EDGES), _EDGE_PATHS
+    ),
+    "SupportMessage": Route(
+        ("supportTickets", "edges", "node", "messages"),
+        ("Query.supportTickets", *_EDGES, "SupportTicket.messages"),
+        (*_EDGE_PATHS, ("edges", 0, "node", "messages")),
+        item=(0,),
+    ),
 }
 MAIN = "main"
 
@@ -909,6 +995,15 @@ def test_the_generated_matrix_says_what_the_policy_says(
         (Role.LOAN_OFFICER, "JobFile.name"): Outcome.ALLOW,
         (Role.PARTNER_SERVICE, "Job.kind"): Outcome.DENY,
         (Role.AUDITOR, "JobFile.download"): Outcome.ALLOW,  # the path; a sealed file needs reveal
+        # Staff see a rating's score; loan officers its comment masked, admins revealed.
+        (Role.LOAN_OFFICER, "ServiceRating.score"): Outcome.ALLOW,
+        (Role.LOAN_OFFICER, "ServiceRating.comment"): Outcome.MASK,
+        (Role.INSTITUTION_ADMIN, "ServiceRating.comment"): Outcome.ALLOW,
+        (Role.LOAN_OFFICER, "SupportMessage.body"): Outcome.ALLOW,
+        (Role.SME_OWNER, "SupportTicket.subject"): Outcome.ALLOW,
+        (Role.AUDITOR, "SupportMessage.body"): Outcome.MASK,
+        (Role.RISK_OFFICER, "SupportTicket.subject"): Outcome.DENY,
+        (Role.PARTNER_SERVICE, "ServiceRating.score"): Outcome.DENY,  # no scope covers it
     }
     field_count = sum(len(fields) for fields in catalogue.values())
 
@@ -977,7 +1072,7 @@ async def test_masked_values_keep_only_a_recognisable_hint(
 
 # ------------------------------------------------------------ purpose as a dimension
 
-PURPOSE_TYPES = ("Enterprise", "User")
+PURPOSE_TYPES = ("Enterprise", "User", "ServiceRating", "SupportTicket")
 
 
 def bases(role: Role, type_name: str) -> set[Basis]:
@@ -986,7 +1081,8 @@ def bases(role: Role, type_name: str) -> set[Basis]:
     held = set()
     if type_name == "User" or role is Role.SME_OWNER:
         held.add(Basis.SUBJECT)
-    if role in INSTITUTION_ROLES and type_name == "Enterprise":
+    # A rating or a ticket has the bases of the enterprise it concerns (api.feedback).
+    if role in INSTITUTION_ROLES and type_name in ("Enterprise", *FEEDBACK_TYPES):
         held.add(Basis.CONTRACT)
     if role not in INSTITUTION_ROLES and role is not Role.SME_OWNER:
         held.add(Basis.PLATFORM_OVERSIGHT)

@@ -9,6 +9,9 @@ ExternalDataRecord anywhere in the answer must be one the viewer may see, comput
 tenancy rules alone (not from the repositories), and every list, count, relation
 and ``node`` answer must be exactly what those rules say.
 
+Support tickets and service ratings (lists, counts, ``node(id:)``) are checked for every
+viewer, owners, staff of three banks, an auditor and a verification officer, exhaustively.
+
 Jobs and their files (``jobs``, ``node(id:)``, the download route), and consents,
 access-log entries, break-glass grants and policy lines by ``node(id:)``, are checked for
 every viewer and every record of a small table, exhaustively.
@@ -39,7 +42,10 @@ from api.app import create_app
 from api.relay import DEFAULT_PAGE_SIZE
 from domain.base import new_id, utcnow
 from domain.db import session_factory
+from domain.feedback import service as feedback
+from domain.feedback.models import RatedEvent
 from domain.identity.models import PolicyRule, Role
+from domain.identity.viewer import Viewer
 from domain.jobs import files as job_files
 from domain.jobs.models import FileRole, JobRun, JobState
 from domain.settings import Settings
@@ -934,3 +940,119 @@ async def test_node_fetches_privacy_and_policy_records_under_their_row_rules(
             assert answers[name]["data"]["node"] == {"__typename": types[name], "id": ids[name]}
         for name in set(types) - seen:
             assert answers[name]["errors"][0]["extensions"]["code"] == "NOT_FOUND", viewer
+
+
+# ------------------------------------------ support tickets and service ratings
+
+
+FEEDBACK_VIEWERS: dict[str, tuple[Role, str | None]] = {
+    "officer_a": (Role.LOAN_OFFICER, "bank_a"),
+    "officer_b": (Role.LOAN_OFFICER, "bank_b"),
+    "admin_c": (Role.INSTITUTION_ADMIN, "bank_c"),
+    "owner_1": (Role.SME_OWNER, None),
+    "owner_2": (Role.SME_OWNER, None),
+    "auditor": (Role.AUDITOR, None),
+    # Across tenants for enterprises only: no institution's tickets or ratings.
+    "verification_officer": (Role.VERIFICATION_OFFICER, None),
+}
+
+
+def feedback_visible(viewer: str) -> frozenset[str]:
+    """Tickets (one per application, named after it) and ratings (one per loan) the
+    viewer may see, from the names alone: owners what concerns their enterprises, staff
+    what concerns their bank, the auditor everything, the verification officer nothing."""
+    role, where = FEEDBACK_VIEWERS[viewer]
+    tickets = {f"ticket_{a}": (e, bank) for a, (e, bank) in APPLICATIONS.items()}
+    ratings = {f"rating_{n}": (loan_enterprise(n), loan_bank(n)) for n in LOANS}
+    rows = {**tickets, **ratings}
+    if role is Role.AUDITOR:
+        return frozenset(rows)
+    if role is Role.VERIFICATION_OFFICER:
+        return frozenset()
+    if role is Role.SME_OWNER:
+        return frozenset(r for r, (e, _) in rows.items() if ENTERPRISES[e] == viewer)
+    return frozenset(r for r, (_, bank) in rows.items() if bank == where)
+
+
+async def test_support_tickets_and_ratings_are_seen_only_within_their_tenant(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: the population's applications each with a ticket, its loans each rated
+    async with session_factory(db)() as s, s.begin():
+        banks = {name: await f.institution(s) for name in BANKS}
+        products = {name: await f.product(s, institution_id=b.id) for name, b in banks.items()}
+        owners = {name: await f.user(s, roles=[(Role.SME_OWNER, None)]) for name in OWNERS}
+        firms = {
+            name: await f.enterprise(s, owner_id=owners[owner].id if owner else None)
+            for name, owner in ENTERPRISES.items()
+        }
+        apps = {
+            name: await f.application(s, enterprise_id=firms[e].id, product_row=products[bank])
+            for name, (e, bank) in APPLICATIONS.items()
+        }
+        loans = {name: await f.loan(s, application_row=apps[app]) for name, app in LOANS.items()}
+        ids: dict[str, str] = {}
+        for name, (enterprise, _) in APPLICATIONS.items():
+            owner = ENTERPRISES[enterprise]
+            assert owner is not None
+            as_owner = Viewer(user_id=owners[owner].id, platform_roles=frozenset({Role.SME_OWNER}))
+            ticket = await feedback.open_ticket(
+                s,
+                f.KEYS,
+                viewer=as_owner,
+                application_id=apps[name].id,
+                loan_id=None,
+                subject="a question",
+                message="about this application",
+                request_id=None,
+            )
+            ids[f"ticket_{name}"] = global_id("SupportTicket", ticket.id)
+            loan_name = loan_of(name)
+            if loan_name is not None:
+                rating = await feedback.rate_service(
+                    s,
+                    f.KEYS,
+                    viewer=as_owner,
+                    kind=RatedEvent.DISBURSEMENT,
+                    event_id=loans[loan_name].id,
+                    score=3,
+                    comment=None,
+                    request_id=None,
+                )
+                ids[f"rating_{loan_name}"] = global_id("ServiceRating", rating.id)
+        tokens = {}
+        for viewer, (role, bank) in FEEDBACK_VIEWERS.items():
+            person = (
+                owners[viewer]
+                if role is Role.SME_OWNER
+                else await f.user(s, roles=[(role, banks[bank].id if bank else None)])
+            )
+            tokens[viewer] = await f.access_token(s, settings, person)
+    by_id = {gid: name for name, gid in ids.items()}
+    node = "query($id: ID!) { node(id: $id) { __typename id } }"
+    listing = """{
+      supportTickets(first: 50) { totalCount edges { node { id messages { fromStaff } } } }
+      serviceRatings(first: 50) { totalCount edges { node { id } } }
+    }"""
+
+    for viewer, token in tokens.items():
+        client = gql.as_(token)
+        allowed = feedback_visible(viewer)
+
+        # when
+        listed = await client.data(listing)
+        fetched = {}
+        for name, gid in ids.items():
+            answer = await client.post(node, {"id": gid})
+            fetched[name] = answer["data"]["node"] is not None
+            if not fetched[name]:
+                assert answer["errors"][0]["extensions"]["code"] == "NOT_FOUND", answer
+
+        # then: exactly the viewer's rows, listed, counted and fetched by id
+        tickets = listed["supportTickets"]
+        ratings = listed["serviceRatings"]
+        shown = {by_id[e["node"]["id"]] for e in tickets["edges"] + ratings["edges"]}
+        assert shown == allowed, viewer
+        assert tickets["totalCount"] + ratings["totalCount"] == len(allowed), viewer
+        assert {n for n, seen in fetched.items() if seen} == allowed, viewer
+        assert all(len(e["node"]["messages"]) == 1 for e in tickets["edges"]), viewer

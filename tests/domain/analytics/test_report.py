@@ -74,6 +74,7 @@ async def test_the_page_opens_offline_with_every_section(summary: PortfolioSumma
         "Roll rates",
         "Vintage curves",
         "Concentration",
+        "Satisfaction and support",
         "Expected loss",
     ):
         assert f"<h2>{title}</h2>" in page

@@ -1,0 +1,1 @@
+"""Service ratings and support tickets through GraphQL."""

@@ -1,0 +1,1 @@
+"""Feedback: service ratings and support tickets."""
