@@ -729,6 +729,45 @@ def loans_age(
         typer.echo(f"  {bucket.value:<12} {count}")
 
 
+@app.command("close")
+def close_month(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The month end closed, YYYY-MM-DD (the last one)."),
+    ] = None,
+    institution: Annotated[
+        str | None, typer.Option(help="Institution code: its book only (all when left out).")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Follow it with a progress bar.")] = True,
+) -> None:
+    """The month-end close as one job: age the loans, stage them (IFRS 9) with their
+    expected credit loss, post the change in loss allowance, keep the month's snapshot.
+    Repeatable for the same month end: nothing is posted twice."""
+    from domain.analytics.service import month_end_on_or_before
+    from domain.identity.repository import institution_by_code
+    from domain.jobs.tasks import CLOSE
+    from domain.provisioning.close import check_date
+
+    day = _day(as_of) if as_of else month_end_on_or_before(utcnow().date())
+    settings = _settings()
+
+    async def run() -> dict[str, Any]:
+        check_date(day)
+        params: dict[str, object] = {"as_of": day.isoformat(), "institution": None}
+        if institution is not None:
+
+            async def find(session: AsyncSession) -> str:
+                found = await institution_by_code(session, institution)
+                if found is None:
+                    raise NotFound(f"no institution with code {institution!r}")
+                return str(found.id)
+
+            params["institution"] = await _in_transaction(settings, find)
+        return await _follow(settings, CLOSE, params, wait=wait, label="month-end close")
+
+    _print_json(_guarded(settings, run))
+
+
 risk_cli = typer.Typer(
     help="Early warning: portfolio scans and alert escalation.", no_args_is_help=True
 )
@@ -1410,6 +1449,7 @@ JOB_KINDS = {
     "rescoring": "portfolio_scoring",
     "request-deadlines": "subject_request_escalation",
     "retention": "retention",
+    "close": "month_end_close",
 }
 
 

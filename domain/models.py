@@ -62,6 +62,7 @@ from domain.products.models import (
     RepaymentMethod,
 )
 from domain.providers.models import ExternalDataKind, ExternalDataRecord
+from domain.provisioning.models import LoanStage
 from domain.risk.models import (
     AlertActionKind,
     AlertSeverity,
@@ -136,6 +137,7 @@ __all__ = [
     "Loan",
     "LoanAmendment",
     "LoanBucketSnapshot",
+    "LoanStage",
     "LoanStatus",
     "LoanTermination",
     "LoanWarning",

@@ -22,6 +22,7 @@ from api.analytics.types import (
     PortfolioFilter,
     PortfolioFunnel,
     PortfolioPeriod,
+    PortfolioProvisions,
     PortfolioRollRates,
     PortfolioVintage,
     PortfolioVolume,
@@ -73,6 +74,7 @@ async def _figure(
         "vintages",
         "concentration",
         "expected_loss",
+        "provisions",
     ]
 )
 @strawberry.type(
@@ -169,6 +171,19 @@ class PortfolioSummary:
             lambda s, v, m: service.expected_loss(s, v, self.flt, lgd=lgd, memo=m),
         )
         return PortfolioExpectedLoss.from_domain(found)
+
+    @strawberry.field(
+        description="Expected credit loss (IFRS 9-style): loss allowance by stage at the "
+        "newest month-end close on or before the book date, and the stage migration matrix "
+        "since the close before it."
+    )
+    async def provisions(self, info: strawberry.Info[Context, None]) -> PortfolioProvisions:
+        found = await _figure(
+            info,
+            ("provisions", self.flt),
+            lambda s, v, _m: service.provisions(s, v, self.flt),
+        )
+        return PortfolioProvisions.from_domain(found)
 
 
 @classified(internal=["portfolio_summary"])
