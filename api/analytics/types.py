@@ -436,14 +436,16 @@ class PortfolioExpectedLoss:
         )
 
 
-@classified(internal=["stage", "loans", "exposure", "allowance", "coverage"])
+@classified(internal=["stage", "loans", "exposure", "expected_credit_loss", "coverage_rate"])
 @strawberry.type(description="The loss allowance held against one IFRS 9 stage.")
 class PortfolioStageAllowance:
     stage: int = strawberry.field(description="1 performing, 2 credit risk up, 3 impaired.")
     loans: int
     exposure: Decimal = strawberry.field(description="Exposure at default (EAD).")
-    allowance: Decimal = strawberry.field(description="Expected credit loss (ECL).")
-    coverage: Rate | None = strawberry.field(description="allowance / exposure.")
+    expected_credit_loss: Decimal = strawberry.field(
+        description="Expected credit loss (ECL): the loss allowance held."
+    )
+    coverage_rate: Rate | None = strawberry.field(description="expectedCreditLoss / exposure.")
 
     @classmethod
     def from_domain(cls, f: provisioning.StageFigure) -> Self:
@@ -451,8 +453,8 @@ class PortfolioStageAllowance:
             stage=f.stage,
             loans=f.loans,
             exposure=f.exposure,
-            allowance=f.allowance,
-            coverage=rate_of_ratio(f.coverage),
+            expected_credit_loss=f.allowance,
+            coverage_rate=rate_of_ratio(f.coverage),
         )
 
 
@@ -467,7 +469,9 @@ class PortfolioStageMove:
     )
 
 
-@classified(internal=["as_of", "previous", "stages", "migration", "allowance", "exposure"])
+@classified(
+    internal=["as_of", "previous", "stages", "migration", "expected_credit_loss", "exposure"]
+)
 @strawberry.type(
     description="Expected credit loss as the month-end close staged it: allowance by stage "
     "at the newest close on or before the book date, and the stage migration matrix since "
@@ -478,7 +482,9 @@ class PortfolioProvisions:
     previous: date | None = strawberry.field(description="The close migrations start from.")
     stages: list[PortfolioStageAllowance]
     migration: list[PortfolioStageMove]
-    allowance: Decimal = strawberry.field(description="Total loss allowance.")
+    expected_credit_loss: Decimal = strawberry.field(
+        description="Total expected credit loss: the loss allowance held."
+    )
     exposure: Decimal = strawberry.field(description="Total exposure at default.")
 
     @classmethod
@@ -493,6 +499,6 @@ class PortfolioProvisions:
                 )
                 for m in p.migration
             ],
-            allowance=p.allowance,
+            expected_credit_loss=p.allowance,
             exposure=p.exposure,
         )

@@ -34,8 +34,8 @@ mutation($input: StartMonthEndCloseInput!) {
 JOB = "query($id: ID!) { job(id: $id) { state error progress { done total } result } }"
 PROVISIONS = """
 query($f: PortfolioFilter) { portfolioSummary(filter: $f) { provisions {
-  asOf previous allowance exposure
-  stages { stage loans exposure allowance coverage }
+  asOf previous expectedCreditLoss exposure
+  stages { stage loans exposure expectedCreditLoss coverageRate }
   migration { fromStage toStage loans exposure }
 } } }
 """
@@ -114,7 +114,7 @@ async def test_officer_and_admin_close_the_month_and_read_the_allowance_by_stage
     stages = {s["stage"]: s for s in found["stages"]}
     assert stages[2]["loans"] == 1
     assert stages[1]["loans"] == stages[3]["loans"] == 0
-    assert Decimal(found["allowance"]) == Decimal(stages[2]["allowance"]) > 0
+    assert Decimal(found["expectedCreditLoss"]) == Decimal(stages[2]["expectedCreditLoss"]) > 0
     assert found["migration"] == [
         {"fromStage": None, "toStage": 2, "loans": 1, "exposure": stages[2]["exposure"]}
     ]
@@ -136,7 +136,7 @@ async def test_another_institution_neither_closes_nor_sees_the_book(
     assert refused["startMonthEndClose"]["field"] == "input.institutionId"
     theirs = await gql.as_(who["other_officer"]).data(PROVISIONS, {"f": {"end": "2026-03-31"}})
     assert theirs["portfolioSummary"]["provisions"]["asOf"] is None
-    assert theirs["portfolioSummary"]["provisions"]["allowance"] == "0.00"
+    assert theirs["portfolioSummary"]["provisions"]["expectedCreditLoss"] == "0.00"
 
 
 async def test_a_loan_officer_may_not_close_and_a_close_is_at_a_month_end(
