@@ -17,11 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    Table,
     and_,
     delete,
     exists,
@@ -29,10 +30,12 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics.repository import end_of_day
+from domain.base import Money
 from domain.contracts.models import LoanTermination, TerminationKind
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
@@ -48,6 +51,7 @@ from domain.risk.repository import pd_in_force
 
 BATCH = 5000
 ZERO = Decimal("0.00")
+STAGES = cast(Table, LoanStage.__table__)
 
 
 def forborne_column() -> ColumnElement[bool]:
@@ -149,7 +153,9 @@ async def stage_book(
     after: uuid.UUID | None = None
     while True:
         async with sessions() as session, session.begin():
-            rows = (await session.execute(_loans(as_of, institution_id, after))).all()
+            # Core statements on the connection: no ORM bookkeeping per row.
+            conn = await session.connection()
+            rows = (await conn.execute(_loans(as_of, institution_id, after))).all()
             if not rows:
                 break
             records = []
@@ -200,7 +206,7 @@ async def stage_book(
                 )
                 found.stages[s.stage] += 1
                 found.ecl += s.ecl
-            await session.execute(insert(LoanStage), records)
+            await conn.execute(insert(STAGES), records)
             found.loans += len(records)
             after = rows[-1][0]
     return found
@@ -223,22 +229,17 @@ async def _allowance_accounts(
     return list((await session.scalars(stmt)).all())
 
 
-async def _held(
-    session: AsyncSession, accounts: list[uuid.UUID], loan_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, Decimal]:
-    """Each loan's loss allowance now in the ledger (a credit balance, as a positive)."""
-    if not accounts or not loan_ids:
-        return {}
-    stmt = (
-        select(JournalLine.loan_id, func.sum(JournalLine.credit), func.sum(JournalLine.debit))
-        .where(JournalLine.loan_id.in_(loan_ids), JournalLine.account_id.in_(accounts))
-        .group_by(JournalLine.loan_id)
+def _held_of(loan_id: Any, accounts: list[uuid.UUID]) -> Any:
+    """A loan's loss allowance now in the ledger (its credit balance, as a positive): one
+    probe of the lines' (loan, account) index."""
+    if not accounts:
+        return literal(None, Money()).label("held")
+    return (
+        select(type_coerce(func.sum(JournalLine.credit - JournalLine.debit), Money()))
+        .where(JournalLine.loan_id == loan_id, JournalLine.account_id.in_(accounts))
+        .scalar_subquery()
+        .label("held")
     )
-    found: dict[uuid.UUID, Decimal] = {}
-    for loan_id, credit, debit in (await session.execute(stmt)).all():
-        assert loan_id is not None  # filtered on
-        found[loan_id] = credit - debit
-    return found
 
 
 def _posting(
@@ -288,8 +289,14 @@ async def provide(
     after: uuid.UUID | None = None
     while True:
         async with sessions() as session, session.begin():
+            accounts = await _allowance_accounts(session, institution_id)
             stmt = (
-                select(LoanStage.loan_id, LoanStage.institution_id, LoanStage.ecl)
+                select(
+                    LoanStage.loan_id,
+                    LoanStage.institution_id,
+                    LoanStage.ecl,
+                    _held_of(LoanStage.loan_id, accounts),
+                )
                 .where(LoanStage.as_of == as_of)
                 .order_by(LoanStage.loan_id)
                 .limit(BATCH)
@@ -298,19 +305,13 @@ async def provide(
                 stmt = stmt.where(LoanStage.institution_id == institution_id)
             if after is not None:
                 stmt = stmt.where(LoanStage.loan_id > after)
-            rows = (await session.execute(stmt)).all()
+            rows = (await (await session.connection()).execute(stmt)).all()
             if not rows:
                 break
-            accounts = await _allowance_accounts(session, institution_id)
-            held = await _held(session, accounts, [r.loan_id for r in rows])
             postings = [
                 p
                 for r in rows
-                if (
-                    p := _posting(
-                        found, r.institution_id, r.loan_id, held.get(r.loan_id, ZERO), r.ecl
-                    )
-                )
+                if (p := _posting(found, r.institution_id, r.loan_id, r.held or ZERO, r.ecl))
                 is not None
             ]
             await _post(session, found, postings)
@@ -390,7 +391,6 @@ class Provisions:
 
 # Scopes a select on (an alias of) the stages table: ``narrow(stmt, table)``.
 Narrow = Callable[[Any, Any], Any]
-STAGES = LoanStage.__table__
 
 
 async def _dates(

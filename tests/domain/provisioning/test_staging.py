@@ -79,6 +79,8 @@ def test_ecl_of_each_stage_on_worked_numbers() -> None:
     short = staged(replace(BASE, days_to_maturity=183))
     assert short.pd_12m == policy.pd_over(D("0.02"), 183 / 365.25)
     assert expected_loss(D("0.010051"), D("0.45"), D("100000.00")) == D("452.30")
+    # Half a cent rounds up, not to even: 0.1 x 0.45 x 1.00 = 0.045 -> 0.05
+    assert expected_loss(D("0.100000"), D("0.450000"), D("1.00")) == D("0.05")
 
 
 def test_an_unrated_borrower_takes_the_policy_pd() -> None:
