@@ -13,6 +13,7 @@ A loan that left the book (repaid) with an allowance left has it released.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.analytics.repository import end_of_day
 from domain.base import Money
 from domain.contracts.models import LoanTermination, TerminationKind
+from domain.ledger import repository as ledger_repo
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind, JournalLine, LedgerAccount
@@ -243,19 +245,17 @@ def _held_of(loan_id: Any, accounts: list[uuid.UUID]) -> Any:
 
 
 def _posting(
-    found: Provision, institution: uuid.UUID, loan_id: uuid.UUID, held: Decimal, target: Decimal
+    as_of: date, institution: uuid.UUID, loan_id: uuid.UUID, held: Decimal, target: Decimal
 ) -> Posting | None:
     change = target - held
     if not change:
         return None
     if change > 0:
-        found.raised += change
         legs = [
             Leg.debit(AccountCode.PROVISION_EXPENSE, change),
             Leg.credit(AccountCode.LOSS_ALLOWANCE, change),
         ]
     else:
-        found.released -= change
         legs = [
             Leg.debit(AccountCode.LOSS_ALLOWANCE, -change),
             Leg.credit(AccountCode.PROVISION_EXPENSE, -change),
@@ -264,17 +264,31 @@ def _posting(
         institution_id=institution,
         loan_id=loan_id,
         kind=EntryKind.PROVISION,
-        effective_on=found.as_of,
-        source=f"provision:{found.as_of.isoformat()}:{loan_id}",
+        effective_on=as_of,
+        source=f"provision:{as_of.isoformat()}:{loan_id}",
         legs=legs,
-        memo=f"loss allowance to {target} at {found.as_of.isoformat()}",
+        memo=f"loss allowance to {target} at {as_of.isoformat()}",
     )
 
 
 async def _post(session: AsyncSession, found: Provision, postings: list[Posting]) -> None:
-    if postings:
-        posted = await ledger.post_many(session, postings)
-        found.entries += sum(1 for p in posted if p is not None)
+    """Post what the date has not posted yet, and count it (a rerun counts nothing)."""
+    if not postings:
+        return
+    sources: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for p in postings:
+        sources[p.institution_id].append(p.source)
+    done: set[str] = set()
+    for institution, named in sources.items():
+        done |= set(await ledger_repo.posted_sources(session, institution, named))
+    new = [p for p in postings if p.source not in done]
+    for p in new:
+        for leg in p.kept:
+            if leg.account is AccountCode.PROVISION_EXPENSE:
+                found.raised += leg.debit_amount
+                found.released += leg.credit_amount
+    await ledger.post_many(session, new)
+    found.entries += len(new)
 
 
 async def provide(
@@ -311,7 +325,7 @@ async def provide(
             postings = [
                 p
                 for r in rows
-                if (p := _posting(found, r.institution_id, r.loan_id, r.held or ZERO, r.ecl))
+                if (p := _posting(as_of, r.institution_id, r.loan_id, r.held or ZERO, r.ecl))
                 is not None
             ]
             await _post(session, found, postings)
@@ -343,7 +357,7 @@ async def provide(
             postings = [
                 p
                 for loan_id, institution, credit, debit in (await session.execute(gone)).all()
-                if (p := _posting(found, institution, loan_id, credit - debit, ZERO)) is not None
+                if (p := _posting(as_of, institution, loan_id, credit - debit, ZERO)) is not None
             ]
             for start in range(0, len(postings), BATCH):
                 await _post(session, found, postings[start : start + BATCH])

@@ -91,6 +91,13 @@ async def test_close_stages_posts_once_raises_and_releases(
         march = await _stage(s, loan_id, MARCH)
         entries = await _provision_entries(s)
         held = await _allowance(s, bank_id, MARCH)
+    # (a late change to the loan before the rerun: its ECL for March is now another)
+    async with sessions() as s, s.begin():
+        await s.execute(
+            update(Loan)
+            .where(Loan.id == loan_id)
+            .values(outstanding_principal=Loan.outstanding_principal - D("1000.00"))
+        )
     again = await month_end_close(sessions, Close(as_of=MARCH, institution_id=bank_id))
 
     # then: 44 days past due is a significant increase; the lifetime ECL is posted once
@@ -104,6 +111,8 @@ async def test_close_stages_posts_once_raises_and_releases(
     async with sessions() as s:
         assert await _provision_entries(s) == entries == 1
         assert await _allowance(s, bank_id, MARCH) == held
+        # the rerun restaged the loan (its new ECL is posted by the next close)
+        assert (await _stage(s, loan_id, MARCH)).ecl < march.ecl
         # another institution's book is neither staged nor provided for
         assert await s.get(LoanStage, (theirs_id, MARCH)) is None
         assert await _allowance(s, other_id, MARCH) == 0
