@@ -6,7 +6,9 @@ benchmark's loan book (``bench/lending_benchmark.py``: institutions, enterprises
 disbursed loans with 12 monthly instalments). Every loan's disbursement and its
 instalments paid so far are then posted through ``domain.ledger.service.post_many``,
 the path every movement takes, in batches of ``--batch`` entries per transaction
-(timed: entries and lines per second). Then ``trial_balance`` of the institution with
+(timed: entries and lines per second). The month-end close's staging and provisioning
+then post each loan's loss allowance for the last month end (timed), so the book holds
+every account a closed month has. Then ``trial_balance`` of the institution with
 the most loans runs ``--runs`` times (median and p95). A trial balance reads the
 per-day totals, a few rows per account and day, never the lines: its time follows the
 days with postings, not the number of loans. Prints figures only; nothing is asserted.
@@ -30,6 +32,7 @@ from lending_benchmark import fresh, load
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.analytics.service import month_end_on_or_before
 from domain.base import utcnow
 from domain.db import session_factory
 from domain.ledger import service as ledger
@@ -37,6 +40,7 @@ from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind
 from domain.ledger.service import Leg, Posting
 from domain.lending.models import Installment, Loan
+from domain.provisioning.service import provide, stage_book
 
 A = AccountCode
 
@@ -122,6 +126,16 @@ async def bench(url: str, *, loans: int, runs: int, batch: int, seed: int) -> No
         print(
             f"{engine.dialect.name}: posted {len(found):,} entries ({lines:,} lines) for "
             f"{loans:,} loans in {seconds:.1f} s: {len(found) / seconds:,.0f} entries/s"
+        )
+        month_end = month_end_on_or_before(as_of)
+        sessions = session_factory(engine)
+        started = time.perf_counter()
+        staged = await stage_book(sessions, as_of=month_end)
+        provided = await provide(sessions, as_of=month_end)
+        seconds = time.perf_counter() - started
+        print(
+            f"{engine.dialect.name}: staged {staged.loans:,} loans and posted "
+            f"{provided.entries:,} provision entries for {month_end} in {seconds:.1f} s"
         )
         institution, count = await busiest(engine)
         times = []

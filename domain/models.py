@@ -63,6 +63,7 @@ from domain.products.models import (
     RepaymentMethod,
 )
 from domain.providers.models import ExternalDataKind, ExternalDataRecord
+from domain.provisioning.models import LoanStage
 from domain.risk.models import (
     AlertActionKind,
     AlertSeverity,
@@ -137,6 +138,7 @@ __all__ = [
     "Loan",
     "LoanAmendment",
     "LoanBucketSnapshot",
+    "LoanStage",
     "LoanStatus",
     "LoanTermination",
     "LoanWarning",

@@ -1,4 +1,5 @@
-"""``startPortfolioReport``: the HTML portfolio report, made by a job and kept with it."""
+"""``startPortfolioReport``: the HTML portfolio report, made by a job and kept with it;
+``startMonthEndClose``: an institution's month-end close (age, stage, provision, snapshot)."""
 
 from datetime import date
 from typing import Annotated
@@ -10,7 +11,12 @@ from api.context import Context
 from api.identity.types import InvalidInputError
 from api.jobs.types import Job
 from api.relay import decode_pk
-from domain.analytics.service import PortfolioFilter, analysable_institutions, resolve_period
+from domain.analytics.service import (
+    ANALYSTS,
+    PortfolioFilter,
+    analysable_institutions,
+    resolve_period,
+)
 from domain.errors import InvalidInput
 from domain.jobs import tasks
 from domain.jobs.errors import QueueUnavailable
@@ -32,8 +38,55 @@ StartPortfolioReportResult = Annotated[
 ]
 
 
+@strawberry.input(description="Whose month to close, and which month end.")
+class StartMonthEndCloseInput:
+    institution_id: strawberry.ID = strawberry.field(description="One of your institutions.")
+    as_of: date = strawberry.field(description="The last day of the month closed.")
+
+
+StartMonthEndCloseResult = Annotated[
+    Job | InvalidInputError, strawberry.union("StartMonthEndCloseResult")
+]
+
+
 @strawberry.type
 class AnalyticsMutations:
+    @mutation(
+        "startMonthEndClose",
+        description="Queue the month-end close of an institution's book as one job: its "
+        "steps in order (age the loans, stage them and compute their expected credit loss, "
+        "post the change in loss allowance to the ledger, keep the month's snapshot). "
+        "Repeatable for the same month end: nothing is posted twice. For the "
+        "institution's risk officers and admins.",
+    )
+    async def start_month_end_close(
+        self, info: strawberry.Info[Context, None], input: StartMonthEndCloseInput
+    ) -> StartMonthEndCloseResult:
+        from domain.provisioning.close import check_date
+
+        ctx = info.context
+        try:
+            institution = decode_pk(input.institution_id, "Institution", field="institutionId")
+            check_date(input.as_of)
+        except InvalidInput as exc:
+            return InvalidInputError.of(exc, field=exc.field or "institutionId")
+        assert institution is not None  # a required ID
+        if not ctx.viewer.institution_roles.get(institution, frozenset()) & ANALYSTS:
+            return InvalidInputError.at(
+                "you close no such institution's book", "institutionId", code="BAD_USER_INPUT"
+            )
+        if ctx.jobs is None:
+            raise QueueUnavailable("this service runs no job queue")
+        run = await ctx.jobs.submit(
+            ctx.sessions,
+            tasks.CLOSE,
+            params={"as_of": input.as_of.isoformat(), "institution": str(institution)},
+            trigger="api",
+            requested_by=ctx.viewer.user_id,
+            institution_id=institution,
+        )
+        return Job.from_row(run)
+
     @mutation(
         "startPortfolioReport",
         description="Queue the portfolio report (figures and charts as one HTML page) over "

@@ -22,6 +22,7 @@ from api.analytics.types import (
     PortfolioFilter,
     PortfolioFunnel,
     PortfolioPeriod,
+    PortfolioProvisions,
     PortfolioRollRates,
     PortfolioVintage,
     PortfolioVolume,
@@ -76,6 +77,7 @@ async def _figure(
         "concentration",
         "expected_loss",
         "feedback",
+        "provisions",
     ]
 )
 @strawberry.type(
@@ -185,6 +187,19 @@ class PortfolioSummary:
             lambda s, v, _m: feedback_by_institution(s, v, self.flt),
         )
         return [PortfolioFeedback.from_domain(line) for line in found]
+
+    @strawberry.field(
+        description="Expected credit loss (IFRS 9-style): loss allowance by stage at the "
+        "newest month-end close on or before the book date, and the stage migration matrix "
+        "since the close before it."
+    )
+    async def provisions(self, info: strawberry.Info[Context, None]) -> PortfolioProvisions:
+        found = await _figure(
+            info,
+            ("provisions", self.flt),
+            lambda s, v, _m: service.provisions(s, v, self.flt),
+        )
+        return PortfolioProvisions.from_domain(found)
 
 
 @classified(internal=["portfolio_summary"])

@@ -17,6 +17,7 @@ from domain.analytics import service
 from domain.analytics.models import RollState
 from domain.lending.models import DelinquencyBucket
 from domain.products.models import ProductType
+from domain.provisioning import service as provisioning
 
 RollStateGQL = strawberry.enum(
     RollState,
@@ -432,4 +433,72 @@ class PortfolioExpectedLoss:
             end=PortfolioLossAt.from_domain(e.end),
             change=e.change,
             change_ratio=e.change_ratio,
+        )
+
+
+@classified(internal=["stage", "loans", "exposure", "expected_credit_loss", "coverage_rate"])
+@strawberry.type(description="The loss allowance held against one IFRS 9 stage.")
+class PortfolioStageAllowance:
+    stage: int = strawberry.field(description="1 performing, 2 credit risk up, 3 impaired.")
+    loans: int
+    exposure: Decimal = strawberry.field(description="Exposure at default (EAD).")
+    expected_credit_loss: Decimal = strawberry.field(
+        description="Expected credit loss (ECL): the loss allowance held."
+    )
+    coverage_rate: Rate | None = strawberry.field(description="expectedCreditLoss / exposure.")
+
+    @classmethod
+    def from_domain(cls, f: provisioning.StageFigure) -> Self:
+        return cls(
+            stage=f.stage,
+            loans=f.loans,
+            exposure=f.exposure,
+            expected_credit_loss=f.allowance,
+            coverage_rate=rate_of_ratio(f.coverage),
+        )
+
+
+@classified(internal=["from_stage", "to_stage", "loans", "exposure"])
+@strawberry.type(description="Loans that moved from one stage to another between two closes.")
+class PortfolioStageMove:
+    from_stage: int | None = strawberry.field(description="None: new to the book since.")
+    to_stage: int | None = strawberry.field(description="None: off the book since.")
+    loans: int
+    exposure: Decimal = strawberry.field(
+        description="Their EAD at the earlier close (at the later one for new loans)."
+    )
+
+
+@classified(
+    internal=["as_of", "previous", "stages", "migration", "expected_credit_loss", "exposure"]
+)
+@strawberry.type(
+    description="Expected credit loss as the month-end close staged it: allowance by stage "
+    "at the newest close on or before the book date, and the stage migration matrix since "
+    "the close before it."
+)
+class PortfolioProvisions:
+    as_of: date | None = strawberry.field(description="The close read (None: never closed).")
+    previous: date | None = strawberry.field(description="The close migrations start from.")
+    stages: list[PortfolioStageAllowance]
+    migration: list[PortfolioStageMove]
+    expected_credit_loss: Decimal = strawberry.field(
+        description="Total expected credit loss: the loss allowance held."
+    )
+    exposure: Decimal = strawberry.field(description="Total exposure at default.")
+
+    @classmethod
+    def from_domain(cls, p: provisioning.Provisions) -> Self:
+        return cls(
+            as_of=p.as_of,
+            previous=p.previous,
+            stages=[PortfolioStageAllowance.from_domain(s) for s in p.stages],
+            migration=[
+                PortfolioStageMove(
+                    from_stage=m.from_stage, to_stage=m.to_stage, loans=m.loans, exposure=m.exposure
+                )
+                for m in p.migration
+            ],
+            expected_credit_loss=p.allowance,
+            exposure=p.exposure,
         )

@@ -9,6 +9,7 @@ top-level commands); this one only puts them together, in the order ``--help`` s
 | ``keys`` | ``keys status|init|rotate|rotate-index|rotate-masking|replace-data-keys`` |
 | ``audit`` | ``audit verify|seal`` |
 | ``loans`` | ``loans age`` |
+| ``close`` | ``close`` (the month-end close) |
 | ``risk`` | ``risk scan`` |
 | ``retention`` | ``retention plan|run`` |
 | ``reports`` | ``report portfolio|compliance`` |
@@ -28,6 +29,7 @@ import typer
 
 from api.cli import (
     audit,
+    close,
     database,
     imports,
     jobs,
@@ -52,6 +54,7 @@ app.add_typer(users.group, name="users")
 app.add_typer(keys.group, name="keys")
 app.add_typer(audit.group, name="audit")
 app.add_typer(loans.group, name="loans")
+app.command("close")(close.close_month)
 app.add_typer(risk.group, name="risk")
 app.add_typer(retention.group, name="retention")
 app.add_typer(reports.group, name="report")

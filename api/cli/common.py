@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.base import utcnow
 from domain.db import create_engine, session_factory, unit_of_work
-from domain.errors import DomainError
+from domain.errors import DomainError, NotFound
 from domain.settings import ConfigurationError, Settings, load_settings
 from migrations.runner import current_revision, head_revision
 
@@ -141,3 +141,16 @@ async def with_sessions(
 
 def print_json(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+async def institution_id(settings: Settings, code: str) -> str:
+    """The id of the institution with this code (an option's value); NOT_FOUND if none."""
+    from domain.identity.repository import institution_by_code
+
+    async def find(session: AsyncSession) -> str:
+        found = await institution_by_code(session, code)
+        if found is None:
+            raise NotFound(f"no institution with code {code!r}")
+        return str(found.id)
+
+    return await in_transaction(settings, find)

@@ -51,6 +51,7 @@ JOB_KINDS = {
     "rescoring": "portfolio_scoring",
     "request-deadlines": "subject_request_escalation",
     "retention": "retention",
+    "close": "month_end_close",
 }
 
 

@@ -8,9 +8,15 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.cli.common import as_of_day, guarded, in_transaction, settings_or_exit, transact, working
+from api.cli.common import (
+    as_of_day,
+    guarded,
+    institution_id,
+    settings_or_exit,
+    transact,
+    working,
+)
 from api.cli.jobs import follow, output_of
-from domain.errors import NotFound
 
 group = typer.Typer(
     help="Reports for people who would rather look than read tables.", no_args_is_help=True
@@ -30,7 +36,6 @@ def report_portfolio(
 ) -> None:
     """The portfolio's figures and charts as one self-contained HTML page, made by a job
     (run by this process on SQLite, by the workers on PostgreSQL) with a progress bar."""
-    from domain.identity.repository import institution_by_code
     from domain.jobs.tasks import REPORT
 
     settings = settings_or_exit()
@@ -42,14 +47,7 @@ def report_portfolio(
 
     async def make() -> bytes:
         if institution is not None:
-
-            async def find(session: AsyncSession) -> str:
-                found = await institution_by_code(session, institution)
-                if found is None:
-                    raise NotFound(f"no institution with code {institution!r}")
-                return str(found.id)
-
-            params["institution"] = await in_transaction(settings, find)
+            params["institution"] = await institution_id(settings, institution)
         finished = await follow(settings, REPORT, params, wait=True, label="portfolio report")
         return await output_of(settings, finished["job"])
 

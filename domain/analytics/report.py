@@ -36,6 +36,7 @@ from domain.analytics.service import (
     RollRates,
     VintageCurve,
 )
+from domain.provisioning.service import Provisions
 from scoring.report import svg_figure
 
 Bars = list[tuple[str, float]]
@@ -214,6 +215,47 @@ def _section(title: str, *parts: str) -> str:
     return f"<section><h2>{html.escape(title)}</h2>{''.join(parts)}</section>"
 
 
+def _stage_name(stage: int | None, *, missing: str) -> str:
+    return missing if stage is None else f"stage {stage}"
+
+
+def provisions_section(found: Provisions) -> str:
+    """Allowance by IFRS 9 stage at the newest close, and the stage migration matrix."""
+    if found.as_of is None:
+        return _section("Loss allowance by stage", "<p>No month-end close yet.</p>")
+    since = f" since {found.previous}" if found.previous else ""
+    return _section(
+        f"Loss allowance by stage at {found.as_of}",
+        _table(
+            ["stage", "loans", "exposure (EAD)", "allowance (ECL)", "coverage"],
+            [
+                [
+                    f"stage {s.stage}",
+                    f"{s.loans:,}",
+                    _money(s.exposure),
+                    _money(s.allowance),
+                    _pct(s.coverage),
+                ]
+                for s in found.stages
+            ]
+            + [["total", "", _money(found.exposure), _money(found.allowance), ""]],
+        ),
+        f"<p>Stage migration{html.escape(since)}: loans from a stage to a stage.</p>",
+        _table(
+            ["from", "to", "loans", "exposure"],
+            [
+                [
+                    _stage_name(m.from_stage, missing="new"),
+                    _stage_name(m.to_stage, missing="off the book"),
+                    f"{m.loans:,}",
+                    _money(m.exposure),
+                ]
+                for m in found.migration
+            ],
+        ),
+    )
+
+
 def render(summary: PortfolioSummary, *, scope: str) -> str:
     """The whole page; ``scope`` says whose book it is (all, or an institution)."""
     p, f, t = summary.period, summary.funnel, summary.decision_times
@@ -321,6 +363,7 @@ def render(summary: PortfolioSummary, *, scope: str) -> str:
                 ],
             ),
         ),
+        provisions_section(summary.provisions),
     ]
     title = f"Portfolio {p.start} to {p.end}"
     return f"""<!doctype html>

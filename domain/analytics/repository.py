@@ -622,7 +622,9 @@ async def exposure_at(session: AsyncSession, slc: Slice, *, at: date) -> Exposur
 # ------------------------------------------------------------------------ snapshots
 
 
-async def write_snapshots(session: AsyncSession, *, month_end: date) -> int:
+async def write_snapshots(
+    session: AsyncSession, *, month_end: date, institution_id: uuid.UUID | None = None
+) -> int:
     """One row per active loan at ``month_end``, as the loans table holds it now, with its
     borrower's PD in force at the end of that day (set-wise; a rerun replaces the month's
     rows, and drops those of loans no longer active)."""
@@ -644,6 +646,8 @@ async def write_snapshots(session: AsyncSession, *, month_end: date) -> int:
         Loan.outstanding_principal,
         pd_in_force(Loan.enterprise_id, end_of_day(month_end)),
     ).where(Loan.status == LoanStatus.ACTIVE)
+    if institution_id is not None:
+        source = source.where(Loan.institution_id == institution_id)
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(Snapshot).from_select(columns, source)
     stmt = stmt.on_conflict_do_update(
@@ -651,12 +655,13 @@ async def write_snapshots(session: AsyncSession, *, month_end: date) -> int:
         set_={name: stmt.excluded[name] for name in columns[2:]},
     )
     written = await session.execute(stmt)
-    await session.execute(
-        delete(Snapshot).where(
-            Snapshot.month_end == month_end,
-            Snapshot.loan_id.in_(select(Loan.id).where(Loan.status != LoanStatus.ACTIVE)),
-        )
+    gone = delete(Snapshot).where(
+        Snapshot.month_end == month_end,
+        Snapshot.loan_id.in_(select(Loan.id).where(Loan.status != LoanStatus.ACTIVE)),
     )
+    if institution_id is not None:
+        gone = gone.where(Snapshot.institution_id == institution_id)
+    await session.execute(gone)
     # The month before now knows where its loans went; a rerun of an older month is told
     # where its loans went by the month after, if that is taken already.
     await link_months(session, earlier=previous_month_end(month_end), later=month_end)

@@ -51,6 +51,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics import repository as repo
@@ -60,9 +61,10 @@ from domain.errors import Forbidden, InvalidInput
 from domain.identity.models import Role
 from domain.identity.repository import institutions_by_ids
 from domain.identity.viewer import Viewer
-from domain.lending.models import DelinquencyBucket
+from domain.lending.models import DelinquencyBucket, Loan
 from domain.lending.schedule import add_months
 from domain.products.models import ProductType
+from domain.provisioning import service as provisioning
 
 if TYPE_CHECKING:
     from domain.feedback.figures import InstitutionFeedback
@@ -264,6 +266,7 @@ class PortfolioSummary:
     vintages: tuple[VintageCurve, ...]
     concentration: Concentration
     expected_loss: ExpectedLoss
+    provisions: provisioning.Provisions
     # Satisfaction and support by institution (domain.feedback.figures).
     feedback: tuple[InstitutionFeedback, ...] = ()
 
@@ -719,6 +722,26 @@ async def expected_loss(
     )
 
 
+async def provisions(
+    session: AsyncSession, viewer: Viewer, flt: PortfolioFilter
+) -> provisioning.Provisions:
+    """The loss allowance by IFRS 9 stage at the newest month-end close on or before the
+    book date, and the stage migration matrix since the close before it."""
+    period = resolve_period(flt)
+    slc = _slice(viewer, flt)
+
+    def narrow(stmt: Any, table: Any) -> Any:
+        loan = select(Loan.product_id, Loan.enterprise_id).where(Loan.id == table.c.loan_id)
+        return slc.narrow(
+            stmt,
+            institution=table.c.institution_id,
+            product=loan.with_only_columns(Loan.product_id).scalar_subquery(),
+            enterprise=loan.with_only_columns(Loan.enterprise_id).scalar_subquery(),
+        )
+
+    return await provisioning.provisions(session, narrow, on=period.book_date)
+
+
 async def portfolio_summary(
     session: AsyncSession,
     viewer: Viewer,
@@ -742,6 +765,7 @@ async def portfolio_summary(
         lambda: vintage_curves(session, viewer, flt, memo=memo),
         lambda: concentration(session, viewer, flt, memo=memo),
         lambda: expected_loss(session, viewer, flt, lgd=lgd, memo=memo),
+        lambda: provisions(session, viewer, flt),
         lambda: feedback_by_institution(session, viewer, flt),
     ]
     period = resolve_period(flt)
@@ -750,7 +774,7 @@ async def portfolio_summary(
         found.append(await group())
         if progress is not None:
             await progress(done, len(groups))
-    funnel, times, volume, book, rolls, vintages, concentrated, loss, feedback = found
+    funnel, times, volume, book, rolls, vintages, concentrated, loss, staged, feedback = found
     return PortfolioSummary(
         period=period,
         funnel=funnel,
@@ -761,6 +785,7 @@ async def portfolio_summary(
         vintages=vintages,
         concentration=concentrated,
         expected_loss=loss,
+        provisions=staged,
         feedback=feedback,
     )
 
@@ -768,9 +793,12 @@ async def portfolio_summary(
 # ------------------------------------------------------------------------ snapshots
 
 
-async def snapshot_month(session: AsyncSession, *, month_end: date) -> int:
+async def snapshot_month(
+    session: AsyncSession, *, month_end: date, institution_id: uuid.UUID | None = None
+) -> int:
     """Keep every active loan's bucket, days past due and outstanding at ``month_end``
-    (set-wise; rerunning replaces the month's rows). Returns the rows written."""
+    (set-wise; rerunning replaces the month's rows), of one institution's book or all.
+    Returns the rows written."""
     if not is_month_end(month_end):
         raise InvalidInput(f"{month_end} is not the last day of a month")
-    return await repo.write_snapshots(session, month_end=month_end)
+    return await repo.write_snapshots(session, month_end=month_end, institution_id=institution_id)

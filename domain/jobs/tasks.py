@@ -66,6 +66,7 @@ REINDEX = "blind_index_rotation"
 REKEY = "data_key_replacement"
 REQUEST_DEADLINES = "subject_request_escalation"
 RETENTION = "retention"
+CLOSE = "month_end_close"
 CHUNK_TASK = "lendgraph.risk_scan_chunk"
 RESCORING_CHUNK_TASK = "lendgraph.portfolio_scoring_chunk"
 CHUNK_QUEUE = "chunks"
@@ -617,6 +618,19 @@ async def _retention(runtime: Runtime, run: JobRun, context: JobContext) -> dict
     }
 
 
+async def _close(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    """The month-end close of one institution's book (all when none is named), its steps
+    one after the other (``domain.provisioning.close.STEPS``); each step is progress."""
+    from domain.provisioning.close import Close, month_end_close
+
+    params = run.params
+    close = Close(
+        as_of=date.fromisoformat(params["as_of"]),
+        institution_id=uuid.UUID(params["institution"]) if params.get("institution") else None,
+    )
+    return await month_end_close(runtime.sessions, close, progress=_progress_of(runtime, run))
+
+
 WORK: Mapping[str, Work] = {
     SCAN: _scan,
     ESCALATION: _escalate,
@@ -632,6 +646,7 @@ WORK: Mapping[str, Work] = {
     REKEY: _rekey,
     REQUEST_DEADLINES: _request_deadlines,
     RETENTION: _retention,
+    CLOSE: _close,
 }
 
 

@@ -297,14 +297,22 @@ class Aged:
     snapshots: int = 0  # month-end snapshot rows written (as_of the last day of a month)
 
 
-async def age_loans(session: AsyncSession, *, as_of: date, batch: int = 5000) -> Aged:
+async def age_loans(
+    session: AsyncSession,
+    *,
+    as_of: date,
+    batch: int = 5000,
+    institution_id: uuid.UUID | None = None,
+    snapshot: bool = True,
+) -> Aged:
     """Bring every active loan's days past due and bucket up to ``as_of``.
 
     Two grouped reads and one batched UPDATE per ``batch`` changed loans; run daily.
     Each update is guarded by the loan's version, so a repayment recorded meanwhile wins
     and the loan is left for the next run (it recomputed its own figures). On the last
     day of a month the aged book is also kept as that month's snapshot (the history
-    roll rates and vintage curves read).
+    roll rates and vintage curves read), unless ``snapshot`` is false (the month-end
+    close takes it as a step of its own). ``institution_id``: that book only.
     """
     oldest = (
         select(Installment.loan_id, func.min(Installment.due_on).label("oldest"))
@@ -317,6 +325,8 @@ async def age_loans(session: AsyncSession, *, as_of: date, batch: int = 5000) ->
         .outerjoin(oldest, oldest.c.loan_id == Loan.id)
         .where(Loan.status == LoanStatus.ACTIVE)
     )
+    if institution_id is not None:
+        stmt = stmt.where(Loan.institution_id == institution_id)
     changes: list[dict[str, object]] = []
     buckets: dict[DelinquencyBucket, int] = dict.fromkeys(DelinquencyBucket, 0)
     looked = 0
@@ -343,8 +353,8 @@ async def age_loans(session: AsyncSession, *, as_of: date, batch: int = 5000) ->
     for start in range(0, len(changes), batch):
         await session.execute(guarded, changes[start : start + batch])
     snapshots = (
-        await analytics.snapshot_month(session, month_end=as_of)
-        if analytics.is_month_end(as_of)
+        await analytics.snapshot_month(session, month_end=as_of, institution_id=institution_id)
+        if snapshot and analytics.is_month_end(as_of)
         else 0
     )
     record(

@@ -84,7 +84,7 @@ async def test_a_risk_officer_starts_a_report_and_downloads_the_page(
     assert job["startPortfolioReport"]["kind"] == "portfolio_report"
     report = done["job"]
     assert report["state"] == "SUCCEEDED", report["error"]
-    assert report["progress"] == {"done": 9, "total": 9}  # nine figure groups
+    assert report["progress"] == {"done": 10, "total": 10}  # ten figure groups
     [page] = report["files"]
     assert (page["role"], page["name"], page["contentType"]) == (
         "OUTPUT",

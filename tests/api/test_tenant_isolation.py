@@ -1056,3 +1056,53 @@ async def test_support_tickets_and_ratings_are_seen_only_within_their_tenant(
         assert tickets["totalCount"] + ratings["totalCount"] == len(allowed), viewer
         assert {n for n, seen in fetched.items() if seen} == allowed, viewer
         assert all(len(e["node"]["messages"]) == 1 for e in tickets["edges"]), viewer
+
+
+# -------------------------------------------------- expected credit loss per book
+
+
+async def test_loss_allowance_by_stage_is_summed_over_the_viewer_s_books_only(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: two banks whose months were closed, one loan each of different sizes
+    from datetime import date
+    from decimal import Decimal
+
+    from domain.provisioning.close import Close, month_end_close
+    from tests.domain.ledger.books import lent
+
+    async with session_factory(db)() as s, s.begin():
+        bank_a = await f.institution(s)
+        bank_b = await f.institution(s)
+        await lent(s, bank_a, on=date(2026, 1, 15), amount="12000.00")
+        await lent(s, bank_b, on=date(2026, 1, 15), amount="48000.00")
+        people = {
+            "risk_a": await f.user(s, roles=[(Role.RISK_OFFICER, bank_a.id)]),
+            "admin_b": await f.user(s, roles=[(Role.INSTITUTION_ADMIN, bank_b.id)]),
+            "platform": await f.user(s, roles=[(Role.PLATFORM_RISK_OFFICER, None)]),
+            "officer_a": await f.user(s, roles=[(Role.LOAN_OFFICER, bank_a.id)]),
+        }
+        tokens = {name: await f.access_token(s, settings, u) for name, u in people.items()}
+        ids = {"a": bank_a.id, "b": bank_b.id}
+    sessions = session_factory(db)
+    for bank in ids.values():
+        await month_end_close(sessions, Close(as_of=date(2026, 3, 31), institution_id=bank))
+    query = """query($f: PortfolioFilter) { portfolioSummary(filter: $f) {
+      provisions { expectedCreditLoss exposure stages { loans } } } }"""
+
+    async def allowance(token: str, bank: str | None = None) -> tuple[Decimal, int]:
+        flt = {"end": "2026-03-31"}
+        if bank is not None:
+            flt["institutionId"] = global_id("Institution", ids[bank])
+        found = (await gql.as_(token).data(query, {"f": flt}))["portfolioSummary"]["provisions"]
+        return Decimal(found["expectedCreditLoss"]), sum(x["loans"] for x in found["stages"])
+
+    # when / then: each bank's staff see their own book; a filter never widens it
+    own_a, own_b = await allowance(tokens["risk_a"]), await allowance(tokens["admin_b"])
+    assert own_a[1] == own_b[1] == 1
+    assert Decimal(0) < own_a[0] < own_b[0]
+    assert await allowance(tokens["risk_a"], "b") == (Decimal("0.00"), 0)
+    assert await allowance(tokens["admin_b"], "a") == (Decimal("0.00"), 0)
+    assert await allowance(tokens["platform"]) == (own_a[0] + own_b[0], 2)
+    refused = await gql.as_(tokens["officer_a"]).post(query, {"f": {"end": "2026-03-31"}})
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
