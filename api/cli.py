@@ -1133,7 +1133,8 @@ def model_list() -> None:
 
     for row in _run(_settings(), listing):
         typer.echo(
-            f"{row.version:<24} {row.status.value:<10} {_figures(row.metrics)}  {row.source}"
+            f"{row.version:<24} {row.status.value:<10} {row.calibrator.value:<8} "
+            f"{_figures(row.metrics)}  {row.source}"
         )
 
 

@@ -111,6 +111,7 @@ async def train_and_register(
         "promoted": promote,
         "rows": len(rows),
         "defaults": sum(labels),
+        "calibrator": model.calibrator.value,
         "auc_mean": None if validation is None else validation["auc_mean"],
         "auc_std": None if validation is None else validation["auc_std"],
         "baseline_auc_mean": None if validation is None else validation["baseline"]["auc_mean"],
