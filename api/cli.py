@@ -1012,6 +1012,7 @@ def _train_model(
     promote: bool = False,
     validate: bool = True,
     params: Mapping[str, object] | None = None,
+    external: bool = False,
 ) -> dict[str, object]:
     """Sample, validate (k-fold), fit, record the drift reference, register, promote."""
     from domain.risk.training import train_and_register, training_rows
@@ -1025,7 +1026,7 @@ def _train_model(
             rows, labels, specs = list(table.rows), list(table.labels), tuple(table.specs)
             source = f"csv {csv.name}"
         else:
-            rows, labels, specs, source = await training_rows(sessions)
+            rows, labels, specs, source = await training_rows(sessions, external=external)
         console.print(f"training on {len(rows)} loans ({sum(labels)} defaults) from {source}")
         with _bars() as bar:
             return await train_and_register(
@@ -1059,6 +1060,13 @@ def model_train(
     promote: Annotated[bool, typer.Option(help="Make it the champion at once.")] = False,
     budget: Annotated[float, BUDGET_OPTION] = DEFAULT_BUDGET,
     blend: Annotated[bool, BLEND_OPTION] = True,
+    external: Annotated[
+        bool,
+        typer.Option(
+            help="Also read the stored external data (bureau, registry, bank statements) "
+            "as optional features (platform history only)."
+        ),
+    ] = False,
 ) -> None:
     """Train on the platform's loan history (or a CSV), validate, and register a candidate."""
     from scoring.tabular import TabularError
@@ -1073,6 +1081,7 @@ def model_train(
             seed=seed,
             promote=promote,
             params=_search_params(budget, blend),
+            external=external,
         )
     except (TabularError, ValueError) as exc:
         console.print(f"[red]BAD_USER_INPUT[/red]: {exc}")
@@ -1159,7 +1168,7 @@ def model_promote(
     ] = False,
 ) -> None:
     """Make a registered model the champion; the previous one scores on in shadow."""
-    from scoring.features import PLATFORM_FEATURES
+    from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
     from scoring.registry import promote
 
     row = _run(
@@ -1169,6 +1178,7 @@ def model_promote(
             version,
             keep_previous_as_challenger=not retire_previous,
             features=PLATFORM_FEATURES,
+            optional=EXTERNAL_FEATURES,
         ),
     )
     typer.echo(f"{row.version} is the champion")

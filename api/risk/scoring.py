@@ -15,7 +15,7 @@ from domain.risk import assessment
 from domain.risk.models import RiskAssessment as RiskAssessmentRow
 from scoring import registry
 from scoring.calibration import Calibrator
-from scoring.features import PLATFORM_FEATURES
+from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
 from scoring.models import ModelStatus
 from scoring.models import ScoringModelRecord as ModelRow
 
@@ -147,6 +147,7 @@ class ScoringMutations:
                 actor_id=a.user_id,
                 request_id=a.request_id,
                 features=PLATFORM_FEATURES,
+                optional=EXTERNAL_FEATURES,
             ),
         )
         return ScoringModel.from_row(result) if isinstance(result, ModelRow) else result

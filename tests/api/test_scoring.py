@@ -17,7 +17,7 @@ from domain.risk.assessment import feature_rows, training_sample
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
 from scoring import registry
-from scoring.features import PLATFORM_FEATURES
+from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
 from scoring.registry import promote, register
 from scoring.training import fit
 from seed.population import seed_population
@@ -75,7 +75,12 @@ class Trained:
 
 
 async def _train(
-    db: AsyncEngine, settings: Settings, *, promote_it: bool = True, calibrator: str = "auto"
+    db: AsyncEngine,
+    settings: Settings,
+    *,
+    promote_it: bool = True,
+    calibrator: str = "auto",
+    external: bool = False,
 ) -> Trained:
     factory = session_factory(db)
     async with factory() as s:
@@ -87,7 +92,8 @@ async def _train(
     cut = ratios[len(ratios) * 4 // 5]
     labels = [int((r["debt_to_asset"] or 0.0) > cut) for r in sample.rows]
     params = {**QUICK, "calibrator": calibrator}
-    model = fit(sample.rows, labels, PLATFORM_FEATURES, seed=1, params=params)
+    specs = (*PLATFORM_FEATURES, *EXTERNAL_FEATURES) if external else PLATFORM_FEATURES
+    model = fit(sample.rows, labels, specs, seed=1, params=params)
     async with factory() as s, s.begin():
         row = await register(s, model, settings.model_dir, source="test sample")
         if promote_it:
@@ -178,7 +184,10 @@ async def test_training_and_scoring_see_the_same_features(
     assert len(sample.rows) > 50
     for application_id, row in zip(some, sample.rows, strict=False):
         assert live[application_id] == row
-    assert set(sample.rows[0]) == {spec.name for spec in PLATFORM_FEATURES}
+    # the external features are always there, missing (None) where nothing was fetched
+    specs = (*PLATFORM_FEATURES, *EXTERNAL_FEATURES)
+    assert set(sample.rows[0]) == {spec.name for spec in specs}
+    assert all(row[spec.name] is None for row in sample.rows for spec in EXTERNAL_FEATURES)
 
 
 async def test_risk_officers_read_the_models_and_promote_a_challenger(
@@ -301,3 +310,26 @@ async def test_a_missing_artifact_never_turns_an_applicant_away(
     # then: submitted, unassessed; nothing scored with an unverified model
     assert submitted["submitApplication"]["__typename"] == "Application"
     assert seen["node"]["riskAssessment"] is None
+
+
+async def test_a_model_reading_external_data_is_promoted_and_scores(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings, population: None
+) -> None:
+    # given: a champion, and a candidate that also reads the external data features
+    await _train(db, settings)
+    challenger = await _train(db, settings, promote_it=False, external=True)
+    async with session_factory(db)() as s, s.begin():
+        risk = await f.user(s, roles=[(Role.PLATFORM_RISK_OFFICER, None)])
+        token = await f.access_token(s, settings, risk)
+        loan_application = await s.scalar(
+            select(RiskAssessment.application_id).where(RiskAssessment.application_id.is_not(None))
+        )
+    as_risk = gql.as_(token)
+    # when
+    promoted = await as_risk.data(PROMOTE, {"input": {"version": challenger.version}})
+    reassessed = await as_risk.data(
+        ASSESS, {"input": {"applicationId": f.global_id("Application", loan_application)}}
+    )
+    # then: optional features are servable; the application is scored with them missing
+    assert promoted["promoteScoringModel"]["status"] == "CHAMPION"
+    assert reassessed["assessApplication"]["modelVersion"] == challenger.version
