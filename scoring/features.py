@@ -42,6 +42,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from scoring.reasons import Unit, Wording
 from scoring.spec import FeatureSpec, Kind
@@ -130,6 +131,28 @@ PLATFORM_FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("late_instalments", _N, 1, "late instalments on earlier loans"),
 )
 
+# Optional: what external data providers said (``domain.providers``), stored records
+# only. A model trained with them reads PLATFORM_FEATURES + EXTERNAL_FEATURES; each is
+# missing (None) where no record was fetched for credit assessment, or consent to
+# credit assessment is not in force (``domain.risk.assessment.feature_inputs``).
+EXTERNAL_FEATURES: tuple[FeatureSpec, ...] = (
+    FeatureSpec("bureau_score", _N, -1, "credit bureau score"),
+    FeatureSpec("bureau_overdue_accounts", _N, 1, "overdue accounts at the bureau"),
+    FeatureSpec("bureau_max_dpd", _N, 1, "worst arrears at the bureau"),
+    FeatureSpec("bureau_enquiries_6m", _N, 0, "credit enquiries in six months"),
+    FeatureSpec("registry_status", _C, 0, "registry status"),
+    FeatureSpec("registry_agrees", _N, 0, "registry agreement with the profile"),
+    FeatureSpec("inflow_variation", _N, 0, "variation of monthly inflows"),
+    FeatureSpec("balance_to_outflow", _N, -1, "lowest balance in months of outflow"),
+)
+EXTERNAL_BOUNDS: Mapping[str, tuple[float, float]] = {
+    "inflow_variation": (0.0, 10.0),
+    "balance_to_outflow": (-FULL_LIQUIDITY, FULL_LIQUIDITY),
+}
+_NO_BUREAU = "no credit bureau report"
+_NO_REGISTRY = "no business registry extract"
+_NO_STATEMENTS = "no bank statements"
+
 _NO_STATEMENT = "no financial statement to judge from"
 _NO_HISTORY = "no repayment history on the platform"
 PLATFORM_WORDING: Mapping[str, Wording] = {
@@ -154,7 +177,59 @@ PLATFORM_WORDING: Mapping[str, Wording] = {
     "late_instalments": Wording(
         Unit.COUNT, missing=_NO_HISTORY, template="{value} late instalments on earlier loans"
     ),
+    "bureau_score": Wording(Unit.PLAIN, missing=_NO_BUREAU),
+    "bureau_overdue_accounts": Wording(Unit.COUNT, missing=_NO_BUREAU),
+    "bureau_max_dpd": Wording(Unit.DAYS, missing=_NO_BUREAU),
+    "bureau_enquiries_6m": Wording(Unit.COUNT, missing=_NO_BUREAU),
+    "registry_status": Wording(missing=_NO_REGISTRY),
+    "registry_agrees": Wording(
+        Unit.FLAG,
+        missing=_NO_REGISTRY,
+        yes="the registry agrees with the profile",
+        no="the registry contradicts the profile",
+    ),
+    "inflow_variation": Wording(Unit.RATIO, missing=_NO_STATEMENTS),
+    "balance_to_outflow": Wording(Unit.RATIO, missing=_NO_STATEMENTS),
 }
+
+
+def external_features(facts: Mapping[str, Mapping[str, Any]] | None) -> Features:
+    """EXTERNAL_FEATURES of the stored records' ``facts`` by kind (``"credit_bureau"``,
+    ``"business_registry"``, ``"bank_statement"``); a kind absent gives None for its
+    features. Money in facts is a decimal string; ratios of it are floats."""
+    found = facts or {}
+    row: Features = dict.fromkeys(f.name for f in EXTERNAL_FEATURES)
+    bureau = found.get("credit_bureau")
+    if bureau is not None:
+        row["bureau_score"] = float(bureau["score"])
+        row["bureau_overdue_accounts"] = float(bureau["overdueAccounts"])
+        row["bureau_max_dpd"] = float(bureau["maxDaysPastDue"])
+        row["bureau_enquiries_6m"] = float(bureau["enquiriesLast6Months"])
+    registry = found.get("business_registry")
+    if registry is not None:
+        row["registry_status"] = _label(registry["status"])
+        agrees = registry.get("nameMatches") and registry.get("foundedOnMatches")
+        row["registry_agrees"] = 1.0 if agrees else 0.0
+    statements = found.get("bank_statement")
+    if statements is not None:
+        row["inflow_variation"] = _external_bounded(
+            "inflow_variation", float(statements["inflowVariation"])
+        )
+        lowest = float(statements["lowestEndingBalance"])
+        row["balance_to_outflow"] = _external_bounded(
+            "balance_to_outflow",
+            _cover(lowest, float(statements["averageMonthlyOutflow"]))
+            if lowest > 0
+            else _ratio(lowest, float(statements["averageMonthlyOutflow"])),
+        )
+    return row
+
+
+def _external_bounded(name: str, value: float | None) -> float | None:
+    if value is None or math.isnan(value):
+        return None
+    low, high = EXTERNAL_BOUNDS[name]
+    return min(max(value, low), high)
 
 
 def features(

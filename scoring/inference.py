@@ -8,6 +8,9 @@ Assumptions:
   ``assess_many``, with or without reasons. Points come from the calibrated log-odds
   ``a * raw + b`` directly (``Scorecard.points_for_log_odds``), so they stay exact for
   PDs too close to 0 or 1 to tell apart in a float.
+- With an isotonic calibrator (``scoring.calibration``) the PD is the isotonic map of
+  those log-odds and points come from its log-odds; reasons are the parts below,
+  scaled per row so that they add up to the calibrated log-odds (see there).
 - Reasons are SHAP values (``scoring.reasons``) scaled by the Platt slope ``a``, in
   calibrated log-odds; a blended model adds each feature's part in its logistic term
   (``scoring.linear``), so the parts of every feature, with the model's expected
@@ -46,6 +49,7 @@ from catboost import Pool
 from numpy.typing import NDArray
 
 from domain import metrics
+from scoring.calibration import rescale
 from scoring.features import PLATFORM_WORDING
 from scoring.model import ScoringModel
 from scoring.reasons import Explainer, Phrasebook, Reason, Wording
@@ -69,7 +73,7 @@ class Scores(NamedTuple):
     """A batch's assessments as columns, one entry per row, in the order scored."""
 
     pd: NDArray[np.float64]
-    log_odds: NDArray[np.float64]  # calibrated: a * raw + b
+    log_odds: NDArray[np.float64]  # calibrated: a * raw + b, or its isotonic map
     score: NDArray[np.int64]
     grade: NDArray[np.intp]  # index into ``grade_names``
     grade_names: tuple[str, ...]
@@ -129,8 +133,9 @@ class Scorer:
             dtype=np.float64,
         )
         columns = [[v] for v in vector]
-        reasons = self._reasons(pool, columns, thread_count=1) if with_reasons else None
-        scores = self._scores(raw, columns, reasons, mode="single", started=started)
+        stacked = self._stacked(raw, columns)
+        reasons = self._reasons(pool, columns, stacked, thread_count=1) if with_reasons else None
+        scores = self._scores(stacked, reasons, mode="single", started=started)
         return Assessment(
             float(scores.pd[0]),
             int(scores.score[0]),
@@ -182,8 +187,13 @@ class Scorer:
             ),
             dtype=np.float64,
         )
-        reasons = self._reasons(pool, ordered, thread_count=self.threads) if with_reasons else None
-        return self._scores(raw, ordered, reasons, mode="batch", started=started)
+        stacked = self._stacked(raw, ordered)
+        reasons = (
+            self._reasons(pool, ordered, stacked, thread_count=self.threads)
+            if with_reasons
+            else None
+        )
+        return self._scores(stacked, reasons, mode="batch", started=started)
 
     def columns(self, rows: Sequence[Row]) -> dict[str, Any]:
         """Rows of features as the columns ``score_columns`` reads, missing values as
@@ -213,19 +223,23 @@ class Scorer:
 
     # ----------------------------------------------------------------------- helpers
 
+    def _stacked(self, raw: NDArray[np.float64], columns: Sequence[Any]) -> NDArray[np.float64]:
+        """The log-odds before an isotonic map: ``a * raw + b`` (plus a blend's part)."""
+        a, b = self.model.calibration
+        log_odds: NDArray[np.float64] = a * raw + b
+        if self.model.linear is not None:
+            log_odds = log_odds + self.model.linear.logit(columns)
+        return log_odds
+
     def _scores(
         self,
-        raw: NDArray[np.float64],
-        columns: Sequence[Any],
+        stacked: NDArray[np.float64],
         reasons: list[list[Reason]] | None,
         *,
         mode: str,
         started: float,
     ) -> Scores:
-        a, b = self.model.calibration
-        log_odds = a * raw + b
-        if self.model.linear is not None:
-            log_odds = log_odds + self.model.linear.logit(columns)
+        log_odds = self.model.calibrate(stacked)
         pds = np.exp(-np.logaddexp(0.0, -log_odds))  # sigmoid, finite for any log-odds
         points = self.scorecard.points_many(log_odds)
         grades = self.master_scale.grade_index(pds)
@@ -235,23 +249,43 @@ class Scorer:
         return Scores(pds, log_odds, points, grades, names, reasons)
 
     def _reasons(
-        self, pool: Pool, columns: Sequence[Sequence[Any]], *, thread_count: int
+        self,
+        pool: Pool,
+        columns: Sequence[Sequence[Any]],
+        stacked: NDArray[np.float64],
+        *,
+        thread_count: int,
     ) -> list[list[Reason]]:
         explained = _explained(self.model)
         return explained.phrasebook(self._wording).reasons(
-            columns, self.impacts(pool, columns, thread_count=thread_count)
+            columns, self.impacts(pool, columns, thread_count=thread_count, stacked=stacked)
         )
 
     def impacts(
-        self, pool: Pool, columns: Sequence[Sequence[Any]], *, thread_count: int = 1
+        self,
+        pool: Pool,
+        columns: Sequence[Sequence[Any]],
+        *,
+        thread_count: int = 1,
+        stacked: NDArray[np.float64] | None = None,
     ) -> NDArray[np.float64]:
         """Each feature's part (rows, features) in the calibrated log-odds of each row:
-        the booster's SHAP values times the Platt slope, plus the logistic part's."""
+        the booster's SHAP values times the Platt slope, plus the logistic part's; with
+        an isotonic calibrator, scaled per row to add up to the calibrated log-odds
+        (``scoring.calibration.rescale``). ``stacked``: the rows' log-odds before the
+        isotonic map, when the caller has them."""
         shap = _explained(self.model).explainer.shap(pool, thread_count=thread_count)
         parts: NDArray[np.float64] = self.model.calibration[0] * shap
         if self.model.linear is not None:
             parts = parts + self.model.linear.contributions(columns)
-        return parts
+        if self.model.isotonic is None:
+            return parts
+        if stacked is None:
+            raw = self.model.booster.predict(
+                pool, prediction_type="RawFormulaVal", thread_count=thread_count
+            )
+            stacked = self._stacked(np.asarray(raw, dtype=np.float64), columns)
+        return rescale(parts, stacked, self.model.calibrate)
 
     def _ordered(self, columns: Mapping[str, Any]) -> list[Any]:
         """The model's features in its order: numbers as contiguous float arrays,

@@ -7,15 +7,18 @@ Assumptions:
   that training fitted on out-of-fold predictions (see ``scoring.training``). A blended
   model adds its logistic part: ``sigmoid(a * raw + b + linear(x))``, ``(a, b)`` and the
   part's weight fitted together on out-of-fold predictions (``scoring.linear``).
+  Those log-odds are the PD's when the model's calibrator is ``Calibrator.PLATT``;
+  with ``Calibrator.ISOTONIC`` the PD is the isotonic map of them that training chose
+  on its inner folds instead (``scoring.calibration``).
 - A row is turned into a vector the same way at training and at scoring time, by
   ``ScoringModel.vector``: features in the model's order; an unknown number is NaN
   (CatBoost's ``nan_mode="Min"`` sends it to its own side of every split); an unknown
   category is the label ``MISSING_CATEGORY``; every other category is ``str(value)``.
   A row without one of the model's features is an error, never a silent missing value.
 - An artifact is two files in one directory: ``model.cbm`` (CatBoost's own format) and
-  ``model.json`` (features, calibration, metrics, parameters, training-data
-  fingerprint, CatBoost version). Loading checks the features against those the caller
-  computes and refuses a model whose names, kinds or order differ.
+  ``model.json`` (features, calibration and the isotonic map if any, metrics,
+  parameters, training-data fingerprint, CatBoost version). Loading checks the
+  features against those the caller computes and refuses a model whose names, kinds or order differ.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ import catboost
 import numpy as np
 import pandas
 from catboost import CatBoostClassifier
+from numpy.typing import NDArray
 
+from scoring.calibration import Calibrator, Isotonic
 from scoring.linear import LinearPart
 from scoring.spec import MISSING_CATEGORY, FeatureSpec, Kind, Row
 
@@ -91,7 +96,18 @@ class ScoringModel:
     metrics: dict[str, Any]
     params: dict[str, Any]
     fingerprint: str  # sha256 of the canonical training data, hex
-    linear: LinearPart | None = None  # a blend's logistic part, in calibrated log-odds
+    linear: LinearPart | None = None  # a blend's logistic part, in Platt's log-odds
+    isotonic: Isotonic | None = None  # the PD map when the calibrator is isotonic
+
+    @property
+    def calibrator(self) -> Calibrator:
+        return Calibrator.PLATT if self.isotonic is None else Calibrator.ISOTONIC
+
+    def calibrate(self, log_odds: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Calibrated log-odds from ``stacked_log_odds`` (the same under Platt)."""
+        if self.isotonic is None:
+            return log_odds
+        return self.isotonic.log_odds(log_odds)
 
     def vector(self, row: Row) -> list[float | str]:
         """The row's features in model order, missing values made explicit."""
@@ -104,14 +120,19 @@ class ScoringModel:
         raw = self.booster.predict(data, prediction_type="RawFormulaVal")
         return [float(x) for x in raw]
 
-    def calibrated_log_odds(self, vectors: Sequence[Sequence[float | str]]) -> list[float]:
+    def stacked_log_odds(self, vectors: Sequence[Sequence[float | str]]) -> NDArray[np.float64]:
+        """``a * raw + b`` (plus a blend's logistic part): the log-odds before isotonic."""
         a, b = self.calibration
         raw = np.asarray(self.raw_log_odds(vectors), dtype=np.float64)
         log_odds = a * raw + b
         if self.linear is not None and vectors:
             columns = [[v[i] for v in vectors] for i in range(len(self.features))]
             log_odds = log_odds + self.linear.logit(columns)
-        return [float(x) for x in log_odds]
+        out: NDArray[np.float64] = log_odds
+        return out
+
+    def calibrated_log_odds(self, vectors: Sequence[Sequence[float | str]]) -> list[float]:
+        return [float(x) for x in self.calibrate(self.stacked_log_odds(vectors))]
 
     def pd(self, vectors: Sequence[Sequence[float | str]]) -> list[float]:
         """Calibrated probabilities of default."""
@@ -142,6 +163,8 @@ class ScoringModel:
         }
         if self.linear is not None:
             meta["linear"] = self.linear.to_json()
+        if self.isotonic is not None:
+            meta["isotonic"] = self.isotonic.to_json()
         text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)
         (directory / META_FILE).write_text(text + "\n", encoding="utf-8")
 
@@ -179,6 +202,7 @@ class ScoringModel:
             params=meta["params"],
             fingerprint=meta["fingerprint"],
             linear=LinearPart.from_json(meta["linear"]) if meta.get("linear") else None,
+            isotonic=Isotonic.from_json(meta["isotonic"]) if meta.get("isotonic") else None,
         )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.base import Base, IdMixin, StrEnum, TimestampMixin, UTCDateTime
+from scoring.calibration import Calibrator
 
 
 class ModelStatus(enum.Enum):
@@ -38,3 +39,9 @@ class ScoringModelRecord(IdMixin, TimestampMixin, Base):
     )
     promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def calibrator(self) -> Calibrator:
+        """How its PDs are calibrated, as training recorded it in ``params`` (models
+        trained before the choice existed are Platt-scaled)."""
+        return Calibrator(self.params.get("calibrator", Calibrator.PLATT.value))

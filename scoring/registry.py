@@ -193,14 +193,20 @@ async def promote(
     actor_id: uuid.UUID | None = None,
     request_id: str | None = None,
     features: tuple[FeatureSpec, ...] | None = None,
+    optional: tuple[FeatureSpec, ...] = (),
 ) -> ScoringModelRecord:
     """Make ``version`` the champion; the one it replaces turns challenger or retires.
 
     ``features``: what the champion will be fed; a model reading anything else (say,
-    one trained on a lender's file with its own columns) is refused.
+    one trained on a lender's file with its own columns) is refused. ``optional``: features
+    the champion may read after those, all of them or none (external data).
     """
     row = await by_version(session, version)
-    if features is not None and (difference := feature_difference(features_of(row), features)):
+    if (
+        features is not None
+        and (difference := feature_difference(features_of(row), features))
+        and not (optional and not feature_difference(features_of(row), (*features, *optional)))
+    ):
         raise InvalidInput(
             f"{version} reads other features than applications have ({difference}); "
             "it can be evaluated, not put in service"

@@ -4,7 +4,9 @@ Every chart is computed from the out-of-fold predictions of the cross-validation
 (each loan scored by a model that never saw it), so the page shows how the model
 does on loans it has not learnt from, not how well it remembers its training data.
 The data behind each chart comes from a plain function here, tested on its own;
-matplotlib only draws it (as inline SVG).
+matplotlib only draws it (as inline SVG). Beside the decile calibration chart, the
+reliability table bins the same PDs the way the ECE does (ten equal-width bins), so
+the ECE shown can be checked from it; the page names the calibrator the model serves.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # no screen: draw to memory
 from matplotlib import pyplot as plt
+
+from scoring.calibration import reliability
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +169,16 @@ def render(
         "Feature importance": svg_figure(important),
     }
     cv = metrics.get("cross_validation") or {}
+    curve = reliability(labels, pds)
     headline = [
+        ("Calibrator (chosen on inner folds)", metrics.get("calibrator", "platt")),
+        ("Calibrators chosen by the outer folds", _counts(cv.get("calibrators"))),
         ("AUC (cross-validated mean)", cv.get("auc_mean")),
         ("AUC spread (std over folds)", cv.get("auc_std")),
         ("KS", cv.get("ks")),
         ("Brier score", cv.get("brier")),
-        ("Expected calibration error", cv.get("ece")),
+        ("Expected calibration error (mean over folds)", cv.get("ece")),
+        ("Expected calibration error (all out-of-fold PDs)", ece_of(curve)),
         ("Logistic baseline AUC", (cv.get("baseline") or {}).get("auc_mean")),
         ("Loans", cv.get("n_rows")),
         ("Defaults", cv.get("n_bad")),
@@ -182,6 +190,11 @@ def render(
         f"<tr><td>{html.escape(g.grade)}</td><td>{g.loans}</td><td>{g.defaults}</td>"
         f"<td>{g.default_rate:.2%}</td></tr>"
         for g in table
+    )
+    reliability_html = "".join(
+        f"<tr><td>{b['low']:.1f}-{b['high']:.1f}</td><td>{b['loans']}</td>"
+        f"<td>{b['pd_mean']:.2%}</td><td>{b['default_rate']:.2%}</td></tr>"
+        for b in curve
     )
     charts = "".join(
         f"<section><h2>{html.escape(title)}</h2>{svg}</section>" for title, svg in figures.items()
@@ -203,9 +216,27 @@ predictions: each loan scored by a model that did not see it.</p>
 <h2>Grades</h2>
 <table><tr><th>grade</th><th>loans</th><th>defaults</th><th>default rate</th></tr>
 {grades_html}</table>
+<h2>Reliability</h2>
+<table><tr><th>predicted PD</th><th>loans</th><th>mean PD</th><th>default rate</th></tr>
+{reliability_html}</table>
 {charts}
 </body></html>
 """
+
+
+def ece_of(curve: Sequence[Mapping[str, Any]]) -> float:
+    """The expected calibration error of a reliability curve (``reliability``'s bins)."""
+    loans = sum(int(b["loans"]) for b in curve)
+    if not loans:
+        return math.nan
+    gaps = sum(int(b["loans"]) * abs(b["pd_mean"] - b["default_rate"]) for b in curve)
+    return float(gaps) / loans
+
+
+def _counts(counts: Mapping[str, int] | None) -> str | None:
+    if not counts:
+        return None
+    return ", ".join(f"{name} {n}" for name, n in counts.items())
 
 
 def _fmt(value: object) -> str:

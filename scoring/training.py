@@ -15,7 +15,10 @@ Assumptions:
   out-of-fold predictions that calibration needs at no extra cost. Early stopping
   watches the log loss, which is smooth, not the AUC, which moves in steps on small
   folds.
-- Calibration is Platt scaling (Platt, 1999, with its smoothed targets
+- Calibration is Platt scaling or isotonic regression, whichever has the lower
+  cross-fitted log loss on the inner out-of-fold predictions (``scoring.calibration``
+  says why log loss, and how reasons stay exact under isotonic); ``params["calibrator"]``
+  = "platt" or "isotonic" forces one. Platt scaling (Platt, 1999, with its smoothed targets
   ``(n_bad + 1) / (n_bad + 2)`` and ``1 / (n_good + 2)``) of the raw log-odds:
   ``PD = sigmoid(a * raw + b)``, fitted on the out-of-fold predictions, as
   scikit-learn's ``CalibratedClassifierCV(ensemble=False)`` does. Two parameters stay
@@ -86,11 +89,11 @@ from typing import Any
 import numpy as np
 from catboost import CatBoostClassifier, Pool
 from numpy.typing import NDArray
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss, roc_auc_score, roc_curve
+from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
 
+from scoring.calibration import Calibrator, fit_isotonic, log_loss, reliability
 from scoring.linear import baseline as baseline_pipeline
 from scoring.linear import fit_linear, frame
 from scoring.model import ScoringModel, vectorise
@@ -119,6 +122,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "candidates": [{}],
     "budget_seconds": None,  # a number: search SEARCH_SPACE within it
     "blend": False,
+    "calibrator": "auto",  # or "platt" / "isotonic": skip the choice
 }
 # Tried in this order while the budget lasts; each on top of DEFAULT_PARAMS.
 SEARCH_SPACE: tuple[dict[str, Any], ...] = (
@@ -166,6 +170,7 @@ class Search:
     blend_kept: bool
     seed: int = 42
     blend_oof_linear: FloatArray = field(default_factory=lambda: np.zeros(0))  # weighted
+    calibrator: str = "auto"  # "auto": chosen by calibration_check; else forced
     steps: int = 1  # boosters the search trained, and the final fit
 
     def booster(self, trial: Trial) -> CatBoostClassifier:
@@ -188,7 +193,12 @@ class Search:
             a, b = platt(oof, y)
             log_odds = a * oof + b
         iterations = int(booster.tree_count_)
-        calibrated = _sigmoid(log_odds)
+        check = calibration_check(log_odds, y, seed=self.seed)
+        chosen = Calibrator(
+            check.get("better", "platt") if self.calibrator == "auto" else self.calibrator
+        )
+        isotonic = fit_isotonic(log_odds, y) if chosen is Calibrator.ISOTONIC else None
+        calibrated = _sigmoid(log_odds) if isotonic is None else isotonic.pd(log_odds)
         metrics: dict[str, Any] = {
             "n_rows": len(y),
             "n_bad": int(y.sum()),
@@ -199,8 +209,10 @@ class Search:
             "ece_uncalibrated": ece(y, _sigmoid(oof)),
             "brier": brier(y, calibrated),
             "ece": ece(y, calibrated),
-            "calibration": "blend weights" if linear is not None else "platt",
-            "calibration_check": calibration_check(oof, y, seed=self.seed),
+            "calibration": ("blend weights" if linear is not None else "platt")
+            + (" then isotonic" if isotonic is not None else ""),
+            "calibrator": chosen.value,
+            "calibration_check": check,
             "best_iterations": trial.best,
             "iterations": iterations,
             "selection": [
@@ -228,6 +240,7 @@ class Search:
             "validation_folds": self.k,
             "candidates": [t.overrides for t in self.trials],
             "blend": linear is not None,
+            "calibrator": chosen.value,
         }
         return ScoringModel(
             booster=booster,
@@ -237,6 +250,7 @@ class Search:
             params=recorded,
             fingerprint=fingerprint(self.features, self.vectors, y),
             linear=linear,
+            isotonic=isotonic,
         )
 
 
@@ -257,6 +271,9 @@ def search(
     stopping = int(settings.pop("early_stopping_rounds"))
     budget = settings.pop("budget_seconds")
     blend = bool(settings.pop("blend"))
+    calibrator = str(settings.pop("calibrator"))
+    if calibrator != "auto":
+        Calibrator(calibrator)  # raises on an unknown name
     candidates = [dict(c) for c in settings.pop("candidates")] or [{}]
     if budget is not None and not (params and "candidates" in params):
         candidates = [dict(c) for c in SEARCH_SPACE]
@@ -289,6 +306,7 @@ def search(
         if trial.auc > chosen.auc:  # strictly: the plainer, earlier candidate wins ties
             chosen = trial
     found = Search(features, vectors, y, k, stopping, trials, chosen, None, None, False, seed)
+    found.calibrator = calibrator
     found.steps = total
     if blend:
         linear_oof = np.zeros(len(y))
@@ -325,10 +343,10 @@ def fit(
 def calibration_check(
     raw: FloatArray, y: NDArray[np.int64], *, folds: int = 5, seed: int = 42
 ) -> dict[str, Any]:
-    """Platt scaling against isotonic regression of out-of-fold raw log-odds, cross-fitted
+    """Platt scaling against isotonic regression of out-of-fold log-odds, cross-fitted
     (each part calibrated by the map fitted on the others): log loss, Brier and ECE of
-    each, and which is better by log loss. The model serves Platt either way: its reasons
-    and points are exact in log-odds, which an isotonic step function has not."""
+    each, and which is better by log loss (Platt on ties): the calibrator a model serves
+    unless told otherwise (``scoring.calibration``)."""
     k = min(folds, int(y.sum()), int(len(y) - y.sum()))
     if k < 2:
         return {}
@@ -336,17 +354,17 @@ def calibration_check(
     for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(raw, y):
         a, b = platt(raw[train], y[train])
         by["platt"][test] = _sigmoid(a * raw[test] + b)
-        isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-        by["isotonic"][test] = isotonic.fit(raw[train], y[train]).predict(raw[test])
+        by["isotonic"][test] = fit_isotonic(raw[train], y[train]).pd(raw[test])
     found: dict[str, Any] = {
         name: {
-            "log_loss": float(log_loss(y, np.clip(pd_, 1e-6, 1 - 1e-6))),
+            "log_loss": log_loss(y, pd_),
             "brier": brier(y, pd_),
             "ece": ece(y, pd_),
         }
         for name, pd_ in by.items()
     }
-    found["better"] = min(("platt", "isotonic"), key=lambda name: found[name]["log_loss"])
+    better = found["isotonic"]["log_loss"] < found["platt"]["log_loss"]
+    found["better"] = "isotonic" if better else "platt"
     return found
 
 
@@ -427,6 +445,7 @@ def cross_validate(
         figures["brier_uncalibrated"] = brier(y[test], _sigmoid(raw))
         figures["ece_uncalibrated"] = ece(y[test], _sigmoid(raw))
         figures["iterations"] = model.metrics["iterations"]
+        figures["calibrator"] = model.calibrator.value
         model_folds.append(figures)
         baseline = baseline_pipeline(features)
         baseline.fit(frame([vectors[i] for i in train], features), y[train])
@@ -454,7 +473,8 @@ def cross_validate(
                     "candidates_tried": len(found.trials),
                     "blend": model.linear is not None,
                     "blend_weights": None if found.blend is None else list(found.blend[:2]),
-                    "calibration_check": tuned.metrics["calibration_check"],
+                    "calibrator": model.calibrator.value,
+                    "calibration_check": model.metrics["calibration_check"],
                 }
             )
 
@@ -468,6 +488,13 @@ def cross_validate(
             "brier_uncalibrated": _mean(model_folds, "brier_uncalibrated"),
             "ece_uncalibrated": _mean(model_folds, "ece_uncalibrated"),
             "per_fold": model_folds,
+            "calibrators": {
+                c.value: sum(f["calibrator"] == c.value for f in model_folds) for c in Calibrator
+            },
+            # Every row's PD from the outer fold that did not train on it, binned as the
+            # ECE bins them: the reliability curve, and the ECE of all rows at once.
+            "reliability": reliability(y, out_of_fold),
+            "ece_pooled": ece(y, out_of_fold),
             "params": resolve_params(params),
             "baseline": {
                 "model": "logistic regression (one-hot, median impute, standardise, L2 C=1)",

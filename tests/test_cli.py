@@ -518,13 +518,17 @@ def test_a_lenders_file_is_evaluated_trained_registered_and_reported(
     figures = json.loads(evaluated.stdout)  # progress goes to stderr: stdout stays JSON
     assert figures["n_rows"] == 1000
     assert figures["auc_mean"] > 0.7
-    assert {"auc_std", "ks", "brier", "baseline"} <= set(figures)
+    assert {"auc_std", "ks", "brier", "baseline", "ece", "reliability"} <= set(figures)
+    # each outer fold chose its calibrator on its inner folds
+    assert sum(figures["calibrators"].values()) == 2
+    assert sum(b["loans"] for b in figures["reliability"]) == 1000
     assert set(figures["variants"]) == {"default", "tuned", "blend"}
     assert "gain over the default" in evaluated.output
     assert trained.exit_code == 0, trained.output
-    assert listed.output.split()[:2] == [version, "candidate"]
-    # the list says how far to trust it: its cross-validated AUC with its spread, its data
+    # the list says how far to trust it: the calibrator it serves, its cross-validated
+    # AUC with its spread, its data
     figures = trained_figures(trained.output)
+    assert listed.output.split()[:3] == [version, "candidate", figures["calibrator"]]
     assert f"auc {figures['auc_mean']:.3f} ± {figures['auc_std']:.3f} (2-fold)" in listed.output
     assert "300 defaults in 1000 rows" in listed.output
     # and training showed its progress, booster by booster
@@ -536,6 +540,8 @@ def test_a_lenders_file_is_evaluated_trained_registered_and_reported(
     assert reported.exit_code == 0, reported.output
     page = (tmp_path / "r" / f"model-{version}.html").read_text(encoding="utf-8")
     assert page.count("<svg") == 4
+    assert "<h2>Reliability</h2>" in page
+    assert f"<td>Calibrator (chosen on inner folds)</td><td>{figures['calibrator']}</td>" in page
     assert missing.exit_code == 2
     assert "BAD_USER_INPUT" in missing.output
 

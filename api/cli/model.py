@@ -105,6 +105,7 @@ def train_model(
     promote: bool = False,
     validate: bool = True,
     params: Mapping[str, object] | None = None,
+    external: bool = False,
 ) -> dict[str, object]:
     """Sample, validate (k-fold), fit, record the drift reference, register, promote."""
     from domain.risk.training import train_and_register, training_rows
@@ -118,7 +119,7 @@ def train_model(
             rows, labels, specs = list(table.rows), list(table.labels), tuple(table.specs)
             source = f"csv {csv.name}"
         else:
-            rows, labels, specs, source = await training_rows(sessions)
+            rows, labels, specs, source = await training_rows(sessions, external=external)
         console.print(f"training on {len(rows)} loans ({sum(labels)} defaults) from {source}")
         with bars() as bar:
             return await train_and_register(
@@ -152,6 +153,13 @@ def model_train(
     promote: Annotated[bool, typer.Option(help="Make it the champion at once.")] = False,
     budget: Annotated[float, BUDGET_OPTION] = DEFAULT_BUDGET,
     blend: Annotated[bool, BLEND_OPTION] = True,
+    external: Annotated[
+        bool,
+        typer.Option(
+            help="Also read the stored external data (bureau, registry, bank statements) "
+            "as optional features (platform history only)."
+        ),
+    ] = False,
 ) -> None:
     """Train on the platform's loan history (or a CSV), validate, and register a candidate."""
     from scoring.tabular import TabularError
@@ -166,6 +174,7 @@ def model_train(
             seed=seed,
             promote=promote,
             params=_search_params(budget, blend),
+            external=external,
         )
     except (TabularError, ValueError) as exc:
         console.print(f"[red]BAD_USER_INPUT[/red]: {exc}")
@@ -226,7 +235,8 @@ def model_list() -> None:
 
     for row in transact(settings_or_exit(), listing):
         typer.echo(
-            f"{row.version:<24} {row.status.value:<10} {_figures(row.metrics)}  {row.source}"
+            f"{row.version:<24} {row.status.value:<10} {row.calibrator.value:<8} "
+            f"{_figures(row.metrics)}  {row.source}"
         )
 
 
@@ -251,7 +261,7 @@ def model_promote(
     ] = False,
 ) -> None:
     """Make a registered model the champion; the previous one scores on in shadow."""
-    from scoring.features import PLATFORM_FEATURES
+    from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
     from scoring.registry import promote
 
     row = transact(
@@ -261,6 +271,7 @@ def model_promote(
             version,
             keep_previous_as_challenger=not retire_previous,
             features=PLATFORM_FEATURES,
+            optional=EXTERNAL_FEATURES,
         ),
     )
     typer.echo(f"{row.version} is the champion")

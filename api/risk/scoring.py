@@ -14,11 +14,18 @@ from api.risk.types import RiskAssessment
 from domain.risk import assessment
 from domain.risk.models import RiskAssessment as RiskAssessmentRow
 from scoring import registry
-from scoring.features import PLATFORM_FEATURES
+from scoring.calibration import Calibrator
+from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
 from scoring.models import ModelStatus
 from scoring.models import ScoringModelRecord as ModelRow
 
 ModelStatusGQL = strawberry.enum(ModelStatus, name="ModelStatus")
+ModelCalibratorGQL = strawberry.enum(
+    Calibrator,
+    name="ModelCalibrator",
+    description="How a model turns its log-odds into a PD, as chosen on inner folds: "
+    "PLATT (a sigmoid) or ISOTONIC (an isotonic regression map).",
+)
 
 
 @classified(internal=["name", "kind", "monotone", "label"])
@@ -46,6 +53,7 @@ class ModelFeature:
         "features",
         "params",
         "metrics",
+        "calibrator",
     ],
 )
 @strawberry.type(description="A registered credit scoring model and its validation report.")
@@ -61,6 +69,11 @@ class ScoringModel(relay.Node):
     artifact_sha256: str
     features: list[ModelFeature]
     params: JSON
+    calibrator: Calibrator = strawberry.field(
+        description="The calibrator training chose by cross-fitted log loss on inner folds; "
+        "with ISOTONIC a reason's impact is its part in the log-odds before the map, "
+        "scaled per application so the parts add up to the calibrated log-odds."
+    )
     metrics: JSON = strawberry.field(
         description="Validation: AUC (cross-validated mean and spread), KS, Brier, "
         "calibration error, and the logistic baseline on the same folds."
@@ -80,6 +93,7 @@ class ScoringModel(relay.Node):
             artifact_sha256=row.artifact_sha256,
             features=[ModelFeature(**f) for f in row.features],
             params=cast(JSON, row.params),
+            calibrator=row.calibrator,
             metrics=cast(JSON, row.metrics),
         )
 
@@ -133,6 +147,7 @@ class ScoringMutations:
                 actor_id=a.user_id,
                 request_id=a.request_id,
                 features=PLATFORM_FEATURES,
+                optional=EXTERNAL_FEATURES,
             ),
         )
         return ScoringModel.from_row(result) if isinstance(result, ModelRow) else result

@@ -28,8 +28,11 @@ from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.lending.models import Installment, Loan, LoanStatus
 from domain.products.models import Product
+from domain.providers.models import ExternalDataRecord
+from domain.providers.service import STAFF_PURPOSE
 from domain.risk import ratings
 from domain.risk.models import RiskAssessment
+from privacy.consent import consented
 from scoring import features as feat
 from scoring import registry
 from scoring.inference import Scorer
@@ -48,6 +51,10 @@ ASSESSORS = frozenset(
 DEFAULT_DAYS = 90
 # Loans younger than this have not had time to show how they perform.
 SEASONED = timedelta(days=180)
+# External data counts for an application when fetched by this long after it was
+# submitted (while it was being assessed): a bureau report pulled later, after the loan
+# went bad, would tell a model the outcome it is meant to predict.
+ASSESSMENT_WINDOW = timedelta(days=30)
 
 
 @dataclass
@@ -109,16 +116,23 @@ class FeatureInputs:
     request: feat.Request
     history: feat.History | None
     as_of: date
+    # Facts of the newest usable external record of each kind (see ``feature_inputs``).
+    external: dict[str, dict[str, Any]] | None = None
 
     def row(self, request: feat.Request | None = None) -> dict[str, Any]:
-        """The model row; with ``request``, the row had the application asked for that."""
-        return feat.features(
-            self.profile,
-            self.statements,
-            request or self.request,
-            self.history,
-            as_of=self.as_of,
-        )
+        """The model row; with ``request``, the row had the application asked for that.
+        It always holds EXTERNAL_FEATURES too (None where unknown): a model trained
+        without them reads none of them."""
+        return {
+            **feat.features(
+                self.profile,
+                self.statements,
+                request or self.request,
+                self.history,
+                as_of=self.as_of,
+            ),
+            **feat.external_features(self.external),
+        }
 
 
 async def feature_inputs(
@@ -145,16 +159,18 @@ async def feature_inputs(
         )
     ).all():
         statements[s.enterprise_id].append(s)
-    product_types = dict(
-        (
+    products = {
+        pk: (kind, institution_id)
+        for pk, kind, institution_id in (
             await session.execute(
-                select(Product.id, Product.type).where(
+                select(Product.id, Product.type, Product.institution_id).where(
                     Product.id.in_({a.product_id for a in applications})
                 )
             )
         ).all()
-    )
+    }
     history = await _histories(session, enterprise_ids)
+    external = await _external_records(session, enterprise_ids)
     found = {}
     for application in applications:
         moment = application.submitted_at or application.created_at
@@ -168,13 +184,60 @@ async def feature_inputs(
             request=feat.Request(
                 amount=application.amount,
                 term_months=application.term_months,
-                product_type=product_types[application.product_id].value,
+                product_type=products[application.product_id][0].value,
                 repayment_method=application.repayment_method.value,
             ),
             history=_history_before(history.get(enterprise.id, []), as_of, application.id),
             as_of=as_of,
+            external=_external_for(
+                external.get(enterprise.id), products[application.product_id][1], moment
+            ),
         )
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class _External:
+    records: list[ExternalDataRecord]  # fetched for credit assessment, oldest first
+    consented_to: frozenset[uuid.UUID | None]  # recipients (None: any institution)
+
+
+async def _external_records(
+    session: AsyncSession, enterprise_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, _External]:
+    """Each enterprise's external records fetched for credit assessment, and to whom
+    its consent to credit assessment is in force now (a withdrawal stops their use)."""
+    ids = list(enterprise_ids)
+    rows = (
+        await session.scalars(
+            select(ExternalDataRecord)
+            .where(
+                ExternalDataRecord.enterprise_id.in_(ids),
+                ExternalDataRecord.purpose == STAFF_PURPOSE,
+            )
+            .order_by(ExternalDataRecord.id)
+        )
+    ).all()
+    if not rows:
+        return {}
+    consents = await consented(session, subject_ids=ids, purpose=STAFF_PURPOSE, now=utcnow())
+    grouped: dict[uuid.UUID, list[ExternalDataRecord]] = defaultdict(list)
+    for record in rows:
+        grouped[record.enterprise_id].append(record)
+    return {e: _External(found, consents.get(e, frozenset())) for e, found in grouped.items()}
+
+
+def _external_for(
+    known: _External | None, institution_id: uuid.UUID, submitted: datetime
+) -> dict[str, dict[str, Any]] | None:
+    """The facts of the newest record of each kind fetched by ``ASSESSMENT_WINDOW``
+    after submission, when consent to credit assessment by the application's
+    institution (or any) is in force; None when there are none."""
+    if known is None or not ({None, institution_id} & known.consented_to):
+        return None
+    until = submitted + ASSESSMENT_WINDOW
+    found = {r.kind.value: r.facts for r in known.records if r.fetched_at <= until}
+    return found or None
 
 
 async def enterprise_feature_inputs(

@@ -23,16 +23,20 @@ Progress = Callable[[int, int], Any]
 
 
 async def training_rows(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], *, external: bool = False
 ) -> tuple[list[Any], list[int], tuple[FeatureSpec, ...], str]:
-    """The platform's seasoned loans as labelled feature rows, and where they came from."""
+    """The platform's seasoned loans as labelled feature rows, and where they came from;
+    with ``external``, the external data features too (missing where not fetched)."""
     from domain.risk.assessment import training_sample
-    from scoring.features import PLATFORM_FEATURES
+    from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
 
     async with sessions() as session:
         sample = await training_sample(session)
     source = f"platform loan history as of {sample.as_of}"
-    return list(sample.rows), list(sample.labels), tuple(PLATFORM_FEATURES), source
+    specs = (*PLATFORM_FEATURES, *EXTERNAL_FEATURES) if external else PLATFORM_FEATURES
+    if external:
+        source += " with external data"
+    return list(sample.rows), list(sample.labels), tuple(specs), source
 
 
 async def train_and_register(
@@ -59,7 +63,7 @@ async def train_and_register(
     by the validation (shared among its folds) and once by the final fit.
     """
     from scoring.drift import training_reference
-    from scoring.features import PLATFORM_FEATURES
+    from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
     from scoring.registry import promote as promote_model
     from scoring.registry import register
     from scoring.scorecard import Scorecard
@@ -103,7 +107,9 @@ async def train_and_register(
                 json.dumps(predictions), encoding="utf-8"
             )
         if promote:
-            await promote_model(session, row.version, features=PLATFORM_FEATURES)
+            await promote_model(
+                session, row.version, features=PLATFORM_FEATURES, optional=EXTERNAL_FEATURES
+            )
         version = row.version
     await step(4)
     return {
@@ -111,6 +117,7 @@ async def train_and_register(
         "promoted": promote,
         "rows": len(rows),
         "defaults": sum(labels),
+        "calibrator": model.calibrator.value,
         "auc_mean": None if validation is None else validation["auc_mean"],
         "auc_std": None if validation is None else validation["auc_std"],
         "baseline_auc_mean": None if validation is None else validation["baseline"]["auc_mean"],

@@ -16,7 +16,8 @@ from domain.identity.models import Role
 from domain.risk.assessment import feature_rows, training_sample
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
-from scoring.features import PLATFORM_FEATURES
+from scoring import registry
+from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
 from scoring.registry import promote, register
 from scoring.training import fit
 from seed.population import seed_population
@@ -43,7 +44,7 @@ query($id: ID!) {
   }
 }
 """
-MODELS = "{ scoringModels { version status metrics features { name } } }"
+MODELS = "{ scoringModels { version status calibrator metrics features { name } } }"
 MODEL_IDS = "{ scoringModels { id version } }"
 MODEL_NODE = "query($id: ID!) { node(id: $id) { ... on ScoringModel { version status } } }"
 PROMOTE = """
@@ -73,7 +74,14 @@ class Trained:
     sample_size: int
 
 
-async def _train(db: AsyncEngine, settings: Settings, *, promote_it: bool = True) -> Trained:
+async def _train(
+    db: AsyncEngine,
+    settings: Settings,
+    *,
+    promote_it: bool = True,
+    calibrator: str = "auto",
+    external: bool = False,
+) -> Trained:
     factory = session_factory(db)
     async with factory() as s:
         sample = await training_sample(s, as_of=SEED_DAY)
@@ -83,7 +91,9 @@ async def _train(db: AsyncEngine, settings: Settings, *, promote_it: bool = True
     ratios = sorted(r["debt_to_asset"] or 0.0 for r in sample.rows)
     cut = ratios[len(ratios) * 4 // 5]
     labels = [int((r["debt_to_asset"] or 0.0) > cut) for r in sample.rows]
-    model = fit(sample.rows, labels, PLATFORM_FEATURES, seed=1, params=QUICK)
+    params = {**QUICK, "calibrator": calibrator}
+    specs = (*PLATFORM_FEATURES, *EXTERNAL_FEATURES) if external else PLATFORM_FEATURES
+    model = fit(sample.rows, labels, specs, seed=1, params=params)
     async with factory() as s, s.begin():
         row = await register(s, model, settings.model_dir, source="test sample")
         if promote_it:
@@ -99,8 +109,10 @@ async def population(db: AsyncEngine) -> None:
 async def test_a_submitted_application_is_assessed_and_each_role_sees_its_part(
     gql: GraphQLClient, db: AsyncEngine, settings: Settings, population: None
 ) -> None:
-    # given: a champion trained on the seeded history, an owner about to apply
-    trained = await _train(db, settings)
+    # given: a champion trained on the seeded history, an owner about to apply. Platt:
+    # the stand-in outcome is a cut of one ratio, which an isotonic map makes two steps,
+    # and an applicant in the average loan's step has no reason (its PD is the average's)
+    trained = await _train(db, settings, calibrator="platt")
     async with session_factory(db)() as s, s.begin():
         bank = await f.institution(s)
         product = await f.product(s, institution_id=bank.id)
@@ -172,15 +184,18 @@ async def test_training_and_scoring_see_the_same_features(
     assert len(sample.rows) > 50
     for application_id, row in zip(some, sample.rows, strict=False):
         assert live[application_id] == row
-    assert set(sample.rows[0]) == {spec.name for spec in PLATFORM_FEATURES}
+    # the external features are always there, missing (None) where nothing was fetched
+    specs = (*PLATFORM_FEATURES, *EXTERNAL_FEATURES)
+    assert set(sample.rows[0]) == {spec.name for spec in specs}
+    assert all(row[spec.name] is None for row in sample.rows for spec in EXTERNAL_FEATURES)
 
 
 async def test_risk_officers_read_the_models_and_promote_a_challenger(
     gql: GraphQLClient, db: AsyncEngine, settings: Settings, population: None
 ) -> None:
-    # given: a champion, and a newer candidate
-    first = await _train(db, settings)
-    second = await _train(db, settings, promote_it=False)
+    # given: a champion (Platt-scaled), and a newer, isotonic candidate
+    first = await _train(db, settings, calibrator="platt")
+    second = await _train(db, settings, promote_it=False, calibrator="isotonic")
     async with session_factory(db)() as s, s.begin():
         bank = await f.institution(s)
         risk = await f.user(s, roles=[(Role.PLATFORM_RISK_OFFICER, None)])
@@ -206,6 +221,8 @@ async def test_risk_officers_read_the_models_and_promote_a_challenger(
     # then
     statuses = {m["version"]: m["status"] for m in listed["scoringModels"]}
     assert statuses == {first.version: "CHAMPION", second.version: "CANDIDATE"}
+    calibrators = {m["version"]: m["calibrator"] for m in listed["scoringModels"]}
+    assert calibrators == {first.version: "PLATT", second.version: "ISOTONIC"}
     assert listed["scoringModels"][0]["features"]
     assert hidden["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert by_id["node"] == {"version": first.version, "status": "CHAMPION"}
@@ -227,7 +244,25 @@ async def test_risk_officers_read_the_models_and_promote_a_challenger(
                 RiskAssessment.model_version == first.version,
             )
         )
+        served = (
+            await s.scalars(
+                select(RiskAssessment).where(
+                    RiskAssessment.application_id == loan_application,
+                    RiskAssessment.shadow.is_(False),
+                    RiskAssessment.model_version == second.version,
+                )
+            )
+        ).one()
+        second_row = await registry.by_version(s, second.version)
     assert shadows == 1  # the old champion, now a challenger, scored in shadow
+    # the isotonic champion's PD is its isotonic map's, not the sigmoid of its log-odds
+    model = registry.load(second_row, settings.model_dir)
+    assert model.isotonic is not None
+    assert served.features is not None
+    vector = model.vector(served.features)
+    assert served.probability_of_default == pytest.approx(model.pd([vector])[0], abs=1e-9)
+    stacked = model.stacked_log_odds([vector])
+    assert float(model.isotonic.pd(stacked)[0]) == pytest.approx(served.probability_of_default)
 
 
 async def test_a_missing_artifact_never_turns_an_applicant_away(
@@ -275,3 +310,26 @@ async def test_a_missing_artifact_never_turns_an_applicant_away(
     # then: submitted, unassessed; nothing scored with an unverified model
     assert submitted["submitApplication"]["__typename"] == "Application"
     assert seen["node"]["riskAssessment"] is None
+
+
+async def test_a_model_reading_external_data_is_promoted_and_scores(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings, population: None
+) -> None:
+    # given: a champion, and a candidate that also reads the external data features
+    await _train(db, settings)
+    challenger = await _train(db, settings, promote_it=False, external=True)
+    async with session_factory(db)() as s, s.begin():
+        risk = await f.user(s, roles=[(Role.PLATFORM_RISK_OFFICER, None)])
+        token = await f.access_token(s, settings, risk)
+        loan_application = await s.scalar(
+            select(RiskAssessment.application_id).where(RiskAssessment.application_id.is_not(None))
+        )
+    as_risk = gql.as_(token)
+    # when
+    promoted = await as_risk.data(PROMOTE, {"input": {"version": challenger.version}})
+    reassessed = await as_risk.data(
+        ASSESS, {"input": {"applicationId": f.global_id("Application", loan_application)}}
+    )
+    # then: optional features are servable; the application is scored with them missing
+    assert promoted["promoteScoringModel"]["status"] == "CHAMPION"
+    assert reassessed["assessApplication"]["modelVersion"] == challenger.version

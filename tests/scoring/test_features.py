@@ -15,6 +15,7 @@ import pytest
 from domain.enterprises.models import Enterprise, FinancialStatement
 from scoring.features import (
     BOUNDS,
+    EXTERNAL_FEATURES,
     FULL_COVERAGE,
     FULL_LIQUIDITY,
     PLATFORM_FEATURES,
@@ -135,7 +136,15 @@ def test_specs_declare_directions_only_where_known() -> None:
         "late_instalments": 1,
     }
     assert all(f.label for f in PLATFORM_FEATURES)
-    assert set(PLATFORM_WORDING) <= {f.name for f in PLATFORM_FEATURES}
+    external = {f.name: f.monotone for f in EXTERNAL_FEATURES if f.monotone}
+    assert external == {
+        "bureau_score": -1,
+        "bureau_overdue_accounts": 1,
+        "bureau_max_dpd": 1,
+        "balance_to_outflow": -1,
+    }
+    assert all(f.label for f in EXTERNAL_FEATURES)
+    assert set(PLATFORM_WORDING) <= {f.name for f in (*PLATFORM_FEATURES, *EXTERNAL_FEATURES)}
 
 
 def test_database_rows_and_seed_statements_give_identical_features() -> None:
