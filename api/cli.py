@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -727,6 +728,44 @@ def loans_age(
     typer.echo(f"aged {aged.loans} active loans to {aged.as_of}: {aged.changed} changed")
     for bucket, count in aged.buckets.items():
         typer.echo(f"  {bucket.value:<12} {count}")
+
+
+@loans_cli.command("accrue")
+def loans_accrue(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Accrue through this day, YYYY-MM-DD (today).")
+    ] = None,
+    institution: Annotated[
+        str | None,
+        typer.Option("--institution", help="Only this institution (its global id or uuid)."),
+    ] = None,
+) -> None:
+    """Accrue interest, penalty interest and late fees of every active loan through a day
+    (daily job, and part of the month-end close); a day already accrued posts nothing."""
+    from domain.lending.charges import accrue
+
+    day = _day(as_of)
+    scope = None if institution is None else _institution_pk(institution)
+    with _working("accruing interest"):
+        done = _run(_settings(), lambda session: accrue(session, as_of=day, institution_id=scope))
+    typer.echo(
+        f"accrued {done.loans} active loans through {done.as_of}: interest {done.interest:,.2f}, "
+        f"penalty interest {done.penalty:,.2f}, {done.late_fees_charged} late fees "
+        f"{done.late_fees:,.2f}"
+    )
+
+
+def _institution_pk(value: str) -> uuid.UUID:
+    from api.relay import decode_global_id
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        pass
+    try:
+        return decode_global_id(value, expected="Institution", field="institution")[1]
+    except DomainError as exc:
+        raise typer.BadParameter("an institution's global id or uuid") from exc
 
 
 risk_cli = typer.Typer(

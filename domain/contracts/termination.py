@@ -41,6 +41,7 @@ from domain.contracts.models import LoanTermination, TerminationKind
 from domain.contracts.service import staff_loan
 from domain.enterprises.service import owned_enterprise
 from domain.errors import Forbidden, InvalidInput
+from domain.lending import charges
 from domain.lending import repayment as money
 from domain.lending import repository as lending
 from domain.lending import service as loans
@@ -249,6 +250,7 @@ async def accelerate(
     )
     session.add(termination)
     await session.flush()
+    await charges.true_up(session, loan, source=f"acceleration:{termination.id}:accrual", on=day)
     record(
         session,
         action="loan.accelerated",

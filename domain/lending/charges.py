@@ -40,6 +40,7 @@ loan changed meanwhile fails the run, which is retried whole), and the ledger's
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -50,8 +51,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.applications.service import REVIEWERS, Actor, require_role
 from domain.audit.service import record
-from domain.errors import Conflict
+from domain.base import utcnow
+from domain.errors import Conflict, InvalidInput
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind
@@ -62,6 +65,11 @@ from domain.products.models import DayCount, Product
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
+
+
+class ChargeKind(enum.Enum):
+    LATE_FEE = "late_fee"
+    PENALTY_INTEREST = "penalty_interest"
 
 
 def cents(value: Decimal) -> Decimal:
@@ -485,3 +493,16 @@ async def _accrue_batch(
         "late_fees": fee_total,
         "charged": Decimal(charged),
     }
+
+
+async def run_accrual(
+    session: AsyncSession, actor: Actor, institution_id: uuid.UUID, *, as_of: date | None = None
+) -> Accrued:
+    """An institution's staff who take payments accrue its book up to a day (today when
+    left out, never later)."""
+    require_role(actor.viewer, institution_id, REVIEWERS, "run the accrual")
+    today = utcnow().date()
+    day = as_of or today
+    if day > today:
+        raise InvalidInput("asOf: interest is not accrued ahead of today", field="asOf")
+    return await accrue(session, as_of=day, institution_id=institution_id)

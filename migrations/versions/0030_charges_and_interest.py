@@ -28,6 +28,7 @@ NEW_RULES: list[tuple[str, ...]] = [
     ("p", "loan_officer", "*", "Mutation.accrueInterest", "write", "allow"),
     ("p", "risk_officer", "*", "Mutation.accrueInterest", "write", "allow"),
     ("p", "scope:loans:write", "*", "Mutation.accrueInterest", "write", "allow"),
+    ("p", "scope:loans:write", "*", "LoanCharge.*", "read", "allow"),
     ("p", "loan_officer", "*", "AccrualRun.*", "read", "allow"),
     ("p", "risk_officer", "*", "AccrualRun.*", "read", "allow"),
     ("p", "scope:loans:write", "*", "AccrualRun.*", "read", "allow"),

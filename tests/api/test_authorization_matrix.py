@@ -577,6 +577,9 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "payoffQuote": {"__typename": "PayoffQuote"},
         "terminations": [],
         "recoveries": [],
+        "accruedThrough": None,
+        "accruedInterest": "0.00",
+        "charges": [],
     }
 
 
