@@ -73,7 +73,14 @@ def quote(lines: Sequence[money.Line], *, as_of: date) -> PayoffQuote:
         as_of=as_of,
         principal=sum((line.outstanding_principal for line in lines), ZERO),
         interest=sum((line.outstanding_interest for line in due), ZERO),
-        fees=sum((line.outstanding_fee for line in due), ZERO),
+        # Every fee and charge: the schedule's fees, late fees and penalty interest.
+        fees=sum(
+            (
+                line.outstanding_fee + line.outstanding_late_fee + line.outstanding_penalty
+                for line in due
+            ),
+            ZERO,
+        ),
     )
     assert found.total == money.payoff_amount(lines, paid_on=as_of)  # one definition
     return found

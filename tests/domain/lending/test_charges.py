@@ -229,3 +229,23 @@ def test_the_waterfall_takes_penalties_then_fees_then_interest_then_principal() 
         D("0.00"),
     )
     assert money.payoff_amount([line, nxt], paid_on=date(2026, 3, 20)) == D("2157.00")
+
+
+def test_the_payoff_quote_counts_charges_among_its_fees() -> None:
+    from domain.contracts.termination import quote
+
+    line = money.Line(
+        sequence=1,
+        due_on=date(2026, 3, 1),
+        principal_due=D("1000.00"),
+        interest_due=D("100.00"),
+        fee_due=D("20.00"),
+        principal_paid=D("0.00"),
+        interest_paid=D("0.00"),
+        fee_paid=D("0.00"),
+        late_fee_due=D("30.00"),
+        penalty_due=D("7.00"),
+    )
+    found = quote([line], as_of=date(2026, 3, 20))
+    assert found.fees == D("57.00")
+    assert found.total == D("1157.00")
