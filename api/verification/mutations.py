@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,7 @@ from api.verification.inputs import (
 )
 from api.verification.types import VerificationCase, VerificationResult
 from domain.applications.service import Actor
-from domain.verification import service
+from domain.verification import models, service
 from domain.verification.documents import read_checked
 
 
@@ -34,6 +35,23 @@ def _uploads(documents: list[VerificationDocumentInput]) -> list[service.Upload]
     return uploads
 
 
+async def _decide(
+    info: strawberry.Info[Context, None],
+    step: Callable[..., Awaitable[models.VerificationCase]],
+    **arguments: Any,
+) -> VerificationResult:
+    """Run one step of the case's service as the viewer, in one transaction."""
+
+    async def work(session: AsyncSession, actor: Actor) -> VerificationCase:
+        row = await step(
+            session, actor.keys, viewer=actor.viewer, request_id=actor.request_id, **arguments
+        )
+        return VerificationCase.from_row(row)
+
+    result: VerificationResult = await perform(info, work)
+    return result
+
+
 @strawberry.type
 class VerificationMutations:
     @mutation(
@@ -43,23 +61,13 @@ class VerificationMutations:
     async def submit_verification(
         self, info: strawberry.Info[Context, None], input: SubmitVerificationInput
     ) -> VerificationResult:
-        enterprise_id = pk_of(input.enterprise_id, "Enterprise", field="enterpriseId")
-        uploads = _uploads(input.documents)
-
-        async def work(session: AsyncSession, actor: Actor) -> VerificationCase:
-            row = await service.submit(
-                session,
-                actor.keys,
-                viewer=actor.viewer,
-                enterprise_id=enterprise_id,
-                uploads=uploads,
-                note=input.note,
-                request_id=actor.request_id,
-            )
-            return VerificationCase.from_row(row)
-
-        result: VerificationResult = await perform(info, work)
-        return result
+        return await _decide(
+            info,
+            service.submit,
+            enterprise_id=pk_of(input.enterprise_id, "Enterprise", field="enterpriseId"),
+            uploads=_uploads(input.documents),
+            note=input.note,
+        )
 
     @mutation(
         "addVerificationDocuments",
@@ -68,23 +76,13 @@ class VerificationMutations:
     async def add_verification_documents(
         self, info: strawberry.Info[Context, None], input: AddVerificationDocumentsInput
     ) -> VerificationResult:
-        case_id = pk_of(input.case_id, "VerificationCase", field="caseId")
-        uploads = _uploads(input.documents)
-
-        async def work(session: AsyncSession, actor: Actor) -> VerificationCase:
-            row = await service.add_documents(
-                session,
-                actor.keys,
-                viewer=actor.viewer,
-                case_id=case_id,
-                uploads=uploads,
-                note=input.note,
-                request_id=actor.request_id,
-            )
-            return VerificationCase.from_row(row)
-
-        result: VerificationResult = await perform(info, work)
-        return result
+        return await _decide(
+            info,
+            service.add_documents,
+            case_id=pk_of(input.case_id, "VerificationCase", field="caseId"),
+            uploads=_uploads(input.documents),
+            note=input.note,
+        )
 
     @mutation(
         "disputeOwnership",
@@ -94,22 +92,13 @@ class VerificationMutations:
     async def dispute_ownership(
         self, info: strawberry.Info[Context, None], input: DisputeOwnershipInput
     ) -> VerificationResult:
-        uploads = _uploads(input.documents)
-
-        async def work(session: AsyncSession, actor: Actor) -> VerificationCase:
-            row = await service.dispute(
-                session,
-                actor.keys,
-                viewer=actor.viewer,
-                unified_social_credit_code=input.unified_social_credit_code,
-                uploads=uploads,
-                note=input.note,
-                request_id=actor.request_id,
-            )
-            return VerificationCase.from_row(row)
-
-        result: VerificationResult = await perform(info, work)
-        return result
+        return await _decide(
+            info,
+            service.dispute,
+            unified_social_credit_code=input.unified_social_credit_code,
+            uploads=_uploads(input.documents),
+            note=input.note,
+        )
 
     @mutation(
         "reviewVerification",
@@ -119,21 +108,12 @@ class VerificationMutations:
     async def review_verification(
         self, info: strawberry.Info[Context, None], input: ReviewVerificationInput
     ) -> VerificationResult:
-        case_id = pk_of(input.case_id, "VerificationCase", field="caseId")
-
-        async def work(session: AsyncSession, actor: Actor) -> VerificationCase:
-            row = await service.review(
-                session,
-                actor.keys,
-                viewer=actor.viewer,
-                case_id=case_id,
-                decision=input.decision.value,
-                level=input.level,
-                reasons=input.reasons,
-                expected_version=input.expected_version,
-                request_id=actor.request_id,
-            )
-            return VerificationCase.from_row(row)
-
-        result: VerificationResult = await perform(info, work)
-        return result
+        return await _decide(
+            info,
+            service.review,
+            case_id=pk_of(input.case_id, "VerificationCase", field="caseId"),
+            decision=input.decision.value,
+            level=input.level,
+            reasons=input.reasons,
+            expected_version=input.expected_version,
+        )

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
-from api.cli import _metrics_shared
+from api.cli.service import _metrics_shared
 from domain import metrics
 from domain.base import utcnow
 from domain.db import session_factory
