@@ -431,6 +431,24 @@ def test_loans_age_brings_the_seeded_loans_up_to_a_day(database: Path) -> None:
     assert "not a date" in bad.output
 
 
+def test_loans_accrue_accrues_the_seeded_book_once_a_day(database: Path) -> None:
+    # given
+    assert runner.invoke(app, ["seed", "--enterprises", "30", "--seed", "5"]).exit_code == 0
+    today = utcnow().date().isoformat()
+
+    # when
+    accrued = runner.invoke(app, ["loans", "accrue", "--as-of", today])
+    again = runner.invoke(app, ["loans", "accrue", "--as-of", today])
+    bad = runner.invoke(app, ["loans", "accrue", "--institution", "nobody"])
+
+    # then: the second run on the same day finds nothing left to accrue
+    assert accrued.exit_code == 0, accrued.output
+    assert f"through {today}: interest" in accrued.output
+    assert not accrued.stdout.startswith("accrued 0 ")
+    assert again.stdout.startswith(f"accrued 0 active loans through {today}: interest 0.00")
+    assert bad.exit_code == 2
+
+
 def test_a_fresh_seed_ends_today_already_aged(database: Path) -> None:
     # given: a book seeded without --as-of, on whatever day the suite runs
     seeded = runner.invoke(app, ["seed", "--enterprises", "40", "--seed", "5"])

@@ -52,7 +52,9 @@ class PayoffQuote:
     as_of: date
     principal: Decimal
     interest_due: Decimal
-    fees: Decimal
+    fees: Decimal = strawberry.field(
+        description="Fees and charges due: the schedule's fees, late fees, penalty interest."
+    )
     total_amount: Decimal
 
     @classmethod

@@ -14,7 +14,7 @@ from api.identity.types import InvalidInputError
 from api.lending.types import Loan, Repayment
 from api.outcomes import ConflictError, InvalidTransition, OverpaymentError, perform, pk_of
 from domain.applications.models import Application as ApplicationRow
-from domain.lending import reversal, service
+from domain.lending import charges, reversal, service
 from domain.lending.models import EarlyRepaymentChoice
 from domain.lending.models import Loan as LoanRow
 
@@ -82,6 +82,37 @@ class LoanDisbursed:
     application: Application
 
 
+@strawberry.input
+class AccrueInterestInput:
+    institution_id: strawberry.ID
+    as_of: date | None = strawberry.field(
+        default=None, description="Accrue through this day (today when left out)."
+    )
+
+
+@classified(
+    public=[
+        "as_of",
+        "loans",
+        "accrued_interest",
+        "penalty_interest",
+        "late_fees",
+        "late_fees_charged",
+    ]
+)
+@strawberry.type(description="What one accrual run posted for an institution's active loans.")
+class AccrualRun:
+    as_of: date
+    loans: int = strawberry.field(description="Loans brought up to asOf (none already there).")
+    accrued_interest: Decimal = strawberry.field(description="Interest income accrued.")
+    penalty_interest: Decimal = strawberry.field(description="Penalty interest charged.")
+    late_fees: Decimal = strawberry.field(description="Late fees charged.")
+    late_fees_charged: int
+
+
+AccrueInterestResult = Annotated[
+    AccrualRun | ConflictError | InvalidInputError, strawberry.union("AccrueInterestResult")
+]
 DisburseLoanResult = Annotated[
     LoanDisbursed | InvalidTransition | ConflictError | InvalidInputError,
     strawberry.union("DisburseLoanResult"),
@@ -207,3 +238,24 @@ class LoanMutations:
             ),
         )
         return Loan.from_row(result) if isinstance(result, LoanRow) else result
+
+    @mutation(
+        "accrueInterest",
+        description="Accrue an institution's active loans through a day: interest earned, "
+        "penalty interest and late fees past their grace period, each posted once.",
+    )
+    async def accrue_interest(
+        self, info: strawberry.Info[Context, None], input: AccrueInterestInput
+    ) -> AccrueInterestResult:
+        pk = pk_of(input.institution_id, "Institution", field="institutionId")
+        result = await perform(info, lambda s, a: charges.run_accrual(s, a, pk, as_of=input.as_of))
+        if isinstance(result, charges.Accrued):
+            return AccrualRun(
+                as_of=result.as_of,
+                loans=result.loans,
+                accrued_interest=result.interest,
+                penalty_interest=result.penalty,
+                late_fees=result.late_fees,
+                late_fees_charged=result.late_fees_charged,
+            )
+        return result

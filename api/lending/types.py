@@ -13,7 +13,8 @@ from api.products.types import Product
 from api.scalars import Rate
 from domain.base import utcnow
 from domain.errors import NotFound
-from domain.lending import repayment
+from domain.lending import charges, repayment
+from domain.lending.charges import ChargeKind
 from domain.lending.models import DelinquencyBucket, EarlyRepaymentChoice, LoanStatus
 from domain.lending.models import Installment as InstallmentRow
 from domain.lending.models import Loan as LoanRow
@@ -49,6 +50,11 @@ EarlyRepaymentChoiceGQL = strawberry.enum(
         "interest_paid",
         "fee_paid",
         "settled_on",
+        "late_fee_due",
+        "late_fee_paid",
+        "late_fee_charged_on",
+        "penalty_due",
+        "penalty_paid",
     ]
 )
 @strawberry.type(description="One row of a repayment schedule.")
@@ -62,6 +68,15 @@ class Installment:
     interest_paid: Decimal
     fee_paid: Decimal
     settled_on: date | None
+    late_fee_due: Decimal = strawberry.field(
+        description="The late fee charged when the grace period ran out unpaid."
+    )
+    late_fee_paid: Decimal
+    late_fee_charged_on: date | None
+    penalty_due: Decimal = strawberry.field(
+        description="Penalty interest accrued on the instalment's overdue principal."
+    )
+    penalty_paid: Decimal
 
     @classmethod
     def from_row(cls, row: InstallmentRow) -> Self:
@@ -75,7 +90,27 @@ class Installment:
             interest_paid=row.interest_paid,
             fee_paid=row.fee_paid,
             settled_on=row.settled_on,
+            late_fee_due=row.late_fee_due,
+            late_fee_paid=row.late_fee_paid,
+            late_fee_charged_on=row.late_fee_charged_on,
+            penalty_due=row.penalty_due,
+            penalty_paid=row.penalty_paid,
         )
+
+
+LoanChargeKindGQL = strawberry.enum(ChargeKind, name="LoanChargeKind")
+
+
+@classified(internal=["kind", "sequence", "charged_on", "amount", "amount_paid"])
+@strawberry.type(description="A charge for paying late, on one instalment.")
+class LoanCharge:
+    kind: ChargeKind
+    sequence: int = strawberry.field(description="The instalment it was charged on.")
+    charged_on: date | None = strawberry.field(
+        description="A late fee's day; penalty interest accrues daily (none)."
+    )
+    amount: Decimal
+    amount_paid: Decimal
 
 
 @classified(
@@ -85,6 +120,8 @@ class Installment:
         "principal_part",
         "interest_part",
         "fee_part",
+        "late_fee_part",
+        "penalty_part",
         "prepaid_principal",
         "early_repayment",
         "idempotency_key",
@@ -99,7 +136,11 @@ class Repayment:
     paid_on: date
     principal_part: Decimal
     interest_part: Decimal
-    fee_part: Decimal
+    fee_part: Decimal = strawberry.field(
+        description="Fees and charges paid: the schedule's fees, late fees, penalty interest."
+    )
+    late_fee_part: Decimal = strawberry.field(description="Late fees paid (part of feePart).")
+    penalty_part: Decimal = strawberry.field(description="Penalty interest paid (part of feePart).")
     prepaid_principal: Decimal = strawberry.field(
         description="Principal paid ahead of its due dates (part of principalPart)."
     )
@@ -121,6 +162,8 @@ class Repayment:
             principal_part=row.principal_part,
             interest_part=row.interest_part,
             fee_part=row.fee_part,
+            late_fee_part=row.late_fee_part,
+            penalty_part=row.penalty_part,
             prepaid_principal=row.prepaid_principal,
             early_repayment=row.early_choice,
             idempotency_key=row.idempotency_key,
@@ -161,6 +204,9 @@ class Repayment:
         "payoff_quote",
         "terminations",
         "recoveries",
+        "accrued_through",
+        "accrued_interest",
+        "charges",
     ],
 )
 @strawberry.type(description="A disbursed loan and where its repayment stands.")
@@ -180,6 +226,9 @@ class Loan(relay.Node):
     aged_on: date | None = strawberry.field(description="Days past due are as of this day.")
     written_off_on: date | None
     write_off_reason: str | None
+    accrued_through: date | None = strawberry.field(
+        description="Interest, penalty interest and late fees are accrued through this day."
+    )
     version: int
     application_id: strawberry.Private[uuid.UUID]
     enterprise_id: strawberry.Private[uuid.UUID]
@@ -240,6 +289,51 @@ class Loan(relay.Node):
     async def repayments(self, info: strawberry.Info[Context, None]) -> list[Repayment]:
         rows = await info.context.loaders.repayments.load(self.pk)
         return [Repayment.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="Interest earned through accruedThrough and not yet paid (interest "
+        "receivable in the ledger)."
+    )
+    async def accrued_interest(self, info: strawberry.Info[Context, None]) -> Decimal:
+        if self.status is not LoanStatus.ACTIVE:
+            return Decimal("0.00")
+        rows = await info.context.loaders.installments.load(self.pk)
+        product = await info.context.loaders.product.load(self.product_id)
+        if product is None:
+            raise NotFound("product not found")
+        return charges.interest_receivable(
+            [charges.row_of(r) for r in rows],
+            disbursed_on=self.disbursed_on,
+            through=self.accrued_through,
+            day_count=product.day_count,
+        )
+
+    @strawberry.field(description="Late fees and penalty interest charged, by instalment.")
+    async def charges(self, info: strawberry.Info[Context, None]) -> list[LoanCharge]:
+        rows = await info.context.loaders.installments.load(self.pk)
+        found: list[LoanCharge] = []
+        for r in sorted(rows, key=lambda r: r.sequence):
+            if r.late_fee_due:
+                found.append(
+                    LoanCharge(
+                        kind=ChargeKind.LATE_FEE,
+                        sequence=r.sequence,
+                        charged_on=r.late_fee_charged_on,
+                        amount=r.late_fee_due,
+                        amount_paid=r.late_fee_paid,
+                    )
+                )
+            if r.penalty_due:
+                found.append(
+                    LoanCharge(
+                        kind=ChargeKind.PENALTY_INTEREST,
+                        sequence=r.sequence,
+                        charged_on=None,
+                        amount=r.penalty_due,
+                        amount_paid=r.penalty_paid,
+                    )
+                )
+        return found
 
     @strawberry.field(description="The early-warning score of the last scan; none before one.")
     async def warning(
@@ -318,6 +412,7 @@ class Loan(relay.Node):
             aged_on=row.aged_on,
             written_off_on=row.written_off_on,
             write_off_reason=row.write_off_reason,
+            accrued_through=row.accrued_through,
             version=row.version,
             application_id=row.application_id,
             enterprise_id=row.enterprise_id,

@@ -13,8 +13,8 @@ from api.products.types import Product
 from api.scalars import Rate
 from domain.identity.models import Institution as InstitutionRow
 from domain.products import grid, service
+from domain.products.models import DayCount, ProductType, RepaymentMethod
 from domain.products.models import Product as ProductRow
-from domain.products.models import ProductType, RepaymentMethod
 
 
 @strawberry.input(description="Everything about a product its institution decides.")
@@ -40,6 +40,32 @@ class ProductTermsInput:
     )
     min_annual_revenue: Decimal | None = None
     max_debt_to_asset: Rate | None = None
+    day_count: DayCount = strawberry.field(
+        default=DayCount.THIRTY_360,
+        description="How interest counts days: each schedule period and the daily accrual.",
+    )
+    grace_days: int = strawberry.field(
+        default=0, description="Days after a due date before late charges apply (0 to 90)."
+    )
+    late_fee_amount: Decimal = strawberry.field(
+        default=Decimal("0.00"), description="Late fee per overdue instalment, fixed part."
+    )
+    late_fee_rate: Rate = strawberry.field(
+        default=Rate(Decimal("0")),
+        description="Late fee, part in proportion to what the instalment still owes.",
+    )
+    late_fee_cap_amount: Decimal | None = strawberry.field(
+        default=None, description="The most one late fee can be; none: no cap."
+    )
+    penalty_rate: Rate = strawberry.field(
+        default=Rate(Decimal("0")),
+        description="Penalty interest, annual, on overdue principal after the grace period.",
+    )
+    penalty_cap_rate: Rate | None = strawberry.field(
+        default=None,
+        description="An instalment's penalty interest stops at this multiple of its "
+        "principal, as a decimal (1.0: the in duplum rule); none: no cap.",
+    )
 
     def terms(self) -> service.Terms:
         return service.Terms(
@@ -60,6 +86,13 @@ class ProductTermsInput:
             regions=tuple(self.regions),
             min_annual_revenue=self.min_annual_revenue,
             max_debt_to_asset=self.max_debt_to_asset,
+            day_count=self.day_count,
+            grace_days=self.grace_days,
+            late_fee_fixed=self.late_fee_amount,
+            late_fee_rate=self.late_fee_rate,
+            late_fee_cap=self.late_fee_cap_amount,
+            penalty_rate=self.penalty_rate,
+            penalty_cap_multiple=self.penalty_cap_rate,
         )
 
 

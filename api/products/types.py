@@ -12,14 +12,20 @@ from api.identity.types import Institution
 from api.scalars import Rate, rate_or_none
 from domain.errors import NotFound
 from domain.products.grid import Band, bands_of
+from domain.products.models import DayCount, ProductStatus, ProductType, RepaymentMethod
 from domain.products.models import Product as ProductRow
-from domain.products.models import ProductStatus, ProductType, RepaymentMethod
 from domain.products.pricing import Quote, Unavailable
 from domain.products.recommend import Recommendation
 
 ProductTypeGQL = strawberry.enum(ProductType, name="ProductType")
 ProductStatusGQL = strawberry.enum(ProductStatus, name="ProductStatus")
 RepaymentMethodGQL = strawberry.enum(RepaymentMethod, name="RepaymentMethod")
+DayCountGQL = strawberry.enum(
+    DayCount,
+    name="DayCount",
+    description="ACT_365F: actual days over 365; ACT_360: actual days over 360; THIRTY_360: "
+    "30/360 (ISDA 2006 4.16(f)), every schedule month 30 days.",
+)
 
 
 @classified(
@@ -82,6 +88,13 @@ class PricingBand:
         "published_at",
         "institution",
         "pricing_grid",
+        "day_count",
+        "grace_days",
+        "late_fee_amount",
+        "late_fee_rate",
+        "late_fee_cap_amount",
+        "penalty_rate",
+        "penalty_cap_rate",
     ]
 )
 @strawberry.type(description="A financing product: loan, leasing, factoring or credit line.")
@@ -106,6 +119,25 @@ class Product(relay.Node):
     published_at: datetime | None
     pricing_grid: list[PricingBand] = strawberry.field(
         description="Risk-based rates by estimated probability of default; empty: none published."
+    )
+    day_count: DayCount = strawberry.field(
+        description="How interest counts days: each schedule period and the daily accrual."
+    )
+    grace_days: int = strawberry.field(
+        description="Days after a due date before a late fee or penalty interest applies."
+    )
+    late_fee_amount: Decimal = strawberry.field(
+        description="Late fee per overdue instalment: this, plus lateFeeRate x what the "
+        "instalment still owes, at most lateFeeCapAmount."
+    )
+    late_fee_rate: Rate
+    late_fee_cap_amount: Decimal | None = strawberry.field(description="None: no cap.")
+    penalty_rate: Rate = strawberry.field(
+        description="Penalty interest, annual, on overdue principal after the grace period."
+    )
+    penalty_cap_rate: Rate | None = strawberry.field(
+        description="An instalment's penalty interest stops at this multiple of its "
+        "principal, as a decimal (1.0: the in duplum rule); none: no cap."
     )
     institution_id: strawberry.Private[uuid.UUID]
 
@@ -145,6 +177,13 @@ class Product(relay.Node):
             ),
             published_at=row.published_at,
             pricing_grid=[PricingBand.of(b) for b in bands_of(row)],
+            day_count=row.day_count,
+            grace_days=row.grace_days,
+            late_fee_amount=row.late_fee_fixed,
+            late_fee_rate=Rate(row.late_fee_rate),
+            late_fee_cap_amount=row.late_fee_cap,
+            penalty_rate=Rate(row.penalty_rate),
+            penalty_cap_rate=rate_or_none(row.penalty_cap_multiple),
             institution_id=row.institution_id,
         )
 

@@ -457,8 +457,10 @@ def contract_for(
 ) -> Contract:
     """The terms an approval offers, frozen as JSON and hashed: what the applicant signs.
 
-    Instalment k falls due k months after the money is paid out; the amounts do not
-    depend on the dates (interest is monthly), so the schedule signed is the one booked.
+    Instalment k falls due k months after the money is paid out; under 30/360 the
+    amounts do not depend on the dates (every month is 30 days), so the schedule signed
+    is the one booked. Under an actual-days count the periods are counted from the day
+    of the offer, and the amounts signed are still the ones booked.
     """
     rate = application.approved_rate
     assert rate is not None
@@ -470,6 +472,8 @@ def contract_for(
         method=application.repayment_method,
         first_due_on=add_months(generated_at.date(), 1),
         fee=fee,
+        day_count=product.day_count,
+        start_on=generated_at.date(),
     )
     # Written as the API writes them (domain.formats): records by the global ids
     # node(id:) takes, money with two decimals, the rate with six.

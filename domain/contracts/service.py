@@ -38,6 +38,7 @@ from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind
 from domain.ledger.service import Leg
+from domain.lending import charges
 from domain.lending import repayment as money
 from domain.lending import repository as lending
 from domain.lending.delinquency import bucket_for, days_past_due
@@ -185,6 +186,9 @@ async def accept_amendment(
     session.add(version)
     await session.flush()
     await amendment_booked(session, actor, loan, amendment, amended)
+    await charges.true_up(
+        session, loan, source=f"amendment:{amendment.id}:accrual", on=amendment.effective_on
+    )
     return Accepted(amendment=amendment, loan=loan, version=version)
 
 

@@ -41,6 +41,7 @@ from domain.contracts.models import LoanTermination, TerminationKind
 from domain.contracts.service import staff_loan
 from domain.enterprises.service import owned_enterprise
 from domain.errors import Forbidden, InvalidInput
+from domain.lending import charges
 from domain.lending import repayment as money
 from domain.lending import repository as lending
 from domain.lending import service as loans
@@ -72,7 +73,14 @@ def quote(lines: Sequence[money.Line], *, as_of: date) -> PayoffQuote:
         as_of=as_of,
         principal=sum((line.outstanding_principal for line in lines), ZERO),
         interest=sum((line.outstanding_interest for line in due), ZERO),
-        fees=sum((line.outstanding_fee for line in due), ZERO),
+        # Every fee and charge: the schedule's fees, late fees and penalty interest.
+        fees=sum(
+            (
+                line.outstanding_fee + line.outstanding_late_fee + line.outstanding_penalty
+                for line in due
+            ),
+            ZERO,
+        ),
     )
     assert found.total == money.payoff_amount(lines, paid_on=as_of)  # one definition
     return found
@@ -249,6 +257,7 @@ async def accelerate(
     )
     session.add(termination)
     await session.flush()
+    await charges.true_up(session, loan, source=f"acceleration:{termination.id}:accrual", on=day)
     record(
         session,
         action="loan.accelerated",

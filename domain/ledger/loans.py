@@ -64,16 +64,23 @@ async def repaid(
     principal: Decimal,
     interest: Decimal,
     fee: Decimal,
+    late_fee: Decimal = ZERO,
     penalty: Decimal = ZERO,
     actor_id: uuid.UUID | None,
 ) -> uuid.UUID | None:
-    """Cash in; principal off the loan; each charge off its receivable, then income."""
+    """Cash in; principal off the loan; each charge off its receivable, then income.
+
+    Late fees (fees receivable) and penalty interest (penalties receivable) are booked
+    when charged, so they clear their receivable; the schedule's own fee is income when
+    paid. Whatever a payment leaves out of line with the schedule (interest paid before
+    it accrued) the caller trues up (``domain.lending.charges.true_up``)."""
     balances = (await ledger.loan_balances(session, [loan_id]))[loan_id]
     legs = [
-        Leg.debit(AccountCode.CASH, principal + interest + fee + penalty),
+        Leg.debit(AccountCode.CASH, principal + interest + fee + late_fee + penalty),
         Leg.credit(AccountCode.LOANS_RECEIVABLE, principal),
+        Leg.credit(AccountCode.FEE_INCOME, fee),
     ]
-    for part, amount in (("fee", fee), ("penalty", penalty), ("interest", interest)):
+    for part, amount in (("fee", late_fee), ("penalty", penalty), ("interest", interest)):
         receivable, income = _RECEIVABLE_THEN_INCOME[part]
         cleared = min(amount, max(balances.get(receivable, ZERO), ZERO))
         legs += [Leg.credit(receivable, cleared), Leg.credit(income, amount - cleared)]

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from domain.base import Base, IdMixin, Money, Rate, StrEnum, TimestampMixin, UTCDateTime, utcnow
 from domain.products.models import RepaymentMethod
 
+ZERO = Decimal("0.00")
+
 
 class EarlyRepaymentChoice(enum.Enum):
     SHORTER_TERM = "shorter_term"
@@ -89,6 +91,9 @@ class Loan(IdMixin, TimestampMixin, Base):
     # The day the ageing job last brought days past due up to date.
     aged_on: Mapped[date | None] = mapped_column(Date)
     written_off_on: Mapped[date | None] = mapped_column(Date)
+    # The day the daily accrual (domain.lending.charges) has brought interest income,
+    # penalty interest and late fees up to; None: nothing accrued yet (as of payout).
+    accrued_through: Mapped[date | None] = mapped_column(Date)
     write_off_reason: Mapped[str | None] = mapped_column(Text)
     written_off_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="RESTRICT")
@@ -121,6 +126,13 @@ class Installment(IdMixin, Base):
     interest_paid: Mapped[Decimal] = mapped_column(Money())
     fee_paid: Mapped[Decimal] = mapped_column(Money())
     settled_on: Mapped[date | None] = mapped_column(Date)
+    # Charges for paying late (domain.lending.charges): the late fee, charged once on
+    # the day the grace period ran out, and penalty interest accrued on overdue principal.
+    late_fee_due: Mapped[Decimal] = mapped_column(Money(), default=ZERO, server_default="0")
+    late_fee_paid: Mapped[Decimal] = mapped_column(Money(), default=ZERO, server_default="0")
+    late_fee_charged_on: Mapped[date | None] = mapped_column(Date)
+    penalty_due: Mapped[Decimal] = mapped_column(Money(), default=ZERO, server_default="0")
+    penalty_paid: Mapped[Decimal] = mapped_column(Money(), default=ZERO, server_default="0")
 
 
 class Repayment(IdMixin, TimestampMixin, Base):
@@ -140,7 +152,11 @@ class Repayment(IdMixin, TimestampMixin, Base):
     paid_on: Mapped[date] = mapped_column(Date)
     principal_part: Mapped[Decimal] = mapped_column(Money())
     interest_part: Mapped[Decimal] = mapped_column(Money())
+    # Every fee and charge paid: the schedule's fees, late fees and penalty interest.
     fee_part: Mapped[Decimal] = mapped_column(Money())
+    # Of fee_part, what went to late fees and to penalty interest.
+    late_fee_part: Mapped[Decimal] = mapped_column(Money(), default=ZERO, server_default="0")
+    penalty_part: Mapped[Decimal] = mapped_column(Money(), default=ZERO, server_default="0")
     # Principal paid ahead of its due dates, and how the schedule was recomputed for it.
     prepaid_principal: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
     early_choice: Mapped[EarlyRepaymentChoice | None] = mapped_column(StrEnum(EarlyRepaymentChoice))

@@ -1,8 +1,13 @@
 """Repayments: how a payment is allocated to a loan's schedule, and early repayment.
 
-Allocation order: fees -> interest -> principal, oldest instalment first. Only instalments
-due on or before the payment date take money that way; whatever is left is an early
-repayment of principal.
+Allocation order: penalties (the late fee, then penalty interest) -> fees -> interest ->
+principal, oldest instalment first: Apache Fineract's default strategy ("penalties, fees,
+interest, principal"), which most lending systems follow. Charges for lateness are
+cleared before anything else so they never sit behind principal (where nothing would
+ever reach them while the borrower keeps paying less than is due), and an instalment
+is not settled while any of its charges is unpaid. Only instalments due on or before
+the payment date take money that way; whatever is left is an early repayment of
+principal.
 
 Assumptions:
 
@@ -64,10 +69,23 @@ class Line:
     principal_paid: Decimal
     interest_paid: Decimal
     fee_paid: Decimal
+    # Charged only after the due date (domain.lending.charges), so on due lines only.
+    late_fee_due: Decimal = ZERO
+    late_fee_paid: Decimal = ZERO
+    penalty_due: Decimal = ZERO
+    penalty_paid: Decimal = ZERO
 
     @property
     def outstanding_fee(self) -> Decimal:
         return self.fee_due - self.fee_paid
+
+    @property
+    def outstanding_late_fee(self) -> Decimal:
+        return self.late_fee_due - self.late_fee_paid
+
+    @property
+    def outstanding_penalty(self) -> Decimal:
+        return self.penalty_due - self.penalty_paid
 
     @property
     def outstanding_interest(self) -> Decimal:
@@ -79,7 +97,13 @@ class Line:
 
     @property
     def outstanding(self) -> Decimal:
-        return self.outstanding_fee + self.outstanding_interest + self.outstanding_principal
+        return (
+            self.outstanding_late_fee
+            + self.outstanding_penalty
+            + self.outstanding_fee
+            + self.outstanding_interest
+            + self.outstanding_principal
+        )
 
     @property
     def settled(self) -> bool:
@@ -94,11 +118,14 @@ class Applied:
     fee: Decimal
     interest: Decimal
     principal: Decimal
+    late_fee: Decimal = ZERO
+    penalty: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)
 class Allocation:
-    """Totals adding up to the amount, the lines touched in order, the schedule after."""
+    """Totals adding up to the amount, the lines touched in order, the schedule after.
+    ``fee`` is the schedule's fees only; late fees and penalty interest are apart."""
 
     fee: Decimal
     interest: Decimal
@@ -106,6 +133,8 @@ class Allocation:
     applied: tuple[Applied, ...]
     prepaid_principal: Decimal
     lines: tuple[Line, ...]
+    late_fee: Decimal = ZERO
+    penalty: Decimal = ZERO
 
 
 class Overpayment(InvalidInput):
@@ -189,17 +218,23 @@ def allocate(
     applied: list[Applied] = []
     after: list[Line] = []
     for line in (line for line in ordered if line.due_on <= paid_on):
+        late_fee = min(remaining, line.outstanding_late_fee)
+        remaining -= late_fee
+        penalty = min(remaining, line.outstanding_penalty)
+        remaining -= penalty
         fee = min(remaining, line.outstanding_fee)
         interest = min(remaining - fee, line.outstanding_interest)
         principal = min(remaining - fee - interest, line.outstanding_principal)
         remaining -= fee + interest + principal
-        if not (fee or interest or principal):
+        if not (late_fee or penalty or fee or interest or principal):
             after.append(line)
             continue
-        applied.append(Applied(line.sequence, fee, interest, principal))
+        applied.append(Applied(line.sequence, fee, interest, principal, late_fee, penalty))
         after.append(
             replace(
                 line,
+                late_fee_paid=line.late_fee_paid + late_fee,
+                penalty_paid=line.penalty_paid + penalty,
                 fee_paid=line.fee_paid + fee,
                 interest_paid=line.interest_paid + interest,
                 principal_paid=line.principal_paid + principal,
@@ -234,6 +269,8 @@ def allocate(
         applied=tuple(applied),
         prepaid_principal=remaining,
         lines=(*after, *future),
+        late_fee=sum((a.late_fee for a in applied), ZERO),
+        penalty=sum((a.penalty for a in applied), ZERO),
     )
 
 

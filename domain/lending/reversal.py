@@ -25,6 +25,7 @@ from domain.audit.service import record
 from domain.base import utcnow
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.ledger import service as ledger
+from domain.lending import charges
 from domain.lending import repository as repo
 from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
 
@@ -57,6 +58,13 @@ def snapshot(loan: Loan, rows: list[Installment]) -> dict[str, Any]:
                 "principal_paid": str(row.principal_paid),
                 "interest_paid": str(row.interest_paid),
                 "fee_paid": str(row.fee_paid),
+                "late_fee_due": str(row.late_fee_due),
+                "late_fee_paid": str(row.late_fee_paid),
+                "late_fee_charged_on": None
+                if row.late_fee_charged_on is None
+                else row.late_fee_charged_on.isoformat(),
+                "penalty_due": str(row.penalty_due),
+                "penalty_paid": str(row.penalty_paid),
                 "settled_on": None if row.settled_on is None else row.settled_on.isoformat(),
             }
             for row in rows
@@ -117,6 +125,9 @@ async def reverse_repayment(
             memo="payment reversed",
             actor_id=actor.user_id,
         )
+    await charges.true_up(
+        session, loan, source=f"reversal:repayment:{repayment.id}:accrual", on=day
+    )
     record(
         session,
         action="loan.repayment_reversed",
@@ -166,3 +177,8 @@ async def _restore(session: AsyncSession, loan: Loan, before: dict[str, Any]) ->
             "fee_paid",
         ):
             setattr(row, name, Decimal(line[name]))
+        # Payments recorded before charges existed kept none: they had none.
+        for name in ("late_fee_due", "late_fee_paid", "penalty_due", "penalty_paid"):
+            setattr(row, name, Decimal(line.get(name, "0.00")))
+        charged = line.get("late_fee_charged_on")
+        row.late_fee_charged_on = None if charged is None else date.fromisoformat(charged)

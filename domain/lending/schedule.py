@@ -1,19 +1,30 @@
 """Repayment schedules: pure functions, exact to the cent.
 
-Interest accrues monthly at ``annual_rate / 12`` on the opening balance and is rounded
-half-up to the cent each month. The last instalment takes whatever principal is left,
-so the principal column always adds up to the amount lent.
+Interest is charged each period on the opening balance and is rounded half-up to the
+cent. The last instalment takes whatever principal is left, so the principal column
+always adds up to the amount lent.
+
+The product's day count (``domain.lending.daycount``) decides a period's rate: under
+30/360 every monthly period is 30 days, so ``annual_rate / 12`` (the only rule before
+day counts existed); under ACT/365F and ACT/360 a period's rate is ``annual_rate`` x the
+actual days from the previous due date (the first: from ``start_on``, the payout) over
+365 or 360. An annuity's level payment is the one at the nominal ``annual_rate / 12``;
+with actual days the interest varies a little from month to month, so the principal
+does too and the last instalment settles the rest. Schedules rebuilt later (a partial
+prepayment, an amendment) count their months 30/360.
 """
 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
 from domain.errors import InvalidInput
-from domain.products.models import RepaymentMethod
+from domain.lending.daycount import year_fraction
+from domain.products.models import DayCount, RepaymentMethod
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -73,17 +84,26 @@ def annuity_payment(*, principal: Decimal, monthly_rate: Decimal, term_months: i
         return principal * monthly_rate / (1 - (1 + monthly_rate) ** -term_months)
 
 
+Rates = Decimal | Sequence[Decimal]
+
+
+def _rate(rates: Rates, month: int) -> Decimal:
+    """The rate of the ``month``-th period (1-based): one for all, or one per period."""
+    return rates if isinstance(rates, Decimal) else rates[month - 1]
+
+
 def _principal_parts(
     *,
     principal: Decimal,
-    monthly_rate: Decimal,
+    monthly_rate: Rates,
+    nominal_rate: Decimal,
     term_months: int,
     method: RepaymentMethod,
 ) -> list[tuple[Decimal, Decimal]]:
     """(principal, interest) per month; the last month settles the balance."""
     if method is RepaymentMethod.ANNUITY:
         exact = annuity_payment(
-            principal=principal, monthly_rate=monthly_rate, term_months=term_months
+            principal=principal, monthly_rate=nominal_rate, term_months=term_months
         )
         parts = amortise(principal, monthly_rate, term_months, cents(exact), strict=True)
         if parts is None:
@@ -105,7 +125,7 @@ def _principal_parts(
 
 def amortise(
     principal: Decimal,
-    monthly_rate: Decimal,
+    monthly_rate: Rates,
     term_months: int,
     payment: Decimal,
     *,
@@ -115,7 +135,7 @@ def amortise(
     balance = principal
     parts: list[tuple[Decimal, Decimal]] = []
     for month in range(1, term_months + 1):
-        interest = cents(balance * monthly_rate)
+        interest = cents(balance * _rate(monthly_rate, month))
         if month == term_months:
             parts.append((balance, interest))
             break
@@ -132,12 +152,12 @@ def amortise(
 
 
 def fixed_principal(
-    principal: Decimal, monthly_rate: Decimal, term_months: int, share: Decimal
+    principal: Decimal, monthly_rate: Rates, term_months: int, share: Decimal
 ) -> list[tuple[Decimal, Decimal]]:
     balance = principal
     parts: list[tuple[Decimal, Decimal]] = []
     for month in range(1, term_months + 1):
-        interest = cents(balance * monthly_rate)
+        interest = cents(balance * _rate(monthly_rate, month))
         part = balance if month == term_months else share
         parts.append((part, interest))
         balance -= part
@@ -152,14 +172,32 @@ def build_schedule(
     method: RepaymentMethod,
     first_due_on: date,
     fee: Decimal = ZERO,
+    day_count: DayCount = DayCount.THIRTY_360,
+    start_on: date | None = None,
 ) -> list[ScheduledInstallment]:
-    """Monthly instalments from ``first_due_on``; ``fee`` is charged with the first."""
+    """Monthly instalments from ``first_due_on``; ``fee`` is charged with the first.
+
+    ``start_on`` (the payout; one month before ``first_due_on`` when not given) starts
+    the first period under an actual-days count; see the module docstring."""
     _validate(principal, annual_rate, term_months, fee)
     with localcontext() as ctx:
         ctx.prec = PRECISION
-        monthly_rate = annual_rate / 12
+        nominal = annual_rate / 12
+        rates: Rates = nominal
+        if day_count is not DayCount.THIRTY_360:
+            starts = [start_on or add_months(first_due_on, -1)] + [
+                add_months(first_due_on, k) for k in range(term_months - 1)
+            ]
+            rates = [
+                annual_rate * year_fraction(begin, add_months(first_due_on, k), day_count)
+                for k, begin in enumerate(starts)
+            ]
     parts = _principal_parts(
-        principal=principal, monthly_rate=monthly_rate, term_months=term_months, method=method
+        principal=principal,
+        monthly_rate=rates,
+        nominal_rate=nominal,
+        term_months=term_months,
+        method=method,
     )
     schedule: list[ScheduledInstallment] = []
     balance = principal

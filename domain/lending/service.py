@@ -26,9 +26,9 @@ from domain.base import new_id, utcnow
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import Role
 from domain.ledger import loans as books
+from domain.lending import charges, reversal
 from domain.lending import repayment as money
 from domain.lending import repository as repo
-from domain.lending import reversal
 from domain.lending.delinquency import bucket_for, days_past_due
 from domain.lending.models import (
     DelinquencyBucket,
@@ -193,7 +193,9 @@ async def record_repayment(
         paid_on=day,
         principal_part=allocation.principal,
         interest_part=allocation.interest,
-        fee_part=allocation.fee,
+        fee_part=allocation.fee + allocation.late_fee + allocation.penalty,
+        late_fee_part=allocation.late_fee,
+        penalty_part=allocation.penalty,
         prepaid_principal=allocation.prepaid_principal,
         early_choice=early_choice if allocation.prepaid_principal > 0 else None,
         recorded_by=actor.user_id,
@@ -224,8 +226,11 @@ async def record_repayment(
         principal=allocation.principal,
         interest=allocation.interest,
         fee=allocation.fee,
+        late_fee=allocation.late_fee,
+        penalty=allocation.penalty,
         actor_id=actor.user_id,
     )
+    await charges.true_up(session, loan, source=f"repayment:{repayment.id}:accrual", on=day)
     record(
         session,
         action="loan.repayment",
@@ -395,6 +400,10 @@ def line_of(row: Installment) -> money.Line:
         principal_paid=row.principal_paid,
         interest_paid=row.interest_paid,
         fee_paid=row.fee_paid,
+        late_fee_due=row.late_fee_due,
+        late_fee_paid=row.late_fee_paid,
+        penalty_due=row.penalty_due,
+        penalty_paid=row.penalty_paid,
     )
 
 
@@ -424,6 +433,10 @@ async def _store_lines(
                     principal_paid=line.principal_paid,
                     interest_paid=line.interest_paid,
                     fee_paid=line.fee_paid,
+                    late_fee_due=line.late_fee_due,
+                    late_fee_paid=line.late_fee_paid,
+                    penalty_due=line.penalty_due,
+                    penalty_paid=line.penalty_paid,
                     settled_on=paid_on if line.settled else None,
                 )
             )
@@ -437,6 +450,10 @@ async def _store_lines(
         row.principal_paid = line.principal_paid
         row.interest_paid = line.interest_paid
         row.fee_paid = line.fee_paid
+        row.late_fee_due = line.late_fee_due
+        row.late_fee_paid = line.late_fee_paid
+        row.penalty_due = line.penalty_due
+        row.penalty_paid = line.penalty_paid
         if line.settled and row.settled_on is None:
             row.settled_on = paid_on
     for sequence, row in by_sequence.items():

@@ -32,6 +32,14 @@ class RepaymentMethod(enum.Enum):
     INTEREST_ONLY = "interest_only"  # interest monthly, principal at maturity
 
 
+class DayCount(enum.Enum):
+    """How days are counted into years for interest (see ``domain.lending.daycount``)."""
+
+    ACT_365F = "act_365f"  # actual days / 365, leap years included
+    ACT_360 = "act_360"  # actual days / 360
+    THIRTY_360 = "thirty_360"  # 30/360 (ISDA 2006 4.16(f), "Bond Basis")
+
+
 class Product(IdMixin, TimestampMixin, Base):
     __tablename__ = "products"
     __table_args__ = (
@@ -71,6 +79,28 @@ class Product(IdMixin, TimestampMixin, Base):
     # None: the product publishes none, and quotes use its "from" rate.
     pricing_grid: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Charges and interest (domain.lending.charges); the defaults are the terms every
+    # product had before they existed: 30/360 months, no late fee, no penalty interest.
+    day_count: Mapped[DayCount] = mapped_column(
+        StrEnum(DayCount), default=DayCount.THIRTY_360, server_default="thirty_360"
+    )
+    # Days after a due date before a late fee is charged or penalty interest runs.
+    grace_days: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Late fee per overdue instalment: fixed + rate x what the instalment still owes,
+    # at most the cap (None: no cap).
+    late_fee_fixed: Mapped[Decimal] = mapped_column(
+        Money(), default=Decimal("0.00"), server_default="0"
+    )
+    late_fee_rate: Mapped[Decimal] = mapped_column(
+        Rate(), default=Decimal("0.000000"), server_default="0"
+    )
+    late_fee_cap: Mapped[Decimal | None] = mapped_column(Money())
+    # Penalty interest, annual, on overdue principal; an instalment's penalty interest
+    # stops at cap_multiple x its principal (None: no cap; 1.0 is the in duplum rule).
+    penalty_rate: Mapped[Decimal] = mapped_column(
+        Rate(), default=Decimal("0.000000"), server_default="0"
+    )
+    penalty_cap_multiple: Mapped[Decimal | None] = mapped_column(Rate())
 
 
 class ProductMarket(Base):

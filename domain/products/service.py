@@ -24,6 +24,7 @@ from domain.identity.viewer import Viewer
 from domain.lending.schedule import CENT, MAX_TERM_MONTHS
 from domain.products import grid
 from domain.products.models import (
+    DayCount,
     Product,
     ProductMarket,
     ProductStatus,
@@ -58,6 +59,14 @@ class Terms:
     regions: tuple[str, ...] = field(default_factory=tuple)
     min_annual_revenue: Decimal | None = None
     max_debt_to_asset: Decimal | None = None
+    # Charges and interest (domain.lending.charges); the defaults charge nothing extra.
+    day_count: DayCount = DayCount.THIRTY_360
+    grace_days: int = 0
+    late_fee_fixed: Decimal = Decimal("0.00")
+    late_fee_rate: Decimal = Decimal("0")
+    late_fee_cap: Decimal | None = None
+    penalty_rate: Decimal = Decimal("0")
+    penalty_cap_multiple: Decimal | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         """What is wrong, as (field of the terms, why); empty: nothing."""
@@ -90,6 +99,26 @@ class Terms:
             found.append(("minAnnualRevenue", "not negative"))
         if self.max_debt_to_asset is not None and not 0 < self.max_debt_to_asset <= 2:
             found.append(("maxDebtToAsset", "above 0, at most 2"))
+        if not 0 <= self.grace_days <= 90:
+            found.append(("graceDays", "0 to 90 days"))
+        if not (
+            Decimal(0) <= self.late_fee_fixed <= MAX_AMOUNT
+            and self.late_fee_fixed == self.late_fee_fixed.quantize(CENT)
+        ):
+            found.append(("lateFeeAmount", "not negative, in cents"))
+        if not Decimal(0) <= self.late_fee_rate <= Decimal("0.5"):
+            found.append(("lateFeeRate", "0 to 0.5 of the overdue instalment"))
+        if self.late_fee_cap is not None and not (
+            Decimal(0) <= self.late_fee_cap <= MAX_AMOUNT
+            and self.late_fee_cap == self.late_fee_cap.quantize(CENT)
+        ):
+            found.append(("lateFeeCapAmount", "not negative, in cents"))
+        if not Decimal(0) <= self.penalty_rate < 1:
+            found.append(("penaltyRate", "0 to below 1, an annual rate"))
+        if self.penalty_cap_multiple is not None and not (
+            Decimal(0) <= self.penalty_cap_multiple <= 2
+        ):
+            found.append(("penaltyCapRate", "0 to 2 times the instalment's principal"))
         for label, values in (("industries", self.industries), ("regions", self.regions)):
             if any(not 1 <= len(v.strip()) <= 64 for v in values):
                 found.append((label, "each 1 to 64 characters"))
@@ -120,6 +149,13 @@ class Terms:
             "repayment_methods": [m.value for m in dict.fromkeys(self.repayment_methods)],
             "collateral_required": self.collateral_required,
             "eligibility": eligibility,
+            "day_count": self.day_count,
+            "grace_days": self.grace_days,
+            "late_fee_fixed": self.late_fee_fixed,
+            "late_fee_rate": self.late_fee_rate,
+            "late_fee_cap": self.late_fee_cap,
+            "penalty_rate": self.penalty_rate,
+            "penalty_cap_multiple": self.penalty_cap_multiple,
         }
 
 

@@ -651,6 +651,9 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "payoffQuote": {"__typename": "PayoffQuote"},
         "terminations": [],
         "recoveries": [],
+        "accruedThrough": None,
+        "accruedInterest": "0.00",
+        "charges": [],
     }
 
 

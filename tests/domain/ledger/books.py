@@ -16,7 +16,9 @@ from domain.identity.viewer import Viewer
 from domain.ledger import loans as books
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
+from domain.lending import charges
 from domain.lending.models import Installment, Loan, LoanStatus
+from domain.products.models import DayCount, Product
 from tests import factories as f
 
 ZERO = Decimal("0.00")
@@ -37,10 +39,19 @@ async def lent(
     amount: str = "12000.00",
     term: int = 12,
     fee: str = "0.00",
+    charged: bool = False,
 ) -> tuple[Loan, User]:
     """A loan of ``bank`` booked as ``disburse`` books it, its disbursement posted; and the
-    borrower's owner."""
+    borrower's owner. ``charged``: its product charges late fees and penalty interest."""
     product = await f.product(s, institution_id=bank.id)
+    if charged:
+        product.day_count = DayCount.ACT_365F
+        product.grace_days = 5
+        product.late_fee_fixed = Decimal("25.00")
+        product.late_fee_rate = Decimal("0.020000")
+        product.late_fee_cap = Decimal("40.00")
+        product.penalty_rate = Decimal("0.180000")
+        product.penalty_cap_multiple = Decimal("0.050000")
     owner = await f.user(s, roles=[(Role.SME_OWNER, None)])
     enterprise = await f.enterprise(s, owner_id=owner.id)
     application = await f.application(
@@ -60,12 +71,18 @@ async def lent(
 
 
 async def disbursed_loan(
-    s: AsyncSession, *, on: date, amount: str = "12000.00", term: int = 12, fee: str = "0.00"
+    s: AsyncSession,
+    *,
+    on: date,
+    amount: str = "12000.00",
+    term: int = 12,
+    fee: str = "0.00",
+    charged: bool = False,
 ) -> Booked:
     """A loan as ``lent`` makes it, and a risk officer of its institution (who may take
     payments and write off)."""
     bank = await f.institution(s)
-    loan, _ = await lent(s, bank, on=on, amount=amount, term=term, fee=fee)
+    loan, _ = await lent(s, bank, on=on, amount=amount, term=term, fee=fee, charged=charged)
     officer = await f.user(s, roles=[(Role.RISK_OFFICER, bank.id)])
     viewer = Viewer(
         user_id=officer.id,
@@ -85,7 +102,14 @@ async def servicing_balances(s: AsyncSession, loan_id: uuid.UUID) -> dict[Accoun
     rows = (await s.scalars(select(Installment).where(Installment.loan_id == loan_id))).all()
     unpaid = sum((r.principal_due - r.principal_paid for r in rows), ZERO)
     assert unpaid == loan.outstanding_principal
+    product = await s.get_one(Product, loan.product_id)
     found = {AccountCode.LOANS_RECEIVABLE: loan.outstanding_principal}
+    found |= charges.expected(
+        [charges.row_of(r) for r in rows],
+        disbursed_on=loan.disbursed_on,
+        through=loan.accrued_through,
+        day_count=product.day_count,
+    )
     return {code: amount for code, amount in found.items() if amount}
 
 

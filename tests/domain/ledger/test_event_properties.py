@@ -1,7 +1,8 @@
 """Property: whatever happens to a loan, its books follow it to the cent.
 
 Hypothesis draws a sequence of events for one loan -- payments partial, late, early or
-paying off, reversals of the latest payment, a write-off -- and after each one checks:
+paying off, reversals of the latest payment, a write-off, the daily accrual of interest,
+penalty interest and late fees (run twice for its day) -- and after each one checks:
 the institution's ledger balances; the loan's receivables in the ledger equal what its
 servicing records say it owes; cash in the ledger is what was lent less every payment
 still standing; a reversal puts schedule and loan back exactly as they were before the
@@ -24,15 +25,16 @@ import pytest
 from hypothesis import HealthCheck, given, note
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.base import utcnow
 from domain.errors import InvalidInput
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
+from domain.ledger.models import JournalEntry
+from domain.lending import charges, reversal
 from domain.lending import repayment as money
-from domain.lending import reversal
 from domain.lending import service as lending
 from domain.lending.models import Installment, Loan, LoanStatus
 from tests.domain.ledger.books import Booked, disbursed_loan, receivables, servicing_balances
@@ -58,7 +60,12 @@ class WriteOff:
     pass
 
 
-Event = Pay | ReverseLatest | WriteOff
+@dataclass(frozen=True)
+class Accrue:
+    gap: int  # days after the later of the last payment and the last accrual
+
+
+Event = Pay | ReverseLatest | WriteOff | Accrue
 events = st.lists(
     st.one_of(
         st.builds(
@@ -68,6 +75,7 @@ events = st.lists(
         ),
         st.just(ReverseLatest()),
         st.just(WriteOff()),
+        st.builds(Accrue, gap=st.integers(min_value=0, max_value=75)),
     ),
     min_size=1,
     max_size=10,
@@ -96,6 +104,11 @@ async def state(s: AsyncSession, loan_id: uuid.UUID) -> tuple[Any, ...]:
             r.principal_paid,
             r.interest_paid,
             r.fee_paid,
+            r.late_fee_due,
+            r.late_fee_paid,
+            r.late_fee_charged_on,
+            r.penalty_due,
+            r.penalty_paid,
             r.settled_on,
         )
         for r in rows
@@ -119,6 +132,7 @@ class Story:
         self.sessions = sessions
         self.booked = booked
         self.day = start
+        self.accrued = start
         self.standing: list[tuple[str, Decimal, tuple[Any, ...]]] = []  # key, amount, before
         self.keys = 0
         self.log: list[str] = []  # noted by the Hypothesis thread on failure
@@ -151,7 +165,24 @@ class Story:
                 assert await state(s, loan.id) == before
             elif isinstance(event, WriteOff) and loan.status is LoanStatus.ACTIVE:
                 await lending.write_off(s, self.booked.officer, loan.id, reason="ceased trading")
+        if isinstance(event, Accrue):
+            await self._accrue(event)
         await self.check()
+
+    async def _accrue(self, event: Accrue) -> None:
+        day = min(max(self.day, self.accrued) + timedelta(days=event.gap), utcnow().date())
+        self.log.append(f"accrue through {day}")
+        async with self.sessions() as s, s.begin():
+            await charges.accrue(s, as_of=day, institution_id=self.booked.institution_id)
+        self.accrued = max(self.accrued, day)
+        async with self.sessions() as s:
+            before = await s.scalar(select(func.count()).select_from(JournalEntry))
+        async with self.sessions() as s, s.begin():
+            again = await charges.accrue(s, as_of=day, institution_id=self.booked.institution_id)
+        async with self.sessions() as s:
+            after = await s.scalar(select(func.count()).select_from(JournalEntry))
+        assert again.loans == 0
+        assert after == before
 
     async def _pay(self, s: AsyncSession, event: Pay) -> None:
         day = min(self.day + timedelta(days=event.gap), utcnow().date())
@@ -199,7 +230,7 @@ async def test_the_books_follow_every_sequence_of_events_to_the_cent(
 
     async def begin() -> Story:
         async with sessions() as s, s.begin():
-            booked = await disbursed_loan(s, on=start, fee="120.00")
+            booked = await disbursed_loan(s, on=start, fee="120.00", charged=True)
         return Story(sessions, booked, start)
 
     @hypothesis_settings(
