@@ -64,6 +64,7 @@ from api.scalars import SCALARS, StringLiteralRule, VariableText
 from api.telemetry import OperationName
 from api.verification.mutations import VerificationMutations
 from api.verification.queries import VerificationQueries
+from api.workout.cases import WorkoutCaseMutations, WorkoutCaseQueries
 from api.workout.recoveries import RecoveryMutations
 from domain.errors import DomainError
 from domain.settings import Settings
@@ -98,6 +99,7 @@ class Query(
     AnalyticsQueries,
     AccountQueries,
     VerificationQueries,
+    WorkoutCaseQueries,
 ):
     pass
 
@@ -130,6 +132,7 @@ class Mutation(
     RecoveryMutations,
     AccountMutations,
     VerificationMutations,
+    WorkoutCaseMutations,
 ):
     pass
 

@@ -81,7 +81,13 @@ from domain.verification.models import (
     VerificationDocument,
     VerificationEvent,
 )
-from domain.workout.models import Recovery
+from domain.workout.models import (
+    CollectionContact,
+    PromiseToPay,
+    Recovery,
+    WorkoutCase,
+    WorkoutCaseAlert,
+)
 from privacy.models import (
     AccessLogEntry,
     BreakGlassGrant,
@@ -103,6 +109,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "BreakGlassGrant",
+    "CollectionContact",
     "ConsentRecord",
     "Contract",
     "ContractVersion",
@@ -152,6 +159,7 @@ __all__ = [
     "ProductMarket",
     "ProductStatus",
     "ProductType",
+    "PromiseToPay",
     "Recovery",
     "RecoveryCode",
     "RefreshToken",
@@ -175,4 +183,6 @@ __all__ = [
     "VerificationDocument",
     "VerificationEvent",
     "WarningSystemVersion",
+    "WorkoutCase",
+    "WorkoutCaseAlert",
 ]

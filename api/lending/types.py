@@ -147,6 +147,7 @@ class Repayment:
         "aged_on",
         "written_off_on",
         "write_off_reason",
+        "forborne",
         "version",
         "application",
         "enterprise",
@@ -180,6 +181,9 @@ class Loan(relay.Node):
     aged_on: date | None = strawberry.field(description="Days past due are as of this day.")
     written_off_on: date | None
     write_off_reason: str | None
+    forborne: bool = strawberry.field(
+        description="Forbearance granted: a forborne amendment was signed (an ECL staging input)."
+    )
     version: int
     application_id: strawberry.Private[uuid.UUID]
     enterprise_id: strawberry.Private[uuid.UUID]
@@ -318,6 +322,7 @@ class Loan(relay.Node):
             aged_on=row.aged_on,
             written_off_on=row.written_off_on,
             write_off_reason=row.write_off_reason,
+            forborne=row.forborne,
             version=row.version,
             application_id=row.application_id,
             enterprise_id=row.enterprise_id,

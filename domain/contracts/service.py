@@ -185,6 +185,10 @@ async def accept_amendment(
     session.add(version)
     await session.flush()
     await amendment_booked(session, actor, loan, amendment, amended)
+    # Forbearance: the loan is flagged, and a live restructuring case resolves.
+    from domain.workout import cases as workout  # it builds on this module
+
+    await workout.amendment_signed(session, actor, loan, amendment)
     return Accepted(amendment=amendment, loan=loan, version=version)
 
 
