@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 WorkoutStrategyGQL = strawberry.enum(WorkoutStrategy, name="WorkoutStrategy")
 WorkoutStateGQL = strawberry.enum(WorkoutState, name="WorkoutState")
 WorkoutOutcomeGQL = strawberry.enum(WorkoutOutcome, name="WorkoutOutcome")
-ContactChannelGQL = strawberry.enum(ContactChannel, name="ContactChannel")
+# Not "...Channel": "channel" elsewhere (consents) is free text, and an enum word must
+# name one enum only (tests/api/test_conventions.py).
+ContactChannelGQL = strawberry.enum(ContactChannel, name="ContactMethod")
 ContactOutcomeGQL = strawberry.enum(ContactOutcome, name="ContactOutcome")
 
 
@@ -90,7 +92,7 @@ class CollectionContact(relay.Node):
 
 @classified(
     public=["id"],
-    internal=["made_on", "promised_on", "amount", "recorded_at", "paid", "status"],
+    internal=["made_on", "promised_on", "amount", "recorded_at", "amount_paid", "status"],
 )
 @strawberry.type(description="The borrower's promise to pay an amount by a day.")
 class PromiseToPay(relay.Node):
@@ -103,7 +105,7 @@ class PromiseToPay(relay.Node):
     @strawberry.field(
         description="Repayments standing between madeOn and promisedOn (both included)."
     )
-    async def paid(self, info: strawberry.Info[Context, None]) -> Decimal:
+    async def amount_paid(self, info: strawberry.Info[Context, None]) -> Decimal:
         return await info.context.loaders.paid_towards_promise.load(self.pk)
 
     @strawberry.field(

@@ -535,7 +535,7 @@ def _workout_truth(
             "promisedOn": "2026-11-10",
             "amount": "100.00",
             "recordedAt": "2026-11-01T09:00:00+00:00",
-            "paid": "0.00",
+            "amountPaid": "0.00",
             "status": "BROKEN",
         },
     }

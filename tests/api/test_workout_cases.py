@@ -66,7 +66,7 @@ query($id: ID!) {
     ... on WorkoutCase {
       id state
       contacts { id channel outcome note }
-      promises { id amount paid status promisedOn }
+      promises { id amount amountPaid status promisedOn }
     }
   }
 }
@@ -305,10 +305,10 @@ async def test_promises_are_kept_or_broken_by_the_repayments(world: World, db: A
     assert paid["__typename"] == "RepaymentRecorded"
     assert past["code"] == "BAD_USER_INPUT"
     assert kept["status"] == "PENDING"  # nothing paid yet when it was made
-    by_id = {p["id"]: p for p in promises}
-    assert (by_id[kept["id"]]["status"], by_id[kept["id"]]["paid"]) == ("KEPT", "100.00")
-    assert (by_id[pending["id"]]["status"], by_id[pending["id"]]["paid"]) == ("PENDING", "100.00")
-    assert (by_id[broken["id"]]["status"], by_id[broken["id"]]["paid"]) == ("BROKEN", "0.00")
+    shown = {p["id"]: (p["status"], p["amountPaid"]) for p in promises}
+    assert shown[kept["id"]] == ("KEPT", "100.00")
+    assert shown[pending["id"]] == ("PENDING", "100.00")
+    assert shown[broken["id"]] == ("BROKEN", "0.00")
 
 
 async def test_a_restructuring_resolves_by_a_signed_forborne_amendment(
