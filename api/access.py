@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import inspect
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
@@ -76,7 +76,8 @@ class FieldAccess(FieldExtension):
         self.field_name = field_name
         self.classification = classification
         # A sealed field holds ciphertext of table ``sealed_in``, column ``column``, row
-        # ``source.pk`` (also the subject whose data key seals it).
+        # ``source.pk``, sealed under the data key of ``source.subject_pk`` if it has one,
+        # else of the row itself.
         self.sealed_in = sealed_in
         self.column = column
         # A generic type (Connection[T], Edge[T]) is served under each specialised
@@ -101,14 +102,14 @@ class FieldAccess(FieldExtension):
         access = self._access(info)
         value = next_(source, info, **kwargs)
         if self.classification in PROTECTED and value is not None:
-            facts = info.context.disclosure.known(getattr(source, "pk", None))
+            facts = info.context.disclosure.known(_subject_of(source))
             if facts is not None:  # prefetched with its page: decided here, synchronously
                 return self._show(value, source, info.context, access, facts)
             return self._disclose(value, source, info.context, access)
         return value
 
     async def _disclose(self, value: Any, source: Any, context: Context, access: Access) -> Any:
-        subject_id = getattr(source, "pk", None)
+        subject_id = _subject_of(source)
         facts = await context.disclosure.facts(subject_id) if subject_id is not None else None
         return self._show(value, source, context, access, facts)
 
@@ -120,9 +121,10 @@ class FieldAccess(FieldExtension):
             self,
             access,
             value,
-            subject_id=getattr(source, "pk", None),
+            subject_id=_subject_of(source),
             owner_id=getattr(source, "owner_id", None),
             facts=facts,
+            row_id=getattr(source, "pk", None),
         )
 
     async def resolve_async(
@@ -151,16 +153,28 @@ def show_protected(
     subject_id: uuid.UUID | None,
     owner_id: uuid.UUID | None,
     facts: Facts | None,
+    row_id: uuid.UUID | None = None,
 ) -> Any:
-    """One value, as :func:`show_protected_many` shows it (the field extension's case)."""
-    return show_protected_many(context, field, access, ((value, subject_id, owner_id, facts),))[0]
+    """One value, as :func:`show_protected_many` shows it (the field extension's case).
+
+    ``row_id``: the row a sealed value is bound to, when it is not the subject's own
+    (a collection note is sealed under its enterprise's key, bound to its own row).
+    """
+    return show_protected_many(
+        context, field, access, ((value, subject_id, owner_id, facts),), row_ids=(row_id,)
+    )[0]
 
 
 Shown = tuple[Any, "uuid.UUID | None", "uuid.UUID | None", "Facts | None"]
 
 
 def show_protected_many(
-    context: Context, field: FieldAccess, access: Access, values: Iterable[Shown]
+    context: Context,
+    field: FieldAccess,
+    access: Access,
+    values: Iterable[Shown],
+    *,
+    row_ids: Sequence[uuid.UUID | None] | None = None,
 ) -> list[Any]:
     """Open sealed values (here and only here), then show each as disclosure decides.
 
@@ -172,16 +186,24 @@ def show_protected_many(
     show = context.disclosure.shower(field.obj, field.field_name, revealable=access is Access.ALLOW)
     table, column = field.sealed_in, field.column
     shown: list[Any] = []
-    for value, subject_id, owner_id, facts in values:
+    for n, (value, subject_id, owner_id, facts) in enumerate(values):
         if table is not None:
             assert column is not None
             assert subject_id is not None
             if facts is None or facts.key is None:  # erased: its key is gone, and the value
                 shown.append(None)
                 continue
-            value = unseal(facts.key, value, table=table, column=column, row_id=subject_id)
+            row_id = (row_ids[n] if row_ids is not None else None) or subject_id
+            value = unseal(facts.key, value, table=table, column=column, row_id=row_id)
         shown.append(show(value, subject_id, owner_id, facts))
     return shown
+
+
+def _subject_of(source: Any) -> uuid.UUID | None:
+    """Whose personal data a row holds: its ``subject_pk`` when it names one (a row about
+    another subject, sealed under that subject's key), else the row itself."""
+    subject: uuid.UUID | None = getattr(source, "subject_pk", None) or getattr(source, "pk", None)
+    return subject
 
 
 class MutationPermission(FieldExtension):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -60,8 +61,15 @@ from domain.risk.models import (
 from domain.settings import Settings
 from domain.verification import repository as verification
 from domain.verification.models import VerificationCase, VerificationDocument, VerificationEvent
+from domain.workout import cases as workout
 from domain.workout import recoveries
-from domain.workout.models import Recovery
+from domain.workout.models import (
+    CollectionContact,
+    PromiseToPay,
+    Recovery,
+    WorkoutCase,
+    WorkoutCaseAlert,
+)
 from privacy import break_glass, keystore, policies
 from privacy import consent as consent_ledger
 from privacy import requests as subject_requests
@@ -544,6 +552,69 @@ class Loaders:
             lambda s, ids: recoveries.recoveries_by_loan_ids(s, ids=ids),
             lambda rows, ids: many_per_key(rows, ids, "loan_id"),
         )
+
+    @cached_property
+    def workout_case(self) -> DataLoader[uuid.UUID, WorkoutCase | None]:
+        return self._loader(
+            lambda s, ids: workout.cases_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def workout_case_of_alert(self) -> DataLoader[uuid.UUID, WorkoutCase | None]:
+        async def load(ids: list[uuid.UUID]) -> list[WorkoutCase | None]:
+            async with self._sessions() as session:
+                found = dict(
+                    await workout.cases_by_alert_ids(session, viewer=self._viewer, ids=ids)
+                )
+            return [found.get(i) for i in ids]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def workout_case_alerts(self) -> DataLoader[uuid.UUID, list[WorkoutCaseAlert]]:
+        return self._loader(
+            lambda s, ids: workout.alert_ids_by_case_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "case_id"),
+        )
+
+    @cached_property
+    def collection_contact(self) -> DataLoader[uuid.UUID, CollectionContact | None]:
+        return self._loader(
+            lambda s, ids: workout.contacts_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def collection_contacts(self) -> DataLoader[uuid.UUID, list[CollectionContact]]:
+        return self._loader(
+            lambda s, ids: workout.contacts_by_case_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "case_id"),
+        )
+
+    @cached_property
+    def promise_to_pay(self) -> DataLoader[uuid.UUID, PromiseToPay | None]:
+        return self._loader(
+            lambda s, ids: workout.promises_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def promises_to_pay(self) -> DataLoader[uuid.UUID, list[PromiseToPay]]:
+        return self._loader(
+            lambda s, ids: workout.promises_by_case_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "case_id"),
+        )
+
+    @cached_property
+    def paid_towards_promise(self) -> DataLoader[uuid.UUID, Decimal]:
+        async def load(ids: list[uuid.UUID]) -> list[Decimal]:
+            async with self._sessions() as session:
+                rows = await workout.promises_by_ids(session, viewer=self._viewer, ids=ids)
+                found = await workout.paid_towards(session, rows)
+            return [found.get(i, Decimal("0.00")) for i in ids]
+
+        return DataLoader(load_fn=load)
 
     @cached_property
     def contract_versions(self) -> DataLoader[uuid.UUID, list[ContractVersion]]:

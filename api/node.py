@@ -36,6 +36,7 @@ from api.risk.rules import RiskRule
 from api.risk.scoring import ScoringModel
 from api.risk.types import RiskAssessment
 from api.verification.types import VerificationCase
+from api.workout.cases import CollectionContact, PromiseToPay, WorkoutCase
 from domain.errors import NotFound
 
 _Resolver = tuple[Callable[[Loaders], DataLoader[uuid.UUID, Any]], Callable[[Any], relay.Node]]
@@ -74,6 +75,9 @@ _NODES: dict[str, _Resolver] = {
     "VerificationCase": (lambda loaders: loaders.verification_case, VerificationCase.from_row),
     "SupportTicket": (lambda loaders: loaders.support_ticket, SupportTicket.from_row),
     "ServiceRating": (lambda loaders: loaders.service_rating, ServiceRating.from_row),
+    "WorkoutCase": (lambda loaders: loaders.workout_case, WorkoutCase.from_row),
+    "CollectionContact": (lambda loaders: loaders.collection_contact, CollectionContact.from_row),
+    "PromiseToPay": (lambda loaders: loaders.promise_to_pay, PromiseToPay.from_row),
 }
 
 

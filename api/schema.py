@@ -66,6 +66,7 @@ from api.scalars import SCALARS, StringLiteralRule, VariableText
 from api.telemetry import OperationName
 from api.verification.mutations import VerificationMutations
 from api.verification.queries import VerificationQueries
+from api.workout.cases import WorkoutCaseMutations, WorkoutCaseQueries
 from api.workout.recoveries import RecoveryMutations
 from domain.errors import DomainError
 from domain.settings import Settings
@@ -101,6 +102,7 @@ class Query(
     AccountQueries,
     VerificationQueries,
     FeedbackQueries,
+    WorkoutCaseQueries,
 ):
     pass
 
@@ -134,6 +136,7 @@ class Mutation(
     AccountMutations,
     VerificationMutations,
     FeedbackMutations,
+    WorkoutCaseMutations,
 ):
     pass
 

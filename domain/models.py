@@ -83,7 +83,13 @@ from domain.verification.models import (
     VerificationDocument,
     VerificationEvent,
 )
-from domain.workout.models import Recovery
+from domain.workout.models import (
+    CollectionContact,
+    PromiseToPay,
+    Recovery,
+    WorkoutCase,
+    WorkoutCaseAlert,
+)
 from privacy.models import (
     AccessLogEntry,
     BreakGlassGrant,
@@ -105,6 +111,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "BreakGlassGrant",
+    "CollectionContact",
     "ConsentRecord",
     "Contract",
     "ContractVersion",
@@ -155,6 +162,7 @@ __all__ = [
     "ProductMarket",
     "ProductStatus",
     "ProductType",
+    "PromiseToPay",
     "Recovery",
     "RecoveryCode",
     "RefreshToken",
@@ -181,4 +189,6 @@ __all__ = [
     "VerificationDocument",
     "VerificationEvent",
     "WarningSystemVersion",
+    "WorkoutCase",
+    "WorkoutCaseAlert",
 ]

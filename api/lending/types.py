@@ -190,6 +190,7 @@ class Repayment:
         "aged_on",
         "written_off_on",
         "write_off_reason",
+        "forborne",
         "version",
         "application",
         "enterprise",
@@ -228,6 +229,9 @@ class Loan(relay.Node):
     write_off_reason: str | None
     accrued_through: date | None = strawberry.field(
         description="Interest, penalty interest and late fees are accrued through this day."
+    )
+    forborne: bool = strawberry.field(
+        description="Forbearance granted: a forborne amendment was signed (an ECL staging input)."
     )
     version: int
     application_id: strawberry.Private[uuid.UUID]
@@ -413,6 +417,7 @@ class Loan(relay.Node):
             written_off_on=row.written_off_on,
             write_off_reason=row.write_off_reason,
             accrued_through=row.accrued_through,
+            forborne=row.forborne,
             version=row.version,
             application_id=row.application_id,
             enterprise_id=row.enterprise_id,

@@ -38,6 +38,7 @@ from domain.settings import Settings
 
 if TYPE_CHECKING:
     from api.lending.types import Loan
+    from api.workout.cases import WorkoutCase
 
 AlertStatusGQL = strawberry.enum(AlertStatus, name="AlertStatus")
 AlertActionKindGQL = strawberry.enum(AlertActionKind, name="AlertActionKind")
@@ -112,6 +113,7 @@ class RiskAlertAction:
         "overdue",
         "loan",
         "history",
+        "workout_case",
     ],
 )
 @strawberry.type(description="An early warning raised on a loan (or, platform-wide, a model).")
@@ -159,6 +161,15 @@ class RiskAlert(relay.Node):
             return None
         row = await info.context.loaders.loan.load(self.loan_id)
         return None if row is None else Loan.from_row(row)
+
+    @strawberry.field(description="The workout case its disposal opened or joined, if any.")
+    async def workout_case(
+        self, info: strawberry.Info[Context, None]
+    ) -> Annotated["WorkoutCase", strawberry.lazy("api.workout.cases")] | None:
+        from api.workout.cases import WorkoutCase
+
+        row = await info.context.loaders.workout_case_of_alert.load(self.pk)
+        return None if row is None else WorkoutCase.from_row(row)
 
     @strawberry.field(description="Every step taken on the alert, oldest first.")
     async def history(self, info: strawberry.Info[Context, None]) -> list[RiskAlertAction]:

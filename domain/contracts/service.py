@@ -189,6 +189,11 @@ async def accept_amendment(
     await charges.true_up(
         session, loan, source=f"amendment:{amendment.id}:accrual", on=amendment.effective_on
     )
+
+    # Forbearance: the loan is flagged, and a live restructuring case resolves.
+    from domain.workout import cases as workout  # it builds on this module
+
+    await workout.amendment_signed(session, actor, loan, amendment)
     return Accepted(amendment=amendment, loan=loan, version=version)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -94,6 +95,9 @@ class Loan(IdMixin, TimestampMixin, Base):
     # The day the daily accrual (domain.lending.charges) has brought interest income,
     # penalty interest and late fees up to; None: nothing accrued yet (as of payout).
     accrued_through: Mapped[date | None] = mapped_column(Date)
+
+    # Forbearance granted (a forborne amendment signed): an ECL staging input.
+    forborne: Mapped[bool] = mapped_column(default=False, server_default=false())
     write_off_reason: Mapped[str | None] = mapped_column(Text)
     written_off_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="RESTRICT")

@@ -41,6 +41,7 @@ from domain.risk.models import (
     RiskAlertAction,
 )
 from domain.risk.scan import SLA
+from domain.workout import cases as workout
 
 NEWEST = Keyset("newest", (RiskAlert.id,), descending=True)
 UNRESOLVED = (
@@ -273,6 +274,9 @@ async def update_alert(
         )
     )
     await session.flush()  # the version column catches a concurrent change here
+    if change.action is AlertActionKind.DISPOSE:
+        # A workout disposal opens (or joins) the loan's workout case, linked to the alert.
+        await workout.open_for_alert(session, viewer, alert, request_id=request_id)
     audit.record(
         session,
         action=f"risk_alert.{change.action.value}",

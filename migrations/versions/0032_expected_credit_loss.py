@@ -1,7 +1,7 @@
 """expected credit loss: each loan's stage and ECL per close date; who closes a month
 
 Revision ID: 0032
-Revises: 0030
+Revises: 0031
 Create Date: 2026-12-07 16:45:00
 """
 
@@ -14,7 +14,7 @@ import domain.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0032"
-down_revision: str | None = "0030"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -56,7 +56,16 @@ from domain.ledger.models import JournalEntry
 from domain.models import Application, Enterprise, ExternalDataRecord, Loan
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
-from privacy import lawful_bases
+from domain.workout.models import (
+    CollectionContact,
+    ContactChannel,
+    ContactOutcome,
+    PromiseToPay,
+    WorkoutCase,
+    WorkoutState,
+    WorkoutStrategy,
+)
+from privacy import keystore, lawful_bases, vault
 from privacy.classification import Classification
 from privacy.lawful_bases import Basis
 from privacy.masking import mask
@@ -83,6 +92,9 @@ TYPES = (
     "ServiceRating",
     "SupportTicket",
     "SupportMessage",
+    "WorkoutCase",
+    "CollectionContact",
+    "PromiseToPay",
 )
 FEEDBACK_TYPES = ("ServiceRating", "SupportTicket", "SupportMessage")
 COMMENT = "Quick and clear about the terms"
@@ -100,6 +112,13 @@ UNREACHABLE = {
     (Role.SME_OWNER, "JournalLine"),
     (Role.SME_OWNER, "TrialBalance"),
     (Role.SME_OWNER, "LedgerAccountBalance"),
+    # Workout cases are the institution's credit staff's and platform oversight's only
+    # (partner services: no scope reaches them, so their route is refused).
+    *(
+        (role, name)
+        for role in (Role.SME_OWNER, Role.VERIFICATION_OFFICER)
+        for name in ("WorkoutCase", "CollectionContact", "PromiseToPay")
+    ),
 }
 TRIAL_AS_OF = "2026-06-30"
 INSTITUTION_CODE = "MTX01"
@@ -311,6 +330,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         record = await f.external_data(s, enterprise_id=enterprise.id)
         amendment, version = await _amendment(s, loan, owner)
         rating, ticket = await _feedback(s, loan, owner)
+        case, contact, promise = await _workout(s, loan)
         viewer: User | None
         if role is Role.SME_OWNER:
             viewer, token = owner, await f.access_token(s, settings, owner)
@@ -349,6 +369,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
             "credits": "200000.00",
             "balance": "-200000.00",
         },
+        **_workout_truth(case, contact, promise),
     }
     return World(token=token, truth=truth, institution=_gid("Institution", bank.id))
 
@@ -504,6 +525,96 @@ def _version_truth(row: ContractVersion) -> dict[str, Any]:
     }
 
 
+COLLECTION_NOTE = "Called Zhang Wei about the arrears"
+
+
+async def _workout(
+    s: AsyncSession, loan: Loan
+) -> tuple[WorkoutCase, CollectionContact, PromiseToPay]:
+    """A collection case on the loan, overdue, with a contact (its note sealed under the
+    enterprise's key) and a promise that came to nothing."""
+    case = WorkoutCase(
+        loan_id=loan.id,
+        institution_id=loan.institution_id,
+        enterprise_id=loan.enterprise_id,
+        strategy=WorkoutStrategy.COLLECTION,
+        state=WorkoutState.OPEN,
+        opened_at=f.FIXED_NOW,
+        due_on=date(2026, 11, 15),
+    )
+    s.add(case)
+    await s.flush()
+    key = (await keystore.unwrap_many(s, f.KEYS, [loan.enterprise_id]))[loan.enterprise_id]
+    assert key is not None
+    contact_id = uuid.uuid4()
+    contact = CollectionContact(
+        id=contact_id,
+        case_id=case.id,
+        institution_id=loan.institution_id,
+        enterprise_id=loan.enterprise_id,
+        channel=ContactChannel.PHONE,
+        outcome=ContactOutcome.PROMISED,
+        note=vault.seal(
+            key, COLLECTION_NOTE, table="collection_contacts", column="note", row_id=contact_id
+        ),
+        contacted_at=f.FIXED_NOW,
+    )
+    promise = PromiseToPay(
+        case_id=case.id,
+        institution_id=loan.institution_id,
+        loan_id=loan.id,
+        made_on=date(2026, 11, 1),
+        promised_on=date(2026, 11, 10),
+        amount=Decimal("100.00"),
+        recorded_at=f.FIXED_NOW,
+    )
+    s.add_all([contact, promise])
+    await s.flush()
+    return case, contact, promise
+
+
+def _workout_truth(
+    case: WorkoutCase, contact: CollectionContact, promise: PromiseToPay
+) -> dict[str, dict[str, Any]]:
+    return {
+        "WorkoutCase": {
+            "id": _gid("WorkoutCase", case.id),
+            "strategy": "COLLECTION",
+            "state": "OPEN",
+            "ownerId": None,
+            "openedAt": "2026-11-01T09:00:00+00:00",
+            "dueOn": "2026-11-15",
+            "overdue": True,
+            "outcome": None,
+            "recoveredAmount": None,
+            "resolvedAt": None,
+            "closedAt": None,
+            "version": 1,
+            "loan": {"__typename": "Loan"},
+            "alerts": [],
+            "contacts": [{"__typename": "CollectionContact"}],
+            "promises": [{"__typename": "PromiseToPay"}],
+        },
+        "CollectionContact": {
+            "id": _gid("CollectionContact", contact.id),
+            "channel": "PHONE",
+            "outcome": "PROMISED",
+            "contactedAt": "2026-11-01T09:00:00+00:00",
+            "recordedById": None,
+            "note": COLLECTION_NOTE,
+        },
+        "PromiseToPay": {
+            "id": _gid("PromiseToPay", promise.id),
+            "madeOn": "2026-11-01",
+            "promisedOn": "2026-11-10",
+            "amount": "100.00",
+            "recordedAt": "2026-11-01T09:00:00+00:00",
+            "amountPaid": "0.00",
+            "status": "BROKEN",
+        },
+    }
+
+
 async def _report_job(
     s: AsyncSession, settings: Settings, bank: Institution, owner: User
 ) -> tuple[JobRun, JobFile]:
@@ -644,6 +755,7 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "agedOn": None,
         "writtenOffOn": None,
         "writeOffReason": None,
+        "forborne": False,
         "version": 1,
         "warning": None,
         "amendments": [{"__typename": "LoanAmendment"}],
@@ -833,6 +945,21 @@ ROUTES = {
         (*_EDGE_PATHS, ("edges", 0, "node", "messages")),
         item=(0,),
     ),
+    "WorkoutCase": Route(
+        ("workoutCases", "edges", "node"), ("Query.workoutCases", *_EDGES), _EDGE_PATHS
+    ),
+    "CollectionContact": Route(
+        ("workoutCases", "edges", "node", "contacts"),
+        ("Query.workoutCases", *_EDGES, "WorkoutCase.contacts"),
+        (*_EDGE_PATHS, ("edges", 0, "node", "contacts")),
+        item=(0,),
+    ),
+    "PromiseToPay": Route(
+        ("workoutCases", "edges", "node", "promises"),
+        ("Query.workoutCases", *_EDGES, "WorkoutCase.promises"),
+        (*_EDGE_PATHS, ("edges", 0, "node", "promises")),
+        item=(0,),
+    ),
 }
 MAIN = "main"
 
@@ -1007,6 +1134,12 @@ def test_the_generated_matrix_says_what_the_policy_says(
         (Role.AUDITOR, "SupportMessage.body"): Outcome.MASK,
         (Role.RISK_OFFICER, "SupportTicket.subject"): Outcome.DENY,
         (Role.PARTNER_SERVICE, "ServiceRating.score"): Outcome.DENY,  # no scope covers it
+        (Role.LOAN_OFFICER, "CollectionContact.note"): Outcome.ALLOW,
+        (Role.INSTITUTION_ADMIN, "CollectionContact.note"): Outcome.ALLOW,
+        (Role.AUDITOR, "CollectionContact.note"): Outcome.MASK,
+        (Role.AUDITOR, "WorkoutCase.state"): Outcome.ALLOW,
+        (Role.SME_OWNER, "WorkoutCase.state"): Outcome.DENY,
+        (Role.PARTNER_SERVICE, "PromiseToPay.amount"): Outcome.DENY,
     }
     field_count = sum(len(fields) for fields in catalogue.values())
 
@@ -1075,17 +1208,22 @@ async def test_masked_values_keep_only_a_recognisable_hint(
 
 # ------------------------------------------------------------ purpose as a dimension
 
-PURPOSE_TYPES = ("Enterprise", "User", "ServiceRating", "SupportTicket")
+PURPOSE_TYPES = ("Enterprise", "User", "ServiceRating", "SupportTicket", "CollectionContact")
 
 
 def bases(role: Role, type_name: str) -> set[Basis]:
     """The lawful bases a role has for the world's rows: its own account, the enterprise
     it owns, the loan its institution granted, or a platform role's oversight."""
     held = set()
-    if type_name == "User" or role is Role.SME_OWNER:
+    if type_name == "User" or (role is Role.SME_OWNER and type_name != "CollectionContact"):
         held.add(Basis.SUBJECT)
-    # A rating or a ticket has the bases of the enterprise it concerns (api.feedback).
-    if role in INSTITUTION_ROLES and type_name in ("Enterprise", *FEEDBACK_TYPES):
+    # A rating, a ticket or a collection note has the bases of the enterprise it
+    # concerns (api.feedback, api.workout).
+    if role in INSTITUTION_ROLES and type_name in (
+        "Enterprise",
+        *FEEDBACK_TYPES,
+        "CollectionContact",
+    ):
         held.add(Basis.CONTRACT)
     if role not in INSTITUTION_ROLES and role is not Role.SME_OWNER:
         held.add(Basis.PLATFORM_OVERSIGHT)
@@ -1106,6 +1244,7 @@ def test_purpose_narrows_the_matrix_where_the_basis_does_not_cover_it(
     # given: cells read off the policy and the lawful-basis table by hand
     phone = next(x for x in catalogue["Enterprise"] if x.name == "contactPhone")
     email = next(x for x in catalogue["User"] if x.name == "email")
+    note = next(x for x in catalogue["CollectionContact"] if x.name == "note")
     by_hand = {
         (Role.LOAN_OFFICER, phone, "loan_servicing"): Outcome.ALLOW,
         (Role.LOAN_OFFICER, phone, "marketing"): Outcome.MASK,
@@ -1117,6 +1256,13 @@ def test_purpose_narrows_the_matrix_where_the_basis_does_not_cover_it(
         (Role.PRIVACY_OFFICER, phone, "credit_assessment"): Outcome.MASK,
         (Role.AUDITOR, phone, "oversight"): Outcome.MASK,
         (Role.RISK_OFFICER, phone, "loan_servicing"): Outcome.MASK,
+        (Role.LOAN_OFFICER, note, "loan_servicing"): Outcome.ALLOW,
+        (Role.RISK_OFFICER, note, "credit_assessment"): Outcome.ALLOW,
+        (Role.LOAN_OFFICER, note, "marketing"): Outcome.MASK,
+        (Role.AUDITOR, note, "oversight"): Outcome.MASK,
+        (Role.PLATFORM_RISK_OFFICER, note, "oversight"): Outcome.MASK,
+        (Role.PRIVACY_OFFICER, note, "data_subject_request"): Outcome.ALLOW,
+        (Role.SME_OWNER, note, "own_data"): Outcome.DENY,
     }
 
     # when

@@ -16,6 +16,11 @@ Jobs and their files (``jobs``, ``node(id:)``, the download route), and consents
 access-log entries, break-glass grants and policy lines by ``node(id:)``, are checked for
 every viewer and every record of a small table, exhaustively.
 
+Jobs and their files (``jobs``, ``node(id:)``, the download route), consents,
+access-log entries, break-glass grants and policy lines by ``node(id:)``, and workout
+cases with their contacts and promises (``workoutCases``, nested, ``node(id:)``), are
+checked for every viewer and every record of a small table, exhaustively.
+
 Hypothesis runs in a worker thread while the test's event loop serves the app, so
 a failure is shrunk to the smallest document that leaks, with the query as a note.
 """
@@ -28,6 +33,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -49,6 +55,15 @@ from domain.identity.viewer import Viewer
 from domain.jobs import files as job_files
 from domain.jobs.models import FileRole, JobRun, JobState
 from domain.settings import Settings
+from domain.workout.models import (
+    CollectionContact,
+    ContactChannel,
+    ContactOutcome,
+    PromiseToPay,
+    WorkoutCase,
+    WorkoutState,
+    WorkoutStrategy,
+)
 from privacy.models import AccessLogEntry, BreakGlassGrant, ConsentRecord
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
@@ -1106,3 +1121,91 @@ async def test_loss_allowance_by_stage_is_summed_over_the_viewer_s_books_only(
     assert await allowance(tokens["platform"]) == (own_a[0] + own_b[0], 2)
     refused = await gql.as_(tokens["officer_a"]).post(query, {"f": {"end": "2026-03-31"}})
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
+
+
+# ------------------------------------------ workout cases and their collection activity
+
+
+async def test_workout_cases_and_their_activity_stay_in_their_institution(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: one owner's loans at bank A and bank B, each with a workout case, a contact
+    # and a promise to pay
+    async with session_factory(db)() as s, s.begin():
+        banks = {name: await f.institution(s) for name in ("bank_a", "bank_b")}
+        roles = {
+            "officer_a": (Role.LOAN_OFFICER, banks["bank_a"].id),
+            "risk_b": (Role.RISK_OFFICER, banks["bank_b"].id),
+            "admin_b": (Role.INSTITUTION_ADMIN, banks["bank_b"].id),
+            "owner": (Role.SME_OWNER, None),
+            "auditor": (Role.AUDITOR, None),
+        }
+        people = {name: await f.user(s, roles=[grant]) for name, grant in roles.items()}
+        firm = await f.enterprise(s, owner_id=people["owner"].id)
+        rows: dict[str, Any] = {}
+        for bank in banks:
+            product = await f.product(s, institution_id=banks[bank].id)
+            application = await f.application(s, enterprise_id=firm.id, product_row=product)
+            loan = await f.loan(s, application_row=application)
+            case = WorkoutCase(
+                loan_id=loan.id,
+                institution_id=loan.institution_id,
+                enterprise_id=firm.id,
+                strategy=WorkoutStrategy.COLLECTION,
+                state=WorkoutState.OPEN,
+                due_on=utcnow().date(),
+            )
+            s.add(case)
+            await s.flush()
+            rows[f"case_{bank}"] = case
+            rows[f"contact_{bank}"] = CollectionContact(
+                case_id=case.id,
+                institution_id=loan.institution_id,
+                enterprise_id=firm.id,
+                channel=ContactChannel.SMS,
+                outcome=ContactOutcome.NO_ANSWER,
+            )
+            rows[f"promise_{bank}"] = PromiseToPay(
+                case_id=case.id,
+                institution_id=loan.institution_id,
+                loan_id=loan.id,
+                made_on=utcnow().date(),
+                promised_on=utcnow().date(),
+                amount=Decimal("10.00"),
+            )
+            s.add_all([rows[f"contact_{bank}"], rows[f"promise_{bank}"]])
+        await s.flush()
+        tokens = {name: await f.access_token(s, settings, u) for name, u in people.items()}
+    types = {"case": "WorkoutCase", "contact": "CollectionContact", "promise": "PromiseToPay"}
+    ids = {name: global_id(types[name.split("_")[0]], row.id) for name, row in rows.items()}
+    by_id = {gid: name for name, gid in ids.items()}
+    of_bank = {bank: {name for name in rows if name.endswith(bank)} for bank in banks}
+    wanted = {
+        "officer_a": of_bank["bank_a"],
+        "risk_b": of_bank["bank_b"],
+        "admin_b": of_bank["bank_b"],
+        "owner": set(),  # a borrower sees no case, not even on their own loans
+        "auditor": set(rows),
+    }
+    node = "query($id: ID!) { node(id: $id) { __typename id } }"
+    listing = """{ workoutCases(first: 50) {
+        totalCount edges { node { id contacts { id } promises { id } } } } }"""
+
+    for viewer, token in tokens.items():
+        client = gql.as_(token)
+        # when
+        listed = (await client.data(listing))["workoutCases"]
+        answers = {name: await client.post(node, {"id": gid}) for name, gid in ids.items()}
+
+        # then: exactly the viewer's rows, listed, nested and by id
+        shown = {by_id[edge["node"]["id"]] for edge in listed["edges"]} | {
+            by_id[x["id"]]
+            for edge in listed["edges"]
+            for x in edge["node"]["contacts"] + edge["node"]["promises"]
+        }
+        assert shown == wanted[viewer], viewer
+        assert listed["totalCount"] == len(wanted[viewer]) // 3, viewer
+        seen = {name for name, answer in answers.items() if answer["data"]["node"] is not None}
+        assert seen == wanted[viewer], viewer
+        for name in set(rows) - seen:
+            assert answers[name]["errors"][0]["extensions"]["code"] == "NOT_FOUND", viewer
