@@ -1,5 +1,6 @@
 """``startPortfolioReport``: the HTML portfolio report, made by a job and kept with it;
-``startMonthEndClose``: an institution's month-end close (age, stage, provision, snapshot)."""
+``startMonthEndClose``: an institution's month-end close (accrue, age, stage, provision,
+snapshot)."""
 
 from datetime import date
 from typing import Annotated

@@ -5,9 +5,9 @@ replaces the date's stage rows, provisioning posts each loan's change of allowan
 under a source named by the date (``provision:<date>:<loan>``: posted once), and the
 snapshot replaces the month's rows. A close that failed half-way is run again whole.
 
-Daily interest accrual is not in the close yet: when ``domain.lending`` (or
-``domain.ledger``) has an ``accrue...`` function, its step is one line at the head of
-``STEPS``, e.g. ``Step("accrue", _accrue)`` with ``_accrue`` calling it.
+Accrual goes first, so the month's interest, penalty interest and late fees are in the
+balances that are staged and provisioned; it posts once per loan and day
+(``domain.lending.charges``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics.service import is_month_end, snapshot_month
 from domain.errors import InvalidInput
+from domain.lending.charges import accrue
 from domain.lending.service import age_loans
 from domain.provisioning.service import provide, stage_book
 
@@ -41,6 +42,17 @@ StepWork = Callable[[Sessions, Close], Awaitable[dict[str, Any]]]
 class Step:
     name: str
     work: StepWork
+
+
+async def _accrue(sessions: Sessions, close: Close) -> dict[str, Any]:
+    async with sessions() as session, session.begin():
+        done = await accrue(session, as_of=close.as_of, institution_id=close.institution_id)
+    return {
+        "loans": done.loans,
+        "interest": str(done.interest),
+        "penalty": str(done.penalty),
+        "lateFees": str(done.late_fees),
+    }
 
 
 async def _age(sessions: Sessions, close: Close) -> dict[str, Any]:
@@ -73,8 +85,9 @@ async def _snapshot(sessions: Sessions, close: Close) -> dict[str, Any]:
     return {"rows": rows}
 
 
-# In order. Daily accrual, once it exists, goes first: Step("accrue", _accrue).
+# In order: accrued balances are what ageing, staging and provisioning read.
 STEPS: tuple[Step, ...] = (
+    Step("accrue", _accrue),
     Step("age", _age),
     Step("stage", _stage),
     Step("provision", _provide),

@@ -6,7 +6,7 @@ Policy data with documented defaults (docs/api.md, "Expected credit loss"):
   ``days_past_due >= SICR_DPD`` (30, the IFRS 9 rebuttable presumption, 5.5.11); the
   borrower's 12-month PD now is at least ``SICR_PD_FACTOR`` (2.0) times its PD at
   origination (a doubling: a relative test, as most lenders apply); the loan is
-  forborne (``forborne_column``).
+  forborne (``Loan.forborne``, set when a forborne amendment is signed).
 - **Stage 3**, credit-impaired, when ``days_past_due >= DEFAULT_DPD`` (90, the
   rebuttable presumption of default, B5.5.37), the loan is written off, or the
   institution accelerated it (called the whole balance due on default).

@@ -21,8 +21,6 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
-    Boolean,
-    ColumnElement,
     Table,
     and_,
     delete,
@@ -54,13 +52,6 @@ from domain.risk.repository import pd_in_force
 BATCH = 5000
 ZERO = Decimal("0.00")
 STAGES = cast(Table, LoanStage.__table__)
-
-
-def forborne_column() -> ColumnElement[bool]:
-    """The one hook for forbearance: the loan's ``forborne`` column where the schema has
-    one, else false for every loan."""
-    column = Loan.__table__.c.get("forborne")
-    return column if column is not None else literal(False, Boolean)
 
 
 def _pd(value: float | None) -> Decimal | None:
@@ -124,7 +115,7 @@ def _loans(as_of: date, institution_id: uuid.UUID | None, after: uuid.UUID | Non
             pd_in_force(Loan.enterprise_id, end_of_day(as_of)),
             _pd_at_origination(),
             accelerated,
-            forborne_column(),
+            Loan.forborne,
         )
         .join(Product, Product.id == Loan.product_id)
         .where(Loan.status == LoanStatus.ACTIVE)

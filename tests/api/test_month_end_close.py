@@ -106,7 +106,7 @@ async def test_officer_and_admin_close_the_month_and_read_the_allowance_by_stage
         assert job["kind"] == "month_end_close", job
         done = (await gql.as_(token).data(JOB, {"id": job["id"]}))["job"]
         assert done["state"] == "SUCCEEDED", done["error"]
-        assert done["progress"] == {"done": 4, "total": 4}
+        assert done["progress"] == {"done": 5, "total": 5}
     assert await _provision_entries(db) == 1
     summary = await gql.as_(who["admin"]).data(PROVISIONS, {"f": {"end": "2026-03-31"}})
     found = summary["portfolioSummary"]["provisions"]

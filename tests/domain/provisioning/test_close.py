@@ -183,3 +183,36 @@ async def test_a_pd_doubled_since_origination_moves_a_current_loan_to_stage_2(
 async def test_a_close_is_at_a_month_end(sessions: async_sessionmaker[AsyncSession]) -> None:
     with pytest.raises(InvalidInput):
         await month_end_close(sessions, Close(as_of=date(2026, 3, 30), institution_id=None))
+
+
+async def test_the_close_accrues_first_and_stages_a_forborne_loan_in_stage_2(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given a current loan whose borrower signed a forborne amendment (flag as signing sets it)
+    async with sessions() as s, s.begin():
+        bank = await f.institution(s)
+        loan, _ = await lent(s, bank, on=date(2026, 3, 20), amount="20000.00")
+        await _assess(s, loan, "0.020000", datetime(2026, 3, 1, tzinfo=UTC))
+        await s.execute(update(Loan).where(Loan.id == loan.id).values(forborne=True))
+        loan_id, bank_id = loan.id, bank.id
+
+    # when the month is closed twice
+    first = await month_end_close(sessions, Close(as_of=MARCH, institution_id=bank_id))
+    again = await month_end_close(sessions, Close(as_of=MARCH, institution_id=bank_id))
+
+    # then: the interest is accrued through the close's date, once; forbearance is stage 2
+    assert [k for k in first if k not in ("asOf", "institution")] == [
+        "accrue",
+        "age",
+        "stage",
+        "provision",
+        "snapshot",
+    ]
+    assert first["accrue"]["loans"] == 1
+    assert D(first["accrue"]["interest"]) > 0
+    assert again["accrue"]["loans"] == 0
+    async with sessions() as s:
+        row = await _stage(s, loan_id, MARCH)
+        accrued = await s.scalar(select(Loan.accrued_through).where(Loan.id == loan_id))
+    assert (row.stage, row.reason) == (2, "forborne")
+    assert accrued == MARCH
