@@ -40,7 +40,7 @@ from domain.contracts.amendment import HolidayInterest
 from domain.contracts.models import AmendmentStatus, ContractVersion, LoanAmendment
 from domain.db import session_factory
 from domain.identity.authorization import DEFAULT_POLICY_PATH, MODEL_PATH
-from domain.identity.models import Institution, Role, ServiceAccount, User
+from domain.identity.models import Institution, Role, RoleGrantChange, ServiceAccount, User
 from domain.identity.security import hash_password, mint_token
 from domain.jobs import files as job_files
 from domain.jobs.files import NewFile
@@ -74,6 +74,7 @@ TYPES = (
     "JournalLine",
     "TrialBalance",
     "LedgerAccountBalance",
+    "RoleGrantChange",
 )
 # Rows a role's row scope keeps from it whatever the policy says of their fields: a
 # borrower sees no institution's book. Only the route's answer is checked for them.
@@ -85,6 +86,11 @@ UNREACHABLE = {
     (Role.SME_OWNER, "JournalLine"),
     (Role.SME_OWNER, "TrialBalance"),
     (Role.SME_OWNER, "LedgerAccountBalance"),
+    # Proposed role grants: the institution's admins and the platform's oversight roles.
+    (Role.SME_OWNER, "RoleGrantChange"),
+    (Role.LOAN_OFFICER, "RoleGrantChange"),
+    (Role.RISK_OFFICER, "RoleGrantChange"),
+    (Role.VERIFICATION_OFFICER, "RoleGrantChange"),
 }
 TRIAL_AS_OF = "2026-06-30"
 INSTITUTION_CODE = "MTX01"
@@ -295,6 +301,16 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         job, job_file = await _report_job(s, settings, bank, owner)
         record = await f.external_data(s, enterprise_id=enterprise.id)
         amendment, version = await _amendment(s, loan, owner)
+        grant = RoleGrantChange(
+            user_id=owner.id,
+            role=Role.LOAN_OFFICER,
+            institution_id=bank.id,
+            status="pending",
+            created_by=owner.id,
+            created_at=f.FIXED_NOW,
+        )
+        s.add(grant)
+        await s.flush()
         viewer: User | None
         if role is Role.SME_OWNER:
             viewer, token = owner, await f.access_token(s, settings, owner)
@@ -321,6 +337,17 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         "JournalLine": {"account": "LOANS_RECEIVABLE", "glCode": "1100"}
         | {"debit": "200000.00", "credit": "0.00"},
         "TrialBalance": _trial_truth(),
+        "RoleGrantChange": {
+            "id": _gid("RoleGrantChange", grant.id),
+            "userId": _gid("User", owner.id),
+            "role": "LOAN_OFFICER",
+            "institutionId": _gid("Institution", bank.id),
+            "status": "PENDING",
+            "createdBy": _gid("User", owner.id),
+            "createdAt": "2026-11-01T09:00:00+00:00",
+            "decidedBy": None,
+            "decidedAt": None,
+        },
         "LedgerAccountBalance": {
             "account": "CASH",
             "glCode": "1000",
@@ -744,6 +771,13 @@ ROUTES = {
         unreachable=(None, "NOT_FOUND"),
     ),
     "PrivacyPreferences": Route(("privacyPreferences",), ("Query.privacyPreferences",), ((),)),
+    "RoleGrantChange": Route(
+        ("roleGrantChanges",),
+        ("Query.roleGrantChanges",),
+        ((),),
+        item=(0,),
+        unreachable=([], None),
+    ),
 }
 MAIN = "main"
 
