@@ -810,15 +810,20 @@ def retention_plan() -> None:
 
 @retention_cli.command("run")
 def retention_run() -> None:
-    """Crypto-shred every enterprise the plan lists as due and write the receipt (the
-    daily job does the same)."""
+    """Crypto-shred every enterprise the plan lists as due, purge the logs' sealed
+    batches past their schedule, and write the receipts (the daily job does the same)."""
+    from domain.audit.chain import SealKey
     from domain.identity.viewer import Viewer
     from privacy import retention
 
     settings = _settings()
     keys = settings.keys()
+    seal_key = SealKey(settings.audit_signing_key())
     receipt = _run(
-        settings, lambda session: retention.run(session, keys, viewer=Viewer(user_id=None))
+        settings,
+        lambda session: retention.run(
+            session, keys, viewer=Viewer(user_id=None), seal_key=seal_key
+        ),
     )
     _print_json(
         {
@@ -826,6 +831,10 @@ def retention_run() -> None:
             "ranAt": receipt.ran_at.isoformat(),
             "scheduleVersion": receipt.schedule_version,
             "purged": {c.value: [str(i) for i in ids] for c, ids in receipt.purged.items()},
+            "logsPurged": {
+                stream: {"rows": rows, "receipt": str(purge_id)}
+                for stream, (rows, purge_id) in receipt.logs.items()
+            },
         }
     )
 
