@@ -26,7 +26,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import chain
@@ -109,7 +109,8 @@ async def _first_held(
         column, values = AccessLogEntry.id, [AccessLogEntry.subject_id.in_(held)]
     else:
         column, values = AuditEntry.id, [AuditEntry.entity_id.in_([str(h) for h in held])]
-    stmt = select(func.min(column)).where(column <= upto, *values)
+    # ORDER BY ... LIMIT 1, not min(): PostgreSQL has no min() over uuid.
+    stmt = select(column).where(column <= upto, *values).order_by(column).limit(1)
     if after is not None:
         stmt = stmt.where(column > after)
     found: uuid.UUID | None = await session.scalar(stmt)

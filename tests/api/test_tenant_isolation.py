@@ -10,8 +10,9 @@ tenancy rules alone (not from the repositories), and every list, count, relation
 and ``node`` answer must be exactly what those rules say.
 
 Jobs and their files (``jobs``, ``node(id:)``, the download route), and consents,
-access-log entries, break-glass grants and policy lines by ``node(id:)``, are checked for
-every viewer and every record of a small table, exhaustively.
+access-log entries, break-glass grants and policy lines by ``node(id:)``, and proposed
+role grants (``roleGrantChanges``, ``node(id:)``), are checked for every viewer and every
+record of a small table, exhaustively.
 
 Hypothesis runs in a worker thread while the test's event loop serves the app, so
 a failure is shrunk to the smallest document that leaks, with the query as a note.
@@ -39,7 +40,7 @@ from api.app import create_app
 from api.relay import DEFAULT_PAGE_SIZE
 from domain.base import new_id, utcnow
 from domain.db import session_factory
-from domain.identity.models import PolicyRule, Role
+from domain.identity.models import PolicyRule, Role, RoleGrantChange
 from domain.jobs import files as job_files
 from domain.jobs.models import FileRole, JobRun, JobState
 from domain.settings import Settings
@@ -934,3 +935,67 @@ async def test_node_fetches_privacy_and_policy_records_under_their_row_rules(
             assert answers[name]["data"]["node"] == {"__typename": types[name], "id": ids[name]}
         for name in set(types) - seen:
             assert answers[name]["errors"][0]["extensions"]["code"] == "NOT_FOUND", viewer
+
+
+# ------------------------------------------------------------ proposed role grants
+
+
+async def test_proposed_role_grants_are_seen_by_their_institutions_admins_and_oversight(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: a grant proposed in bank A, one in bank B, one platform-wide
+    async with session_factory(db)() as s, s.begin():
+        bank_a, bank_b = await f.institution(s), await f.institution(s)
+        roles = {
+            "admin_a": (Role.INSTITUTION_ADMIN, bank_a.id),
+            "admin_b": (Role.INSTITUTION_ADMIN, bank_b.id),
+            "officer_a": (Role.LOAN_OFFICER, bank_a.id),
+            "platform_admin": (Role.PLATFORM_ADMIN, None),
+            "auditor": (Role.AUDITOR, None),
+            "verification_officer": (Role.VERIFICATION_OFFICER, None),
+            "owner": (Role.SME_OWNER, None),
+        }
+        people = {name: await f.user(s, roles=[grant]) for name, grant in roles.items()}
+        changes = {
+            name: RoleGrantChange(
+                user_id=people["officer_a"].id,
+                role=role,
+                institution_id=where,
+                status="pending",
+                created_by=people["platform_admin"].id,
+                created_at=utcnow(),
+            )
+            for name, role, where in (
+                ("grant_a", Role.RISK_OFFICER, bank_a.id),
+                ("grant_b", Role.RISK_OFFICER, bank_b.id),
+                ("grant_platform", Role.AUDITOR, None),
+            )
+        }
+        s.add_all(changes.values())
+        await s.flush()
+        tokens = {name: await f.access_token(s, settings, u) for name, u in people.items()}
+    ids = {name: global_id("RoleGrantChange", row.id) for name, row in changes.items()}
+    everything = set(ids)
+    wanted: dict[str, set[str]] = {
+        "admin_a": {"grant_a"},
+        "admin_b": {"grant_b"},
+        "officer_a": set(),
+        "platform_admin": everything,
+        "auditor": everything,
+        "verification_officer": set(),
+        "owner": set(),
+    }
+    node = "query($id: ID!) { node(id: $id) { __typename } }"
+    listing = "{ roleGrantChanges { __typename } }"
+
+    for viewer, token in tokens.items():
+        # when
+        answers = {name: await gql.as_(token).post(node, {"id": gid}) for name, gid in ids.items()}
+        listed = await gql.as_(token).post(listing)
+
+        # then
+        seen = {name for name, answer in answers.items() if answer["data"]["node"] is not None}
+        assert seen == wanted[viewer], viewer
+        for name in everything - seen:
+            assert answers[name]["errors"][0]["extensions"]["code"] == "NOT_FOUND", viewer
+        assert len(listed["data"]["roleGrantChanges"]) == len(wanted[viewer]), viewer
