@@ -26,10 +26,17 @@ from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.errors import Unauthenticated
 from domain.feedback import repository as feedback
 from domain.feedback.models import ServiceRating, SupportMessage, SupportTicket
-from domain.identity import policy_changes
+from domain.identity import policy_changes, role_grants
 from domain.identity import repository as identity
 from domain.identity.authorization import Action, Authorizer, Principal
-from domain.identity.models import Institution, PolicyChange, PolicyRule, Role, User
+from domain.identity.models import (
+    Institution,
+    PolicyChange,
+    PolicyRule,
+    Role,
+    RoleGrantChange,
+    User,
+)
 from domain.identity.service import Origin, viewer_from_token
 from domain.identity.viewer import Viewer
 from domain.imports import repository as imports
@@ -515,6 +522,13 @@ class Loaders:
     def policy_change(self) -> DataLoader[uuid.UUID, PolicyChange | None]:
         return self._loader(
             lambda s, ids: policy_changes.by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def role_grant_change(self) -> DataLoader[uuid.UUID, RoleGrantChange | None]:
+        return self._loader(
+            lambda s, ids: role_grants.by_ids(s, viewer=self._viewer, ids=ids),
             lambda rows, ids: one_per_key(rows, ids, "id"),
         )
 

@@ -11,6 +11,7 @@ from strawberry import relay
 from strawberry.dataloader import DataLoader
 
 from api.access import classified
+from api.accounts.role_grant_changes import RoleGrantChange
 from api.applications.types import Application
 from api.context import Context, Loaders
 from api.contracts.types import LoanAmendment
@@ -71,6 +72,7 @@ _NODES: dict[str, _Resolver] = {
     "LoanAmendment": (lambda loaders: loaders.amendment, LoanAmendment.from_row),
     "JournalEntry": (lambda loaders: loaders.journal_entry, JournalEntry.from_row),
     "PolicyChange": (lambda loaders: loaders.policy_change, PolicyChange.from_row),
+    "RoleGrantChange": (lambda loaders: loaders.role_grant_change, RoleGrantChange.from_row),
     "SubjectRequest": (lambda loaders: loaders.subject_request, SubjectRequest.from_row),
     "VerificationCase": (lambda loaders: loaders.verification_case, VerificationCase.from_row),
     "SupportTicket": (lambda loaders: loaders.support_ticket, SupportTicket.from_row),

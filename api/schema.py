@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 
 from api.accounts.mutations import AccountMutations
 from api.accounts.queries import AccountQueries
+from api.accounts.role_grant_changes import RoleGrantChangeMutations, RoleGrantChangeQueries
 from api.analytics.mutations import AnalyticsMutations
 from api.analytics.queries import AnalyticsQueries
 from api.applications.mutations import ApplicationMutations
@@ -89,6 +90,7 @@ class Query(
     AuditQueries,
     RecordsQueries,
     PolicyChangeQueries,
+    RoleGrantChangeQueries,
     PreferenceQueries,
     SubjectRequestQueries,
     ScoringQueries,
@@ -118,6 +120,7 @@ class Mutation(
     ConsentMutations,
     MaskingMutations,
     PolicyChangeMutations,
+    RoleGrantChangeMutations,
     SubjectsMutations,
     RetentionMutations,
     OversightMutations,

@@ -55,12 +55,15 @@ async def decide(
     viewer: Viewer,
     checker: Role,
     approve: bool,
+    checker_entitled: bool | None = None,
     now: datetime,
     what: str,
 ) -> D:
     """A second ``checker`` approves (``active``) or rejects a pending change of ``model``.
 
     ``what`` names the change in refusals ("masking policy", "policy change").
+    ``checker_entitled``, when given, replaces the platform-role test: the caller has
+    decided whether the viewer may check in the change's own scope (an institution).
     """
     row = await session.get(model, change_id, with_for_update=True)
     if row is None:
@@ -70,7 +73,7 @@ async def decide(
     if (
         viewer.user_id is None
         or viewer.user_id == row.created_by
-        or checker not in (viewer.platform_roles)
+        or not (checker in viewer.platform_roles if checker_entitled is None else checker_entitled)
     ):
         raise Forbidden(f"a second {checker.value.replace('_', ' ')} must approve")
     table: Any = model

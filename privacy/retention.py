@@ -20,9 +20,11 @@ receipt (``retention_runs``, append-only) naming the schedule version, and each 
 its own audit entry. ``plan`` is the dry run: ``run`` purges exactly what ``plan`` lists
 as due, evaluated in the same transaction.
 
-Out of scope: the tamper-evident logs (audit_log, access_log, consent_records,
-log_seals) refuse deletion by design; outbox messages, sessions and job files are purged
-by their own jobs.
+Given the seal key, a run also purges the audit and access logs' sealed batches past
+their own schedule (``domain.audit.purge``, ``domain/audit/log_retention.csv``), keeping
+the hash chains verifiable; a batch holding a row about an enterprise under a legal
+hold is kept. consent_records and log_seals are kept; outbox messages, sessions and
+job files are purged by their own jobs.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -41,6 +43,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.models import Application, ApplicationStatus
+from domain.audit import purge as log_purge
+from domain.audit.chain import SealKey
 from domain.base import utcnow
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.identity.viewer import Viewer
@@ -152,6 +156,8 @@ class Receipt:
     ran_at: datetime
     schedule_version: str
     purged: Mapping[Category, tuple[uuid.UUID, ...]]
+    # Log rows purged per stream by this run, and each purge's receipt id.
+    logs: Mapping[str, tuple[int, uuid.UUID]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -256,10 +262,12 @@ async def run(
     viewer: Viewer,
     now: datetime | None = None,
     request_id: str | None = None,
+    seal_key: SealKey | None = None,
 ) -> Receipt:
     """Purge what ``plan`` lists as due, in the caller's transaction, and write the receipt.
 
-    A receipt is written even when nothing was due: it proves the run happened.
+    A receipt is written even when nothing was due: it proves the run happened. With
+    ``seal_key``, the logs' batches past their schedule go too (``domain.audit.purge``).
     """
     at = now or utcnow()
     current = await plan(session, now=at)
@@ -285,11 +293,27 @@ async def run(
     )
     session.add(receipt)
     await session.flush()
+    logs: dict[str, tuple[int, uuid.UUID]] = {}
+    if seal_key is not None:
+        held = (
+            await session.scalars(
+                select(LegalHold.subject_id).where(LegalHold.released_at.is_(None))
+            )
+        ).all()
+        done = await log_purge.purge_logs(
+            session,
+            seal_key,
+            held=held,
+            actor_id=viewer.user_id or viewer.service_account_id,
+            now=at,
+        )
+        logs = {stream: (p.rows, p.id) for stream, p in done.items()}
     return Receipt(
         id=receipt.id,
         ran_at=at,
         schedule_version=current.schedule_version,
         purged={category: tuple(ids) for category, ids in purged.items()},
+        logs=logs,
     )
 
 

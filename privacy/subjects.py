@@ -41,21 +41,25 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.applications.models import Application, Decision
+from domain.applications.models import Application, Decision, Transition
 from domain.audit.models import AuditEntry
 from domain.base import new_id, utcnow
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.feedback.models import ServiceRating, SupportMessage, SupportTicket
+from domain.formats import global_id
+from domain.identity import people
+from domain.identity.models import OutboxMessage
 from domain.identity.viewer import Viewer
 from domain.lending.models import Installment, Loan, LoanStatus, Repayment
 from domain.pagination import Keyset, Page, page_from
 from domain.providers.models import ExternalDataRecord
-from domain.risk.models import RiskAlert, RiskAssessment
+from domain.risk.models import RiskAlert, RiskAlertAction, RiskAssessment
+from domain.verification.models import VerificationCase, VerificationDocument, VerificationEvent
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 from privacy.models import AccessLogEntry, ConsentRecord, DataKey
@@ -414,10 +418,12 @@ async def erase_subject(
 ) -> ErasureReceipt:
     """Crypto-shred an enterprise's personal data, keeping what the lender must keep.
 
-    ``keys`` is not needed to destroy a key; it is taken so every subject request has
-    the same shape (and a future KMS-backed shred can use it).
+    Also erased (``_erase_related``): the verification (KYC/KYB) documents and the
+    notes of the enterprise's cases (their own data keys shredded, the sealed columns
+    emptied), the officers' notes on its applications and risk alerts, and the mail to
+    its owner about its applications (``keys`` opens the owner's mail to find it). The
+    receipt names each with its count.
     """
-    del keys
     reason = reason.strip()
     if len(reason) < MIN_REASON:
         raise InvalidInput(f"reason: give at least {MIN_REASON} characters", field="reason")
@@ -448,10 +454,12 @@ async def erase_subject(
         .values(dict.fromkeys(removed_columns))
         .execution_options(synchronize_session="fetch")
     )
+    about = await _erase_related(session, keys, subject_id, now=at)
     removed = tuple(
         [f"{TABLE}.{c}" for c in removed_columns]
         + (["data_keys.wrapped"] if key_row is not None else [])
         + await _shred_feedback(session, subject_id, now=at)
+        + [f"{name} ({n})" for name, n in about.items() if n]
     )
     kept = await _kept_counts(session, subject_id)
     entry = AuditEntry(
@@ -469,6 +477,92 @@ async def erase_subject(
     return ErasureReceipt(
         id=entry.id, subject_id=subject_id, erased_at=at, removed=removed, kept=kept
     )
+
+
+async def _erase_related(
+    session: AsyncSession, keys: KeyProvider, subject_id: uuid.UUID, *, now: datetime
+) -> dict[str, int]:
+    """Erase what is about the enterprise outside its own row; how many of each."""
+    cases = select(VerificationCase.id).where(VerificationCase.enterprise_id == subject_id)
+    documents = (
+        await session.scalars(
+            select(VerificationDocument.id).where(VerificationDocument.case_id.in_(cases))
+        )
+    ).all()
+    notes = (
+        await session.scalars(
+            select(VerificationEvent.id).where(
+                VerificationEvent.case_id.in_(cases), VerificationEvent.note.is_not(None)
+            )
+        )
+    ).all()
+    # Each document and note is sealed under a data key of its own: shred it, empty the column.
+    for row_id in (*documents, *notes):
+        await keystore.shred(session, row_id, now=now)
+    if documents:
+        await session.execute(
+            update(VerificationDocument)
+            .where(VerificationDocument.id.in_(documents))
+            .values(content="")
+            .execution_options(synchronize_session="fetch")
+        )
+    if notes:
+        await session.execute(
+            update(VerificationEvent)
+            .where(VerificationEvent.id.in_(notes))
+            .values(note=None)
+            .execution_options(synchronize_session="fetch")
+        )
+    applications = select(Application.id).where(Application.enterprise_id == subject_id)
+    transitions = await session.execute(
+        update(Transition)
+        .where(Transition.application_id.in_(applications), Transition.note != "")
+        .values(note="")
+        .execution_options(synchronize_session="fetch")
+    )
+    alerts = select(RiskAlert.id).where(RiskAlert.enterprise_id == subject_id)
+    alert_notes = await session.execute(
+        update(RiskAlertAction)
+        .where(RiskAlertAction.alert_id.in_(alerts), RiskAlertAction.note != "")
+        .values(note="")
+        .execution_options(synchronize_session="fetch")
+    )
+    return {
+        "verification_documents.content": len(documents),
+        "verification_events.note": len(notes),
+        "application_transitions.note": int(transitions.rowcount),  # type: ignore[attr-defined]
+        "risk_alert_actions.note": int(alert_notes.rowcount),  # type: ignore[attr-defined]
+        "outbox": await _erase_mail_about(session, keys, subject_id),
+    }
+
+
+async def _erase_mail_about(session: AsyncSession, keys: KeyProvider, subject_id: uuid.UUID) -> int:
+    """Delete the mail to the enterprise's owner that names one of its applications."""
+    owner_id = await session.scalar(select(Enterprise.owner_id).where(Enterprise.id == subject_id))
+    if owner_id is None:
+        return 0
+    references = [
+        global_id("Application", a)
+        for a in (
+            await session.scalars(
+                select(Application.id).where(Application.enterprise_id == subject_id)
+            )
+        ).all()
+    ]
+    if not references:
+        return 0
+    messages = list(
+        await session.scalars(select(OutboxMessage).where(OutboxMessage.user_id == owner_id))
+    )
+    opened = await people.read_mail(session, keys, messages)
+    about = [
+        m.id
+        for m, (_, body) in zip(messages, opened, strict=True)
+        if any(ref in body for ref in references)
+    ]
+    if about:
+        await session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(about)))
+    return len(about)
 
 
 # --------------------------------------------------------------------- access log

@@ -24,6 +24,7 @@ from api.accounts.inputs import (
     RoleChangeInput,
     SuspendInstitutionInput,
 )
+from api.accounts.role_grant_changes import RoleGrantChange
 from api.accounts.types import (
     AccountStatusChanged,
     AccountStatusResult,
@@ -47,6 +48,7 @@ from domain.identity import accounts
 from domain.identity import repository as repo
 from domain.identity.accounts import Contact, InstitutionTerms
 from domain.identity.models import Institution as InstitutionRow
+from domain.identity.models import RoleGrantChange as RoleGrantChangeRow
 from domain.identity.models import User as UserRow
 
 
@@ -114,7 +116,7 @@ async def _change_role(
     user_id = _user_pk(input.user_id)
     institution_id = decode_pk(input.institution_id, "Institution", field="institutionId")
 
-    async def work(session: AsyncSession, actor: Actor) -> RoleChanged:
+    async def work(session: AsyncSession, actor: Actor) -> RoleChanged | RoleGrantChange:
         row = await accounts.change_role(
             session,
             info.context.authorizer,
@@ -125,6 +127,8 @@ async def _change_role(
             grant=grant,
             origin=info.context.origin,
         )
+        if isinstance(row, RoleGrantChangeRow):  # a grant waits for a second admin
+            return RoleGrantChange.from_row(row)
         held = await repo.memberships_of(session, row.id)
         gid = encode_pk(row.id, "User")
         assert gid is not None
@@ -237,7 +241,11 @@ class AccountMutations:
     ) -> AccountStatusResult:
         return await _set_status(info, input.user_id, enabled=True, reason=None)
 
-    @mutation("grantRole", description="Give a person a role, in an institution or platform-wide.")
+    @mutation(
+        "grantRole",
+        description="Propose a role for a person, in an institution or platform-wide: the "
+        "RoleGrantChange waits for a second admin (approveRoleGrant).",
+    )
     async def grant_role(
         self, info: strawberry.Info[Context, None], input: RoleChangeInput
     ) -> RoleChangeResult:

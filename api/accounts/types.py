@@ -8,6 +8,7 @@ from typing import Annotated, Self
 import strawberry
 
 from api.access import classified
+from api.accounts.role_grant_changes import RoleGrantChange
 from api.identity.types import (
     Institution,
     InvalidCredentials,
@@ -124,7 +125,8 @@ AccountStatusResult = Annotated[
     strawberry.union("AccountStatusResult"),
 ]
 RoleChangeResult = Annotated[
-    RoleChanged | InvalidInputError | ConflictError, strawberry.union("RoleChangeResult")
+    RoleChanged | RoleGrantChange | InvalidInputError | ConflictError,
+    strawberry.union("RoleChangeResult"),
 ]
 EndSessionsResult = Annotated[
     SessionsEnded | InvalidInputError | ConflictError, strawberry.union("EndSessionsResult")

@@ -29,15 +29,20 @@ def retention_plan() -> None:
 
 @group.command("run")
 def retention_run() -> None:
-    """Crypto-shred every enterprise the plan lists as due and write the receipt (the
-    daily job does the same)."""
+    """Crypto-shred every enterprise the plan lists as due, purge the logs' sealed
+    batches past their schedule, and write the receipts (the daily job does the same)."""
+    from domain.audit.chain import SealKey
     from domain.identity.viewer import Viewer
     from privacy import retention
 
     settings = settings_or_exit()
     keys = settings.keys()
+    seal_key = SealKey(settings.audit_signing_key())
     receipt = transact(
-        settings, lambda session: retention.run(session, keys, viewer=Viewer(user_id=None))
+        settings,
+        lambda session: retention.run(
+            session, keys, viewer=Viewer(user_id=None), seal_key=seal_key
+        ),
     )
     print_json(
         {
@@ -45,5 +50,9 @@ def retention_run() -> None:
             "ranAt": receipt.ran_at.isoformat(),
             "scheduleVersion": receipt.schedule_version,
             "purged": {c.value: [str(i) for i in ids] for c, ids in receipt.purged.items()},
+            "logsPurged": {
+                stream: {"rows": rows, "receipt": str(purge_id)}
+                for stream, (rows, purge_id) in receipt.logs.items()
+            },
         }
     )

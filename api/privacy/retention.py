@@ -15,6 +15,7 @@ from api.context import Context
 from api.identity.types import InvalidInputError
 from api.outcomes import ConflictError, perform
 from api.relay import decode_global_id
+from domain.audit.chain import SealKey
 from domain.errors import InvalidInput
 from privacy import retention as service
 from privacy.models import LegalHold as LegalHoldRow
@@ -202,13 +203,19 @@ class RetentionQueries:
 class RetentionMutations:
     @mutation(
         "runRetention",
-        description="Crypto-shred every subject the retention plan lists as due, and write "
-        "the receipt.",
+        description="Crypto-shred every subject the retention plan lists as due, purge the "
+        "audit and access logs' sealed batches past their schedule, and write the receipts.",
     )
     async def run_retention(self, info: strawberry.Info[Context, None]) -> RunRetentionResult:
         result = await perform(
             info,
-            lambda s, a: service.run(s, a.keys, viewer=a.viewer, request_id=a.request_id),
+            lambda s, a: service.run(
+                s,
+                a.keys,
+                viewer=a.viewer,
+                request_id=a.request_id,
+                seal_key=SealKey(info.context.settings.audit_signing_key()),
+            ),
         )
         if isinstance(result, service.Receipt):
             return RetentionRun.of(result)

@@ -19,6 +19,10 @@ credential) edits, inserts or deletes log rows to hide what happened.
 - On PostgreSQL, triggers refuse UPDATE and DELETE on the log tables outright
   (migration 0023); TRUNCATE and a superuser's ``DISABLE TRIGGER`` are left to the
   checks above.
+Retention (``domain.audit.purge``) deletes the rows of whole sealed batches past their
+schedule and keeps the seals, with a signed purge record naming the last purged seal:
+verifying expects those ranges empty, and checks each purge's signature and head.
+
 Rows younger than ``SETTLE`` are left for the next run: a transaction may still be
 committing a row with an earlier id, which would otherwise land inside a sealed range
 and read as an insertion.
@@ -41,7 +45,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.audit.models import AuditEntry, LogSeal
+from domain.audit.models import AuditEntry, LogPurge, LogSeal
 from domain.base import Base, new_id, utcnow
 from privacy.models import AccessLogEntry
 
@@ -55,6 +59,9 @@ ALTERED_SEAL = "the seal's fields do not give its hash"
 UNLINKED = "the seal does not follow the one before it"
 BAD_SIGNATURE = "the signature does not match"
 OTHER_KEY = "signed with key {kid}, not the current one"
+PURGE_UNSIGNED = "a retention purge up to this seal is not signed with the current key"
+PURGE_DIFFERS = "the retention purge's head is not this seal"
+PURGE_MISSING = "a retention purge names seal {seq}, which the database does not hold"
 CHECKPOINT_MISSING = "a checkpoint names seal {seq}, which the database does not hold"
 CHECKPOINT_DIFFERS = "seal {seq} differs from its checkpoint"
 CHECKPOINT_UNREADABLE = "checkpoint line {line} cannot be read or its signature is wrong"
@@ -112,6 +119,22 @@ def seal_hash(
 ) -> str:
     text = json.dumps([stream, seq, str(upto), rows, digest, previous], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def purge_hash(*, stream: str, through_seq: int, upto: uuid.UUID, head: str, rows: int) -> str:
+    """What a retention purge's signature covers (``domain.audit.purge``)."""
+    text = json.dumps(["purge", stream, through_seq, str(upto), head, rows], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def signed_text(purge: LogPurge | Any) -> str:
+    return purge_hash(
+        stream=purge.stream,
+        through_seq=purge.through_seq,
+        upto=purge.upto,
+        head=purge.head_hash,
+        rows=purge.rows,
+    )
 
 
 def _hash_of(seal: LogSeal | Any) -> str:
@@ -246,6 +269,8 @@ async def verify_stream(
     """
     model = STREAMS[stream]
     found = StreamIntegrity(stream=stream, rows_checked=rows)
+    purges = await _purges(session, key, found)
+    purged_through = max(purges, default=-1)
     previous: Any = None
     while True:
         stmt = select(*LogSeal.__table__.columns).where(LogSeal.stream == stream)
@@ -254,12 +279,17 @@ async def verify_stream(
         seals = (await session.execute(stmt.order_by(LogSeal.seq).limit(VERIFY_BATCH))).all()
         for seal in seals:
             _check_seal(found, key, seal, previous)
+            purge = purges.pop(seal.seq, None)
+            if purge is not None and (purge.head_hash, purge.upto) != (seal.hash, seal.upto):
+                found.breaks.append(SealBreak(stream, seal.seq, PURGE_DIFFERS))
+            # A purged batch's rows are gone on purpose: its range must hold none.
+            wanted = 0 if seal.seq <= purged_through else seal.rows
             if rows:
                 after = previous.upto if previous is not None else None
                 # One row more than sealed: an insertion shows as a longer range.
-                limit = seal.rows + 1
+                limit = wanted + 1
                 content = (await session.execute(_rows(model, after, seal.upto, limit))).all()
-                if len(content) != seal.rows or rows_digest(content) != seal.digest:
+                if len(content) != wanted or (wanted and rows_digest(content) != seal.digest):
                     found.breaks.append(SealBreak(stream, seal.seq, ALTERED_ROWS))
             found.seals += 1
             found.rows_sealed += seal.rows
@@ -267,12 +297,27 @@ async def verify_stream(
             previous = seal
         if len(seals) < VERIFY_BATCH:
             break
+    for seq in sorted(purges):  # a purge naming a seal the database does not hold
+        found.breaks.append(SealBreak(stream, seq, PURGE_MISSING.format(seq=seq)))
     table = model.__table__
     awaiting = select(func.count()).select_from(table)
     if previous is not None:
         awaiting = awaiting.where(table.c.id > previous.upto)
     found.rows_awaiting = int((await session.execute(awaiting)).scalar_one())
     return found
+
+
+async def _purges(session: AsyncSession, key: SealKey, found: StreamIntegrity) -> dict[int, Any]:
+    """The stream's retention purges (``domain.audit.purge``) by their last seal; a purge
+    whose signature does not verify is a break, and is not trusted to excuse rows."""
+    stmt = select(*LogPurge.__table__.columns).where(LogPurge.stream == found.stream)
+    trusted: dict[int, Any] = {}
+    for purge in (await session.execute(stmt.order_by(LogPurge.through_seq))).all():
+        if purge.kid != key.kid or not key.verifies(signed_text(purge), purge.signature):
+            found.breaks.append(SealBreak(found.stream, purge.through_seq, PURGE_UNSIGNED))
+            continue
+        trusted[purge.through_seq] = purge
+    return trusted
 
 
 def _check_seal(found: StreamIntegrity, key: SealKey, seal: Any, previous: Any) -> None:

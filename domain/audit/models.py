@@ -51,3 +51,31 @@ class LogSeal(Base):
     kid: Mapped[str] = mapped_column(String(16))
     signature: Mapped[str] = mapped_column(String(64))
     sealed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LogPurge(Base):
+    """A signed checkpoint and receipt of a retention purge of a log stream.
+
+    The rows of the stream's seals up to ``through_seq`` (ids up to ``upto``) are
+    deleted; the seals stay, so the chain still verifies, and ``head_hash`` is the hash
+    of the last purged seal. ``signature`` is an HMAC under the seal key of
+    ``domain.audit.purge.purge_hash``: a purge nobody holding the key wrote shows as a
+    break, and rows deleted beyond the newest purge still show as altered. On
+    PostgreSQL the log tables refuse a DELETE of a row no purge covers (migration 0033).
+    Rows are only ever inserted.
+    """
+
+    __tablename__ = "log_purges"
+    __table_args__ = (UniqueConstraint("stream", "through_seq"), Index(None, "stream", "upto"))
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    stream: Mapped[str] = mapped_column(String(16))
+    through_seq: Mapped[int] = mapped_column()
+    upto: Mapped[uuid.UUID] = mapped_column()
+    head_hash: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column()
+    schedule_version: Mapped[str] = mapped_column(String(64))
+    purged_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column()
+    kid: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(64))

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit.service import record
 from domain.base import new_id, utcnow
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from domain.identity import people, security
+from domain.identity import people, role_grants, security
 from domain.identity import repository as repo
 from domain.identity.authorization import PLATFORM, Authorizer, Principal
 from domain.identity.models import (
@@ -34,8 +34,8 @@ from domain.identity.models import (
     AuthSession,
     Institution,
     InstitutionKind,
-    Membership,
     Role,
+    RoleGrantChange,
     TokenPurpose,
     User,
     UserStatus,
@@ -369,8 +369,9 @@ async def change_role(
     institution_id: uuid.UUID | None,
     grant: bool,
     origin: Origin,
-) -> User:
-    """Grant or revoke one role, within an institution or (None) platform-wide."""
+) -> User | RoleGrantChange:
+    """Revoke one role at once (the user), or propose granting it (the pending change,
+    ``domain.identity.role_grants``): within an institution or (None) platform-wide."""
     _grantable(role, institution_id)
     operation = "Mutation.grantRole" if grant else "Mutation.revokeRole"
     if institution_id is not None:
@@ -384,19 +385,23 @@ async def change_role(
         raise NotFound("no such user", field="userId")
     if user.id == viewer.user_id:
         raise InvalidInput("you cannot change your own roles", field="userId")
-    held = {(r, i) for r, i, _ in await repo.memberships_of(session, user.id)}
     if grant:
-        if (role, institution_id) in held:
-            raise Conflict("the person holds that role already")
-        session.add(Membership(user_id=user.id, institution_id=institution_id, role=role))
-    elif not await repo.remove_membership(
+        return await role_grants.propose(
+            session,
+            viewer=viewer,
+            user_id=user.id,
+            role=role,
+            institution_id=institution_id,
+            origin=origin,
+        )
+    if not await repo.remove_membership(
         session, user_id=user.id, institution_id=institution_id, role=role
     ):
         raise Conflict("the person does not hold that role")
     await session.flush()
     record(
         session,
-        action="role.granted" if grant else "role.revoked",
+        action="role.revoked",
         entity_type="user",
         entity_id=user.id,
         actor_id=viewer.user_id,

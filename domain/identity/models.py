@@ -266,3 +266,24 @@ class PolicyChange(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     decided_by: Mapped[uuid.UUID | None] = mapped_column()
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RoleGrantChange(IdMixin, Base):
+    """A role proposed for a person: it is held only once a second admin approves.
+
+    Granting widens access, so it waits ``pending`` (``domain.four_eyes``) for another
+    admin entitled to grant in the same place (the institution, or the platform);
+    revoking narrows and applies at once, without a row here.
+    """
+
+    __tablename__ = "role_grant_changes"
+    __table_args__ = (Index(None, "status", "id"), Index(None, "institution_id", "id"))
+
+    user_id: Mapped[uuid.UUID] = mapped_column()
+    role: Mapped[Role] = mapped_column(StrEnum(Role))
+    institution_id: Mapped[uuid.UUID | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -604,17 +604,24 @@ async def _request_deadlines(runtime: Runtime, run: JobRun, context: JobContext)
 
 
 async def _retention(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
+    from domain.audit.chain import SealKey
     from domain.identity.viewer import Viewer
     from privacy.retention import run as run_retention
 
     # The job acts for whoever asked (the schedule: nobody); its receipt says which.
     viewer = Viewer(user_id=run.requested_by)
     async with runtime.sessions() as session, session.begin():
-        receipt = await run_retention(session, runtime.settings.keys(), viewer=viewer)
+        receipt = await run_retention(
+            session,
+            runtime.settings.keys(),
+            viewer=viewer,
+            seal_key=SealKey(runtime.settings.audit_signing_key()),
+        )
     return {
         "receipt": str(receipt.id),
         "scheduleVersion": receipt.schedule_version,
         "purged": {c.value: len(ids) for c, ids in receipt.purged.items()},
+        "logsPurged": {stream: rows for stream, (rows, _) in receipt.logs.items()},
     }
 
 

@@ -6,7 +6,7 @@ answer in the ticket's thread. Comments, subjects and messages are sealed under 
 data key of their own row.
 
 Revision ID: 0034
-Revises: 0032
+Revises: 0033
 Create Date: 2026-12-07 16:40:00
 """
 
@@ -19,7 +19,7 @@ import domain.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0034"
-down_revision: str | None = "0032"
+down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -106,12 +106,18 @@ mutation($input: RoleChangeInput!) {
   grantRole(input: $input) {
     __typename
     ... on RoleChanged { roles { role institutionCode } }
+    ... on RoleGrantChange { id status }
     ... on Conflict { code }
     ... on InvalidInput { code field }
   }
 }
 """
 REVOKE = GRANT.replace("grantRole", "revokeRole")
+APPROVE_GRANT = """
+mutation($id: ID!) {
+  approveRoleGrant(input: { id: $id }) { __typename ... on RoleGrantChange { status } }
+}
+"""
 REVOKE_SESSIONS = """
 mutation($id: ID!) {
   revokeUserSessions(input: { userId: $id }) { __typename ... on SessionsEnded { count } }
@@ -360,6 +366,8 @@ async def test_an_institution_admin_manages_its_staff_and_no_one_else(
         admin = await f.user(s, roles=[(Role.INSTITUTION_ADMIN, bank.id)])
         officer = await f.user(s, roles=[(Role.LOAN_OFFICER, bank.id)])
         foreign_admin = await f.user(s, roles=[(Role.INSTITUTION_ADMIN, other.id)])
+        second_admin = await f.user(s, roles=[(Role.INSTITUTION_ADMIN, bank.id)])
+        second_token = await f.access_token(s, settings, second_admin)
         token = await f.access_token(s, settings, admin)
         officer_token = await f.access_token(s, settings, officer)
         foreign_token = await f.access_token(s, settings, foreign_admin)
@@ -372,7 +380,7 @@ async def test_an_institution_admin_manages_its_staff_and_no_one_else(
     foreign = (await theirs.data(STAFF, {"id": bank_id}))["institutionStaff"]
 
     # then
-    assert listed["totalCount"] == 2
+    assert listed["totalCount"] == 3  # two admins and the officer
     by_id = {e["node"]["userId"]: e["node"] for e in listed["edges"]}
     assert by_id[officer_id]["roles"] == [{"role": "LOAN_OFFICER", "institutionCode": bank.code}]
     assert by_id[officer_id]["email"] != f.email_of(officer)  # masked for a colleague
@@ -395,13 +403,15 @@ async def test_an_institution_admin_manages_its_staff_and_no_one_else(
         officer_token = await f.access_token(s, settings, officer)
     assert await _status_of(http, officer_token) == 200
 
-    # when: a role granted, then the old one revoked
+    # when: a role granted (a second admin approves it), then the old one revoked
     role = {"userId": officer_id, "institutionId": bank_id}
     granted = (await mine.data(GRANT, {"input": {**role, "role": "RISK_OFFICER"}}))["grantRole"]
+    assert granted["status"] == "PENDING"
+    approved = await gql.as_(second_token).data(APPROVE_GRANT, {"id": granted["id"]})
+    assert approved["approveRoleGrant"]["status"] == "ACTIVE"
     revoked = (await mine.data(REVOKE, {"input": {**role, "role": "LOAN_OFFICER"}}))["revokeRole"]
 
     # then: the officer's own view changes from the next request
-    assert {r["role"] for r in granted["roles"]} == {"LOAN_OFFICER", "RISK_OFFICER"}
     assert revoked["roles"] == [{"role": "RISK_OFFICER", "institutionCode": bank.code}]
     me = (await gql.as_(officer_token).data(ME))["me"]
     assert me["roles"] == [{"role": "RISK_OFFICER", "institutionCode": bank.code}]

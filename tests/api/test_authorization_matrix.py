@@ -45,7 +45,7 @@ from domain.feedback.models import RatedEvent
 from domain.feedback.models import ServiceRating as ServiceRatingRow
 from domain.feedback.models import SupportTicket as SupportTicketRow
 from domain.identity.authorization import DEFAULT_POLICY_PATH, MODEL_PATH
-from domain.identity.models import Institution, Role, ServiceAccount, User
+from domain.identity.models import Institution, Role, RoleGrantChange, ServiceAccount, User
 from domain.identity.security import hash_password, mint_token
 from domain.identity.viewer import Viewer
 from domain.jobs import files as job_files
@@ -95,6 +95,7 @@ TYPES = (
     "WorkoutCase",
     "CollectionContact",
     "PromiseToPay",
+    "RoleGrantChange",
 )
 FEEDBACK_TYPES = ("ServiceRating", "SupportTicket", "SupportMessage")
 COMMENT = "Quick and clear about the terms"
@@ -119,6 +120,11 @@ UNREACHABLE = {
         for role in (Role.SME_OWNER, Role.VERIFICATION_OFFICER)
         for name in ("WorkoutCase", "CollectionContact", "PromiseToPay")
     ),
+    # Proposed role grants: the institution's admins and the platform's oversight roles.
+    (Role.SME_OWNER, "RoleGrantChange"),
+    (Role.LOAN_OFFICER, "RoleGrantChange"),
+    (Role.RISK_OFFICER, "RoleGrantChange"),
+    (Role.VERIFICATION_OFFICER, "RoleGrantChange"),
 }
 TRIAL_AS_OF = "2026-06-30"
 INSTITUTION_CODE = "MTX01"
@@ -331,6 +337,16 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         amendment, version = await _amendment(s, loan, owner)
         rating, ticket = await _feedback(s, loan, owner)
         case, contact, promise = await _workout(s, loan)
+        grant = RoleGrantChange(
+            user_id=owner.id,
+            role=Role.LOAN_OFFICER,
+            institution_id=bank.id,
+            status="pending",
+            created_by=owner.id,
+            created_at=f.FIXED_NOW,
+        )
+        s.add(grant)
+        await s.flush()
         viewer: User | None
         if role is Role.SME_OWNER:
             viewer, token = owner, await f.access_token(s, settings, owner)
@@ -360,6 +376,14 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         "ServiceRating": _rating_truth(rating, loan),
         "SupportTicket": _ticket_truth(ticket),
         "SupportMessage": {"fromStaff": False, "at": "2026-11-01T09:00:00+00:00", "body": MESSAGE},
+        "RoleGrantChange": {
+            "id": _gid("RoleGrantChange", grant.id),
+            "role": "LOAN_OFFICER",
+            "institutionId": _gid("Institution", bank.id),
+            "status": "PENDING",
+            "createdAt": "2026-11-01T09:00:00+00:00",
+            "decidedAt": None,
+        },
         "LedgerAccountBalance": {
             "account": "CASH",
             "glCode": "1000",
@@ -959,6 +983,13 @@ ROUTES = {
         ("Query.workoutCases", *_EDGES, "WorkoutCase.promises"),
         (*_EDGE_PATHS, ("edges", 0, "node", "promises")),
         item=(0,),
+    ),
+    "RoleGrantChange": Route(
+        ("roleGrantChanges",),
+        ("Query.roleGrantChanges",),
+        ((),),
+        item=(0,),
+        unreachable=([], None),
     ),
 }
 MAIN = "main"

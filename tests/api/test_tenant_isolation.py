@@ -13,8 +13,9 @@ Support tickets and service ratings (lists, counts, ``node(id:)``) are checked f
 viewer, owners, staff of three banks, an auditor and a verification officer, exhaustively.
 
 Jobs and their files (``jobs``, ``node(id:)``, the download route), and consents,
-access-log entries, break-glass grants and policy lines by ``node(id:)``, are checked for
-every viewer and every record of a small table, exhaustively.
+access-log entries, break-glass grants and policy lines by ``node(id:)``, and proposed
+role grants (``roleGrantChanges``, ``node(id:)``), are checked for every viewer and every
+record of a small table, exhaustively.
 
 Jobs and their files (``jobs``, ``node(id:)``, the download route), consents,
 access-log entries, break-glass grants and policy lines by ``node(id:)``, and workout
@@ -50,7 +51,7 @@ from domain.base import new_id, utcnow
 from domain.db import session_factory
 from domain.feedback import service as feedback
 from domain.feedback.models import RatedEvent
-from domain.identity.models import PolicyRule, Role
+from domain.identity.models import PolicyRule, Role, RoleGrantChange
 from domain.identity.viewer import Viewer
 from domain.jobs import files as job_files
 from domain.jobs.models import FileRole, JobRun, JobState
@@ -1209,3 +1210,67 @@ async def test_workout_cases_and_their_activity_stay_in_their_institution(
         assert seen == wanted[viewer], viewer
         for name in set(rows) - seen:
             assert answers[name]["errors"][0]["extensions"]["code"] == "NOT_FOUND", viewer
+
+
+# ------------------------------------------------------------ proposed role grants
+
+
+async def test_proposed_role_grants_are_seen_by_their_institutions_admins_and_oversight(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: a grant proposed in bank A, one in bank B, one platform-wide
+    async with session_factory(db)() as s, s.begin():
+        bank_a, bank_b = await f.institution(s), await f.institution(s)
+        roles = {
+            "admin_a": (Role.INSTITUTION_ADMIN, bank_a.id),
+            "admin_b": (Role.INSTITUTION_ADMIN, bank_b.id),
+            "officer_a": (Role.LOAN_OFFICER, bank_a.id),
+            "platform_admin": (Role.PLATFORM_ADMIN, None),
+            "auditor": (Role.AUDITOR, None),
+            "verification_officer": (Role.VERIFICATION_OFFICER, None),
+            "owner": (Role.SME_OWNER, None),
+        }
+        people = {name: await f.user(s, roles=[grant]) for name, grant in roles.items()}
+        changes = {
+            name: RoleGrantChange(
+                user_id=people["officer_a"].id,
+                role=role,
+                institution_id=where,
+                status="pending",
+                created_by=people["platform_admin"].id,
+                created_at=utcnow(),
+            )
+            for name, role, where in (
+                ("grant_a", Role.RISK_OFFICER, bank_a.id),
+                ("grant_b", Role.RISK_OFFICER, bank_b.id),
+                ("grant_platform", Role.AUDITOR, None),
+            )
+        }
+        s.add_all(changes.values())
+        await s.flush()
+        tokens = {name: await f.access_token(s, settings, u) for name, u in people.items()}
+    ids = {name: global_id("RoleGrantChange", row.id) for name, row in changes.items()}
+    everything = set(ids)
+    wanted: dict[str, set[str]] = {
+        "admin_a": {"grant_a"},
+        "admin_b": {"grant_b"},
+        "officer_a": set(),
+        "platform_admin": everything,
+        "auditor": everything,
+        "verification_officer": set(),
+        "owner": set(),
+    }
+    node = "query($id: ID!) { node(id: $id) { __typename } }"
+    listing = "{ roleGrantChanges { __typename } }"
+
+    for viewer, token in tokens.items():
+        # when
+        answers = {name: await gql.as_(token).post(node, {"id": gid}) for name, gid in ids.items()}
+        listed = await gql.as_(token).post(listing)
+
+        # then
+        seen = {name for name, answer in answers.items() if answer["data"]["node"] is not None}
+        assert seen == wanted[viewer], viewer
+        for name in everything - seen:
+            assert answers[name]["errors"][0]["extensions"]["code"] == "NOT_FOUND", viewer
+        assert len(listed["data"]["roleGrantChanges"]) == len(wanted[viewer]), viewer

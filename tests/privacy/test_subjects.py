@@ -13,16 +13,27 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.applications.models import Decision, DecisionOutcome
+from domain import formats
+from domain.applications.models import ApplicationStatus, Decision, DecisionOutcome, Transition
 from domain.audit.models import AuditEntry
 from domain.base import new_id
 from domain.enterprises.models import SEALED_COLUMNS, FinancialStatement
 from domain.errors import Conflict, InvalidInput, NotFound
+from domain.identity import people
+from domain.identity.models import OutboxMessage, User
 from domain.identity.viewer import Viewer
 from domain.lending.models import Installment, LoanStatus, Repayment
 from domain.models import Application, Enterprise, Loan, Role
 from domain.risk.models import RiskAssessment
-from privacy import keystore, subjects
+from domain.verification.models import (
+    CaseKind,
+    CaseStatus,
+    DocumentKind,
+    VerificationCase,
+    VerificationDocument,
+    VerificationEvent,
+)
+from privacy import keystore, subjects, vault
 from privacy.models import AccessLogEntry, ConsentRecord, DataKey
 from tests import factories as f
 
@@ -482,3 +493,113 @@ async def test_the_access_log_pages_with_a_cursor(
     assert second.has_next
     assert [e.object for e in last.rows] == ["Enterprise.field0"]
     assert not last.has_next
+
+
+async def test_erasure_shreds_verification_documents_notes_and_the_mail_about_the_enterprise(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given: a verification case with a sealed document and an officer's sealed note, an
+    # officer's note on the application, and two mails to the owner: one about the
+    # enterprise's application, one not
+    world = await _world(sessions)
+    async with sessions() as s, s.begin():
+        enterprise = await s.get(Enterprise, world.enterprise_id)
+        assert enterprise is not None
+        assert enterprise.owner_id is not None
+        owner = await s.get(User, enterprise.owner_id)
+        assert owner is not None
+        case = VerificationCase(
+            enterprise_id=world.enterprise_id,
+            claimant_id=owner.id,
+            kind=CaseKind.OWNERSHIP,
+            status=CaseStatus.SUBMITTED,
+        )
+        s.add(case)
+        await s.flush()
+        document_id, event_id = new_id(), new_id()
+        key = await keystore.create(s, f.KEYS, document_id, "kyc_document")
+        s.add(
+            VerificationDocument(
+                id=document_id,
+                case_id=case.id,
+                kind=DocumentKind.BUSINESS_LICENCE,
+                media_type="application/pdf",
+                size_bytes=4,
+                sha256="0" * 64,
+                content=vault.seal(
+                    key,
+                    "JVBERg==",
+                    table="verification_documents",
+                    column="content",
+                    row_id=document_id,
+                ),
+            )
+        )
+        note_key = await keystore.create(s, f.KEYS, event_id, "kyc_note")
+        s.add(
+            VerificationEvent(
+                id=event_id,
+                case_id=case.id,
+                actor_id=world.officer_id,
+                to_status=CaseStatus.SUBMITTED,
+                note=vault.seal(
+                    note_key,
+                    "the licence photo is blurred",
+                    table="verification_events",
+                    column="note",
+                    row_id=event_id,
+                ),
+            )
+        )
+        s.add(
+            Transition(
+                application_id=world.application_id,
+                to_status=ApplicationStatus.MORE_INFO_REQUESTED,
+                note="owner mentioned a divorce settlement",
+            )
+        )
+        reference = formats.global_id("Application", world.application_id)
+        address = f.email_of(owner)
+        await people.send_mail(
+            s,
+            f.KEYS,
+            owner,
+            to=address,
+            subject="Your application",
+            body=f"Your application was approved. Reference: {reference}.",
+        )
+        await people.send_mail(
+            s, f.KEYS, owner, to=address, subject="Welcome", body="Welcome to LendGraph."
+        )
+
+    # when
+    receipt = await _erase(sessions, world.enterprise_id)
+
+    # then: none can be read back
+    async with sessions() as s:
+        keys_left = await keystore.unwrap_many(s, f.KEYS, [document_id, event_id])
+        document = await s.get(VerificationDocument, document_id)
+        event = await s.get(VerificationEvent, event_id)
+        notes = (
+            await s.scalars(
+                select(Transition.note).where(Transition.application_id == world.application_id)
+            )
+        ).all()
+        mail = (
+            await s.scalars(select(OutboxMessage).where(OutboxMessage.user_id == owner.id))
+        ).all()
+        bodies = await people.read_mail(s, f.KEYS, list(mail))
+    assert keys_left == {document_id: None, event_id: None}
+    assert document is not None
+    assert document.content == ""
+    assert event is not None
+    assert event.note is None
+    assert set(notes) == {""}
+    assert [body for _, body in bodies] == ["Welcome to LendGraph."]
+    # and: the receipt lists them
+    assert {
+        "verification_documents.content (1)",
+        "verification_events.note (1)",
+        "application_transitions.note (1)",
+        "outbox (1)",
+    } <= set(receipt.removed)
