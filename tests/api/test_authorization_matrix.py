@@ -130,6 +130,7 @@ TRIAL_AS_OF = "2026-06-30"
 INSTITUTION_CODE = "MTX01"
 SERVICE_SCOPES = frozenset({"applications:read", "loans:read"})
 # Held within an institution (Casbin domain: its code); the other roles are platform-wide.
+NOT_OVERSIGHT = frozenset({Role.SME_OWNER, Role.VERIFICATION_OFFICER})
 INSTITUTION_ROLES = frozenset(
     {Role.LOAN_OFFICER, Role.RISK_OFFICER, Role.INSTITUTION_ADMIN, Role.PARTNER_SERVICE}
 )
@@ -383,6 +384,10 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
             "status": "PENDING",
             "createdAt": "2026-11-01T09:00:00+00:00",
             "decidedAt": None,
+            # The grant's people (the owner) are Users only oversight roles see (api.people).
+            "user": _seen_by_oversight(role),
+            "createdBy": _seen_by_oversight(role),
+            "decidedBy": None,
         },
         "LedgerAccountBalance": {
             "account": "CASH",
@@ -423,6 +428,12 @@ async def _feedback(
         **common,
     )
     return rating, ticket
+
+
+def _seen_by_oversight(role: Role) -> dict[str, str] | None:
+    """A User that only the platform's oversight roles may see: a relation to it."""
+    oversight = role not in INSTITUTION_ROLES and role not in NOT_OVERSIGHT
+    return {"__typename": "User"} if oversight else None
 
 
 def _rating_truth(row: ServiceRatingRow, loan: Loan) -> dict[str, Any]:
