@@ -29,8 +29,11 @@ Assumptions:
   and ``L0 = logit(iso(z0))`` that of the row's expected value ``z0``. The parts keep
   their signs and proportions and add up, with ``L0``, to ``L``: they explain how far
   the features moved this row's calibrated log-odds from the model's expected one.
-  A row whose ``z`` falls in the same isotonic step as ``z0`` has no reasons: its PD is
-  that of the average row. Under Platt scaling the factor is 1 and ``L0 = z0``.
+  A row whose ``z`` falls in the same isotonic step as ``z0`` has the average row's PD,
+  and scaling by zero would leave it without reasons, which a decision must never have
+  (an applicant is owed the main reasons): its parts are those of ``z``, unscaled,
+  explaining the model's score before the map. Under Platt scaling the factor is 1
+  and ``L0 = z0``.
 """
 
 from __future__ import annotations
@@ -130,11 +133,12 @@ def rescale(
     """Parts (rows, features) of the log-odds ``z`` scaled per row to add up, with the
     calibrated log-odds of the row's expected value, to its calibrated log-odds
     (``calibrate`` maps ``z`` to those; see the module doc). ``z - parts.sum(1)`` is
-    each row's expected value; a row calibrated like its expected value keeps no part."""
+    each row's expected value; a row calibrated like its expected value (an isotonic
+    step) keeps its parts unscaled, so no decision comes without reasons."""
     expected = z - parts.sum(axis=1)
     gap = z - expected
     moved = calibrate(z) - calibrate(expected)
-    safe = np.abs(gap) > 1e-12
-    factor = np.divide(moved, gap, out=np.zeros_like(gap), where=safe)
+    safe = (np.abs(gap) > 1e-12) & (np.abs(moved) > 1e-12)
+    factor = np.divide(moved, gap, out=np.ones_like(gap), where=safe)
     out: FloatArray = parts * factor[:, None]
     return out

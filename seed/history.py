@@ -20,7 +20,7 @@ from typing import Any
 from domain.applications.models import Application, ApplicationStatus, DecisionOutcome
 from domain.applications.service import contract_for
 from domain.identity.models import Institution
-from domain.products.models import Product
+from domain.products.models import DayCount, Product
 from seed.catalog import Catalog, Staff, moment
 
 Row = dict[str, Any]
@@ -248,6 +248,9 @@ class Lenders:
                     code=row["code"],
                     version=row["version"],
                     origination_fee_rate=row["origination_fee_rate"],
+                    # A transient row takes no column default: the catalog's (30/360 when
+                    # it names none), as the inserted product will have.
+                    day_count=row.get("day_count", DayCount.THIRTY_360),
                 ),
                 institutions[row["institution_id"]],
             )

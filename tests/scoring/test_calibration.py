@@ -10,7 +10,7 @@ import pytest
 from catboost import Pool
 
 from scoring import training
-from scoring.calibration import Calibrator, Isotonic, fit_isotonic, reliability
+from scoring.calibration import Calibrator, Isotonic, fit_isotonic, reliability, rescale
 from scoring.inference import Scorer
 from scoring.model import ScoringModel
 from scoring.spec import FeatureSpec, Kind, Row
@@ -129,7 +129,11 @@ def test_reasons_under_isotonic_add_up_to_the_calibrated_log_odds(
     a, b = model.calibration
     expected = a * native[:, -1] + b  # the booster's expected value, as Platt maps it
     base = model.calibrate(expected)
-    assert np.allclose(parts.sum(axis=1) + base, batch.log_odds, atol=1e-9)
+    # (a row on its expected value's isotonic step keeps its parts unscaled: reasons all the
+    # same, explaining the score before the map)
+    moved = np.abs(batch.log_odds - base) > 1e-12
+    assert np.allclose(parts[moved].sum(axis=1) + base[moved], batch.log_odds[moved], atol=1e-9)
+    assert np.allclose(parts[~moved], a * native[~moved, :-1], atol=1e-9)
     assert np.allclose(batch.log_odds, model.calibrate(stacked), atol=1e-12)
     # each part keeps its sign: the calibration map never reverses a feature's effect
     assert (np.sign(parts) * np.sign(a * native[:, :-1]) >= 0).all()
@@ -180,3 +184,19 @@ def test_the_reliability_curve_bins_like_the_ece() -> None:
     assert [(b["low"], b["loans"]) for b in curve] == [(0.0, 2), (0.1, 1), (0.5, 2), (0.9, 1)]
     weighted = sum(b["loans"] * abs(b["pd_mean"] - b["default_rate"]) for b in curve) / 6
     assert ece(y, pd_) == pytest.approx(weighted)
+
+
+def test_a_row_on_the_average_rows_isotonic_step_keeps_its_reasons() -> None:
+    # given: a calibrator flat around the expected value (one isotonic step), steep elsewhere
+    def calibrate(z: np.ndarray) -> np.ndarray:
+        return np.where(np.abs(z + 2.0) < 0.5, -2.0, 2.0 * z + 2.0)
+
+    parts = np.array([[0.3, -0.1], [1.0, 1.0]])
+    z = np.array([-2.0 + 0.2, -2.0 + 2.0])  # expected value -2.0 for both rows
+
+    # when
+    scaled = rescale(parts, z, calibrate)
+
+    # then: on the step, the parts stay as they are; off it, they add up to the map's move
+    assert scaled[0].tolist() == pytest.approx([0.3, -0.1])
+    assert scaled[1].sum() == pytest.approx(calibrate(z[1:])[0] - calibrate(np.array([-2.0]))[0])
