@@ -3,7 +3,11 @@ the oversight roles; rows scoped in SQL (domain.feedback.repository)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import strawberry
+from sqlalchemy import Select
 
 from api.access import classified
 from api.context import Context
@@ -11,6 +15,29 @@ from api.feedback.types import ServiceRating, SupportTicket
 from api.relay import Connection, ListingRequest, connection, decode_pk
 from domain.feedback import repository as repo
 from domain.feedback.models import RatedEvent, TicketStatus
+
+NodeT = TypeVar("NodeT")
+
+
+async def _listed(
+    ctx: Context,
+    stmt: Select[Any],
+    request: ListingRequest[Any],
+    to_node: Callable[[Any], NodeT],
+) -> Connection[NodeT]:
+    """One page of a scoped statement's rows, newest first, and its count when asked."""
+    async with ctx.sessions() as session:
+        page = await repo.page_of(
+            session, stmt, keyset=request.keyset, first=request.first, after=request.after
+        )
+
+    async def count() -> int:
+        async with ctx.sessions() as session:
+            return await repo.count_of(session, stmt)
+
+    return connection(
+        page, keyset=request.keyset, to_node=to_node, count=count, after=request.after_cursor
+    )
 
 
 @strawberry.input
@@ -50,18 +77,7 @@ class FeedbackQueries:
             ctx.settings, keyset=repo.NEWEST_TICKETS, flt=flt, first=first, after=after
         )
         stmt = repo.ticket_listing(flt, ctx.viewer)
-        async with ctx.sessions() as session:
-            page = await repo.page_of(
-                session, stmt, keyset=request.keyset, first=request.first, after=request.after
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await repo.count_of(session, stmt)
-
-        return connection(
-            page, keyset=request.keyset, to_node=SupportTicket.from_row, count=count, after=after
-        )
+        return await _listed(ctx, stmt, request, SupportTicket.from_row)
 
     @strawberry.field(
         description="Ratings you may see, newest first: your own (owners), your "
@@ -85,15 +101,4 @@ class FeedbackQueries:
             ctx.settings, keyset=repo.NEWEST_RATINGS, flt=flt, first=first, after=after
         )
         stmt = repo.rating_listing(flt, ctx.viewer)
-        async with ctx.sessions() as session:
-            page = await repo.page_of(
-                session, stmt, keyset=request.keyset, first=request.first, after=request.after
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await repo.count_of(session, stmt)
-
-        return connection(
-            page, keyset=request.keyset, to_node=ServiceRating.from_row, count=count, after=after
-        )
+        return await _listed(ctx, stmt, request, ServiceRating.from_row)
