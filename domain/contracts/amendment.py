@@ -1,7 +1,9 @@
 """A signed contract amended: the new schedule, exact to the cent. Pure functions.
 
 Assumptions (the model of ``domain.lending.schedule``: monthly interest on the opening
-balance, rounded half-up each month, no day count):
+balance, rounded half-up each month, each period's rate by the product's day count --
+``annual_rate / 12`` under 30/360, the actual days from the previous due date (the
+first: the payout) under ACT/365F and ACT/360):
 
 - The instalments falling due before the effective date keep their amounts, paid or
   not: arrears stay arrears. The instalments due on or after it are rebuilt; none of
@@ -37,10 +39,11 @@ from domain.lending.schedule import (
     add_months,
     amortise,
     annuity_payment,
-    build_schedule,
     cents,
+    period_rates,
+    principal_parts,
 )
-from domain.products.models import RepaymentMethod
+from domain.products.models import DayCount, RepaymentMethod
 
 MAX_HOLIDAY_MONTHS = 12
 MAX_TOP_UP = Decimal("1e13")
@@ -129,9 +132,18 @@ def check(change: Change, *, method: RepaymentMethod) -> None:
 
 
 def amend(
-    lines: Sequence[Line], *, annual_rate: Decimal, method: RepaymentMethod, change: Change
+    lines: Sequence[Line],
+    *,
+    annual_rate: Decimal,
+    method: RepaymentMethod,
+    change: Change,
+    day_count: DayCount = DayCount.THIRTY_360,
+    disbursed_on: date | None = None,
 ) -> Amended:
-    """The schedule ``lines`` becomes under ``change``; see the module docstring."""
+    """The schedule ``lines`` becomes under ``change``; see the module docstring.
+
+    ``disbursed_on`` starts the first period when the first instalment is rebuilt (one
+    month before it when not given)."""
     check(change, method=method)
     ordered = sorted(lines, key=lambda line: line.sequence)
     kept = [line for line in ordered if line.due_on < change.effective_on]
@@ -157,29 +169,46 @@ def amend(
         ctx.prec = PRECISION
         monthly_rate = rate / 12
 
+    anchor = rebuilt[0].due_on
+    begin = kept[-1].due_on if kept else disbursed_on
+
+    def rates(months: int) -> Sequence[Decimal]:
+        """The rates of the first ``months`` new periods (holiday months first)."""
+        dues = [add_months(anchor, i) for i in range(months)]
+        found = period_rates(rate, dues, start_on=begin, day_count=day_count)
+        return [found] * months if isinstance(found, Decimal) else found
+
+    holiday = change.holiday_months
     parts: list[tuple[Decimal, Decimal]] = []
     capitalised = deferred = ZERO
-    for _ in range(change.holiday_months):
-        interest = cents(balance * monthly_rate)
+    for month_rate in rates(holiday):
+        interest = cents(balance * month_rate)
         if change.holiday_interest is HolidayInterest.CAPITALISED:
             balance += interest
             capitalised += interest
         else:
             deferred += interest
         parts.append((ZERO, ZERO))
-    anchor = rebuilt[0].due_on
     if change.instalment is not None:
-        parts.extend(_level(balance, monthly_rate, change.instalment))
+        term = _level_term(balance, monthly_rate, change.instalment)
+        level = amortise(
+            balance, rates(holiday + term)[holiday:], term, change.instalment, strict=False
+        )
+        assert level is not None  # strict=False always answers
+        parts.extend(level)
     else:
         months = len(rebuilt) + change.extra_months
-        schedule = build_schedule(
-            principal=balance,
-            annual_rate=rate,
-            term_months=months,
-            method=method,
-            first_due_on=add_months(anchor, change.holiday_months),
+        if holiday + months > MAX_TERM_MONTHS:
+            raise InvalidInput(f"the amended term would pass {MAX_TERM_MONTHS} months")
+        parts.extend(
+            principal_parts(
+                principal=balance,
+                monthly_rate=rates(holiday + months)[holiday:],
+                nominal_rate=monthly_rate,
+                term_months=months,
+                method=method,
+            )
         )
-        parts.extend((row.principal, row.interest) for row in schedule)
     if len(parts) > MAX_TERM_MONTHS:
         raise InvalidInput(f"the amended term would pass {MAX_TERM_MONTHS} months")
 
@@ -209,10 +238,8 @@ def amend(
     )
 
 
-def _level(
-    balance: Decimal, monthly_rate: Decimal, instalment: Decimal
-) -> list[tuple[Decimal, Decimal]]:
-    """Level payments of ``instalment`` over the fewest months whose payment fits it."""
+def _level_term(balance: Decimal, monthly_rate: Decimal, instalment: Decimal) -> int:
+    """The fewest months whose level payment (at the nominal rate) fits ``instalment``."""
 
     def fits(term: int) -> bool:
         payment = annuity_payment(principal=balance, monthly_rate=monthly_rate, term_months=term)
@@ -230,6 +257,4 @@ def _level(
             high = middle
         else:
             low = middle + 1
-    parts = amortise(balance, monthly_rate, low, instalment, strict=False)
-    assert parts is not None  # strict=False always answers
-    return parts
+    return low

@@ -44,7 +44,7 @@ from domain.lending import repository as lending
 from domain.lending.delinquency import bucket_for, days_past_due
 from domain.lending.models import Installment, Loan, LoanStatus
 from domain.lending.schedule import ZERO
-from domain.lending.service import line_of
+from domain.lending.service import day_count_of, line_of
 
 # Who proposes changes to a contract: credit staff of the lending institution, people.
 PROPOSERS = frozenset({Role.LOAN_OFFICER, Role.INSTITUTION_ADMIN, Role.RISK_OFFICER})
@@ -80,7 +80,12 @@ async def propose_amendment(
         raise InvalidInput("effectiveOn: today or later", field="effectiveOn")
     lines = await _lines(session, loan.id)
     amended = amend(
-        lines, annual_rate=loan.annual_rate, method=loan.repayment_method, change=change
+        lines,
+        annual_rate=loan.annual_rate,
+        method=loan.repayment_method,
+        change=change,
+        day_count=await day_count_of(session, loan),
+        disbursed_on=loan.disbursed_on,
     )
     current = await _current_version(session, loan)
     number = current.number + 1
@@ -165,7 +170,12 @@ async def accept_amendment(
         )
     change = change_of(amendment)
     amended = amend(
-        lines, annual_rate=loan.annual_rate, method=loan.repayment_method, change=change
+        lines,
+        annual_rate=loan.annual_rate,
+        method=loan.repayment_method,
+        change=change,
+        day_count=await day_count_of(session, loan),
+        disbursed_on=loan.disbursed_on,
     )
     await _first_version_stored(session, loan, lines)
     now = utcnow()

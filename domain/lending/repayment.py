@@ -47,14 +47,16 @@ from domain.lending.schedule import (
     CENT,
     PRECISION,
     ZERO,
+    Rates,
     ScheduledInstallment,
     amortise,
     annuity_payment,
-    build_schedule,
     cents,
     fixed_principal,
+    period_rates,
+    principal_parts,
 )
-from domain.products.models import RepaymentMethod
+from domain.products.models import DayCount, RepaymentMethod
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +192,8 @@ def allocate(
     annual_rate: Decimal,
     method: RepaymentMethod,
     option: EarlyRepaymentChoice = EarlyRepaymentChoice.SHORTER_TERM,
+    day_count: DayCount = DayCount.THIRTY_360,
+    disbursed_on: date | None = None,
 ) -> Allocation:
     """Apply ``amount`` paid on ``paid_on``; see the module docstring for the rules.
 
@@ -259,8 +263,16 @@ def allocate(
         ]
     elif remaining:
         applied.append(Applied(future[0].sequence, ZERO, ZERO, remaining))
+        earlier = [line.due_on for line in ordered if line.due_on < future[0].due_on]
         future = _reschedule(
-            future, remaining, annual_rate=annual_rate, method=method, option=option
+            future,
+            remaining,
+            annual_rate=annual_rate,
+            method=method,
+            option=option,
+            # The first rebuilt period runs from the due date before it (or the payout).
+            start_on=earlier[-1] if earlier else disbursed_on,
+            day_count=day_count,
         )
     return Allocation(
         fee=sum((a.fee for a in applied), ZERO),
@@ -299,6 +311,8 @@ def _reschedule(
     annual_rate: Decimal,
     method: RepaymentMethod,
     option: EarlyRepaymentChoice,
+    start_on: date | None = None,
+    day_count: DayCount = DayCount.THIRTY_360,
 ) -> list[Line]:
     """The lines not yet due, rebuilt after ``prepaid`` (less than their principal)."""
     if any(line.interest_paid or line.fee_paid for line in future):
@@ -313,6 +327,12 @@ def _reschedule(
         annual_rate=annual_rate,
         method=method,
         option=option,
+        rates=period_rates(
+            annual_rate,
+            [line.due_on for line in future],
+            start_on=start_on,
+            day_count=day_count,
+        ),
     )
     rebuilt = [
         Line(
@@ -341,9 +361,12 @@ def _rebuilt_parts(
     annual_rate: Decimal,
     method: RepaymentMethod,
     option: EarlyRepaymentChoice,
+    rates: Rates,
 ) -> list[tuple[Decimal, Decimal]]:
     """(principal, interest) per remaining month: never more months, nor a higher first
-    instalment, than before."""
+    instalment, than before. ``rates`` are the remaining periods' own (the day count's);
+    the level payment and the shorter term are found at the nominal monthly rate, as the
+    first schedule's were."""
     with localcontext() as ctx:
         ctx.prec = PRECISION
         monthly_rate = annual_rate / 12
@@ -358,7 +381,7 @@ def _rebuilt_parts(
         if cents(payment) > instalment:
             # Rounding (or an instalment that barely covers the interest) would raise the
             # instalment: keep it instead, the last month taking what is left.
-            parts = amortise(balance, monthly_rate, months, instalment, strict=False)
+            parts = amortise(balance, rates, months, instalment, strict=False)
             assert parts is not None
             return parts
     elif method is RepaymentMethod.EQUAL_PRINCIPAL:
@@ -368,15 +391,18 @@ def _rebuilt_parts(
             # Spread evenly, but never above the old share: the last month absorbed the
             # rounding, and spreading it back would raise the next instalment by a cent.
             share = min(share, cents(balance / months, ROUND_DOWN))
-        return fixed_principal(balance, monthly_rate, months, share)
-    schedule = build_schedule(
+        return fixed_principal(balance, rates, months, share)
+    return principal_parts(
         principal=balance,
-        annual_rate=annual_rate,
+        monthly_rate=_first(rates, months),
+        nominal_rate=monthly_rate,
         term_months=months,
         method=method,
-        first_due_on=first.due_on,
     )
-    return [(row.principal, row.interest) for row in schedule]
+
+
+def _first(rates: Rates, months: int) -> Rates:
+    return rates if isinstance(rates, Decimal) else rates[:months]
 
 
 def _shortest_annuity_term(

@@ -11,7 +11,8 @@ actual days from the previous due date (the first: from ``start_on``, the payout
 365 or 360. An annuity's level payment is the one at the nominal ``annual_rate / 12``;
 with actual days the interest varies a little from month to month, so the principal
 does too and the last instalment settles the rest. Schedules rebuilt later (a partial
-prepayment, an amendment) count their months 30/360.
+prepayment, an amendment) take their periods' rates from the same ``period_rates``, each
+period counted from the previous due date.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _rate(rates: Rates, month: int) -> Decimal:
     return rates if isinstance(rates, Decimal) else rates[month - 1]
 
 
-def _principal_parts(
+def principal_parts(
     *,
     principal: Decimal,
     monthly_rate: Rates,
@@ -164,6 +165,32 @@ def fixed_principal(
     return parts
 
 
+def period_rates(
+    annual_rate: Decimal,
+    due_dates: Sequence[date],
+    *,
+    start_on: date | None,
+    day_count: DayCount,
+) -> Rates:
+    """Each period's rate: ``annual_rate / 12`` for all under 30/360, else ``annual_rate``
+    x the year fraction from the previous due date (the first: from ``start_on``, one
+    month before the first due date when not given) to the period's own.
+
+    Shared by the first schedule and every rebuilt one (a prepayment, an amendment), so a
+    schedule's interest follows the product's day count however it came to be."""
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        if day_count is DayCount.THIRTY_360:
+            return annual_rate / 12
+        if not due_dates:
+            return []
+        starts = [start_on or add_months(due_dates[0], -1), *due_dates[:-1]]
+        return [
+            annual_rate * year_fraction(begin, due, day_count)
+            for begin, due in zip(starts, due_dates, strict=True)
+        ]
+
+
 def build_schedule(
     *,
     principal: Decimal,
@@ -183,16 +210,9 @@ def build_schedule(
     with localcontext() as ctx:
         ctx.prec = PRECISION
         nominal = annual_rate / 12
-        rates: Rates = nominal
-        if day_count is not DayCount.THIRTY_360:
-            starts = [start_on or add_months(first_due_on, -1)] + [
-                add_months(first_due_on, k) for k in range(term_months - 1)
-            ]
-            rates = [
-                annual_rate * year_fraction(begin, add_months(first_due_on, k), day_count)
-                for k, begin in enumerate(starts)
-            ]
-    parts = _principal_parts(
+    dues = [add_months(first_due_on, k) for k in range(term_months)]
+    rates = period_rates(annual_rate, dues, start_on=start_on, day_count=day_count)
+    parts = principal_parts(
         principal=principal,
         monthly_rate=rates,
         nominal_rate=nominal,

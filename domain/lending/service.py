@@ -39,6 +39,7 @@ from domain.lending.models import (
     Repayment,
 )
 from domain.lending.schedule import ZERO, add_months
+from domain.products.models import DayCount, Product
 
 # Who may write a loan off: a credit decision above the officer who services it.
 WRITERS_OFF = frozenset({Role.INSTITUTION_ADMIN, Role.RISK_OFFICER})
@@ -184,6 +185,8 @@ async def record_repayment(
         annual_rate=loan.annual_rate,
         method=loan.repayment_method,
         option=early_choice,
+        day_count=await day_count_of(session, loan),
+        disbursed_on=loan.disbursed_on,
     )
     await _store_lines(session, loan, rows, allocation.lines, paid_on=day)
     repayment = Repayment(
@@ -388,6 +391,13 @@ async def _loan(
     loan = found[0]
     require_role(actor.viewer, loan.institution_id, roles, doing)
     return loan
+
+
+async def day_count_of(session: AsyncSession, loan: Loan) -> DayCount:
+    """The loan's product's day count: a rebuilt schedule counts its periods by it."""
+    found = await session.scalar(select(Product.day_count).where(Product.id == loan.product_id))
+    assert found is not None  # products are never deleted under a loan (RESTRICT)
+    return found
 
 
 def line_of(row: Installment) -> money.Line:

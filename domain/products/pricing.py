@@ -81,6 +81,9 @@ def quote(
         method=method,
         first_due_on=start,
         fee=fee,
+        # The product's own count, as the contract's schedule will be built: a quote at
+        # 30/360 for an ACT/365F product would misstate the interest the borrower pays.
+        day_count=product.day_count,
     )
     interest = sum((i.interest for i in schedule), Decimal(0))
     repaid = sum((i.total for i in schedule), Decimal(0))

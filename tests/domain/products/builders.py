@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from domain.products.models import Product, ProductStatus, ProductType
+from domain.products.models import DayCount, Product, ProductStatus, ProductType
 
 
 def unsaved_product(**overrides: object) -> Product:
@@ -26,6 +26,8 @@ def unsaved_product(**overrides: object) -> Product:
         "repayment_methods": ["annuity", "equal_principal"],
         "collateral_required": False,
         "eligibility": {},
+        # What the column defaults to when stored; a transient product has none yet.
+        "day_count": DayCount.THIRTY_360,
     }
     values.update(overrides)
     return Product(**values)
