@@ -36,6 +36,7 @@ from domain.models import (
     User,
     UserStatus,
 )
+from domain.products.models import DayCount
 from domain.providers.models import ExternalDataKind, ExternalDataRecord
 from domain.settings import Settings
 from domain.verification.models import VerificationLevel
@@ -271,8 +272,10 @@ async def booked_loan(
     disbursed_on: date,
     annual_rate: str = "0.060000",
     fee: str = "0.00",
+    day_count: DayCount = DayCount.THIRTY_360,
 ) -> Loan:
-    """A loan with its schedule booked as disbursement books it, on a day in the past."""
+    """A loan with its schedule booked as disbursement books it, on a day in the past
+    (its periods counted by ``day_count``: pass the product's to match its contract)."""
     schedule = build_schedule(
         principal=application_row.amount,
         annual_rate=Decimal(annual_rate),
@@ -280,6 +283,8 @@ async def booked_loan(
         method=application_row.repayment_method,
         first_due_on=add_months(disbursed_on, 1),
         fee=Decimal(fee),
+        day_count=day_count,
+        start_on=disbursed_on,
     )
     row = await loan(session, application_row=application_row)
     row.annual_rate = Decimal(annual_rate)

@@ -9,6 +9,11 @@ Only the latest payment still standing is reversed: every later allocation start
 from the state this one left, so undoing an earlier one alone would leave them
 allocated against money that never arrived (Fineract replays the later ones instead;
 here the officer reverses them first, newest first, and records them again).
+
+For the same reason a payment recorded before the contract was amended stands: the
+amendment rebuilt the schedule from the state the payment left (and a top-up or
+capitalised interest added principal the ledger holds); putting back the schedule from
+before the payment would undo the amendment behind the borrower's signature.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import REVIEWERS, Actor, require_role
 from domain.audit.service import record
 from domain.base import utcnow
+from domain.contracts.models import AmendmentStatus, LoanAmendment
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.ledger import service as ledger
 from domain.lending import charges
@@ -106,6 +113,12 @@ async def reverse_repayment(
             "only the latest payment standing is reversed: reverse the later ones first",
             field="idempotencyKey",
         )
+    if await _amended_since(session, loan.id, repayment):
+        raise InvalidInput(
+            "the contract was amended after this payment: it stands (the amendment was "
+            "built on it)",
+            field="idempotencyKey",
+        )
     today = utcnow().date()
     day = reversed_on or today
     if not repayment.paid_on <= day <= today:
@@ -140,6 +153,16 @@ async def reverse_repayment(
         reason=repayment.reversal_reason,
     )
     return repayment, loan
+
+
+async def _amended_since(session: AsyncSession, loan_id: uuid.UUID, repayment: Repayment) -> bool:
+    """Whether the borrower signed an amendment after ``repayment`` was recorded."""
+    signed = select(LoanAmendment.id).where(
+        LoanAmendment.loan_id == loan_id,
+        LoanAmendment.status == AmendmentStatus.ACCEPTED,
+        LoanAmendment.accepted_at > repayment.created_at,
+    )
+    return bool(await session.scalar(select(exists(signed))))
 
 
 async def _restore(session: AsyncSession, loan: Loan, before: dict[str, Any]) -> None:

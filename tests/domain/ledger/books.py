@@ -40,9 +40,12 @@ async def lent(
     term: int = 12,
     fee: str = "0.00",
     charged: bool = False,
+    counted: bool = False,
 ) -> tuple[Loan, User]:
     """A loan of ``bank`` booked as ``disburse`` books it, its disbursement posted; and the
-    borrower's owner. ``charged``: its product charges late fees and penalty interest."""
+    borrower's owner. ``charged``: its product charges late fees and penalty interest.
+    ``counted``: its schedule counts its periods by the product's day count, as a
+    contract signed today would (else 30/360, as loans booked before day counts were)."""
     product = await f.product(s, institution_id=bank.id)
     if charged:
         product.day_count = DayCount.ACT_365F
@@ -58,7 +61,13 @@ async def lent(
         s, enterprise_id=enterprise.id, product_row=product, amount=amount
     )
     application.term_months = term
-    loan = await f.booked_loan(s, application_row=application, disbursed_on=on, fee=fee)
+    loan = await f.booked_loan(
+        s,
+        application_row=application,
+        disbursed_on=on,
+        fee=fee,
+        day_count=product.day_count if counted else DayCount.THIRTY_360,
+    )
     await books.disbursed(
         s,
         institution_id=bank.id,
