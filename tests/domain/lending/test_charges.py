@@ -27,6 +27,11 @@ D = Decimal
 #   to 30; otherwise, leave it at 31" (Texas Instruments BA II Plus guidebook, appendix,
 #   after Lynch and Mayle, Standard Securities Calculation Methods, SIA 1986), the same
 #   rule as ISDA 2006 Definitions 4.16(f).
+# - 15 Dec 2009 to 30 Jun 2010: YEARFRAC returns 0.541666666666667 on 30/360,
+#   0.547222222222222 on actual/360 and 0.53972602739726 on actual/365 (Apple, Numbers
+#   function reference, "YEARFRAC", help.apple.com/functions/mac/7.0).
+# - 1 Apr 2008 to 15 Jun 2008 on Actual/365: 1,000 at 10 % accrues 20.54794521
+#   (Microsoft, "ACCRINTM function", support.microsoft.com): 75/365 of a year.
 @pytest.mark.parametrize(
     ("start", "end", "convention", "days", "fraction"),
     [
@@ -38,6 +43,10 @@ D = Decimal
         # DT1 = 31 counts as 30; DT2 = 31 stays 31 when DT1 is not 30 or 31.
         (date(2007, 1, 31), date(2007, 3, 31), DayCount.THIRTY_360, 60, "0.166666667"),
         (date(2007, 1, 15), date(2007, 3, 31), DayCount.THIRTY_360, 76, "0.211111111"),
+        (date(2009, 12, 15), date(2010, 6, 30), DayCount.THIRTY_360, 195, "0.541666667"),
+        (date(2009, 12, 15), date(2010, 6, 30), DayCount.ACT_360, 197, "0.547222222"),
+        (date(2009, 12, 15), date(2010, 6, 30), DayCount.ACT_365F, 197, "0.539726027"),
+        (date(2008, 4, 1), date(2008, 6, 15), DayCount.ACT_365F, 75, "0.205479452"),
         # A whole leap year is 366 days over 365 under ACT/365F.
         (date(2024, 1, 1), date(2025, 1, 1), DayCount.ACT_365F, 366, "1.002739726"),
     ],

@@ -12,7 +12,7 @@ from domain.errors import InvalidInput
 from domain.lending.delinquency import bucket_for, days_past_due
 from domain.lending.models import DelinquencyBucket
 from domain.lending.schedule import ScheduledInstallment, add_months, build_schedule
-from domain.products.models import RepaymentMethod
+from domain.products.models import DayCount, RepaymentMethod
 
 FIRST_DUE = date(2026, 1, 31)
 
@@ -248,3 +248,71 @@ def test_days_past_due_counts_from_the_oldest_unpaid_instalment() -> None:
 def test_days_past_due_is_zero_when_nothing_is_overdue() -> None:
     assert days_past_due([date(2026, 11, 1), date(2026, 12, 1)], as_of=date(2026, 11, 1)) == 0
     assert days_past_due([], as_of=date(2026, 11, 1)) == 0
+
+
+# Published worked examples, one schedule per day count.
+#
+# - Level payment: Microsoft's PMT documentation ("PMT function", support.microsoft.com,
+#   Excel for Microsoft 365): 10,000 at 8 % a year over 10 monthly payments pays
+#   1,037.03 a month (=PMT(8%/12, 10, 10000)); FileMaker's PMT documentation
+#   (help.claris.com, "PMT"): 21,000 at 6.9 % over 48 months pays 501.90. Every day count
+#   levels an annuity at the nominal monthly rate (domain.lending.schedule), so all but
+#   the last instalment are that payment under each of them.
+# - One period's interest: Microsoft's ACCRINTM documentation ("ACCRINTM function"):
+#   1,000 at 10 % from 1 April 2008 to 15 June 2008 on Actual/365 accrues 20.54794521;
+#   Apple's Numbers function reference ("YEARFRAC", help.apple.com/functions): from
+#   15 December 2009 to 30 June 2010 is 0.547222... of a year on actual/360 and
+#   0.539726... on actual/365, so 1,000,000 at 10 % earns 54,722.22 and 53,972.60.
+@pytest.mark.parametrize(
+    ("principal", "rate", "term", "payment"),
+    [("10000.00", "0.08", 10, "1037.03"), ("21000.00", "0.069", 48, "501.90")],
+)
+@pytest.mark.parametrize("day_count", list(DayCount))
+def test_an_annuity_levels_at_the_published_payment_under_every_day_count(
+    principal: str, rate: str, term: int, payment: str, day_count: DayCount
+) -> None:
+    # when
+    rows = build_schedule(
+        principal=Decimal(principal),
+        annual_rate=Decimal(rate),
+        term_months=term,
+        method=RepaymentMethod.ANNUITY,
+        first_due_on=date(2026, 2, 1),
+        day_count=day_count,
+        start_on=date(2026, 1, 1),
+    )
+
+    # then: the published payment, the principal repaid to the cent
+    assert {row.principal + row.interest for row in rows[:-1]} == {Decimal(payment)}
+    assert sum((row.principal for row in rows), Decimal(0)) == Decimal(principal)
+    if day_count is DayCount.THIRTY_360:
+        # every month at the nominal rate: the last instalment differs from the others
+        # only by the rounding of the payment to the cent, carried over the term
+        last = rows[-1].principal + rows[-1].interest
+        assert abs(last - Decimal(payment)) <= Decimal("0.005") * term
+
+
+@pytest.mark.parametrize(
+    ("principal", "start", "due", "day_count", "interest"),
+    [
+        ("1000.00", date(2008, 4, 1), date(2008, 6, 15), DayCount.ACT_365F, "20.55"),
+        ("1000000.00", date(2009, 12, 15), date(2010, 6, 30), DayCount.ACT_360, "54722.22"),
+        ("1000000.00", date(2009, 12, 15), date(2010, 6, 30), DayCount.ACT_365F, "53972.60"),
+    ],
+)
+def test_a_first_period_charges_the_published_interest_of_its_days(
+    principal: str, start: date, due: date, day_count: DayCount, interest: str
+) -> None:
+    # given: paid out on ``start``, the whole principal due at once on ``due``
+    rows = build_schedule(
+        principal=Decimal(principal),
+        annual_rate=Decimal("0.10"),
+        term_months=1,
+        method=RepaymentMethod.INTEREST_ONLY,
+        first_due_on=due,
+        day_count=day_count,
+        start_on=start,
+    )
+
+    # then
+    assert rows[0].interest == Decimal(interest)
