@@ -13,7 +13,8 @@ here the officer reverses them first, newest first, and records them again).
 For the same reason a payment recorded before the contract was amended stands: the
 amendment rebuilt the schedule from the state the payment left (and a top-up or
 capitalised interest added principal the ledger holds); putting back the schedule from
-before the payment would undo the amendment behind the borrower's signature.
+before the payment would undo the amendment behind the borrower's signature. A reversed
+payment that settled the loan early takes the early settlement with it.
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import REVIEWERS, Actor, require_role
 from domain.audit.service import record
 from domain.base import utcnow
-from domain.contracts.models import AmendmentStatus, LoanAmendment
+from domain.contracts.models import (
+    AmendmentStatus,
+    LoanAmendment,
+    LoanTermination,
+    TerminationKind,
+)
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.ledger import service as ledger
 from domain.lending import charges
@@ -123,7 +129,17 @@ async def reverse_repayment(
     day = reversed_on or today
     if not repayment.paid_on <= day <= today:
         raise InvalidInput("reversedOn: between the payment and today", field="reversedOn")
+    closed = loan.status is LoanStatus.CLOSED
     await _restore(session, loan, repayment.before)
+    if closed and loan.status is not LoanStatus.CLOSED:
+        # The payment that settled the loan early bounced: the settlement never
+        # happened, and the loan, open again, must not show one.
+        await session.execute(
+            delete(LoanTermination).where(
+                LoanTermination.loan_id == loan.id,
+                LoanTermination.kind == TerminationKind.EARLY_SETTLEMENT,
+            )
+        )
     repayment.reversed_on = day
     repayment.reversal_reason = reason.strip()
     repayment.reversed_by = actor.user_id

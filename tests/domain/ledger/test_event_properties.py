@@ -41,6 +41,7 @@ from domain.base import utcnow
 from domain.contracts import service as contracts
 from domain.contracts import termination
 from domain.contracts.amendment import Change, HolidayInterest
+from domain.contracts.models import LoanTermination, TerminationKind
 from domain.errors import InvalidInput
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
@@ -196,6 +197,7 @@ class Story:
         self.signed = 0  # the payments standing when the latest amendment was signed
         self.lent = LENT  # with every top-up paid out
         self.recovered = Decimal("0.00")
+        self.settled = False  # an early settlement stands
         self.log: list[str] = []  # noted by the Hypothesis thread on failure
 
     @property
@@ -238,6 +240,7 @@ class Story:
             elif isinstance(event, ReverseLatest) and self.standing:
                 key, _, before = self.standing.pop()
                 self.log.append(f"reverse {key}")
+                self.settled = self.settled and not key.startswith("s")
                 await reversal.reverse_repayment(
                     s, self.booked.officer, loan.id, idempotency_key=key, reason="bounced"
                 )
@@ -324,7 +327,7 @@ class Story:
         quoted = termination.quote(await self._lines(s), as_of=day).total
         before = await state(s, self.booked.loan_id)
         self.keys += 1
-        key = f"k{self.keys}"
+        key = f"s{self.keys}"
         self.log.append(f"settle {quoted} on {day}")
         settled = await termination.settle_early(
             s,
@@ -339,6 +342,7 @@ class Story:
         assert money.payoff_amount(await self._lines(s), paid_on=day) == 0
         self.day = day
         self.standing.append((key, quoted, before))
+        self.settled = True
 
     async def _amend(self, s: AsyncSession, event: Amend) -> None:
         lines = await self._lines(s)
@@ -412,11 +416,21 @@ class Story:
             )
             held = await receivables(s, self.booked.loan_id)
             owed = await servicing_balances(s, self.booked.loan_id)
+            settlements = await s.scalar(
+                select(func.count())
+                .select_from(LoanTermination)
+                .where(
+                    LoanTermination.loan_id == self.booked.loan_id,
+                    LoanTermination.kind == TerminationKind.EARLY_SETTLEMENT,
+                )
+            )
         assert trial.balanced
         assert held == owed
         cash = {a.code: a.balance for a in trial.accounts}[AccountCode.CASH]
         paid = sum((a for _, a, _ in self.standing), Decimal(0))
         assert cash == -self.lent + paid + self.recovered
+        # A loan shows an early settlement exactly while one stands.
+        assert settlements == (1 if self.settled else 0)
 
 
 async def test_the_books_follow_every_sequence_of_events_to_the_cent(
