@@ -147,11 +147,11 @@ class PromiseToPay(relay.Node):
         "filed_on",
         "court",
         "court_reference",
-        "legal_costs",
+        "legal_cost_amount",
         "judgment_amount",
         "buyer",
-        "sale_price",
-        "sale_result",
+        "sale_amount",
+        "sale_profit",
         "loan",
         "alerts",
         "contacts",
@@ -177,15 +177,15 @@ class WorkoutCase(relay.Node):
     filed_on: date | None = strawberry.field(description="LEGAL_ACTION: the claim's filing day.")
     court: str | None
     court_reference: str | None = strawberry.field(description="The court's case reference.")
-    legal_costs: Decimal | None = strawberry.field(
+    legal_cost_amount: Decimal | None = strawberry.field(
         description="LEGAL_ACTION: costs charged to the loan so far (as fees due)."
     )
     judgment_amount: Decimal | None = strawberry.field(
         description="LEGAL_ACTION resolved as JUDGMENT: what the court awarded."
     )
     buyer: str | None = strawberry.field(description="SALE: to whom the claim was sold.")
-    sale_price: Decimal | None
-    sale_result: Decimal | None = strawberry.field(
+    sale_amount: Decimal | None = strawberry.field(description="SALE: the price.")
+    sale_profit: Decimal | None = strawberry.field(
         description="SALE: the price less the carrying amount net of allowance, as booked: "
         "a gain when positive, a loss when negative."
     )
@@ -242,11 +242,11 @@ class WorkoutCase(relay.Node):
             filed_on=row.filed_on,
             court=row.court,
             court_reference=row.court_reference,
-            legal_costs=row.legal_costs,
+            legal_cost_amount=row.legal_costs,
             judgment_amount=row.judgment_amount,
             buyer=row.buyer,
-            sale_price=row.sale_price,
-            sale_result=row.sale_result,
+            sale_amount=row.sale_price,
+            sale_profit=row.sale_result,
         )
 
 
@@ -334,7 +334,7 @@ class UpdateWorkoutCaseInput:
         description="START (OPEN to IN_PROGRESS), ASSIGN (with ownerId), RESOLVE (with "
         "outcome; a WRITE_OFF case with reason, which writes the loan off; a LEGAL_ACTION "
         "case as JUDGMENT with judgmentAmount; a SALE case as CLAIM_SOLD with buyer and "
-        "salePrice, which closes the loan as sold), CLOSE (a "
+        "saleAmount, which closes the loan as sold), CLOSE (a "
         "resolved case), CANCEL (a live case)."
     )
     owner_id: strawberry.ID | None = None
@@ -344,7 +344,7 @@ class UpdateWorkoutCaseInput:
     expected_version: int | None = None
     judgment_amount: Decimal | None = None
     buyer: str | None = strawberry.field(default=None, description="At most 200 characters.")
-    sale_price: Decimal | None = None
+    sale_amount: Decimal | None = strawberry.field(default=None, description="The price.")
 
 
 @strawberry.input
@@ -353,7 +353,7 @@ class RecordLegalActionInput:
     filed_on: date = strawberry.field(description="Between the disbursement and today.")
     court: str = strawberry.field(description="At most 200 characters.")
     reference: str = strawberry.field(description="The court's case reference; at most 100.")
-    costs: Decimal = strawberry.field(
+    cost_amount: Decimal = strawberry.field(
         description="Legal costs charged to the loan now (added to the fee due of its "
         "first unsettled installment); 0 for none."
     )
@@ -425,7 +425,7 @@ class WorkoutCaseMutations:
             expected_version=input.expected_version,
             judgment_amount=input.judgment_amount,
             buyer=input.buyer,
-            sale_price=input.sale_price,
+            sale_price=input.sale_amount,
         )
         result: Any = await perform(info, lambda s, a: service.update_case(s, a, change))
         return WorkoutCase.from_row(result) if isinstance(result, CaseRow) else result
@@ -447,7 +447,7 @@ class WorkoutCaseMutations:
                 filed_on=input.filed_on,
                 court=input.court,
                 reference=input.reference,
-                costs=input.costs,
+                costs=input.cost_amount,
                 expected_version=input.expected_version,
             ),
         )

@@ -560,7 +560,7 @@ async def _resolve(
         case.judgment_amount = claims.cents(change.judgment_amount, "judgmentAmount")
     if outcome is WorkoutOutcome.CLAIM_SOLD:
         if change.buyer is None or change.sale_price is None:
-            field = "buyer" if change.buyer is None else "salePrice"
+            field = "buyer" if change.buyer is None else "saleAmount"
             raise InvalidInput("a sold claim names its buyer and price", field=field)
         await claims.sell_claim(session, actor, case, buyer=change.buyer, price=change.sale_price)
     case.outcome = outcome

@@ -99,7 +99,7 @@ async def record_legal_action(
         raise cases.InvalidCaseTransition(case.state, "record legal action")
     court_name = _text(court, "court", MAX_COURT)
     ref = _text(reference, "reference", MAX_REFERENCE)
-    cents(costs, "costs")
+    cents(costs, "costAmount")
     loan = await session.get_one(Loan, case.loan_id)
     if not loan.disbursed_on <= filed_on <= utcnow().date():
         raise InvalidInput("filedOn: between the disbursement and today", field="filedOn")
@@ -129,7 +129,7 @@ async def record_legal_action(
 async def _charge(session: AsyncSession, loan: Loan, costs: Decimal) -> None:
     if loan.status is not LoanStatus.ACTIVE:
         raise InvalidInput(
-            f"the loan is {loan.status.value}: no costs can be charged to it", field="costs"
+            f"the loan is {loan.status.value}: no costs can be charged to it", field="costAmount"
         )
     rows = (
         await session.scalars(
@@ -144,7 +144,7 @@ async def _charge(session: AsyncSession, loan: Loan, costs: Decimal) -> None:
         or r.fee_paid < r.fee_due
     ]
     if not open_rows:
-        raise InvalidInput("the loan has nothing left due to charge costs to", field="costs")
+        raise InvalidInput("the loan has nothing left due to charge costs to", field="costAmount")
     open_rows[0].fee_due += costs
     # The fee alone moves no loan column; the loan's version must move all the same, so
     # a repayment racing this charge collides instead of allocating a stale schedule.
@@ -157,7 +157,7 @@ async def sell_claim(
     """Close the case's loan as sold to ``buyer`` for ``price`` and book it; returns the
     gain (positive) or loss (negative) against the carrying amount net of allowance."""
     name = _text(buyer, "buyer", MAX_BUYER)
-    cents(price, "salePrice")
+    cents(price, "saleAmount")
     loan = await staff_loan(session, actor, case.loan_id, roles=WRITERS_OFF, doing="sell a claim")
     if loan.status is not LoanStatus.ACTIVE:
         raise InvalidInput(

@@ -468,8 +468,8 @@ async def test_collection_notes_are_sealed_and_masked_for_those_who_must_not_rea
 # --------------------------------------------------------------------- legal and sale
 
 CLAIM_FIELDS = """
-  id strategy state outcome version filedOn court courtReference legalCosts
-  judgmentAmount buyer salePrice saleResult loan { id status }
+  id strategy state outcome version filedOn court courtReference legalCostAmount
+  judgmentAmount buyer saleAmount saleProfit loan { id status }
 """
 LEGAL = f"""
 mutation($input: RecordLegalActionInput!) {{
@@ -537,12 +537,12 @@ async def test_legal_action_charges_its_costs_to_the_loan_and_resolves_by_judgme
         "filedOn": today.isoformat(),
         "court": "Pudong New Area People's Court",
         "reference": "(2026) Hu 0115 Min Chu 1234",
-        "costs": "350.00",
+        "costAmount": "350.00",
         "expectedVersion": case["version"],
     }
     # when: costs that are not cents, a filing in the future, legal action on a
     # COLLECTION case, then the filing, then the same call again (a retry)
-    bad_costs = await act(officer, LEGAL, **{**filing, "costs": "-1"})
+    bad_costs = await act(officer, LEGAL, **{**filing, "costAmount": "-1"})
     future = await act(
         officer, LEGAL, **{**filing, "filedOn": (today + timedelta(days=1)).isoformat()}
     )
@@ -575,12 +575,17 @@ async def test_legal_action_charges_its_costs_to_the_loan_and_resolves_by_judgme
     paid = await act(officer, REPAY_FIELD, loanId=world.loans[1], idempotencyKey="k", amount="350")
 
     # then
-    assert (bad_costs["code"], bad_costs["field"]) == ("BAD_USER_INPUT", "input.costs")
+    assert (bad_costs["code"], bad_costs["field"]) == ("BAD_USER_INPUT", "input.costAmount")
     assert future["field"] == "input.filedOn"
     assert not_legal["field"] == "input.caseId"
     assert unfiled["field"] == "input.outcome"
     assert filed["__typename"] == "WorkoutCase"
-    assert (filed["filedOn"], filed["court"], filed["courtReference"], filed["legalCosts"]) == (
+    assert (
+        filed["filedOn"],
+        filed["court"],
+        filed["courtReference"],
+        filed["legalCostAmount"],
+    ) == (
         today.isoformat(),
         "Pudong New Area People's Court",
         "(2026) Hu 0115 Min Chu 1234",
@@ -669,10 +674,10 @@ async def test_a_sold_claim_closes_the_loan_books_the_difference_and_refuses_pay
     # when: an officer (not a risk officer or admin) sells; a sale with no buyer; then
     # the risk officer sells it; then the borrower pays
     by_officer = await officer.post(
-        RESOLVE, {"input": {**sale, "buyer": "Eastern AMC", "salePrice": str(price)}}
+        RESOLVE, {"input": {**sale, "buyer": "Eastern AMC", "saleAmount": str(price)}}
     )
-    no_buyer = await act(risk, RESOLVE, **sale, salePrice=str(price))
-    sold = await act(risk, RESOLVE, **sale, buyer="Eastern AMC", salePrice=str(price))
+    no_buyer = await act(risk, RESOLVE, **sale, saleAmount=str(price))
+    sold = await act(risk, RESOLVE, **sale, buyer="Eastern AMC", saleAmount=str(price))
     paid = await act(officer, REPAY_FIELD, loanId=world.loans[2], idempotencyKey="k", amount="10")
 
     # then
@@ -683,9 +688,9 @@ async def test_a_sold_claim_closes_the_loan_books_the_difference_and_refuses_pay
         "CLAIM_SOLD",
         "Eastern AMC",
     )
-    assert Decimal(sold["salePrice"]) == price
-    assert Decimal(sold["saleResult"]) == price - net
-    assert (Decimal(sold["saleResult"]) > 0) is gain
+    assert Decimal(sold["saleAmount"]) == price
+    assert Decimal(sold["saleProfit"]) == price - net
+    assert (Decimal(sold["saleProfit"]) > 0) is gain
     assert sold["loan"]["status"] == "CLOSED"
     assert (paid["code"], paid["field"]) == ("LOAN_SOLD", "input.loanId")
     async with session_factory(db)() as s:
@@ -719,7 +724,7 @@ async def test_legal_action_stays_in_its_institution(world: World) -> None:
         "filedOn": utcnow().date().isoformat(),
         "court": "court",
         "reference": "ref",
-        "costs": "0",
+        "costAmount": "0",
         "expectedVersion": case["version"],
     }
     # when: another institution's officer and risk officer, the borrower, and a
@@ -734,7 +739,7 @@ async def test_legal_action_stays_in_its_institution(world: World) -> None:
         assert body["errors"][0]["extensions"]["code"] == code, name
     # then: nothing was filed, and the auditor reads the (empty) legal fields
     seen = await world.people["auditor"].data(
-        "query($id: ID!) { node(id: $id) { ... on WorkoutCase { filedOn legalCosts } } }",
+        "query($id: ID!) { node(id: $id) { ... on WorkoutCase { filedOn legalCostAmount } } }",
         {"id": case["id"]},
     )
-    assert seen["node"] == {"filedOn": None, "legalCosts": None}
+    assert seen["node"] == {"filedOn": None, "legalCostAmount": None}
