@@ -19,6 +19,8 @@ buyer's: ``record_repayment`` refuses them with LOAN_SOLD.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -48,7 +50,7 @@ from domain.workout.models import (
     WorkoutStrategy,
 )
 
-__all__ = ["LoanSold", "record_legal_action", "sell_claim"]
+__all__ = ["LoanSold", "record_legal_action", "sale_legs", "sell_claim"]
 
 RECEIVABLES = (
     AccountCode.LOANS_RECEIVABLE,
@@ -151,6 +153,36 @@ async def _charge(session: AsyncSession, loan: Loan, costs: Decimal) -> None:
     flag_modified(loan, "outstanding_principal")
 
 
+@dataclass(frozen=True, slots=True)
+class SaleBooking:
+    legs: list[Leg]
+    carried: Decimal  # every receivable the loan carries
+    allowance: Decimal  # the allowance held for it, released (at most ``carried``)
+    result: Decimal  # price - (carried - allowance): a gain when positive
+
+
+def sale_legs(balances: Mapping[AccountCode, Decimal], price: Decimal) -> SaleBooking:
+    """The one entry a sale posts, from the loan's sub-ledger balances (debit minus
+    credit): every receivable off, the allowance released, the price in cash, and the
+    difference as write-off expense (a loss) or recoveries income (a gain)."""
+    carried = {code: balances.get(code, ZERO) for code in RECEIVABLES}
+    total = sum(carried.values(), ZERO)
+    allowance = min(max(-balances.get(AccountCode.LOSS_ALLOWANCE, ZERO), ZERO), max(total, ZERO))
+    result = price - (total - allowance)
+    # A receivable in credit (paid ahead of its accrual) is cleared by a debit: legs are
+    # never negative.
+    legs = [
+        Leg.credit(code, amount) if amount >= 0 else Leg.debit(code, -amount)
+        for code, amount in carried.items()
+    ]
+    legs += [Leg.debit(AccountCode.LOSS_ALLOWANCE, allowance), Leg.debit(AccountCode.CASH, price)]
+    if result < 0:
+        legs.append(Leg.debit(AccountCode.WRITE_OFF_EXPENSE, -result))
+    else:
+        legs.append(Leg.credit(AccountCode.RECOVERIES, result))
+    return SaleBooking(legs=legs, carried=total, allowance=allowance, result=result)
+
+
 async def sell_claim(
     session: AsyncSession, actor: Actor, case: WorkoutCase, *, buyer: str, price: Decimal
 ) -> Decimal:
@@ -166,16 +198,9 @@ async def sell_claim(
         )
     today = utcnow().date()
     balances = (await ledger.loan_balances(session, [loan.id]))[loan.id]
-    carried = {code: balances.get(code, ZERO) for code in RECEIVABLES}
-    total = sum(carried.values(), ZERO)
-    allowance = min(max(-balances.get(AccountCode.LOSS_ALLOWANCE, ZERO), ZERO), total)
-    result = price - (total - allowance)
-    legs = [Leg.credit(code, amount) for code, amount in carried.items()]
-    legs += [Leg.debit(AccountCode.LOSS_ALLOWANCE, allowance), Leg.debit(AccountCode.CASH, price)]
-    if result < 0:
-        legs.append(Leg.debit(AccountCode.WRITE_OFF_EXPENSE, -result))
-    else:
-        legs.append(Leg.credit(AccountCode.RECOVERIES, result))
+    booked = sale_legs(balances, price)
+    legs, result = booked.legs, booked.result
+    total, allowance = booked.carried, booked.allowance
     loan.status = LoanStatus.CLOSED
     loan.closed_on = today
     loan.sold_on = today
