@@ -8,9 +8,9 @@ States and moves (anything else is INVALID_TRANSITION)::
 
 A case is opened by institution staff by hand, or by the disposal of an early-warning
 alert with RESTRUCTURE, COLLECTION, WRITE_OFF_PROPOSAL, LEGAL_ACTION or SALE
-(``open_for_alert``: the alert
-joins the loan's live case of that strategy, or opens one). Its due day is the opening
-day plus the strategy's days in ``sla.csv``; a live case past it is overdue.
+(``open_for_alert``: the alert joins the loan's live case of that strategy, or opens
+one). Its due day is the opening day plus the strategy's days in ``sla.csv``; a live
+case past it is overdue.
 
 Outcomes that change the loan reuse the services that change loans:
 
