@@ -17,6 +17,7 @@ from api.relay import Connection, ListingRequest, connection, decode_pk, encode_
 from domain.base import utcnow
 from domain.settings import Settings
 from domain.workout import cases as service
+from domain.workout import claims
 from domain.workout.models import CollectionContact as ContactRow
 from domain.workout.models import (
     ContactChannel,
@@ -143,6 +144,14 @@ class PromiseToPay(relay.Node):
         "resolved_at",
         "closed_at",
         "version",
+        "filed_on",
+        "court",
+        "court_reference",
+        "legal_cost_amount",
+        "judgment_amount",
+        "buyer",
+        "sale_amount",
+        "sale_profit",
         "loan",
         "alerts",
         "contacts",
@@ -165,6 +174,21 @@ class WorkoutCase(relay.Node):
     resolved_at: datetime | None
     closed_at: datetime | None
     version: int = strawberry.field(description="Pass it back as expectedVersion.")
+    filed_on: date | None = strawberry.field(description="LEGAL_ACTION: the claim's filing day.")
+    court: str | None
+    court_reference: str | None = strawberry.field(description="The court's case reference.")
+    legal_cost_amount: Decimal | None = strawberry.field(
+        description="LEGAL_ACTION: costs charged to the loan so far (as fees due)."
+    )
+    judgment_amount: Decimal | None = strawberry.field(
+        description="LEGAL_ACTION resolved as JUDGMENT: what the court awarded."
+    )
+    buyer: str | None = strawberry.field(description="SALE: to whom the claim was sold.")
+    sale_amount: Decimal | None = strawberry.field(description="SALE: the price.")
+    sale_profit: Decimal | None = strawberry.field(
+        description="SALE: the price less the carrying amount net of allowance, as booked: "
+        "a gain when positive, a loss when negative."
+    )
 
     @strawberry.field(description="Live (OPEN or IN_PROGRESS) and past its due day.")
     def overdue(self) -> bool:
@@ -215,6 +239,14 @@ class WorkoutCase(relay.Node):
             resolved_at=row.resolved_at,
             closed_at=row.closed_at,
             version=row.version,
+            filed_on=row.filed_on,
+            court=row.court,
+            court_reference=row.court_reference,
+            legal_cost_amount=row.legal_costs,
+            judgment_amount=row.judgment_amount,
+            buyer=row.buyer,
+            sale_amount=row.sale_price,
+            sale_profit=row.sale_result,
         )
 
 
@@ -300,7 +332,9 @@ class UpdateWorkoutCaseInput:
     case_id: strawberry.ID
     action: WorkoutAction = strawberry.field(
         description="START (OPEN to IN_PROGRESS), ASSIGN (with ownerId), RESOLVE (with "
-        "outcome; a WRITE_OFF case with reason, which writes the loan off), CLOSE (a "
+        "outcome; a WRITE_OFF case with reason, which writes the loan off; a LEGAL_ACTION "
+        "case as JUDGMENT with judgmentAmount; a SALE case as CLAIM_SOLD with buyer and "
+        "saleAmount, which closes the loan as sold), CLOSE (a "
         "resolved case), CANCEL (a live case)."
     )
     owner_id: strawberry.ID | None = None
@@ -308,6 +342,25 @@ class UpdateWorkoutCaseInput:
     recovered_amount: Decimal | None = None
     reason: str = strawberry.field(default="", description="Why the loan is written off.")
     expected_version: int | None = None
+    judgment_amount: Decimal | None = None
+    buyer: str | None = strawberry.field(default=None, description="At most 200 characters.")
+    sale_amount: Decimal | None = strawberry.field(default=None, description="The price.")
+
+
+@strawberry.input
+class RecordLegalActionInput:
+    case_id: strawberry.ID
+    filed_on: date = strawberry.field(description="Between the disbursement and today.")
+    court: str = strawberry.field(description="At most 200 characters.")
+    reference: str = strawberry.field(description="The court's case reference; at most 100.")
+    cost_amount: Decimal = strawberry.field(
+        description="Legal costs charged to the loan now (added to the fee due of its "
+        "first unsettled installment); 0 for none."
+    )
+    expected_version: int = strawberry.field(
+        description="The case's version: a retry of a call already applied is a "
+        "ConflictError, never a second charge."
+    )
 
 
 @strawberry.input
@@ -370,8 +423,34 @@ class WorkoutCaseMutations:
             recovered_amount=input.recovered_amount,
             reason=input.reason,
             expected_version=input.expected_version,
+            judgment_amount=input.judgment_amount,
+            buyer=input.buyer,
+            sale_price=input.sale_amount,
         )
         result: Any = await perform(info, lambda s, a: service.update_case(s, a, change))
+        return WorkoutCase.from_row(result) if isinstance(result, CaseRow) else result
+
+    @mutation(
+        "recordLegalAction",
+        description="Record the filing of a LEGAL_ACTION case and charge its costs to the loan.",
+    )
+    async def record_legal_action(
+        self, info: strawberry.Info[Context, None], input: RecordLegalActionInput
+    ) -> WorkoutCaseResult:
+        case_id = pk_of(input.case_id, "WorkoutCase", field="caseId")
+        result: Any = await perform(
+            info,
+            lambda s, a: claims.record_legal_action(
+                s,
+                a,
+                case_id=case_id,
+                filed_on=input.filed_on,
+                court=input.court,
+                reference=input.reference,
+                costs=input.cost_amount,
+                expected_version=input.expected_version,
+            ),
+        )
         return WorkoutCase.from_row(result) if isinstance(result, CaseRow) else result
 
     @mutation(

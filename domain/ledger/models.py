@@ -25,6 +25,7 @@ class EntryKind(enum.Enum):
     AMENDMENT = "amendment"
     PROVISION = "provision"
     REVERSAL = "reversal"
+    SALE = "sale"
 
 
 class LedgerAccount(IdMixin, Base):

@@ -92,6 +92,9 @@ class Loan(IdMixin, TimestampMixin, Base):
     # The day the ageing job last brought days past due up to date.
     aged_on: Mapped[date | None] = mapped_column(Date)
     written_off_on: Mapped[date | None] = mapped_column(Date)
+    # The claim was sold (a SALE workout case): the loan is CLOSED, and what is paid
+    # from then on is the buyer's, so repayments are refused (LOAN_SOLD).
+    sold_on: Mapped[date | None] = mapped_column(Date)
     # The day the daily accrual (domain.lending.charges) has brought interest income,
     # penalty interest and late fees up to; None: nothing accrued yet (as of payout).
     accrued_through: Mapped[date | None] = mapped_column(Date)

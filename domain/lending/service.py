@@ -43,6 +43,14 @@ from domain.products.models import DayCount, Product
 
 # Who may write a loan off: a credit decision above the officer who services it.
 WRITERS_OFF = frozenset({Role.INSTITUTION_ADMIN, Role.RISK_OFFICER})
+
+
+class LoanSold(InvalidInput):
+    """A payment on a loan whose claim was sold (domain.workout.claims): the buyer's."""
+
+    code = "LOAN_SOLD"
+
+
 MAX_KEY = 64
 
 
@@ -161,6 +169,11 @@ async def record_repayment(
                 f"idempotency key {key!r} was used for a payment of {earlier.amount:,.2f}"
             )
         return Recorded(repayment=earlier, loan=loan, replayed=True)
+    if loan.sold_on is not None:
+        raise LoanSold(
+            f"the loan's claim was sold on {loan.sold_on}: its payments are the buyer's",
+            field="loanId",
+        )
     if loan.status is not LoanStatus.ACTIVE:
         raise InvalidInput(
             f"the loan is {loan.status.value}: it takes no more payments", field="loanId"

@@ -88,6 +88,8 @@ class DisposalAction(enum.Enum):
     COLLECTION = "collection"
     GUARANTEE_CALL = "guarantee_call"
     WRITE_OFF_PROPOSAL = "write_off_proposal"
+    LEGAL_ACTION = "legal_action"
+    SALE = "sale"
 
 
 class AlertActionKind(enum.Enum):

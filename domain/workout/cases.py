@@ -7,9 +7,10 @@ States and moves (anything else is INVALID_TRANSITION)::
       +----cancel-------+--> CANCELLED
 
 A case is opened by institution staff by hand, or by the disposal of an early-warning
-alert with RESTRUCTURE, COLLECTION or WRITE_OFF_PROPOSAL (``open_for_alert``: the alert
-joins the loan's live case of that strategy, or opens one). Its due day is the opening
-day plus the strategy's days in ``sla.csv``; a live case past it is overdue.
+alert with RESTRUCTURE, COLLECTION, WRITE_OFF_PROPOSAL, LEGAL_ACTION or SALE
+(``open_for_alert``: the alert joins the loan's live case of that strategy, or opens
+one). Its due day is the opening day plus the strategy's days in ``sla.csv``; a live
+case past it is overdue.
 
 Outcomes that change the loan reuse the services that change loans:
 
@@ -17,7 +18,12 @@ Outcomes that change the loan reuse the services that change loans:
   existing amendment flow (``domain.contracts.service.accept_amendment`` calls
   ``amendment_signed`` here): the loan is flagged forborne, the case RESOLVED.
 - WRITE_OFF resolves through ``domain.lending.service.write_off``.
-- COLLECTION, LEGAL_ACTION and SALE record their outcome (and what was recovered).
+- LEGAL_ACTION records its filing and charges its costs to the loan
+  (``domain.workout.claims.record_legal_action``); JUDGMENT resolves it with the
+  amount the court awarded (after the filing).
+- SALE resolves as CLAIM_SOLD through ``domain.workout.claims.sell_claim``: the loan is
+  closed as sold and the gain or loss booked, in the same transaction.
+- COLLECTION records its outcome (and what was recovered).
 
 Promises to pay are kept when the repayments standing between the day the promise was
 made and its promised day add up to its amount; broken when that day passed without;
@@ -78,6 +84,8 @@ FROM_DISPOSAL: dict[DisposalAction, WorkoutStrategy] = {
     DisposalAction.RESTRUCTURE: WorkoutStrategy.RESTRUCTURING,
     DisposalAction.COLLECTION: WorkoutStrategy.COLLECTION,
     DisposalAction.WRITE_OFF_PROPOSAL: WorkoutStrategy.WRITE_OFF,
+    DisposalAction.LEGAL_ACTION: WorkoutStrategy.LEGAL_ACTION,
+    DisposalAction.SALE: WorkoutStrategy.SALE,
 }
 
 # The outcomes a case of each strategy may be resolved with by hand. RESTRUCTURING has
@@ -281,6 +289,11 @@ def promise_status(promise: PromiseToPay, paid: Decimal, *, today: date) -> str:
 # --------------------------------------------------------------------------- working
 
 
+async def case_for_work(session: AsyncSession, viewer: Viewer, case_id: uuid.UUID) -> WorkoutCase:
+    """The case, seen by the viewer and worked by its institution's credit staff."""
+    return await _case(session, viewer, case_id)
+
+
 async def _case(session: AsyncSession, viewer: Viewer, case_id: uuid.UUID) -> WorkoutCase:
     found = await cases_by_ids(session, viewer=viewer, ids=[case_id])
     if not found:
@@ -453,6 +466,9 @@ class CaseChange:
     recovered_amount: Decimal | None = None
     reason: str = ""
     expected_version: int | None = None
+    judgment_amount: Decimal | None = None  # LEGAL_ACTION resolved as JUDGMENT
+    buyer: str | None = None  # SALE resolved as CLAIM_SOLD
+    sale_price: Decimal | None = None
 
 
 _MOVES: dict[str, tuple[frozenset[WorkoutState], WorkoutState | None]] = {
@@ -532,6 +548,21 @@ async def _resolve(
         from domain.lending.service import write_off  # the write-off itself, reused
 
         await write_off(session, actor, case.loan_id, reason=change.reason)
+    from domain.workout import claims  # it reads cases through this module
+
+    if outcome is WorkoutOutcome.JUDGMENT:
+        if case.filed_on is None:
+            raise InvalidInput(
+                "record the filing (recordLegalAction) before its judgment", field="outcome"
+            )
+        if change.judgment_amount is None:
+            raise InvalidInput("say what the court awarded", field="judgmentAmount")
+        case.judgment_amount = claims.cents(change.judgment_amount, "judgmentAmount")
+    if outcome is WorkoutOutcome.CLAIM_SOLD:
+        if change.buyer is None or change.sale_price is None:
+            field = "buyer" if change.buyer is None else "saleAmount"
+            raise InvalidInput("a sold claim names its buyer and price", field=field)
+        await claims.sell_claim(session, actor, case, buyer=change.buyer, price=change.sale_price)
     case.outcome = outcome
     case.recovered_amount = amount
 

@@ -94,6 +94,9 @@ class ContactOutcome(enum.Enum):
 
 MAX_NOTE = 1000
 SEALED_NOTE_LENGTH = 2400  # a 1000-character note once sealed and encoded
+MAX_COURT = 200
+MAX_REFERENCE = 100
+MAX_BUYER = 200
 LIVE_STATES = (WorkoutState.OPEN, WorkoutState.IN_PROGRESS)
 
 
@@ -106,6 +109,9 @@ class WorkoutCase(IdMixin, Base):
         Index(None, "loan_id", "state"),
         Index(None, "state", "due_on"),
         CheckConstraint("recovered_amount >= 0", name="recovered_non_negative"),
+        CheckConstraint("legal_costs >= 0", name="legal_costs_non_negative"),
+        CheckConstraint("judgment_amount >= 0", name="judgment_non_negative"),
+        CheckConstraint("sale_price >= 0", name="sale_price_non_negative"),
     )
 
     loan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
@@ -128,6 +134,18 @@ class WorkoutCase(IdMixin, Base):
     amendment_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("loan_amendments.id", ondelete="SET NULL")
     )
+    # LEGAL_ACTION (domain/workout/claims.py): the claim filed, what it cost (charged to
+    # the loan), what the court awarded.
+    filed_on: Mapped[date | None] = mapped_column(Date)
+    court: Mapped[str | None] = mapped_column(String(MAX_COURT))
+    court_reference: Mapped[str | None] = mapped_column(String(MAX_REFERENCE))
+    legal_costs: Mapped[Decimal | None] = mapped_column(Money())
+    judgment_amount: Mapped[Decimal | None] = mapped_column(Money())
+    # SALE: to whom the claim was sold, for what, and the gain (positive) or loss
+    # (negative) booked against the carrying amount net of allowance.
+    buyer: Mapped[str | None] = mapped_column(String(MAX_BUYER))
+    sale_price: Mapped[Decimal | None] = mapped_column(Money())
+    sale_result: Mapped[Decimal | None] = mapped_column(Money())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(default=1)

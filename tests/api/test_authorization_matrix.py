@@ -625,6 +625,14 @@ def _workout_truth(
             "resolvedAt": None,
             "closedAt": None,
             "version": 1,
+            "filedOn": None,
+            "court": None,
+            "courtReference": None,
+            "legalCostAmount": None,
+            "judgmentAmount": None,
+            "buyer": None,
+            "saleAmount": None,
+            "saleProfit": None,
             "loan": {"__typename": "Loan"},
             "alerts": [],
             "contacts": [{"__typename": "CollectionContact"}],
@@ -1181,6 +1189,11 @@ def test_the_generated_matrix_says_what_the_policy_says(
         (Role.AUDITOR, "CollectionContact.note"): Outcome.MASK,
         (Role.AUDITOR, "WorkoutCase.state"): Outcome.ALLOW,
         (Role.SME_OWNER, "WorkoutCase.state"): Outcome.DENY,
+        # A legal action's and a sale's figures are the case's, read like it.
+        (Role.AUDITOR, "WorkoutCase.saleProfit"): Outcome.ALLOW,
+        (Role.RISK_OFFICER, "WorkoutCase.legalCostAmount"): Outcome.ALLOW,
+        (Role.SME_OWNER, "WorkoutCase.judgmentAmount"): Outcome.DENY,
+        (Role.PARTNER_SERVICE, "WorkoutCase.buyer"): Outcome.DENY,
         (Role.PARTNER_SERVICE, "PromiseToPay.amount"): Outcome.DENY,
     }
     field_count = sum(len(fields) for fields in catalogue.values())

@@ -1,15 +1,18 @@
 """Workout cases through GraphQL: opened by an alert's disposal and linked to it, promises
 kept and broken against repayments, restructuring through a forborne amendment, the
-write-off, the SLA, tenant isolation, and collection notes sealed and masked."""
+write-off, legal action (costs charged, judgment) and the sale of the claim (booked,
+later payments refused), the SLA, tenant isolation, and collection notes sealed and
+masked."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.relay import decode_global_id
@@ -17,10 +20,16 @@ from domain.audit.models import AuditEntry
 from domain.base import utcnow
 from domain.db import session_factory
 from domain.identity.models import Role
-from domain.lending.models import Loan
+from domain.ledger import loans as books
+from domain.ledger import service as ledger
+from domain.ledger.chart import AccountCode
+from domain.ledger.models import EntryKind, JournalEntry, JournalLine
+from domain.ledger.service import Leg
+from domain.lending.models import Installment, Loan
 from domain.lending.schedule import add_months
 from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert
 from domain.settings import Settings
+from domain.workout import claims
 from domain.workout.models import CollectionContact, PromiseToPay, WorkoutCase
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
@@ -454,3 +463,283 @@ async def test_collection_notes_are_sealed_and_masked_for_those_who_must_not_rea
         stored = await s.scalar(select(CollectionContact.note))
     assert stored is not None
     assert "Zhang" not in stored
+
+
+# --------------------------------------------------------------------- legal and sale
+
+CLAIM_FIELDS = """
+  id strategy state outcome version filedOn court courtReference legalCostAmount
+  judgmentAmount buyer saleAmount saleProfit loan { id status }
+"""
+LEGAL = f"""
+mutation($input: RecordLegalActionInput!) {{
+  recordLegalAction(input: $input) {{
+    __typename
+    ... on WorkoutCase {{ {CLAIM_FIELDS} }}
+    ... on InvalidInput {{ code message field }}
+    ... on UserError {{ code message }}
+  }}
+}}
+"""
+RESOLVE = f"""
+mutation($input: UpdateWorkoutCaseInput!) {{
+  updateWorkoutCase(input: $input) {{
+    __typename
+    ... on WorkoutCase {{ {CLAIM_FIELDS} }}
+    ... on InvalidInput {{ code message field }}
+    ... on UserError {{ code message }}
+  }}
+}}
+"""
+REPAY_FIELD = """
+mutation($input: RecordRepaymentInput!) {
+  recordRepayment(input: $input) {
+    __typename
+    ... on RepaymentRecorded { repayment { feePart } }
+    ... on InvalidInput { code message field }
+    ... on UserError { code message }
+  }
+}
+"""
+
+
+async def test_legal_and_sale_disposals_open_cases_of_their_kind(world: World) -> None:
+    officer = world.people["officer"]
+    # given: alerts on loan 0 and loan 1; when: disposed of as LEGAL_ACTION and SALE
+    for alert, disposal in ((world.alerts[0], "LEGAL_ACTION"), (world.alerts[2], "SALE")):
+        done = await act(
+            officer, DISPOSE, alertId=alert, action="DISPOSE", disposal=disposal, note="x" * 12
+        )
+        assert done["disposal"] == disposal
+    legal = (await officer.data(ALERT, {"id": world.alerts[0]}))["node"]["workoutCase"]
+    sale = (await officer.data(ALERT, {"id": world.alerts[2]}))["node"]["workoutCase"]
+    # then: each opened a case of its strategy for its loan, linked to the alert
+    assert (legal["strategy"], legal["loan"]["id"]) == ("LEGAL_ACTION", world.loans[0])
+    assert (sale["strategy"], sale["loan"]["id"]) == ("SALE", world.loans[1])
+    assert [a["id"] for a in legal["alerts"]] == [world.alerts[0]]
+    assert [a["id"] for a in sale["alerts"]] == [world.alerts[2]]
+
+
+async def test_legal_action_charges_its_costs_to_the_loan_and_resolves_by_judgment(
+    world: World, db: AsyncEngine
+) -> None:
+    officer, risk = world.people["officer"], world.people["risk"]
+    today = utcnow().date()
+    loan_pk = decode_global_id(world.loans[1])[1]
+    async with session_factory(db)() as s:
+        fees_before = await s.scalar(
+            select(func.sum(Installment.fee_due)).where(Installment.loan_id == loan_pk)
+        )
+    case = await act(officer, OPEN, loanId=world.loans[1], strategy="LEGAL_ACTION")
+    other = await act(officer, OPEN, loanId=world.loans[2], strategy="COLLECTION")
+    filing = {
+        "caseId": case["id"],
+        "filedOn": today.isoformat(),
+        "court": "Pudong New Area People's Court",
+        "reference": "(2026) Hu 0115 Min Chu 1234",
+        "costAmount": "350.00",
+        "expectedVersion": case["version"],
+    }
+    # when: costs that are not cents, a filing in the future, legal action on a
+    # COLLECTION case, then the filing, then the same call again (a retry)
+    bad_costs = await act(officer, LEGAL, **{**filing, "costAmount": "-1"})
+    future = await act(
+        officer, LEGAL, **{**filing, "filedOn": (today + timedelta(days=1)).isoformat()}
+    )
+    not_legal = await act(
+        officer, LEGAL, **{**filing, "caseId": other["id"], "expectedVersion": other["version"]}
+    )
+    early_judgment = await act(
+        risk, RESOLVE, caseId=case["id"], action="START"
+    )  # started, but nothing filed yet
+    unfiled = await act(
+        risk,
+        RESOLVE,
+        caseId=case["id"],
+        action="RESOLVE",
+        outcome="JUDGMENT",
+        judgmentAmount="1000",
+    )
+    filed = await act(officer, LEGAL, **{**filing, "expectedVersion": early_judgment["version"]})
+    retried = await act(officer, LEGAL, **{**filing, "expectedVersion": early_judgment["version"]})
+    no_amount = await act(risk, RESOLVE, caseId=case["id"], action="RESOLVE", outcome="JUDGMENT")
+    judged = await act(
+        risk,
+        RESOLVE,
+        caseId=case["id"],
+        action="RESOLVE",
+        outcome="JUDGMENT",
+        judgmentAmount="52000.00",
+    )
+    # and the borrower's next payment settles the costs first (fees before interest)
+    paid = await act(officer, REPAY_FIELD, loanId=world.loans[1], idempotencyKey="k", amount="350")
+
+    # then
+    assert (bad_costs["code"], bad_costs["field"]) == ("BAD_USER_INPUT", "input.costAmount")
+    assert future["field"] == "input.filedOn"
+    assert not_legal["field"] == "input.caseId"
+    assert unfiled["field"] == "input.outcome"
+    assert filed["__typename"] == "WorkoutCase"
+    assert (
+        filed["filedOn"],
+        filed["court"],
+        filed["courtReference"],
+        filed["legalCostAmount"],
+    ) == (
+        today.isoformat(),
+        "Pudong New Area People's Court",
+        "(2026) Hu 0115 Min Chu 1234",
+        "350.00",
+    )
+    assert retried["code"] == "CONFLICT"
+    assert no_amount["field"] == "input.judgmentAmount"
+    assert (judged["state"], judged["outcome"], judged["judgmentAmount"]) == (
+        "RESOLVED",
+        "JUDGMENT",
+        "52000.00",
+    )
+    assert judged["loan"]["status"] == "ACTIVE"
+    assert paid["repayment"]["feePart"] == "350.00"
+    async with session_factory(db)() as s:
+        fees_after = await s.scalar(
+            select(func.sum(Installment.fee_due)).where(Installment.loan_id == loan_pk)
+        )
+        actions = (
+            await s.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.entity_id == str(decode_global_id(case["id"])[1]))
+                .order_by(AuditEntry.at, AuditEntry.id)
+            )
+        ).all()
+    assert fees_after - fees_before == Decimal("350.00")  # charged once, not twice
+    assert list(actions) == [
+        "workout_case.open",
+        "workout_case.start",
+        "workout_case.legal_action",
+        "workout_case.resolve",
+    ]
+
+
+@pytest.mark.parametrize("gain", [False, True], ids=["loss", "gain"])
+async def test_a_sold_claim_closes_the_loan_books_the_difference_and_refuses_payments(
+    world: World, db: AsyncEngine, gain: bool
+) -> None:
+    officer, risk = world.people["officer"], world.people["risk"]
+    loan_pk = decode_global_id(world.loans[2])[1]
+    # given: the loan on the books (its principal, 40.00 of interest accrued) and a loss
+    # allowance of 120.00 held for it
+    async with session_factory(db)() as s, s.begin():
+        loan = await s.get_one(Loan, loan_pk)
+        await books.disbursed(
+            s,
+            institution_id=loan.institution_id,
+            loan_id=loan.id,
+            principal=loan.principal,
+            on=loan.disbursed_on,
+            actor_id=None,
+        )
+        await ledger.post(
+            s,
+            institution_id=loan.institution_id,
+            loan_id=loan.id,
+            kind=EntryKind.ACCRUAL,
+            effective_on=utcnow().date(),
+            source=f"test-accrual:{loan.id}",
+            legs=[
+                Leg.debit(AccountCode.INTEREST_RECEIVABLE, Decimal("40.00")),
+                Leg.credit(AccountCode.INTEREST_INCOME, Decimal("40.00")),
+            ],
+        )
+        await ledger.post(
+            s,
+            institution_id=loan.institution_id,
+            loan_id=loan.id,
+            kind=EntryKind.PROVISION,
+            effective_on=utcnow().date(),
+            source=f"test-provision:{loan.id}",
+            legs=[
+                Leg.debit(AccountCode.PROVISION_EXPENSE, Decimal("120.00")),
+                Leg.credit(AccountCode.LOSS_ALLOWANCE, Decimal("120.00")),
+            ],
+        )
+    async with session_factory(db)() as s:
+        held = (await ledger.loan_balances(s, [loan_pk]))[loan_pk]
+    carried = sum((held.get(code, Decimal(0)) for code in claims.RECEIVABLES), Decimal(0))
+    net = carried - Decimal("120.00")
+    assert held[AccountCode.INTEREST_RECEIVABLE] == Decimal("40.00")
+    price = net + Decimal("25.00") if gain else (net * Decimal("0.4")).quantize(Decimal("0.01"))
+    case = await act(risk, OPEN, loanId=world.loans[2], strategy="SALE")
+    await act(risk, RESOLVE, caseId=case["id"], action="START")
+    sale = {"caseId": case["id"], "action": "RESOLVE", "outcome": "CLAIM_SOLD"}
+    # when: an officer (not a risk officer or admin) sells; a sale with no buyer; then
+    # the risk officer sells it; then the borrower pays
+    by_officer = await officer.post(
+        RESOLVE, {"input": {**sale, "buyer": "Eastern AMC", "saleAmount": str(price)}}
+    )
+    no_buyer = await act(risk, RESOLVE, **sale, saleAmount=str(price))
+    sold = await act(risk, RESOLVE, **sale, buyer="Eastern AMC", saleAmount=str(price))
+    paid = await act(officer, REPAY_FIELD, loanId=world.loans[2], idempotencyKey="k", amount="10")
+
+    # then
+    assert by_officer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert no_buyer["field"] == "input.buyer"
+    assert (sold["state"], sold["outcome"], sold["buyer"]) == (
+        "RESOLVED",
+        "CLAIM_SOLD",
+        "Eastern AMC",
+    )
+    assert Decimal(sold["saleAmount"]) == price
+    assert Decimal(sold["saleProfit"]) == price - net
+    assert (Decimal(sold["saleProfit"]) > 0) is gain
+    assert sold["loan"]["status"] == "CLOSED"
+    assert (paid["code"], paid["field"]) == ("LOAN_SOLD", "input.loanId")
+    async with session_factory(db)() as s:
+        after = (await ledger.loan_balances(s, [loan_pk]))[loan_pk]
+        loan = await s.get_one(Loan, loan_pk)
+        entry = (
+            await s.scalars(
+                select(JournalEntry).where(
+                    JournalEntry.loan_id == loan_pk, JournalEntry.kind == EntryKind.SALE
+                )
+            )
+        ).one()
+        lines = (await s.scalars(select(JournalLine).where(JournalLine.entry_id == entry.id))).all()
+    # the loan left the books whole: no receivable, no allowance; the price is cash and
+    # the difference is a loss or a gain, in one balanced entry
+    assert {
+        c: v for c, v in after.items() if c in (*claims.RECEIVABLES, AccountCode.LOSS_ALLOWANCE)
+    } == {}
+    assert sum(line.debit for line in lines) == sum(line.credit for line in lines)
+    assert loan.sold_on == utcnow().date()
+    assert loan.closed_on == utcnow().date()
+    difference = AccountCode.RECOVERIES if gain else AccountCode.WRITE_OFF_EXPENSE
+    assert after[difference] == (-(price - net) if gain else net - price)
+
+
+async def test_legal_action_stays_in_its_institution(world: World) -> None:
+    officer = world.people["officer"]
+    case = await act(officer, OPEN, loanId=world.loans[0], strategy="LEGAL_ACTION")
+    filing = {
+        "caseId": case["id"],
+        "filedOn": utcnow().date().isoformat(),
+        "court": "court",
+        "reference": "ref",
+        "costAmount": "0",
+        "expectedVersion": case["version"],
+    }
+    # when: another institution's officer and risk officer, the borrower, and a
+    # partner's auditor try to record the filing
+    for name, code in (
+        ("stranger", "NOT_FOUND"),
+        ("other_risk", "NOT_FOUND"),
+        ("owner", "FORBIDDEN"),
+        ("auditor", "FORBIDDEN"),
+    ):
+        body = await world.people[name].post(LEGAL, {"input": filing})
+        assert body["errors"][0]["extensions"]["code"] == code, name
+    # then: nothing was filed, and the auditor reads the (empty) legal fields
+    seen = await world.people["auditor"].data(
+        "query($id: ID!) { node(id: $id) { ... on WorkoutCase { filedOn legalCostAmount } } }",
+        {"id": case["id"]},
+    )
+    assert seen["node"] == {"filedOn": None, "legalCostAmount": None}
