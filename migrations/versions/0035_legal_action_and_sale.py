@@ -5,7 +5,7 @@ strategy. A legal case records its filing, costs (charged to the loan) and judgm
 sale case its buyer, price and the gain or loss booked when the loan is closed as sold
 (journal entries of kind ``sale``).
 
-Revision ID: 0035_recoveries_collateral
+Revision ID: 0035
 Revises: 0034
 Create Date: 2026-12-07 20:15:00
 """
@@ -18,7 +18,7 @@ from alembic import op
 import domain.base
 from migrations.policy import add_rules, remove_rules
 
-revision: str = "0035_recoveries_collateral"
+revision: str = "0035"
 down_revision: str | None = "0034"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
