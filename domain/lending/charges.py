@@ -411,7 +411,13 @@ def _accrued_rows(loan_ids: Sequence[uuid.UUID], as_of: date) -> Any:
             Loan.accrued_through,
         )
         .join(Loan, Loan.id == i.loan_id)
-        .where(i.loan_id.in_(loan_ids))
+        .where(
+            i.loan_id.in_(loan_ids),
+            # The batch's id range as well (it is read in id order): a range scan of the
+            # indexes; on the list alone PostgreSQL scans every instalment per batch.
+            i.loan_id.between(min(loan_ids), max(loan_ids)),
+            Loan.id.between(min(loan_ids), max(loan_ids)),
+        )
         .subquery()
     )
     c = every.c
@@ -522,19 +528,7 @@ async def _accrue_batch(
                 memo="daily accrual",
             )
         )
-    loans_table: Table = Loan.__table__  # type: ignore[assignment]
-    # One statement, so its row count is the loans moved on every driver (asyncpg's
-    # executemany reports none): a loan whose version moved since it was read fails it.
-    moved = await session.execute(
-        update(loans_table)
-        .where(
-            tuple_(loans_table.c.id, loans_table.c.version).in_(
-                [(loan.id, loan.version) for loan in loans]
-            )
-        )
-        .values(accrued_through=as_of, version=loans_table.c.version + 1)
-    )
-    if moved.rowcount != len(loans):  # type: ignore[attr-defined]
+    if await _move_markers(session, loans, as_of) != len(loans):
         raise Conflict("a loan changed while its interest accrued: run the accrual again")
     await _charge_instalments(session, changes)
     await ledger.post_many(session, postings)
@@ -544,6 +538,36 @@ async def _accrue_batch(
         "late_fees": fee_total,
         "charged": Decimal(charged),
     }
+
+
+# PostgreSQL: the batch's loans joined on their (id, version) as arrays, one index probe
+# each (a row-value IN list is a filter PostgreSQL tests every value of against each row).
+_MARKERS_UNNEST = (
+    f"UPDATE {Loan.__tablename__} AS l SET accrued_through = $1, version = l.version + 1 "  # noqa: S608
+    "FROM unnest($2::uuid[], $3::int[]) AS v(id, version) "
+    "WHERE l.id = v.id AND l.version = v.version"
+)
+
+
+async def _move_markers(session: AsyncSession, loans: Sequence[_LoanRead], as_of: date) -> int:
+    """Move each loan's marker to ``as_of`` unless its version moved since it was read;
+    the number moved. One statement, so its row count is the loans moved on every
+    driver (asyncpg reports none for an executemany)."""
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        status = await driver.execute(
+            _MARKERS_UNNEST, as_of, [loan.id for loan in loans], [loan.version for loan in loans]
+        )
+        return int(status.rsplit(" ", 1)[1])  # "UPDATE <rows>"
+    table: Table = Loan.__table__  # type: ignore[assignment]
+    moved = await session.execute(
+        update(table)
+        .where(tuple_(table.c.id, table.c.version).in_([(loan.id, loan.version) for loan in loans]))
+        .values(accrued_through=as_of, version=table.c.version + 1)
+    )
+    return int(moved.rowcount)  # type: ignore[attr-defined]
 
 
 # PostgreSQL: every changed instalment in one statement, its values as arrays (the
