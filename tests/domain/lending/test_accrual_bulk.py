@@ -21,13 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.base import utcnow
+from domain.errors import Conflict
 from domain.identity.models import Role
 from domain.ledger import loans as books
 from domain.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from domain.lending import charges
 from domain.lending.models import Installment, Loan
-from domain.products.models import DayCount
+from domain.products.models import DayCount, Product
 from tests import factories as f
+from tests.domain.ledger.books import disbursed_loan
 from tests.domain.lending.accrual_reference import accrue_per_loan
 
 D = Decimal
@@ -169,3 +171,41 @@ async def test_bulk_accrual_posts_what_the_per_loan_accrual_posted(
             seen[key] |= want_totals[key] > 0
     # the book exercised what it is for: interest, fees and penalty interest were charged
     assert all(seen.values()), seen
+
+
+async def test_a_loan_changed_since_it_was_read_fails_the_batch(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    today = utcnow().date()
+    async with sessions() as s, s.begin():
+        booked = await disbursed_loan(s, on=today - timedelta(days=40), charged=True)
+        other = await disbursed_loan(s, on=today - timedelta(days=70), charged=True)
+    async with sessions() as s:
+        read = []
+        for loan_id in sorted([booked.loan_id, other.loan_id]):
+            loan = await s.get_one(Loan, loan_id)
+            product = await s.get_one(Product, loan.product_id)
+            read.append(
+                charges._LoanRead(
+                    id=loan.id,
+                    version=loan.version,
+                    institution_id=loan.institution_id,
+                    disbursed_on=loan.disbursed_on,
+                    accrued_through=loan.accrued_through,
+                    terms=charges.terms_of(product),
+                )
+            )
+        await s.rollback()
+    # when: one of the two loans moves on (a payment, say) after the batch read it
+    async with sessions() as s, s.begin():
+        changed = await s.get_one(Loan, booked.loan_id)
+        changed.version += 1
+    # then: the batch fails whole, on every driver (one statement's row count)
+    async with sessions() as s:
+        with pytest.raises(Conflict):
+            await charges._accrue_batch(s, read, as_of=today)
+        await s.rollback()
+    # and the run over the book accrues both once it is read again
+    async with sessions() as s, s.begin():
+        done = await charges.accrue(s, as_of=today, loan_ids=[booked.loan_id, other.loan_id])
+    assert done.loans == 2
