@@ -32,10 +32,13 @@ Any change to a loan's schedule (a payment, its reversal, an amendment) calls
 ``true_up`` in its transaction: the ledger is brought to ``expected`` for the new
 schedule at the same marker, so the books and the loan never disagree.
 
-Batches: one read of loans (with their product's terms), one of their instalments,
-one batched UPDATE of instalments and one of loans (guarded by the loan's version: a
-loan changed meanwhile fails the run, which is retried whole), and the ledger's
-``post_many``; a constant number of statements per ``batch`` loans.
+Batches: one read of loans (with their product's terms), one of the instalments the day
+can change (``_accrued_rows``), one UPDATE of the loans (guarded by each loan's version:
+a loan changed meanwhile fails the run, which is retried whole), one of the charged
+instalments, and the ledger's ``post_many``; a constant number of statements per
+``batch`` loans. The figures come from the same functions as ``true_up``'s, so the bulk
+pass posts what a per-loan pass over every instalment did
+(tests/domain/lending/test_accrual_bulk.py holds that path as its oracle).
 """
 
 from __future__ import annotations
