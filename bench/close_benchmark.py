@@ -7,8 +7,8 @@ database, its ``public`` schema dropped and recreated first) is filled with
 (``bench/lending_benchmark.py``: Core multi-row INSERTs of institutions, products,
 enterprises, applications, loans and 12 monthly instalments each; every delinquency
 bucket populated). The whole close (``domain.provisioning.close.month_end_close``:
-age, stage, provision, snapshot) of every institution then runs for the last month
-end, timed per step; then again for the same date, which must post nothing. Prints
+accrue, age, stage, provision, snapshot) of every institution then runs for the last month
+end, timed per step; then again for the same date, which must accrue and post nothing. Prints
 figures and the loans per second, and what that rate gives for 1,000,000 loans
 (a linear extrapolation: every step is a pass in id order, batch by batch).
 
@@ -84,6 +84,7 @@ async def bench(url: str, *, loans: int, seed: int) -> None:
         )
         again, seconds, result = await close_once(sessions, close)
         assert result["provision"]["entries"] == 0, "a repeated close posted again"
+        assert result["accrue"]["loans"] == 0, "a repeated close accrued again"
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
         print(f"{name}: the same close again: {again:.1f} s ({steps}); 0 entries posted")
     finally:

@@ -32,10 +32,13 @@ Any change to a loan's schedule (a payment, its reversal, an amendment) calls
 ``true_up`` in its transaction: the ledger is brought to ``expected`` for the new
 schedule at the same marker, so the books and the loan never disagree.
 
-Batches: one read of loans (with their product's terms), one of their instalments,
-one batched UPDATE of instalments and one of loans (guarded by the loan's version: a
-loan changed meanwhile fails the run, which is retried whole), and the ledger's
-``post_many``; a constant number of statements per ``batch`` loans.
+Batches: one read of loans (with their product's terms), one of the instalments the day
+can change (``_accrued_rows``), one UPDATE of the loans (guarded by each loan's version:
+a loan changed meanwhile fails the run, which is retried whole), one of the charged
+instalments, and the ledger's ``post_many``; a constant number of statements per
+``batch`` loans. The figures come from the same functions as ``true_up``'s, so the bulk
+pass posts what a per-loan pass over every instalment did
+(tests/domain/lending/test_accrual_bulk.py holds that path as its oracle).
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy import Date, Table, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import REVIEWERS, Actor, require_role
@@ -376,56 +380,125 @@ async def accrue(
     )
 
 
+def _accrued_rows(loan_ids: Sequence[uuid.UUID], as_of: date) -> Any:
+    """The instalments of ``loan_ids`` whose figures can change by accruing to ``as_of``,
+    each with the previous instalment's due date (where its interest period starts).
+
+    Left out, as they add nothing: instalments due on or before the loan's marker (their
+    interest was whole then and is whole now) unless they still owe something overdue
+    (a late fee or penalty interest may fall due), and those whose period starts on or
+    after ``as_of`` (nothing earned yet, nor before). The previous due date is taken over
+    every instalment of the loan, before any is left out."""
+    i = Installment
+    every = (
+        select(
+            i.loan_id,
+            i.id,
+            i.sequence,
+            i.due_on,
+            i.principal_due,
+            i.interest_due,
+            i.fee_due,
+            i.principal_paid,
+            i.interest_paid,
+            i.fee_paid,
+            i.late_fee_due,
+            i.late_fee_paid,
+            i.late_fee_charged_on,
+            i.penalty_due,
+            i.penalty_paid,
+            # typed, so SQLite's text comes back a date
+            func.lag(i.due_on, type_=Date)
+            .over(partition_by=i.loan_id, order_by=i.sequence)
+            .label("previous_due_on"),
+            Loan.accrued_through,
+        )
+        .join(Loan, Loan.id == i.loan_id)
+        .where(
+            i.loan_id.in_(loan_ids),
+            # The batch's id range as well (it is read in id order): a range scan of the
+            # indexes; on the list alone PostgreSQL scans every instalment per batch.
+            i.loan_id.between(min(loan_ids), max(loan_ids)),
+            Loan.id.between(min(loan_ids), max(loan_ids)),
+        )
+        .subquery()
+    )
+    c = every.c
+    owed = (
+        c.principal_due
+        - c.principal_paid
+        + c.interest_due
+        - c.interest_paid
+        + c.fee_due
+        - c.fee_paid
+    )
+    earning = and_(
+        or_(c.accrued_through.is_(None), c.due_on > c.accrued_through),
+        or_(c.previous_due_on.is_(None), c.previous_due_on < as_of),
+    )
+    overdue = and_(c.due_on < as_of, or_(owed > 0, c.principal_due > c.principal_paid))
+    return select(*list(every.c)[:-1]).where(or_(earning, overdue))
+
+
+def _interest_between(
+    row: Row, start: date, *, before: date | None, now: date, day_count: DayCount
+) -> Decimal:
+    """What one instalment adds to interest receivable from ``before`` to ``now`` (its
+    term of ``interest_receivable`` then and now)."""
+    later = max(
+        earned(row.interest_due, start, row.due_on, now, day_count) - row.interest_paid, ZERO
+    )
+    if before is None:
+        return later
+    earlier = max(
+        earned(row.interest_due, start, row.due_on, before, day_count) - row.interest_paid, ZERO
+    )
+    return later - earlier
+
+
 async def _accrue_batch(
     session: AsyncSession, loans: Sequence[_LoanRead], *, as_of: date
 ) -> dict[str, Decimal]:
-    stmt = select(
-        Installment.loan_id,
-        Installment.id,
-        Installment.sequence,
-        Installment.due_on,
-        Installment.principal_due,
-        Installment.interest_due,
-        Installment.fee_due,
-        Installment.principal_paid,
-        Installment.interest_paid,
-        Installment.fee_paid,
-        Installment.late_fee_due,
-        Installment.late_fee_paid,
-        Installment.late_fee_charged_on,
-        Installment.penalty_due,
-        Installment.penalty_paid,
-    ).where(Installment.loan_id.in_([loan.id for loan in loans]))
-    by_loan: dict[uuid.UUID, list[Row]] = defaultdict(list)
-    for r in (await session.execute(stmt)).all():
-        by_loan[r[0]].append(Row(*tuple(r)[1:]))
+    """One pass over a batch: one read of the instalments that can change, the day's
+    figures per loan in Python (the same functions as ``true_up``), and set-based writes:
+    one UPDATE of the loans, one of the changed instalments, the entries in bulk."""
+    by_loan: dict[uuid.UUID, list[tuple[Row, date | None]]] = defaultdict(list)
+    for r in (await session.execute(_accrued_rows([loan.id for loan in loans], as_of))).all():
+        by_loan[r[0]].append((Row(*tuple(r)[1:15]), r[15]))
     postings: list[Posting] = []
-    changes: list[dict[str, object]] = []
+    changes: list[tuple[uuid.UUID, Decimal, date | None, Decimal]] = []
     interest_total = penalty_total = fee_total = ZERO
     charged = 0
     for loan in loans:
-        rows = by_loan[loan.id]
+        found = by_loan.get(loan.id, [])
         dc = loan.terms.day_count
         since = loan.accrued_through or loan.disbursed_on
-        before = interest_receivable(
-            rows, disbursed_on=loan.disbursed_on, through=loan.accrued_through, day_count=dc
+        interest = sum(
+            (
+                _interest_between(
+                    row,
+                    previous or loan.disbursed_on,
+                    before=loan.accrued_through,
+                    now=as_of,
+                    day_count=dc,
+                )
+                for row, previous in found
+            ),
+            ZERO,
         )
-        now = interest_receivable(rows, disbursed_on=loan.disbursed_on, through=as_of, day_count=dc)
-        interest = now - before
+        rows = [row for row, _ in found]
         penalty = ZERO
         for row, fee, pen in charge_lines(rows, terms=loan.terms, since=since, as_of=as_of):
             penalty += pen
             changes.append(
-                {
-                    "b_id": row.id,
-                    "late_fee_due": row.late_fee_due + fee,
-                    "late_fee_charged_on": (
-                        row.due_on + timedelta(days=loan.terms.grace_days + 1)
-                        if fee
-                        else row.late_fee_charged_on
-                    ),
-                    "penalty_due": row.penalty_due + pen,
-                }
+                (
+                    row.id,
+                    row.late_fee_due + fee,
+                    row.due_on + timedelta(days=loan.terms.grace_days + 1)
+                    if fee
+                    else row.late_fee_charged_on,
+                    row.penalty_due + pen,
+                )
             )
             if fee:
                 charged += 1
@@ -458,34 +531,9 @@ async def _accrue_batch(
                 memo="daily accrual",
             )
         )
-    loans_table: Table = Loan.__table__  # type: ignore[assignment]
-    guarded = (
-        update(loans_table)
-        .where(
-            and_(
-                loans_table.c.id == bindparam("b_id"),
-                loans_table.c.version == bindparam("b_version"),
-            )
-        )
-        .values(accrued_through=as_of, version=loans_table.c.version + 1)
-    )
-    moved = await session.execute(
-        guarded, [{"b_id": loan.id, "b_version": loan.version} for loan in loans]
-    )
-    if moved.rowcount != len(loans):  # type: ignore[attr-defined]
+    if await _move_markers(session, loans, as_of) != len(loans):
         raise Conflict("a loan changed while its interest accrued: run the accrual again")
-    if changes:
-        rows_table: Table = Installment.__table__  # type: ignore[assignment]
-        await session.execute(
-            update(rows_table)
-            .where(rows_table.c.id == bindparam("b_id"))
-            .values(
-                late_fee_due=bindparam("late_fee_due"),
-                late_fee_charged_on=bindparam("late_fee_charged_on"),
-                penalty_due=bindparam("penalty_due"),
-            ),
-            changes,
-        )
+    await _charge_instalments(session, changes)
     await ledger.post_many(session, postings)
     return {
         "interest": interest_total,
@@ -493,6 +541,76 @@ async def _accrue_batch(
         "late_fees": fee_total,
         "charged": Decimal(charged),
     }
+
+
+# PostgreSQL: the batch's loans joined on their (id, version) as arrays, one index probe
+# each (a row-value IN list is a filter PostgreSQL tests every value of against each row).
+_MARKERS_UNNEST = (
+    f"UPDATE {Loan.__tablename__} AS l SET accrued_through = $1, version = l.version + 1 "  # noqa: S608
+    "FROM unnest($2::uuid[], $3::int[]) AS v(id, version) "
+    "WHERE l.id = v.id AND l.version = v.version"
+)
+
+
+async def _move_markers(session: AsyncSession, loans: Sequence[_LoanRead], as_of: date) -> int:
+    """Move each loan's marker to ``as_of`` unless its version moved since it was read;
+    the number moved. One statement, so its row count is the loans moved on every
+    driver (asyncpg reports none for an executemany)."""
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        status = await driver.execute(
+            _MARKERS_UNNEST, as_of, [loan.id for loan in loans], [loan.version for loan in loans]
+        )
+        return int(status.rsplit(" ", 1)[1])  # "UPDATE <rows>"
+    table: Table = Loan.__table__  # type: ignore[assignment]
+    moved = await session.execute(
+        update(table)
+        .where(tuple_(table.c.id, table.c.version).in_([(loan.id, loan.version) for loan in loans]))
+        .values(accrued_through=as_of, version=table.c.version + 1)
+    )
+    return int(moved.rowcount)  # type: ignore[attr-defined]
+
+
+# PostgreSQL: every changed instalment in one statement, its values as arrays (the
+# model's own table name; every value a bound parameter).
+_CHARGE_UNNEST = (
+    f"UPDATE {Installment.__tablename__} AS i SET late_fee_due = v.late_fee_due, "  # noqa: S608
+    "late_fee_charged_on = v.late_fee_charged_on, penalty_due = v.penalty_due "
+    "FROM unnest($1::uuid[], $2::numeric[], $3::date[], $4::numeric[]) "
+    "AS v(id, late_fee_due, late_fee_charged_on, penalty_due) WHERE i.id = v.id"
+)
+
+
+async def _charge_instalments(
+    session: AsyncSession, changes: Sequence[tuple[uuid.UUID, Decimal, date | None, Decimal]]
+) -> None:
+    """Set the late fee, its date and penalty interest charged on each changed instalment."""
+    if not changes:
+        return
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute(
+            _CHARGE_UNNEST, *(list(column) for column in zip(*changes, strict=True))
+        )
+        return
+    rows_table: Table = Installment.__table__  # type: ignore[assignment]
+    await session.execute(
+        update(rows_table)
+        .where(rows_table.c.id == bindparam("b_id"))
+        .values(
+            late_fee_due=bindparam("late_fee_due"),
+            late_fee_charged_on=bindparam("late_fee_charged_on"),
+            penalty_due=bindparam("penalty_due"),
+        ),
+        [
+            {"b_id": i, "late_fee_due": f, "late_fee_charged_on": c, "penalty_due": p}
+            for i, f, c, p in changes
+        ],
+    )
 
 
 async def run_accrual(
