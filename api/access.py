@@ -27,7 +27,7 @@ from strawberry.extensions import FieldExtension
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
-from domain.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
+from kernel.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
 from privacy.classification import Classification
 from privacy.vault import unseal
 

@@ -9,7 +9,7 @@ values the viewer may read, after Casbin has answered ``read`` and ``reveal``:
    data; or the viewer works across institutions under a platform role; or, for
    institution staff, the subject consented to the request's purpose for their
    institution, or has an active loan with it (performance of a contract). A basis
-   counts only for the purposes ``privacy/lawful_bases.csv`` gives it (purpose
+   counts only for the purposes ``domain/privacy/lawful_bases.csv`` gives it (purpose
    limitation): an active loan is no basis for marketing.
 3. A masking policy for (field, role, purpose) decides the form: what it says is
    shown if it does not reveal more than the two answers above allow; a policy that
@@ -31,14 +31,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from domain.base import new_ids, utcnow
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.lending import repository as lending
-from privacy import break_glass, consent, keystore, lawful_bases
-from privacy.lawful_bases import Basis
+from domain.privacy import break_glass, consent, lawful_bases
+from domain.privacy.lawful_bases import Basis
+from domain.privacy.policies import MaskingRules
+from kernel.base import new_ids, utcnow
+from privacy import keystore
 from privacy.masking import Strategy, mask
-from privacy.policies import MaskingRules
 
 if TYPE_CHECKING:
     from api.context import Context

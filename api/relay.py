@@ -9,10 +9,10 @@ import strawberry
 from strawberry import relay
 
 from api.access import classified
-from domain import formats
-from domain.errors import InvalidInput
-from domain.pagination import Keyset, Page
 from domain.settings import Settings
+from kernel import formats
+from kernel.errors import InvalidInput
+from kernel.pagination import Keyset, Page
 
 NodeT = TypeVar("NodeT")
 RowT = TypeVar("RowT")

@@ -24,12 +24,12 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.schema import build_schema
-from domain.base import new_id, utcnow
-from domain.db import create_engine, session_factory, unit_of_work
 from domain.identity import people, security, service
 from domain.models import AccessLogEntry, AuditEntry, ConsentRecord, Enterprise, Role
+from domain.privacy import consent
 from domain.settings import load_settings
-from privacy import consent
+from kernel.base import new_id, utcnow
+from kernel.db import create_engine, session_factory, unit_of_work
 from tests import factories as f
 from tests.tampering import bypass_append_only
 
@@ -570,9 +570,9 @@ def test_the_portfolio_is_rescored_and_drift_measured(
     # given: a seeded book and a champion trained on it (stand-in outcome: the most
     # indebted fifth; model quality is not what this test is about)
     from domain.risk.assessment import training_sample
+    from domain.risk.registry import promote, register
     from scoring.drift import training_reference
     from scoring.features import PLATFORM_FEATURES
-    from scoring.registry import promote, register
     from scoring.scorecard import Scorecard
     from scoring.training import fit
 

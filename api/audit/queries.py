@@ -13,7 +13,7 @@ from api.relay import Connection, ListingRequest, connection, decode_pk
 from domain.audit import integrity
 from domain.audit import repository as repo
 from domain.audit.chain import SealKey
-from domain.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 
 @strawberry.input

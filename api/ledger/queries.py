@@ -8,11 +8,11 @@ from api.access import classified
 from api.context import Context
 from api.ledger.types import JournalEntry, TrialBalance
 from api.relay import Connection, ListingRequest, connection, decode_pk
-from domain.base import utcnow
-from domain.errors import NotFound
 from domain.ledger import repository as repo
 from domain.ledger import service
 from domain.ledger.models import EntryKind
+from kernel.base import utcnow
+from kernel.errors import NotFound
 
 
 @strawberry.input

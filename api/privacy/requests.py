@@ -14,8 +14,8 @@ from api.context import Context
 from api.identity.types import InvalidInputError
 from api.outcomes import ConflictError, perform
 from api.relay import Connection, connection, decode_after, decode_global_id, page_size
-from privacy import requests as service
-from privacy.models import SubjectRequest as SubjectRequestRow
+from domain.privacy import requests as service
+from domain.privacy.models import SubjectRequest as SubjectRequestRow
 
 SUBJECT_TYPES = {"Enterprise": "enterprise", "User": "user"}
 

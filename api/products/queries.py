@@ -20,12 +20,9 @@ from api.relay import (
     decode_pk,
 )
 from domain.applications.service import enterprise_facts
-from domain.base import utcnow
-from domain.db import unit_of_work
 from domain.enterprises import repository as enterprises
-from domain.errors import InvalidInput, NotFound
 from domain.lending.schedule import MAX_TERM_MONTHS, add_months
-from domain.pagination import Keyset
+from domain.privacy import preferences
 from domain.products import repository as repo
 from domain.products.eligibility import ineligibility
 from domain.products.grid import risk_price
@@ -33,7 +30,10 @@ from domain.products.pricing import cheapest_quote
 from domain.products.recommend import recommend
 from domain.risk.prescore import prescore, record_prescoring
 from domain.settings import Settings
-from privacy import preferences
+from kernel.base import utcnow
+from kernel.db import unit_of_work
+from kernel.errors import InvalidInput, NotFound
+from kernel.pagination import Keyset
 
 _ORDERINGS: dict[tuple[ProductOrderField, OrderDirection], Keyset] = {
     (ProductOrderField.NEWEST, OrderDirection.ASC): repo.NEWEST,

@@ -21,9 +21,6 @@ from api.relay import (
     decode_pk,
     encode_pk,
 )
-from domain import events
-from domain.base import utcnow
-from domain.errors import Forbidden, Unauthenticated
 from domain.risk import alerts
 from domain.risk.models import (
     AlertActionKind,
@@ -35,6 +32,9 @@ from domain.risk.models import LoanWarning as LoanWarningRow
 from domain.risk.models import RiskAlert as RiskAlertRow
 from domain.risk.models import RiskAlertAction as RiskAlertActionRow
 from domain.settings import Settings
+from kernel import events
+from kernel.base import utcnow
+from kernel.errors import Forbidden, Unauthenticated
 
 if TYPE_CHECKING:
     from api.lending.types import Loan

@@ -14,7 +14,6 @@ from api.context import Context
 from api.identity.types import InvalidInputError
 from api.outcomes import ConflictError, perform, pk_of
 from api.relay import Connection, ListingRequest, connection, decode_pk, encode_pk
-from domain.base import utcnow
 from domain.settings import Settings
 from domain.workout import cases as service
 from domain.workout.models import CollectionContact as ContactRow
@@ -27,6 +26,7 @@ from domain.workout.models import (
 )
 from domain.workout.models import PromiseToPay as PromiseRow
 from domain.workout.models import WorkoutCase as CaseRow
+from kernel.base import utcnow
 
 if TYPE_CHECKING:
     from api.lending.types import Loan

@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, localcontext
 
-from domain.errors import InvalidInput
 from domain.lending.repayment import Line
 from domain.lending.schedule import (
     MAX_TERM_MONTHS,
@@ -41,6 +40,7 @@ from domain.lending.schedule import (
     cents,
 )
 from domain.products.models import RepaymentMethod
+from kernel.errors import InvalidInput
 
 MAX_HOLIDAY_MONTHS = 12
 MAX_TOP_UP = Decimal("1e13")

@@ -45,12 +45,12 @@ from decimal import Decimal
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.base import new_id, utcnow
-from domain.errors import NotFound
 from domain.ledger import repository as repo
 from domain.ledger.chart import SPEC, AccountCode
 from domain.ledger.errors import AlreadyReversed, UnbalancedEntry
 from domain.ledger.models import EntryKind, JournalEntry, JournalLine
+from kernel.base import new_id, utcnow
+from kernel.errors import NotFound
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")

@@ -41,7 +41,6 @@ from datetime import date
 from decimal import ROUND_DOWN, Decimal, localcontext
 from itertools import pairwise
 
-from domain.errors import InvalidInput
 from domain.lending.models import EarlyRepaymentChoice
 from domain.lending.schedule import (
     CENT,
@@ -55,6 +54,7 @@ from domain.lending.schedule import (
     fixed_principal,
 )
 from domain.products.models import RepaymentMethod
+from kernel.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)

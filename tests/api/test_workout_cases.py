@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.relay import decode_global_id
 from domain.audit.models import AuditEntry
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.lending.models import Loan
 from domain.lending.schedule import add_months
 from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert
 from domain.settings import Settings
 from domain.workout.models import CollectionContact, PromiseToPay, WorkoutCase
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

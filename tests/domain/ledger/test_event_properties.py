@@ -28,8 +28,6 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.base import utcnow
-from domain.errors import InvalidInput
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import JournalEntry
@@ -37,6 +35,8 @@ from domain.lending import charges, reversal
 from domain.lending import repayment as money
 from domain.lending import service as lending
 from domain.lending.models import Installment, Loan, LoanStatus
+from kernel.base import utcnow
+from kernel.errors import InvalidInput
 from tests.domain.ledger.books import Booked, disbursed_loan, receivables, servicing_balances
 
 T = TypeVar("T")

@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.base import utcnow
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise
 from domain.identity.models import (
     INSTITUTION_SEALED_COLUMNS,
@@ -32,6 +31,7 @@ from domain.identity.models import (
     OutboxMessage,
     User,
 )
+from kernel.base import utcnow
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 from privacy.models import DataKey
