@@ -17,9 +17,9 @@ from api.outcomes import ConflictError, perform, pk_of
 from api.relay import (
     Connection,
     ListingRequest,
-    connection,
     decode_pk,
     encode_pk,
+    listed_for,
 )
 from domain.risk import alerts
 from domain.risk.models import (
@@ -293,18 +293,13 @@ class RiskAlertQueries:
     ) -> Connection[RiskAlert]:
         ctx = info.context
         asked = listing_request(ctx.settings, first, after, filter)
-        flt = asked.flt
-        async with ctx.sessions() as session:
-            page = await alerts.list_alerts(
-                session, viewer=ctx.viewer, flt=flt, first=asked.first, after=asked.after
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await alerts.count_alerts(session, viewer=ctx.viewer, flt=flt)
-
-        return connection(
-            page, keyset=alerts.NEWEST, to_node=RiskAlert.from_row, count=count, after=after
+        return await listed_for(
+            ctx.sessions,
+            ctx.viewer,
+            asked,
+            alerts.list_alerts,
+            alerts.count_alerts,
+            RiskAlert.from_row,
         )
 
 
