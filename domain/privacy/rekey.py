@@ -8,7 +8,7 @@ Both go a committed batch at a time, in key order, so the service keeps running:
   transaction, so a reader sees either the old key and old values or the new ones.
 
 Where sealed values live is declared once here (:data:`SEALED`, :data:`INDEXED`); a
-new sealed column must be added to them, and tests/privacy/test_rekey.py fails when a
+new sealed column must be added to them, and tests/privacy/test_keys.py fails when a
 model's sealed columns and these declarations disagree.
 """
 
