@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 
-from api.access import Access, FieldKey
 from api.disclosure import Disclosure, DisclosureLoaders
 from api.loading import many_per_key, one_per_key
+from api.verdicts import Access, FieldKey
 from domain.applications import repository as applications
 from domain.applications.models import Application, Contract, Decision, Transition
 from domain.contracts import repository as contracts

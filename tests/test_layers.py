@@ -64,3 +64,54 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
         "privacy/vault.py:1 imports scoring",
         "domain/ok.py:3 imports api",
     ]
+
+
+def import_cycle(package: Path) -> list[str]:
+    """The first cycle among a package's top-level modules and subpackages, if any."""
+    prefix = package.name + "."
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        deps = graph.setdefault(prefix + path.stem, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module.startswith(prefix):
+                    deps.add(".".join(node.module.split(".")[:2]))
+                elif node.module == package.name:
+                    deps.update(prefix + alias.name for alias in node.names)
+    state: dict[str, int] = {}  # 1: on the path being walked, 2: done
+
+    def walk(module: str, path: list[str]) -> list[str]:
+        state[module] = 1
+        for dep in sorted(graph.get(module, ())):
+            if state.get(dep) == 1:
+                return [*path[path.index(dep) :], dep] if dep in path else [module, dep]
+            if dep in graph and not state.get(dep):
+                found = walk(dep, [*path, dep])
+                if found:
+                    return found
+        state[module] = 2
+        return []
+
+    for module in sorted(graph):
+        if not state.get(module):
+            found = walk(module, [module])
+            if found:
+                return found
+    return []
+
+
+def test_the_request_modules_of_api_import_one_another_one_way() -> None:
+    """access -> context -> disclosure, and no circle among api's modules (type-only
+    imports count: the context builds disclosures; a disclosure names the request by a
+    protocol, not by the context)."""
+    assert import_cycle(ROOT / "api") == []
+
+
+def test_the_cycle_check_finds_a_type_only_circle(tmp_path: Path) -> None:
+    package = tmp_path / "api"
+    package.mkdir()
+    (package / "context.py").write_text("from api.disclosure import Disclosure\n")
+    (package / "disclosure.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from api.context import Context\n"
+    )
+    assert import_cycle(package) == ["api.context", "api.disclosure", "api.context"]
