@@ -14,7 +14,6 @@ row is one dictionary lookup. An unclassified field makes the schema fail to bui
 
 from __future__ import annotations
 
-import enum
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -27,7 +26,9 @@ from strawberry.extensions import FieldExtension
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
-from domain.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
+from api.verdicts import Access as Access  # decided here, held by the context
+from api.verdicts import FieldKey
+from kernel.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
 from privacy.classification import Classification
 from privacy.vault import unseal
 
@@ -38,15 +39,6 @@ if TYPE_CHECKING:
     from api.disclosure import Facts
 
 T = TypeVar("T")
-
-FieldKey = tuple[str, str]
-
-
-class Access(enum.Enum):
-    ALLOW = "allow"
-    MASK = "mask"
-    DENY = "deny"
-
 
 PROTECTED = frozenset({Classification.PERSONAL, Classification.SENSITIVE})
 

@@ -28,11 +28,11 @@ from api.middleware import RequestLog
 from api.oauth import token_endpoint
 from api.schema import build_schema
 from api.view import GraphQLView
-from domain import events, metrics, tracing
-from domain.db import create_engine, session_factory
 from domain.jobs.queue import InProcessRunner, JobQueue, Runtime
+from domain.privacy.purposes import HEADER as PURPOSE_HEADER
 from domain.settings import Settings, get_settings
-from privacy.purposes import HEADER as PURPOSE_HEADER
+from kernel import events, metrics, tracing
+from kernel.db import create_engine, session_factory
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -188,7 +188,7 @@ def _traced_requests(provider: TracerProvider) -> Middleware:
     return Middleware(
         OpenTelemetryMiddleware,
         tracer_provider=provider,
-        # Request metrics are Prometheus's (domain.metrics); nor a span per ASGI message.
+        # Request metrics are Prometheus's (kernel.metrics); nor a span per ASGI message.
         meter_provider=NoOpMeterProvider(),
         exclude_spans=["receive", "send"],
         excluded_urls=get_excluded_urls("STARLETTE"),

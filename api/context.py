@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 
-from api.access import Access, FieldKey
 from api.disclosure import Disclosure, DisclosureLoaders
 from api.loading import many_per_key, one_per_key
+from api.verdicts import Access, FieldKey
 from domain.applications import repository as applications
 from domain.applications.models import Application, Contract, Decision, Transition
 from domain.contracts import repository as contracts
@@ -23,7 +23,6 @@ from domain.contracts import service as contract_service
 from domain.contracts.models import ContractVersion, LoanAmendment, LoanTermination
 from domain.enterprises import repository as enterprises
 from domain.enterprises.models import Enterprise, FinancialStatement
-from domain.errors import Unauthenticated
 from domain.feedback import repository as feedback
 from domain.feedback.models import ServiceRating, SupportMessage, SupportTicket
 from domain.identity import policy_changes, role_grants
@@ -48,12 +47,23 @@ from domain.ledger import repository as ledger
 from domain.ledger.models import JournalEntry
 from domain.lending import repository as lending
 from domain.lending.models import Installment, Loan, Repayment
+from domain.privacy import break_glass, policies
+from domain.privacy import consent as consent_ledger
+from domain.privacy import requests as subject_requests
+from domain.privacy import subjects as privacy_subjects
+from domain.privacy.models import AccessLogEntry as AccessLogRow
+from domain.privacy.models import BreakGlassGrant as GrantRow
+from domain.privacy.models import ConsentRecord
+from domain.privacy.models import MaskingPolicy as MaskingPolicyRow
+from domain.privacy.models import SubjectRequest as SubjectRequestRow
+from domain.privacy.policies import MaskingRules
+from domain.privacy.purposes import purpose_for
 from domain.products import repository as products
 from domain.products.models import Product
 from domain.providers import repository as providers_repo
 from domain.providers.client import ExternalDataProvider, provider_for
 from domain.providers.models import ExternalDataRecord
-from domain.risk import alerts
+from domain.risk import alerts, registry
 from domain.risk import queries as risk_queries
 from domain.risk import repository as risk
 from domain.risk.assessment import Scoring, scoring_for
@@ -77,19 +87,9 @@ from domain.workout.models import (
     WorkoutCase,
     WorkoutCaseAlert,
 )
-from privacy import break_glass, keystore, policies
-from privacy import consent as consent_ledger
-from privacy import requests as subject_requests
-from privacy import subjects as privacy_subjects
+from kernel.errors import Unauthenticated
+from privacy import keystore
 from privacy.keys import KeyProvider
-from privacy.models import AccessLogEntry as AccessLogRow
-from privacy.models import BreakGlassGrant as GrantRow
-from privacy.models import ConsentRecord
-from privacy.models import MaskingPolicy as MaskingPolicyRow
-from privacy.models import SubjectRequest as SubjectRequestRow
-from privacy.policies import MaskingRules
-from privacy.purposes import purpose_for
-from scoring import registry
 from scoring.models import ScoringModelRecord
 
 K = TypeVar("K")

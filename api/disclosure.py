@@ -9,7 +9,7 @@ values the viewer may read, after Casbin has answered ``read`` and ``reveal``:
    data; or the viewer works across institutions under a platform role; or, for
    institution staff, the subject consented to the request's purpose for their
    institution, or has an active loan with it (performance of a contract). A basis
-   counts only for the purposes ``privacy/lawful_bases.csv`` gives it (purpose
+   counts only for the purposes ``domain/privacy/lawful_bases.csv`` gives it (purpose
    limitation): an active loan is no basis for marketing.
 3. A masking policy for (field, role, purpose) decides the form: what it says is
    shown if it does not reveal more than the two answers above allow; a policy that
@@ -26,24 +26,51 @@ import functools
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from domain.base import new_ids, utcnow
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.lending import repository as lending
-from privacy import break_glass, consent, keystore, lawful_bases
-from privacy.lawful_bases import Basis
+from domain.privacy import break_glass, consent, lawful_bases
+from domain.privacy.lawful_bases import Basis
+from domain.privacy.policies import MaskingRules
+from kernel.base import new_ids, utcnow
+from privacy import keystore
+from privacy.keys import KeyProvider
 from privacy.masking import Strategy, mask
-from privacy.policies import MaskingRules
-
-if TYPE_CHECKING:
-    from api.context import Context
 
 GLASS_ROLES = frozenset({Role.PRIVACY_OFFICER, Role.PLATFORM_ADMIN})
+
+
+class DataKeys(Protocol):
+    @property
+    def data_key(self) -> DataLoader[uuid.UUID, bytes | None]: ...
+
+
+class Request(Protocol):
+    """What a disclosure reads of the request it serves. ``api.context.Context`` is one;
+    naming only this keeps the arrow one way: the context builds disclosures, and a
+    disclosure never imports the context."""
+
+    @property
+    def viewer(self) -> Viewer: ...
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def keys(self) -> KeyProvider: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def reveals(self) -> list[tuple[uuid.UUID, str]]: ...
+    @property
+    def loaders(self) -> DataKeys: ...
+    @property
+    def disclosure_loaders(self) -> DisclosureLoaders: ...
 
 
 class MaskingCache:
@@ -80,7 +107,7 @@ def fact_kinds(viewer: Viewer) -> tuple[bool, bool]:
 
 @dataclass
 class Disclosure:
-    context: Context
+    context: Request
     rules: MaskingRules
     purpose: str
     # The request's own loaders unless asked about another purpose (explainFieldAccess).
@@ -254,7 +281,7 @@ class Disclosure:
         return self.own_loaders or self.context.disclosure_loaders
 
 
-def access_log_rows(context: Context) -> list[dict[str, Any]]:
+def access_log_rows(context: Request) -> list[dict[str, Any]]:
     """The request's reveals as access-log rows (taken: the request's list is emptied)."""
     viewer = context.viewer
     common = {
@@ -287,7 +314,7 @@ def selects_any(selections: Iterable[Any], names: frozenset[str]) -> bool:
 class DisclosureLoaders:
     """The facts a disclosure needs, each fetched in one batch per request."""
 
-    def __init__(self, context: Context, purpose: str) -> None:
+    def __init__(self, context: Request, purpose: str) -> None:
         self._sessions: async_sessionmaker[AsyncSession] = context.sessions
         self._viewer = context.viewer
         self._purpose = purpose

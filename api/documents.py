@@ -35,7 +35,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from api.scalars import ArgumentValuesRule
-from domain.metrics import DOCUMENT_CACHE
+from kernel.metrics import DOCUMENT_CACHE
 
 if TYPE_CHECKING:
     from api.cost import CostBudgets

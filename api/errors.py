@@ -1,6 +1,6 @@
 """Errors are part of the API: every error leaves with a stable ``extensions.code``.
 
-Expected failures are :class:`domain.errors.DomainError`; their message is meant for
+Expected failures are :class:`kernel.errors.DomainError`; their message is meant for
 the client. Anything else is a bug: logged with the request id, and outside
 development replaced by a neutral message that quotes the request id.
 """
@@ -20,7 +20,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from api.scalars import Unrepresentable
-from domain.errors import DomainError
+from kernel.errors import DomainError
 
 log = logging.getLogger("lendgraph.errors")
 

@@ -104,7 +104,7 @@ def json_depth_exceeds(value: object, limit: int) -> bool:
 
 # Where a checked JSON request body waits, parsed, for the GraphQL view.
 PAYLOAD_STATE = "graphql_payload"
-# The code a request was refused or answered with, for its metrics (domain.metrics).
+# The code a request was refused or answered with, for its metrics (kernel.metrics).
 OUTCOME_STATE = "outcome"
 
 

@@ -9,7 +9,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain import metrics
+from kernel import metrics
 
 log = logging.getLogger("lendgraph.request")
 

@@ -38,7 +38,7 @@ from api.risk.scoring import ScoringModel
 from api.risk.types import RiskAssessment
 from api.verification.types import VerificationCase
 from api.workout.cases import CollectionContact, PromiseToPay, WorkoutCase
-from domain.errors import NotFound
+from kernel.errors import NotFound
 
 _Resolver = tuple[Callable[[Loaders], DataLoader[uuid.UUID, Any]], Callable[[Any], relay.Node]]
 

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from domain.db import unit_of_work
 from domain.identity import service
 from domain.settings import Settings
+from kernel.db import unit_of_work
 
 MAX_BODY = 4096
 _NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}

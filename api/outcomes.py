@@ -1,7 +1,7 @@
 """The expected refusals of the lending lifecycle, as union members, and one way to run
 a mutation that may meet them.
 
-A service raises a :class:`~domain.errors.DomainError`; :func:`perform` runs the service
+A service raises a :class:`~kernel.errors.DomainError`; :func:`perform` runs the service
 in one transaction and turns the refusals its mutation declares into their union
 member. A lost optimistic-locking race (the row's version moved under us) becomes
 ``Conflict``. Anything undeclared (``FORBIDDEN``, ``NOT_FOUND``) stays a GraphQL error
@@ -27,9 +27,9 @@ from api.relay import decode_global_id
 from domain.applications import errors
 from domain.applications.models import ApplicationStatus
 from domain.applications.service import Actor
-from domain.db import unit_of_work
-from domain.errors import Conflict, DomainError, InvalidInput
 from domain.lending.repayment import Overpayment
+from kernel.db import unit_of_work
+from kernel.errors import Conflict, DomainError, InvalidInput
 
 T = TypeVar("T")
 

@@ -3,20 +3,23 @@
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry import relay
 
 from api.access import classified
-from domain import formats
-from domain.errors import InvalidInput
-from domain.pagination import Keyset, Page
+from domain.identity.viewer import Viewer
 from domain.settings import Settings
+from kernel import formats
+from kernel.errors import InvalidInput
+from kernel.pagination import Keyset, Page
 
 NodeT = TypeVar("NodeT")
 RowT = TypeVar("RowT")
 FilterT = TypeVar("FilterT")
+FilterC = TypeVar("FilterC", contravariant=True)
 
 DEFAULT_PAGE_SIZE = 20
 
@@ -113,6 +116,70 @@ def connection(
             end_cursor=edges[-1].cursor if edges else None,
         ),
         count=count,
+    )
+
+
+async def listed(
+    sessions: async_sessionmaker[AsyncSession],
+    request: ListingRequest[Any],
+    *,
+    page: Callable[[AsyncSession], Awaitable[Page[RowT]]],
+    count: Callable[[AsyncSession], Awaitable[int]],
+    to_node: Callable[[RowT], NodeT],
+) -> Connection[NodeT]:
+    """A root list's connection: one page read in a session of its own, and the total
+    read in another only if the selection asks for ``count`` (graphql-core resolves
+    sibling fields concurrently, so sessions are never shared)."""
+    async with sessions() as session:
+        rows = await page(session)
+
+    async def total() -> int:
+        async with sessions() as session:
+            return await count(session)
+
+    return connection(
+        rows, keyset=request.keyset, to_node=to_node, count=total, after=request.after_cursor
+    )
+
+
+class ScopedPage(Protocol[FilterC, RowT]):
+    """A repository's page of the rows a viewer may see, by filter and keyset."""
+
+    def __call__(
+        self,
+        session: AsyncSession,
+        *,
+        viewer: Viewer,
+        flt: FilterC,
+        first: int,
+        after: tuple[Any, ...] | None,
+    ) -> Awaitable[Page[RowT]]: ...
+
+
+class ScopedCount(Protocol[FilterC]):
+    def __call__(
+        self, session: AsyncSession, *, viewer: Viewer, flt: FilterC
+    ) -> Awaitable[int]: ...
+
+
+async def listed_for(
+    sessions: async_sessionmaker[AsyncSession],
+    viewer: Viewer,
+    request: ListingRequest[FilterT],
+    page: ScopedPage[FilterT, RowT],
+    count: ScopedCount[FilterT],
+    to_node: Callable[[RowT], NodeT],
+) -> Connection[NodeT]:
+    """``listed`` for the common shape: a repository's ``list_x``/``count_x`` pair that
+    both scope by the viewer and take the request's filter."""
+    return await listed(
+        sessions,
+        request,
+        page=lambda s: page(
+            s, viewer=viewer, flt=request.flt, first=request.first, after=request.after
+        ),
+        count=lambda s: count(s, viewer=viewer, flt=request.flt),
+        to_node=to_node,
     )
 
 

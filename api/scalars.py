@@ -40,7 +40,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.types.scalar import ScalarDefinition
 
-from domain import formats
+from kernel import formats
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 
@@ -145,7 +145,7 @@ def rate_of_ratio(value: float | None) -> Rate | None:
 
 
 def serialize_money(value: Decimal) -> str:
-    # The one serialisation of money and rates (domain.formats): whatever a value went
+    # The one serialisation of money and rates (kernel.formats): whatever a value went
     # through (a client's "500000", a computed "0.05"), the wire shows the column's
     # scale; the compiled read path renders the same text in SQL (json_sql.decimal).
     return formats.money(value)

@@ -69,8 +69,8 @@ from api.verification.mutations import VerificationMutations
 from api.verification.queries import VerificationQueries
 from api.workout.cases import WorkoutCaseMutations, WorkoutCaseQueries
 from api.workout.recoveries import RecoveryMutations
-from domain.errors import DomainError
 from domain.settings import Settings
+from kernel.errors import DomainError
 
 
 @strawberry.type

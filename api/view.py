@@ -43,18 +43,18 @@ from api.guards import OUTCOME_STATE, PAYLOAD_STATE, read_body, replay_body
 from api.ide import GraphiQLAssets
 from api.media import GRAPHQL_RESPONSE, JSON, negotiate
 from api.viewers import ViewerCache
-from domain import bulk
-from domain.db import StatementCounter, current_statement_counter
-from domain.errors import Unauthenticated
 from domain.identity.authorization import MASKING_COUNTER, Authorizer
 from domain.identity.service import viewer_until
 from domain.identity.viewer import Viewer
 from domain.jobs.queue import JobQueue
-from domain.metrics import VIEWER_CACHE
+from domain.privacy.models import AccessLogEntry
+from domain.privacy.purposes import HEADER as PURPOSE_HEADER
+from domain.privacy.purposes import UnknownPurpose, purpose_for
 from domain.settings import Settings
-from privacy.models import AccessLogEntry
-from privacy.purposes import HEADER as PURPOSE_HEADER
-from privacy.purposes import UnknownPurpose, purpose_for
+from kernel import bulk
+from kernel.db import StatementCounter, current_statement_counter
+from kernel.errors import Unauthenticated
+from kernel.metrics import VIEWER_CACHE
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer

@@ -26,9 +26,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain import events
-from domain.base import utcnow
 from domain.identity.viewer import Viewer
+from kernel import events
+from kernel.base import utcnow
 
 log = logging.getLogger("lendgraph.viewers")
 

@@ -30,15 +30,15 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import domain.models  # noqa: F401 - every mapper known before the first query
-from domain import events
-from domain.base import utcnow
-from domain.db import create_engine, session_factory, unit_of_work
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.lending.models import DelinquencyBucket, Loan, LoanStatus
 from domain.risk import alerts
 from domain.risk import service as risk_service
 from domain.risk.scan import run_scan
+from kernel import events
+from kernel.base import utcnow
+from kernel.db import create_engine, session_factory, unit_of_work
 from migrations.runner import upgrade
 from privacy.keys import generate
 from seed import seed_population

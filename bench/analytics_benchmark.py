@@ -76,11 +76,11 @@ from domain.analytics import repository as analytics_repository
 from domain.analytics import service
 from domain.analytics.models import LoanBucketSnapshot
 from domain.applications.models import ApplicationStatus, Transition
-from domain.base import utcnow
-from domain.db import create_engine, session_factory
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.risk import repository as risk_repository
+from kernel.base import utcnow
+from kernel.db import create_engine, session_factory
 
 QUICK_ENTERPRISES = 100
 QUICK_LOANS = 1_000
@@ -250,7 +250,7 @@ async def derive_pds(engine: AsyncEngine) -> None:
 
 def with_jit(engine: AsyncEngine) -> None:
     """Every new connection of ``engine`` with PostgreSQL's JIT compilation back on (the
-    service turns it off, ``domain/db.py``)."""
+    service turns it off, ``kernel/db.py``)."""
 
     def on(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()

@@ -28,9 +28,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from api.app import create_app
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.models import Application, Enterprise, Institution, Product
+from kernel.db import session_factory
 
 QUERY = """
 query Page($first: Int!) {

@@ -28,9 +28,9 @@ from lending_benchmark import fresh, load
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics.service import month_end_on_or_before
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.provisioning.close import STEPS, Close, Sessions, Step, month_end_close
+from kernel.base import utcnow
+from kernel.db import session_factory
 
 TARGET = 1_000_000
 

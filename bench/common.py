@@ -24,13 +24,13 @@ from strawberry.types.field import StrawberryField
 import api.schema
 from api.access import FieldAccess
 from api.app import create_app
-from domain.base import utcnow
-from domain.db import create_engine, session_factory
 from domain.identity import people
 from domain.identity.models import AuthSession, Membership, Role, UserStatus
 from domain.identity.security import mint_token
 from domain.models import Application, Institution
 from domain.settings import Settings, load_settings
+from kernel.base import utcnow
+from kernel.db import create_engine, session_factory
 from migrations.runner import upgrade
 from privacy.keys import generate
 from seed import seed_population

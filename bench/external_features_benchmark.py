@@ -34,16 +34,16 @@ from typing import Any
 from sqlalchemy import func, select
 
 from domain.applications.models import Application
-from domain.base import new_id
-from domain.db import create_engine, session_factory
 from domain.enterprises.models import Enterprise
 from domain.identity.viewer import Viewer
+from domain.privacy import consent
 from domain.providers.answers import Profile, kept, read_answer
 from domain.providers.models import ExternalDataKind, ExternalDataRecord
 from domain.providers.service import STAFF_PURPOSE
 from domain.risk.assessment import training_sample
+from kernel.base import new_id
+from kernel.db import create_engine, session_factory
 from migrations.runner import upgrade
-from privacy import consent
 from privacy.keys import generate
 from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
 from scoring.training import cross_validate

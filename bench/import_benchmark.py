@@ -24,12 +24,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from domain.db import create_engine, session_factory
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.enterprises.uscc import generate_uscc
 from domain.imports.cleaning import COLUMNS, id_check_digit
 from domain.imports.models import RowEffect
 from domain.imports.service import ImportReport, import_enterprises
+from kernel.db import create_engine, session_factory
 from migrations.runner import upgrade
 from privacy.keys import generate
 

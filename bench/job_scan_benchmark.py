@@ -34,8 +34,6 @@ from pathlib import Path
 from risk_scan_benchmark import PG_LOANS, QUICK_LOANS, build, fresh, report_build
 from sqlalchemy import func, select, text
 
-from domain.base import utcnow
-from domain.db import create_engine, session_factory
 from domain.jobs import repository as jobs_repo
 from domain.jobs import tasks
 from domain.jobs.models import JobState
@@ -43,6 +41,8 @@ from domain.jobs.queue import JobQueue
 from domain.lending.models import Loan, LoanStatus
 from domain.risk.scan import run_scan
 from domain.settings import load_settings
+from kernel.base import utcnow
+from kernel.db import create_engine, session_factory
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -33,14 +33,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.analytics.service import month_end_on_or_before
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind
 from domain.ledger.service import Leg, Posting
 from domain.lending.models import Installment, Loan
 from domain.provisioning.service import provide, stage_book
+from kernel.base import utcnow
+from kernel.db import session_factory
 
 A = AccountCode
 

@@ -42,8 +42,6 @@ from sqlalchemy import Table, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.applications.models import Application, ApplicationStatus
-from domain.base import new_id, utcnow
-from domain.db import create_engine, session_factory
 from domain.enterprises.models import Enterprise
 from domain.enterprises.uscc import organisation_check_character, uscc_check_character
 from domain.identity.models import Institution, InstitutionKind
@@ -51,6 +49,8 @@ from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStat
 from domain.lending.schedule import add_months, build_schedule
 from domain.lending.service import Aged, age_loans
 from domain.products.models import Product, ProductStatus, ProductType, RepaymentMethod
+from kernel.base import new_id, utcnow
+from kernel.db import create_engine, session_factory
 from migrations.runner import upgrade
 
 Row = dict[str, Any]

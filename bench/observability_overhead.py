@@ -36,7 +36,7 @@ ROUNDS = 7
 def observe_cost() -> tuple[float, float]:
     """Microseconds of one request's metrics (in this process's prometheus mode):
     the best and the median round."""
-    from domain import metrics
+    from kernel import metrics
 
     def request() -> None:
         metrics.DOCUMENT_CACHE.hit()
@@ -67,9 +67,9 @@ async def request_costs(requests: int = 300) -> dict[str, list[float]]:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
     from api.app import create_app
-    from domain import tracing
-    from domain.db import create_engine
     from domain.settings import load_settings
+    from kernel import tracing
+    from kernel.db import create_engine
     from migrations.runner import upgrade
 
     class Dropped(SpanExporter):

@@ -78,9 +78,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from domain.applications.models import ApplicationStatus
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.models import Application
+from kernel.db import session_factory
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent

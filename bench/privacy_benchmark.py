@@ -52,18 +52,20 @@ from strawberry import relay
 
 import api.schema
 from api.app import create_app
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.enterprises.models import SEALED_COLUMNS
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.lending import repository as lending
 from domain.models import Application, Enterprise
+from domain.privacy import consent
+from domain.privacy.models import AccessLogEntry
 from domain.settings import Settings
-from privacy import consent, vault
+from kernel.base import utcnow
+from kernel.db import session_factory
+from privacy import vault
 from privacy.keys import KeyProvider
 from privacy.masking import mask
-from privacy.models import AccessLogEntry, DataKey
+from privacy.models import DataKey
 
 PAGE = 100
 QUERY = """

@@ -65,8 +65,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.applications.models import Application, ApplicationStatus
 from domain.applications.states import reached
-from domain.base import ScaledDecimal, new_id, utcnow
-from domain.db import create_engine, session_factory
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.enterprises.uscc import organisation_check_character, uscc_check_character
 from domain.identity.models import Institution, InstitutionKind
@@ -76,6 +74,8 @@ from domain.products.models import Product, ProductStatus, ProductType, Repaymen
 from domain.risk.models import AlertSeverity, DisposalAction, RiskAlert, RiskAssessment, RiskRule
 from domain.risk.rules import CompiledRule, IndicatorType, compile_rule
 from domain.risk.scan import ScanReport, run_scan
+from kernel.base import ScaledDecimal, new_id, utcnow
+from kernel.db import create_engine, session_factory
 from migrations.runner import upgrade
 from scoring.scorecard import MasterScale, Scorecard
 from seed.reference import INDUSTRIES, INDUSTRY_WEIGHTS, PLACES

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from domain.db import create_engine, session_factory
+from kernel.db import create_engine, session_factory
 from migrations.runner import upgrade
 from privacy.keys import generate
 from seed import SeedSummary, seed_population

@@ -3,7 +3,7 @@
 A change that shows or allows MORE than now is stored ``pending`` and applies only
 when a second person holding the checker's role approves it; one that narrows
 applies at once (``active``). Later states: ``superseded`` (a later version took its
-place), ``rejected``, ``rolled_back``. Masking policies (``privacy.policies``) and
+place), ``rejected``, ``rolled_back``. Masking policies (``domain.privacy.policies``) and
 authorization rule changes (``domain.identity.policy_changes``) share this module.
 
 Threat model: one officer or admin, careless or coerced, must not widen access
@@ -20,9 +20,9 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import Conflict, Forbidden, NotFound
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
+from kernel.errors import Conflict, Forbidden, NotFound
 
 PENDING = "pending"
 ACTIVE = "active"

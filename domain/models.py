@@ -10,7 +10,6 @@ from domain.applications.models import (
     Transition,
 )
 from domain.audit.models import AuditEntry, LogSeal
-from domain.base import Base
 from domain.contracts.models import (
     AmendmentStatus,
     ContractVersion,
@@ -55,6 +54,7 @@ from domain.lending.models import (
     LoanStatus,
     Repayment,
 )
+from domain.privacy.models import AccessLogEntry, BreakGlassGrant, ConsentRecord, MaskingPolicy
 from domain.products.models import (
     Product,
     ProductMarket,
@@ -90,13 +90,8 @@ from domain.workout.models import (
     WorkoutCase,
     WorkoutCaseAlert,
 )
-from privacy.models import (
-    AccessLogEntry,
-    BreakGlassGrant,
-    ConsentRecord,
-    DataKey,
-    MaskingPolicy,
-)
+from kernel.base import Base
+from privacy.models import DataKey
 from scoring.models import ModelStatus, ScoringModelRecord
 
 __all__ = [

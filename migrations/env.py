@@ -30,7 +30,7 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run_with_own_engine(url: str) -> None:
-    from domain.db import create_engine
+    from kernel.db import create_engine
 
     engine = create_engine(url)
     try:

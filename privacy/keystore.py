@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.base import utcnow
+from kernel.base import utcnow
 from privacy import vault
 from privacy.keys import KeyProvider
 from privacy.models import DataKey

@@ -7,7 +7,7 @@ a mainland resident id keeps its region (first 6) and last 4 characters
 last 4, a name its first character. Values that are not text (figures) are withheld
 (null).
 
-Masking policies (``privacy.policies``) may choose another strategy per field, role
+Masking policies (``domain.privacy.policies``) may choose another strategy per field, role
 and purpose. Strategies, from least to most revealing: ``null`` (withheld),
 ``redact`` (a fixed marker), ``hash`` (a keyed digest: equal values stay linkable,
 nothing else can be read from it), ``band`` (an amount's band, a date's year),

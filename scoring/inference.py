@@ -48,7 +48,7 @@ import pandas
 from catboost import Pool
 from numpy.typing import NDArray
 
-from domain import metrics
+from kernel import metrics
 from scoring.calibration import rescale
 from scoring.features import PLATFORM_WORDING
 from scoring.model import ScoringModel

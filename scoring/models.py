@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, StrEnum, TimestampMixin, UTCDateTime
+from kernel.base import Base, IdMixin, StrEnum, TimestampMixin, UTCDateTime
 from scoring.calibration import Calibrator
 
 

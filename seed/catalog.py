@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from domain.base import new_id
 from domain.identity.models import InstitutionKind, Role, UserStatus
 from domain.products.models import ProductStatus, ProductType, RepaymentMethod
+from kernel.base import new_id
 from seed.people import NamePools
 from seed.reference import NOT_MARKET_BANKS, PLACES, PRODUCT_TEMPLATES, ProductTemplate
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.base import utcnow
 from domain.identity import people, security
 from domain.identity.models import Institution, Membership, Role
+from kernel.base import utcnow
 from privacy.keys import KeyProvider
 from seed.catalog import DEMO_DOMAIN
 

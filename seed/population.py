@@ -34,7 +34,6 @@ from domain.applications.models import (
     Decision,
     Transition,
 )
-from domain.base import utcnow
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
 from domain.enterprises.service import ID_NUMBER_INDEX
 from domain.identity import people
@@ -43,6 +42,7 @@ from domain.lending.models import Installment, Loan, Repayment
 from domain.products.models import Product, ProductMarket
 from domain.risk import ratings
 from domain.risk.models import RiskAlert, RiskAssessment
+from kernel.base import utcnow
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 from privacy.models import DataKey

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from domain.db import create_engine, session_factory
 from domain.identity.authorization import DEFAULT_POLICY_PATH, install_policy
 from domain.identity.models import PolicyVersion
 from domain.models import Base
+from kernel.db import create_engine, session_factory
 from migrations.runner import upgrade
 
 PG_ENV = "LENDGRAPH_TEST_DATABASE_URL"

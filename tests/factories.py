@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.base import utcnow
 from domain.enterprises import service as enterprise_service
 from domain.enterprises.service import EnterpriseProfile
 from domain.identity import people, security
@@ -40,6 +39,7 @@ from domain.products.models import DayCount
 from domain.providers.models import ExternalDataKind, ExternalDataRecord
 from domain.settings import Settings
 from domain.verification.models import VerificationLevel
+from kernel.base import utcnow
 from privacy.keys import parse_env
 
 FIXED_NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

@@ -24,12 +24,12 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.schema import build_schema
-from domain.base import new_id, utcnow
-from domain.db import create_engine, session_factory, unit_of_work
 from domain.identity import people, security, service
-from domain.models import AccessLogEntry, AuditEntry, ConsentRecord, Enterprise, Role
+from domain.models import AccessLogEntry, AuditEntry, ConsentRecord, Enterprise, Institution, Role
+from domain.privacy import consent
 from domain.settings import load_settings
-from privacy import consent
+from kernel.base import new_id, utcnow
+from kernel.db import create_engine, session_factory, unit_of_work
 from tests import factories as f
 from tests.tampering import bypass_append_only
 
@@ -570,9 +570,9 @@ def test_the_portfolio_is_rescored_and_drift_measured(
     # given: a seeded book and a champion trained on it (stand-in outcome: the most
     # indebted fifth; model quality is not what this test is about)
     from domain.risk.assessment import training_sample
+    from domain.risk.registry import promote, register
     from scoring.drift import training_reference
     from scoring.features import PLATFORM_FEATURES
-    from scoring.registry import promote, register
     from scoring.scorecard import Scorecard
     from scoring.training import fit
 
@@ -848,3 +848,78 @@ def test_keys_replace_data_keys_reseals_under_fresh_keys_by_a_job(
     result = json.loads(replaced.stdout)["result"]
     assert result["replaced"] > 4
     assert token.exit_code == 0, token.output
+
+
+def test_ledger_trial_balance_prints_each_account_as_its_lines_add_up(database: Path) -> None:
+    # given: a book with a loan lent, charged and repaid through the servicing code
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+
+    async def a_book() -> tuple[str, dict[str, tuple[Any, Any]]]:
+        from decimal import Decimal
+
+        from sqlalchemy import func
+
+        from domain.ledger.models import JournalLine, LedgerAccount
+        from domain.lending import charges
+        from domain.lending import service as lending
+        from tests.domain.ledger.books import disbursed_loan
+
+        engine = create_engine(load_settings().database_url)
+        try:
+            async with unit_of_work(session_factory(engine)) as s:
+                on = utcnow().date() - timedelta(days=95)
+                booked = await disbursed_loan(s, on=on, fee="150.00", charged=True)
+                await charges.accrue(s, as_of=on + timedelta(days=70), institution_id=None)
+                await lending.record_repayment(
+                    s,
+                    booked.officer,
+                    booked.loan_id,
+                    idempotency_key="cli-book-1",
+                    amount=Decimal("1234.56"),
+                    paid_on=on + timedelta(days=75),
+                )
+                code = await s.scalar(
+                    select(Institution.code).where(Institution.id == booked.institution_id)
+                )
+                # The lines themselves, summed: what the per-day totals must agree with.
+                sums = (
+                    await s.execute(
+                        select(
+                            LedgerAccount.code,
+                            func.sum(JournalLine.debit),
+                            func.sum(JournalLine.credit),
+                        )
+                        .join(JournalLine, JournalLine.account_id == LedgerAccount.id)
+                        .where(LedgerAccount.institution_id == booked.institution_id)
+                        .group_by(LedgerAccount.code)
+                    )
+                ).all()
+                assert code is not None
+                return code, {c.value: (d, k) for c, d, k in sums}
+        finally:
+            await engine.dispose()
+
+    code, lines = asyncio.run(a_book())
+    assert len(lines) >= 4  # cash, receivables, income: more than the disbursement
+
+    # when
+    result = runner.invoke(app, ["ledger", "trial-balance", "--institution", code, "--json"])
+    table = runner.invoke(app, ["ledger", "trial-balance", "--institution", code])
+    unknown = runner.invoke(app, ["ledger", "trial-balance", "--institution", "NOPE"])
+
+    # then: balanced, and every account's figures are its lines' sums to the cent
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert found["balanced"] is True
+    assert found["debits"] == found["credits"]
+    by_code = {a["code"]: a for a in found["accounts"]}
+    for account, (debit, credit) in lines.items():
+        assert (by_code[account]["debits"], by_code[account]["credits"]) == (
+            f"{debit:.2f}",
+            f"{credit:.2f}",
+        )
+    assert table.exit_code == 0
+    assert "balanced" in table.output
+    assert code in table.output
+    assert unknown.exit_code != 0
+    assert "NOPE" in unknown.output

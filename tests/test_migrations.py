@@ -16,11 +16,11 @@ from sqlalchemy import make_url, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from domain.db import create_engine, session_factory
 from domain.enterprises.service import id_number_index
 from domain.identity import people
 from domain.identity.models import UserStatus
 from domain.models import Base, Enterprise, OutboxMessage, User
+from kernel.db import create_engine, session_factory
 from migrations.runner import current_revision, downgrade, head_revision, upgrade
 from privacy import keystore, vault
 from tests import factories as f

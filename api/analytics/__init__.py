@@ -1,0 +1,1 @@
+"""GraphQL for portfolio analytics, reports and the month-end close."""

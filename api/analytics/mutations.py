@@ -18,9 +18,9 @@ from domain.analytics.service import (
     analysable_institutions,
     resolve_period,
 )
-from domain.errors import InvalidInput
 from domain.jobs import tasks
 from domain.jobs.errors import QueueUnavailable
+from kernel.errors import InvalidInput
 
 
 @strawberry.input(description="The period and book of a portfolio report.")

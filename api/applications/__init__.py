@@ -1,1 +1,1 @@
-
+"""GraphQL for applications: drafts, submission, review, decisions, appeals and signing."""

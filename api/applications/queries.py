@@ -9,8 +9,8 @@ from api.context import Context
 from api.relay import (
     Connection,
     ListingRequest,
-    connection,
     decode_pk,
+    listed_for,
 )
 from domain.applications import repository as repo
 from domain.settings import Settings
@@ -51,16 +51,11 @@ class ApplicationQueries:
     ) -> Connection[Application]:
         ctx = info.context
         asked = listing_request(ctx.settings, first, after, filter)
-        flt = asked.flt
-        async with ctx.sessions() as session:
-            page = await repo.list_applications(
-                session, viewer=ctx.viewer, flt=flt, first=asked.first, after=asked.after
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await repo.count_applications(session, viewer=ctx.viewer, flt=flt)
-
-        return connection(
-            page, keyset=repo.NEWEST, to_node=Application.from_row, count=count, after=after
+        return await listed_for(
+            ctx.sessions,
+            ctx.viewer,
+            asked,
+            repo.list_applications,
+            repo.count_applications,
+            Application.from_row,
         )

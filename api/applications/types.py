@@ -18,8 +18,8 @@ from domain.applications.models import ApplicationStatus, DecisionOutcome
 from domain.applications.models import Contract as ContractRow
 from domain.applications.models import Decision as DecisionRow
 from domain.applications.models import Transition as TransitionRow
-from domain.errors import NotFound
 from domain.products.models import RepaymentMethod
+from kernel.errors import NotFound
 
 if TYPE_CHECKING:
     from api.enterprises.types import Enterprise

@@ -1,0 +1,1 @@
+"""GraphQL for auditors: the audit log, the access log, records of processing, integrity."""

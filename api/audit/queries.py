@@ -9,11 +9,11 @@ import strawberry
 from api.access import classified
 from api.audit.types import AuditIntegrity, AuditLogEntry
 from api.context import Context
-from api.relay import Connection, ListingRequest, connection, decode_pk
+from api.relay import Connection, ListingRequest, decode_pk, listed_for
 from domain.audit import integrity
 from domain.audit import repository as repo
 from domain.audit.chain import SealKey
-from domain.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 
 @strawberry.input
@@ -64,21 +64,13 @@ class AuditQueries:
             first=first,
             after=after,
         )
-        async with ctx.sessions() as session:
-            page = await repo.audit_log(
-                session,
-                viewer=ctx.viewer,
-                flt=request.flt,
-                first=request.first,
-                after=request.after,
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await repo.count_audit_log(session, viewer=ctx.viewer, flt=request.flt)
-
-        return connection(
-            page, keyset=repo.NEWEST, to_node=AuditLogEntry.from_row, count=count, after=after
+        return await listed_for(
+            ctx.sessions,
+            ctx.viewer,
+            request,
+            repo.audit_log,
+            repo.count_audit_log,
+            AuditLogEntry.from_row,
         )
 
     @strawberry.field(

@@ -8,8 +8,8 @@ from api.access import classified
 from api.context import Context
 from api.privacy.masking import protected_fields
 from domain.identity.models import Role
-from privacy.records import ProcessingRecord as Record
-from privacy.records import processing_records
+from domain.privacy.records import ProcessingRecord as Record
+from domain.privacy.records import processing_records
 
 
 @classified(
@@ -32,7 +32,7 @@ class ProcessingRecord:
     classification: str = strawberry.field(description="personal or sensitive.")
     purpose: str
     lawful_bases: list[str] = strawberry.field(
-        description="subject, platform_oversight, consent, contract (privacy/lawful_bases.csv)."
+        description="subject, platform_oversight, consent, contract (lawful_bases.csv)."
     )
     revealed_to: list[Role] = strawberry.field(
         description="Roles the policy lets reveal it and that can hold one of the bases."

@@ -16,7 +16,7 @@ from api.identity.types import User, person
 from domain.audit.chain import SealBreak, StreamIntegrity
 from domain.audit.integrity import Integrity
 from domain.audit.models import AuditEntry as AuditRow
-from privacy.consent import ChainBreak
+from domain.privacy.consent import ChainBreak
 
 
 @classified(

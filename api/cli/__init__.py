@@ -8,7 +8,8 @@ top-level commands); this one only puts them together, in the order ``--help`` s
 | ``users`` | ``users create|token``, ``outbox`` |
 | ``keys`` | ``keys status|init|rotate|rotate-index|rotate-masking|replace-data-keys`` |
 | ``audit`` | ``audit verify|seal`` |
-| ``loans`` | ``loans age`` |
+| ``loans`` | ``loans age|accrue`` |
+| ``ledger`` | ``ledger trial-balance`` |
 | ``close`` | ``close`` (the month-end close) |
 | ``risk`` | ``risk scan`` |
 | ``retention`` | ``retention plan|run`` |
@@ -34,6 +35,7 @@ from api.cli import (
     imports,
     jobs,
     keys,
+    ledger,
     loans,
     model,
     reports,
@@ -54,6 +56,7 @@ app.add_typer(users.group, name="users")
 app.add_typer(keys.group, name="keys")
 app.add_typer(audit.group, name="audit")
 app.add_typer(loans.group, name="loans")
+app.add_typer(ledger.group, name="ledger")
 app.command("close")(close.close_month)
 app.add_typer(risk.group, name="risk")
 app.add_typer(retention.group, name="retention")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from api.cli.common import guarded, settings_or_exit, transact
-from domain.db import create_engine, session_factory
+from kernel.db import create_engine, session_factory
 
 group = typer.Typer(help="Checks of the records the law asks us to keep.", no_args_is_help=True)
 

@@ -8,7 +8,7 @@ import typer
 
 from api.cli.common import as_of_day, guarded, institution_id, print_json, settings_or_exit
 from api.cli.jobs import follow
-from domain.base import utcnow
+from kernel.base import utcnow
 
 
 def close_month(

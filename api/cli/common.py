@@ -22,10 +22,10 @@ from rich.progress import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.base import utcnow
-from domain.db import create_engine, session_factory, unit_of_work
-from domain.errors import DomainError, NotFound
 from domain.settings import ConfigurationError, Settings, load_settings
+from kernel.base import utcnow
+from kernel.db import create_engine, session_factory, unit_of_work
+from kernel.errors import DomainError, NotFound
 from migrations.runner import current_revision, head_revision
 
 T = TypeVar("T")

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from domain.base import utcnow
-from domain.db import create_engine, session_factory, unit_of_work
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import create_engine, session_factory, unit_of_work
 from migrations.runner import current_revision, upgrade
 
 if TYPE_CHECKING:

@@ -34,10 +34,10 @@ def import_enterprises_command(
     The file is kept with an import job, which a worker runs (this process, on SQLite)
     while a bar shows the rows done.
     """
-    from domain.base import new_id
     from domain.jobs.files import NewFile
     from domain.jobs.models import FileRole
     from domain.jobs.tasks import IMPORT
+    from kernel.base import new_id
 
     settings = settings_or_exit()
     upload = NewFile(

@@ -16,11 +16,11 @@ from rich.progress import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.db import create_engine, session_factory
-from domain.errors import NotFound
 from domain.identity.models import Role
 from domain.jobs.errors import JobFailed
 from domain.settings import Settings
+from kernel.db import create_engine, session_factory
+from kernel.errors import NotFound
 
 if TYPE_CHECKING:
     from domain.jobs.files import NewFile

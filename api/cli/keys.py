@@ -9,8 +9,8 @@ import typer
 
 from api.cli.common import console, guarded, print_json, progress, settings_or_exit
 from api.cli.jobs import follow
-from domain.db import create_engine, session_factory
 from domain.settings import Settings
+from kernel.db import create_engine, session_factory
 
 if TYPE_CHECKING:
     from privacy.keys import KeyProvider

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from api.cli.common import as_of_day, settings_or_exit, transact, working
-from domain.errors import DomainError
+from kernel.errors import DomainError
 
 group = typer.Typer(help="Loan servicing jobs.", no_args_is_help=True)
 

@@ -188,8 +188,8 @@ def model_report(
     out: Annotated[Path, typer.Option("--out", file_okay=False, help="Directory to write to.")],
 ) -> None:
     """Write the model's validation report: one HTML page with its charts, for offline use."""
+    from domain.risk.registry import by_version, features_of, load
     from domain.risk.training import VALIDATION_FILE
-    from scoring.registry import by_version, features_of, load
     from scoring.report import render
     from scoring.scorecard import MasterScale, Scorecard
 
@@ -231,7 +231,7 @@ def model_report(
 @group.command("list")
 def model_list() -> None:
     """Registered models, newest first."""
-    from scoring.registry import listing
+    from domain.risk.registry import listing
 
     for row in transact(settings_or_exit(), listing):
         typer.echo(
@@ -261,8 +261,8 @@ def model_promote(
     ] = False,
 ) -> None:
     """Make a registered model the champion; the previous one scores on in shadow."""
+    from domain.risk.registry import promote
     from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
-    from scoring.registry import promote
 
     row = transact(
         settings_or_exit(),

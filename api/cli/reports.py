@@ -76,7 +76,7 @@ def report_compliance(
     from domain.audit import compliance, integrity
     from domain.audit.chain import SealKey
     from domain.identity.authorization import Authorizer
-    from privacy.records import processing_records
+    from domain.privacy.records import processing_records
 
     settings = settings_or_exit()
     key = SealKey(settings.audit_signing_key())

@@ -13,7 +13,7 @@ group = typer.Typer(help="Retention: purge personal data past its schedule.", no
 def retention_plan() -> None:
     """The dry run: which enterprises a retention run would crypto-shred now, and which
     are due but held (and by what). Changes nothing."""
-    from privacy import retention
+    from domain.privacy import retention
 
     found = transact(settings_or_exit(), lambda session: retention.plan(session))
     for item in found.due:
@@ -33,7 +33,7 @@ def retention_run() -> None:
     batches past their schedule, and write the receipts (the daily job does the same)."""
     from domain.audit.chain import SealKey
     from domain.identity.viewer import Viewer
-    from privacy import retention
+    from domain.privacy import retention
 
     settings = settings_or_exit()
     keys = settings.keys()

@@ -8,7 +8,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.cli.common import as_of_day, guarded, progress, settings_or_exit, with_sessions
-from domain.db import unit_of_work
+from kernel.db import unit_of_work
 
 group = typer.Typer(
     help="Early warning: portfolio scans and alert escalation.", no_args_is_help=True

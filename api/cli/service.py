@@ -18,7 +18,7 @@ import typer
 
 from api.cli.common import console, guarded, schema_is_current, settings_or_exit
 from api.cli.database import prepare_demo
-from domain.db import create_engine, session_factory
+from kernel.db import create_engine, session_factory
 
 SCHEMA_FILE = Path("schema.graphql")
 
@@ -82,7 +82,7 @@ def _metrics_shared(workers: int) -> Iterator[None]:
     at exit. The workers are new processes that inherit the variable before they import
     prometheus-client.
     """
-    from domain import metrics
+    from kernel import metrics
 
     given = metrics.multiprocess_dir()
     if workers == 1 and given is None:
@@ -181,12 +181,12 @@ def worker(
         raise typer.Exit(2)
 
     if metrics_port is not None:  # a worker has no HTTP app to scrape: a port of its own
-        from domain import metrics
+        from kernel import metrics
 
         metrics.serve(metrics_port, metrics_host)
 
     async def work() -> None:
-        from domain import tracing
+        from kernel import tracing
 
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         provider = tracing.process_provider()  # None unless OTEL_* switch traces on

@@ -8,8 +8,8 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.cli.common import console, settings_or_exit, transact
-from domain.base import utcnow
 from domain.identity.models import Role
+from kernel.base import utcnow
 
 group = typer.Typer(help="Accounts, for operators.", no_args_is_help=True)
 

@@ -33,9 +33,9 @@ from api.compiled.plan import (
 )
 from api.relay import ListingRequest
 from api.scalars import PLACES_OF_SCALAR
-from domain.base import ScaledDecimal, UTCDateTime
 from domain.identity.viewer import Viewer
-from domain.pagination import Keyset
+from kernel.base import ScaledDecimal, UTCDateTime
+from kernel.pagination import Keyset
 
 # Hidden keys of an object whose protected fields the post-pass shows: the subject
 # (the row) and its owner. '#' cannot start a GraphQL name, so never an alias.

@@ -69,15 +69,15 @@ from api.compiled.plan import (
 from api.context import Context
 from api.disclosure import Facts, access_log_rows
 from api.relay import ListingRequest, decode_global_id
-from domain import bulk
-from domain.base import utcnow
-from domain.db import current_statement_counter
-from domain.errors import DomainError, Forbidden, NotFound
-from domain.metrics import DOCUMENT_CACHE, PLAN_CACHE, STATEMENT_CACHE
+from domain.privacy.models import AccessLogEntry
 from domain.settings import Settings
-from domain.tracing import sql_span
+from kernel import bulk
+from kernel.base import utcnow
+from kernel.db import current_statement_counter
+from kernel.errors import DomainError, Forbidden, NotFound
+from kernel.metrics import DOCUMENT_CACHE, PLAN_CACHE, STATEMENT_CACHE
+from kernel.tracing import sql_span
 from privacy.keys import KeyProvider
-from privacy.models import AccessLogEntry
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer

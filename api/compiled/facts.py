@@ -26,7 +26,8 @@ from api.compiled.json_sql import JsonDialect, sql_string
 from api.disclosure import Facts, fact_kinds
 from domain.identity.viewer import Viewer
 from domain.lending.repository import active_loans
-from privacy import consent, keystore
+from domain.privacy import consent
+from privacy import keystore
 from privacy.keys import KeyProvider
 from privacy.models import DataKey
 

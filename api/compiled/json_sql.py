@@ -200,8 +200,8 @@ class SqliteJson(JsonDialect):
         return func.json_group_array(func.json(value)).filter(where)
 
     def decimal(self, value: ColumnElement[Any], scale: int, places: int) -> ColumnElement[str]:
-        # SQLite keeps money and rates as scaled integers (domain.base.ScaledDecimal):
-        # rescaled in integer arithmetic, half up, as domain.formats.fixed does. A bare
+        # SQLite keeps money and rates as scaled integers (kernel.base.ScaledDecimal):
+        # rescaled in integer arithmetic, half up, as kernel.formats.fixed does. A bare
         # "/" divides integers exactly there (SQLAlchemy's / would make it a float).
         magnitude: ColumnElement[Any] = func.abs(value)
         if places < scale:
@@ -230,7 +230,7 @@ class SqliteJson(JsonDialect):
         )
 
     def datetime(self, value: ColumnElement[Any]) -> ColumnElement[str]:
-        # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (domain.base.UTCDateTime).
+        # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (kernel.base.UTCDateTime).
         seconds = func.replace(func.substr(value, 1, 19), sql_string(" "), sql_string("T"))
         micros = func.substr(value, 21, 6)
         fraction = case(

@@ -17,7 +17,7 @@ from domain.contracts.models import AmendmentStatus
 from domain.contracts.models import ContractVersion as VersionRow
 from domain.contracts.models import LoanAmendment as AmendmentRow
 from domain.contracts.service import change_of
-from domain.errors import NotFound
+from kernel.errors import NotFound
 
 if TYPE_CHECKING:
     from api.lending.types import Loan

@@ -1,1 +1,1 @@
-
+"""GraphQL for enterprises: registration, profiles and financial statements."""

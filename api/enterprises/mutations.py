@@ -12,9 +12,9 @@ from api.context import Context
 from api.enterprises.types import Enterprise, FinancialStatement
 from api.identity.types import InvalidInputError
 from api.relay import decode_global_id
-from domain.db import unit_of_work
 from domain.enterprises import service
-from domain.errors import Conflict, InvalidInput
+from kernel.db import unit_of_work
+from kernel.errors import Conflict, InvalidInput
 
 
 @strawberry.input

@@ -16,10 +16,10 @@ from domain.applications import repository as applications_repo
 from domain.enterprises.models import SEALED_COLUMNS
 from domain.enterprises.models import Enterprise as EnterpriseRow
 from domain.enterprises.models import FinancialStatement as StatementRow
-from domain.errors import NotFound
-from domain.pagination import page_from
 from domain.settings import Settings
 from domain.verification.models import VerificationLevel
+from kernel.errors import NotFound
+from kernel.pagination import page_from
 
 if TYPE_CHECKING:
     from api.applications.types import Application

@@ -3,7 +3,7 @@ the oversight roles; rows scoped in SQL (domain.feedback.repository)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import strawberry
@@ -12,31 +12,25 @@ from sqlalchemy import Select
 from api.access import classified
 from api.context import Context
 from api.feedback.types import ServiceRating, SupportTicket
-from api.relay import Connection, ListingRequest, connection, decode_pk
+from api.relay import Connection, ListingRequest, decode_pk, listed
 from domain.feedback import repository as repo
 from domain.feedback.models import RatedEvent, TicketStatus
 
 NodeT = TypeVar("NodeT")
 
 
-async def _listed(
-    ctx: Context,
-    stmt: Select[Any],
-    request: ListingRequest[Any],
-    to_node: Callable[[Any], NodeT],
-) -> Connection[NodeT]:
-    """One page of a scoped statement's rows, newest first, and its count when asked."""
-    async with ctx.sessions() as session:
-        page = await repo.page_of(
-            session, stmt, keyset=request.keyset, first=request.first, after=request.after
-        )
-
-    async def count() -> int:
-        async with ctx.sessions() as session:
-            return await repo.count_of(session, stmt)
-
-    return connection(
-        page, keyset=request.keyset, to_node=to_node, count=count, after=request.after_cursor
+def _listed(
+    ctx: Context, stmt: Select[Any], request: ListingRequest[Any], to_node: Callable[[Any], NodeT]
+) -> Awaitable[Connection[NodeT]]:
+    """A page of a scoped statement's rows and, when asked, their count."""
+    return listed(
+        ctx.sessions,
+        request,
+        page=lambda s: repo.page_of(
+            s, stmt, keyset=request.keyset, first=request.first, after=request.after
+        ),
+        count=lambda s: repo.count_of(s, stmt),
+        to_node=to_node,
     )
 
 

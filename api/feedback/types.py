@@ -23,13 +23,13 @@ from api.disclosure import Facts
 from api.identity.types import Institution, InvalidInputError
 from api.lending.types import Loan
 from api.outcomes import ConflictError
-from domain import formats
-from domain.errors import NotFound
 from domain.feedback.figures import InstitutionFeedback
 from domain.feedback.models import RatedEvent, TicketStatus
 from domain.feedback.models import ServiceRating as RatingRow
 from domain.feedback.models import SupportMessage as MessageRow
 from domain.feedback.models import SupportTicket as TicketRow
+from kernel import formats
+from kernel.errors import NotFound
 
 RatedEventGQL = strawberry.enum(RatedEvent, name="RatedEvent")
 TicketStatusGQL = strawberry.enum(TicketStatus, name="TicketStatus")

@@ -1,1 +1,1 @@
-
+"""GraphQL for identity: signing in, the viewer, institutions, roles and policy changes."""

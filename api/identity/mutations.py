@@ -42,10 +42,10 @@ from api.identity.types import (
     StaffInvited,
 )
 from api.relay import decode_global_id
-from domain.db import unit_of_work
-from domain.errors import InvalidInput
 from domain.identity import policy_changes, service
 from domain.identity.service import LoginOutcome
+from kernel.db import unit_of_work
+from kernel.errors import InvalidInput
 
 
 def _login_result(outcome: LoginOutcome) -> LoginResult:

@@ -14,11 +14,11 @@ from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import AuthorizationRule, InvalidInputError, User, person
 from api.relay import decode_global_id, encode_pk
-from domain.db import unit_of_work
-from domain.errors import Conflict, InvalidInput
 from domain.identity import policy_changes
 from domain.identity.models import PolicyChange as ChangeRow
 from domain.identity.models import PolicyRule as RuleRow
+from kernel.db import unit_of_work
+from kernel.errors import Conflict, InvalidInput
 
 
 @strawberry.enum(description="Where a policy change stands.")

@@ -10,7 +10,6 @@ from strawberry import relay
 
 from api.access import classified
 from api.context import Context
-from domain.errors import DomainError
 from domain.identity.models import (
     INSTITUTION_SEALED_COLUMNS,
     USER_SEALED_COLUMNS,
@@ -21,6 +20,7 @@ from domain.identity.models import (
 from domain.identity.models import Institution as InstitutionRow
 from domain.identity.models import PolicyRule as PolicyRuleRow
 from domain.identity.models import User as UserRow
+from kernel.errors import DomainError
 
 InstitutionKindGQL = strawberry.enum(InstitutionKind, name="InstitutionKind")
 

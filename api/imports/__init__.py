@@ -1,0 +1,1 @@
+"""GraphQL for bulk imports of enterprises and statements, and their row results."""

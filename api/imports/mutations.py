@@ -10,14 +10,14 @@ from api.identity.types import InvalidInputError
 from api.imports.types import MalformedImportFile
 from api.jobs.types import Job
 from api.relay import decode_pk
-from domain.base import new_id
-from domain.errors import InvalidInput
 from domain.imports import service
 from domain.imports.errors import FileProblem, MalformedFile
 from domain.jobs import tasks
 from domain.jobs.errors import QueueUnavailable
 from domain.jobs.files import NewFile
 from domain.jobs.models import FileRole
+from kernel.base import new_id
+from kernel.errors import InvalidInput
 
 # Rows per transaction of an import started here (the CLI lets an operator choose).
 BATCH_SIZE = 1000

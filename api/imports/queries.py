@@ -4,9 +4,9 @@ from api.access import classified
 from api.context import Context
 from api.imports.types import ImportRun
 from api.relay import Connection, connection, decode_after, decode_global_id, page_size
-from domain.errors import NotFound
 from domain.imports import repository as repo
-from domain.pagination import page_from
+from kernel.errors import NotFound
+from kernel.pagination import page_from
 
 
 @classified(internal=["import_runs", "import_run"])

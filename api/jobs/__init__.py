@@ -1,0 +1,1 @@
+"""GraphQL and HTTP for background jobs: their runs, progress and files."""

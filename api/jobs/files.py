@@ -22,10 +22,10 @@ from api.context import Context
 from api.guards import error_body
 from api.relay import decode_global_id
 from domain.audit.service import record
-from domain.db import unit_of_work
-from domain.errors import InvalidInput, Unauthenticated
 from domain.jobs import files as job_files
 from domain.jobs import repository as repo
+from kernel.db import unit_of_work
+from kernel.errors import InvalidInput, Unauthenticated
 from privacy.classification import Classification
 
 if TYPE_CHECKING:

@@ -7,9 +7,9 @@ from api.access import mutation
 from api.context import Context
 from api.identity.types import InvalidInputError
 from api.jobs.types import Job
-from domain.errors import InvalidInput
 from domain.jobs import tasks
 from domain.jobs.errors import QueueUnavailable
+from kernel.errors import InvalidInput
 
 
 @strawberry.input

@@ -7,12 +7,12 @@ import strawberry
 from api.access import classified
 from api.context import Context
 from api.ledger.types import JournalEntry, TrialBalance
-from api.relay import Connection, ListingRequest, connection, decode_pk
-from domain.base import utcnow
-from domain.errors import NotFound
+from api.relay import Connection, ListingRequest, decode_pk, listed_for
 from domain.ledger import repository as repo
 from domain.ledger import service
 from domain.ledger.models import EntryKind
+from kernel.base import utcnow
+from kernel.errors import NotFound
 
 
 @strawberry.input
@@ -76,16 +76,11 @@ class LedgerQueries:
         asked = ListingRequest.read(
             ctx.settings, keyset=repo.NEWEST, flt=_domain_filter(filter), first=first, after=after
         )
-        flt = asked.flt
-        async with ctx.sessions() as session:
-            page = await repo.list_entries(
-                session, viewer=ctx.viewer, flt=flt, first=asked.first, after=asked.after
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await repo.count_entries(session, viewer=ctx.viewer, flt=flt)
-
-        return connection(
-            page, keyset=repo.NEWEST, to_node=JournalEntry.from_row, count=count, after=after
+        return await listed_for(
+            ctx.sessions,
+            ctx.viewer,
+            asked,
+            repo.list_entries,
+            repo.count_entries,
+            JournalEntry.from_row,
         )

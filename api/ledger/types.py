@@ -12,12 +12,12 @@ from api.access import classified
 from api.context import Context
 from api.identity.types import Institution
 from api.lending.types import Loan
-from domain.errors import NotFound
 from domain.ledger import service
 from domain.ledger.chart import SPEC, AccountCode, AccountType
 from domain.ledger.models import EntryKind
 from domain.ledger.models import JournalEntry as JournalEntryRow
 from domain.ledger.repository import LineRow
+from kernel.errors import NotFound
 
 ChartAccountGQL = strawberry.enum(
     AccountCode, name="ChartAccount", description="An account of every institution's chart."

@@ -1,1 +1,1 @@
-
+"""GraphQL for loans: disbursement, schedules, repayments, reversals and charges."""

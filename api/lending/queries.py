@@ -9,8 +9,8 @@ from api.lending.types import Loan
 from api.relay import (
     Connection,
     ListingRequest,
-    connection,
     decode_pk,
+    listed_for,
 )
 from domain.lending import repository as repo
 from domain.settings import Settings
@@ -51,14 +51,6 @@ class LoanQueries:
     ) -> Connection[Loan]:
         ctx = info.context
         asked = listing_request(ctx.settings, first, after, filter)
-        flt = asked.flt
-        async with ctx.sessions() as session:
-            page = await repo.list_loans(
-                session, viewer=ctx.viewer, flt=flt, first=asked.first, after=asked.after
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await repo.count_loans(session, viewer=ctx.viewer, flt=flt)
-
-        return connection(page, keyset=repo.NEWEST, to_node=Loan.from_row, count=count, after=after)
+        return await listed_for(
+            ctx.sessions, ctx.viewer, asked, repo.list_loans, repo.count_loans, Loan.from_row
+        )

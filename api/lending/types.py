@@ -11,8 +11,6 @@ from api.context import Context
 from api.identity.types import Institution
 from api.products.types import Product
 from api.scalars import Rate
-from domain.base import utcnow
-from domain.errors import NotFound
 from domain.lending import charges, repayment
 from domain.lending.charges import ChargeKind
 from domain.lending.models import DelinquencyBucket, EarlyRepaymentChoice, LoanStatus
@@ -21,6 +19,8 @@ from domain.lending.models import Loan as LoanRow
 from domain.lending.models import Repayment as RepaymentRow
 from domain.lending.service import line_of
 from domain.products.models import RepaymentMethod
+from kernel.base import utcnow
+from kernel.errors import NotFound
 
 if TYPE_CHECKING:
     from api.applications.types import Application

@@ -12,10 +12,10 @@ from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import Institution, InvalidInputError
 from api.relay import decode_global_id
-from domain.db import unit_of_work
-from domain.errors import Conflict, InvalidInput
-from privacy import consent
-from privacy.models import ConsentRecord
+from domain.privacy import consent
+from domain.privacy.models import ConsentRecord
+from kernel.db import unit_of_work
+from kernel.errors import Conflict, InvalidInput
 
 
 @strawberry.enum(description="What a consent record did.")

@@ -19,12 +19,13 @@ from api.access import PROTECTED, classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError, User, person
 from api.relay import decode_global_id
-from domain.db import unit_of_work
-from domain.errors import Conflict, InvalidInput
 from domain.identity.models import Role
-from privacy import masking, policies
+from domain.privacy import policies
+from domain.privacy.models import MaskingPolicy as PolicyRow
+from kernel.db import unit_of_work
+from kernel.errors import Conflict, InvalidInput
+from privacy import masking
 from privacy.classification import Classification
-from privacy.models import MaskingPolicy as PolicyRow
 
 
 @strawberry.enum(description="Where a version of a masking policy stands.")

@@ -17,13 +17,13 @@ from api.context import Context
 from api.disclosure import Disclosure, DisclosureLoaders
 from api.identity.types import InvalidInputError, User, person
 from api.relay import decode_global_id
-from domain import formats
-from domain.db import unit_of_work
-from domain.errors import Conflict, InvalidInput, NotFound
 from domain.identity.authorization import explain
-from privacy import break_glass
-from privacy.models import BreakGlassGrant as GrantRow
-from privacy.purposes import PURPOSES
+from domain.privacy import break_glass
+from domain.privacy.models import BreakGlassGrant as GrantRow
+from domain.privacy.purposes import PURPOSES
+from kernel import formats
+from kernel.db import unit_of_work
+from kernel.errors import Conflict, InvalidInput, NotFound
 
 SUBJECT_TYPES = ("Enterprise", "User")
 

@@ -9,7 +9,7 @@ from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError
 from api.outcomes import perform
-from privacy import preferences
+from domain.privacy import preferences
 
 
 @classified(

@@ -13,9 +13,9 @@ from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError
 from api.outcomes import ConflictError, perform
-from api.relay import Connection, connection, decode_after, decode_global_id, page_size
-from privacy import requests as service
-from privacy.models import SubjectRequest as SubjectRequestRow
+from api.relay import Connection, ListingRequest, decode_global_id, listed
+from domain.privacy import requests as service
+from domain.privacy.models import SubjectRequest as SubjectRequestRow
 
 SUBJECT_TYPES = {"Enterprise": "enterprise", "User": "user"}
 
@@ -141,18 +141,17 @@ class SubjectRequestQueries:
         after: str | None = None,
     ) -> Connection[SubjectRequest]:
         ctx = info.context
-        size = page_size(first, ctx.settings.page_size_max)
-        async with ctx.sessions() as session:
-            page = await service.list_requests(
-                session, viewer=ctx.viewer, first=size, after=decode_after(service.NEWEST, after)
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await service.count_requests(session, viewer=ctx.viewer)
-
-        return connection(
-            page, keyset=service.NEWEST, to_node=SubjectRequest.from_row, count=count, after=after
+        asked = ListingRequest.read(
+            ctx.settings, keyset=service.NEWEST, flt=None, first=first, after=after
+        )
+        return await listed(
+            ctx.sessions,
+            asked,
+            page=lambda s: service.list_requests(
+                s, viewer=ctx.viewer, first=asked.first, after=asked.after
+            ),
+            count=lambda s: service.count_requests(s, viewer=ctx.viewer),
+            to_node=SubjectRequest.from_row,
         )
 
 

@@ -16,9 +16,9 @@ from api.identity.types import InvalidInputError
 from api.outcomes import ConflictError, perform
 from api.relay import decode_global_id
 from domain.audit.chain import SealKey
-from domain.errors import InvalidInput
-from privacy import retention as service
-from privacy.models import LegalHold as LegalHoldRow
+from domain.privacy import retention as service
+from domain.privacy.models import LegalHold as LegalHoldRow
+from kernel.errors import InvalidInput
 
 RUNS_SHOWN_MAX = 100
 
@@ -43,7 +43,9 @@ class RetentionHold(enum.Enum):
 
 
 @classified(internal=["category", "months", "version"])
-@strawberry.type(description="How long a category is kept (privacy/retention_schedules.csv).")
+@strawberry.type(
+    description="How long a category is kept (domain/privacy/retention_schedules.csv)."
+)
 class RetentionSchedule:
     category: RetentionCategory
     months: int = strawberry.field(description="Kept this many months after its clock starts.")

@@ -14,11 +14,11 @@ from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError, User, UserError, person
 from api.relay import Connection, connection, decode_after, decode_global_id, page_size
-from domain.db import unit_of_work
-from domain.errors import Conflict, InvalidInput, NotFound
-from domain.pagination import Page
-from privacy import subjects as service
-from privacy.models import AccessLogEntry as AccessLogRow
+from domain.privacy import subjects as service
+from domain.privacy.models import AccessLogEntry as AccessLogRow
+from kernel.db import unit_of_work
+from kernel.errors import Conflict, InvalidInput, NotFound
+from kernel.pagination import Page
 
 SUBJECT_TYPES = ("Enterprise", "User")
 VIEWER_TYPES = ("User", "ServiceAccount")

@@ -1,1 +1,1 @@
-
+"""GraphQL for the product catalog: versions, comparison, quotes and recommendations."""

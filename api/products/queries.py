@@ -15,17 +15,14 @@ from api.products.types import Product, ProductQuote, ProductRecommendation
 from api.relay import (
     Connection,
     ListingRequest,
-    connection,
     decode_global_id,
     decode_pk,
+    listed,
 )
 from domain.applications.service import enterprise_facts
-from domain.base import utcnow
-from domain.db import unit_of_work
 from domain.enterprises import repository as enterprises
-from domain.errors import InvalidInput, NotFound
 from domain.lending.schedule import MAX_TERM_MONTHS, add_months
-from domain.pagination import Keyset
+from domain.privacy import preferences
 from domain.products import repository as repo
 from domain.products.eligibility import ineligibility
 from domain.products.grid import risk_price
@@ -33,7 +30,10 @@ from domain.products.pricing import cheapest_quote
 from domain.products.recommend import recommend
 from domain.risk.prescore import prescore, record_prescoring
 from domain.settings import Settings
-from privacy import preferences
+from kernel.base import utcnow
+from kernel.db import unit_of_work
+from kernel.errors import InvalidInput, NotFound
+from kernel.pagination import Keyset
 
 _ORDERINGS: dict[tuple[ProductOrderField, OrderDirection], Keyset] = {
     (ProductOrderField.NEWEST, OrderDirection.ASC): repo.NEWEST,
@@ -97,16 +97,15 @@ class ProductQueries:
         ctx = info.context
         asked = listing_request(ctx.settings, first, after, filter, order_by)
         flt, keyset = asked.flt, asked.keyset
-        async with ctx.sessions() as session:
-            page = await repo.list_catalog(
-                session, flt=flt, keyset=keyset, first=asked.first, after=asked.after
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await repo.count_catalog(session, flt=flt)
-
-        return connection(page, keyset=keyset, to_node=Product.from_row, count=count, after=after)
+        return await listed(
+            ctx.sessions,
+            asked,
+            page=lambda s: repo.list_catalog(
+                s, flt=flt, keyset=keyset, first=asked.first, after=asked.after
+            ),
+            count=lambda s: repo.count_catalog(s, flt=flt),
+            to_node=Product.from_row,
+        )
 
     @strawberry.field(
         description="Up to five products side by side for one amount and term, computed exactly."

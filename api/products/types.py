@@ -10,12 +10,12 @@ from api.access import classified
 from api.context import Context
 from api.identity.types import Institution
 from api.scalars import Rate, rate_or_none
-from domain.errors import NotFound
 from domain.products.grid import Band, bands_of
 from domain.products.models import DayCount, ProductStatus, ProductType, RepaymentMethod
 from domain.products.models import Product as ProductRow
 from domain.products.pricing import Quote, Unavailable
 from domain.products.recommend import Recommendation
+from kernel.errors import NotFound
 
 ProductTypeGQL = strawberry.enum(ProductType, name="ProductType")
 ProductStatusGQL = strawberry.enum(ProductStatus, name="ProductStatus")

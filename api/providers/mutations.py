@@ -19,11 +19,11 @@ from api.providers.types import (
     ProviderUnavailable,
 )
 from api.relay import decode_global_id
-from domain.base import utcnow
-from domain.db import unit_of_work
-from domain.errors import DomainError, InvalidInput
 from domain.providers import errors, service
 from domain.providers.models import ExternalDataKind
+from kernel.base import utcnow
+from kernel.db import unit_of_work
+from kernel.errors import DomainError, InvalidInput
 
 
 @strawberry.input

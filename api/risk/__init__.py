@@ -1,1 +1,1 @@
-
+"""GraphQL for risk: assessments, ratings, rules, indicators, alerts and models."""

@@ -17,13 +17,10 @@ from api.outcomes import ConflictError, perform, pk_of
 from api.relay import (
     Connection,
     ListingRequest,
-    connection,
     decode_pk,
     encode_pk,
+    listed_for,
 )
-from domain import events
-from domain.base import utcnow
-from domain.errors import Forbidden, Unauthenticated
 from domain.risk import alerts
 from domain.risk.models import (
     AlertActionKind,
@@ -35,6 +32,9 @@ from domain.risk.models import LoanWarning as LoanWarningRow
 from domain.risk.models import RiskAlert as RiskAlertRow
 from domain.risk.models import RiskAlertAction as RiskAlertActionRow
 from domain.settings import Settings
+from kernel import events
+from kernel.base import utcnow
+from kernel.errors import Forbidden, Unauthenticated
 
 if TYPE_CHECKING:
     from api.lending.types import Loan
@@ -293,18 +293,13 @@ class RiskAlertQueries:
     ) -> Connection[RiskAlert]:
         ctx = info.context
         asked = listing_request(ctx.settings, first, after, filter)
-        flt = asked.flt
-        async with ctx.sessions() as session:
-            page = await alerts.list_alerts(
-                session, viewer=ctx.viewer, flt=flt, first=asked.first, after=asked.after
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await alerts.count_alerts(session, viewer=ctx.viewer, flt=flt)
-
-        return connection(
-            page, keyset=alerts.NEWEST, to_node=RiskAlert.from_row, count=count, after=after
+        return await listed_for(
+            ctx.sessions,
+            ctx.viewer,
+            asked,
+            alerts.list_alerts,
+            alerts.count_alerts,
+            RiskAlert.from_row,
         )
 
 

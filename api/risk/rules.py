@@ -12,7 +12,6 @@ from api.context import Context
 from api.identity.types import InvalidInputError, UserError
 from api.outcomes import perform
 from api.relay import decode_pk, encode_pk
-from domain.base import utcnow
 from domain.risk import queries, service
 from domain.risk.catalogue import INDICATORS
 from domain.risk.models import AlertSeverity, DisposalAction
@@ -20,6 +19,7 @@ from domain.risk.models import RiskRule as RiskRuleRow
 from domain.risk.models import WarningSystemVersion as WarningSystemRow
 from domain.risk.rules import IndicatorType, RuleError
 from domain.risk.scan import warning_system_of
+from kernel.base import utcnow
 
 AlertSeverityGQL = strawberry.enum(AlertSeverity, name="AlertSeverity")
 DisposalActionGQL = strawberry.enum(DisposalAction, name="DisposalAction")

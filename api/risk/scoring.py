@@ -11,9 +11,8 @@ from api.context import Context
 from api.identity.types import InvalidInputError
 from api.outcomes import perform, pk_of
 from api.risk.types import RiskAssessment
-from domain.risk import assessment
+from domain.risk import assessment, registry
 from domain.risk.models import RiskAssessment as RiskAssessmentRow
-from scoring import registry
 from scoring.calibration import Calibrator
 from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
 from scoring.models import ModelStatus

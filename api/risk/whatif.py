@@ -11,9 +11,9 @@ from api.context import Context
 from api.outcomes import pk_of
 from api.risk.types import ScoreReason
 from api.scalars import Rate
-from domain.base import utcnow
 from domain.products.models import RepaymentMethod
 from domain.risk import whatif
+from kernel.base import utcnow
 
 
 @classified(

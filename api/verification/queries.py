@@ -6,7 +6,7 @@ import strawberry
 
 from api.access import classified
 from api.context import Context
-from api.relay import Connection, ListingRequest, connection, decode_pk
+from api.relay import Connection, ListingRequest, decode_pk, listed
 from api.verification.inputs import VerificationCaseFilter
 from api.verification.types import VerificationCase
 from domain.verification import repository as repo
@@ -36,24 +36,17 @@ class VerificationQueries:
         request = ListingRequest.read(
             ctx.settings, keyset=repo.NEWEST, flt=flt, first=first, after=after
         )
-        async with ctx.sessions() as session:
-            page = await repo.list_cases(
-                session,
+        return await listed(
+            ctx.sessions,
+            request,
+            page=lambda s: repo.list_cases(
+                s,
                 viewer=ctx.viewer,
                 flt=flt,
                 keyset=request.keyset,
                 first=request.first,
                 after=request.after,
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await repo.count_cases(session, viewer=ctx.viewer, flt=flt)
-
-        return connection(
-            page,
-            keyset=request.keyset,
+            ),
+            count=lambda s: repo.count_cases(s, viewer=ctx.viewer, flt=flt),
             to_node=VerificationCase.from_row,
-            count=count,
-            after=after,
         )

@@ -1,1 +1,1 @@
-"""GraphQL for loans in difficulty: recoveries after write-off."""
+"""GraphQL for loans in difficulty: workout cases, collection and recoveries after write-off."""

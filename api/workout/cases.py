@@ -13,8 +13,7 @@ from api.access import classified, mutation
 from api.context import Context
 from api.identity.types import InvalidInputError
 from api.outcomes import ConflictError, perform, pk_of
-from api.relay import Connection, ListingRequest, connection, decode_pk, encode_pk
-from domain.base import utcnow
+from api.relay import Connection, ListingRequest, decode_pk, encode_pk, listed_for
 from domain.settings import Settings
 from domain.workout import cases as service
 from domain.workout import claims
@@ -28,6 +27,7 @@ from domain.workout.models import (
 )
 from domain.workout.models import PromiseToPay as PromiseRow
 from domain.workout.models import WorkoutCase as CaseRow
+from kernel.base import utcnow
 
 if TYPE_CHECKING:
     from api.lending.types import Loan
@@ -303,18 +303,13 @@ class WorkoutCaseQueries:
     ) -> Connection[WorkoutCase]:
         ctx = info.context
         asked = listing_request(ctx.settings, first, after, filter)
-        flt = asked.flt
-        async with ctx.sessions() as session:
-            page = await service.list_cases(
-                session, viewer=ctx.viewer, flt=flt, first=asked.first, after=asked.after
-            )
-
-        async def count() -> int:
-            async with ctx.sessions() as session:
-                return await service.count_cases(session, viewer=ctx.viewer, flt=flt)
-
-        return connection(
-            page, keyset=service.NEWEST, to_node=WorkoutCase.from_row, count=count, after=after
+        return await listed_for(
+            ctx.sessions,
+            ctx.viewer,
+            asked,
+            service.list_cases,
+            service.count_cases,
+            WorkoutCase.from_row,
         )
 
 

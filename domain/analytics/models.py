@@ -8,8 +8,8 @@ from decimal import Decimal
 from sqlalchemy import Date, ForeignKey, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, Money, StrEnum
 from domain.lending.models import DelinquencyBucket
+from kernel.base import Base, Money, StrEnum
 
 
 class RollState(enum.Enum):

@@ -52,12 +52,12 @@ from sqlalchemy.sql.functions import FunctionElement
 from domain.analytics.models import LoanBucketSnapshot, RollState
 from domain.applications.models import Application, ApplicationStatus
 from domain.applications.states import reached
-from domain.base import cents, from_cents, yuan
 from domain.enterprises.models import Enterprise
 from domain.lending.models import DelinquencyBucket, Loan, LoanStatus
 from domain.lending.schedule import add_months
 from domain.products.models import Product, ProductType
 from domain.risk.repository import pd_in_force
+from kernel.base import cents, from_cents, yuan
 
 Snapshot = LoanBucketSnapshot
 S = ApplicationStatus

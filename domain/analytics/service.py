@@ -56,8 +56,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics import repository as repo
 from domain.analytics.models import RollState
-from domain.base import utcnow
-from domain.errors import Forbidden, InvalidInput
 from domain.identity.models import Role
 from domain.identity.repository import institutions_by_ids
 from domain.identity.viewer import Viewer
@@ -65,6 +63,8 @@ from domain.lending.models import DelinquencyBucket, Loan
 from domain.lending.schedule import add_months
 from domain.products.models import ProductType
 from domain.provisioning import service as provisioning
+from kernel.base import utcnow
+from kernel.errors import Forbidden, InvalidInput
 
 if TYPE_CHECKING:
     from domain.feedback.figures import InstitutionFeedback

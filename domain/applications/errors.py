@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from domain.applications.models import ApplicationStatus
-from domain.errors import DomainError
+from kernel.errors import DomainError
 
 
 class InvalidTransition(DomainError):

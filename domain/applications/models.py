@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, Money, Rate, StrEnum, TimestampMixin, UTCDateTime, utcnow
 from domain.products.models import RepaymentMethod
+from kernel.base import Base, IdMixin, Money, Rate, StrEnum, TimestampMixin, UTCDateTime, utcnow
 
 
 class ApplicationStatus(enum.Enum):

@@ -20,7 +20,7 @@ from domain.applications.models import (
 )
 from domain.enterprises import repository as enterprises
 from domain.identity.viewer import Viewer
-from domain.pagination import Keyset, Page, first_n_per_group, page_from
+from kernel.pagination import Keyset, Page, first_n_per_group, page_from
 
 NEWEST = Keyset("newest", (Application.id,), descending=True)
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import formats
 from domain.applications import repository as repo
 from domain.applications import states
 from domain.applications.errors import (
@@ -38,20 +37,21 @@ from domain.applications.models import (
     Transition,
 )
 from domain.audit.service import record
-from domain.base import utcnow
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.enterprises.service import owned_enterprise
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity import people
 from domain.identity.authorization import Authorizer
 from domain.identity.models import Institution, Role, User
 from domain.identity.viewer import Viewer
 from domain.lending.schedule import CENT, MAX_TERM_MONTHS, add_months, build_schedule
+from domain.privacy.consent import consented
 from domain.products.eligibility import EnterpriseFacts, ineligibility
 from domain.products.models import Product, ProductStatus, RepaymentMethod
 from domain.risk.models import RiskAssessment
 from domain.verification import levels
-from privacy.consent import consented
+from kernel import formats
+from kernel.base import utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from privacy.keys import KeyProvider
 
 if TYPE_CHECKING:
@@ -475,7 +475,7 @@ def contract_for(
         day_count=product.day_count,
         start_on=generated_at.date(),
     )
-    # Written as the API writes them (domain.formats): records by the global ids
+    # Written as the API writes them (kernel.formats): records by the global ids
     # node(id:) takes, money with two decimals, the rate with six.
     terms: dict[str, Any] = {
         "application": formats.global_id("Application", application.id),

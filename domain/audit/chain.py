@@ -46,8 +46,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.models import AuditEntry, LogPurge, LogSeal
-from domain.base import Base, new_id, utcnow
-from privacy.models import AccessLogEntry
+from domain.privacy.models import AccessLogEntry
+from kernel.base import Base, new_id, utcnow
 
 STREAMS: Mapping[str, type[Base]] = {"audit": AuditEntry, "access": AccessLogEntry}
 BATCH = 5000

@@ -2,7 +2,7 @@
 
 Sections: consent coverage per purpose; personal values revealed, by role and purpose;
 break-glass uses and their review; the integrity of every chain (``integrity.verify``);
-the records of processing activities (``privacy.records``). Figures are SQL
+the records of processing activities (``domain.privacy.records``). Figures are SQL
 aggregations; nothing personal is printed (no names, no reasons, no values).
 
 Hooks: data-subject requests (their deadlines) and retention runs are not on this
@@ -22,12 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.analytics.report import _section, _table
 from domain.audit.integrity import Integrity
-from domain.base import utcnow
 from domain.enterprises.models import Enterprise
 from domain.identity.models import Membership, Role
-from privacy import consent
-from privacy.models import AccessLogEntry, BreakGlassGrant
-from privacy.records import ProcessingRecord
+from domain.privacy import consent
+from domain.privacy.models import AccessLogEntry, BreakGlassGrant
+from domain.privacy.records import ProcessingRecord
+from kernel.base import utcnow
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 ``seal`` brings every log stream's seals up to date, a transaction per batch, and
 appends each committed seal to the checkpoint file; ``verify`` checks every chain
 the platform keeps: the audit and access logs' seals (``domain.audit.chain``), their
-checkpoints, and the consent ledger's per-subject chains (``privacy.consent``).
+checkpoints, and the consent ledger's per-subject chains (``domain.privacy.consent``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.audit import chain
 from domain.audit.chain import SealBreak, SealKey, StreamIntegrity
-from domain.base import utcnow
-from privacy import consent
+from domain.privacy import consent
+from kernel.base import utcnow
 
 # Batches one run seals per stream at most (a million rows); the next run goes on.
 MAX_BATCHES = 200

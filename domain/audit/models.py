@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, UTCDateTime, new_id, utcnow
+from kernel.base import Base, IdMixin, UTCDateTime, new_id, utcnow
 
 
 class AuditEntry(IdMixin, Base):

@@ -1,8 +1,8 @@
 """Retention of the logs themselves: whole sealed batches purged, the chain kept whole.
 
 The audit and access logs are kept for the months ``log_retention.csv`` (beside this
-module; policy kept as data like ``privacy/retention_schedules.csv``) gives each
-stream. The retention job (``privacy.retention.run``) purges, per stream, the rows of
+module; policy kept as data like ``domain/privacy/retention_schedules.csv``) gives each
+stream. The retention job (``domain.privacy.retention.run``) purges, per stream, the rows of
 every sealed batch whose newest row (the seal's ``upto``; ids are time-ordered) is
 older than that, oldest first and only whole batches: a batch not yet sealed, or one
 holding a row about an enterprise under a legal hold, stops the purge there.
@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit import chain
 from domain.audit.models import AuditEntry, LogPurge, LogSeal
 from domain.audit.service import record
-from domain.base import new_id, utcnow
-from domain.errors import Conflict
-from privacy.models import AccessLogEntry
+from domain.privacy.models import AccessLogEntry
+from kernel.base import new_id, utcnow
+from kernel.errors import Conflict
 
 TABLE_PATH = Path(__file__).with_name("log_retention.csv")
 
@@ -80,7 +80,7 @@ def schedules() -> LogSchedules:
 
 def cutoff(now: datetime, months: int) -> uuid.UUID:
     """The smallest id of the first moment that is still kept: older ids sort below it."""
-    from privacy.retention import add_months  # the same month arithmetic as the schedules
+    from domain.privacy.retention import add_months  # the same month arithmetic as the schedules
 
     day = add_months(now.astimezone(UTC).date(), -months)
     return new_id(at=datetime.combine(day, time.min, tzinfo=UTC), entropy=0)

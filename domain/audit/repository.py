@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.models import AuditEntry
 from domain.identity.viewer import Viewer
-from domain.pagination import Keyset, Page, page_from
+from kernel.pagination import Keyset, Page, page_from
 
 NEWEST = Keyset("newest", (AuditEntry.id,), descending=True)
 

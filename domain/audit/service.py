@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import bulk
 from domain.audit.models import AuditEntry
-from domain.base import new_id
+from kernel import bulk
+from kernel.base import new_id
 
 
 def record(

@@ -30,7 +30,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, localcontext
 
-from domain.errors import InvalidInput
 from domain.lending.repayment import Line
 from domain.lending.schedule import (
     MAX_TERM_MONTHS,
@@ -44,6 +43,7 @@ from domain.lending.schedule import (
     principal_parts,
 )
 from domain.products.models import DayCount, RepaymentMethod
+from kernel.errors import InvalidInput
 
 MAX_HOLIDAY_MONTHS = 12
 MAX_TOP_UP = Decimal("1e13")

@@ -18,8 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, Money, Rate, StrEnum, UTCDateTime, utcnow
 from domain.contracts.amendment import HolidayInterest
+from kernel.base import Base, IdMixin, Money, Rate, StrEnum, UTCDateTime, utcnow
 
 
 class AmendmentStatus(enum.Enum):

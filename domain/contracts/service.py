@@ -21,18 +21,15 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
-from domain import formats
 from domain.applications import repository as applications
 from domain.applications.errors import TermsChanged
 from domain.applications.models import Contract
 from domain.applications.service import Actor, require_role, terms_hash
 from domain.audit.service import record
-from domain.base import new_id, utcnow
 from domain.contracts import repository as repo
 from domain.contracts.amendment import Amended, Change, HolidayInterest, amend
 from domain.contracts.models import AmendmentStatus, ContractVersion, LoanAmendment
 from domain.enterprises.service import owned_enterprise
-from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.identity.models import Role
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
@@ -45,6 +42,9 @@ from domain.lending.delinquency import bucket_for, days_past_due
 from domain.lending.models import Installment, Loan, LoanStatus
 from domain.lending.schedule import ZERO
 from domain.lending.service import day_count_of, line_of
+from kernel import formats
+from kernel.base import new_id, utcnow
+from kernel.errors import Forbidden, InvalidInput, NotFound
 
 # Who proposes changes to a contract: credit staff of the lending institution, people.
 PROPOSERS = frozenset({Role.LOAN_OFFICER, Role.INSTITUTION_ADMIN, Role.RISK_OFFICER})
@@ -310,7 +310,7 @@ async def versions_of_loans(
 def amended_terms(
     loan: Loan, amended: Amended, *, change: Change, amends: ContractVersion, number: int
 ) -> dict[str, Any]:
-    """The terms an amendment offers, written as the API writes them (``domain.formats``)."""
+    """The terms an amendment offers, written as the API writes them (``kernel.formats``)."""
     principal = sum((line.principal_due for line in amended.lines), ZERO)
     changes: dict[str, Any] = {}
     if change.annual_rate is not None:

@@ -35,12 +35,10 @@ from domain.applications.service import (
     move,
 )
 from domain.audit.service import record
-from domain.base import utcnow
 from domain.contracts import repository as repo
 from domain.contracts.models import LoanTermination, TerminationKind
 from domain.contracts.service import staff_loan
 from domain.enterprises.service import owned_enterprise
-from domain.errors import Forbidden, InvalidInput
 from domain.lending import charges
 from domain.lending import repayment as money
 from domain.lending import repository as lending
@@ -49,6 +47,8 @@ from domain.lending.delinquency import bucket_for, days_past_due
 from domain.lending.models import Installment, Loan, LoanStatus
 from domain.lending.schedule import ZERO
 from domain.lending.service import WRITERS_OFF, line_of
+from kernel.base import utcnow
+from kernel.errors import Forbidden, InvalidInput
 
 MAX_REASON = 2000
 

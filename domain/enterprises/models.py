@@ -7,9 +7,9 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, Money, StrEnum, TimestampMixin, UTCDateTime, utcnow
 from domain.identity.models import SEALED_LENGTH
 from domain.verification.models import VerificationLevel
+from kernel.base import Base, IdMixin, Money, StrEnum, TimestampMixin, UTCDateTime, utcnow
 
 # The enterprise columns holding sealed personal values, and the plaintext length
 # each accepts.

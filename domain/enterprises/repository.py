@@ -14,8 +14,8 @@ from sqlalchemy.orm import aliased
 from domain.applications.models import Application, ApplicationStatus
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.identity.viewer import Viewer
-from domain.pagination import Keyset, Page, page_from
-from privacy import preferences
+from domain.privacy import preferences
+from kernel.pagination import Keyset, Page, page_from
 
 NEWEST = Keyset("newest", (Enterprise.id,), descending=True)
 

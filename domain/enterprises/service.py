@@ -12,12 +12,12 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
-from domain.base import new_id, utcnow
 from domain.enterprises import repository as repo
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
 from domain.enterprises.uscc import is_valid_uscc
-from domain.errors import Conflict, Forbidden, InvalidInput
 from domain.identity.viewer import Viewer
+from kernel.base import new_id, utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, StrEnum, UTCDateTime, utcnow
+from kernel.base import Base, IdMixin, StrEnum, UTCDateTime, utcnow
 
 MAX_TEXT = 2000  # characters a person may write in a comment or a message
 MAX_SUBJECT = 200

@@ -20,7 +20,7 @@ from domain.feedback.models import (
     TicketStatus,
 )
 from domain.identity.viewer import Viewer
-from domain.pagination import Keyset, Page, page_from
+from kernel.pagination import Keyset, Page, page_from
 
 NEWEST_TICKETS = Keyset("newest", (SupportTicket.opened_at, SupportTicket.id), descending=True)
 NEWEST_RATINGS = Keyset("newest", (ServiceRating.rated_at, ServiceRating.id), descending=True)

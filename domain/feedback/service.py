@@ -22,9 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.models import Application, ApplicationStatus
 from domain.audit.service import record
-from domain.base import new_id, utcnow
 from domain.enterprises.models import Enterprise
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.feedback import repository as repo
 from domain.feedback.models import (
     MAX_SUBJECT,
@@ -38,6 +36,8 @@ from domain.feedback.models import (
 from domain.identity.viewer import Viewer
 from domain.lending.models import Loan
 from domain.risk.models import AlertStatus, RiskAlert
+from kernel.base import new_id, utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 

@@ -24,8 +24,6 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
-from domain.base import new_id, utcnow
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity import people, role_grants, security
 from domain.identity import repository as repo
 from domain.identity.authorization import PLATFORM, Authorizer, Principal
@@ -42,7 +40,9 @@ from domain.identity.models import (
 )
 from domain.identity.service import Origin, authorised_in, normalise_email, one_time_token, redeem
 from domain.identity.viewer import Viewer
-from domain.pagination import Keyset
+from kernel.base import new_id, utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.pagination import Keyset
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, Money, StrEnum, TimestampMixin, UTCDateTime, utcnow
+from kernel.base import Base, IdMixin, Money, StrEnum, TimestampMixin, UTCDateTime, utcnow
 
 # Room for the longest plaintext (an email, 254 characters) once sealed and encoded.
 SEALED_LENGTH = 400

@@ -6,9 +6,9 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.base import new_id
 from domain.identity import repository as repo
 from domain.identity.models import USER_SEALED_COLUMNS, OutboxMessage, User, UserStatus
+from kernel.base import new_id
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 

@@ -22,14 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import four_eyes
 from domain.audit.service import record
-from domain.base import utcnow
-from domain.errors import Conflict, NotFound
 from domain.four_eyes import ACTIVE, ROLLED_BACK
 from domain.identity import service
 from domain.identity.authorization import bump_version
 from domain.identity.models import PolicyChange, PolicyRule, Role
 from domain.identity.service import Origin
 from domain.identity.viewer import Viewer
+from kernel.base import utcnow
+from kernel.errors import Conflict, NotFound
 
 ADD = "add"
 REMOVE = "remove"

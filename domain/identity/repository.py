@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import NotFound
 from domain.identity.models import (
     AuthSession,
     Institution,
@@ -28,7 +27,8 @@ from domain.identity.models import (
     UserStatus,
 )
 from domain.identity.viewer import Viewer
-from domain.pagination import Keyset, Page, page_from
+from kernel.errors import NotFound
+from kernel.pagination import Keyset, Page, page_from
 
 
 async def institutions_by_ids(

@@ -23,14 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import four_eyes
 from domain.audit.service import record
-from domain.base import utcnow
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.four_eyes import PENDING
 from domain.identity import repository as repo
 from domain.identity.authorization import PLATFORM, Authorizer, Principal
 from domain.identity.models import Membership, Role, RoleGrantChange
 from domain.identity.service import Origin, authorised_in
 from domain.identity.viewer import Viewer
+from kernel.base import utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 WHAT = "role grant"
 OPERATION = "Mutation.grantRole"

@@ -24,7 +24,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from domain.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 ISSUER = "lendgraph"
 AUDIENCE = "lendgraph-api"

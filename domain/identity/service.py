@@ -16,8 +16,6 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
-from domain.base import utcnow
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from domain.identity import people, security
 from domain.identity import repository as repo
 from domain.identity.authorization import (
@@ -42,6 +40,8 @@ from domain.identity.models import (
 )
 from domain.identity.viewer import STAFF_ROLES, Viewer
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from privacy import vault
 from privacy.keys import KeyProvider
 

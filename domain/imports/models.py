@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, StrEnum, UTCDateTime, utcnow
 from domain.imports.cleaning import Outcome
+from kernel.base import Base, IdMixin, StrEnum, UTCDateTime, utcnow
 
 
 class ImportStatus(enum.StrEnum):

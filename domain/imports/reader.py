@@ -35,10 +35,10 @@ from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
 
-from domain.errors import InvalidInput
 from domain.imports import xlsx
 from domain.imports.cleaning import CODE, COLUMNS, REQUIRED_COLUMNS, half_width, normalise_code
 from domain.imports.errors import FileProblem, MalformedFile
+from kernel.errors import InvalidInput
 
 # Delimiters a header is tried with, to say "wrong delimiter?" instead of "no header".
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")

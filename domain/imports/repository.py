@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.identity.viewer import Viewer
 from domain.imports.models import ImportRowResult, ImportRun
-from domain.pagination import Keyset, first_n_per_group
+from kernel.pagination import Keyset, first_n_per_group
 from privacy.models import DataKey
 
 NEWEST = Keyset("newest", (ImportRun.id,), descending=True)

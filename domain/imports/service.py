@@ -42,10 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.audit.service import record
-from domain.base import new_id, utcnow
-from domain.db import unit_of_work
 from domain.enterprises.service import ID_NUMBER_INDEX, Statement
-from domain.errors import Forbidden, InvalidInput
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.imports import repository as repo
@@ -61,6 +58,9 @@ from domain.imports.cleaning import (
 )
 from domain.imports.models import ImportRun, ImportStatus, RowEffect
 from domain.imports.reader import FileCheck, FileFormat, RawRow, TableFile
+from kernel.base import new_id, utcnow
+from kernel.db import unit_of_work
+from kernel.errors import Forbidden, InvalidInput
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 from privacy.vault import SealBroken

@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.base import new_id, utcnow
-from domain.errors import InvalidInput, NotFound
 from domain.jobs import repository as repo
 from domain.jobs.models import FileRole, JobFile
 from domain.settings import Settings
+from kernel.base import new_id, utcnow
+from kernel.errors import InvalidInput, NotFound
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 

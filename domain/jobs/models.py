@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, StrEnum, UTCDateTime, utcnow
+from kernel.base import Base, IdMixin, StrEnum, UTCDateTime, utcnow
 
 
 class JobState(enum.StrEnum):

@@ -11,10 +11,10 @@ from sqlalchemy import ColumnElement, Select, delete, false, func, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from domain.base import utcnow
 from domain.identity.viewer import Viewer
 from domain.jobs.models import FileRole, JobChunk, JobFile, JobRun, JobState
-from domain.pagination import Keyset
+from kernel.base import utcnow
+from kernel.pagination import Keyset
 
 NEWEST = Keyset("newest", (JobRun.id,), descending=True)
 

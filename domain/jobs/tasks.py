@@ -39,13 +39,13 @@ from procrastinate import JobContext, RetryStrategy
 from procrastinate.tasks import Task
 from procrastinate.types import JSONValue
 
-from domain import metrics, tracing
-from domain.base import utcnow
-from domain.errors import DomainError, InvalidInput
 from domain.jobs import files as job_files
 from domain.jobs import repository as repo
 from domain.jobs.models import FileRole, JobFile, JobRun, JobState
 from domain.settings import Settings
+from kernel import metrics, tracing
+from kernel.base import utcnow
+from kernel.errors import DomainError, InvalidInput
 
 if TYPE_CHECKING:
     from domain.jobs.queue import Runtime
@@ -121,7 +121,7 @@ class Schedules:
     purge: str | None = "20 1 * * *"
     # The audit and access logs' rows sealed in batches (domain.audit.chain).
     sealing: str | None = "*/5 * * * *"
-    # Personal data past its retention schedule crypto-shredded (privacy.retention), daily.
+    # Personal data past its retention schedule crypto-shredded (domain.privacy.retention), daily.
     retention: str | None = "50 1 * * *"
 
     @classmethod
@@ -573,7 +573,7 @@ async def _seal(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str,
 
 
 async def _reindex(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
-    from privacy.rekey import reindex
+    from domain.privacy.rekey import reindex
 
     return await reindex(
         runtime.sessions,
@@ -584,7 +584,7 @@ async def _reindex(runtime: Runtime, run: JobRun, context: JobContext) -> dict[s
 
 
 async def _rekey(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
-    from privacy.rekey import replace_data_keys
+    from domain.privacy.rekey import replace_data_keys
 
     # Keys made before the job was asked for; a retry does not redo those already new.
     return await replace_data_keys(
@@ -597,7 +597,7 @@ async def _rekey(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str
 
 
 async def _request_deadlines(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
-    from privacy.requests import escalate_overdue
+    from domain.privacy.requests import escalate_overdue
 
     async with runtime.sessions() as session, session.begin():
         return {"escalated": await escalate_overdue(session, now=utcnow())}
@@ -606,7 +606,7 @@ async def _request_deadlines(runtime: Runtime, run: JobRun, context: JobContext)
 async def _retention(runtime: Runtime, run: JobRun, context: JobContext) -> dict[str, Any]:
     from domain.audit.chain import SealKey
     from domain.identity.viewer import Viewer
-    from privacy.retention import run as run_retention
+    from domain.privacy.retention import run as run_retention
 
     # The job acts for whoever asked (the schedule: nobody); its receipt says which.
     viewer = Viewer(user_id=run.requested_by)

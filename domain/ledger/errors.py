@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.errors import Conflict, InvalidInput
+from kernel.errors import Conflict, InvalidInput
 
 
 class UnbalancedEntry(InvalidInput):

@@ -11,8 +11,8 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, Money, StrEnum, TimestampMixin
 from domain.ledger.chart import AccountCode
+from kernel.base import Base, IdMixin, Money, StrEnum, TimestampMixin
 
 
 class EntryKind(enum.Enum):

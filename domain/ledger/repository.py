@@ -13,11 +13,11 @@ from sqlalchemy import ColumnElement, Select, false, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.base import new_id
 from domain.identity.viewer import Viewer
 from domain.ledger.chart import CHART, AccountCode
 from domain.ledger.models import EntryKind, JournalEntry, JournalLine, LedgerAccount, LedgerDayTotal
-from domain.pagination import Keyset, Page, page_from
+from kernel.base import new_id
+from kernel.pagination import Keyset, Page, page_from
 
 NEWEST = Keyset("newest", (JournalEntry.id,), descending=True)
 ZERO = Decimal("0.00")

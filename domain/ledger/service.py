@@ -44,13 +44,13 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.base import new_id, utcnow
-from domain.bulk import insert_rows
-from domain.errors import NotFound
 from domain.ledger import repository as repo
 from domain.ledger.chart import SPEC, AccountCode
 from domain.ledger.errors import AlreadyReversed, UnbalancedEntry
 from domain.ledger.models import EntryKind, JournalEntry, JournalLine
+from kernel.base import new_id, utcnow
+from kernel.bulk import insert_rows
+from kernel.errors import NotFound
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")

@@ -57,8 +57,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import REVIEWERS, Actor, require_role
 from domain.audit.service import record
-from domain.base import utcnow
-from domain.errors import Conflict, InvalidInput
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind
@@ -66,6 +64,8 @@ from domain.ledger.service import Leg, Posting
 from domain.lending.daycount import days_between, days_in_year
 from domain.lending.models import Installment, Loan, LoanStatus
 from domain.products.models import DayCount, Product
+from kernel.base import utcnow
+from kernel.errors import Conflict, InvalidInput
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from domain.errors import InvalidInput
 from domain.lending.models import DelinquencyBucket
+from kernel.errors import InvalidInput
 
 # Upper bound (inclusive) of days past due for each bucket, in order.
 _BUCKET_LIMITS = (

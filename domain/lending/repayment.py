@@ -41,7 +41,6 @@ from datetime import date
 from decimal import ROUND_DOWN, Decimal, localcontext
 from itertools import pairwise
 
-from domain.errors import InvalidInput
 from domain.lending.models import EarlyRepaymentChoice
 from domain.lending.schedule import (
     CENT,
@@ -57,6 +56,7 @@ from domain.lending.schedule import (
     principal_parts,
 )
 from domain.products.models import DayCount, RepaymentMethod
+from kernel.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)

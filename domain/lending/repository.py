@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 from domain.enterprises import repository as enterprises
 from domain.identity.viewer import Viewer
 from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
-from domain.pagination import Keyset, Page, page_from
+from kernel.pagination import Keyset, Page, page_from
 
 NEWEST = Keyset("newest", (Loan.id,), descending=True)
 

@@ -29,18 +29,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import REVIEWERS, Actor, require_role
 from domain.audit.service import record
-from domain.base import utcnow
 from domain.contracts.models import (
     AmendmentStatus,
     LoanAmendment,
     LoanTermination,
     TerminationKind,
 )
-from domain.errors import Conflict, InvalidInput, NotFound
 from domain.ledger import service as ledger
 from domain.lending import charges
 from domain.lending import repository as repo
 from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
+from kernel.base import utcnow
+from kernel.errors import Conflict, InvalidInput, NotFound
 
 MAX_REASON = 2000
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
-from domain.errors import InvalidInput
 from domain.lending.daycount import year_fraction
 from domain.products.models import DayCount, RepaymentMethod
+from kernel.errors import InvalidInput
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")

@@ -22,8 +22,6 @@ from domain.applications import states
 from domain.applications.models import ApplicationStatus
 from domain.applications.service import REVIEWERS, Actor, load_for_change, move, require_role
 from domain.audit.service import record
-from domain.base import new_id, utcnow
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import Role
 from domain.ledger import loans as books
 from domain.lending import charges, reversal
@@ -40,6 +38,8 @@ from domain.lending.models import (
 )
 from domain.lending.schedule import ZERO, add_months
 from domain.products.models import DayCount, Product
+from kernel.base import new_id, utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 # Who may write a loan off: a credit decision above the officer who services it.
 WRITERS_OFF = frozenset({Role.INSTITUTION_ADMIN, Role.RISK_OFFICER})

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from domain.errors import InvalidInput
 from domain.products.models import Product
+from kernel.errors import InvalidInput
 
 MAX_BANDS = 10
 RATE_PLACES = Decimal("0.000001")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, Money, Rate, StrEnum, TimestampMixin, UTCDateTime
+from kernel.base import Base, IdMixin, Money, Rate, StrEnum, TimestampMixin, UTCDateTime
 
 
 class ProductType(enum.Enum):

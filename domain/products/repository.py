@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.identity.models import Institution
 from domain.identity.viewer import Viewer
-from domain.pagination import Keyset, Page, page_from
 from domain.products.models import Product, ProductMarket, ProductStatus, ProductType
+from kernel.pagination import Keyset, Page, page_from
 
 NEWEST = Keyset("newest", (Product.id,), descending=True)
 RATE_ASC = Keyset("rate_asc", (Product.min_rate, Product.id))

@@ -17,11 +17,10 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
-from domain.base import utcnow
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import Institution, Role
 from domain.identity.viewer import Viewer
 from domain.lending.schedule import CENT, MAX_TERM_MONTHS
+from domain.privacy import preferences
 from domain.products import grid
 from domain.products.models import (
     DayCount,
@@ -31,7 +30,8 @@ from domain.products.models import (
     ProductType,
     RepaymentMethod,
 )
-from privacy import preferences
+from kernel.base import utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from privacy.keys import KeyProvider
 
 CATALOG_KEEPERS = frozenset({Role.INSTITUTION_ADMIN})
@@ -258,7 +258,7 @@ async def publish_product(
     keys: KeyProvider | None = None,
 ) -> Product:
     """Open a draft for applications. With ``keys``, announce it by mail to the people
-    who switched marketing on (privacy.preferences), in the same transaction."""
+    who switched marketing on (domain.privacy.preferences), in the same transaction."""
     product = await _own(session, viewer, product_id)
     if product.status is not ProductStatus.DRAFT:
         raise InvalidInput(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from domain.errors import DomainError
+from kernel.errors import DomainError
 
 
 class ProviderUnavailable(DomainError):

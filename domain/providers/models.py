@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, StrEnum, UTCDateTime, utcnow
+from kernel.base import Base, IdMixin, StrEnum, UTCDateTime, utcnow
 
 
 class ExternalDataKind(enum.Enum):

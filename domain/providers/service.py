@@ -23,19 +23,19 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record as audit
-from domain.base import new_id
 from domain.enterprises.models import Enterprise
 from domain.enterprises.repository import enterprises_by_ids
-from domain.errors import DomainError, NotFound
 from domain.identity.viewer import Viewer
+from domain.privacy.consent import consented
+from domain.privacy.models import AccessLogEntry
 from domain.providers.answers import Profile, kept, read_answer
 from domain.providers.client import Fetched
 from domain.providers.errors import DataConsentMissing
 from domain.providers.models import ExternalDataKind, ExternalDataRecord
+from kernel.base import new_id
+from kernel.errors import DomainError, NotFound
 from privacy import keystore, vault
-from privacy.consent import consented
 from privacy.keys import KeyProvider
-from privacy.models import AccessLogEntry
 
 TABLE = ExternalDataRecord.__tablename__
 PERSONAL_COLUMN = "personal"

@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics.service import is_month_end, snapshot_month
-from domain.errors import InvalidInput
 from domain.lending.charges import accrue
 from domain.lending.service import age_loans
 from domain.provisioning.service import provide, stage_book
+from kernel.errors import InvalidInput
 
 Sessions = async_sessionmaker[AsyncSession]
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, Money, Rate
+from kernel.base import Base, Money, Rate
 
 
 class LoanStage(Base):

@@ -34,7 +34,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics.repository import end_of_day
-from domain.base import Money
 from domain.contracts.models import LoanTermination, TerminationKind
 from domain.ledger import repository as ledger_repo
 from domain.ledger import service as ledger
@@ -48,6 +47,7 @@ from domain.provisioning.models import LoanStage
 from domain.provisioning.staging import Exposure, staged
 from domain.risk.models import RiskAssessment
 from domain.risk.repository import pd_in_force
+from kernel.base import Money
 
 BATCH = 5000
 ZERO = Decimal("0.00")

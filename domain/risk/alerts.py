@@ -25,12 +25,9 @@ from sqlalchemy import ColumnElement, Select, false, func, insert, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
-from domain.base import new_id, utcnow
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import INSTITUTION_ROLES, Membership, Role
 from domain.identity.viewer import Viewer
 from domain.lending.models import Loan, LoanStatus
-from domain.pagination import Keyset, Page, page_from
 from domain.risk.feed import announce
 from domain.risk.models import (
     AlertActionKind,
@@ -42,6 +39,9 @@ from domain.risk.models import (
 )
 from domain.risk.scan import SLA
 from domain.workout import cases as workout
+from kernel.base import new_id, utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.pagination import Keyset, Page, page_from
 
 NEWEST = Keyset("newest", (RiskAlert.id,), descending=True)
 UNRESOLVED = (

@@ -21,24 +21,23 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.models import Application
-from domain.base import new_id, utcnow
 from domain.enterprises.models import Enterprise, FinancialStatement
-from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.lending.models import Installment, Loan, LoanStatus
+from domain.privacy.consent import consented
 from domain.products.models import Product
 from domain.providers.models import ExternalDataRecord
 from domain.providers.service import STAFF_PURPOSE
-from domain.risk import ratings
+from domain.risk import ratings, registry
 from domain.risk.models import RiskAssessment
-from privacy.consent import consented
+from domain.risk.registry import ModelCache
+from kernel.base import new_id, utcnow
+from kernel.errors import Forbidden, InvalidInput, NotFound
 from scoring import features as feat
-from scoring import registry
 from scoring.inference import Scorer
 from scoring.model import ModelMismatch
 from scoring.models import ModelStatus, ScoringModelRecord
-from scoring.registry import ModelCache
 from scoring.scorecard import MasterScale, Scorecard
 
 log = logging.getLogger("lendgraph.scoring")

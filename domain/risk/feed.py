@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import events
+from kernel import events
 
 BATCH = 100  # ids per event: far below PostgreSQL's 8000-byte payload
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from domain.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 # Saaty's random consistency index for n = 1..15 (index 0 unused).
 RANDOM_INDEX: tuple[float, ...] = (

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, StrEnum, UTCDateTime, utcnow
+from kernel.base import Base, IdMixin, StrEnum, UTCDateTime, utcnow
 
 
 class RiskAssessment(IdMixin, Base):

@@ -8,8 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.base import utcnow
-from domain.errors import InvalidInput
+from domain.risk import registry
 from domain.risk.models import (
     AlertSeverity,
     AlertStatus,
@@ -18,7 +17,9 @@ from domain.risk.models import (
     RiskAssessment,
 )
 from domain.risk.scan import SLA
-from scoring import drift, registry
+from kernel.base import utcnow
+from kernel.errors import InvalidInput
+from scoring import drift
 from scoring.models import ModelStatus
 
 DRIFT_RULE = "model_drift"

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit.service import record as audit
 from domain.enterprises.models import Enterprise
 from domain.identity.viewer import Viewer
+from domain.privacy.models import AccessLogEntry
 from domain.products.models import Product
 from domain.risk.assessment import Scoring, enterprise_feature_inputs
-from privacy.models import AccessLogEntry
 from scoring import features as feat
 
 PRESCORE_OBJECT = "Enterprise.prescore"

@@ -31,8 +31,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import bulk
-from domain.base import Base, yuan
 from domain.enterprises.models import Enterprise, FinancialStatement
 from domain.identity.viewer import Viewer
 from domain.lending.models import Installment, Loan, LoanStatus
@@ -46,6 +44,8 @@ from domain.risk.models import (
     RiskScan,
     WarningSystemVersion,
 )
+from kernel import bulk
+from kernel.base import Base, yuan
 
 _AMOUNTS = (
     "revenue",
@@ -280,7 +280,7 @@ async def _bulk_insert(
     session: AsyncSession, model: type[Base], rows: Sequence[Mapping[str, Any]]
 ) -> tuple[Any, list[Mapping[str, Any]] | None]:
     """An INSERT of ``rows`` to finish with a conflict clause, and its parameters: on
-    PostgreSQL from rows COPYed into a staging table (``domain/bulk.py``), elsewhere an
+    PostgreSQL from rows COPYed into a staging table (``kernel/bulk.py``), elsewhere an
     executemany."""
     if session.get_bind().dialect.name != "postgresql":
         return sqlite.insert(model), list(rows)

@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import InvalidInput
 from domain.identity.viewer import Viewer
 from domain.risk import repository
 from domain.risk.models import CreditRating, RiskAssessment
+from kernel.errors import InvalidInput
 from scoring.scorecard import MasterScale
 
 # What a rating copies from the assessment that set it.

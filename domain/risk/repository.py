@@ -28,8 +28,8 @@ from domain.applications.models import Application, ApplicationStatus
 from domain.enterprises import repository as enterprises
 from domain.enterprises.models import Enterprise
 from domain.identity.viewer import Viewer
-from domain.pagination import Keyset, first_n_per_group
 from domain.risk.models import CreditRating, RiskAssessment
+from kernel.pagination import Keyset, first_n_per_group
 
 LATEST = Keyset("latest", (RiskAssessment.assessed_at, RiskAssessment.id), descending=True)
 

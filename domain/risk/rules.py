@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Final
 
-from domain.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 MAX_LENGTH: Final = 2000
 MAX_DEPTH: Final = 50

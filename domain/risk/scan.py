@@ -33,10 +33,7 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from domain import bulk, metrics
 from domain.audit import service as audit
-from domain.base import new_id, utcnow
-from domain.errors import DomainError
 from domain.risk import queries
 from domain.risk.catalogue import CATALOGUE, default_warning_system
 from domain.risk.feed import announce
@@ -54,6 +51,9 @@ from domain.risk.models import (
 )
 from domain.risk.rules import CompiledRule, IndicatorType, compile_rule
 from domain.risk.vector import ColumnRule, vectorise
+from kernel import bulk, metrics
+from kernel.base import new_id, utcnow
+from kernel.errors import DomainError
 from scoring.scorecard import MasterScale
 
 log = logging.getLogger("lendgraph.risk")

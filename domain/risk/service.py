@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.risk import queries
@@ -35,6 +34,7 @@ from domain.risk.models import AlertSeverity, DisposalAction, RiskRule, WarningS
 from domain.risk.rules import IndicatorType, compile_rule
 from domain.risk.scan import CHUNK, Shares, chunk_columns
 from domain.risk.vector import vectorise
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{1,63}$")
 RULE_KEEPERS = frozenset({Role.RISK_OFFICER, Role.INSTITUTION_ADMIN})

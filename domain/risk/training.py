@@ -62,10 +62,10 @@ async def train_and_register(
     ``params`` go to the pipeline (``scoring.training``): a search budget is spent once
     by the validation (shared among its folds) and once by the final fit.
     """
+    from domain.risk.registry import promote as promote_model
+    from domain.risk.registry import register
     from scoring.drift import training_reference
     from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
-    from scoring.registry import promote as promote_model
-    from scoring.registry import register
     from scoring.scorecard import Scorecard
     from scoring.training import cross_validate, fit
 

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications import repository as applications
 from domain.applications.service import REVIEWERS
-from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.lending.schedule import CENT
@@ -31,6 +30,7 @@ from domain.products import repository as products
 from domain.products.models import Product, RepaymentMethod
 from domain.products.pricing import Quote, quote, why_not
 from domain.risk.assessment import FeatureInputs, Scoring, feature_inputs
+from kernel.errors import Forbidden, InvalidInput, NotFound
 from scoring.inference import Scorer
 from scoring.models import ModelStatus
 

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import filetype
 
-from domain.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 MIN_DOCUMENT_BYTES = 64

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, StrEnum, TimestampMixin, UTCDateTime, utcnow
+from kernel.base import Base, IdMixin, StrEnum, TimestampMixin, UTCDateTime, utcnow
 
 SEALED_NOTE_LENGTH = 2400  # a 1000-character note once sealed and encoded
 

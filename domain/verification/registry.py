@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.enterprises.models import Enterprise
-from domain.errors import NotFound
 from domain.verification.models import VerificationCase
+from kernel.errors import NotFound
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 

@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.enterprises.models import Enterprise
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
-from domain.pagination import Keyset, Page, page_from
 from domain.verification.models import (
     CaseStatus,
     VerificationCase,
     VerificationDocument,
     VerificationEvent,
 )
+from kernel.pagination import Keyset, Page, page_from
 
 NEWEST = Keyset("newest", (VerificationCase.created_at, VerificationCase.id), descending=True)
 

@@ -21,10 +21,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
-from domain.base import new_id, utcnow
 from domain.enterprises.models import Enterprise
 from domain.enterprises.uscc import is_valid_uscc
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.viewer import Viewer
 from domain.verification import repository as repo
 from domain.verification.documents import Checked
@@ -38,6 +36,8 @@ from domain.verification.models import (
     VerificationEvent,
     VerificationLevel,
 )
+from kernel.base import new_id, utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 

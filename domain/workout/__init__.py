@@ -1,1 +1,2 @@
-"""Loans in difficulty after default: recoveries on written-off loans."""
+"""Loans in difficulty: workout cases (restructuring, collection, legal action, sale,
+write-off) with owners, deadlines and outcomes, and recoveries after write-off."""

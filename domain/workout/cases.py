@@ -50,15 +50,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import Actor
 from domain.audit import service as audit
-from domain.base import new_id, utcnow
 from domain.contracts.models import LoanAmendment
 from domain.contracts.service import staff_loan
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import Membership, Role
 from domain.identity.viewer import Viewer
 from domain.lending.models import Loan, LoanStatus, Repayment
 from domain.lending.schedule import CENT
-from domain.pagination import Keyset, Page, page_from
 from domain.risk.models import DisposalAction, RiskAlert
 from domain.workout.models import (
     LIVE_STATES,
@@ -73,6 +70,9 @@ from domain.workout.models import (
     WorkoutState,
     WorkoutStrategy,
 )
+from kernel.base import new_id, utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.pagination import Keyset, Page, page_from
 from privacy import keystore, vault
 
 NEWEST = Keyset("newest", (WorkoutCase.id,), descending=True)

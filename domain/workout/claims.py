@@ -30,9 +30,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from domain.applications.service import Actor
 from domain.audit import service as audit
-from domain.base import utcnow
 from domain.contracts.service import staff_loan
-from domain.errors import Conflict, Forbidden, InvalidInput
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind
@@ -49,6 +47,8 @@ from domain.workout.models import (
     WorkoutCase,
     WorkoutStrategy,
 )
+from kernel.base import utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput
 
 __all__ = ["LoanSold", "record_legal_action", "sale_legs", "sell_claim"]
 

@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.base import Base, IdMixin, Money, StrEnum, UTCDateTime, utcnow
+from kernel.base import Base, IdMixin, Money, StrEnum, UTCDateTime, utcnow
 
 
 class Recovery(IdMixin, Base):

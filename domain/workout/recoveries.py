@@ -19,9 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import REVIEWERS, Actor
 from domain.audit.service import record
-from domain.base import utcnow
 from domain.contracts.service import staff_loan
-from domain.errors import Conflict, InvalidInput
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind
@@ -32,6 +30,8 @@ from domain.lending.models import Loan, LoanStatus
 from domain.lending.schedule import CENT, ZERO
 from domain.lending.service import MAX_KEY, line_of
 from domain.workout.models import Recovery
+from kernel.base import utcnow
+from kernel.errors import Conflict, InvalidInput
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -166,7 +166,7 @@ def upgrade() -> None:
         "authz_version",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("changed_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("changed_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_authz_version")),
     )
@@ -174,8 +174,8 @@ def upgrade() -> None:
         "login_throttle",
         sa.Column("key", sa.String(length=300), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("locked_until", domain.base.UTCDateTime(), nullable=True),
-        sa.Column("updated_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("locked_until", kernel.base.UTCDateTime(), nullable=True),
+        sa.Column("updated_at", kernel.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_login_throttle")),
     )
     op.create_table(
@@ -183,9 +183,9 @@ def upgrade() -> None:
         sa.Column("recipient", sa.String(length=254), nullable=False),
         sa.Column("subject", sa.String(length=200), nullable=False),
         sa.Column("body", sa.String(length=4000), nullable=False),
-        sa.Column("sent_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("sent_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
@@ -196,11 +196,11 @@ def upgrade() -> None:
     op.create_table(
         "auth_sessions",
         sa.Column("user_id", sa.Uuid(), nullable=False),
-        sa.Column("revoked_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("revoked_reason", sa.String(length=32), nullable=True),
         sa.Column("client_address", sa.String(length=64), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -248,10 +248,10 @@ def upgrade() -> None:
             ),
             nullable=True,
         ),
-        sa.Column("expires_at", domain.base.UTCDateTime(), nullable=False),
-        sa.Column("used_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("expires_at", kernel.base.UTCDateTime(), nullable=False),
+        sa.Column("used_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["institution_id"],
             ["institutions.id"],
@@ -271,9 +271,9 @@ def upgrade() -> None:
         "recovery_codes",
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("code_hash", sa.String(length=64), nullable=False),
-        sa.Column("used_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("used_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -292,9 +292,9 @@ def upgrade() -> None:
         sa.Column("client_id", sa.String(length=64), nullable=False),
         sa.Column("secret_hash", sa.String(length=255), nullable=False),
         sa.Column("scopes", sa.JSON(), nullable=False),
-        sa.Column("disabled_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("disabled_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["institution_id"],
             ["institutions.id"],
@@ -313,10 +313,10 @@ def upgrade() -> None:
         "refresh_tokens",
         sa.Column("session_id", sa.Uuid(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("expires_at", domain.base.UTCDateTime(), nullable=False),
-        sa.Column("used_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("expires_at", kernel.base.UTCDateTime(), nullable=False),
+        sa.Column("used_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["session_id"],
             ["auth_sessions.id"],
@@ -333,7 +333,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("mfa_secret", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("mfa_enrolled_at", domain.base.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("mfa_enrolled_at", kernel.base.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("mfa_last_step", sa.BigInteger(), nullable=True))
 
     # ### end Alembic commands ###
@@ -354,7 +354,7 @@ def upgrade() -> None:
         "authz_version",
         sa.column("id", sa.Integer()),
         sa.column("version", sa.Integer()),
-        sa.column("changed_at", domain.base.UTCDateTime()),
+        sa.column("changed_at", kernel.base.UTCDateTime()),
         sa.column("detail", sa.JSON()),
     )
     op.bulk_insert(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_table(
         "access_log",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("viewer_id", sa.Uuid(), nullable=True),
         sa.Column("viewer_kind", sa.String(length=16), nullable=False),
         sa.Column("institution_codes", sa.String(length=200), nullable=False),
@@ -47,8 +47,8 @@ def upgrade() -> None:
         sa.Column("subject_type", sa.String(length=16), nullable=False),
         sa.Column("kid", sa.String(length=32), nullable=True),
         sa.Column("wrapped", sa.String(length=128), nullable=True),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
-        sa.Column("shredded_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
+        sa.Column("shredded_at", kernel.base.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("subject_id", name=op.f("pk_data_keys")),
     )
     with op.batch_alter_table("data_keys", schema=None) as batch_op:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules
 
 revision: str = "0004"
@@ -46,10 +46,10 @@ def upgrade() -> None:
         sa.Column("viewer_id", sa.Uuid(), nullable=False),
         sa.Column("subject_id", sa.Uuid(), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=False),
-        sa.Column("granted_at", domain.base.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("granted_at", kernel.base.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("acknowledged_by", sa.Uuid(), nullable=True),
-        sa.Column("acknowledged_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("acknowledged_at", kernel.base.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_break_glass_grants")),
     )
     with op.batch_alter_table("break_glass_grants", schema=None) as batch_op:
@@ -70,9 +70,9 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=True),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("decided_by", sa.Uuid(), nullable=True),
-        sa.Column("decided_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("decided_at", kernel.base.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_masking_policies")),
         sa.UniqueConstraint(
             "object",
@@ -94,11 +94,11 @@ def upgrade() -> None:
         sa.Column("purpose", sa.String(length=32), nullable=False),
         sa.Column("recipient_institution_id", sa.Uuid(), nullable=True),
         sa.Column("action", sa.String(length=8), nullable=False),
-        sa.Column("expires_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("expires_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("text_version", sa.String(length=32), nullable=False),
-        sa.Column("recorded_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("recorded_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("previous_hash", sa.String(length=64), nullable=True),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0007"
@@ -155,7 +155,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
-        sa.Column("at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -184,8 +184,8 @@ def upgrade() -> None:
         sa.Column("application_id", sa.Uuid(), nullable=False),
         sa.Column("terms", sa.JSON(), nullable=False),
         sa.Column("terms_hash", sa.String(length=64), nullable=False),
-        sa.Column("generated_at", domain.base.UTCDateTime(), nullable=False),
-        sa.Column("accepted_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("generated_at", kernel.base.UTCDateTime(), nullable=False),
+        sa.Column("accepted_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("accepted_by", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -205,11 +205,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("applications", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("approved_rate", domain.base.ScaledDecimal(9, 6), nullable=True)
+            sa.Column("approved_rate", kernel.base.ScaledDecimal(9, 6), nullable=True)
         )
         batch_op.add_column(sa.Column("pending_approval_by", sa.Uuid(), nullable=True))
         batch_op.add_column(sa.Column("appeal_reason", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("appealed_at", domain.base.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("appealed_at", kernel.base.UTCDateTime(), nullable=True))
         batch_op.create_foreign_key(
             batch_op.f("fk_applications_pending_approval_by_users"),
             "users",
@@ -226,7 +226,7 @@ def upgrade() -> None:
             sa.Column("awaits_second", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         batch_op.add_column(
-            sa.Column("annual_rate", domain.base.ScaledDecimal(9, 6), nullable=True)
+            sa.Column("annual_rate", kernel.base.ScaledDecimal(9, 6), nullable=True)
         )
 
     with op.batch_alter_table("loans", schema=None) as batch_op:
@@ -246,7 +246,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column(
                 "prepaid_principal",
-                domain.base.ScaledDecimal(18, 2),
+                kernel.base.ScaledDecimal(18, 2),
                 server_default="0",
                 nullable=False,
             )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0008"
@@ -56,10 +56,10 @@ def upgrade() -> None:
         sa.Column("params", sa.JSON(), nullable=False),
         sa.Column("metrics", sa.JSON(), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=True),
-        sa.Column("promoted_at", domain.base.UTCDateTime(), nullable=True),
-        sa.Column("retired_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("promoted_at", kernel.base.UTCDateTime(), nullable=True),
+        sa.Column("retired_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by"],
             ["users.id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0010"
@@ -53,7 +53,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("days_past_due", sa.Integer(), nullable=False),
-        sa.Column("outstanding_principal", domain.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("outstanding_principal", kernel.base.ScaledDecimal(18, 2), nullable=False),
         sa.ForeignKeyConstraint(
             ["institution_id"],
             ["institutions.id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0011"
@@ -50,8 +50,8 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("started_at", domain.base.UTCDateTime(), nullable=False),
-        sa.Column("finished_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("started_at", kernel.base.UTCDateTime(), nullable=False),
+        sa.Column("finished_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
         sa.Column("institution_id", sa.Uuid(), nullable=True),
         sa.Column("rows_total", sa.Integer(), nullable=False),

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 
 revision: str = "0012"
 down_revision: str | None = "0011"
@@ -36,7 +36,7 @@ BITS = {
 def upgrade() -> None:
     with op.batch_alter_table("applications", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reached", sa.Integer(), server_default="0", nullable=False))
-        batch_op.add_column(sa.Column("first_decided_at", domain.base.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("first_decided_at", kernel.base.UTCDateTime(), nullable=True))
     # From the time lines: distinct powers of two sum to their bitwise or.
     apps = sa.table(
         "applications", sa.column("id"), sa.column("reached"), sa.column("first_decided_at")

@@ -14,7 +14,7 @@ from itertools import pairwise
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 
 revision: str = "0013"
 down_revision: str | None = "0012"
@@ -37,7 +37,7 @@ ra = sa.table(
     sa.column("id"),
     sa.column("enterprise_id"),
     sa.column("probability_of_default"),
-    sa.column("assessed_at", domain.base.UTCDateTime()),
+    sa.column("assessed_at", kernel.base.UTCDateTime()),
     sa.column("shadow", sa.Boolean()),
 )
 
@@ -57,7 +57,7 @@ def _newest(
 def upgrade() -> None:
     with op.batch_alter_table("enterprises", schema=None) as batch_op:
         batch_op.add_column(sa.Column("pd_in_force", sa.Double(), nullable=True))
-        batch_op.add_column(sa.Column("pd_assessed_at", domain.base.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("pd_assessed_at", kernel.base.UTCDateTime(), nullable=True))
     with op.batch_alter_table("loan_bucket_snapshots", schema=None) as batch_op:
         batch_op.add_column(sa.Column("probability_of_default", sa.Double(), nullable=True))
         batch_op.add_column(
@@ -78,7 +78,7 @@ def upgrade() -> None:
         "enterprises",
         sa.column("id"),
         sa.column("pd_in_force"),
-        sa.column("pd_assessed_at", domain.base.UTCDateTime()),
+        sa.column("pd_assessed_at", kernel.base.UTCDateTime()),
     )
     op.execute(
         enterprises.update().values(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.util import await_only
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0018"
@@ -98,9 +98,9 @@ def upgrade() -> None:
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
-        sa.Column("started_at", domain.base.UTCDateTime(), nullable=True),
-        sa.Column("finished_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
+        sa.Column("started_at", kernel.base.UTCDateTime(), nullable=True),
+        sa.Column("finished_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
             ["institution_id"],
@@ -117,7 +117,7 @@ def upgrade() -> None:
         "job_chunks",
         sa.Column("job_id", sa.Uuid(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("finished_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("finished_at", kernel.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["job_id"],
             ["job_runs.id"],

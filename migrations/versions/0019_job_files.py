@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0019"
@@ -66,8 +66,8 @@ def upgrade() -> None:
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.Column("owner_id", sa.Uuid(), nullable=True),
         sa.Column("institution_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
             ["institution_id"],

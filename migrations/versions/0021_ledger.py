@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0021"
@@ -91,8 +91,8 @@ def upgrade() -> None:
         "ledger_day_totals",
         sa.Column("account_id", sa.Uuid(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("debit", domain.base.ScaledDecimal(18, 2), nullable=False),
-        sa.Column("credit", domain.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("debit", kernel.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("credit", kernel.base.ScaledDecimal(18, 2), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["ledger_accounts.id"],
@@ -130,7 +130,7 @@ def upgrade() -> None:
         sa.Column("memo", sa.Text(), nullable=True),
         sa.Column("posted_by", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["institution_id"],
             ["institutions.id"],
@@ -182,8 +182,8 @@ def upgrade() -> None:
         sa.Column("entry_id", sa.Uuid(), nullable=False),
         sa.Column("account_id", sa.Uuid(), nullable=False),
         sa.Column("loan_id", sa.Uuid(), nullable=True),
-        sa.Column("debit", domain.base.ScaledDecimal(18, 2), nullable=False),
-        sa.Column("credit", domain.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("debit", kernel.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("credit", kernel.base.ScaledDecimal(18, 2), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.CheckConstraint(
             "(debit > 0 AND credit = 0) OR (credit > 0 AND debit = 0)",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0022"
@@ -85,7 +85,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("effective_on", sa.Date(), nullable=False),
-        sa.Column("annual_rate", domain.base.ScaledDecimal(9, 6), nullable=True),
+        sa.Column("annual_rate", kernel.base.ScaledDecimal(9, 6), nullable=True),
         sa.Column("extra_months", sa.Integer(), nullable=False),
         sa.Column("holiday_months", sa.Integer(), nullable=False),
         sa.Column(
@@ -93,8 +93,8 @@ def upgrade() -> None:
             _enum("holidayinterest", "capitalised", "deferred"),
             nullable=True,
         ),
-        sa.Column("instalment", domain.base.ScaledDecimal(18, 2), nullable=True),
-        sa.Column("top_up", domain.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("instalment", kernel.base.ScaledDecimal(18, 2), nullable=True),
+        sa.Column("top_up", kernel.base.ScaledDecimal(18, 2), nullable=False),
         sa.Column("forborne", sa.Boolean(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("terms", sa.JSON(), nullable=False),
@@ -102,10 +102,10 @@ def upgrade() -> None:
         sa.Column("basis_hash", sa.String(length=64), nullable=False),
         sa.Column("contract_version", sa.Integer(), nullable=False),
         sa.Column("proposed_by", sa.Uuid(), nullable=False),
-        sa.Column("proposed_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("proposed_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("accepted_by", sa.Uuid(), nullable=True),
-        sa.Column("accepted_at", domain.base.UTCDateTime(), nullable=True),
-        sa.Column("withdrawn_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("accepted_at", kernel.base.UTCDateTime(), nullable=True),
+        sa.Column("withdrawn_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.CheckConstraint("top_up >= 0", name=op.f("ck_loan_amendments_top_up_non_negative")),
@@ -151,8 +151,8 @@ def upgrade() -> None:
         sa.Column("terms", sa.JSON(), nullable=False),
         sa.Column("terms_hash", sa.String(length=64), nullable=False),
         sa.Column("amendment_id", sa.Uuid(), nullable=True),
-        sa.Column("signed_at", domain.base.UTCDateTime(), nullable=True),
-        sa.Column("recorded_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("signed_at", kernel.base.UTCDateTime(), nullable=True),
+        sa.Column("recorded_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
             ["amendment_id"],
@@ -183,10 +183,10 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("on", sa.Date(), nullable=False),
-        sa.Column("amount", domain.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("amount", kernel.base.ScaledDecimal(18, 2), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
-        sa.Column("at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
             ["actor_id"],
@@ -226,10 +226,10 @@ def upgrade() -> None:
         sa.Column("loan_id", sa.Uuid(), nullable=False),
         sa.Column("institution_id", sa.Uuid(), nullable=False),
         sa.Column("idempotency_key", sa.String(length=64), nullable=False),
-        sa.Column("amount", domain.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("amount", kernel.base.ScaledDecimal(18, 2), nullable=False),
         sa.Column("received_on", sa.Date(), nullable=False),
         sa.Column("recorded_by", sa.Uuid(), nullable=True),
-        sa.Column("recorded_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("recorded_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.CheckConstraint("amount > 0", name=op.f("ck_loan_recoveries_amount_positive")),
         sa.ForeignKeyConstraint(

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0023"
@@ -49,7 +49,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.Column("kid", sa.String(length=16), nullable=False),
         sa.Column("signature", sa.String(length=64), nullable=False),
-        sa.Column("sealed_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("sealed_at", kernel.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_log_seals")),
         sa.UniqueConstraint("hash", name=op.f("uq_log_seals_hash")),
         sa.UniqueConstraint("stream", "seq", name=op.f("uq_log_seals_stream_seq")),
@@ -67,9 +67,9 @@ def upgrade() -> None:
         sa.Column("widens", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=True),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("decided_by", sa.Uuid(), nullable=True),
-        sa.Column("decided_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("decided_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_authz_changes")),
     )

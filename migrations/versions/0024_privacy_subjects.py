@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0024"
@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.Column("product_recommendations", sa.Boolean(), nullable=False),
         sa.Column("share_with_institutions", sa.Boolean(), nullable=False),
         sa.Column("share_with_providers", sa.Boolean(), nullable=False),
-        sa.Column("updated_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", kernel.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -56,14 +56,14 @@ def upgrade() -> None:
         sa.Column("subject_id", sa.Uuid(), nullable=False),
         sa.Column("requester_id", sa.Uuid(), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
-        sa.Column("identity_checked_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("identity_checked_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("identity_method", sa.String(length=16), nullable=False),
-        sa.Column("received_at", domain.base.UTCDateTime(), nullable=False),
-        sa.Column("due_at", domain.base.UTCDateTime(), nullable=False),
-        sa.Column("escalated_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("received_at", kernel.base.UTCDateTime(), nullable=False),
+        sa.Column("due_at", kernel.base.UTCDateTime(), nullable=False),
+        sa.Column("escalated_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("decided_by", sa.Uuid(), nullable=True),
-        sa.Column("decided_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("decided_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("refusal_reason", sa.String(length=500), nullable=True),
         sa.Column("receipt", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subject_requests")),

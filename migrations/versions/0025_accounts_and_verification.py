@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0025"
@@ -145,11 +145,11 @@ def _verification_tables() -> None:
         sa.Column("status", _enum("casestatus", *STATUSES), nullable=False),
         sa.Column("level_granted", _enum("verificationlevel", *LEVELS), nullable=True),
         sa.Column("decided_by", sa.Uuid(), nullable=True),
-        sa.Column("decided_at", domain.base.UTCDateTime(), nullable=True),
-        sa.Column("updated_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("decided_at", kernel.base.UTCDateTime(), nullable=True),
+        sa.Column("updated_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["claimant_id"],
             ["users.id"],
@@ -199,7 +199,7 @@ def _verification_tables() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["verification_cases.id"],
@@ -215,7 +215,7 @@ def _verification_tables() -> None:
     op.create_table(
         "verification_events",
         sa.Column("case_id", sa.Uuid(), nullable=False),
-        sa.Column("at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
         sa.Column("from_status", _enum("from_status", *STATUSES), nullable=True),
         sa.Column("to_status", _enum("to_status", *STATUSES), nullable=False),
@@ -248,7 +248,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("contact_name", sa.String(length=400), nullable=True))
         batch_op.add_column(sa.Column("contact_email", sa.String(length=400), nullable=True))
         batch_op.add_column(sa.Column("contact_phone", sa.String(length=400), nullable=True))
-        batch_op.add_column(sa.Column("suspended_at", domain.base.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("suspended_at", kernel.base.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("suspension_reason", sa.String(length=500), nullable=True))
     _rebuild_checks(NEW_ROLES, NEW_PURPOSES)
     _verification_tables()

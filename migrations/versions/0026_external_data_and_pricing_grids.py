@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0026"
@@ -61,7 +61,7 @@ def upgrade() -> None:
         ),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("as_of", sa.Date(), nullable=False),
-        sa.Column("fetched_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("fetched_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("facts", sa.JSON(), nullable=False),
         sa.Column("personal", sa.Text(), nullable=True),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0028"
@@ -34,9 +34,9 @@ def upgrade() -> None:
         sa.Column("subject_id", sa.Uuid(), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=False),
         sa.Column("set_by", sa.Uuid(), nullable=True),
-        sa.Column("set_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("set_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("released_by", sa.Uuid(), nullable=True),
-        sa.Column("released_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("released_at", kernel.base.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_legal_holds")),
     )
     op.create_index(
@@ -48,7 +48,7 @@ def upgrade() -> None:
     op.create_table(
         "retention_runs",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("ran_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("ran_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
         sa.Column("schedule_version", sa.String(length=64), nullable=False),
         sa.Column("purged", sa.JSON(), nullable=False),

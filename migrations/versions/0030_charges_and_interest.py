@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0030"
@@ -34,8 +34,8 @@ NEW_RULES: list[tuple[str, ...]] = [
     ("p", "scope:loans:write", "*", "AccrualRun.*", "read", "allow"),
 ]
 
-_MONEY = domain.base.ScaledDecimal(18, 2)
-_RATE = domain.base.ScaledDecimal(9, 6)
+_MONEY = kernel.base.ScaledDecimal(18, 2)
+_RATE = kernel.base.ScaledDecimal(9, 6)
 
 
 def upgrade() -> None:

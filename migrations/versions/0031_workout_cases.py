@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0031"
@@ -90,7 +90,7 @@ def upgrade() -> None:
         ),
         sa.Column("owner_id", sa.Uuid(), nullable=True),
         sa.Column("opened_by", sa.Uuid(), nullable=True),
-        sa.Column("opened_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("opened_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("due_on", sa.Date(), nullable=False),
         sa.Column(
             "outcome",
@@ -109,10 +109,10 @@ def upgrade() -> None:
             ),
             nullable=True,
         ),
-        sa.Column("recovered_amount", domain.base.ScaledDecimal(18, 2), nullable=True),
+        sa.Column("recovered_amount", kernel.base.ScaledDecimal(18, 2), nullable=True),
         sa.Column("amendment_id", sa.Uuid(), nullable=True),
-        sa.Column("resolved_at", domain.base.UTCDateTime(), nullable=True),
-        sa.Column("closed_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("resolved_at", kernel.base.UTCDateTime(), nullable=True),
+        sa.Column("closed_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.CheckConstraint(
@@ -204,7 +204,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("note", sa.String(length=2400), nullable=True),
-        sa.Column("contacted_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("contacted_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("recorded_by", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -252,9 +252,9 @@ def upgrade() -> None:
         sa.Column("loan_id", sa.Uuid(), nullable=False),
         sa.Column("made_on", sa.Date(), nullable=False),
         sa.Column("promised_on", sa.Date(), nullable=False),
-        sa.Column("amount", domain.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("amount", kernel.base.ScaledDecimal(18, 2), nullable=False),
         sa.Column("recorded_by", sa.Uuid(), nullable=True),
-        sa.Column("recorded_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("recorded_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.CheckConstraint("amount > 0", name=op.f("ck_promises_to_pay_amount_positive")),
         sa.ForeignKeyConstraint(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0032"
@@ -35,12 +35,12 @@ def upgrade() -> None:
         sa.Column("stage", sa.Integer(), nullable=False),
         sa.Column("reason", sa.String(length=16), nullable=False),
         sa.Column("days_past_due", sa.Integer(), nullable=False),
-        sa.Column("pd_origination", domain.base.ScaledDecimal(9, 6), nullable=True),
-        sa.Column("pd_12m", domain.base.ScaledDecimal(9, 6), nullable=False),
-        sa.Column("pd_lifetime", domain.base.ScaledDecimal(9, 6), nullable=False),
-        sa.Column("lgd", domain.base.ScaledDecimal(9, 6), nullable=False),
-        sa.Column("ead", domain.base.ScaledDecimal(18, 2), nullable=False),
-        sa.Column("ecl", domain.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("pd_origination", kernel.base.ScaledDecimal(9, 6), nullable=True),
+        sa.Column("pd_12m", kernel.base.ScaledDecimal(9, 6), nullable=False),
+        sa.Column("pd_lifetime", kernel.base.ScaledDecimal(9, 6), nullable=False),
+        sa.Column("lgd", kernel.base.ScaledDecimal(9, 6), nullable=False),
+        sa.Column("ead", kernel.base.ScaledDecimal(18, 2), nullable=False),
+        sa.Column("ecl", kernel.base.ScaledDecimal(18, 2), nullable=False),
         sa.CheckConstraint("stage BETWEEN 1 AND 3", name=op.f("ck_loan_stages_stage_1_to_3")),
         sa.ForeignKeyConstraint(
             ["institution_id"],

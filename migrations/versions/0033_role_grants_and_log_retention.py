@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0033"
@@ -59,9 +59,9 @@ def upgrade() -> None:
         sa.Column("institution_id", sa.Uuid(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=True),
-        sa.Column("created_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("created_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("decided_by", sa.Uuid(), nullable=True),
-        sa.Column("decided_at", domain.base.UTCDateTime(), nullable=True),
+        sa.Column("decided_at", kernel.base.UTCDateTime(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_role_grant_changes")),
     )
@@ -86,7 +86,7 @@ def upgrade() -> None:
         sa.Column("head_hash", sa.String(length=64), nullable=False),
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("schedule_version", sa.String(length=64), nullable=False),
-        sa.Column("purged_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("purged_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
         sa.Column("kid", sa.String(length=16), nullable=False),
         sa.Column("signature", sa.String(length=64), nullable=False),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0034"
@@ -69,7 +69,7 @@ def upgrade() -> None:
         sa.Column("rated_by", sa.Uuid(), nullable=True),
         sa.Column("score", sa.Integer(), nullable=False),
         sa.Column("comment", sa.Text(), nullable=True),
-        sa.Column("rated_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("rated_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.CheckConstraint("score BETWEEN 1 AND 5", name=op.f("ck_service_ratings_score_range")),
         sa.ForeignKeyConstraint(
@@ -126,10 +126,10 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("opened_at", domain.base.UTCDateTime(), nullable=False),
-        sa.Column("first_answered_at", domain.base.UTCDateTime(), nullable=True),
-        sa.Column("closed_at", domain.base.UTCDateTime(), nullable=True),
-        sa.Column("updated_at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("opened_at", kernel.base.UTCDateTime(), nullable=False),
+        sa.Column("first_answered_at", kernel.base.UTCDateTime(), nullable=True),
+        sa.Column("closed_at", kernel.base.UTCDateTime(), nullable=True),
+        sa.Column("updated_at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.CheckConstraint(
@@ -189,7 +189,7 @@ def upgrade() -> None:
         sa.Column("author_id", sa.Uuid(), nullable=True),
         sa.Column("from_staff", sa.Boolean(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("at", domain.base.UTCDateTime(), nullable=False),
+        sa.Column("at", kernel.base.UTCDateTime(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
             ["author_id"],

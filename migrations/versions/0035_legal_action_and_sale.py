@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import domain.base
+import kernel.base
 from migrations.policy import add_rules, remove_rules
 
 revision: str = "0035"
@@ -80,11 +80,11 @@ CASE_COLUMNS = (
     ("filed_on", sa.Date()),
     ("court", sa.String(length=200)),
     ("court_reference", sa.String(length=100)),
-    ("legal_costs", domain.base.Money()),
-    ("judgment_amount", domain.base.Money()),
+    ("legal_costs", kernel.base.Money()),
+    ("judgment_amount", kernel.base.Money()),
     ("buyer", sa.String(length=200)),
-    ("sale_price", domain.base.Money()),
-    ("sale_result", domain.base.Money()),
+    ("sale_price", kernel.base.Money()),
+    ("sale_result", kernel.base.Money()),
 )
 CASE_CHECKS = (
     ("legal_costs_non_negative", "legal_costs >= 0"),

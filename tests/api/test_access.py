@@ -12,9 +12,9 @@ from strawberry.types.base import StrawberryObjectDefinition
 from api.access import FieldAccess, MutationPermission
 from api.schema import build_schema
 from domain.applications.models import ApplicationStatus
-from domain.db import session_factory
 from domain.identity.models import Role, User
 from domain.settings import Settings
+from kernel.db import session_factory
 from privacy.classification import Classification
 from tests import factories as f
 from tests.api.conftest import GraphQLClient

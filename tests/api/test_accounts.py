@@ -10,7 +10,6 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.db import session_factory
 from domain.identity import people, security
 from domain.identity.models import (
     AuthSession,
@@ -24,6 +23,7 @@ from domain.identity.models import (
 )
 from domain.models import AuditEntry
 from domain.settings import Settings
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

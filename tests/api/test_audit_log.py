@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.audit import chain, integrity
 from domain.audit.chain import SealKey
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api import test_authorization_matrix as matrix
 from tests.api.conftest import GraphQLClient

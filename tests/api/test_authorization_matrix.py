@@ -11,7 +11,7 @@ signed with a real bearer token, returns.
 
 Purpose is a dimension too: for every role and every declared ``X-Purpose``, a
 personal value the policy lets the role reveal is revealed only when the role's
-lawful basis for the row covers that purpose (``privacy/lawful_bases.csv``).
+lawful basis for the row covers that purpose (``domain/privacy/lawful_bases.csv``).
 """
 
 from __future__ import annotations
@@ -36,10 +36,8 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.str_converters import to_camel_case
 
 from api.schema import build_schema
-from domain.base import utcnow
 from domain.contracts.amendment import HolidayInterest
 from domain.contracts.models import AmendmentStatus, ContractVersion, LoanAmendment
-from domain.db import session_factory
 from domain.feedback import service as feedback
 from domain.feedback.models import RatedEvent
 from domain.feedback.models import ServiceRating as ServiceRatingRow
@@ -54,6 +52,9 @@ from domain.jobs.models import FileRole, JobFile, JobRun, JobState
 from domain.ledger import loans as books
 from domain.ledger.models import JournalEntry
 from domain.models import Application, Enterprise, ExternalDataRecord, Loan
+from domain.privacy import lawful_bases
+from domain.privacy.lawful_bases import Basis
+from domain.privacy.purposes import PURPOSES
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
 from domain.workout.models import (
@@ -65,11 +66,11 @@ from domain.workout.models import (
     WorkoutState,
     WorkoutStrategy,
 )
-from privacy import keystore, lawful_bases, vault
+from kernel.base import utcnow
+from kernel.db import session_factory
+from privacy import keystore, vault
 from privacy.classification import Classification
-from privacy.lawful_bases import Basis
 from privacy.masking import mask
-from privacy.purposes import PURPOSES
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 

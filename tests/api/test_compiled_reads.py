@@ -26,14 +26,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
+from domain.privacy import consent
+from domain.privacy.models import AccessLogEntry
+from domain.privacy.purposes import PURPOSES
 from domain.settings import Settings
-from privacy import consent
-from privacy.models import AccessLogEntry
-from privacy.purposes import PURPOSES
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api import test_tenant_isolation as world_of
 from tests.api.conftest import make_settings

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.models import AuditEntry, Role
+from domain.privacy import consent
+from domain.privacy.models import ConsentRecord
 from domain.settings import Settings
-from privacy import consent
-from privacy.models import ConsentRecord
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

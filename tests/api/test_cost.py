@@ -14,9 +14,9 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.cost import DEFAULT_LIST_SIZE, estimate
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.settings import ConfigurationError, Settings
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 

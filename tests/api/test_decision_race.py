@@ -11,10 +11,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from domain.applications import service
 from domain.applications.models import ApplicationStatus, Decision, DecisionOutcome
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.settings import Settings
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

@@ -13,7 +13,7 @@ from typing import Any
 import pyotp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.db import session_factory
+from kernel.db import session_factory
 from seed import seed_population
 from seed.demo import DemoLogin, demo_logins
 from tests import factories as f

@@ -11,14 +11,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.audit.models import AuditEntry
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.lending.models import DelinquencyBucket, Loan
 from domain.risk.alerts import escalate_overdue
 from domain.risk.models import RiskAlert
 from domain.risk.scan import run_scan
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

@@ -16,7 +16,7 @@ from strawberry import relay
 
 import domain.products.repository
 from api.app import create_app
-from domain.db import session_factory
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 

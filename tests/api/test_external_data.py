@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from domain.audit.models import AuditEntry
-from domain.db import session_factory
 from domain.identity.models import Institution, Role
+from domain.privacy.models import AccessLogEntry
+from domain.privacy.subjects import export_subject
 from domain.providers.models import ExternalDataRecord
+from kernel.db import session_factory
 from privacy import keystore, vault
-from privacy.models import AccessLogEntry
-from privacy.subjects import export_subject
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 from tests.simulator import Simulator, running_simulator

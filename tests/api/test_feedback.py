@@ -16,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.applications.models import ApplicationStatus
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.models import AuditEntry, ServiceRating, SupportMessage, SupportTicket
 from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

@@ -1,6 +1,6 @@
 """Money with two decimals and rates with six, whatever was sent and whichever executor
 answers: a mutation's answer, a read through the compiled path and one through the
-reference executor say the same thing the same way (domain.formats, api.scalars,
+reference executor say the same thing the same way (kernel.formats, api.scalars,
 api.compiled.json_sql)."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from api.compiled.json_sql import json_dialect
-from domain import formats
-from domain.db import session_factory
 from domain.identity import people
 from domain.identity.models import OutboxMessage, Role
 from domain.settings import Settings
+from kernel import formats
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import make_settings
 

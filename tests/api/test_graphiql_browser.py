@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from domain.db import create_engine, session_factory
 from domain.products.models import ProductType
+from kernel.db import create_engine, session_factory
 from migrations.runner import upgrade
 from tests import factories as f
 from tests.servers import free_port

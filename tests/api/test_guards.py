@@ -18,7 +18,7 @@ from starlette.types import Message
 import api.guards
 import domain.products.repository
 from api.app import create_app
-from domain.db import session_factory
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import make_settings
 

@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.enterprises.uscc import generate_uscc
 from domain.identity import people, security
 from domain.models import AuditEntry, Membership, OutboxMessage, Role, User
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from api.app import create_app
-from domain.db import session_factory
 from domain.enterprises.models import Enterprise
 from domain.identity.models import Role
 from domain.jobs.models import FileRole, JobFile
 from domain.jobs.queue import JobQueue, Runtime, drain
 from domain.settings import Settings
+from kernel.db import session_factory
 from privacy.models import DataKey
 from tests import factories as f
 from tests.api.conftest import make_settings

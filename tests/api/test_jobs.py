@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from api.app import create_app
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.jobs import tasks
 from domain.jobs.models import JobRun, JobState
 from domain.jobs.queue import JobQueue, Runtime, drain
 from domain.settings import Settings
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 from tests.domain.jobs.test_queue import late_book

@@ -15,11 +15,11 @@ from api.relay import decode_pk
 from domain.applications import states
 from domain.applications.models import Application, Transition
 from domain.audit.models import AuditEntry
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import OutboxMessage, Role
 from domain.lending.models import Repayment
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

@@ -13,9 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.applications.service import contract_for
-from domain.base import utcnow
 from domain.contracts.models import ContractVersion
-from domain.db import session_factory
 from domain.identity.models import Institution, Role
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
@@ -23,6 +21,8 @@ from domain.lending.models import Installment, Loan
 from domain.lending.schedule import add_months
 from domain.products.models import Product
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

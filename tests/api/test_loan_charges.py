@@ -7,13 +7,13 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.ledger import loans as books
 from domain.lending.schedule import add_months
 from domain.products.models import DayCount
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 from tests.api.test_catalog_admin import CREATE, terms

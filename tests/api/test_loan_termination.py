@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.applications.models import ApplicationStatus
 from domain.applications.service import contract_for
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.lending.schedule import add_months
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

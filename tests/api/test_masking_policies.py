@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.db import session_factory
 from domain.models import AuditEntry, Role
+from domain.privacy.policies import MaskingRules, rules_version
 from domain.settings import Settings
-from privacy.policies import MaskingRules, rules_version
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from api.cli.service import _metrics_shared
-from domain import metrics
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.risk.scan import run_scan
+from kernel import metrics
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import make_settings
 from tests.servers import free_port

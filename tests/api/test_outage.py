@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from domain.db import create_engine
+from kernel.db import create_engine
 from migrations.runner import upgrade
 from tests.api.conftest import make_settings
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Institution, Role, User
 from domain.risk.models import RiskAlert
 from domain.risk.scan import run_scan
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 from tests.api.test_early_warning import LATE_RULE, UPSERT, Book, book

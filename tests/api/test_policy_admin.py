@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
-from domain.db import session_factory
 from domain.identity.authorization import DEFAULT_POLICY_PATH, parse_policy
 from domain.models import AuditEntry, PolicyRule, Role
 from domain.settings import Settings
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.jobs.models import FileRole, JobFile
 from domain.settings import Settings
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 from tests.api.test_import import run_jobs

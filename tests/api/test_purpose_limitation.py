@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.db import session_factory
 from domain.identity.viewer import Viewer
 from domain.models import AccessLogEntry, Role
+from domain.privacy import consent, lawful_bases
+from domain.privacy.lawful_bases import Basis, InvalidTable
+from domain.privacy.purposes import PURPOSES
 from domain.settings import Settings
-from privacy import consent, lawful_bases
-from privacy.lawful_bases import Basis, InvalidTable
-from privacy.purposes import PURPOSES
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

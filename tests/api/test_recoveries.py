@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.relay import decode_global_id
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.lending.schedule import add_months
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

@@ -1,5 +1,5 @@
 """Every refusal of a mutation's input is its InvalidInput member naming the input path,
-wherever in the mutation it was found (api.access.InputRefusals, domain.errors)."""
+wherever in the mutation it was found (api.access.InputRefusals, kernel.errors)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.settings import Settings
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus
 from domain.lending.schedule import add_months
 from domain.lending.service import age_loans
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

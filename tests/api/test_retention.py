@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.applications.models import ApplicationStatus
-from domain.db import session_factory
 from domain.models import Enterprise, Role
 from domain.settings import Settings
+from kernel.db import session_factory
 from privacy.models import DataKey
 from tests import factories as f
 from tests.api.conftest import GraphQLClient

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
-from domain import events
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.risk.scan import run_scan
+from kernel import events
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 from tests.api.test_early_warning import LATE_RULE, UPSERT, Book

@@ -15,15 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.applications.models import Application
 from domain.audit.models import AuditEntry
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.models import Enterprise, Product
+from domain.privacy.models import AccessLogEntry
 from domain.risk.assessment import scoring_for
 from domain.risk.models import RiskAssessment
 from domain.risk.prescore import prescore
 from domain.settings import Settings
-from privacy.models import AccessLogEntry
+from kernel.base import utcnow
+from kernel.db import session_factory
 from seed.population import seed_population
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from api.scalars import parse_decimal
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.settings import Settings
+from kernel.db import session_factory
 from tests import factories as f
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"

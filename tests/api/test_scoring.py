@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.db import session_factory
 from domain.identity.models import Role
+from domain.risk import registry
 from domain.risk.assessment import feature_rows, training_sample
 from domain.risk.models import RiskAssessment
+from domain.risk.registry import promote, register
 from domain.settings import Settings
-from scoring import registry
+from kernel.db import session_factory
 from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES
-from scoring.registry import promote, register
 from scoring.training import fit
 from seed.population import seed_population
 from tests import factories as f

@@ -13,16 +13,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity import people
 from domain.identity.models import OutboxMessage, User, UserStatus
 from domain.identity.viewer import Viewer
 from domain.lending.models import Loan, LoanStatus
 from domain.models import Role
+from domain.privacy import requests
+from domain.privacy.models import SubjectRequest
 from domain.settings import Settings
-from privacy import keystore, requests
-from privacy.models import SubjectRequest
+from kernel.base import utcnow
+from kernel.db import session_factory
+from privacy import keystore
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

@@ -11,13 +11,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.audit.models import AuditEntry
-from domain.db import session_factory
 from domain.enterprises.models import SEALED_COLUMNS
 from domain.lending.models import LoanStatus
 from domain.models import Application, Enterprise, Loan, Role
+from domain.privacy.models import AccessLogEntry, ConsentRecord
 from domain.settings import Settings
+from kernel.db import session_factory
 from privacy import keystore
-from privacy.models import AccessLogEntry, ConsentRecord, DataKey
+from privacy.models import DataKey
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

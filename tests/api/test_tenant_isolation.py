@@ -47,14 +47,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from api.relay import DEFAULT_PAGE_SIZE
-from domain.base import new_id, utcnow
-from domain.db import session_factory
 from domain.feedback import service as feedback
 from domain.feedback.models import RatedEvent
 from domain.identity.models import PolicyRule, Role, RoleGrantChange
 from domain.identity.viewer import Viewer
 from domain.jobs import files as job_files
 from domain.jobs.models import FileRole, JobRun, JobState
+from domain.privacy.models import AccessLogEntry, BreakGlassGrant, ConsentRecord
 from domain.settings import Settings
 from domain.workout.models import (
     CollectionContact,
@@ -65,7 +64,8 @@ from domain.workout.models import (
     WorkoutState,
     WorkoutStrategy,
 )
-from privacy.models import AccessLogEntry, BreakGlassGrant, ConsentRecord
+from kernel.base import new_id, utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings
 

@@ -25,8 +25,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
-from domain import metrics, tracing
-from domain.db import create_engine
+from kernel import metrics, tracing
+from kernel.db import create_engine
 from tests.api.conftest import make_settings
 from tests.servers import free_port
 

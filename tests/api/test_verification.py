@@ -13,7 +13,6 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.db import session_factory
 from domain.enterprises.models import Enterprise
 from domain.enterprises.uscc import generate_uscc
 from domain.identity.authorization import Authorizer
@@ -22,6 +21,7 @@ from domain.models import AuditEntry, VerificationCase, VerificationDocument, Ve
 from domain.settings import Settings
 from domain.verification import levels
 from domain.verification.models import VerificationLevel
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api import test_lending_lifecycle as lifecycle
 from tests.api.conftest import GraphQLClient

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from api.app import create_app
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.settings import Settings
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import make_settings
 

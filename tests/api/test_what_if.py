@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.risk.assessment import assess_application, scoring_for
 from domain.risk.models import RiskAssessment
 from domain.risk.whatif import loss_given_default
 from domain.settings import Settings
+from kernel.db import session_factory
 from seed.population import seed_population
 from tests import factories as f
 from tests.api.conftest import GraphQLClient, make_settings

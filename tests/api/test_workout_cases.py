@@ -17,8 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.relay import decode_global_id
 from domain.audit.models import AuditEntry
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity.models import Role
 from domain.ledger import loans as books
 from domain.ledger import service as ledger
@@ -31,6 +29,8 @@ from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert
 from domain.settings import Settings
 from domain.workout import claims
 from domain.workout.models import CollectionContact, PromiseToPay, WorkoutCase
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

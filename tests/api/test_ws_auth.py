@@ -20,12 +20,12 @@ from starlette.applications import Starlette
 
 from api.access import Access
 from api.context import Context
-from domain.base import utcnow
-from domain.db import session_factory
 from domain.identity import security
 from domain.identity.models import Role, User
 from domain.identity.viewer import Viewer
 from domain.settings import Settings
+from kernel.base import utcnow
+from kernel.db import session_factory
 from tests import factories as f
 
 WAIT = 10.0

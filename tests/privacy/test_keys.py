@@ -15,7 +15,8 @@ from domain.enterprises import service as enterprise_service
 from domain.identity import people
 from domain.identity.models import SEALED_LENGTH, OutboxMessage, User
 from domain.models import Base, Enterprise
-from privacy import keystore, masking, rekey, vault
+from domain.privacy import rekey
+from privacy import keystore, masking, vault
 from privacy.keys import HashKeys, KeyConfigurationError, StaticKeys, load_file, parse_env
 from privacy.models import DataKey
 from tests import factories as f

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.privacy.models import MaskingPolicy
+from domain.privacy.policies import MaskingRules
 from privacy import masking
 from privacy.keys import HashKeys
 from privacy.masking import DEFAULT, Strategy, fits, mask, validate
-from privacy.models import MaskingPolicy
-from privacy.policies import MaskingRules
 from tests import factories as f
 
 PHONE = "Enterprise.contactPhone"

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.base import utcnow
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
-from privacy import break_glass, subjects
-from privacy.models import AccessLogEntry, BreakGlassGrant
+from domain.privacy import break_glass, subjects
+from domain.privacy.models import AccessLogEntry, BreakGlassGrant
+from kernel.base import utcnow
 
 STAFF = Viewer(
     user_id=uuid.uuid4(), institution_roles={uuid.uuid4(): frozenset({Role.INSTITUTION_ADMIN})}

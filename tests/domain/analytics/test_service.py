@@ -15,12 +15,12 @@ from domain.analytics import repository as repo
 from domain.analytics import service
 from domain.analytics.models import RollState
 from domain.analytics.service import PortfolioFilter
-from domain.base import utcnow
-from domain.errors import Forbidden, InvalidInput
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.lending.models import DelinquencyBucket, Loan
 from domain.products.models import ProductType
+from kernel.base import utcnow
+from kernel.errors import Forbidden, InvalidInput
 from tests.domain.analytics.portfolio import END, PERIOD, START, Book, build
 
 B = DelinquencyBucket

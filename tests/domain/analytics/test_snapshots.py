@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics.models import LoanBucketSnapshot, RollState
 from domain.analytics.service import snapshot_month
-from domain.errors import InvalidInput
 from domain.lending.models import DelinquencyBucket, Loan, LoanStatus
 from domain.lending.service import age_loans
 from domain.risk.models import RiskAssessment
+from kernel.errors import InvalidInput
 from seed import seed_population
 from tests import factories as f
 

@@ -15,8 +15,8 @@ from domain.audit import chain, integrity
 from domain.audit.chain import SealKey
 from domain.audit.models import AuditEntry, LogSeal
 from domain.audit.service import record
-from domain.base import utcnow
-from privacy.models import AccessLogEntry, ConsentRecord
+from domain.privacy.models import AccessLogEntry, ConsentRecord
+from kernel.base import utcnow
 from tests.tampering import bypass_append_only
 
 KEY = SealKey(b"k" * 48)

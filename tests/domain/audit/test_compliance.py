@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.audit import compliance, integrity
 from domain.audit.chain import SealKey
-from domain.base import utcnow
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
-from privacy import consent
-from privacy.models import AccessLogEntry, BreakGlassGrant
+from domain.privacy import consent
+from domain.privacy.models import AccessLogEntry, BreakGlassGrant
+from kernel.base import utcnow
 from tests import factories as f
 
 KEY = SealKey(b"c" * 48)

@@ -16,10 +16,10 @@ from domain.audit import purge as log_purge
 from domain.audit.chain import SealKey
 from domain.audit.models import AuditEntry, LogPurge, LogSeal
 from domain.audit.service import record
-from domain.base import new_id, utcnow
 from domain.identity.viewer import Viewer
-from privacy import retention
-from privacy.models import AccessLogEntry, LegalHold
+from domain.privacy import retention
+from domain.privacy.models import AccessLogEntry, LegalHold
+from kernel.base import new_id, utcnow
 from tests import factories as f
 
 KEY = SealKey(b"k" * 48)

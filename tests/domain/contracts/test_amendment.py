@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.contracts.amendment import Change, HolidayInterest, amend
-from domain.errors import InvalidInput
 from domain.lending.models import EarlyRepaymentChoice
 from domain.lending.repayment import Line, allocate, lines_from_schedule, payoff_amount
 from domain.lending.schedule import add_months, build_schedule
 from domain.products.models import RepaymentMethod
+from kernel.errors import InvalidInput
 
 START = date(2026, 1, 15)
 D = Decimal

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics import report
 from domain.analytics.service import PortfolioFilter, portfolio_summary, resolve_period
-from domain.base import new_id
-from domain.errors import Forbidden
 from domain.feedback.figures import feedback_by_institution
 from domain.feedback.models import RatedEvent, ServiceRating, SupportTicket, TicketStatus
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
+from kernel.base import new_id
+from kernel.errors import Forbidden
 from tests import factories as f
 
 PLATFORM = Viewer(platform_roles=frozenset({Role.PLATFORM_RISK_OFFICER}))

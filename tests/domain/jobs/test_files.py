@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.base import utcnow
 from domain.jobs import files, tasks
 from domain.jobs.models import FileRole, JobFile, JobRun, JobState
 from domain.jobs.queue import JobQueue, Runtime, drain
 from domain.settings import Settings
+from kernel.base import utcnow
 from privacy.models import DataKey
 from tests.api.conftest import make_settings
 

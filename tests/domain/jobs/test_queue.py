@@ -24,10 +24,11 @@ from domain.jobs.models import JobChunk, JobRun, JobState
 from domain.jobs.queue import JobQueue, Runtime, drain
 from domain.lending.models import DelinquencyBucket
 from domain.models import AlertSeverity, DisposalAction, RiskAlert, RiskScan
+from domain.privacy.models import RetentionRun
 from domain.risk import service
 from domain.risk.service import RuleDraft
 from domain.settings import Settings
-from privacy.models import DataKey, RetentionRun
+from privacy.models import DataKey
 from tests import factories
 from tests.api.conftest import make_settings
 

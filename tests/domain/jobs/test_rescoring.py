@@ -15,9 +15,9 @@ from domain.jobs.queue import JobQueue, Runtime
 from domain.lending.models import Loan, LoanStatus
 from domain.risk.assessment import feature_rows, scoring_for, training_sample
 from domain.risk.models import RiskAssessment
+from domain.risk.registry import promote, register
 from domain.settings import Settings
 from scoring.features import PLATFORM_FEATURES
-from scoring.registry import promote, register
 from scoring.training import fit
 from seed import seed_population
 from tests import factories

@@ -37,12 +37,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.applications.service import Actor
-from domain.base import utcnow
 from domain.contracts import service as contracts
 from domain.contracts import termination
 from domain.contracts.amendment import Change, HolidayInterest
 from domain.contracts.models import LoanTermination, TerminationKind
-from domain.errors import InvalidInput
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.ledger import service as ledger
@@ -55,6 +53,8 @@ from domain.lending.models import Installment, Loan, LoanStatus
 from domain.lending.schedule import add_months
 from domain.provisioning.close import Close, month_end_close
 from domain.workout import recoveries
+from kernel.base import utcnow
+from kernel.errors import InvalidInput
 from tests import factories as f
 from tests.domain.ledger.books import Booked, lent, receivables, servicing_balances
 

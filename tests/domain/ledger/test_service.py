@@ -12,7 +12,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.base import utcnow
 from domain.ledger import service as ledger
 from domain.ledger.chart import CHART, AccountCode
 from domain.ledger.errors import AlreadyReversed, UnbalancedEntry
@@ -20,6 +19,7 @@ from domain.ledger.models import EntryKind, JournalEntry, JournalLine
 from domain.ledger.service import Leg
 from domain.lending import service as lending
 from domain.lending.schedule import add_months
+from kernel.base import utcnow
 from tests import factories as f
 from tests.domain.ledger.books import disbursed_loan, receivables, servicing_balances
 

@@ -8,7 +8,6 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.base import utcnow
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind, JournalEntry
@@ -16,6 +15,7 @@ from domain.lending import charges, reversal
 from domain.lending import repayment as money
 from domain.lending import service as lending
 from domain.lending.models import Installment, Loan
+from kernel.base import utcnow
 from tests.domain.ledger.books import disbursed_loan, receivables, servicing_balances
 
 D = Decimal

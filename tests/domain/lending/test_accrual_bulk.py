@@ -20,14 +20,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.base import utcnow
-from domain.errors import Conflict
 from domain.identity.models import Role
 from domain.ledger import loans as books
 from domain.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from domain.lending import charges
 from domain.lending.models import Installment, Loan
 from domain.products.models import DayCount, Product
+from kernel.base import utcnow
+from kernel.errors import Conflict
 from tests import factories as f
 from tests.domain.ledger.books import disbursed_loan
 from tests.domain.lending.accrual_reference import accrue_per_loan

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 
-from domain.errors import InvalidInput
 from domain.lending.repayment import (
     Allocation,
     Applied,
@@ -21,6 +20,7 @@ from domain.lending.repayment import (
 )
 from domain.lending.schedule import build_schedule
 from domain.products.models import RepaymentMethod
+from kernel.errors import InvalidInput
 
 FIRST_DUE = date(2026, 1, 31)
 ANNUITY = RepaymentMethod.ANNUITY

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.errors import InvalidInput
 from domain.lending.delinquency import bucket_for, days_past_due
 from domain.lending.models import DelinquencyBucket
 from domain.lending.schedule import ScheduledInstallment, add_months, build_schedule
 from domain.products.models import DayCount, RepaymentMethod
+from kernel.errors import InvalidInput
 
 FIRST_DUE = date(2026, 1, 31)
 

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.errors import InvalidInput
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind, JournalEntry
@@ -20,6 +19,7 @@ from domain.lending.models import Installment, Loan, LoanStatus
 from domain.provisioning.close import Close, month_end_close
 from domain.provisioning.models import LoanStage
 from domain.risk.models import RiskAssessment
+from kernel.errors import InvalidInput
 from tests import factories as f
 from tests.domain.ledger.books import lent
 

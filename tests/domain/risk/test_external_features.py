@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
+from domain.privacy import consent
 from domain.providers.models import ExternalDataKind, ExternalDataRecord
 from domain.risk.assessment import ASSESSMENT_WINDOW, feature_rows
-from privacy import consent
 from scoring.features import EXTERNAL_FEATURES, PLATFORM_FEATURES, external_features
 from scoring.model import vectorise
 from tests import factories as f

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.errors import InvalidInput
 from domain.risk.indicators import (
     IndicatorRule,
     Level,
@@ -17,6 +16,7 @@ from domain.risk.indicators import (
     overall_level,
     warning_score,
 )
+from kernel.errors import InvalidInput
 
 THREE = ["days_past_due", "pd_change_90d", "debt_to_asset"]
 CONSISTENT_3 = [[1, 3, 5], [1 / 3, 1, 5 / 3], [1 / 5, 3 / 5, 1]]

@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.applications.models import Application, ApplicationStatus
 from domain.enterprises.models import Enterprise
-from domain.errors import InvalidInput
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.risk import ratings
 from domain.risk.assessment import Scoring, assess_application, score_portfolio, training_sample
 from domain.risk.models import CreditRating, RiskAssessment
+from domain.risk.registry import promote, register
+from kernel.errors import InvalidInput
 from scoring.features import PLATFORM_FEATURES
-from scoring.registry import promote, register
 from scoring.training import fit
 from seed import seed_population
 from tests import factories as f

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.errors import InvalidInput
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.risk import service
 from domain.risk.models import AlertSeverity, DisposalAction
 from domain.risk.queries import RULE_CODE_LOCKS
 from domain.risk.service import RuleDraft
+from kernel.errors import InvalidInput
 from tests import factories
 
 PLATFORM = Viewer(platform_roles=frozenset({Role.PLATFORM_RISK_OFFICER}))

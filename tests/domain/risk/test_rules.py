@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import InvalidInput
 from domain.risk.rules import (
     MAX_DEPTH,
     MAX_LENGTH,
@@ -23,6 +22,7 @@ from domain.risk.rules import (
     parse,
     unparse,
 )
+from kernel.errors import InvalidInput
 
 NUMBER = IndicatorType.NUMBER
 TEXT = IndicatorType.TEXT

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.db import session_factory
 from domain.verification.models import CaseKind, CaseStatus, VerificationCase
 from domain.verification.registry import RegistryRecord, compare_with_registry
+from kernel.db import session_factory
 from tests import factories as f
 
 

@@ -13,17 +13,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain import formats
 from domain.applications.models import ApplicationStatus, Decision, DecisionOutcome, Transition
 from domain.audit.models import AuditEntry
-from domain.base import new_id
 from domain.enterprises.models import SEALED_COLUMNS, FinancialStatement
-from domain.errors import Conflict, InvalidInput, NotFound
 from domain.identity import people
 from domain.identity.models import OutboxMessage, User
 from domain.identity.viewer import Viewer
 from domain.lending.models import Installment, LoanStatus, Repayment
 from domain.models import Application, Enterprise, Loan, Role
+from domain.privacy import subjects
+from domain.privacy.models import AccessLogEntry, ConsentRecord
 from domain.risk.models import RiskAssessment
 from domain.verification.models import (
     CaseKind,
@@ -33,8 +32,11 @@ from domain.verification.models import (
     VerificationDocument,
     VerificationEvent,
 )
-from privacy import keystore, subjects, vault
-from privacy.models import AccessLogEntry, ConsentRecord, DataKey
+from kernel import formats
+from kernel.base import new_id
+from kernel.errors import Conflict, InvalidInput, NotFound
+from privacy import keystore, vault
+from privacy.models import DataKey
 from tests import factories as f
 
 NOW = f.FIXED_NOW

@@ -13,7 +13,7 @@ A due subject is kept while any legal hold stands: a loan still active, a writte
 loan (the debt is still owed and may be recovered), an application still in progress,
 an open data-subject request, or a hold a privacy officer set with a reason.
 
-The purge is ``privacy.subjects.erase_subject``, the one erasure there is: the data key
+The purge is ``domain.privacy.subjects.erase_subject``, the one erasure there is: the data key
 is shredded and the sealed columns emptied; applications, loans, schedules, repayments
 and the ledger (amounts and dates, no personal values) stay. Each run writes one
 receipt (``retention_runs``, append-only) naming the schedule version, and each erasure
@@ -45,13 +45,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.applications.models import Application, ApplicationStatus
 from domain.audit import purge as log_purge
 from domain.audit.chain import SealKey
-from domain.base import utcnow
-from domain.errors import Conflict, InvalidInput, NotFound
 from domain.identity.viewer import Viewer
 from domain.lending.models import Loan, LoanStatus
-from privacy import subjects
+from domain.privacy import subjects
+from domain.privacy.models import LegalHold, RetentionRun, SubjectRequest
+from kernel.base import utcnow
+from kernel.errors import Conflict, InvalidInput, NotFound
 from privacy.keys import KeyProvider
-from privacy.models import DataKey, LegalHold, RetentionRun, SubjectRequest
+from privacy.models import DataKey
 
 TABLE_PATH = Path(__file__).with_name("retention_schedules.csv")
 MIN_REASON = subjects.MIN_REASON

@@ -8,7 +8,7 @@ Both go a committed batch at a time, in key order, so the service keeps running:
   transaction, so a reader sees either the old key and old values or the new ones.
 
 Where sealed values live is declared once here (:data:`SEALED`, :data:`INDEXED`); a
-new sealed column must be added to them, and tests/privacy/test_rekey.py fails when a
+new sealed column must be added to them, and tests/privacy/test_keys.py fails when a
 model's sealed columns and these declarations disagree.
 """
 
@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.base import utcnow
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise
 from domain.identity.models import (
     INSTITUTION_SEALED_COLUMNS,
@@ -32,6 +31,7 @@ from domain.identity.models import (
     OutboxMessage,
     User,
 )
+from kernel.base import utcnow
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
 from privacy.models import DataKey

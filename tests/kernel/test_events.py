@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from domain.db import session_factory
-from domain.events import (
+from kernel.db import session_factory
+from kernel.events import (
     ALERTS_CHANNEL,
     MAX_PAYLOAD_BYTES,
     EventHub,

@@ -6,12 +6,12 @@ an enterprise they own. The identity check is the requester's password, asked ag
 when the request is made: a stolen access token alone cannot export or erase anyone.
 
 What each kind does when a privacy officer completes it:
-- access: a copy of everything held (privacy.subjects.export_subject for an
+- access: a copy of everything held (domain.privacy.subjects.export_subject for an
   enterprise; the account, its roles and its waiting mail for a person), delivered
   sealed in the requester's outbox;
 - rectification: the corrected values (sealed under the subject's key while they
   wait) written over the old ones;
-- erasure: crypto-shredding (privacy.subjects.erase_subject for an enterprise;
+- erasure: crypto-shredding (domain.privacy.subjects.erase_subject for an enterprise;
   :func:`erase_person` for a person), refused while a loan that is active or written
   off gives the lender a legal basis to keep the data;
 - objection: processing for the purpose stops, through the requester's preferences.
@@ -33,9 +33,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record as audit
-from domain.base import utcnow
 from domain.enterprises.models import Enterprise
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity import people, security
 from domain.identity.models import (
     USER_SEALED_COLUMNS,
@@ -48,10 +46,13 @@ from domain.identity.models import (
 )
 from domain.identity.viewer import Viewer
 from domain.lending.models import Loan, LoanStatus
-from domain.pagination import Keyset, Page, page_from
-from privacy import keystore, preferences, subjects, vault
+from domain.privacy import preferences, subjects
+from domain.privacy.models import SubjectRequest
+from kernel.base import utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.pagination import Keyset, Page, page_from
+from privacy import keystore, vault
 from privacy.keys import KeyProvider
-from privacy.models import SubjectRequest
 
 KINDS = ("access", "rectification", "erasure", "objection")
 OPEN, COMPLETED, REFUSED = "open", "completed", "refused"

@@ -12,7 +12,7 @@ an audit entry records who erased it and why. What the lender must keep by law
 amounts and dates, no personal values) stays. An enterprise with an ACTIVE or a
 WRITTEN_OFF loan is not erased: the lender must keep the contract and its contact
 details until the loan is closed (legal retention); a written-off debt is still
-owed. The owner's user account is a subject of its own (privacy.requests.erase_person)
+owed. The owner's user account is a subject of its own (domain.privacy.requests.erase_person)
 and is not touched here.
 
 Backups, honestly: a database backup taken before the erasure still holds the
@@ -47,22 +47,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.models import Application, Decision, Transition
 from domain.audit.models import AuditEntry
-from domain.base import new_id, utcnow
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
-from domain.errors import Conflict, InvalidInput, NotFound
 from domain.feedback.models import ServiceRating, SupportMessage, SupportTicket
-from domain.formats import global_id
 from domain.identity import people
 from domain.identity.models import OutboxMessage
 from domain.identity.viewer import Viewer
 from domain.lending.models import Installment, Loan, LoanStatus, Repayment
-from domain.pagination import Keyset, Page, page_from
+from domain.privacy.models import AccessLogEntry, ConsentRecord
 from domain.providers.models import ExternalDataRecord
 from domain.risk.models import RiskAlert, RiskAlertAction, RiskAssessment
 from domain.verification.models import VerificationCase, VerificationDocument, VerificationEvent
+from kernel.base import new_id, utcnow
+from kernel.errors import Conflict, InvalidInput, NotFound
+from kernel.formats import global_id
+from kernel.pagination import Keyset, Page, page_from
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
-from privacy.models import AccessLogEntry, ConsentRecord, DataKey
+from privacy.models import DataKey
 
 TABLE = "enterprises"
 BLIND_INDEX_COLUMN = "legal_representative_id_bidx"

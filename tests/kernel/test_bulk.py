@@ -8,9 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain import bulk
 from domain.audit.models import AuditEntry
-from domain.base import new_id
 from domain.risk.models import (
     AlertActionKind,
     AlertSeverity,
@@ -18,6 +16,8 @@ from domain.risk.models import (
     RiskAlert,
     RiskAlertAction,
 )
+from kernel import bulk
+from kernel.base import new_id
 
 AT = datetime(2026, 11, 26, 9, 30, 15, 123456, tzinfo=UTC)
 

@@ -44,15 +44,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from domain.audit.service import record as audit
-from domain.base import new_id, utcnow
 from domain.enterprises.models import Enterprise
 from domain.enterprises.repository import enterprises_by_ids
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.models import Institution
 from domain.identity.viewer import Viewer
-from privacy import preferences
-from privacy.models import ConsentRecord
-from privacy.purposes import PURPOSES
+from domain.privacy import preferences
+from domain.privacy.models import ConsentRecord
+from domain.privacy.purposes import PURPOSES
+from kernel.base import new_id, utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 CONSENTABLE: frozenset[str] = frozenset(
     {"credit_assessment", "loan_servicing", "product_recommendation", "marketing"}

@@ -8,7 +8,7 @@ Four switches, each with a default chosen so that nothing starts without the per
 - ``product_recommendations`` (on): ``recommendedProducts`` ranks products for an
   enterprise only while its owner allows it;
 - ``share_with_institutions`` (on): an owner's consents to institutions count only
-  while it is on (``privacy.consent.active_grants``), so institution staff see the
+  while it is on (``domain.privacy.consent.active_grants``), so institution staff see the
   enterprise's personal values masked unless another lawful basis holds, and a new
   application asks for consent again;
 - ``share_with_providers`` (on): partner systems (service-account tokens) see the
@@ -30,13 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from domain.audit.service import record as audit
-from domain.base import utcnow
-from domain.errors import Forbidden, InvalidInput
 from domain.identity import people
 from domain.identity.models import User, UserStatus
 from domain.identity.viewer import Viewer
+from domain.privacy.models import PrivacyPreference
+from kernel.base import utcnow
+from kernel.errors import Forbidden, InvalidInput
 from privacy.keys import KeyProvider
-from privacy.models import PrivacyPreference
 
 
 @dataclass(frozen=True, slots=True)

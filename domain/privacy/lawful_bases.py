@@ -18,7 +18,7 @@ import functools
 from collections.abc import Mapping
 from pathlib import Path
 
-from privacy.purposes import PURPOSES
+from domain.privacy.purposes import PURPOSES
 
 TABLE_PATH = Path(__file__).with_name("lawful_bases.csv")
 

@@ -13,13 +13,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.applications.models import ApplicationStatus
-from domain.errors import Conflict, InvalidInput, NotFound
 from domain.identity.viewer import Viewer
 from domain.lending.models import LoanStatus
 from domain.models import Application, Enterprise, Loan, Role
-from privacy import retention
-from privacy.models import DataKey, RetentionRun, SubjectRequest
-from privacy.retention import Category, Hold
+from domain.privacy import retention
+from domain.privacy.models import RetentionRun, SubjectRequest
+from domain.privacy.retention import Category, Hold
+from kernel.errors import Conflict, InvalidInput, NotFound
+from privacy.models import DataKey
 from tests import factories as f
 
 NOW = f.FIXED_NOW  # 2026-11-01 09:00 UTC

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from domain.errors import InvalidInput
+from kernel.errors import InvalidInput
 
 T = TypeVar("T")
 

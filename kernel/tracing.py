@@ -14,7 +14,7 @@ itself reads the rest of its variables: ``OTEL_SERVICE_NAME`` and
 
 Spans: the HTTP request (ASGI middleware, api.app), the GraphQL operation inside it
 (api.view, for both executors), each SQL statement (SQLAlchemy's engine events), and
-a job (:func:`span`, through domain.metrics.job_observed).
+a job (:func:`span`, through kernel.metrics.job_observed).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def instrument_engine(engine: AsyncEngine, provider: TracerProvider) -> None:
     from opentelemetry.metrics import NoOpMeterProvider
     from opentelemetry.trace import get_tracer
 
-    # Metrics are Prometheus's here (domain.metrics); the instrumentation's own go nowhere.
+    # Metrics are Prometheus's here (kernel.metrics); the instrumentation's own go nowhere.
     meter = NoOpMeterProvider().get_meter("lendgraph.sqlalchemy")
     connections = meter.create_up_down_counter("db.client.connections.usage")
     EngineTracer(  # type: ignore[no-untyped-call]  # the instrumentation is untyped

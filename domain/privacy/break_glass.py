@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
-from domain.base import utcnow
 from domain.enterprises.models import Enterprise
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from domain.identity.viewer import Viewer
-from privacy.models import BreakGlassGrant
+from domain.privacy.models import BreakGlassGrant
+from kernel.base import utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 DEFAULT_TTL = timedelta(hours=1)
 MAX_TTL = timedelta(hours=24)

@@ -21,7 +21,7 @@ from sqlalchemy import JSON, Column, Table, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from domain.base import Base
+from kernel.base import Base
 
 # JSON as the ORM binds it, less the encoder's per-call set-up and cycle check: the
 # values are plain dicts built by the caller, never cyclic.

@@ -270,8 +270,8 @@ def queue_depth(queue: str, status: str, jobs: int) -> None:
 @contextlib.contextmanager
 def job_observed(task: str) -> Iterator[None]:
     """Time a job and count its outcome (succeeded, failed or cancelled) and trace it
-    (domain.tracing, when traces are on): what a job runner wraps each job in."""
-    from domain import tracing
+    (kernel.tracing, when traces are on): what a job runner wraps each job in."""
+    from kernel import tracing
 
     started = time.perf_counter()
     outcome = "failed"

@@ -26,16 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import four_eyes
 from domain.audit.service import record
-from domain.base import utcnow
-from domain.errors import Conflict, InvalidInput, NotFound
 from domain.four_eyes import ACTIVE, PENDING, REJECTED, ROLLED_BACK, SUPERSEDED
 from domain.identity.authorization import MASKING_COUNTER
 from domain.identity.models import PolicyVersion, Role
 from domain.identity.viewer import Viewer
+from domain.privacy.models import MaskingPolicy
+from domain.privacy.purposes import PURPOSES
+from kernel.base import utcnow
+from kernel.errors import Conflict, InvalidInput, NotFound
 from privacy import masking
 from privacy.masking import Strategy
-from privacy.models import MaskingPolicy
-from privacy.purposes import PURPOSES
 
 ANY_PURPOSE = "*"
 ROLES: frozenset[str] = frozenset(r.value for r in Role)

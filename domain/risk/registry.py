@@ -23,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
-from domain.base import utcnow
-from domain.errors import InvalidInput, NotFound
+from kernel.base import utcnow
+from kernel.errors import InvalidInput, NotFound
 from scoring.inference import Scorer
 from scoring.model import ScoringModel, feature_difference
 from scoring.models import ModelStatus, ScoringModelRecord

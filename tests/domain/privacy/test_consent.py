@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from domain.errors import Conflict, Forbidden, NotFound
 from domain.identity.models import Role
 from domain.identity.viewer import Viewer
 from domain.models import AuditEntry, Enterprise, Institution
-from privacy import consent
-from privacy.models import ConsentRecord
+from domain.privacy import consent
+from domain.privacy.models import ConsentRecord
+from kernel.errors import Conflict, Forbidden, NotFound
 from tests import factories as f
 from tests.tampering import bypass_append_only
 

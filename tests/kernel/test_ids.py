@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-import domain.base
-from domain.base import new_id, new_ids
+import kernel.base
+from kernel.base import new_id, new_ids
 
 
 def test_ids_made_in_one_burst_sort_in_creation_order() -> None:
@@ -54,7 +54,7 @@ def test_a_batch_whose_count_would_reach_the_variant_starts_the_next_millisecond
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # given: randomness at the top of the counter
-    monkeypatch.setattr(domain.base.os, "urandom", lambda n: b"\xff" * n)
+    monkeypatch.setattr(kernel.base.os, "urandom", lambda n: b"\xff" * n)
     start = time.time_ns() // 1_000_000
 
     # when

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from domain.identity.authorization import AUTHENTICATED, PLATFORM, Authorizer, Principal
 from domain.identity.models import INSTITUTION_ROLES, Role
 from domain.identity.viewer import CROSS_TENANT_ROLES
-from privacy import lawful_bases
-from privacy.lawful_bases import Basis
-from privacy.purposes import PURPOSES
+from domain.privacy import lawful_bases
+from domain.privacy.lawful_bases import Basis
+from domain.privacy.purposes import PURPOSES
 
 RETENTION_UNKNOWN = "no retention schedule on record"
 

@@ -1,0 +1,1 @@
+"""Bulk import of enterprises and their statements: reading, cleaning, merging."""
