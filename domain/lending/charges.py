@@ -469,10 +469,16 @@ async def _accrue_batch(
         )
         .values(accrued_through=as_of, version=loans_table.c.version + 1)
     )
-    moved = await session.execute(
-        guarded, [{"b_id": loan.id, "b_version": loan.version} for loan in loans]
-    )
-    if moved.rowcount != len(loans):  # type: ignore[attr-defined]
+    params = [{"b_id": loan.id, "b_version": loan.version} for loan in loans]
+    if session.get_bind().dialect.supports_sane_multi_rowcount:
+        moved = (await session.execute(guarded, params)).rowcount  # type: ignore[attr-defined]
+    else:
+        # asyncpg's executemany counts no rows (-1 for two or more): without a count the
+        # guard would refuse every batch, so each loan is its own counted statement there.
+        moved = 0
+        for one in params:
+            moved += (await session.execute(guarded, one)).rowcount  # type: ignore[attr-defined]
+    if moved != len(loans):
         raise Conflict("a loan changed while its interest accrued: run the accrual again")
     if changes:
         rows_table: Table = Installment.__table__  # type: ignore[assignment]
