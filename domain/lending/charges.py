@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import REVIEWERS, Actor, require_role
@@ -459,25 +459,19 @@ async def _accrue_batch(
             )
         )
     loans_table: Table = Loan.__table__  # type: ignore[assignment]
+    # One statement matching each (loan, version) read, counted as a whole: asyncpg's
+    # executemany counts no rows (-1 for two or more), so a per-row guard could not tell
+    # a loan changed meanwhile from a batch that moved.
     guarded = (
         update(loans_table)
         .where(
-            and_(
-                loans_table.c.id == bindparam("b_id"),
-                loans_table.c.version == bindparam("b_version"),
+            tuple_(loans_table.c.id, loans_table.c.version).in_(
+                [(loan.id, loan.version) for loan in loans]
             )
         )
         .values(accrued_through=as_of, version=loans_table.c.version + 1)
     )
-    params = [{"b_id": loan.id, "b_version": loan.version} for loan in loans]
-    if session.get_bind().dialect.supports_sane_multi_rowcount:
-        moved = (await session.execute(guarded, params)).rowcount  # type: ignore[attr-defined]
-    else:
-        # asyncpg's executemany counts no rows (-1 for two or more): without a count the
-        # guard would refuse every batch, so each loan is its own counted statement there.
-        moved = 0
-        for one in params:
-            moved += (await session.execute(guarded, one)).rowcount  # type: ignore[attr-defined]
+    moved = (await session.execute(guarded)).rowcount  # type: ignore[attr-defined]
     if moved != len(loans):
         raise Conflict("a loan changed while its interest accrued: run the accrual again")
     if changes:
