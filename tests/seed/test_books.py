@@ -28,9 +28,7 @@ async def books_match_servicing(sessions: async_sessionmaker[AsyncSession]) -> i
     loans = await all_rows(sessions, Loan)
     async with sessions() as session:
         for institution in await all_rows(sessions, Institution):
-            trial = await ledger.trial_balance(
-                session, institution_id=institution.id, as_of=AS_OF
-            )
+            trial = await ledger.trial_balance(session, institution_id=institution.id, as_of=AS_OF)
             assert trial.balanced, institution.code
         for loan in loans:
             assert await receivables(session, loan.id) == await servicing_balances(
@@ -72,13 +70,11 @@ async def test_every_seeded_loan_is_booked_as_servicing_books_it(
         for institution in institutions:
             own = [loan for loan in loans if loan.institution_id == institution.id]
             got = [r for loan in own for r in paid[loan.id]]
-            trial = await ledger.trial_balance(
-                session, institution_id=institution.id, as_of=AS_OF
-            )
+            trial = await ledger.trial_balance(session, institution_id=institution.id, as_of=AS_OF)
             balance = {a.code: a.balance for a in trial.accounts}
-            assert balance[AccountCode.CASH] == sum(
-                (r.amount for r in got), ZERO
-            ) - sum((loan.principal for loan in own), ZERO)
+            assert balance[AccountCode.CASH] == sum((r.amount for r in got), ZERO) - sum(
+                (loan.principal for loan in own), ZERO
+            )
             assert balance[AccountCode.LOANS_RECEIVABLE] == sum(
                 (loan.outstanding_principal for loan in own if loan.status is LoanStatus.ACTIVE),
                 ZERO,
