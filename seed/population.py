@@ -38,6 +38,7 @@ from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialState
 from domain.enterprises.service import ID_NUMBER_INDEX
 from domain.identity import people
 from domain.identity.models import Institution, Membership, Role, User
+from domain.ledger.models import JournalEntry, JournalLine, LedgerAccount, LedgerDayTotal
 from domain.lending.models import Installment, Loan, Repayment
 from domain.products.models import Product, ProductMarket
 from domain.risk import ratings
@@ -47,6 +48,7 @@ from privacy import keystore, vault
 from privacy.keys import KeyProvider
 from privacy.models import DataKey
 from seed.applications import build_applications
+from seed.books import Books
 from seed.catalog import (
     DEMO_DOMAIN,
     ProductInfo,
@@ -86,6 +88,10 @@ class SeedSummary:
     repayments: int = 0
     risk_alerts: int = 0
     loan_bucket_snapshots: int = 0
+    ledger_accounts: int = 0
+    journal_entries: int = 0
+    journal_lines: int = 0
+    ledger_day_totals: int = 0
 
     @property
     def total(self) -> int:
@@ -111,6 +117,10 @@ _TABLES: tuple[tuple[str, type[Any]], ...] = (
     ("repayments", Repayment),
     ("risk_alerts", RiskAlert),
     ("loan_bucket_snapshots", LoanBucketSnapshot),
+    ("ledger_accounts", LedgerAccount),
+    ("journal_entries", JournalEntry),
+    ("journal_lines", JournalLine),
+    ("ledger_day_totals", LedgerDayTotal),
 )
 
 
@@ -200,9 +210,12 @@ async def seed_population(
     used_codes: set[str] = set()
     owner_serial = 0
 
+    # Every loan's history is booked as servicing books it (see ``seed.books``).
+    books = Books(seed)
     async with factory() as session, session.begin():
         writer = _Writer(session, keys)
         writer.add("institutions", catalog.institutions)
+        writer.add("ledger_accounts", books.open_charts(catalog.institutions))
         writer.add("products", catalog.products)
         writer.add("product_markets", catalog.markets)
         writer.add("users", catalog.users)
@@ -255,8 +268,14 @@ async def seed_population(
                     writer.add("repayments", loan.repayments)
                     writer.add("risk_alerts", loan.alerts)
                     writer.add("loan_bucket_snapshots", loan.snapshots)
+                    entries, lines = books.book(loan)
+                    writer.add("journal_entries", entries)
+                    writer.add("journal_lines", lines)
             await writer.flush()
             report("enterprises", batch_end, enterprises)
+        # Per-day totals once at the end: a day's sums span batches.
+        writer.add("ledger_day_totals", books.day_totals())
+        await writer.flush()
         # The rating history and the PDs in force follow from the assessments, as the
         # migrations derive them; so do each month end's PD and where its loans went.
         credit_ratings = await ratings.backfill(session)
