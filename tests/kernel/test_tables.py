@@ -19,18 +19,16 @@ def test_rows_skip_comments_and_blanks_and_allow_a_trailing_comma() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("text", "error"),
-    [
-        ("audit, 12, 3\n", "line 1: want 'stream, months'"),
-        ("# header\naudit\n", "line 2: want 'stream, months'"),
-        ("audit, 0\n", "line 1: months must be a positive whole number"),
-        ("audit, twelve\n", "line 1: months must be a positive whole number"),
-    ],
-)
-def test_a_bad_line_is_an_error_naming_it(text: str, error: str) -> None:
-    with pytest.raises(InvalidTable, match=error):
-        purge.parse(text)
+def test_a_bad_line_of_the_log_schedules_is_an_error_naming_it() -> None:
+    bad = {
+        "audit, 12, 3\n": "line 1: want 'stream, months'",
+        "# header\naudit\n": "line 2: want 'stream, months'",
+        "audit, 0\n": "line 1: months must be a positive whole number",
+        "audit, twelve\n": "line 1: months must be a positive whole number",
+    }
+    for text, error in bad.items():
+        with pytest.raises(InvalidTable, match=error):
+            purge.parse(text)
 
 
 def test_the_version_changes_with_the_table() -> None:
