@@ -18,7 +18,6 @@ verify is green, and an edit, deletion or insertion anywhere still shows.
 from __future__ import annotations
 
 import functools
-import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,14 +32,12 @@ from domain.audit import chain
 from domain.audit.models import AuditEntry, LogPurge, LogSeal
 from domain.audit.service import record
 from domain.privacy.models import AccessLogEntry
+from kernel import tables
 from kernel.base import new_id, utcnow
 from kernel.errors import Conflict
+from kernel.tables import InvalidTable
 
 TABLE_PATH = Path(__file__).with_name("log_retention.csv")
-
-
-class InvalidTable(ValueError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,25 +49,16 @@ class LogSchedules:
 def parse(text: str) -> LogSchedules:
     """Every stream with its months; a malformed, unknown or missing line is an error."""
     months: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        content = line.split("#", 1)[0].strip()
-        if not content:
-            continue
-        cells = [cell.strip() for cell in content.split(",")]
-        if len(cells) != 2:
-            raise InvalidTable(f"line {number}: want 'stream, months', got {content!r}")
-        stream, value = cells
+    for number, (stream, value) in tables.rows(text, columns=("stream", "months")):
         if stream not in chain.STREAMS:
             raise InvalidTable(f"line {number}: unknown stream {stream!r}")
-        if not value.isdigit() or int(value) < 1:
-            raise InvalidTable(f"line {number}: months must be a positive whole number")
         if stream in months:
             raise InvalidTable(f"line {number}: {stream} declared twice")
-        months[stream] = int(value)
+        months[stream] = tables.positive_months(number, value)
     missing = [s for s in chain.STREAMS if s not in months]
     if missing:
         raise InvalidTable(f"no schedule for {', '.join(missing)}")
-    return LogSchedules(months, hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
+    return LogSchedules(months, tables.version(text))
 
 
 @functools.cache

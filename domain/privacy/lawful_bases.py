@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from domain.privacy.purposes import PURPOSES
+from kernel.tables import InvalidTable, rows
 
 TABLE_PATH = Path(__file__).with_name("lawful_bases.csv")
 
@@ -32,23 +33,10 @@ class Basis(enum.Enum):
     CONTRACT = "contract"  # an active loan with the viewer's institution
 
 
-class InvalidTable(ValueError):
-    pass
-
-
 def parse(text: str) -> Mapping[Basis, frozenset[str]]:
     """Each basis and the purposes it covers; a malformed line is an error, not a skip."""
     covers: dict[Basis, set[str]] = {basis: set() for basis in Basis}
-    for number, line in enumerate(text.splitlines(), start=1):
-        content = line.split("#", 1)[0].strip()
-        if not content:
-            continue
-        cells = [cell.strip() for cell in content.split(",")]
-        if cells[-1] == "":
-            cells.pop()
-        if len(cells) != 2:
-            raise InvalidTable(f"line {number}: want 'basis, purpose', got {content!r}")
-        basis, purpose = cells
+    for number, (basis, purpose) in rows(text, columns=("basis", "purpose")):
         try:
             covers[Basis(basis)].add(purpose)
         except ValueError:

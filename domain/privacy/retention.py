@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -49,8 +48,10 @@ from domain.identity.viewer import Viewer
 from domain.lending.models import Loan, LoanStatus
 from domain.privacy import subjects
 from domain.privacy.models import LegalHold, RetentionRun, SubjectRequest
+from kernel import tables
 from kernel.base import utcnow
 from kernel.errors import Conflict, InvalidInput, NotFound
+from kernel.tables import InvalidTable
 from privacy.keys import KeyProvider
 from privacy.models import DataKey
 
@@ -78,10 +79,6 @@ class Hold(enum.Enum):
     LEGAL_HOLD = "legal_hold"
 
 
-class InvalidTable(ValueError):
-    pass
-
-
 @dataclass(frozen=True, slots=True)
 class Schedules:
     months: Mapping[Category, int]
@@ -91,29 +88,18 @@ class Schedules:
 def parse(text: str) -> Schedules:
     """Every category with its months; a malformed or missing line is an error."""
     months: dict[Category, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        content = line.split("#", 1)[0].strip()
-        if not content:
-            continue
-        cells = [cell.strip() for cell in content.split(",")]
-        if cells[-1] == "":
-            cells.pop()
-        if len(cells) != 2:
-            raise InvalidTable(f"line {number}: want 'category, months', got {content!r}")
+    for number, (name, value) in tables.rows(text, columns=("category", "months")):
         try:
-            category = Category(cells[0])
+            category = Category(name)
         except ValueError:
-            raise InvalidTable(f"line {number}: unknown category {cells[0]!r}") from None
-        if not cells[1].isdigit() or int(cells[1]) < 1:
-            raise InvalidTable(f"line {number}: months must be a positive whole number")
+            raise InvalidTable(f"line {number}: unknown category {name!r}") from None
         if category in months:
             raise InvalidTable(f"line {number}: {category.value} declared twice")
-        months[category] = int(cells[1])
+        months[category] = tables.positive_months(number, value)
     missing = [c.value for c in Category if c not in months]
     if missing:
         raise InvalidTable(f"no schedule for {', '.join(missing)}")
-    version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return Schedules(months=months, version=version)
+    return Schedules(months=months, version=tables.version(text))
 
 
 @functools.cache

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.identity.viewer import Viewer
 from domain.models import AccessLogEntry, Role
 from domain.privacy import consent, lawful_bases
-from domain.privacy.lawful_bases import Basis, InvalidTable
+from domain.privacy.lawful_bases import Basis
 from domain.privacy.purposes import PURPOSES
 from domain.settings import Settings
 from kernel.db import session_factory
+from kernel.tables import InvalidTable
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 

@@ -20,6 +20,7 @@ from domain.privacy import retention
 from domain.privacy.models import RetentionRun, SubjectRequest
 from domain.privacy.retention import Category, Hold
 from kernel.errors import Conflict, InvalidInput, NotFound
+from kernel.tables import InvalidTable
 from privacy.models import DataKey
 from tests import factories as f
 
@@ -102,7 +103,7 @@ def test_the_shipped_schedules_cover_every_category() -> None:
     ],
 )
 def test_a_malformed_schedule_table_is_refused(text_: str, error: str) -> None:
-    with pytest.raises(retention.InvalidTable, match=error):
+    with pytest.raises(InvalidTable, match=error):
         retention.parse(text_)
 
 
