@@ -1,9 +1,12 @@
 """The default policy's authorization matrix, proved field by field through the live API.
 
 For every role and every field of Enterprise, Application, Loan, RiskAssessment,
-ExternalDataRecord, User, PrivacyPreferences, Job and JobFile, the contract's LoanAmendment and
-ContractVersion, the ledger's JournalEntry, JournalLine, TrialBalance and
-LedgerAccountBalance, and feedback's ServiceRating, SupportTicket and SupportMessage, the
+ExternalDataRecord, User, PrivacyPreferences, Job and JobFile, the contract's LoanAmendment,
+ContractVersion, LoanTermination and PayoffQuote, the loan's LoanCharge and Recovery, the
+ledger's JournalEntry, JournalLine, TrialBalance and LedgerAccountBalance, workout's
+WorkoutCase, CollectionContact and PromiseToPay, provisioning's PortfolioProvisions,
+PortfolioStageAllowance and PortfolioStageMove, and feedback's ServiceRating,
+SupportTicket and SupportMessage, the
 expected outcome (allow / mask / deny) is computed with pycasbin
 straight from ``authz_model.conf`` and ``authz_default_policy.csv``, not through the
 app's database-loaded ``Authorizer``, and compared with what a real GraphQL request,
@@ -38,7 +41,13 @@ from strawberry.utils.str_converters import to_camel_case
 from api.schema import build_schema
 from domain.base import utcnow
 from domain.contracts.amendment import HolidayInterest
-from domain.contracts.models import AmendmentStatus, ContractVersion, LoanAmendment
+from domain.contracts.models import (
+    AmendmentStatus,
+    ContractVersion,
+    LoanAmendment,
+    LoanTermination,
+    TerminationKind,
+)
 from domain.db import session_factory
 from domain.feedback import service as feedback
 from domain.feedback.models import RatedEvent
@@ -53,6 +62,7 @@ from domain.jobs.files import NewFile
 from domain.jobs.models import FileRole, JobFile, JobRun, JobState
 from domain.ledger import loans as books
 from domain.ledger.models import JournalEntry
+from domain.lending.models import Installment
 from domain.models import Application, Enterprise, ExternalDataRecord, Loan
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
@@ -61,6 +71,7 @@ from domain.workout.models import (
     ContactChannel,
     ContactOutcome,
     PromiseToPay,
+    Recovery,
     WorkoutCase,
     WorkoutState,
     WorkoutStrategy,
@@ -96,6 +107,10 @@ TYPES = (
     "CollectionContact",
     "PromiseToPay",
     "RoleGrantChange",
+    "LoanCharge",
+    "LoanTermination",
+    "PayoffQuote",
+    "Recovery",
 )
 FEEDBACK_TYPES = ("ServiceRating", "SupportTicket", "SupportMessage")
 COMMENT = "Quick and clear about the terms"
@@ -338,6 +353,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         amendment, version = await _amendment(s, loan, owner)
         rating, ticket = await _feedback(s, loan, owner)
         case, contact, promise = await _workout(s, loan)
+        await _servicing(s, loan)
         grant = RoleGrantChange(
             user_id=owner.id,
             role=Role.LOAN_OFFICER,
@@ -399,6 +415,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
             "balance": "-200000.00",
         },
         **_workout_truth(case, contact, promise),
+        **SERVICING_TRUTH,
     }
     return World(token=token, truth=truth, institution=_gid("Institution", bank.id))
 
@@ -561,6 +578,83 @@ def _version_truth(row: ContractVersion) -> dict[str, Any]:
 
 
 COLLECTION_NOTE = "Called Zhang Wei about the arrears"
+PAYOFF_ON = "2026-06-30"
+
+
+async def _servicing(s: AsyncSession, loan: Loan) -> None:
+    """The loan's servicing records: a first instalment paid late with its late fee (the
+    loan's one charge), an acceleration and a recovery (each stored as its service
+    stores it; the matrix is about who reads them, not how they came about)."""
+    s.add_all(
+        [
+            Installment(
+                loan_id=loan.id,
+                sequence=1,
+                due_on=date(2026, 2, 15),
+                principal_due=Decimal("100.00"),
+                interest_due=Decimal("10.00"),
+                fee_due=Decimal("0.00"),
+                principal_paid=Decimal("100.00"),
+                interest_paid=Decimal("10.00"),
+                fee_paid=Decimal("0.00"),
+                settled_on=date(2026, 2, 25),
+                late_fee_due=Decimal("25.00"),
+                late_fee_paid=Decimal("25.00"),
+                late_fee_charged_on=date(2026, 2, 21),
+            ),
+            LoanTermination(
+                application_id=loan.application_id,
+                loan_id=loan.id,
+                institution_id=loan.institution_id,
+                kind=TerminationKind.ACCELERATION,
+                on=date(2026, 5, 1),
+                amount=Decimal("110.00"),
+                reason="Default on the first instalment",
+                at=f.FIXED_NOW,
+            ),
+            Recovery(
+                loan_id=loan.id,
+                institution_id=loan.institution_id,
+                idempotency_key="matrix-recovery-1",
+                amount=Decimal("40.00"),
+                received_on=date(2026, 10, 1),
+                recorded_at=f.FIXED_NOW,
+            ),
+        ]
+    )
+    await s.flush()
+
+
+SERVICING_TRUTH: dict[str, dict[str, Any]] = {
+    "LoanCharge": {
+        "kind": "LATE_FEE",
+        "sequence": 1,
+        "chargedOn": "2026-02-21",
+        "amount": "25.00",
+        "amountPaid": "25.00",
+    },
+    "LoanTermination": {
+        "kind": "ACCELERATION",
+        "terminatedOn": "2026-05-01",
+        "amount": "110.00",
+        "reason": "Default on the first instalment",
+        "recordedAt": "2026-11-01T09:00:00+00:00",
+    },
+    # Everything due was paid: the quote is all zeros, on the day asked.
+    "PayoffQuote": {
+        "asOf": PAYOFF_ON,
+        "principal": "0.00",
+        "interestDue": "0.00",
+        "fees": "0.00",
+        "totalAmount": "0.00",
+    },
+    "Recovery": {
+        "amount": "40.00",
+        "receivedOn": "2026-10-01",
+        "idempotencyKey": "matrix-recovery-1",
+        "recordedAt": "2026-11-01T09:00:00+00:00",
+    },
+}
 
 
 async def _workout(
@@ -784,7 +878,7 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "enterprise": {"__typename": "Enterprise"},
         "product": {"__typename": "Product"},
         "institution": {"__typename": "Institution"},
-        "schedule": [],
+        "schedule": [{"__typename": "Installment"}],
         "repayments": [],
         "payoffAmount": "0.00",
         "agedOn": None,
@@ -796,11 +890,11 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "amendments": [{"__typename": "LoanAmendment"}],
         "contractVersions": [{"__typename": "ContractVersion"}],
         "payoffQuote": {"__typename": "PayoffQuote"},
-        "terminations": [],
-        "recoveries": [],
+        "terminations": [{"__typename": "LoanTermination"}],
+        "recoveries": [{"__typename": "Recovery"}],
         "accruedThrough": None,
         "accruedInterest": "0.00",
-        "charges": [],
+        "charges": [{"__typename": "LoanCharge"}],
     }
 
 
@@ -995,6 +1089,21 @@ ROUTES = {
         (*_EDGE_PATHS, ("edges", 0, "node", "promises")),
         item=(0,),
     ),
+    **{
+        name: Route(
+            ("loans", "edges", "node", field),
+            ("Query.loans", *_EDGES, f"Loan.{key}"),
+            (*_EDGE_PATHS, ("edges", 0, "node", key)),
+            item=item,
+        )
+        for name, key, field, item in (
+            ("LoanCharge", "charges", "charges", (0,)),
+            ("LoanTermination", "terminations", "terminations", (0,)),
+            ("Recovery", "recoveries", "recoveries", (0,)),
+            # A field's arguments ride in its name: the response key is the bare name.
+            ("PayoffQuote", "payoffQuote", f'payoffQuote(asOf: "{PAYOFF_ON}")', ()),
+        )
+    },
     "RoleGrantChange": Route(
         ("roleGrantChanges",),
         ("Query.roleGrantChanges",),
@@ -1182,6 +1291,17 @@ def test_the_generated_matrix_says_what_the_policy_says(
         (Role.AUDITOR, "WorkoutCase.state"): Outcome.ALLOW,
         (Role.SME_OWNER, "WorkoutCase.state"): Outcome.DENY,
         (Role.PARTNER_SERVICE, "PromiseToPay.amount"): Outcome.DENY,
+        # Servicing: the borrower and the institution's staff read the loan's charges,
+        # terminations, quote and recoveries; a verification officer (no loans) none.
+        (Role.SME_OWNER, "LoanCharge.amount"): Outcome.ALLOW,
+        (Role.SME_OWNER, "LoanTermination.reason"): Outcome.ALLOW,
+        (Role.SME_OWNER, "Recovery.amount"): Outcome.ALLOW,
+        (Role.INSTITUTION_ADMIN, "Recovery.amount"): Outcome.ALLOW,
+        (Role.VERIFICATION_OFFICER, "LoanCharge.amount"): Outcome.DENY,
+        (Role.VERIFICATION_OFFICER, "PayoffQuote.totalAmount"): Outcome.DENY,
+        (Role.PARTNER_SERVICE, "PayoffQuote.totalAmount"): Outcome.ALLOW,
+        (Role.AUDITOR, "Recovery.idempotencyKey"): Outcome.ALLOW,
+        (Role.PLATFORM_ADMIN, "LoanTermination.amount"): Outcome.ALLOW,
     }
     field_count = sum(len(fields) for fields in catalogue.values())
 
