@@ -64,6 +64,7 @@ from domain.ledger import loans as books
 from domain.ledger.models import JournalEntry
 from domain.lending.models import Installment
 from domain.models import Application, Enterprise, ExternalDataRecord, Loan
+from domain.provisioning.models import LoanStage
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
 from domain.workout.models import (
@@ -111,7 +112,11 @@ TYPES = (
     "LoanTermination",
     "PayoffQuote",
     "Recovery",
+    "PortfolioProvisions",
+    "PortfolioStageAllowance",
+    "PortfolioStageMove",
 )
+PROVISION_TYPES = ("PortfolioProvisions", "PortfolioStageAllowance", "PortfolioStageMove")
 FEEDBACK_TYPES = ("ServiceRating", "SupportTicket", "SupportMessage")
 COMMENT = "Quick and clear about the terms"
 SUBJECT = "About my second instalment"
@@ -134,6 +139,13 @@ UNREACHABLE = {
         (role, name)
         for role in (Role.SME_OWNER, Role.VERIFICATION_OFFICER)
         for name in ("WorkoutCase", "CollectionContact", "PromiseToPay")
+    ),
+    # Portfolio figures (allowance by stage) are an institution's risk officers' and
+    # admins' and oversight's: anyone else's portfolioSummary is refused as a whole.
+    *(
+        (role, name)
+        for role in (Role.SME_OWNER, Role.VERIFICATION_OFFICER, Role.LOAN_OFFICER)
+        for name in PROVISION_TYPES
     ),
     # Proposed role grants: the institution's admins and the platform's oversight roles.
     (Role.SME_OWNER, "RoleGrantChange"),
@@ -354,6 +366,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         rating, ticket = await _feedback(s, loan, owner)
         case, contact, promise = await _workout(s, loan)
         await _servicing(s, loan)
+        await _stages(s, loan)
         grant = RoleGrantChange(
             user_id=owner.id,
             role=Role.LOAN_OFFICER,
@@ -416,6 +429,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         },
         **_workout_truth(case, contact, promise),
         **SERVICING_TRUTH,
+        **PROVISIONS_TRUTH,
     }
     return World(token=token, truth=truth, institution=_gid("Institution", bank.id))
 
@@ -623,6 +637,52 @@ async def _servicing(s: AsyncSession, loan: Loan) -> None:
         ]
     )
     await s.flush()
+
+
+PORTFOLIO_PERIOD = '(filter: {start: "2026-01-01", end: "2026-11-30"})'
+
+
+async def _stages(s: AsyncSession, loan: Loan) -> None:
+    """The loan staged at two month-end closes: stage 2 in September, back to 1 in October."""
+    for as_of, stage, ecl in ((date(2026, 9, 30), 2, "1500.00"), (date(2026, 10, 31), 1, "300.00")):
+        s.add(
+            LoanStage(
+                loan_id=loan.id,
+                as_of=as_of,
+                institution_id=loan.institution_id,
+                stage=stage,
+                reason="current" if stage == 1 else "dpd_30",
+                days_past_due=0 if stage == 1 else 35,
+                pd_origination=Decimal("0.010000"),
+                pd_12m=Decimal("0.015000"),
+                pd_lifetime=Decimal("0.017000"),
+                lgd=Decimal("0.450000"),
+                ead=Decimal("200000.00"),
+                ecl=Decimal(ecl),
+            )
+        )
+    await s.flush()
+
+
+PROVISIONS_TRUTH: dict[str, dict[str, Any]] = {
+    "PortfolioProvisions": {
+        "asOf": "2026-10-31",
+        "previous": "2026-09-30",
+        "stages": [{"__typename": "PortfolioStageAllowance"}] * 3,
+        "migration": [{"__typename": "PortfolioStageMove"}],
+        "expectedCreditLoss": "300.00",
+        "exposure": "200000.00",
+    },
+    # Stage 1 at the October close: the loan.
+    "PortfolioStageAllowance": {
+        "stage": 1,
+        "loans": 1,
+        "exposure": "200000.00",
+        "expectedCreditLoss": "300.00",
+        "coverageRate": "0.001500",
+    },
+    "PortfolioStageMove": {"fromStage": 2, "toStage": 1, "loans": 1, "exposure": "200000.00"},
+}
 
 
 SERVICING_TRUTH: dict[str, dict[str, Any]] = {
@@ -1104,6 +1164,29 @@ ROUTES = {
             ("PayoffQuote", "payoffQuote", f'payoffQuote(asOf: "{PAYOFF_ON}")', ()),
         )
     },
+    "PortfolioProvisions": Route(
+        ("portfolioSummary", "provisions"),
+        ("Query.portfolioSummary", "PortfolioSummary.provisions"),
+        ((), ("provisions",)),
+        arguments=PORTFOLIO_PERIOD,
+        unreachable=(None, "FORBIDDEN"),
+    ),
+    "PortfolioStageAllowance": Route(
+        ("portfolioSummary", "provisions", "stages"),
+        ("Query.portfolioSummary", "PortfolioSummary.provisions", "PortfolioProvisions.stages"),
+        ((), ("provisions",), ("provisions", "stages")),
+        arguments=PORTFOLIO_PERIOD,
+        item=(0,),
+        unreachable=(None, "FORBIDDEN"),
+    ),
+    "PortfolioStageMove": Route(
+        ("portfolioSummary", "provisions", "migration"),
+        ("Query.portfolioSummary", "PortfolioSummary.provisions", "PortfolioProvisions.migration"),
+        ((), ("provisions",), ("provisions", "migration")),
+        arguments=PORTFOLIO_PERIOD,
+        item=(0,),
+        unreachable=(None, "FORBIDDEN"),
+    ),
     "RoleGrantChange": Route(
         ("roleGrantChanges",),
         ("Query.roleGrantChanges",),
