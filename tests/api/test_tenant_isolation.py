@@ -23,8 +23,9 @@ cases with their contacts and promises (``workoutCases``, nested, ``node(id:)``)
 checked for every viewer and every record of a small table, exhaustively.
 
 A loan's servicing records -- late fees and penalty interest (``charges``), terminations,
-recoveries after a write-off, the payoff quote -- have no id of their own and are reached only through their loan: listed, nested and
-by the loan's ``node(id:)``, each viewer gets exactly its institutions' loans' records.
+recoveries after a write-off, the payoff quote -- have no id of their own and are reached
+only through their loan: listed, nested and by the loan's ``node(id:)``, each viewer gets
+exactly the records of the loans it may see.
 
 Hypothesis runs in a worker thread while the test's event loop serves the app, so
 a failure is shrunk to the smallest document that leaks, with the query as a note.
