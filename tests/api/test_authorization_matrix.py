@@ -141,12 +141,10 @@ UNREACHABLE = {
         for name in ("WorkoutCase", "CollectionContact", "PromiseToPay")
     ),
     # Portfolio figures (allowance by stage) are an institution's risk officers' and
-    # admins' and oversight's: anyone else's portfolioSummary is refused as a whole.
-    *(
-        (role, name)
-        for role in (Role.SME_OWNER, Role.VERIFICATION_OFFICER, Role.LOAN_OFFICER)
-        for name in PROVISION_TYPES
-    ),
+    # admins' and oversight's: a borrower's or a loan officer's portfolioSummary is
+    # refused as a whole. (A verification officer looks across tenants, so its summary
+    # answers and the policy refuses the provisions field: the generic probe.)
+    *((role, name) for role in (Role.SME_OWNER, Role.LOAN_OFFICER) for name in PROVISION_TYPES),
     # Proposed role grants: the institution's admins and the platform's oversight roles.
     (Role.SME_OWNER, "RoleGrantChange"),
     (Role.LOAN_OFFICER, "RoleGrantChange"),
