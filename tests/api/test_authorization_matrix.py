@@ -1,9 +1,12 @@
 """The default policy's authorization matrix, proved field by field through the live API.
 
 For every role and every field of Enterprise, Application, Loan, RiskAssessment,
-ExternalDataRecord, User, PrivacyPreferences, Job and JobFile, the contract's LoanAmendment and
-ContractVersion, the ledger's JournalEntry, JournalLine, TrialBalance and
-LedgerAccountBalance, and feedback's ServiceRating, SupportTicket and SupportMessage, the
+ExternalDataRecord, User, PrivacyPreferences, Job and JobFile, the contract's LoanAmendment,
+ContractVersion, LoanTermination and PayoffQuote, the loan's LoanCharge and Recovery, the
+ledger's JournalEntry, JournalLine, TrialBalance and LedgerAccountBalance, workout's
+WorkoutCase, CollectionContact and PromiseToPay, provisioning's PortfolioProvisions,
+PortfolioStageAllowance and PortfolioStageMove, and feedback's ServiceRating,
+SupportTicket and SupportMessage, the
 expected outcome (allow / mask / deny) is computed with pycasbin
 straight from ``authz_model.conf`` and ``authz_default_policy.csv``, not through the
 app's database-loaded ``Authorizer``, and compared with what a real GraphQL request,
@@ -37,7 +40,13 @@ from strawberry.utils.str_converters import to_camel_case
 
 from api.schema import build_schema
 from domain.contracts.amendment import HolidayInterest
-from domain.contracts.models import AmendmentStatus, ContractVersion, LoanAmendment
+from domain.contracts.models import (
+    AmendmentStatus,
+    ContractVersion,
+    LoanAmendment,
+    LoanTermination,
+    TerminationKind,
+)
 from domain.feedback import service as feedback
 from domain.feedback.models import RatedEvent
 from domain.feedback.models import ServiceRating as ServiceRatingRow
@@ -51,10 +60,12 @@ from domain.jobs.files import NewFile
 from domain.jobs.models import FileRole, JobFile, JobRun, JobState
 from domain.ledger import loans as books
 from domain.ledger.models import JournalEntry
+from domain.lending.models import Installment
 from domain.models import Application, Enterprise, ExternalDataRecord, Loan
 from domain.privacy import lawful_bases
 from domain.privacy.lawful_bases import Basis
 from domain.privacy.purposes import PURPOSES
+from domain.provisioning.models import LoanStage
 from domain.risk.models import RiskAssessment
 from domain.settings import Settings
 from domain.workout.models import (
@@ -62,6 +73,7 @@ from domain.workout.models import (
     ContactChannel,
     ContactOutcome,
     PromiseToPay,
+    Recovery,
     WorkoutCase,
     WorkoutState,
     WorkoutStrategy,
@@ -97,7 +109,15 @@ TYPES = (
     "CollectionContact",
     "PromiseToPay",
     "RoleGrantChange",
+    "LoanCharge",
+    "LoanTermination",
+    "PayoffQuote",
+    "Recovery",
+    "PortfolioProvisions",
+    "PortfolioStageAllowance",
+    "PortfolioStageMove",
 )
+PROVISION_TYPES = ("PortfolioProvisions", "PortfolioStageAllowance", "PortfolioStageMove")
 FEEDBACK_TYPES = ("ServiceRating", "SupportTicket", "SupportMessage")
 COMMENT = "Quick and clear about the terms"
 SUBJECT = "About my second instalment"
@@ -121,6 +141,11 @@ UNREACHABLE = {
         for role in (Role.SME_OWNER, Role.VERIFICATION_OFFICER)
         for name in ("WorkoutCase", "CollectionContact", "PromiseToPay")
     ),
+    # Portfolio figures (allowance by stage) are an institution's risk officers' and
+    # admins' and oversight's: a borrower's or a loan officer's portfolioSummary is
+    # refused as a whole. (A verification officer looks across tenants, so its summary
+    # answers and the policy refuses the provisions field: the generic probe.)
+    *((role, name) for role in (Role.SME_OWNER, Role.LOAN_OFFICER) for name in PROVISION_TYPES),
     # Proposed role grants: the institution's admins and the platform's oversight roles.
     (Role.SME_OWNER, "RoleGrantChange"),
     (Role.LOAN_OFFICER, "RoleGrantChange"),
@@ -339,6 +364,8 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         amendment, version = await _amendment(s, loan, owner)
         rating, ticket = await _feedback(s, loan, owner)
         case, contact, promise = await _workout(s, loan)
+        await _servicing(s, loan)
+        await _stages(s, loan)
         grant = RoleGrantChange(
             user_id=owner.id,
             role=Role.LOAN_OFFICER,
@@ -400,6 +427,8 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
             "balance": "-200000.00",
         },
         **_workout_truth(case, contact, promise),
+        **SERVICING_TRUTH,
+        **PROVISIONS_TRUTH,
     }
     return World(token=token, truth=truth, institution=_gid("Institution", bank.id))
 
@@ -562,6 +591,129 @@ def _version_truth(row: ContractVersion) -> dict[str, Any]:
 
 
 COLLECTION_NOTE = "Called Zhang Wei about the arrears"
+PAYOFF_ON = "2026-06-30"
+
+
+async def _servicing(s: AsyncSession, loan: Loan) -> None:
+    """The loan's servicing records: a first instalment paid late with its late fee (the
+    loan's one charge), an acceleration and a recovery (each stored as its service
+    stores it; the matrix is about who reads them, not how they came about)."""
+    s.add_all(
+        [
+            Installment(
+                loan_id=loan.id,
+                sequence=1,
+                due_on=date(2026, 2, 15),
+                principal_due=Decimal("100.00"),
+                interest_due=Decimal("10.00"),
+                fee_due=Decimal("0.00"),
+                principal_paid=Decimal("100.00"),
+                interest_paid=Decimal("10.00"),
+                fee_paid=Decimal("0.00"),
+                settled_on=date(2026, 2, 25),
+                late_fee_due=Decimal("25.00"),
+                late_fee_paid=Decimal("25.00"),
+                late_fee_charged_on=date(2026, 2, 21),
+            ),
+            LoanTermination(
+                application_id=loan.application_id,
+                loan_id=loan.id,
+                institution_id=loan.institution_id,
+                kind=TerminationKind.ACCELERATION,
+                on=date(2026, 5, 1),
+                amount=Decimal("110.00"),
+                reason="Default on the first instalment",
+                at=f.FIXED_NOW,
+            ),
+            Recovery(
+                loan_id=loan.id,
+                institution_id=loan.institution_id,
+                idempotency_key="matrix-recovery-1",
+                amount=Decimal("40.00"),
+                received_on=date(2026, 10, 1),
+                recorded_at=f.FIXED_NOW,
+            ),
+        ]
+    )
+    await s.flush()
+
+
+PORTFOLIO_PERIOD = '(filter: {start: "2026-01-01", end: "2026-11-30"})'
+
+
+async def _stages(s: AsyncSession, loan: Loan) -> None:
+    """The loan staged at two month-end closes: stage 2 in September, back to 1 in October."""
+    for as_of, stage, ecl in ((date(2026, 9, 30), 2, "1500.00"), (date(2026, 10, 31), 1, "300.00")):
+        s.add(
+            LoanStage(
+                loan_id=loan.id,
+                as_of=as_of,
+                institution_id=loan.institution_id,
+                stage=stage,
+                reason="current" if stage == 1 else "dpd_30",
+                days_past_due=0 if stage == 1 else 35,
+                pd_origination=Decimal("0.010000"),
+                pd_12m=Decimal("0.015000"),
+                pd_lifetime=Decimal("0.017000"),
+                lgd=Decimal("0.450000"),
+                ead=Decimal("200000.00"),
+                ecl=Decimal(ecl),
+            )
+        )
+    await s.flush()
+
+
+PROVISIONS_TRUTH: dict[str, dict[str, Any]] = {
+    "PortfolioProvisions": {
+        "asOf": "2026-10-31",
+        "previous": "2026-09-30",
+        "stages": [{"__typename": "PortfolioStageAllowance"}] * 3,
+        "migration": [{"__typename": "PortfolioStageMove"}],
+        "expectedCreditLoss": "300.00",
+        "exposure": "200000.00",
+    },
+    # Stage 1 at the October close: the loan.
+    "PortfolioStageAllowance": {
+        "stage": 1,
+        "loans": 1,
+        "exposure": "200000.00",
+        "expectedCreditLoss": "300.00",
+        "coverageRate": "0.001500",
+    },
+    "PortfolioStageMove": {"fromStage": 2, "toStage": 1, "loans": 1, "exposure": "200000.00"},
+}
+
+
+SERVICING_TRUTH: dict[str, dict[str, Any]] = {
+    "LoanCharge": {
+        "kind": "LATE_FEE",
+        "sequence": 1,
+        "chargedOn": "2026-02-21",
+        "amount": "25.00",
+        "amountPaid": "25.00",
+    },
+    "LoanTermination": {
+        "kind": "ACCELERATION",
+        "terminatedOn": "2026-05-01",
+        "amount": "110.00",
+        "reason": "Default on the first instalment",
+        "recordedAt": "2026-11-01T09:00:00+00:00",
+    },
+    # Everything due was paid: the quote is all zeros, on the day asked.
+    "PayoffQuote": {
+        "asOf": PAYOFF_ON,
+        "principal": "0.00",
+        "interestDue": "0.00",
+        "fees": "0.00",
+        "totalAmount": "0.00",
+    },
+    "Recovery": {
+        "amount": "40.00",
+        "receivedOn": "2026-10-01",
+        "idempotencyKey": "matrix-recovery-1",
+        "recordedAt": "2026-11-01T09:00:00+00:00",
+    },
+}
 
 
 async def _workout(
@@ -793,7 +945,7 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "enterprise": {"__typename": "Enterprise"},
         "product": {"__typename": "Product"},
         "institution": {"__typename": "Institution"},
-        "schedule": [],
+        "schedule": [{"__typename": "Installment"}],
         "repayments": [],
         "payoffAmount": "0.00",
         "agedOn": None,
@@ -805,11 +957,11 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "amendments": [{"__typename": "LoanAmendment"}],
         "contractVersions": [{"__typename": "ContractVersion"}],
         "payoffQuote": {"__typename": "PayoffQuote"},
-        "terminations": [],
-        "recoveries": [],
+        "terminations": [{"__typename": "LoanTermination"}],
+        "recoveries": [{"__typename": "Recovery"}],
         "accruedThrough": None,
         "accruedInterest": "0.00",
-        "charges": [],
+        "charges": [{"__typename": "LoanCharge"}],
     }
 
 
@@ -1004,6 +1156,44 @@ ROUTES = {
         (*_EDGE_PATHS, ("edges", 0, "node", "promises")),
         item=(0,),
     ),
+    **{
+        name: Route(
+            ("loans", "edges", "node", field),
+            ("Query.loans", *_EDGES, f"Loan.{key}"),
+            (*_EDGE_PATHS, ("edges", 0, "node", key)),
+            item=item,
+        )
+        for name, key, field, item in (
+            ("LoanCharge", "charges", "charges", (0,)),
+            ("LoanTermination", "terminations", "terminations", (0,)),
+            ("Recovery", "recoveries", "recoveries", (0,)),
+            # A field's arguments ride in its name: the response key is the bare name.
+            ("PayoffQuote", "payoffQuote", f'payoffQuote(asOf: "{PAYOFF_ON}")', ()),
+        )
+    },
+    "PortfolioProvisions": Route(
+        ("portfolioSummary", "provisions"),
+        ("Query.portfolioSummary", "PortfolioSummary.provisions"),
+        ((), ("provisions",)),
+        arguments=PORTFOLIO_PERIOD,
+        unreachable=(None, "FORBIDDEN"),
+    ),
+    "PortfolioStageAllowance": Route(
+        ("portfolioSummary", "provisions", "stages"),
+        ("Query.portfolioSummary", "PortfolioSummary.provisions", "PortfolioProvisions.stages"),
+        ((), ("provisions",), ("provisions", "stages")),
+        arguments=PORTFOLIO_PERIOD,
+        item=(0,),
+        unreachable=(None, "FORBIDDEN"),
+    ),
+    "PortfolioStageMove": Route(
+        ("portfolioSummary", "provisions", "migration"),
+        ("Query.portfolioSummary", "PortfolioSummary.provisions", "PortfolioProvisions.migration"),
+        ((), ("provisions",), ("provisions", "migration")),
+        arguments=PORTFOLIO_PERIOD,
+        item=(0,),
+        unreachable=(None, "FORBIDDEN"),
+    ),
     "RoleGrantChange": Route(
         ("roleGrantChanges",),
         ("Query.roleGrantChanges",),
@@ -1196,6 +1386,17 @@ def test_the_generated_matrix_says_what_the_policy_says(
         (Role.SME_OWNER, "WorkoutCase.judgmentAmount"): Outcome.DENY,
         (Role.PARTNER_SERVICE, "WorkoutCase.buyer"): Outcome.DENY,
         (Role.PARTNER_SERVICE, "PromiseToPay.amount"): Outcome.DENY,
+        # Servicing: the borrower and the institution's staff read the loan's charges,
+        # terminations, quote and recoveries; a verification officer (no loans) none.
+        (Role.SME_OWNER, "LoanCharge.amount"): Outcome.ALLOW,
+        (Role.SME_OWNER, "LoanTermination.reason"): Outcome.ALLOW,
+        (Role.SME_OWNER, "Recovery.amount"): Outcome.ALLOW,
+        (Role.INSTITUTION_ADMIN, "Recovery.amount"): Outcome.ALLOW,
+        (Role.VERIFICATION_OFFICER, "LoanCharge.amount"): Outcome.DENY,
+        (Role.VERIFICATION_OFFICER, "PayoffQuote.totalAmount"): Outcome.DENY,
+        (Role.PARTNER_SERVICE, "PayoffQuote.totalAmount"): Outcome.ALLOW,
+        (Role.AUDITOR, "Recovery.idempotencyKey"): Outcome.ALLOW,
+        (Role.PLATFORM_ADMIN, "LoanTermination.amount"): Outcome.ALLOW,
     }
     field_count = sum(len(fields) for fields in catalogue.values())
 

@@ -22,6 +22,11 @@ access-log entries, break-glass grants and policy lines by ``node(id:)``, and wo
 cases with their contacts and promises (``workoutCases``, nested, ``node(id:)``), are
 checked for every viewer and every record of a small table, exhaustively.
 
+A loan's servicing records -- late fees and penalty interest (``charges``), terminations,
+recoveries after a write-off, the payoff quote -- have no id of their own and are reached
+only through their loan: listed, nested and by the loan's ``node(id:)``, each viewer gets
+exactly the records of the loans it may see.
+
 Hypothesis runs in a worker thread while the test's event loop serves the app, so
 a failure is shrunk to the smallest document that leaks, with the query as a note.
 """
@@ -33,7 +38,7 @@ import base64
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -47,12 +52,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from api.relay import DEFAULT_PAGE_SIZE
+from domain.contracts.models import LoanTermination, TerminationKind
 from domain.feedback import service as feedback
 from domain.feedback.models import RatedEvent
 from domain.identity.models import PolicyRule, Role, RoleGrantChange
 from domain.identity.viewer import Viewer
 from domain.jobs import files as job_files
 from domain.jobs.models import FileRole, JobRun, JobState
+from domain.lending.models import Installment
 from domain.privacy.models import AccessLogEntry, BreakGlassGrant, ConsentRecord
 from domain.settings import Settings
 from domain.workout.models import (
@@ -60,6 +67,7 @@ from domain.workout.models import (
     ContactChannel,
     ContactOutcome,
     PromiseToPay,
+    Recovery,
     WorkoutCase,
     WorkoutState,
     WorkoutStrategy,
@@ -1210,6 +1218,125 @@ async def test_workout_cases_and_their_activity_stay_in_their_institution(
         assert seen == wanted[viewer], viewer
         for name in set(rows) - seen:
             assert answers[name]["errors"][0]["extensions"]["code"] == "NOT_FOUND", viewer
+
+
+# ------------------------------------------------ a loan's servicing records, via the loan
+
+SERVICING = """
+    id
+    charges { amount }
+    terminations { amount }
+    recoveries { amount }
+    payoffQuote(asOf: "2026-06-30") { totalAmount }
+"""
+
+
+async def test_a_loan_s_charges_terminations_recoveries_and_quote_stay_in_its_institution(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: one owner's loans at bank A and bank B, each with a late fee, an acceleration
+    # and a recovery; bank A's records are in whole units, bank B's with cents, so a
+    # record that strays into the other bank's loan shows
+    async with session_factory(db)() as s, s.begin():
+        banks = {name: await f.institution(s) for name in ("bank_a", "bank_b")}
+        roles = {
+            "officer_a": (Role.LOAN_OFFICER, banks["bank_a"].id),
+            "risk_b": (Role.RISK_OFFICER, banks["bank_b"].id),
+            "admin_b": (Role.INSTITUTION_ADMIN, banks["bank_b"].id),
+            "owner": (Role.SME_OWNER, None),
+            "other_owner": (Role.SME_OWNER, None),
+            "auditor": (Role.AUDITOR, None),
+        }
+        people = {name: await f.user(s, roles=[grant]) for name, grant in roles.items()}
+        firm = await f.enterprise(s, owner_id=people["owner"].id)
+        loans: dict[str, uuid.UUID] = {}
+        cents = {"bank_a": Decimal("0.00"), "bank_b": Decimal("0.37")}
+        for bank in banks:
+            product = await f.product(s, institution_id=banks[bank].id)
+            application = await f.application(s, enterprise_id=firm.id, product_row=product)
+            loan = await f.loan(s, application_row=application)
+            loans[bank] = loan.id
+            extra = cents[bank]
+            s.add_all(
+                [
+                    Installment(
+                        loan_id=loan.id,
+                        sequence=1,
+                        due_on=date(2026, 2, 15),
+                        principal_due=Decimal("100.00") + extra,
+                        interest_due=Decimal("10.00"),
+                        fee_due=Decimal("0.00"),
+                        principal_paid=Decimal("0.00"),
+                        interest_paid=Decimal("0.00"),
+                        fee_paid=Decimal("0.00"),
+                        late_fee_due=Decimal("25.00") + extra,
+                        late_fee_charged_on=date(2026, 2, 21),
+                    ),
+                    LoanTermination(
+                        application_id=application.id,
+                        loan_id=loan.id,
+                        institution_id=loan.institution_id,
+                        kind=TerminationKind.ACCELERATION,
+                        on=date(2026, 5, 1),
+                        amount=Decimal("135.00") + extra,
+                    ),
+                    Recovery(
+                        loan_id=loan.id,
+                        institution_id=loan.institution_id,
+                        idempotency_key=f"recovery-{bank}",
+                        amount=Decimal("40.00") + extra,
+                        received_on=date(2026, 10, 1),
+                    ),
+                ]
+            )
+        await s.flush()
+        tokens = {name: await f.access_token(s, settings, u) for name, u in people.items()}
+
+    def records(bank: str) -> dict[str, Any]:
+        extra = cents[bank]
+        return {
+            "id": global_id("Loan", loans[bank]),
+            "charges": [{"amount": str(Decimal("25.00") + extra)}],
+            "terminations": [{"amount": str(Decimal("135.00") + extra)}],
+            "recoveries": [{"amount": str(Decimal("40.00") + extra)}],
+            # Principal, interest and the late fee, all due by the day quoted.
+            "payoffQuote": {"totalAmount": str(Decimal("135.00") + 2 * extra)},
+        }
+
+    wanted = {
+        "officer_a": {"bank_a"},
+        "risk_b": {"bank_b"},
+        "admin_b": {"bank_b"},
+        "owner": {"bank_a", "bank_b"},
+        "other_owner": set(),
+        "auditor": {"bank_a", "bank_b"},
+    }
+    listing = f"{{ loans(first: 50) {{ totalCount edges {{ node {{ {SERVICING} }} }} }} }}"
+    node = f"query($id: ID!) {{ node(id: $id) {{ ... on Loan {{ {SERVICING} }} }} }}"
+
+    for viewer, token in tokens.items():
+        client = gql.as_(token)
+        # when
+        listed = await client.post(listing)
+        answers = {
+            bank: await client.post(node, {"id": global_id("Loan", pk)})
+            for bank, pk in loans.items()
+        }
+
+        # then: exactly the viewer's loans, each with its own records only
+        assert "errors" not in listed, (viewer, listed)
+        edges = listed["data"]["loans"]["edges"]
+        mine = sorted(wanted[viewer])
+        assert sorted((e["node"] for e in edges), key=lambda x: x["id"]) == sorted(
+            (records(bank) for bank in mine), key=lambda x: x["id"]
+        ), viewer
+        assert listed["data"]["loans"]["totalCount"] == len(mine), viewer
+        for bank, answer in answers.items():
+            if bank in wanted[viewer]:
+                assert answer["data"]["node"] == records(bank), (viewer, bank)
+            else:
+                assert answer["data"]["node"] is None, (viewer, bank)
+                assert answer["errors"][0]["extensions"]["code"] == "NOT_FOUND", (viewer, bank)
 
 
 # ------------------------------------------------------------ proposed role grants
