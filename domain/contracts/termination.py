@@ -187,6 +187,14 @@ async def settle_early(
     recorded = await loans.record_repayment(
         session, actor, loan.id, idempotency_key=idempotency_key, amount=quoted_amount, paid_on=day
     )
+    if recorded.replayed and recorded.repayment.reversed_on is not None:
+        # A retry of a settlement whose payment bounced: the loan is open again, and the
+        # key names a payment that no longer stands.
+        raise InvalidInput(
+            f"the settlement under this key was reversed on {recorded.repayment.reversed_on}: "
+            "quote again and settle under a new key",
+            field="idempotencyKey",
+        )
     if recorded.loan.status is not LoanStatus.CLOSED:  # the quote is the payoff: never so
         raise AssertionError("a settlement at the payoff amount left the loan open")
     termination = await repo.termination_of(session, loan.id, TerminationKind.EARLY_SETTLEMENT)

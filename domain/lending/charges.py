@@ -546,7 +546,8 @@ async def _accrue_batch(
 # PostgreSQL: the batch's loans joined on their (id, version) as arrays, one index probe
 # each (a row-value IN list is a filter PostgreSQL tests every value of against each row).
 _MARKERS_UNNEST = (
-    f"UPDATE {Loan.__tablename__} AS l SET accrued_through = $1, version = l.version + 1 "  # noqa: S608
+    f"UPDATE {Loan.__tablename__} AS l SET accrued_through = $1, version = l.version + 1, "  # noqa: S608
+    "updated_at = $4 "  # as the ORM's onupdate sets it on SQLite: the risk scan reads it
     "FROM unnest($2::uuid[], $3::int[]) AS v(id, version) "
     "WHERE l.id = v.id AND l.version = v.version"
 )
@@ -561,7 +562,11 @@ async def _move_markers(session: AsyncSession, loans: Sequence[_LoanRead], as_of
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
         status = await driver.execute(
-            _MARKERS_UNNEST, as_of, [loan.id for loan in loans], [loan.version for loan in loans]
+            _MARKERS_UNNEST,
+            as_of,
+            [loan.id for loan in loans],
+            [loan.version for loan in loans],
+            utcnow(),
         )
         return int(status.rsplit(" ", 1)[1])  # "UPDATE <rows>"
     table: Table = Loan.__table__  # type: ignore[assignment]

@@ -28,6 +28,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import REVIEWERS, Actor, require_role
+from domain.audit.models import AuditEntry
 from domain.audit.service import record
 from domain.contracts.models import (
     AmendmentStatus,
@@ -38,7 +39,9 @@ from domain.contracts.models import (
 from domain.ledger import service as ledger
 from domain.lending import charges
 from domain.lending import repository as repo
+from domain.lending.errors import LoanSold
 from domain.lending.models import DelinquencyBucket, Installment, Loan, LoanStatus, Repayment
+from domain.workout.models import WorkoutCase
 from kernel.base import utcnow
 from kernel.errors import Conflict, InvalidInput, NotFound
 
@@ -102,6 +105,10 @@ async def reverse_repayment(
     require_role(actor.viewer, loan.institution_id, REVIEWERS, "reverse repayments")
     if loan.status is LoanStatus.WRITTEN_OFF:
         raise InvalidInput("the loan is written off: its payments stand", field="loanId")
+    if loan.sold_on is not None:
+        raise LoanSold(
+            f"the loan's claim was sold on {loan.sold_on}: its payments stand", field="loanId"
+        )
     repayment = await repo.repayment_by_key(session, loan_id=loan.id, key=idempotency_key.strip())
     if repayment is None:
         raise NotFound("no repayment with that idempotency key on this loan")
@@ -119,10 +126,11 @@ async def reverse_repayment(
             "only the latest payment standing is reversed: reverse the later ones first",
             field="idempotencyKey",
         )
-    if await _amended_since(session, loan.id, repayment):
+    built_on = await _built_on(session, loan.id, repayment)
+    if built_on is not None:
         raise InvalidInput(
-            "the contract was amended after this payment: it stands (the amendment was "
-            "built on it)",
+            f"{built_on} after this payment: it stands (what was done since was built on "
+            "it, and undoing the payment would undo that too)",
             field="idempotencyKey",
         )
     today = utcnow().date()
@@ -171,14 +179,46 @@ async def reverse_repayment(
     return repayment, loan
 
 
-async def _amended_since(session: AsyncSession, loan_id: uuid.UUID, repayment: Repayment) -> bool:
-    """Whether the borrower signed an amendment after ``repayment`` was recorded."""
-    signed = select(LoanAmendment.id).where(
+async def _built_on(session: AsyncSession, loan_id: uuid.UUID, repayment: Repayment) -> str | None:
+    """What changed the loan's schedule after ``repayment`` was recorded, if anything.
+
+    The payment's snapshot predates it, so restoring the snapshot would silently undo it:
+    an amendment the borrower signed, an acceleration (the whole balance called), or
+    legal costs charged to an instalment. The legal costs are found by the audit entries
+    of the loan's cases: a charge keeps no time of its own, and the audit log is kept
+    longer than any payment can be reversed.
+    """
+    after = repayment.created_at
+    amended = select(LoanAmendment.id).where(
         LoanAmendment.loan_id == loan_id,
         LoanAmendment.status == AmendmentStatus.ACCEPTED,
-        LoanAmendment.accepted_at > repayment.created_at,
+        LoanAmendment.accepted_at > after,
     )
-    return bool(await session.scalar(select(exists(signed))))
+    if await session.scalar(select(exists(amended))):
+        return "the contract was amended"
+    accelerated = select(LoanTermination.id).where(
+        LoanTermination.loan_id == loan_id,
+        LoanTermination.kind == TerminationKind.ACCELERATION,
+        LoanTermination.at > after,
+    )
+    if await session.scalar(select(exists(accelerated))):
+        return "the loan was accelerated"
+    charged = (
+        await session.scalars(
+            select(WorkoutCase.id).where(
+                WorkoutCase.loan_id == loan_id, WorkoutCase.legal_costs > 0
+            )
+        )
+    ).all()
+    if charged:
+        costs = select(AuditEntry.id).where(
+            AuditEntry.action == "workout_case.legal_action",
+            AuditEntry.entity_id.in_([str(case) for case in charged]),
+            AuditEntry.at > after,
+        )
+        if await session.scalar(select(exists(costs))):
+            return "legal costs were charged"
+    return None
 
 
 async def _restore(session: AsyncSession, loan: Loan, before: dict[str, Any]) -> None:

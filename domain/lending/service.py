@@ -28,6 +28,7 @@ from domain.lending import charges, reversal
 from domain.lending import repayment as money
 from domain.lending import repository as repo
 from domain.lending.delinquency import bucket_for, days_past_due
+from domain.lending.errors import LoanSold as LoanSold  # raised here; claims re-raises it
 from domain.lending.models import (
     DelinquencyBucket,
     EarlyRepaymentChoice,
@@ -43,12 +44,6 @@ from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 # Who may write a loan off: a credit decision above the officer who services it.
 WRITERS_OFF = frozenset({Role.INSTITUTION_ADMIN, Role.RISK_OFFICER})
-
-
-class LoanSold(InvalidInput):
-    """A payment on a loan whose claim was sold (domain.workout.claims): the buyer's."""
-
-    code = "LOAN_SOLD"
 
 
 MAX_KEY = 64

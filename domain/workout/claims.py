@@ -103,6 +103,14 @@ async def record_legal_action(
     ref = _text(reference, "reference", MAX_REFERENCE)
     cents(costs, "costAmount")
     loan = await session.get_one(Loan, case.loan_id)
+    # Costs are a claim on the borrower: never more, over the case, than was lent (a
+    # bound for a slip of the keyboard, and for the money columns' range).
+    if (case.legal_costs or ZERO) + costs > loan.principal:
+        raise InvalidInput(
+            f"costAmount: the case's legal costs may not exceed the principal lent "
+            f"({loan.principal:,.2f})",
+            field="costAmount",
+        )
     if not loan.disbursed_on <= filed_on <= utcnow().date():
         raise InvalidInput("filedOn: between the disbursement and today", field="filedOn")
     if costs > 0:

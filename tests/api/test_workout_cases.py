@@ -743,3 +743,89 @@ async def test_legal_action_stays_in_its_institution(world: World) -> None:
         {"id": case["id"]},
     )
     assert seen["node"] == {"filedOn": None, "legalCostAmount": None}
+
+
+REVERSE = """
+mutation($input: ReverseRepaymentInput!) {
+  reverseRepayment(input: $input) {
+    __typename
+    ... on InvalidInput { code message field }
+    ... on UserError { code message }
+  }
+}
+"""
+
+
+async def test_a_payment_stands_once_legal_costs_or_a_sale_were_built_on_it(
+    world: World, db: AsyncEngine
+) -> None:
+    officer, risk = world.people["officer"], world.people["risk"]
+    today = utcnow().date()
+    async with session_factory(db)() as s, s.begin():
+        for global_id in (world.loans[1], world.loans[2]):
+            loan = await s.get_one(Loan, decode_global_id(global_id)[1])
+            await books.disbursed(
+                s,
+                institution_id=loan.institution_id,
+                loan_id=loan.id,
+                principal=loan.principal,
+                on=loan.disbursed_on,
+                actor_id=None,
+            )
+            principal = loan.principal
+    # given: a payment on each loan; then legal costs charged to loan 1 (and costs above
+    # what was lent refused), and loan 2's claim sold
+    for global_id in (world.loans[1], world.loans[2]):
+        paid = await act(officer, REPAY_FIELD, loanId=global_id, idempotencyKey="k1", amount="10")
+        assert "repayment" in paid
+    legal = await act(officer, OPEN, loanId=world.loans[1], strategy="LEGAL_ACTION")
+    filing = {
+        "caseId": legal["id"],
+        "filedOn": today.isoformat(),
+        "court": "Pudong New Area People's Court",
+        "reference": "(2026) Hu 0115 Min Chu 77",
+        "expectedVersion": legal["version"],
+    }
+    too_much = await act(officer, LEGAL, **filing, costAmount=str(principal + Decimal("0.01")))
+    filed = await act(officer, LEGAL, **filing, costAmount="350.00")
+    sale = await act(risk, OPEN, loanId=world.loans[2], strategy="SALE")
+    await act(risk, RESOLVE, caseId=sale["id"], action="START")
+    sold = await act(
+        risk,
+        RESOLVE,
+        caseId=sale["id"],
+        action="RESOLVE",
+        outcome="CLAIM_SOLD",
+        buyer="Eastern AMC",
+        saleAmount="100.00",
+    )
+    # when: the payments before them are reversed
+    reason = "the transfer bounced"
+    after_costs = await act(
+        officer, REVERSE, loanId=world.loans[1], idempotencyKey="k1", reason=reason
+    )
+    after_sale = await act(
+        officer, REVERSE, loanId=world.loans[2], idempotencyKey="k1", reason=reason
+    )
+
+    # then: costs above the principal are refused at their field; the costs and the sale
+    # stand, and so do the payments they were built on
+    assert (too_much["code"], too_much["field"]) == ("BAD_USER_INPUT", "input.costAmount")
+    assert filed["legalCostAmount"] == "350.00"
+    assert sold["loan"]["status"] == "CLOSED"
+    assert (after_costs["code"], after_costs["field"]) == (
+        "BAD_USER_INPUT",
+        "input.idempotencyKey",
+    )
+    assert "legal costs were charged" in after_costs["message"]
+    assert (after_sale["code"], after_sale["field"]) == ("LOAN_SOLD", "input.loanId")
+    async with session_factory(db)() as s:
+        costs = await s.scalar(
+            select(func.sum(Installment.fee_due)).where(
+                Installment.loan_id == decode_global_id(world.loans[1])[1]
+            )
+        )
+        loan = await s.get_one(Loan, decode_global_id(world.loans[2])[1])
+    assert costs is not None
+    assert costs >= Decimal("350.00")
+    assert loan.sold_on == today

@@ -42,6 +42,7 @@ async def test_a_batch_of_loans_accrues_and_one_changed_meanwhile_fails_it(
             )
             for loan, product in rows
         ]
+        before = {loan.id: loan.updated_at for loan, _ in rows}
     async with sessions() as s, s.begin():
         await s.execute(update(Loan).where(Loan.id == ids[1]).values(version=Loan.version + 1))
 
@@ -56,5 +57,8 @@ async def test_a_batch_of_loans_accrues_and_one_changed_meanwhile_fails_it(
     assert done.loans == 3
     async with sessions() as s:
         for loan_id in ids:
-            assert (await s.get_one(Loan, loan_id)).accrued_through == today
+            loan = await s.get_one(Loan, loan_id)
+            assert loan.accrued_through == today
+            # the incremental risk scan reads updated_at: it moves on both databases
+            assert loan.updated_at > before[loan_id]
             assert await receivables(s, loan_id) == await servicing_balances(s, loan_id)
