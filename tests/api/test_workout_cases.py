@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.relay import decode_global_id
 from domain.audit.models import AuditEntry
@@ -182,6 +182,18 @@ async def world(gql: GraphQLClient, db: AsyncEngine, settings: Settings) -> Worl
         alerts=[f.global_id("RiskAlert", a.id) for a in alerts],
         people=people,
         ids={k: f.global_id("User", u.id) for k, u in users.items()},
+    )
+
+
+async def on_the_books(s: AsyncSession, loan: Loan) -> None:
+    """The loan's disbursement posted, as disbursing posts it (the world books none)."""
+    await books.disbursed(
+        s,
+        institution_id=loan.institution_id,
+        loan_id=loan.id,
+        principal=loan.principal,
+        on=loan.disbursed_on,
+        actor_id=None,
     )
 
 
@@ -630,14 +642,7 @@ async def test_a_sold_claim_closes_the_loan_books_the_difference_and_refuses_pay
     # allowance of 120.00 held for it
     async with session_factory(db)() as s, s.begin():
         loan = await s.get_one(Loan, loan_pk)
-        await books.disbursed(
-            s,
-            institution_id=loan.institution_id,
-            loan_id=loan.id,
-            principal=loan.principal,
-            on=loan.disbursed_on,
-            actor_id=None,
-        )
+        await on_the_books(s, loan)
         await ledger.post(
             s,
             institution_id=loan.institution_id,
@@ -764,14 +769,7 @@ async def test_a_payment_stands_once_legal_costs_or_a_sale_were_built_on_it(
     async with session_factory(db)() as s, s.begin():
         for global_id in (world.loans[1], world.loans[2]):
             loan = await s.get_one(Loan, decode_global_id(global_id)[1])
-            await books.disbursed(
-                s,
-                institution_id=loan.institution_id,
-                loan_id=loan.id,
-                principal=loan.principal,
-                on=loan.disbursed_on,
-                actor_id=None,
-            )
+            await on_the_books(s, loan)
             principal = loan.principal
     # given: a payment on each loan; then legal costs charged to loan 1 (and costs above
     # what was lent refused), and loan 2's claim sold
