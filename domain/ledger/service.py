@@ -142,13 +142,27 @@ async def post(
 async def post_many(session: AsyncSession, postings: Sequence[Posting]) -> list[uuid.UUID | None]:
     """Post many entries at once (a job's thousands): three statements per institution
     and batch, whatever the number of entries. Answers each posting's entry id."""
+    return (await _post_batch(session, postings))[0]
+
+
+async def post_fresh(session: AsyncSession, postings: Sequence[Posting]) -> list[Posting]:
+    """``post_many``, answering the postings it posted now (not those of a source that
+    had posted before): what a rerunnable job counts, with no lookup of its own."""
+    fresh = (await _post_batch(session, postings))[1]
+    return [postings[i] for i in fresh]
+
+
+async def _post_batch(
+    session: AsyncSession, postings: Sequence[Posting]
+) -> tuple[list[uuid.UUID | None], list[int]]:
     answers: list[uuid.UUID | None] = [None] * len(postings)
+    fresh: list[int] = []
     by_institution: dict[uuid.UUID, list[int]] = defaultdict(list)
     for index, posting in enumerate(postings):
         if posting.kept:
             by_institution[posting.institution_id].append(index)
     if not by_institution:
-        return answers
+        return answers, fresh
     accounts = await repo.account_ids(session, list(by_institution))
     now = utcnow()
     entries: list[dict[str, object]] = []
@@ -166,6 +180,7 @@ async def post_many(session: AsyncSession, postings: Sequence[Posting]) -> list[
                 continue
             entry_id = new_id()
             answers[i] = entry_id
+            fresh.append(i)
             entries.append(
                 {
                     "id": entry_id,
@@ -202,7 +217,7 @@ async def post_many(session: AsyncSession, postings: Sequence[Posting]) -> list[
         await insert_rows(session, JournalEntry, entries)
         await insert_rows(session, JournalLine, lines)
         await repo.add_to_day_totals(session, totals)
-    return answers
+    return answers, fresh
 
 
 async def reverse(

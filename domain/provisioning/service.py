@@ -13,7 +13,6 @@ A loan that left the book (repaid) with an allowance left has it released.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,7 +34,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics.repository import end_of_day
 from domain.contracts.models import LoanTermination, TerminationKind
-from domain.ledger import repository as ledger_repo
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind, JournalLine, LedgerAccount
@@ -266,19 +264,12 @@ async def _post(session: AsyncSession, found: Provision, postings: list[Posting]
     """Post what the date has not posted yet, and count it (a rerun counts nothing)."""
     if not postings:
         return
-    sources: dict[uuid.UUID, list[str]] = defaultdict(list)
-    for p in postings:
-        sources[p.institution_id].append(p.source)
-    done: set[str] = set()
-    for institution, named in sources.items():
-        done |= set(await ledger_repo.posted_sources(session, institution, named))
-    new = [p for p in postings if p.source not in done]
+    new = await ledger.post_fresh(session, postings)
     for p in new:
         for leg in p.kept:
             if leg.account is AccountCode.PROVISION_EXPENSE:
                 found.raised += leg.debit_amount
                 found.released += leg.credit_amount
-    await ledger.post_many(session, new)
     found.entries += len(new)
 
 
