@@ -18,6 +18,8 @@ from api.loading import many_per_key, one_per_key
 from api.verdicts import Access, FieldKey
 from domain.applications import repository as applications
 from domain.applications.models import Application, Contract, Decision, Transition
+from domain.collateral import repository as security
+from domain.collateral.models import CollateralItem, CollateralValuation, Guarantee
 from domain.contracts import repository as contracts
 from domain.contracts import service as contract_service
 from domain.contracts.models import ContractVersion, LoanAmendment, LoanTermination
@@ -63,6 +65,8 @@ from domain.products.models import Product
 from domain.providers import repository as providers_repo
 from domain.providers.client import ExternalDataProvider, provider_for
 from domain.providers.models import ExternalDataRecord
+from domain.provisioning import latest as latest_stages
+from domain.provisioning.models import LoanStage
 from domain.risk import alerts, registry
 from domain.risk import queries as risk_queries
 from domain.risk import repository as risk
@@ -565,6 +569,48 @@ class Loaders:
         return self._loader(
             lambda s, ids: recoveries.recoveries_by_loan_ids(s, ids=ids),
             lambda rows, ids: many_per_key(rows, ids, "loan_id"),
+        )
+
+    @cached_property
+    def collateral_items(self) -> DataLoader[uuid.UUID, list[CollateralItem]]:
+        return self._loader(
+            lambda s, ids: security.items_by_loan_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
+        )
+
+    @cached_property
+    def collateral_item(self) -> DataLoader[uuid.UUID, CollateralItem | None]:
+        return self._loader(
+            lambda s, ids: security.items_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def collateral_valuations(self) -> DataLoader[uuid.UUID, list[CollateralValuation]]:
+        return self._loader(
+            lambda s, ids: security.valuations_by_item_ids(s, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "item_id"),
+        )
+
+    @cached_property
+    def guarantees(self) -> DataLoader[uuid.UUID, list[Guarantee]]:
+        return self._loader(
+            lambda s, ids: security.guarantees_by_loan_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: many_per_key(rows, ids, "loan_id"),
+        )
+
+    @cached_property
+    def guarantee(self) -> DataLoader[uuid.UUID, Guarantee | None]:
+        return self._loader(
+            lambda s, ids: security.guarantees_by_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "id"),
+        )
+
+    @cached_property
+    def loan_credit_loss(self) -> DataLoader[uuid.UUID, LoanStage | None]:
+        return self._loader(
+            lambda s, ids: latest_stages.latest_by_loan_ids(s, viewer=self._viewer, ids=ids),
+            lambda rows, ids: one_per_key(rows, ids, "loan_id"),
         )
 
     @cached_property

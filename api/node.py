@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from api.access import classified
 from api.accounts.role_grant_changes import RoleGrantChange
 from api.applications.types import Application
+from api.collateral.types import CollateralItem, Guarantee
 from api.context import Context, Loaders
 from api.contracts.types import LoanAmendment
 from api.enterprises.types import Enterprise
@@ -80,6 +81,8 @@ _NODES: dict[str, _Resolver] = {
     "WorkoutCase": (lambda loaders: loaders.workout_case, WorkoutCase.from_row),
     "CollectionContact": (lambda loaders: loaders.collection_contact, CollectionContact.from_row),
     "PromiseToPay": (lambda loaders: loaders.promise_to_pay, PromiseToPay.from_row),
+    "CollateralItem": (lambda loaders: loaders.collateral_item, CollateralItem.from_row),
+    "Guarantee": (lambda loaders: loaders.guarantee, Guarantee.from_row),
 }
 
 

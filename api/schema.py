@@ -28,6 +28,7 @@ from api.applications.mutations import ApplicationMutations
 from api.applications.queries import ApplicationQueries
 from api.audit.queries import AuditQueries
 from api.audit.records import RecordsQueries
+from api.collateral.mutations import CollateralMutations
 from api.contracts.mutations import ContractMutations
 from api.contracts.termination import TerminationMutations
 from api.cost import CostBudgets
@@ -140,6 +141,7 @@ class Mutation(
     VerificationMutations,
     FeedbackMutations,
     WorkoutCaseMutations,
+    CollateralMutations,
 ):
     pass
 

@@ -10,6 +10,7 @@ from domain.applications.models import (
     Transition,
 )
 from domain.audit.models import AuditEntry, LogSeal
+from domain.collateral.models import CollateralItem, CollateralValuation, Guarantee
 from domain.contracts.models import (
     AmendmentStatus,
     ContractVersion,
@@ -106,6 +107,8 @@ __all__ = [
     "AuthSession",
     "Base",
     "BreakGlassGrant",
+    "CollateralItem",
+    "CollateralValuation",
     "CollectionContact",
     "ConsentRecord",
     "Contract",
@@ -123,6 +126,7 @@ __all__ = [
     "ExternalDataRecord",
     "FileRole",
     "FinancialStatement",
+    "Guarantee",
     "ImportRowResult",
     "ImportRun",
     "ImportStatus",

@@ -24,6 +24,7 @@ from kernel.errors import NotFound
 
 if TYPE_CHECKING:
     from api.applications.types import Application
+    from api.collateral.types import CollateralItem, Guarantee, LoanCreditLoss
     from api.contracts.termination import LoanTermination, PayoffQuote
     from api.contracts.types import ContractVersion, LoanAmendment
     from api.enterprises.types import Enterprise
@@ -205,6 +206,9 @@ class Repayment:
         "payoff_quote",
         "terminations",
         "recoveries",
+        "collateral",
+        "guarantees",
+        "credit_loss",
         "accrued_through",
         "accrued_interest",
         "charges",
@@ -397,6 +401,39 @@ class Loan(relay.Node):
 
         rows = await info.context.loaders.recoveries.load(self.pk)
         return [Recovery.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="Collateral pledged for the loan (released and realised items too), "
+        "oldest first."
+    )
+    async def collateral(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[Annotated["CollateralItem", strawberry.lazy("api.collateral.types")]]:
+        from api.collateral.types import CollateralItem
+
+        rows = await info.context.loaders.collateral_items.load(self.pk)
+        return [CollateralItem.from_row(r) for r in rows]
+
+    @strawberry.field(description="Guarantees given for the loan (ended ones too), oldest first.")
+    async def guarantees(
+        self, info: strawberry.Info[Context, None]
+    ) -> list[Annotated["Guarantee", strawberry.lazy("api.collateral.types")]]:
+        from api.collateral.types import Guarantee
+
+        rows = await info.context.loaders.guarantees.load(self.pk)
+        return [Guarantee.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="The stage, PD, LGD and ECL the newest close gave the loan; none before "
+        "its first close."
+    )
+    async def credit_loss(
+        self, info: strawberry.Info[Context, None]
+    ) -> Annotated["LoanCreditLoss", strawberry.lazy("api.collateral.types")] | None:
+        from api.collateral.types import LoanCreditLoss
+
+        row = await info.context.loaders.loan_credit_loss.load(self.pk)
+        return None if row is None else LoanCreditLoss.from_row(row)
 
     @classmethod
     def from_row(cls, row: LoanRow) -> Self:

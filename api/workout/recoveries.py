@@ -14,6 +14,7 @@ from api.context import Context
 from api.identity.types import InvalidInputError
 from api.lending.types import Loan
 from api.outcomes import ConflictError, OverpaymentError, perform, pk_of
+from api.relay import decode_pk
 from domain.workout import recoveries as service
 from domain.workout.models import Recovery as RecoveryRow
 
@@ -44,6 +45,15 @@ class RecordRecoveryInput:
     )
     amount: Decimal
     received_on: date | None = strawberry.field(default=None, description="Today when left out.")
+    collateral_item_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The pledged item the money was realised from: it becomes REALISED.",
+    )
+    guarantee_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The active guarantee called for the money: it becomes CALLED (one of "
+        "collateralItemId and guaranteeId at most).",
+    )
 
 
 @classified(public=["recovery", "loan", "replayed"])
@@ -73,6 +83,8 @@ class RecoveryMutations:
         self, info: strawberry.Info[Context, None], input: RecordRecoveryInput
     ) -> RecordRecoveryResult:
         pk = pk_of(input.loan_id, "Loan", field="loanId")
+        item_id = decode_pk(input.collateral_item_id, "CollateralItem", field="collateralItemId")
+        guarantee_id = decode_pk(input.guarantee_id, "Guarantee", field="guaranteeId")
 
         async def record() -> Any:
             return await perform(
@@ -84,6 +96,8 @@ class RecoveryMutations:
                     idempotency_key=input.idempotency_key,
                     amount=input.amount,
                     received_on=input.received_on,
+                    collateral_item_id=item_id,
+                    guarantee_id=guarantee_id,
                 ),
             )
 

@@ -25,6 +25,23 @@ the Basel foundation IRB figure for senior unsecured claims; secured products (t
 that require collateral) at 25%, as ``domain.risk.whatif`` takes the covered part;
 leases (the lessor owns the asset) and factoring (the receivable is the collateral)
 lower. A product type left out takes ``DEFAULT_LGD``.
+
+A loan with collateral or guarantees of its own on record (``domain.collateral``: any
+item or guarantee, pledged or since released) takes its LGD from them instead
+(``lgd_with_cover``): the part of the exposure they cover (pledged items at market value
+less the haircut of their kind, active guarantees at their amount less the haircut of
+theirs: ``domain.collateral.policy``) takes ``SECURED_LGD`` (25%, the foundation IRB's
+figure for secured claims, as ``domain.risk.whatif`` takes the covered part), the rest
+the product type's unsecured LGD; the covered part never takes more than the unsecured
+figure (a lease's 30% is not raised by its collateral). Cover beyond the exposure
+counts for nothing. The result is rounded to six decimals, half up. A worked example:
+an EAD of 100,000.00 on a term loan (unsecured 45%), a building valued 80,000.00 (40%
+haircut: 48,000.00), a cash deposit of 10,000.00 (0%: 10,000.00) and a personal
+guarantee of 20,000.00 (60%: 8,000.00) cover 66,000.00; the LGD is
+(66,000 x 0.25 + 34,000 x 0.45) / 100,000 = 0.318000. Release the building and the
+cover is 18,000.00: (18,000 x 0.25 + 82,000 x 0.45) / 100,000 = 0.414000. A loan
+without any record keeps ``lgd_of`` exactly; one whose records cover nothing any more
+takes the unsecured figure, even for a product that requires collateral.
 """
 
 from __future__ import annotations
@@ -64,6 +81,22 @@ def lgd_of(product_type: ProductType | None, secured: bool) -> Decimal:
     if product_type is None:
         return DEFAULT_LGD
     return LGD.get((product_type, secured), DEFAULT_LGD)
+
+
+SECURED_LGD = Decimal("0.250000")
+
+
+def lgd_with_cover(product_type: ProductType | None, cover: Decimal, ead: Decimal) -> Decimal:
+    """The LGD of an exposure ``ead`` of which ``cover`` is covered (see the module
+    docstring): the covered part at ``SECURED_LGD``, the rest at the product's
+    unsecured LGD, weighted by amount."""
+    unsecured = lgd_of(product_type, secured=False)
+    if ead <= 0:
+        return unsecured
+    covered = min(max(cover, Decimal(0)), ead)
+    secured = min(SECURED_LGD, unsecured)
+    blended = (covered * secured + (ead - covered) * unsecured) / ead
+    return blended.quantize(RATE, ROUND_HALF_UP)
 
 
 def pd_over(pd12: Decimal, years: float) -> Decimal:

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.analytics.repository import end_of_day
+from domain.collateral import repository as collateral
 from domain.contracts.models import LoanTermination, TerminationKind
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
@@ -149,6 +150,8 @@ async def stage_book(
             rows = (await conn.execute(_loans(as_of, institution_id, after))).all()
             if not rows:
                 break
+            # The batch's own collateral and guarantees: one statement (domain/collateral).
+            covers = await collateral.covers(conn, [row[0] for row in rows])
             records = []
             for row in rows:
                 (
@@ -166,6 +169,8 @@ async def stage_book(
                     accelerated,
                     forborne,
                 ) = row
+                ead = outstanding + (unpaid or ZERO)
+                cover = covers.get(loan_id)
                 s = staged(
                     Exposure(
                         days_past_due=dpd,
@@ -175,8 +180,10 @@ async def stage_book(
                         written_off=status is LoanStatus.WRITTEN_OFF,
                         accelerated=bool(accelerated),
                         days_to_maturity=(maturity_on - as_of).days,
-                        lgd=policy.lgd_of(product_type, bool(secured)),
-                        ead=outstanding + (unpaid or ZERO),
+                        lgd=policy.lgd_of(product_type, bool(secured))
+                        if cover is None
+                        else policy.lgd_with_cover(product_type, cover, ead),
+                        ead=ead,
                     )
                 )
                 records.append(

@@ -41,6 +41,15 @@ class Recovery(IdMixin, Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Where the money came from, when it was realised collateral or a called guarantee
+    # (domain/collateral: the item is REALISED, the guarantee CALLED, in the same
+    # transaction).
+    collateral_item_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("collateral_items.id", ondelete="SET NULL")
+    )
+    guarantee_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("loan_guarantees.id", ondelete="SET NULL")
+    )
 
 
 class WorkoutStrategy(enum.Enum):

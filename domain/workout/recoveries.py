@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import REVIEWERS, Actor
 from domain.audit.service import record
+from domain.collateral import service as security
 from domain.contracts.service import staff_loan
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
@@ -49,8 +50,16 @@ async def record_recovery(
     idempotency_key: str,
     amount: Decimal,
     received_on: date | None = None,
+    collateral_item_id: uuid.UUID | None = None,
+    guarantee_id: uuid.UUID | None = None,
 ) -> Recovered:
+    """``collateral_item_id`` or ``guarantee_id`` name what the money came from (one at
+    most): that item is REALISED, that guarantee CALLED, in the recovery's transaction."""
     key = idempotency_key.strip()
+    if collateral_item_id is not None and guarantee_id is not None:
+        raise InvalidInput(
+            "a recovery came from one item or one guarantee, not both", field="guaranteeId"
+        )
     if not 1 <= len(key) <= MAX_KEY:
         raise InvalidInput(f"idempotencyKey: 1 to {MAX_KEY} characters", field="idempotencyKey")
     loan = await staff_loan(session, actor, loan_id, roles=REVIEWERS, doing="record recoveries")
@@ -85,9 +94,19 @@ async def record_recovery(
         amount=amount,
         received_on=day,
         recorded_by=actor.user_id,
+        collateral_item_id=collateral_item_id,
+        guarantee_id=guarantee_id,
     )
     session.add(recovery)
     await session.flush()
+    await security.realised_in_recovery(
+        session,
+        actor,
+        loan,
+        collateral_item_id=collateral_item_id,
+        guarantee_id=guarantee_id,
+        recovery_id=recovery.id,
+    )
     await recovery_booked(session, actor, loan, recovery)
     return Recovered(recovery=recovery, loan=loan, replayed=False)
 

@@ -1,0 +1,1 @@
+"""Collateral and guarantees of a loan through GraphQL."""
