@@ -39,6 +39,15 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.utils.str_converters import to_camel_case
 
 from api.schema import build_schema
+from domain.collateral.models import (
+    CollateralItem,
+    CollateralKind,
+    CollateralStatus,
+    CollateralValuation,
+    Guarantee,
+    GuaranteeKind,
+    GuaranteeStatus,
+)
 from domain.contracts.amendment import HolidayInterest
 from domain.contracts.models import (
     AmendmentStatus,
@@ -116,6 +125,10 @@ TYPES = (
     "PortfolioProvisions",
     "PortfolioStageAllowance",
     "PortfolioStageMove",
+    "CollateralItem",
+    "CollateralValuation",
+    "Guarantee",
+    "LoanCreditLoss",
 )
 PROVISION_TYPES = ("PortfolioProvisions", "PortfolioStageAllowance", "PortfolioStageMove")
 FEEDBACK_TYPES = ("ServiceRating", "SupportTicket", "SupportMessage")
@@ -366,6 +379,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
         case, contact, promise = await _workout(s, loan)
         await _servicing(s, loan)
         await _stages(s, loan)
+        item, guarantee = await _security(s, loan)
         grant = RoleGrantChange(
             user_id=owner.id,
             role=Role.LOAN_OFFICER,
@@ -427,6 +441,7 @@ async def _world(db: AsyncEngine, settings: Settings, role: Role) -> World:
             "balance": "-200000.00",
         },
         **_workout_truth(case, contact, promise),
+        **_security_truth(item, guarantee),
         **SERVICING_TRUTH,
         **PROVISIONS_TRUTH,
     }
@@ -716,6 +731,110 @@ SERVICING_TRUTH: dict[str, dict[str, Any]] = {
 }
 
 
+GUARANTOR = "Li Na"
+GUARANTOR_IDENTITY = "110101198805064321"
+
+
+async def _security(s: AsyncSession, loan: Loan) -> tuple[CollateralItem, Guarantee]:
+    """A building pledged for the loan (valued once) and a personal guarantee, its
+    guarantor sealed under the enterprise's key."""
+    item = CollateralItem(
+        loan_id=loan.id,
+        institution_id=loan.institution_id,
+        enterprise_id=loan.enterprise_id,
+        kind=CollateralKind.REAL_ESTATE,
+        description="Workshop, 8 Canal Street",
+        market_value=Decimal("150000.00"),
+        valued_on=date(2026, 1, 10),
+        valuation_source="Chartered surveyor",
+        status=CollateralStatus.PLEDGED,
+        pledged_at=f.FIXED_NOW,
+    )
+    s.add(item)
+    await s.flush()
+    s.add(
+        CollateralValuation(
+            item_id=item.id,
+            market_value=Decimal("150000.00"),
+            valued_on=date(2026, 1, 10),
+            source="Chartered surveyor",
+            recorded_at=f.FIXED_NOW,
+        )
+    )
+    key = (await keystore.unwrap_many(s, f.KEYS, [loan.enterprise_id]))[loan.enterprise_id]
+    assert key is not None
+    guarantee_id = uuid.uuid4()
+
+    def sealed(value: str, column: str) -> str:
+        return vault.seal(key, value, table="loan_guarantees", column=column, row_id=guarantee_id)
+
+    guarantee = Guarantee(
+        id=guarantee_id,
+        loan_id=loan.id,
+        institution_id=loan.institution_id,
+        enterprise_id=loan.enterprise_id,
+        kind=GuaranteeKind.PERSONAL,
+        guarantor_name=sealed(GUARANTOR, "guarantor_name"),
+        guarantor_identity=sealed(GUARANTOR_IDENTITY, "guarantor_identity"),
+        amount=Decimal("50000.00"),
+        status=GuaranteeStatus.ACTIVE,
+        added_at=f.FIXED_NOW,
+    )
+    s.add(guarantee)
+    await s.flush()
+    return item, guarantee
+
+
+def _security_truth(item: CollateralItem, guarantee: Guarantee) -> dict[str, dict[str, Any]]:
+    return {
+        "CollateralItem": {
+            "id": _gid("CollateralItem", item.id),
+            "kind": "REAL_ESTATE",
+            "description": "Workshop, 8 Canal Street",
+            "marketValue": "150000.00",
+            "valuedOn": "2026-01-10",
+            "valuationSource": "Chartered surveyor",
+            "status": "PLEDGED",
+            "haircutRate": "0.400000",
+            "coveredValue": "90000.00",
+            "pledgedAt": "2026-11-01T09:00:00+00:00",
+            "endedAt": None,
+            "version": 1,
+            "valuations": [{"__typename": "CollateralValuation"}],
+        },
+        "CollateralValuation": {
+            "marketValue": "150000.00",
+            "valuedOn": "2026-01-10",
+            "source": "Chartered surveyor",
+            "recordedAt": "2026-11-01T09:00:00+00:00",
+        },
+        "Guarantee": {
+            "id": _gid("Guarantee", guarantee.id),
+            "kind": "PERSONAL",
+            "guarantorName": GUARANTOR,
+            "guarantorIdentity": GUARANTOR_IDENTITY,
+            "amount": "50000.00",
+            "coveredAmount": "20000.00",
+            "status": "ACTIVE",
+            "addedAt": "2026-11-01T09:00:00+00:00",
+            "endedAt": None,
+            "version": 1,
+        },
+        # The October close (``_stages``): the newest.
+        "LoanCreditLoss": {
+            "asOf": "2026-10-31",
+            "stage": 1,
+            "reason": "current",
+            "daysPastDue": 0,
+            "twelveMonthDefaultRate": "0.015000",
+            "lifetimeDefaultRate": "0.017000",
+            "lossGivenDefault": "0.450000",
+            "exposure": "200000.00",
+            "expectedLoss": "300.00",
+        },
+    }
+
+
 async def _workout(
     s: AsyncSession, loan: Loan
 ) -> tuple[WorkoutCase, CollectionContact, PromiseToPay]:
@@ -962,6 +1081,9 @@ def _loan_truth(row: Loan) -> dict[str, Any]:
         "accruedThrough": None,
         "accruedInterest": "0.00",
         "charges": [{"__typename": "LoanCharge"}],
+        "collateral": [{"__typename": "CollateralItem"}],
+        "guarantees": [{"__typename": "Guarantee"}],
+        "creditLoss": {"__typename": "LoanCreditLoss"},
     }
 
 
@@ -1167,10 +1289,23 @@ ROUTES = {
             ("LoanCharge", "charges", "charges", (0,)),
             ("LoanTermination", "terminations", "terminations", (0,)),
             ("Recovery", "recoveries", "recoveries", (0,)),
+            ("CollateralItem", "collateral", "collateral", (0,)),
+            ("Guarantee", "guarantees", "guarantees", (0,)),
+            ("LoanCreditLoss", "creditLoss", "creditLoss", ()),
             # A field's arguments ride in its name: the response key is the bare name.
             ("PayoffQuote", "payoffQuote", f'payoffQuote(asOf: "{PAYOFF_ON}")', ()),
         )
     },
+    "CollateralValuation": Route(
+        ("loans", "edges", "node", "collateral", "valuations"),
+        ("Query.loans", *_EDGES, "Loan.collateral", "CollateralItem.valuations"),
+        (
+            *_EDGE_PATHS,
+            ("edges", 0, "node", "collateral"),
+            ("edges", 0, "node", "collateral", 0, "valuations"),
+        ),
+        item=(0,),
+    ),
     "PortfolioProvisions": Route(
         ("portfolioSummary", "provisions"),
         ("Query.portfolioSummary", "PortfolioSummary.provisions"),
@@ -1397,6 +1532,24 @@ def test_the_generated_matrix_says_what_the_policy_says(
         (Role.PARTNER_SERVICE, "PayoffQuote.totalAmount"): Outcome.ALLOW,
         (Role.AUDITOR, "Recovery.idempotencyKey"): Outcome.ALLOW,
         (Role.PLATFORM_ADMIN, "LoanTermination.amount"): Outcome.ALLOW,
+        # Collateral and guarantees: the borrower reads them, guarantors masked; credit
+        # staff reveal guarantors; partner systems (no scope) and verification none; the
+        # ECL staged for the loan is not the borrower's.
+        (Role.SME_OWNER, "CollateralItem.marketValue"): Outcome.ALLOW,
+        (Role.SME_OWNER, "CollateralValuation.source"): Outcome.ALLOW,
+        (Role.SME_OWNER, "Guarantee.guarantorName"): Outcome.MASK,
+        (Role.SME_OWNER, "Guarantee.amount"): Outcome.ALLOW,
+        (Role.LOAN_OFFICER, "Guarantee.guarantorIdentity"): Outcome.ALLOW,
+        (Role.RISK_OFFICER, "Guarantee.guarantorName"): Outcome.ALLOW,
+        (Role.INSTITUTION_ADMIN, "Guarantee.guarantorName"): Outcome.ALLOW,
+        (Role.AUDITOR, "Guarantee.guarantorName"): Outcome.MASK,
+        (Role.PARTNER_SERVICE, "Guarantee.guarantorName"): Outcome.DENY,
+        (Role.PARTNER_SERVICE, "CollateralItem.kind"): Outcome.DENY,
+        (Role.VERIFICATION_OFFICER, "CollateralItem.kind"): Outcome.DENY,
+        (Role.SME_OWNER, "Loan.creditLoss"): Outcome.DENY,
+        (Role.SME_OWNER, "Loan.collateral"): Outcome.ALLOW,
+        (Role.LOAN_OFFICER, "LoanCreditLoss.lossGivenDefault"): Outcome.ALLOW,
+        (Role.RISK_OFFICER, "LoanCreditLoss.expectedLoss"): Outcome.ALLOW,
     }
     field_count = sum(len(fields) for fields in catalogue.values())
 
@@ -1465,7 +1618,14 @@ async def test_masked_values_keep_only_a_recognisable_hint(
 
 # ------------------------------------------------------------ purpose as a dimension
 
-PURPOSE_TYPES = ("Enterprise", "User", "ServiceRating", "SupportTicket", "CollectionContact")
+PURPOSE_TYPES = (
+    "Enterprise",
+    "User",
+    "ServiceRating",
+    "SupportTicket",
+    "CollectionContact",
+    "Guarantee",
+)
 
 
 def bases(role: Role, type_name: str) -> set[Basis]:
@@ -1474,12 +1634,13 @@ def bases(role: Role, type_name: str) -> set[Basis]:
     held = set()
     if type_name == "User" or (role is Role.SME_OWNER and type_name != "CollectionContact"):
         held.add(Basis.SUBJECT)
-    # A rating, a ticket or a collection note has the bases of the enterprise it
-    # concerns (api.feedback, api.workout).
+    # A rating, a ticket, a collection note or a guarantor has the bases of the
+    # enterprise it concerns (api.feedback, api.workout, api.collateral).
     if role in INSTITUTION_ROLES and type_name in (
         "Enterprise",
         *FEEDBACK_TYPES,
         "CollectionContact",
+        "Guarantee",
     ):
         held.add(Basis.CONTRACT)
     if role not in INSTITUTION_ROLES and role is not Role.SME_OWNER:
@@ -1502,6 +1663,7 @@ def test_purpose_narrows_the_matrix_where_the_basis_does_not_cover_it(
     phone = next(x for x in catalogue["Enterprise"] if x.name == "contactPhone")
     email = next(x for x in catalogue["User"] if x.name == "email")
     note = next(x for x in catalogue["CollectionContact"] if x.name == "note")
+    guarantor = next(x for x in catalogue["Guarantee"] if x.name == "guarantorName")
     by_hand = {
         (Role.LOAN_OFFICER, phone, "loan_servicing"): Outcome.ALLOW,
         (Role.LOAN_OFFICER, phone, "marketing"): Outcome.MASK,
@@ -1520,6 +1682,10 @@ def test_purpose_narrows_the_matrix_where_the_basis_does_not_cover_it(
         (Role.PLATFORM_RISK_OFFICER, note, "oversight"): Outcome.MASK,
         (Role.PRIVACY_OFFICER, note, "data_subject_request"): Outcome.ALLOW,
         (Role.SME_OWNER, note, "own_data"): Outcome.DENY,
+        (Role.LOAN_OFFICER, guarantor, "loan_servicing"): Outcome.ALLOW,
+        (Role.RISK_OFFICER, guarantor, "marketing"): Outcome.MASK,
+        (Role.SME_OWNER, guarantor, "own_data"): Outcome.MASK,
+        (Role.AUDITOR, guarantor, "oversight"): Outcome.MASK,
     }
 
     # when
