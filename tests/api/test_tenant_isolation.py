@@ -25,7 +25,8 @@ checked for every viewer and every record of a small table, exhaustively.
 A loan's servicing records -- late fees and penalty interest (``charges``), terminations,
 recoveries after a write-off, the payoff quote -- have no id of their own and are reached
 only through their loan: listed, nested and by the loan's ``node(id:)``, each viewer gets
-exactly the records of the loans it may see.
+exactly the records of the loans it may see. So are its collateral and guarantees (which
+``node(id:)`` fetches too) and the ECL its institution staged for it (never its borrower's).
 
 Hypothesis runs in a worker thread while the test's event loop serves the app, so
 a failure is shrunk to the smallest document that leaks, with the query as a note.
@@ -52,6 +53,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from api.relay import DEFAULT_PAGE_SIZE
+from domain.collateral.models import (
+    CollateralItem,
+    CollateralKind,
+    CollateralStatus,
+    Guarantee,
+    GuaranteeKind,
+    GuaranteeStatus,
+)
 from domain.contracts.models import LoanTermination, TerminationKind
 from domain.feedback import service as feedback
 from domain.feedback.models import RatedEvent
@@ -61,6 +70,7 @@ from domain.jobs import files as job_files
 from domain.jobs.models import FileRole, JobRun, JobState
 from domain.lending.models import Installment
 from domain.privacy.models import AccessLogEntry, BreakGlassGrant, ConsentRecord
+from domain.provisioning.models import LoanStage
 from domain.settings import Settings
 from domain.workout.models import (
     CollectionContact,
@@ -1337,6 +1347,131 @@ async def test_a_loan_s_charges_terminations_recoveries_and_quote_stay_in_its_in
             else:
                 assert answer["data"]["node"] is None, (viewer, bank)
                 assert answer["errors"][0]["extensions"]["code"] == "NOT_FOUND", (viewer, bank)
+
+
+# ------------------------------------------------------------ collateral and guarantees
+
+
+async def test_a_loan_s_collateral_guarantees_and_staged_ecl_stay_in_its_institution(
+    gql: GraphQLClient, db: AsyncEngine, settings: Settings
+) -> None:
+    # given: one owner's loans at bank A and bank B, each with an item, a guarantee and a
+    # staging; bank B's figures carry cents, so a record that strays shows
+    async with session_factory(db)() as s, s.begin():
+        banks = {name: await f.institution(s) for name in ("bank_a", "bank_b")}
+        roles = {
+            "officer_a": (Role.LOAN_OFFICER, banks["bank_a"].id),
+            "risk_b": (Role.RISK_OFFICER, banks["bank_b"].id),
+            "owner": (Role.SME_OWNER, None),
+            "other_owner": (Role.SME_OWNER, None),
+            "auditor": (Role.AUDITOR, None),
+        }
+        people = {name: await f.user(s, roles=[grant]) for name, grant in roles.items()}
+        firm = await f.enterprise(s, owner_id=people["owner"].id)
+        loans: dict[str, uuid.UUID] = {}
+        rows: dict[str, dict[str, uuid.UUID]] = {}
+        cents = {"bank_a": Decimal("0.00"), "bank_b": Decimal("0.37")}
+        for bank in banks:
+            product = await f.product(s, institution_id=banks[bank].id)
+            application = await f.application(s, enterprise_id=firm.id, product_row=product)
+            loan = await f.loan(s, application_row=application)
+            loans[bank] = loan.id
+            scope = {
+                "loan_id": loan.id,
+                "institution_id": loan.institution_id,
+                "enterprise_id": loan.enterprise_id,
+            }
+            item = CollateralItem(
+                **scope,
+                kind=CollateralKind.VEHICLE,
+                description=f"van of {bank}",
+                market_value=Decimal("900.00") + cents[bank],
+                valued_on=date(2026, 1, 10),
+                valuation_source="dealer",
+                status=CollateralStatus.PLEDGED,
+            )
+            guarantee = Guarantee(
+                **scope,
+                kind=GuaranteeKind.CORPORATE,
+                amount=Decimal("500.00") + cents[bank],
+                status=GuaranteeStatus.ACTIVE,
+            )
+            s.add_all([item, guarantee])
+            s.add(
+                LoanStage(
+                    loan_id=loan.id,
+                    as_of=date(2026, 10, 31),
+                    institution_id=loan.institution_id,
+                    stage=1,
+                    reason="current",
+                    days_past_due=0,
+                    pd_12m=Decimal("0.010000"),
+                    pd_lifetime=Decimal("0.010000"),
+                    lgd=Decimal("0.300000"),
+                    ead=Decimal("1000.00"),
+                    ecl=Decimal("3.00") + cents[bank],
+                )
+            )
+            await s.flush()
+            rows[bank] = {"CollateralItem": item.id, "Guarantee": guarantee.id}
+        tokens = {name: await f.access_token(s, settings, u) for name, u in people.items()}
+
+    def records(bank: str) -> dict[str, Any]:
+        extra = cents[bank]
+        return {
+            "id": global_id("Loan", loans[bank]),
+            "collateral": [{"marketValue": str(Decimal("900.00") + extra)}],
+            "guarantees": [{"amount": str(Decimal("500.00") + extra)}],
+        }
+
+    wanted = {
+        "officer_a": {"bank_a"},
+        "risk_b": {"bank_b"},
+        "owner": {"bank_a", "bank_b"},
+        "other_owner": set(),
+        "auditor": {"bank_a", "bank_b"},
+    }
+    security = "id collateral { marketValue } guarantees { amount }"
+    listing = f"{{ loans(first: 50) {{ totalCount edges {{ node {{ {security} }} }} }} }}"
+    by_node = "query($id: ID!) { node(id: $id) { id } }"
+    staged = "query($id: ID!) { node(id: $id) { ... on Loan { creditLoss { expectedLoss } } } }"
+
+    for viewer, token in tokens.items():
+        client = gql.as_(token)
+        # when
+        listed = await client.post(listing)
+        nodes = {
+            (bank, type_name): await client.post(by_node, {"id": global_id(type_name, pk)})
+            for bank, found in rows.items()
+            for type_name, pk in found.items()
+        }
+        losses = {
+            bank: await client.post(staged, {"id": global_id("Loan", pk)})
+            for bank, pk in loans.items()
+        }
+
+        # then: exactly the viewer's loans' security, fetched or refused alike by node
+        assert "errors" not in listed, (viewer, listed)
+        mine = sorted(wanted[viewer])
+        assert sorted(
+            (e["node"] for e in listed["data"]["loans"]["edges"]), key=lambda x: x["id"]
+        ) == sorted((records(bank) for bank in mine), key=lambda x: x["id"]), viewer
+        for (bank, type_name), answer in nodes.items():
+            if bank in wanted[viewer]:
+                assert answer["data"]["node"] == {
+                    "id": global_id(type_name, rows[bank][type_name])
+                }, (viewer, bank, type_name)
+            else:
+                assert answer["data"]["node"] is None, (viewer, bank, type_name)
+                assert answer["errors"][0]["extensions"]["code"] == "NOT_FOUND", (viewer, bank)
+        # the staged ECL: staff of its institution and oversight; never a borrower
+        for bank, answer in losses.items():
+            node = answer["data"]["node"]
+            if viewer in ("owner", "other_owner") or bank not in wanted[viewer]:
+                assert not (node or {}).get("creditLoss"), (viewer, bank, answer)
+            else:
+                loss = str(Decimal("3.00") + cents[bank])
+                assert node == {"creditLoss": {"expectedLoss": loss}}, (viewer, bank)
 
 
 # ------------------------------------------------------------ proposed role grants
