@@ -133,9 +133,20 @@ LANGUAGE sql IMMUTABLE AS $$
   END
 $$"""
 
+# A time-ordered id as ``kernel.base.new_id`` makes them (a UUIDv7): 48 bits of "time"
+# (here the creation order), then random bits. Rows made together sit together in
+# every index, as they do when the service writes them, and load in order.
+ORDERED_ID = """
+CREATE FUNCTION pg_temp.ordered_id(t bigint) RETURNS uuid
+LANGUAGE sql VOLATILE AS $$
+  SELECT (lpad(to_hex(t), 12, '0') || '7'
+          || substr(replace(gen_random_uuid()::text, '-', ''), 14))::uuid
+$$"""
+
 STEPS: tuple[tuple[str, str], ...] = (
     ("random", "SELECT setseed(:seed)"),
     ("day count", DAYS_BETWEEN),
+    ("ids", ORDERED_ID),
     (
         "loan terms",
         # Lateness: days since the borrower stopped paying (LATENESS of the lending
@@ -153,7 +164,8 @@ STEPS: tuple[tuple[str, str], ...] = (
                         ELSE 91 + floor(r2 * 275) END::int AS lateness
             FROM draws
         )
-        SELECT l.n, gen_random_uuid() AS loan_id, gen_random_uuid() AS application_id,
+        SELECT l.n, pg_temp.ordered_id(:clock + 2 * l.n) AS loan_id,
+               pg_temp.ordered_id(:clock + 2 * l.n - 1) AS application_id,
                l.n / 2 AS m, p.institution_id, p.product_id, p.type, p.day_count,
                p.grace_days, p.secured, p.lgd,
                (floor(random() * 4990) + 10)::bigint * 100000 AS principal,
@@ -187,7 +199,8 @@ STEPS: tuple[tuple[str, str], ...] = (
         "enterprises",
         """INSERT INTO enterprises (id, unified_social_credit_code, name, industry, region,
                founded_on, employee_count, annual_revenue, created_at, updated_at)
-        SELECT gen_random_uuid(), 'C' || lpad(m::text, 17, '0'), 'Close Enterprise ' || m,
+        SELECT pg_temp.ordered_id(:clock + 4 * m - 2), 'C' || lpad(m::text, 17, '0'),
+               'Close Enterprise ' || m,
                (ARRAY['manufacturing', 'wholesale', 'retail', 'logistics'])[1 + m % 4],
                (ARRAY['310000', '320000', '330000', '440000'])[1 + m % 4],
                DATE '2010-01-01' + (m % 3000), 5 + m % 400, 10000000.00, :now, :now
@@ -258,7 +271,7 @@ STEPS: tuple[tuple[str, str], ...] = (
         """INSERT INTO schedule_installments (id, loan_id, sequence, due_on, principal_due,
                interest_due, fee_due, principal_paid, interest_paid, fee_paid, settled_on,
                late_fee_due, late_fee_paid, late_fee_charged_on, penalty_due, penalty_paid)
-        SELECT gen_random_uuid(), b.loan_id, k, d.due_on, d.part / 100.0,
+        SELECT pg_temp.ordered_id(:clock + 2 * b.n), b.loan_id, k, d.due_on, d.part / 100.0,
                d.interest / 100.0, 0, CASE WHEN s.settled THEN d.part ELSE 0 END / 100.0,
                CASE WHEN s.settled THEN d.interest ELSE 0 END / 100.0, 0,
                CASE WHEN s.settled THEN d.due_on END,
@@ -287,7 +300,7 @@ STEPS: tuple[tuple[str, str], ...] = (
         # What last month's close left in the receivables: interest earned by then by
         # the product's day count less what was paid on it, late fees, penalty interest.
         """CREATE TEMP TABLE cb_held ON COMMIT DROP AS
-        SELECT b.loan_id, b.institution_id, b.principal,
+        SELECT b.n, b.loan_id, b.institution_id, b.principal,
                b.principal - round(l.outstanding_principal * 100)::bigint AS repaid_principal,
                sum(round(i.interest_paid * 100))::bigint AS repaid_interest,
                sum(greatest(CASE
@@ -309,28 +322,36 @@ STEPS: tuple[tuple[str, str], ...] = (
         JOIN schedule_installments i ON i.loan_id = b.loan_id
         CROSS JOIN LATERAL (SELECT (b.disbursed_on
             + make_interval(months => i.sequence - 1))::date AS start) AS w
-        GROUP BY b.loan_id, b.institution_id, b.principal, l.outstanding_principal,
-                 b.lgd, b.dpd_before, b.forborne, b.pd0, b.disbursed_on""",
+        GROUP BY b.n, b.loan_id, b.institution_id, b.principal, l.outstanding_principal,
+                 b.lgd, b.dpd_before, b.forborne, b.pd0, b.disbursed_on
+        ORDER BY b.n""",
     ),
     (
         "journal",
         """CREATE TEMP TABLE cb_entries ON COMMIT DROP AS
-        SELECT gen_random_uuid() AS id, loan_id, institution_id, 'disbursement' AS kind,
+        SELECT pg_temp.ordered_id(:clock + 2 * n) AS id, loan_id, institution_id,
+               'disbursement' AS kind,
                disbursed_on AS day, 'disbursement:' || loan_id AS source,
-               principal AS a, 0::bigint AS b, 0::bigint AS c
+               principal AS a, 0::bigint AS b, 0::bigint AS c,
+               :clock + 2 * n AS t
         FROM cb_held
         UNION ALL
-        SELECT gen_random_uuid(), loan_id, institution_id, 'repayment', :previous,
-               'repayment:' || loan_id || ':' || 'bench', repaid_principal, repaid_interest, 0
+        SELECT pg_temp.ordered_id(:clock + 2 * n), loan_id, institution_id, 'repayment',
+               :previous,
+               'repayment:' || loan_id || ':' || 'bench', repaid_principal, repaid_interest, 0,
+               :clock + 2 * n
         FROM cb_held WHERE repaid_principal + repaid_interest > 0
         UNION ALL
-        SELECT gen_random_uuid(), loan_id, institution_id, 'accrual', :previous,
+        SELECT pg_temp.ordered_id(:clock + 2 * n), loan_id, institution_id, 'accrual',
+               :previous,
                'accrual:' || loan_id || ':' || :previous, interest + repaid_interest, fees,
-               penalties
+               penalties, :clock + 2 * n
         FROM cb_held WHERE disbursed_on < :previous
         UNION ALL
-        SELECT gen_random_uuid(), loan_id, institution_id, 'provision', :previous,
-               'provision:' || :previous || ':' || loan_id, allowance, 0, 0
+        SELECT pg_temp.ordered_id(:clock + 2 * n), loan_id, institution_id, 'provision',
+               :previous,
+               'provision:' || :previous || ':' || loan_id, allowance, 0, 0,
+               :clock + 2 * n
         FROM cb_held WHERE allowance > 0 AND disbursed_on < :previous""",
     ),
     (
@@ -342,7 +363,8 @@ STEPS: tuple[tuple[str, str], ...] = (
     (
         "journal",
         """INSERT INTO journal_lines (id, entry_id, account_id, loan_id, debit, credit)
-        SELECT gen_random_uuid(), e.id, a.id, e.loan_id, l.debit / 100.0, l.credit / 100.0
+        SELECT pg_temp.ordered_id(e.t), e.id, a.id, e.loan_id, l.debit / 100.0,
+               l.credit / 100.0
         FROM cb_entries e
         CROSS JOIN LATERAL (VALUES
             ('disbursement', 'loans_receivable', e.a, 0::bigint),
@@ -481,6 +503,8 @@ async def seed_book(
         "previous": previous,
         "now": now,
         "products": len(terms),
+        # Below the ids the close will make: the book was written before it.
+        "clock": time.time_ns() // 1_000_000 - 4 * loans - 1000,
     }
     by_step: dict[str, float] = {}
     async with engine.begin() as conn:
@@ -519,14 +543,21 @@ async def seed_book(
     return Seeded(seconds=time.perf_counter() - started, by_step=by_step, rows=rows)
 
 
-_TYPES = {"as_of": "date", "previous": "date", "now": "timestamptz", "n": "int", "products": "int"}
+_TYPES = {
+    "as_of": "date",
+    "previous": "date",
+    "now": "timestamptz",
+    "n": "int",
+    "products": "int",
+    "clock": "bigint",
+}
 
 
 def _typed(sql: str) -> str:
     """Each date, time and count parameter cast: PostgreSQL cannot infer them in a SELECT
     list or in date arithmetic."""
     return re.sub(
-        r"(?<!:):(as_of|previous|now|n|products)\b",
+        r"(?<!:):(as_of|previous|now|n|products|clock)\b",
         lambda m: f"CAST(:{m[1]} AS {_TYPES[m[1]]})",
         sql,
     )

@@ -1,13 +1,19 @@
 """Staging the book at a close date, and posting the change in its loss allowance.
 
-``stage_book`` reads the active loans in id order, ``BATCH`` at a time (each batch one
-read and one multi-row INSERT, in a transaction of its own), and keeps one
-``LoanStage`` row per loan and date. ``provide`` then brings each loan's loss
-allowance in the ledger (its sub-ledger's credit balance on ``loss_allowance``) to the
-ECL staged for it: an increase debits provision expense and credits the allowance, a
-decrease (a release) the other way round. Each loan's entry has the source
-``provision:<date>:<loan>``, so a close repeated for the same date posts nothing twice.
-A loan that left the book (repaid) with an allowance left has it released.
+``stage_book`` reads the active loans in id order, ``BATCH`` at a time (each batch in a
+transaction of its own), and keeps one ``LoanStage`` row per loan and date. On
+PostgreSQL a batch is two statements: the loans' product terms, from which Python takes
+each loan's LGD (``loan_lgd``, the one place it is decided), and one ``INSERT ...
+SELECT`` that applies the staging rules of ``domain.provisioning.staging`` in SQL to
+the cent (``_staged_sql``; tests/domain/provisioning/test_staging_sql.py holds it to the
+Python rules). On SQLite, one read and the rules in Python, then one multi-row INSERT.
+
+``provide`` then brings each loan's loss allowance in the ledger (its sub-ledger's
+credit balance on ``loss_allowance``) to the ECL staged for it: an increase debits
+provision expense and credits the allowance, a decrease (a release) the other way
+round. Each loan's entry has the source ``provision:<date>:<loan>``, so a close
+repeated for the same date posts nothing twice. A loan that left the book (repaid)
+with an allowance left has it released.
 """
 
 from __future__ import annotations
@@ -20,17 +26,26 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
+    ARRAY,
+    Date,
+    Integer,
+    Numeric,
     Table,
+    Uuid,
     and_,
+    bindparam,
     delete,
     exists,
     func,
     insert,
     literal,
+    literal_column,
     select,
+    text,
     type_coerce,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import cast as cast_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from domain.analytics.repository import end_of_day
 from domain.contracts.models import LoanTermination, TerminationKind
@@ -39,7 +54,7 @@ from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind, JournalLine, LedgerAccount
 from domain.ledger.service import Leg, Posting
 from domain.lending.models import Installment, Loan, LoanStatus
-from domain.products.models import Product
+from domain.products.models import Product, ProductType
 from domain.provisioning import policy
 from domain.provisioning.models import LoanStage
 from domain.provisioning.staging import Exposure, staged
@@ -54,6 +69,12 @@ STAGES = cast(Table, LoanStage.__table__)
 
 def _pd(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(value)).quantize(policy.RATE)
+
+
+def loan_lgd(product_type: ProductType | None, secured: bool) -> Decimal:
+    """A loan's loss given default at the close: THE one place staging decides it, on
+    both databases (the SQL path takes it per loan from here)."""
+    return policy.lgd_of(product_type, secured)
 
 
 @dataclass
@@ -77,7 +98,8 @@ def _pd_at_origination() -> Any:
     )
 
 
-def _loans(as_of: date, institution_id: uuid.UUID | None, after: uuid.UUID | None) -> Any:
+def _exposures(as_of: date) -> Any:
+    """What staging reads of each active loan at ``as_of``, one row per loan."""
     unpaid = (
         select(
             func.sum(
@@ -99,27 +121,30 @@ def _loans(as_of: date, institution_id: uuid.UUID | None, after: uuid.UUID | Non
         LoanTermination.kind == TerminationKind.ACCELERATION,
         LoanTermination.on <= as_of,
     )
-    stmt = (
+    return (
         select(
-            Loan.id,
-            Loan.institution_id,
-            Loan.status,
-            Loan.days_past_due,
-            Loan.maturity_on,
-            Loan.outstanding_principal,
-            unpaid,
-            Product.type,
-            Product.collateral_required,
-            pd_in_force(Loan.enterprise_id, end_of_day(as_of)),
-            _pd_at_origination(),
-            accelerated,
-            Loan.forborne,
+            Loan.id.label("loan_id"),
+            Loan.institution_id.label("institution_id"),
+            Loan.status.label("status"),
+            Loan.days_past_due.label("dpd"),
+            Loan.maturity_on.label("maturity_on"),
+            Loan.outstanding_principal.label("outstanding"),
+            unpaid.label("unpaid"),
+            Product.type.label("product_type"),
+            Product.collateral_required.label("secured"),
+            pd_in_force(Loan.enterprise_id, end_of_day(as_of)).label("pd_now"),
+            _pd_at_origination().label("pd_origination"),
+            accelerated.label("accelerated"),
+            Loan.forborne.label("forborne"),
         )
         .join(Product, Product.id == Loan.product_id)
         .where(Loan.status == LoanStatus.ACTIVE)
-        .order_by(Loan.id)
-        .limit(BATCH)
     )
+
+
+def _batch(stmt: Any, institution_id: uuid.UUID | None, after: uuid.UUID | None) -> Any:
+    """The next ``BATCH`` loans of ``stmt`` (over loans) in id order after ``after``."""
+    stmt = stmt.order_by(Loan.id).limit(BATCH)
     if institution_id is not None:
         stmt = stmt.where(Loan.institution_id == institution_id)
     if after is not None:
@@ -127,14 +152,20 @@ def _loans(as_of: date, institution_id: uuid.UUID | None, after: uuid.UUID | Non
     return stmt
 
 
+def _loans(as_of: date, institution_id: uuid.UUID | None, after: uuid.UUID | None) -> Any:
+    return _batch(_exposures(as_of), institution_id, after)
+
+
 async def stage_book(
     sessions: async_sessionmaker[AsyncSession],
     *,
     as_of: date,
     institution_id: uuid.UUID | None = None,
+    in_sql: bool | None = None,
 ) -> Staging:
     """Stage every active loan (of one institution, or all) at ``as_of``; a rerun
-    replaces the date's rows."""
+    replaces the date's rows. ``in_sql``: the rules in SQL (None: on PostgreSQL) or in
+    Python (False: the oracle the SQL is held to)."""
     found = Staging(as_of=as_of)
     async with sessions() as session, session.begin():
         stmt = delete(LoanStage).where(LoanStage.as_of == as_of)
@@ -146,61 +177,247 @@ async def stage_book(
         async with sessions() as session, session.begin():
             # Core statements on the connection: no ORM bookkeeping per row.
             conn = await session.connection()
-            rows = (await conn.execute(_loans(as_of, institution_id, after))).all()
-            if not rows:
+            if in_sql is None:
+                in_sql = conn.dialect.name == "postgresql"
+            last = await (_stage_in_sql if in_sql else _stage_in_python)(
+                conn, found, as_of, institution_id, after
+            )
+            if last is None:
                 break
-            records = []
-            for row in rows:
-                (
-                    loan_id,
-                    institution,
-                    status,
-                    dpd,
-                    maturity_on,
-                    outstanding,
-                    unpaid,
-                    product_type,
-                    secured,
-                    pd_now,
-                    pd_origination,
-                    accelerated,
-                    forborne,
-                ) = row
-                s = staged(
-                    Exposure(
-                        days_past_due=dpd,
-                        pd_now=_pd(pd_now),
-                        pd_origination=_pd(pd_origination),
-                        forborne=bool(forborne),
-                        written_off=status is LoanStatus.WRITTEN_OFF,
-                        accelerated=bool(accelerated),
-                        days_to_maturity=(maturity_on - as_of).days,
-                        lgd=policy.lgd_of(product_type, bool(secured)),
-                        ead=outstanding + (unpaid or ZERO),
-                    )
-                )
-                records.append(
-                    {
-                        "loan_id": loan_id,
-                        "as_of": as_of,
-                        "institution_id": institution,
-                        "stage": s.stage,
-                        "reason": s.reason,
-                        "days_past_due": dpd,
-                        "pd_origination": _pd(pd_origination),
-                        "pd_12m": s.pd_12m,
-                        "pd_lifetime": s.pd_lifetime,
-                        "lgd": s.lgd,
-                        "ead": s.ead,
-                        "ecl": s.ecl,
-                    }
-                )
-                found.stages[s.stage] += 1
-                found.ecl += s.ecl
-            await conn.execute(insert(STAGES), records)
-            found.loans += len(records)
-            after = rows[-1][0]
+            after = last
     return found
+
+
+async def _stage_in_python(
+    conn: AsyncConnection,
+    found: Staging,
+    as_of: date,
+    institution_id: uuid.UUID | None,
+    after: uuid.UUID | None,
+) -> uuid.UUID | None:
+    """One batch staged by the rules in Python; the batch's last loan (None: no more)."""
+    rows = (await conn.execute(_loans(as_of, institution_id, after))).all()
+    if not rows:
+        return None
+    records = []
+    for row in rows:
+        (
+            loan_id,
+            institution,
+            status,
+            dpd,
+            maturity_on,
+            outstanding,
+            unpaid,
+            product_type,
+            secured,
+            pd_now,
+            pd_origination,
+            accelerated,
+            forborne,
+        ) = row
+        s = staged(
+            Exposure(
+                days_past_due=dpd,
+                pd_now=_pd(pd_now),
+                pd_origination=_pd(pd_origination),
+                forborne=bool(forborne),
+                written_off=status is LoanStatus.WRITTEN_OFF,
+                accelerated=bool(accelerated),
+                days_to_maturity=(maturity_on - as_of).days,
+                lgd=loan_lgd(product_type, bool(secured)),
+                ead=outstanding + (unpaid or ZERO),
+            )
+        )
+        records.append(
+            {
+                "loan_id": loan_id,
+                "as_of": as_of,
+                "institution_id": institution,
+                "stage": s.stage,
+                "reason": s.reason,
+                "days_past_due": dpd,
+                "pd_origination": _pd(pd_origination),
+                "pd_12m": s.pd_12m,
+                "pd_lifetime": s.pd_lifetime,
+                "lgd": s.lgd,
+                "ead": s.ead,
+                "ecl": s.ecl,
+            }
+        )
+        found.stages[s.stage] += 1
+        found.ecl += s.ecl
+    await conn.execute(insert(STAGES), records)
+    found.loans += len(records)
+    last: uuid.UUID = rows[-1][0]
+    return last
+
+
+# ------------------------------------------------------------- the staging rules in SQL
+
+
+def _pd_text(column: str) -> str:
+    """A PD (a float) as ``_pd`` keeps it: its shortest decimal form (``repr``; PostgreSQL
+    12+ prints a double so with ``extra_float_digits`` above 0), to six decimals, half
+    to even (``Decimal.quantize``'s default)."""
+    x = f"CAST(CAST({column} AS text) AS numeric)"
+    return (
+        f"CASE WHEN {x} * 1000000 - trunc({x} * 1000000) = 0.5 "
+        f"AND mod(trunc({x} * 1000000), 2) = 0 THEN trunc({x}, 6) ELSE round({x}, 6) END"
+    )
+
+
+def _pd_over_text(pd12: str, years: str) -> str:
+    """``policy.pd_over`` in SQL: the same double arithmetic (the C library's ``pow``, as
+    Python's ``math.pow``), its shortest decimal form rounded half up to six decimals."""
+    survive = f"(CAST(1 AS double precision) - CAST({pd12} AS double precision))"
+    return (
+        f"CASE WHEN {survive} <= 0 THEN {policy.ONE} ELSE round(CAST(CAST("
+        f"CAST(1 AS double precision) - power({survive}, {years}) AS text) AS numeric), 6) END"
+    )
+
+
+def _staged_sql(as_of: date, loan_ids: list[uuid.UUID], lgds: list[Decimal]) -> Any:
+    """``staging.staged`` of each loan of ``loan_ids`` (with its LGD from ``loan_lgd``) as
+    one ``INSERT ... SELECT`` of its ``LoanStage`` rows, answering loans and ECL per stage."""
+    batch = (
+        func.unnest(
+            cast_(bindparam("ids", loan_ids), ARRAY(Uuid())),
+            cast_(bindparam("lgds", lgds), ARRAY(Numeric())),
+        )
+        .table_valued("loan_id", "lgd")
+        .render_derived(name="batch")
+    )
+    days_left = type_coerce(Loan.maturity_on - cast_(literal(as_of), Date), Integer)
+    inputs = (
+        _exposures(as_of)
+        .add_columns(days_left.label("days_left"), batch.c.lgd)
+        .join(batch, batch.c.loan_id == Loan.id)
+        .subquery("i")
+    )
+    double = "double precision"
+    years = (
+        f"greatest(CAST(i.days_left AS {double}) / CAST({policy.DAYS_PER_YEAR!r} AS {double}), "
+        f"CAST('{policy.MIN_HORIZON_YEARS!r}' AS {double}))"
+    )
+    ead = "(i.outstanding + coalesce(i.unpaid, 0))"
+    pdn, pdo = _pd_text("i.pd_now"), _pd_text("i.pd_origination")
+    # (stage, reason) of each rule, in the order ``staging.stage_of`` reads them: the
+    # first that holds (stage 3 first), else stage 1, current.
+    rules = (
+        (3, "written_off", f"i.status = '{LoanStatus.WRITTEN_OFF.value}'"),
+        (3, "accelerated", "i.accelerated"),
+        (3, "dpd_90", f"i.dpd >= {policy.DEFAULT_DPD}"),
+        (2, "dpd_30", f"i.dpd >= {policy.SICR_DPD}"),
+        (2, "pd_increase", f"({pdn}) >= {policy.SICR_PD_FACTOR} * ({pdo})"),
+        (2, "forborne", "i.forborne"),
+    )
+    stage_of = " ".join(f"WHEN {when} THEN {stage}" for stage, _, when in rules)
+    reason_of = " ".join(f"WHEN {when} THEN '{reason}'" for _, reason, when in rules)
+    found = (
+        select(
+            literal_column("i.loan_id").label("loan_id"),
+            literal_column("i.institution_id").label("institution_id"),
+            literal_column("i.dpd").label("dpd"),
+            literal_column(pdn).label("pd_now"),
+            literal_column(pdo).label("pd_origination"),
+            literal_column(years).label("years"),
+            literal_column("i.lgd").label("lgd"),
+            literal_column(ead).label("ead"),
+            literal_column(f"CASE {stage_of} ELSE 1 END").label("stage"),
+            literal_column(f"CASE {reason_of} ELSE 'current' END").label("reason"),
+        )
+        .select_from(inputs)
+        .subquery("r")
+    )
+    stage = "r.stage"
+    pd12 = f"coalesce(r.pd_now, {policy.UNRATED_PD})"
+    pd_12m = f"CASE WHEN {stage} = 3 THEN {policy.ONE} ELSE " + _pd_over_text(
+        pd12, f"least(CAST(1 AS {double}), r.years)"
+    )
+    pd_lifetime = f"CASE WHEN {stage} = 3 THEN {policy.ONE} ELSE " + _pd_over_text(pd12, "r.years")
+    priced = (
+        select(
+            literal_column("r.loan_id").label("loan_id"),
+            literal_column("r.institution_id").label("institution_id"),
+            literal_column(stage).label("stage"),
+            literal_column("r.reason").label("reason"),
+            literal_column("r.dpd").label("dpd"),
+            literal_column("r.pd_origination").label("pd_origination"),
+            literal_column(f"{pd_12m} END").label("pd_12m"),
+            literal_column(f"{pd_lifetime} END").label("pd_lifetime"),
+            literal_column("r.lgd").label("lgd"),
+            literal_column("r.ead").label("ead"),
+        )
+        .select_from(found)
+        .subquery("p")
+    )
+    # ECL: PD (12-month in stage 1, lifetime otherwise) x LGD x EAD, half up to the cent.
+    ecl = "round(CASE WHEN p.stage = 1 THEN p.pd_12m ELSE p.pd_lifetime END * p.lgd * p.ead, 2)"
+    rows: Any = select(
+        literal_column("p.loan_id"),
+        literal(as_of, Date),
+        literal_column("p.institution_id"),
+        literal_column("p.stage"),
+        literal_column("p.reason"),
+        literal_column("p.dpd"),
+        literal_column("p.pd_origination"),
+        literal_column("p.pd_12m"),
+        literal_column("p.pd_lifetime"),
+        literal_column("p.lgd"),
+        literal_column("p.ead"),
+        literal_column(ecl),
+    ).select_from(priced)
+    written = (
+        insert(STAGES)
+        .from_select(
+            [
+                "loan_id",
+                "as_of",
+                "institution_id",
+                "stage",
+                "reason",
+                "days_past_due",
+                "pd_origination",
+                "pd_12m",
+                "pd_lifetime",
+                "lgd",
+                "ead",
+                "ecl",
+            ],
+            rows,
+        )
+        .returning(STAGES.c.stage, STAGES.c.ecl)
+        .cte("written")
+    )
+    return select(written.c.stage, func.count(), func.sum(written.c.ecl)).group_by(written.c.stage)
+
+
+async def _stage_in_sql(
+    conn: AsyncConnection,
+    found: Staging,
+    as_of: date,
+    institution_id: uuid.UUID | None,
+    after: uuid.UUID | None,
+) -> uuid.UUID | None:
+    """One batch staged in SQL (PostgreSQL); the batch's last loan (None: no more)."""
+    terms = select(Loan.id, Product.type, Product.collateral_required).join(
+        Product, Product.id == Loan.product_id
+    )
+    terms = _batch(terms.where(Loan.status == LoanStatus.ACTIVE), institution_id, after)
+    loans = (await conn.execute(terms)).all()
+    if not loans:
+        return None
+    # Doubles printed in their shortest exact form (PostgreSQL 12+), as Python's repr.
+    await conn.execute(text("SET LOCAL extra_float_digits = 1"))
+    ids = [loan_id for loan_id, _, _ in loans]
+    lgds = [loan_lgd(product_type, bool(secured)) for _, product_type, secured in loans]
+    for stage, count, ecl in (await conn.execute(_staged_sql(as_of, ids, lgds))).all():
+        found.stages[stage] += count
+        found.ecl += ecl or ZERO
+        found.loans += count
+    last: uuid.UUID = ids[-1]
+    return last
 
 
 @dataclass
