@@ -56,6 +56,8 @@ def timed(steps: tuple[Step, ...], seconds: dict[str, float]) -> tuple[Step, ...
                 return await step.work(sessions, close)
             finally:
                 seconds[step.name] = time.perf_counter() - started
+                # As it ends: a long run shows its steps before the close is over.
+                print(f"  {step.name}: {seconds[step.name]:.1f} s", flush=True)
 
         return Step(step.name, work)
 

@@ -293,6 +293,9 @@ def _staged_sql(as_of: date, loan_ids: list[uuid.UUID], lgds: list[Decimal]) -> 
         _exposures(as_of)
         .add_columns(days_left.label("days_left"), batch.c.lgd)
         .join(batch, batch.c.loan_id == Loan.id)
+        # OFFSET 0 keeps each level a subquery of its own: pulled up into the next, its
+        # columns (the PD lookups among them) would be computed once per mention.
+        .offset(0)
         .subquery("i")
     )
     double = "double precision"
@@ -328,6 +331,7 @@ def _staged_sql(as_of: date, loan_ids: list[uuid.UUID], lgds: list[Decimal]) -> 
             literal_column(f"CASE {reason_of} ELSE 'current' END").label("reason"),
         )
         .select_from(inputs)
+        .offset(0)
         .subquery("r")
     )
     stage = "r.stage"
@@ -350,6 +354,7 @@ def _staged_sql(as_of: date, loan_ids: list[uuid.UUID], lgds: list[Decimal]) -> 
             literal_column("r.ead").label("ead"),
         )
         .select_from(found)
+        .offset(0)
         .subquery("p")
     )
     # ECL: PD (12-month in stage 1, lifetime otherwise) x LGD x EAD, half up to the cent.
