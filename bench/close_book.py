@@ -31,13 +31,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from lending_benchmark import REGIONS, money
+from lending_benchmark import institution_row, product_row
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.identity.models import Institution, InstitutionKind
+from domain.identity.models import Institution
 from domain.ledger import repository as ledger_repo
-from domain.products.models import DayCount, Product, ProductStatus, ProductType, RepaymentMethod
+from domain.products.models import DayCount, Product, ProductType
 from domain.provisioning.policy import lgd_of
 from kernel.base import new_id, utcnow
 from kernel.db import session_factory
@@ -401,56 +401,27 @@ async def _catalog(engine: AsyncEngine) -> list[dict[str, Any]]:
     institutions, products, terms = [], [], []
     for n in range(INSTITUTIONS):
         institution_id = new_id()
-        institutions.append(
-            {
-                "id": institution_id,
-                "code": f"CLOSE{n:02d}",
-                "name": f"Close Lender {n}",
-                "kind": InstitutionKind.BANK,
-                "region": REGIONS[n % len(REGIONS)],
-                "four_eyes_threshold": money(100_000_000),
-                "created_at": now,
-            }
-        )
+        institutions.append(institution_row(institution_id, f"CLOSE{n:02d}", n, now))
         for k in range(PRODUCTS_PER_INSTITUTION):
             t = TERMS[(n + k) % len(TERMS)]
             product_id = new_id()
             products.append(
-                {
-                    "id": product_id,
-                    "institution_id": institution_id,
-                    "code": f"P{k}",
-                    "version": 1,
-                    "name": t.type.value.replace("_", " "),
-                    "type": t.type,
-                    "status": ProductStatus.PUBLISHED,
-                    "description": "",
-                    "min_amount": money(1_000_000),
-                    "max_amount": money(500_000_000),
-                    "min_term_months": 6,
-                    "max_term_months": 60,
-                    "min_rate": Decimal("0.030000"),
-                    "max_rate": Decimal("0.180000"),
-                    "origination_fee_rate": Decimal("0.000000"),
-                    "repayment_methods": [m.value for m in RepaymentMethod],
-                    "collateral_required": t.secured,
-                    "eligibility": {
-                        "min_years_in_business": 1,
-                        "industries": [],
-                        "regions": [],
-                        "min_annual_revenue": "0.00",
-                        "max_debt_to_asset": "0.90",
-                    },
-                    "day_count": t.day_count,
-                    "grace_days": t.grace_days,
-                    "late_fee_fixed": t.late_fee_fixed,
-                    "late_fee_rate": t.late_fee_rate,
-                    "late_fee_cap": t.late_fee_cap,
-                    "penalty_rate": t.penalty_rate,
-                    "penalty_cap_multiple": t.penalty_cap_multiple,
-                    "published_at": now,
-                    "created_at": now,
-                }
+                product_row(
+                    product_id,
+                    institution_id,
+                    now,
+                    code=f"P{k}",
+                    name=t.type.value.replace("_", " "),
+                    type=t.type,
+                    collateral_required=t.secured,
+                    day_count=t.day_count,
+                    grace_days=t.grace_days,
+                    late_fee_fixed=t.late_fee_fixed,
+                    late_fee_rate=t.late_fee_rate,
+                    late_fee_cap=t.late_fee_cap,
+                    penalty_rate=t.penalty_rate,
+                    penalty_cap_multiple=t.penalty_cap_multiple,
+                )
             )
             terms.append(_terms_row(len(terms), institution_id, product_id, t))
     async with engine.begin() as conn:
