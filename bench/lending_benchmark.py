@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,51 @@ def credit_code(n: int) -> str:
     return first17 + uscc_check_character(first17)
 
 
+def institution_row(institution_id: uuid.UUID, code: str, n: int, now: datetime) -> Row:
+    return {
+        "id": institution_id,
+        "code": code,
+        "name": f"Bench Lender {n}",
+        "kind": InstitutionKind.BANK,
+        "region": REGIONS[n % len(REGIONS)],
+        "four_eyes_threshold": money(100_000_000),
+        "created_at": now,
+    }
+
+
+def product_row(
+    product_id: uuid.UUID, institution_id: uuid.UUID, now: datetime, **terms: Any
+) -> Row:
+    """A published product lending 10,000.00 to 5,000,000.00 over 6 to 60 months at 3% to
+    18%, open to every borrower; ``terms``: its code, name, type and charges."""
+    return {
+        "id": product_id,
+        "institution_id": institution_id,
+        "version": 1,
+        "status": ProductStatus.PUBLISHED,
+        "description": "",
+        "min_amount": money(1_000_000),
+        "max_amount": money(500_000_000),
+        "min_term_months": 6,
+        "max_term_months": 60,
+        "min_rate": Decimal("0.030000"),
+        "max_rate": Decimal("0.180000"),
+        "origination_fee_rate": Decimal("0.000000"),
+        "repayment_methods": [m.value for m in RepaymentMethod],
+        "collateral_required": False,
+        "eligibility": {
+            "min_years_in_business": 1,
+            "industries": [],
+            "regions": [],
+            "min_annual_revenue": "0.00",
+            "max_debt_to_asset": "0.90",
+        },
+        "published_at": now,
+        "created_at": now,
+        **terms,
+    }
+
+
 class Book:
     """Generates the loan book in batches and writes it with Core inserts."""
 
@@ -176,46 +221,16 @@ class Book:
         institutions, products = [], []
         for n in range(INSTITUTIONS):
             institution_id, product_id = new_id(), new_id()
-            institutions.append(
-                {
-                    "id": institution_id,
-                    "code": f"BENCH{n:02d}",
-                    "name": f"Bench Lender {n}",
-                    "kind": InstitutionKind.BANK,
-                    "region": REGIONS[n % len(REGIONS)],
-                    "four_eyes_threshold": money(100_000_000),
-                    "created_at": self.now,
-                }
-            )
+            institutions.append(institution_row(institution_id, f"BENCH{n:02d}", n, self.now))
             products.append(
-                {
-                    "id": product_id,
-                    "institution_id": institution_id,
-                    "code": "WCL01",
-                    "version": 1,
-                    "name": "Working capital loan",
-                    "type": ProductType.WORKING_CAPITAL_LOAN,
-                    "status": ProductStatus.PUBLISHED,
-                    "description": "",
-                    "min_amount": money(1_000_000),
-                    "max_amount": money(500_000_000),
-                    "min_term_months": 6,
-                    "max_term_months": 60,
-                    "min_rate": Decimal("0.030000"),
-                    "max_rate": Decimal("0.180000"),
-                    "origination_fee_rate": Decimal("0.000000"),
-                    "repayment_methods": [m.value for m in RepaymentMethod],
-                    "collateral_required": False,
-                    "eligibility": {
-                        "min_years_in_business": 1,
-                        "industries": [],
-                        "regions": [],
-                        "min_annual_revenue": "0.00",
-                        "max_debt_to_asset": "0.90",
-                    },
-                    "published_at": self.now,
-                    "created_at": self.now,
-                }
+                product_row(
+                    product_id,
+                    institution_id,
+                    self.now,
+                    code="WCL01",
+                    name="Working capital loan",
+                    type=ProductType.WORKING_CAPITAL_LOAN,
+                )
             )
             self.products.append((institution_id, product_id))
         await self.write(Institution, institutions)

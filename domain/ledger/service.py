@@ -48,7 +48,7 @@ from domain.ledger import repository as repo
 from domain.ledger.chart import SPEC, AccountCode
 from domain.ledger.errors import AlreadyReversed, UnbalancedEntry
 from domain.ledger.models import EntryKind, JournalEntry, JournalLine
-from kernel.base import new_id, utcnow
+from kernel.base import new_ids, utcnow
 from kernel.bulk import insert_rows
 from kernel.errors import NotFound
 
@@ -164,10 +164,6 @@ async def _post_batch(
     if not by_institution:
         return answers, fresh
     accounts = await repo.account_ids(session, list(by_institution))
-    now = utcnow()
-    entries: list[dict[str, object]] = []
-    lines: list[dict[str, object]] = []
-    totals: dict[tuple[uuid.UUID, date], tuple[Decimal, Decimal]] = {}
     for institution_id, indexes in by_institution.items():
         sources = [postings[i].source for i in indexes]
         if len(set(sources)) != len(sources):
@@ -177,41 +173,51 @@ async def _post_batch(
             posting = postings[i]
             if posting.source in earlier:
                 answers[i] = earlier[posting.source]
-                continue
-            entry_id = new_id()
-            answers[i] = entry_id
-            fresh.append(i)
-            entries.append(
+            else:
+                fresh.append(i)
+    # Ids for every entry and line at once (``new_ids``: one lock and one read of
+    # randomness for a batch of thousands), taken in the order ``new_id`` would make them.
+    ids = iter(new_ids(len(fresh) + sum(len(postings[i].kept) for i in fresh)))
+    now = utcnow()
+    entries: list[dict[str, object]] = []
+    lines: list[dict[str, object]] = []
+    totals: dict[tuple[uuid.UUID, date], tuple[Decimal, Decimal]] = {}
+    for i in fresh:
+        posting = postings[i]
+        institution_id = posting.institution_id
+        entry_id = next(ids)
+        answers[i] = entry_id
+        entries.append(
+            {
+                "id": entry_id,
+                "created_at": now,
+                "institution_id": institution_id,
+                "loan_id": posting.loan_id,
+                "kind": posting.kind,
+                "effective_on": posting.effective_on,
+                "source": posting.source,
+                "reverses_id": posting.reverses_id,
+                "memo": posting.memo,
+                "posted_by": posting.actor_id,
+            }
+        )
+        for leg in posting.kept:
+            account = accounts[(institution_id, leg.account)]
+            lines.append(
                 {
-                    "id": entry_id,
-                    "created_at": now,
-                    "institution_id": institution_id,
+                    "id": next(ids),
+                    "entry_id": entry_id,
+                    "account_id": account,
                     "loan_id": posting.loan_id,
-                    "kind": posting.kind,
-                    "effective_on": posting.effective_on,
-                    "source": posting.source,
-                    "reverses_id": posting.reverses_id,
-                    "memo": posting.memo,
-                    "posted_by": posting.actor_id,
+                    "debit": leg.debit_amount,
+                    "credit": leg.credit_amount,
                 }
             )
-            for leg in posting.kept:
-                account = accounts[(institution_id, leg.account)]
-                lines.append(
-                    {
-                        "id": new_id(),
-                        "entry_id": entry_id,
-                        "account_id": account,
-                        "loan_id": posting.loan_id,
-                        "debit": leg.debit_amount,
-                        "credit": leg.credit_amount,
-                    }
-                )
-                debit, credit = totals.get((account, posting.effective_on), (ZERO, ZERO))
-                totals[(account, posting.effective_on)] = (
-                    debit + leg.debit_amount,
-                    credit + leg.credit_amount,
-                )
+            debit, credit = totals.get((account, posting.effective_on), (ZERO, ZERO))
+            totals[(account, posting.effective_on)] = (
+                debit + leg.debit_amount,
+                credit + leg.credit_amount,
+            )
     if entries:
         # COPY on PostgreSQL: a close posts an entry per loan, hundreds of thousands.
         await insert_rows(session, JournalEntry, entries)

@@ -56,6 +56,7 @@ DEFAULT_DPD = 90
 SICR_PD_FACTOR = Decimal("2.0")
 UNRATED_PD = Decimal("0.050000")
 MIN_HORIZON_YEARS = 1 / 12
+DAYS_PER_YEAR = 365.25
 DEFAULT_LGD = Decimal("0.450000")
 
 # (product type, secured) -> LGD.
@@ -109,4 +110,4 @@ def pd_over(pd12: Decimal, years: float) -> Decimal:
 
 
 def remaining_years(days_to_maturity: int) -> float:
-    return max(days_to_maturity / 365.25, MIN_HORIZON_YEARS)
+    return max(days_to_maturity / DAYS_PER_YEAR, MIN_HORIZON_YEARS)
