@@ -119,6 +119,7 @@ async def record_legal_action(
         raise InvalidInput("filedOn: between the disbursement and today", field="filedOn")
     if costs > 0:
         await _charge(session, loan, costs)
+        case.legal_costs_charged_at = utcnow()
     case.filed_on = filed_on
     case.court = court_name
     case.court_reference = ref
