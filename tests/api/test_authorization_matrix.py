@@ -15,6 +15,10 @@ signed with a real bearer token, returns.
 Purpose is a dimension too: for every role and every declared ``X-Purpose``, a
 personal value the policy lets the role reveal is revealed only when the role's
 lawful basis for the row covers that purpose (``domain/privacy/lawful_bases.csv``).
+
+What only a mutation answers (``LoanSettled``, ``AccrualRun``, ...) no query reaches:
+``tests/api/test_mutation_result_matrix.py`` finds those types in the schema and probes
+them through their mutations.
 """
 
 from __future__ import annotations
