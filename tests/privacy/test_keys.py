@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import String, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.contracts import termination
+from domain.contracts.models import LoanTermination
 from domain.enterprises import service as enterprise_service
 from domain.identity import people
 from domain.identity.models import SEALED_LENGTH, OutboxMessage, User
@@ -129,6 +131,31 @@ async def test_a_reindex_moves_every_blind_index_online_and_lookups_never_miss(
     assert indexed in enterprise_service.id_number_indexes(retired, id_number)
     assert result["changed"] == 2
     assert seen[-1] == (2, 2)
+
+
+async def test_replacing_data_keys_reseals_a_termination_s_reason_with_the_enterprise_s(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given: a loan's acceleration, its reason sealed under the enterprise's key
+    reason = "the owner Zhang Wei is in hospital"
+    async with sessions() as session, session.begin():
+        bank = await f.institution(session)
+        product = await f.product(session, institution_id=bank.id)
+        firm = await f.enterprise(session)
+        application = await f.application(session, enterprise_id=firm.id, product_row=product)
+        loan = await f.loan(session, application_row=application)
+        row_id = (await f.termination(session, loan, reason=reason)).id
+
+    # when
+    await rekey.replace_data_keys(sessions, f.KEYS, batch=1)
+
+    # then: the reason opens under the enterprise's new key
+    async with sessions() as session:
+        row = await session.get_one(LoanTermination, row_id)
+        key = (await keystore.unwrap_many(session, f.KEYS, [firm.id]))[firm.id]
+    assert key is not None
+    assert row.reason is not None
+    assert termination.open_reason(key, row.reason, row_id=row_id) == reason
 
 
 async def test_replacing_data_keys_reseals_every_value_under_a_fresh_key(
