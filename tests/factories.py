@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.contracts.models import LoanTermination, TerminationKind
+from domain.contracts.termination import seal_reason
 from domain.enterprises import service as enterprise_service
 from domain.enterprises.service import EnterpriseProfile
 from domain.identity import people, security
@@ -40,6 +42,7 @@ from domain.providers.models import ExternalDataKind, ExternalDataRecord
 from domain.settings import Settings
 from domain.verification.models import VerificationLevel
 from kernel.base import utcnow
+from privacy import keystore
 from privacy.keys import parse_env
 
 FIXED_NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -231,6 +234,42 @@ async def application(
         status=status,
         submitted_at=None if status is ApplicationStatus.DRAFT else FIXED_NOW,
         created_at=FIXED_NOW,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def termination(
+    session: AsyncSession,
+    loan_row: Loan,
+    *,
+    kind: TerminationKind = TerminationKind.ACCELERATION,
+    on: date = date(2026, 5, 1),
+    amount: str = "0.00",
+    reason: str | None = None,
+) -> LoanTermination:
+    """A loan's termination as the service stores it: the reason sealed under the
+    enterprise's data key, bound to the row."""
+    row_id = uuid.uuid4()
+    sealed = None
+    if reason is not None:
+        key = (await keystore.unwrap_many(session, KEYS, [loan_row.enterprise_id]))[
+            loan_row.enterprise_id
+        ]
+        assert key is not None
+        sealed = seal_reason(key, reason, row_id=row_id)
+    row = LoanTermination(
+        id=row_id,
+        application_id=loan_row.application_id,
+        loan_id=loan_row.id,
+        institution_id=loan_row.institution_id,
+        enterprise_id=loan_row.enterprise_id,
+        kind=kind,
+        on=on,
+        amount=Decimal(amount),
+        reason=sealed,
+        at=FIXED_NOW,
     )
     session.add(row)
     await session.flush()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,21 @@ from sqlalchemy import make_url, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from domain.audit.models import AuditEntry
+from domain.contracts.models import LoanTermination
+from domain.contracts.termination import open_reason
 from domain.enterprises.service import id_number_index
 from domain.identity import people
 from domain.identity.models import UserStatus
 from domain.models import Base, Enterprise, OutboxMessage, User
+from domain.workout.models import WorkoutCase, WorkoutState, WorkoutStrategy
 from kernel.db import create_engine, session_factory
 from migrations.runner import current_revision, downgrade, head_revision, upgrade
 from privacy import keystore, vault
 from tests import factories as f
 
 ACTIVE = UserStatus.ACTIVE
+REASON = "Two instalments missed; the owner Zhang Wei is in hospital"
 
 
 @asynccontextmanager
@@ -267,3 +273,64 @@ async def test_migrating_a_live_sqlite_database_keeps_the_rows_that_reference_re
         assert await counts() == booked
     finally:
         await eng.dispose()
+
+
+async def test_revision_0037_seals_termination_reasons_and_dates_legal_costs_from_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    # given: a database at head with a loan's acceleration and a legal case whose costs
+    # were charged once (and filed again without costs, later), taken down to 0035: the
+    # reason in plaintext there, the charge's time in the audit log only
+    for name, value in f.KEYS.env_values().items():
+        monkeypatch.setenv(f"LENDGRAPH_{name.upper()}", value)
+    charged_at = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
+    async with throwaway_database(database_url, tmp_path) as engine:
+        await upgrade(engine)
+        async with session_factory(engine)() as s, s.begin():
+            bank = await f.institution(s)
+            product = await f.product(s, institution_id=bank.id)
+            enterprise = await f.enterprise(s)
+            application = await f.application(s, enterprise_id=enterprise.id, product_row=product)
+            loan = await f.loan(s, application_row=application)
+            termination_id = (await f.termination(s, loan, reason=REASON)).id
+            key = (await keystore.unwrap_many(s, f.KEYS, [enterprise.id]))[enterprise.id]
+            assert key is not None
+            case = WorkoutCase(
+                loan_id=loan.id,
+                institution_id=bank.id,
+                enterprise_id=enterprise.id,
+                strategy=WorkoutStrategy.LEGAL_ACTION,
+                state=WorkoutState.IN_PROGRESS,
+                due_on=date(2026, 12, 31),
+                legal_costs=Decimal("350.00"),
+            )
+            s.add(case)
+            await s.flush()
+            for at, costs in ((charged_at, "350.00"), (charged_at + timedelta(days=2), "0.00")):
+                s.add(
+                    AuditEntry(
+                        at=at,
+                        action="workout_case.legal_action",
+                        entity_type="WorkoutCase",
+                        entity_id=str(case.id),
+                        detail={"costs": costs},
+                    )
+                )
+        await downgrade(engine, "0035")
+        async with engine.connect() as conn:
+            plain = await conn.scalar(text("SELECT reason FROM loan_terminations"))
+        assert plain == REASON
+
+        # when
+        await upgrade(engine)
+
+        # then: the reason is sealed under the enterprise's key again, bound to its row,
+        # and the case's costs were charged when the log says they were
+        async with session_factory(engine)() as s:
+            row = await s.get_one(LoanTermination, termination_id)
+            kept = await s.get_one(WorkoutCase, case.id)
+        assert row.reason is not None
+        assert row.reason.startswith("v1.")
+        assert row.enterprise_id == enterprise.id
+        assert open_reason(key, row.reason, row_id=termination_id) == REASON
+        assert kept.legal_costs_charged_at == charged_at

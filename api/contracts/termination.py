@@ -1,7 +1,7 @@
 """Ending a contract before its time through GraphQL: cancel, settle early, accelerate."""
 
-from __future__ import annotations
-
+import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Self
@@ -21,26 +21,57 @@ from domain.contracts.models import TerminationKind
 TerminationKindGQL = strawberry.enum(TerminationKind, name="TerminationKind")
 
 
-@classified(internal=["kind", "terminated_on", "amount", "reason", "recorded_at"])
+@classified(
+    internal=["kind", "terminated_on", "amount", "recorded_at"],
+    personal=["reason"],
+    sealed_in="loan_terminations",
+    sealed=["reason"],
+)
 @strawberry.type(description="How a contract ended before its time.")
 class LoanTermination:
+    # The reason is the enterprise's personal data, sealed under its data key and bound
+    # to this row (what the sealed field's extension opens it with).
+    pk: strawberry.Private[uuid.UUID]
+    subject_pk: strawberry.Private[uuid.UUID]
+    # The enterprise's owner: the borrower reads the reason as their own data.
+    owner_id: strawberry.Private[uuid.UUID | None]
     kind: TerminationKind
     terminated_on: date
     amount: Decimal = strawberry.field(
         description="Paid to settle, or called due by an acceleration; 0.00 for a cancellation."
     )
-    reason: str
+    reason: str | None = strawberry.field(
+        description="Why, as given: personal data, masked unless your role and purpose may "
+        "read it; null for a settlement, and once the borrower's data is erased."
+    )
     recorded_at: datetime
 
     @classmethod
-    def from_row(cls, row: TerminationRow) -> Self:
+    def from_row(cls, row: TerminationRow, *, owner_id: uuid.UUID | None) -> Self:
         return cls(
+            pk=row.id,
+            subject_pk=row.enterprise_id,
+            owner_id=owner_id,
             kind=row.kind,
             terminated_on=row.on,
             amount=row.amount,
             reason=row.reason,
             recorded_at=row.at,
         )
+
+
+async def terminations_of(
+    info: strawberry.Info[Context, None], rows: Sequence[TerminationRow]
+) -> list[LoanTermination]:
+    """The rows as served, each with its enterprise's owner (the enterprise as the viewer
+    may see it: none, and no one reads the reason as their own)."""
+    enterprises = await info.context.loaders.enterprise.load_many(
+        [row.enterprise_id for row in rows]
+    )
+    return [
+        LoanTermination.from_row(row, owner_id=None if found is None else found.owner_id)
+        for row, found in zip(rows, enterprises, strict=True)
+    ]
 
 
 @classified(internal=["as_of", "principal", "interest_due", "fees", "total_amount"])
@@ -146,9 +177,9 @@ class TerminationMutations:
         )
         if isinstance(result, tuple):
             application, termination = result
+            (served,) = await terminations_of(info, [termination])
             return ContractCancelled(
-                application=Application.from_row(application),
-                termination=LoanTermination.from_row(termination),
+                application=Application.from_row(application), termination=served
             )
         refused: CancelContractResult = result
         return refused
@@ -173,10 +204,11 @@ class TerminationMutations:
             ),
         )
         if isinstance(result, service.Settled):
+            (served,) = await terminations_of(info, [result.termination])
             return LoanSettled(
                 loan=Loan.from_row(result.loan),
                 repayment=Repayment.from_row(result.recorded.repayment),
-                termination=LoanTermination.from_row(result.termination),
+                termination=served,
             )
         refused: SettleLoanResult = result
         return refused
@@ -198,8 +230,7 @@ class TerminationMutations:
         )
         if isinstance(result, tuple):
             loan, termination = result
-            return LoanAccelerated(
-                loan=Loan.from_row(loan), termination=LoanTermination.from_row(termination)
-            )
+            (served,) = await terminations_of(info, [termination])
+            return LoanAccelerated(loan=Loan.from_row(loan), termination=served)
         refused: AccelerateLoanResult = result
         return refused

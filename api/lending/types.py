@@ -388,10 +388,9 @@ class Loan(relay.Node):
     async def terminations(
         self, info: strawberry.Info[Context, None]
     ) -> list[Annotated["LoanTermination", strawberry.lazy("api.contracts.termination")]]:
-        from api.contracts.termination import LoanTermination
+        from api.contracts.termination import terminations_of
 
-        rows = await info.context.loaders.terminations.load(self.pk)
-        return [LoanTermination.from_row(r) for r in rows]
+        return await terminations_of(info, await info.context.loaders.terminations.load(self.pk))
 
     @strawberry.field(description="Money received after the loan was written off, oldest first.")
     async def recoveries(

@@ -99,7 +99,12 @@ class ContractVersion(IdMixin, Base):
 
 
 class LoanTermination(IdMixin, Base):
-    """How a contract ended before its time: cancelled, settled early or accelerated."""
+    """How a contract ended before its time: cancelled, settled early or accelerated.
+
+    The reason is free text about the borrower's affairs (like a collection note), so
+    personal data: sealed under the enterprise's data key, bound to the row
+    (``domain.contracts.termination.seal_reason``), and shredded with the enterprise.
+    """
 
     __tablename__ = "loan_terminations"
     __table_args__ = (
@@ -115,9 +120,14 @@ class LoanTermination(IdMixin, Base):
     institution_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("institutions.id", ondelete="RESTRICT")
     )
+    # Whose data key seals the reason: the borrower's.
+    enterprise_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE")
+    )
     kind: Mapped[TerminationKind] = mapped_column(StrEnum(TerminationKind))
     on: Mapped[date] = mapped_column(Date)
     amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
-    reason: Mapped[str] = mapped_column(Text, default="")
+    # Sealed; None when none was given (a settlement) or once the enterprise is erased.
+    reason: Mapped[str | None] = mapped_column(Text)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -47,10 +47,14 @@ from domain.lending.delinquency import bucket_for, days_past_due
 from domain.lending.models import Installment, Loan, LoanStatus
 from domain.lending.schedule import ZERO
 from domain.lending.service import WRITERS_OFF, line_of
-from kernel.base import utcnow
+from kernel.base import new_id, utcnow
 from kernel.errors import Forbidden, InvalidInput
+from privacy import keystore, vault
 
 MAX_REASON = 2000
+TABLE = LoanTermination.__tablename__
+REASON_COLUMN = "reason"
+CANCELLED_NOTE = "contract cancelled before the payout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,18 +145,20 @@ async def cancel_contract(
             current=application.status,
             target=ApplicationStatus.WITHDRAWN,
         )
-    await move(session, actor, application, ApplicationStatus.WITHDRAWN, note=text)
-    termination = LoanTermination(
+    # The reason is the borrower's personal data: kept sealed on the termination only,
+    # not in the application's timeline, which every reader of the application sees.
+    await move(session, actor, application, ApplicationStatus.WITHDRAWN, note=CANCELLED_NOTE)
+    termination = await _terminated(
+        session,
+        actor,
         application_id=application.id,
         loan_id=None,
         institution_id=application.institution_id,
+        enterprise_id=application.enterprise_id,
         kind=TerminationKind.CANCELLATION,
         on=utcnow().date(),
         reason=text,
-        actor_id=actor.user_id,
     )
-    session.add(termination)
-    await session.flush()
     return application, termination
 
 
@@ -199,17 +205,17 @@ async def settle_early(
         raise AssertionError("a settlement at the payoff amount left the loan open")
     termination = await repo.termination_of(session, loan.id, TerminationKind.EARLY_SETTLEMENT)
     if termination is None:
-        termination = LoanTermination(
+        termination = await _terminated(
+            session,
+            actor,
             application_id=loan.application_id,
             loan_id=loan.id,
             institution_id=loan.institution_id,
+            enterprise_id=loan.enterprise_id,
             kind=TerminationKind.EARLY_SETTLEMENT,
             on=recorded.repayment.paid_on,
             amount=recorded.repayment.amount,
-            actor_id=actor.user_id,
         )
-        session.add(termination)
-        await session.flush()
     return Settled(loan=recorded.loan, termination=termination, recorded=recorded)
 
 
@@ -253,18 +259,18 @@ async def accelerate(
         as_of=max(today, loan.aged_on or today),
     )
     loan.delinquency_bucket = bucket_for(loan.days_past_due)
-    termination = LoanTermination(
+    termination = await _terminated(
+        session,
+        actor,
         application_id=loan.application_id,
         loan_id=loan.id,
         institution_id=loan.institution_id,
+        enterprise_id=loan.enterprise_id,
         kind=TerminationKind.ACCELERATION,
         on=day,
         amount=money.payoff_amount(called, paid_on=day),
         reason=text,
-        actor_id=actor.user_id,
     )
-    session.add(termination)
-    await session.flush()
     await charges.true_up(session, loan, source=f"acceleration:{termination.id}:accrual", on=day)
     record(
         session,
@@ -275,12 +281,61 @@ async def accelerate(
         request_id=actor.request_id,
         accelerated_on=day.isoformat(),
         now_due=str(termination.amount),
-        reason=text,
+        termination=str(termination.id),  # the reason is there, sealed; not in the log
     )
     return loan, termination
 
 
 # -------------------------------------------------------------------------------- helpers
+
+
+async def _terminated(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    application_id: uuid.UUID,
+    loan_id: uuid.UUID | None,
+    institution_id: uuid.UUID,
+    enterprise_id: uuid.UUID,
+    kind: TerminationKind,
+    on: date,
+    amount: Decimal = ZERO,
+    reason: str = "",
+) -> LoanTermination:
+    """The termination row, its reason sealed under the enterprise's data key."""
+    row_id = new_id()
+    sealed = None
+    if reason:
+        key = (await keystore.unwrap_many(session, actor.keys, [enterprise_id]))[enterprise_id]
+        if key is None:
+            raise InvalidInput(
+                "the borrower's data was erased: no reason can be kept", field="reason"
+            )
+        sealed = seal_reason(key, reason, row_id=row_id)
+    termination = LoanTermination(
+        id=row_id,
+        application_id=application_id,
+        loan_id=loan_id,
+        institution_id=institution_id,
+        enterprise_id=enterprise_id,
+        kind=kind,
+        on=on,
+        amount=amount,
+        reason=sealed,
+        actor_id=actor.user_id,
+    )
+    session.add(termination)
+    await session.flush()
+    return termination
+
+
+def seal_reason(key: bytes, reason: str, *, row_id: uuid.UUID) -> str:
+    """A termination's reason as it is stored: sealed, bound to its table, column and row."""
+    return vault.seal(key, reason, table=TABLE, column=REASON_COLUMN, row_id=row_id)
+
+
+def open_reason(key: bytes, sealed: str, *, row_id: uuid.UUID) -> str:
+    return vault.unseal(key, sealed, table=TABLE, column=REASON_COLUMN, row_id=row_id)
 
 
 def _reason(reason: str) -> str:

@@ -28,7 +28,6 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.service import REVIEWERS, Actor, require_role
-from domain.audit.models import AuditEntry
 from domain.audit.service import record
 from domain.contracts.models import (
     AmendmentStatus,
@@ -184,9 +183,7 @@ async def _built_on(session: AsyncSession, loan_id: uuid.UUID, repayment: Repaym
 
     The payment's snapshot predates it, so restoring the snapshot would silently undo it:
     an amendment the borrower signed, an acceleration (the whole balance called), or
-    legal costs charged to an instalment. The legal costs are found by the audit entries
-    of the loan's cases: a charge keeps no time of its own, and the audit log is kept
-    longer than any payment can be reversed.
+    legal costs charged to an instalment (``WorkoutCase.legal_costs_charged_at``).
     """
     after = repayment.created_at
     amended = select(LoanAmendment.id).where(
@@ -203,21 +200,11 @@ async def _built_on(session: AsyncSession, loan_id: uuid.UUID, repayment: Repaym
     )
     if await session.scalar(select(exists(accelerated))):
         return "the loan was accelerated"
-    charged = (
-        await session.scalars(
-            select(WorkoutCase.id).where(
-                WorkoutCase.loan_id == loan_id, WorkoutCase.legal_costs > 0
-            )
-        )
-    ).all()
-    if charged:
-        costs = select(AuditEntry.id).where(
-            AuditEntry.action == "workout_case.legal_action",
-            AuditEntry.entity_id.in_([str(case) for case in charged]),
-            AuditEntry.at > after,
-        )
-        if await session.scalar(select(exists(costs))):
-            return "legal costs were charged"
+    charged = select(WorkoutCase.id).where(
+        WorkoutCase.loan_id == loan_id, WorkoutCase.legal_costs_charged_at > after
+    )
+    if await session.scalar(select(exists(charged))):
+        return "legal costs were charged"
     return None
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.contracts.models import LoanTermination
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise
 from domain.identity.models import (
     INSTITUTION_SEALED_COLUMNS,
@@ -31,6 +32,7 @@ from domain.identity.models import (
     OutboxMessage,
     User,
 )
+from domain.workout.models import CollectionContact
 from kernel.base import utcnow
 from privacy import keystore, vault
 from privacy.keys import KeyProvider
@@ -59,6 +61,9 @@ SEALED: tuple[SealedTable, ...] = (
     SealedTable(OutboxMessage, "user_id", ("recipient", "body")),
     # An institution's contact person, under the institution's own data key.
     SealedTable(Institution, "id", INSTITUTION_SEALED_COLUMNS),
+    # Free text about a borrower, under the enterprise's key, each bound to its own row.
+    SealedTable(LoanTermination, "enterprise_id", ("reason",)),
+    SealedTable(CollectionContact, "enterprise_id", ("note",)),
 )
 
 

@@ -47,6 +47,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.applications.models import Application, Decision, Transition
 from domain.audit.models import AuditEntry
+from domain.contracts import termination
+from domain.contracts.models import LoanTermination
 from domain.enterprises.models import SEALED_COLUMNS, Enterprise, FinancialStatement
 from domain.feedback.models import ServiceRating, SupportMessage, SupportTicket
 from domain.identity import people
@@ -143,6 +145,12 @@ def _open_external(row: ExternalDataRecord, key: bytes | None) -> Any:
     )
 
 
+def _open_reason(row: LoanTermination, key: bytes | None) -> str | None:
+    if key is None or row.reason is None:
+        return None
+    return termination.open_reason(key, row.reason, row_id=row.id)
+
+
 def _key_state(row: DataKey | None) -> str:
     if row is None:
         return "absent"
@@ -235,6 +243,12 @@ async def export_subject(
         .where(ExternalDataRecord.enterprise_id == subject_id)
         .order_by(ExternalDataRecord.id),
     )
+    terminations = await _all(
+        session,
+        select(LoanTermination)
+        .where(LoanTermination.enterprise_id == subject_id)
+        .order_by(LoanTermination.at, LoanTermination.id),
+    )
     accesses = await _all(
         session,
         select(AccessLogEntry)
@@ -276,6 +290,8 @@ async def export_subject(
             {**_row(loan), "schedule": schedule_of[loan.id], "repayments": repayments_of[loan.id]}
             for loan in loans
         ],
+        # Contracts ended early (cancelled, settled, accelerated), the reasons opened.
+        "terminations": [_row(t, reason=_open_reason(t, key)) for t in terminations],
         "riskAlerts": [_row(a) for a in alerts],
         # What providers said of it, the names in it opened like the profile's.
         "externalData": [_row(r, personal=_open_external(r, key)) for r in external],
@@ -421,7 +437,8 @@ async def erase_subject(
 
     Also erased (``_erase_related``): the verification (KYC/KYB) documents and the
     notes of the enterprise's cases (their own data keys shredded, the sealed columns
-    emptied), the officers' notes on its applications and risk alerts, and the mail to
+    emptied), the reasons its contracts were ended for (sealed under its key, emptied),
+    the officers' notes on its applications and risk alerts, and the mail to
     its owner about its applications (``keys`` opens the owner's mail to find it). The
     receipt names each with its count.
     """
@@ -521,6 +538,14 @@ async def _erase_related(
         .values(note="")
         .execution_options(synchronize_session="fetch")
     )
+    # A termination's reason is sealed under the enterprise's key, shredded above: the
+    # ciphertext is not kept either.
+    reasons = await session.execute(
+        update(LoanTermination)
+        .where(LoanTermination.enterprise_id == subject_id, LoanTermination.reason.is_not(None))
+        .values(reason=None)
+        .execution_options(synchronize_session="fetch")
+    )
     alerts = select(RiskAlert.id).where(RiskAlert.enterprise_id == subject_id)
     alert_notes = await session.execute(
         update(RiskAlertAction)
@@ -533,6 +558,7 @@ async def _erase_related(
         "verification_events.note": len(notes),
         "application_transitions.note": int(transitions.rowcount),  # type: ignore[attr-defined]
         "risk_alert_actions.note": int(alert_notes.rowcount),  # type: ignore[attr-defined]
+        "loan_terminations.reason": int(reasons.rowcount),  # type: ignore[attr-defined]
         "outbox": await _erase_mail_about(session, keys, subject_id),
     }
 

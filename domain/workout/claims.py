@@ -8,11 +8,14 @@ it as fee income when paid, like any schedule fee. Each call charges what it nam
 a call carries the case's version: a retry of one already applied is a CONFLICT, never
 a second charge. The judgment amount is the case's resolution (``cases._resolve``).
 
-Debt sale: ``sell_claim`` closes the loan as sold (CLOSED, ``sold_on``) and books, in
-the caller's transaction, one balanced entry: every receivable the loan carries off the
-books, the allowance held for it released, the price in cash, and the difference
-between the carrying amount net of allowance and the price as a loss (write-off
-expense) or a gain (recoveries income). From then on the loan's payments are the
+Debt sale: ``sell_claim`` first accrues the loan's interest, penalty interest and late
+fees up to the sale date (the daily accrual's own pass, ``charges.accrue``, for this one
+loan), so the receivables sold are those of the sale date and not of the last nightly
+run. It then closes the loan as sold (CLOSED, ``sold_on``) and books, in the caller's
+transaction, one balanced entry: every receivable the loan carries off the books, the
+allowance held for it released, the price in cash, and the difference between the
+carrying amount net of allowance and the price as a loss (write-off expense) or a gain
+(recoveries income). From then on the loan's payments are the
 buyer's: ``record_repayment`` refuses them with LOAN_SOLD.
 """
 
@@ -35,6 +38,7 @@ from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
 from domain.ledger.models import EntryKind
 from domain.ledger.service import Leg
+from domain.lending import charges
 from domain.lending.models import Installment, Loan, LoanStatus
 from domain.lending.schedule import CENT, ZERO
 from domain.lending.service import WRITERS_OFF, LoanSold
@@ -115,6 +119,7 @@ async def record_legal_action(
         raise InvalidInput("filedOn: between the disbursement and today", field="filedOn")
     if costs > 0:
         await _charge(session, loan, costs)
+        case.legal_costs_charged_at = utcnow()
     case.filed_on = filed_on
     case.court = court_name
     case.court_reference = ref
@@ -205,6 +210,11 @@ async def sell_claim(
             field="caseId",
         )
     today = utcnow().date()
+    # What the loan earned since its last accrual is a receivable sold with it: booked
+    # first, so the sale takes it off with the rest. The pass moves the loan's marker
+    # (and its version) in SQL; the loan is read again before it is closed.
+    await charges.accrue(session, as_of=today, loan_ids=[loan.id])
+    await session.refresh(loan)
     balances = (await ledger.loan_balances(session, [loan.id]))[loan.id]
     booked = sale_legs(balances, price)
     legs, result = booked.legs, booked.result

@@ -149,6 +149,9 @@ class WorkoutCase(IdMixin, Base):
     court: Mapped[str | None] = mapped_column(String(MAX_COURT))
     court_reference: Mapped[str | None] = mapped_column(String(MAX_REFERENCE))
     legal_costs: Mapped[Decimal | None] = mapped_column(Money())
+    # When costs were last charged to the loan: a payment recorded before it stands
+    # (domain.lending.reversal), since the charge was allocated against what it left.
+    legal_costs_charged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     judgment_amount: Mapped[Decimal | None] = mapped_column(Money())
     # SALE: to whom the claim was sold, for what, and the gain (positive) or loss
     # (negative) booked against the carrying amount net of allowance.

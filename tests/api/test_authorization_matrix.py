@@ -15,6 +15,10 @@ signed with a real bearer token, returns.
 Purpose is a dimension too: for every role and every declared ``X-Purpose``, a
 personal value the policy lets the role reveal is revealed only when the role's
 lawful basis for the row covers that purpose (``domain/privacy/lawful_bases.csv``).
+
+What only a mutation answers (``LoanSettled``, ``AccrualRun``, ...) no query reaches:
+``tests/api/test_mutation_result_matrix.py`` finds those types in the schema and probes
+them through their mutations.
 """
 
 from __future__ import annotations
@@ -49,13 +53,7 @@ from domain.collateral.models import (
     GuaranteeStatus,
 )
 from domain.contracts.amendment import HolidayInterest
-from domain.contracts.models import (
-    AmendmentStatus,
-    ContractVersion,
-    LoanAmendment,
-    LoanTermination,
-    TerminationKind,
-)
+from domain.contracts.models import AmendmentStatus, ContractVersion, LoanAmendment
 from domain.feedback import service as feedback
 from domain.feedback.models import RatedEvent
 from domain.feedback.models import ServiceRating as ServiceRatingRow
@@ -606,13 +604,16 @@ def _version_truth(row: ContractVersion) -> dict[str, Any]:
 
 
 COLLECTION_NOTE = "Called Zhang Wei about the arrears"
+TERMINATION_REASON = "Default on the first instalment"
 PAYOFF_ON = "2026-06-30"
 
 
 async def _servicing(s: AsyncSession, loan: Loan) -> None:
     """The loan's servicing records: a first instalment paid late with its late fee (the
     loan's one charge), an acceleration and a recovery (each stored as its service
-    stores it; the matrix is about who reads them, not how they came about)."""
+    stores it; the matrix is about who reads them, not how they came about): the
+    acceleration's reason sealed under the enterprise's key."""
+    await f.termination(s, loan, amount="110.00", reason=TERMINATION_REASON)
     s.add_all(
         [
             Installment(
@@ -629,16 +630,6 @@ async def _servicing(s: AsyncSession, loan: Loan) -> None:
                 late_fee_due=Decimal("25.00"),
                 late_fee_paid=Decimal("25.00"),
                 late_fee_charged_on=date(2026, 2, 21),
-            ),
-            LoanTermination(
-                application_id=loan.application_id,
-                loan_id=loan.id,
-                institution_id=loan.institution_id,
-                kind=TerminationKind.ACCELERATION,
-                on=date(2026, 5, 1),
-                amount=Decimal("110.00"),
-                reason="Default on the first instalment",
-                at=f.FIXED_NOW,
             ),
             Recovery(
                 loan_id=loan.id,
@@ -711,7 +702,7 @@ SERVICING_TRUTH: dict[str, dict[str, Any]] = {
         "kind": "ACCELERATION",
         "terminatedOn": "2026-05-01",
         "amount": "110.00",
-        "reason": "Default on the first instalment",
+        "reason": TERMINATION_REASON,
         "recordedAt": "2026-11-01T09:00:00+00:00",
     },
     # Everything due was paid: the quote is all zeros, on the day asked.
@@ -1625,6 +1616,7 @@ PURPOSE_TYPES = (
     "SupportTicket",
     "CollectionContact",
     "Guarantee",
+    "LoanTermination",
 )
 
 
@@ -1634,13 +1626,15 @@ def bases(role: Role, type_name: str) -> set[Basis]:
     held = set()
     if type_name == "User" or (role is Role.SME_OWNER and type_name != "CollectionContact"):
         held.add(Basis.SUBJECT)
-    # A rating, a ticket, a collection note or a guarantor has the bases of the
-    # enterprise it concerns (api.feedback, api.workout, api.collateral).
+    # A rating, a ticket, a collection note, a guarantor or a termination's reason has
+    # the bases of the enterprise it concerns (api.feedback, api.workout, api.collateral,
+    # api.contracts).
     if role in INSTITUTION_ROLES and type_name in (
         "Enterprise",
         *FEEDBACK_TYPES,
         "CollectionContact",
         "Guarantee",
+        "LoanTermination",
     ):
         held.add(Basis.CONTRACT)
     if role not in INSTITUTION_ROLES and role is not Role.SME_OWNER:

@@ -9,15 +9,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.applications.models import ApplicationStatus
 from domain.applications.service import contract_for
+from domain.audit.models import AuditEntry
+from domain.contracts.models import LoanTermination
 from domain.identity.models import Role
 from domain.lending.schedule import add_months
 from domain.settings import Settings
 from kernel.base import utcnow
 from kernel.db import session_factory
+from privacy.masking import mask
 from tests import factories as f
 from tests.api.conftest import GraphQLClient
 
@@ -253,3 +257,44 @@ async def test_other_institutions_see_nothing_to_end(world: World) -> None:
     )
     assert settle["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert cancel["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+REASONS = """
+query($id: ID!) { node(id: $id) { ... on Loan { terminations { kind reason } } } }
+"""
+
+
+async def test_an_acceleration_s_reason_is_sealed_at_rest_and_masked_for_other_readers(
+    world: World, db: AsyncEngine, gql: GraphQLClient, settings: Settings
+) -> None:
+    # given: an auditor (reads terminations, reveals no personal data)
+    reason = "owner Zhang Wei says the shop burned down"
+    async with session_factory(db)() as s, s.begin():
+        auditor = await f.user(s, roles=[(Role.AUDITOR, None)])
+        auditor_token = await f.access_token(s, settings, auditor)
+
+    # when: the risk officer accelerates the loan, and each reads its termination
+    called = await act(world.risk, ACCELERATE, loanId=world.in_arrears, reason=reason)
+    seen = {
+        name: (await client.data(REASONS, {"id": world.in_arrears}))["node"]["terminations"]
+        for name, client in (
+            ("risk", world.risk),
+            ("owner", world.owner),
+            ("auditor", gql.as_(auditor_token)),
+        )
+    }
+
+    # then: the column holds ciphertext only; the borrower and the credit staff read the
+    # reason, the auditor its masked hint
+    assert called["__typename"] == "LoanAccelerated", called
+    async with session_factory(db)() as s:
+        stored = (await s.scalars(select(LoanTermination.reason))).one()
+        logged = (
+            await s.scalars(select(AuditEntry).where(AuditEntry.action == "loan.accelerated"))
+        ).one()
+    assert stored is not None
+    assert stored.startswith("v1.")
+    assert "Zhang" not in stored
+    assert "Zhang" not in str(logged.detail)
+    assert seen["risk"] == seen["owner"] == [{"kind": "ACCELERATION", "reason": reason}]
+    assert seen["auditor"] == [{"kind": "ACCELERATION", "reason": mask(reason, "reason")}]

@@ -1286,6 +1286,7 @@ async def test_a_loan_s_charges_terminations_recoveries_and_quote_stay_in_its_in
                         application_id=application.id,
                         loan_id=loan.id,
                         institution_id=loan.institution_id,
+                        enterprise_id=loan.enterprise_id,
                         kind=TerminationKind.ACCELERATION,
                         on=date(2026, 5, 1),
                         amount=Decimal("135.00") + extra,

@@ -21,10 +21,12 @@ from domain.identity.models import Role
 from domain.ledger import loans as books
 from domain.ledger import service as ledger
 from domain.ledger.chart import AccountCode
-from domain.ledger.models import EntryKind, JournalEntry, JournalLine
+from domain.ledger.models import EntryKind, JournalEntry, JournalLine, LedgerAccount
 from domain.ledger.service import Leg
+from domain.lending import charges
 from domain.lending.models import Installment, Loan
 from domain.lending.schedule import add_months
+from domain.products.models import Product
 from domain.risk.models import AlertSeverity, AlertStatus, RiskAlert
 from domain.settings import Settings
 from domain.workout import claims
@@ -638,11 +640,12 @@ async def test_a_sold_claim_closes_the_loan_books_the_difference_and_refuses_pay
 ) -> None:
     officer, risk = world.people["officer"], world.people["risk"]
     loan_pk = decode_global_id(world.loans[2])[1]
-    # given: the loan on the books (its principal, 40.00 of interest accrued) and a loss
-    # allowance of 120.00 held for it
+    # given: the loan on the books (its principal, 40.00 of interest accrued through
+    # today, so the sale has nothing left to accrue) and a loss allowance of 120.00
     async with session_factory(db)() as s, s.begin():
         loan = await s.get_one(Loan, loan_pk)
         await on_the_books(s, loan)
+        loan.accrued_through = utcnow().date()
         await ledger.post(
             s,
             institution_id=loan.institution_id,
@@ -719,6 +722,75 @@ async def test_a_sold_claim_closes_the_loan_books_the_difference_and_refuses_pay
     assert loan.closed_on == utcnow().date()
     difference = AccountCode.RECOVERIES if gain else AccountCode.WRITE_OFF_EXPENSE
     assert after[difference] == (-(price - net) if gain else net - price)
+
+
+async def test_a_sale_accrues_the_loan_up_to_the_sale_date_and_takes_all_of_it_off(
+    world: World, db: AsyncEngine
+) -> None:
+    risk = world.people["risk"]
+    loan_pk = decode_global_id(world.loans[2])[1]
+    today = utcnow().date()
+    last_run = today - timedelta(days=21)
+    # given: the loan on the books, its interest accrued by the nightly run three weeks ago
+    async with session_factory(db)() as s, s.begin():
+        loan = await s.get_one(Loan, loan_pk)
+        await on_the_books(s, loan)
+        await charges.accrue(s, as_of=last_run, loan_ids=[loan_pk])
+    async with session_factory(db)() as s:
+        loan = await s.get_one(Loan, loan_pk)
+        rows = (await s.scalars(select(Installment).where(Installment.loan_id == loan_pk))).all()
+        product = await s.get_one(Product, loan.product_id)
+        held = (await ledger.loan_balances(s, [loan_pk]))[loan_pk]
+    assert loan.accrued_through == last_run
+    earned_by_sale = charges.interest_receivable(
+        [charges.row_of(r) for r in rows],
+        disbursed_on=loan.disbursed_on,
+        through=today,
+        day_count=product.day_count,
+    )
+    assert earned_by_sale > held.get(AccountCode.INTEREST_RECEIVABLE, Decimal(0))
+    case = await act(risk, OPEN, loanId=world.loans[2], strategy="SALE")
+    await act(risk, RESOLVE, caseId=case["id"], action="START")
+
+    # when: the claim is sold today
+    sold = await act(
+        risk,
+        RESOLVE,
+        caseId=case["id"],
+        action="RESOLVE",
+        outcome="CLAIM_SOLD",
+        buyer="Eastern AMC",
+        saleAmount="1000.00",
+    )
+
+    # then: the interest earned up to the sale date was booked before the sale, and the
+    # sale took it off with every other receivable; the books balance
+    assert sold["loan"]["status"] == "CLOSED"
+    async with session_factory(db)() as s:
+        loan = await s.get_one(Loan, loan_pk)
+        after = (await ledger.loan_balances(s, [loan_pk]))[loan_pk]
+        sale = (
+            await s.scalars(
+                select(JournalEntry).where(
+                    JournalEntry.loan_id == loan_pk, JournalEntry.kind == EntryKind.SALE
+                )
+            )
+        ).one()
+        taken_off = await s.scalar(
+            select(func.sum(JournalLine.credit))
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(
+                JournalLine.entry_id == sale.id,
+                LedgerAccount.code == AccountCode.INTEREST_RECEIVABLE,
+            )
+        )
+        debits, credits = (
+            await s.execute(select(func.sum(JournalLine.debit), func.sum(JournalLine.credit)))
+        ).one()
+    assert loan.accrued_through == today
+    assert taken_off == earned_by_sale
+    assert {code: v for code, v in after.items() if code in claims.RECEIVABLES} == {}
+    assert debits == credits
 
 
 async def test_legal_action_stays_in_its_institution(world: World) -> None:

@@ -11,11 +11,21 @@ import pytest
 from sqlalchemy import String, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.contracts import termination
+from domain.contracts.models import LoanTermination
 from domain.enterprises import service as enterprise_service
 from domain.identity import people
 from domain.identity.models import SEALED_LENGTH, OutboxMessage, User
 from domain.models import Base, Enterprise
 from domain.privacy import rekey
+from domain.workout.models import (
+    CollectionContact,
+    ContactChannel,
+    ContactOutcome,
+    WorkoutCase,
+    WorkoutState,
+    WorkoutStrategy,
+)
 from privacy import keystore, masking, vault
 from privacy.keys import HashKeys, KeyConfigurationError, StaticKeys, load_file, parse_env
 from privacy.models import DataKey
@@ -129,6 +139,64 @@ async def test_a_reindex_moves_every_blind_index_online_and_lookups_never_miss(
     assert indexed in enterprise_service.id_number_indexes(retired, id_number)
     assert result["changed"] == 2
     assert seen[-1] == (2, 2)
+
+
+async def test_replacing_data_keys_reseals_reasons_and_collection_notes_with_the_enterprise(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given: a loan's acceleration and a collection contact on its case, the reason and
+    # the note sealed under the enterprise's key, each bound to its own row
+    reason, note = "the owner Zhang Wei is in hospital", "his wife answered: call on Monday"
+    async with sessions() as session, session.begin():
+        bank = await f.institution(session)
+        product = await f.product(session, institution_id=bank.id)
+        firm = await f.enterprise(session)
+        application = await f.application(session, enterprise_id=firm.id, product_row=product)
+        loan = await f.loan(session, application_row=application)
+        row_id = (await f.termination(session, loan, reason=reason)).id
+        case = WorkoutCase(
+            loan_id=loan.id,
+            institution_id=bank.id,
+            enterprise_id=firm.id,
+            strategy=WorkoutStrategy.COLLECTION,
+            state=WorkoutState.OPEN,
+            due_on=f.FIXED_NOW.date(),
+        )
+        session.add(case)
+        await session.flush()
+        old_key = (await keystore.unwrap_many(session, f.KEYS, [firm.id]))[firm.id]
+        assert old_key is not None
+        contact_id = uuid.uuid4()
+        session.add(
+            CollectionContact(
+                id=contact_id,
+                case_id=case.id,
+                institution_id=bank.id,
+                enterprise_id=firm.id,
+                channel=ContactChannel.PHONE,
+                outcome=ContactOutcome.PROMISED,
+                note=vault.seal(
+                    old_key, note, table="collection_contacts", column="note", row_id=contact_id
+                ),
+            )
+        )
+
+    # when
+    await rekey.replace_data_keys(sessions, f.KEYS, batch=1)
+
+    # then: both open under the enterprise's new key
+    async with sessions() as session:
+        row = await session.get_one(LoanTermination, row_id)
+        contact = await session.get_one(CollectionContact, contact_id)
+        key = (await keystore.unwrap_many(session, f.KEYS, [firm.id]))[firm.id]
+    assert key is not None
+    assert row.reason is not None
+    assert contact.note is not None
+    assert termination.open_reason(key, row.reason, row_id=row_id) == reason
+    opened = vault.unseal(
+        key, contact.note, table="collection_contacts", column="note", row_id=contact_id
+    )
+    assert opened == note
 
 
 async def test_replacing_data_keys_reseals_every_value_under_a_fresh_key(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.applications.models import ApplicationStatus, Decision, DecisionOutcome, Transition
 from domain.audit.models import AuditEntry
+from domain.contracts.models import LoanTermination
 from domain.enterprises.models import SEALED_COLUMNS, FinancialStatement
 from domain.identity import people
 from domain.identity.models import OutboxMessage, User
@@ -605,3 +606,30 @@ async def test_erasure_shreds_verification_documents_notes_and_the_mail_about_th
         "application_transitions.note (1)",
         "outbox (1)",
     } <= set(receipt.removed)
+
+
+async def test_a_termination_s_reason_is_exported_opened_and_erased_with_the_enterprise(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # given: the closed loan's acceleration, its reason sealed as the service seals it
+    world = await _world(sessions)
+    reason = "the owner Zhang Wei is in hospital and cannot run the shop"
+    async with sessions() as s, s.begin():
+        loan = await s.get_one(Loan, world.loan_id)
+        row = await f.termination(s, loan, on=date(2026, 9, 1), amount="100.00", reason=reason)
+        termination_id = row.id
+
+    # when: the enterprise's data is exported, then erased, then exported again
+    before = await _export(sessions, world.enterprise_id)
+    receipt = await _erase(sessions, world.enterprise_id)
+    after = await _export(sessions, world.enterprise_id)
+
+    # then: the export opens the reason; the erasure empties the column and says so
+    assert [(t["id"], t["kind"], t["reason"]) for t in before["terminations"]] == [
+        (str(termination_id), "acceleration", reason)
+    ]
+    assert "loan_terminations.reason (1)" in receipt.removed
+    assert [(t["id"], t["reason"]) for t in after["terminations"]] == [(str(termination_id), None)]
+    async with sessions() as s:
+        row = await s.get_one(LoanTermination, termination_id)
+    assert (row.reason, row.amount) == (None, Decimal("100.00"))  # the record itself stays
