@@ -149,7 +149,7 @@ class Books:
             post(
                 EntryKind.WRITE_OFF,
                 written_off_on,
-                datetime.combine(written_off_on, time(2, 0), tzinfo=UTC),
+                datetime.combine(written_off_on, time(0, 0), tzinfo=UTC),  # the night's run
                 servicing.write_off_source(loan["id"]),
                 servicing.write_off_legs(balances),
             )

@@ -288,8 +288,10 @@ def build_loan(
         "aged_on": as_of,
         "version": 1,
         "created_at": plan.disbursed_at,
-        # Last touched by the nightly ageing of as_of (no draw: the seed stays repeatable).
-        "updated_at": datetime.combine(as_of, time(2, 0), tzinfo=UTC),
+        # Last touched by the nightly ageing of as_of, which runs as the day begins: never
+        # after now, even when as_of is today (a later time would look like a change to
+        # the next incremental risk scan). No draw: the seed stays repeatable.
+        "updated_at": datetime.combine(as_of, time(0, 0), tzinfo=UTC),
     }
     rows.snapshots = _snapshots(rows.loan, dues, rows.repayments, as_of=as_of)
     if status is LoanStatus.ACTIVE and bucket in _ALERT_RULES:
